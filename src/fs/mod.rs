@@ -1,0 +1,80 @@
+//! The file-system seam: every byte the engine reads or writes goes through
+//! [`FileSystem`].
+//!
+//! [`PosixFs`] is the real implementation and the default. Tests can swap
+//! in other implementations (an in-memory one, a fault-injecting one that
+//! separates synced from merely written data) to simulate crashes and I/O
+//! errors. The trait is deliberately small: whole-file read-only mapping for
+//! immutable files, append-only writable files, and directory operations.
+//!
+//! Every method reports failures as [`crate::Error::Io`] naming the path.
+
+mod posix;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+
+pub use posix::PosixFs;
+
+/// A file opened for appending. Data passes through three states:
+/// appended (may sit in a user-space buffer), flushed (the OS has it: it
+/// survives a crash of this process), synced (on stable storage: it
+/// survives a power loss).
+pub trait WritableFile: Send + Sync {
+    /// Appends `data` at the end of the file.
+    fn append(&mut self, data: &[u8]) -> Result<()>;
+    /// Hands everything appended so far to the operating system.
+    fn flush(&mut self) -> Result<()>;
+    /// Flushes, then makes the file's data durable (`fdatasync`). After an
+    /// error the state of the data is unknown: callers must not retry as if
+    /// it were safe.
+    fn sync_data(&mut self) -> Result<()>;
+    /// Bytes appended so far (the file's logical size).
+    fn len(&self) -> u64;
+    /// True when nothing was appended.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An exclusive lock on a file, released when dropped.
+pub trait FileLock: Send + Sync + fmt::Debug {}
+
+/// The file-system operations the engine needs.
+pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
+    /// Creates `dir` and its parents if missing.
+    fn create_dir_all(&self, dir: &Path) -> Result<()>;
+    /// Creates `path` (truncating any existing file) for appending.
+    fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>>;
+    /// The whole content of an existing file, read-only. The real file
+    /// system maps it into memory, so this is cheap for large immutable
+    /// files. The file must not be modified while the returned bytes live.
+    fn read_file(&self, path: &Path) -> Result<Bytes>;
+    /// Atomically renames `from` to `to`, replacing `to`. Durable only after
+    /// [`FileSystem::sync_dir`] on the parent.
+    fn rename(&self, from: &Path, to: &Path) -> Result<()>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> Result<()>;
+    /// Names of the entries of a directory (not full paths), in no order.
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>>;
+    /// Makes the directory's entries (creates, renames, removes) durable.
+    fn sync_dir(&self, dir: &Path) -> Result<()>;
+    /// True when `path` exists.
+    fn exists(&self, path: &Path) -> Result<bool>;
+    /// Size of a file in bytes.
+    fn file_size(&self, path: &Path) -> Result<u64>;
+    /// Takes an exclusive lock on `path` (creating it), failing with
+    /// [`crate::Error::Locked`] when another holder has it, in this process
+    /// or another.
+    fn lock(&self, path: &Path) -> Result<Box<dyn FileLock>>;
+}
+
+/// The default file system.
+pub fn default_fs() -> Arc<dyn FileSystem> {
+    Arc::new(PosixFs)
+}

@@ -1,0 +1,205 @@
+//! Internal keys: a user key with the sequence number and kind of one
+//! version of it.
+//!
+//! Encoding (used in the memtable, in SST blocks and index pages):
+//! `user_key ‖ trailer`, where `trailer` is 8 little-endian bytes holding
+//! `(seqno << 8) | kind`. Internal keys order by user key ascending
+//! (bytewise), then by trailer **descending**, so the newest version of a
+//! key comes first and a seek to `(key, snapshot_seq)` lands on the newest
+//! version the snapshot may see.
+
+use std::cmp::Ordering;
+
+/// Largest sequence number (56 bits; the low byte of the trailer holds the kind).
+pub const MAX_SEQUENCE: u64 = (1 << 56) - 1;
+
+/// Bytes of the trailer after the user key.
+pub const TRAILER_LEN: usize = 8;
+
+/// Sequence number of a write. Every batch gets consecutive numbers from one
+/// monotonic counter.
+pub type SeqNo = u64;
+
+/// What one version of a key says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum ValueKind {
+    /// The key was deleted at this sequence number.
+    Delete = 0,
+    /// The key was set to a value.
+    Value = 1,
+}
+
+impl ValueKind {
+    /// The kind with the largest code; a lookup key uses it so that it sorts
+    /// before every entry with the same user key and sequence number.
+    pub const FOR_SEEK: ValueKind = ValueKind::Value;
+
+    /// Decodes a kind byte; `None` for unknown codes.
+    pub fn from_u8(b: u8) -> Option<ValueKind> {
+        match b {
+            0 => Some(ValueKind::Delete),
+            1 => Some(ValueKind::Value),
+            _ => None,
+        }
+    }
+}
+
+/// Packs a sequence number and kind into a trailer value.
+#[inline]
+pub fn pack_trailer(seq: SeqNo, kind: ValueKind) -> u64 {
+    debug_assert!(seq <= MAX_SEQUENCE);
+    (seq << 8) | kind as u64
+}
+
+/// Appends the encoded internal key to `out`.
+#[inline]
+pub fn append_internal_key(out: &mut Vec<u8>, user_key: &[u8], seq: SeqNo, kind: ValueKind) {
+    out.extend_from_slice(user_key);
+    out.extend_from_slice(&pack_trailer(seq, kind).to_le_bytes());
+}
+
+/// Encodes an internal key into a new vector.
+pub fn encode_internal_key(user_key: &[u8], seq: SeqNo, kind: ValueKind) -> Vec<u8> {
+    let mut v = Vec::with_capacity(user_key.len() + TRAILER_LEN);
+    append_internal_key(&mut v, user_key, seq, kind);
+    v
+}
+
+/// A decoded view of an encoded internal key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParsedKey<'a> {
+    /// The user's key.
+    pub user_key: &'a [u8],
+    /// Sequence number of this version.
+    pub seq: SeqNo,
+    /// Value or tombstone.
+    pub kind: ValueKind,
+}
+
+/// Splits an encoded internal key; `None` when it is shorter than a trailer
+/// or has an unknown kind (callers report corruption).
+#[inline]
+pub fn parse_internal_key(ikey: &[u8]) -> Option<ParsedKey<'_>> {
+    let split = ikey.len().checked_sub(TRAILER_LEN)?;
+    let (user_key, t) = ikey.split_at(split);
+    let mut a = [0u8; 8];
+    a.copy_from_slice(t);
+    let trailer = u64::from_le_bytes(a);
+    let kind = ValueKind::from_u8(trailer as u8)?;
+    Some(ParsedKey {
+        user_key,
+        seq: trailer >> 8,
+        kind,
+    })
+}
+
+/// The user-key part of an encoded internal key (the whole slice if it is
+/// too short to hold a trailer).
+#[inline]
+pub fn user_key(ikey: &[u8]) -> &[u8] {
+    &ikey[..ikey.len().saturating_sub(TRAILER_LEN)]
+}
+
+#[inline]
+fn trailer(ikey: &[u8]) -> u64 {
+    let n = ikey.len();
+    if n < TRAILER_LEN {
+        return 0;
+    }
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&ikey[n - TRAILER_LEN..]);
+    u64::from_le_bytes(a)
+}
+
+/// Compares two encoded internal keys: user key ascending, then trailer
+/// (sequence number, kind) descending.
+#[inline]
+pub fn compare_internal(a: &[u8], b: &[u8]) -> Ordering {
+    match user_key(a).cmp(user_key(b)) {
+        Ordering::Equal => trailer(b).cmp(&trailer(a)),
+        o => o,
+    }
+}
+
+/// An encoded internal key as an unsized type whose `Ord` is
+/// [`compare_internal`]. Lets the memtable's skiplist (which looks up by
+/// `Borrow`) be searched with a borrowed slice, without allocating.
+#[derive(Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct InternalKey([u8]);
+
+impl InternalKey {
+    /// Views encoded internal-key bytes as an `InternalKey`.
+    #[inline]
+    pub fn from_bytes(b: &[u8]) -> &InternalKey {
+        // SAFETY: `InternalKey` is `repr(transparent)` over `[u8]`, so the
+        // two have the same layout and pointer metadata.
+        unsafe { &*(b as *const [u8] as *const InternalKey) }
+    }
+
+    /// Takes ownership of encoded internal-key bytes.
+    #[inline]
+    pub fn from_boxed(b: Box<[u8]>) -> Box<InternalKey> {
+        // SAFETY: same layout as above; the box is reconstructed from the
+        // pointer it was turned into, so ownership passes over exactly once.
+        unsafe { Box::from_raw(Box::into_raw(b) as *mut InternalKey) }
+    }
+
+    /// The encoded bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The user key.
+    #[inline]
+    pub fn user_key(&self) -> &[u8] {
+        user_key(&self.0)
+    }
+}
+
+impl Ord for InternalKey {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        compare_internal(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for InternalKey {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_user_key_then_newest_first() {
+        let a1 = encode_internal_key(b"a", 1, ValueKind::Value);
+        let a2 = encode_internal_key(b"a", 2, ValueKind::Delete);
+        let ab = encode_internal_key(b"ab", 9, ValueKind::Value);
+        assert_eq!(compare_internal(&a2, &a1), Ordering::Less);
+        assert_eq!(compare_internal(&a1, &ab), Ordering::Less);
+        assert_eq!(compare_internal(&a2, &ab), Ordering::Less);
+        let seek = encode_internal_key(b"a", 1, ValueKind::FOR_SEEK);
+        assert_ne!(compare_internal(&seek, &a1), Ordering::Greater);
+    }
+
+    #[test]
+    fn parse_round_trip() {
+        let k = encode_internal_key(b"key", 42, ValueKind::Delete);
+        let p = parse_internal_key(&k).unwrap();
+        assert_eq!(p.user_key, b"key");
+        assert_eq!(p.seq, 42);
+        assert_eq!(p.kind, ValueKind::Delete);
+        assert!(parse_internal_key(b"short").is_none());
+        let mut bad = k.clone();
+        let n = bad.len();
+        bad[n - 8] = 7;
+        assert!(parse_internal_key(&bad).is_none());
+    }
+}

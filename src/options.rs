@@ -1,0 +1,202 @@
+//! Options of a database, of its writes, and of its files.
+//!
+//! [`Options`] is a plain struct with public fields and `Default`; it is
+//! validated by [`Options::validate`] when the database opens, and a value
+//! out of range is an [`Error::InvalidArgument`] naming the field.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::fs::{default_fs, FileSystem};
+
+/// Largest user key accepted (64 KiB).
+pub const MAX_KEY_SIZE: usize = 64 * 1024;
+/// Largest value accepted (256 MiB).
+pub const MAX_VALUE_SIZE: usize = 256 * 1024 * 1024;
+
+/// Block compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Blocks are stored as they are.
+    #[default]
+    None,
+    /// Blocks are compressed with zstd at `level` (1..=22; 3 is zstd's
+    /// default). A block is stored compressed only when that saves at least
+    /// 1/8 of its size.
+    Zstd {
+        /// zstd compression level.
+        level: i32,
+    },
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Compression::None => f.write_str("none"),
+            Compression::Zstd { level } => write!(f, "zstd:{level}"),
+        }
+    }
+}
+
+/// Settings of a database, fixed when it is opened.
+#[derive(Clone)]
+pub struct Options {
+    /// Create the database when the directory is empty or missing
+    /// (default `true`). When `false`, opening a directory without a
+    /// database is an error.
+    pub create_if_missing: bool,
+    /// Refuse to open a directory that already holds a database
+    /// (default `false`).
+    pub error_if_exists: bool,
+    /// Size in bytes at which the active memtable is frozen and flushed to
+    /// an SST file (default 64 MiB; at least 64 KiB).
+    pub write_buffer_size: usize,
+    /// Most memtables held in memory (the active one plus frozen ones
+    /// waiting for flush); writers stall when it is reached (default 2, at
+    /// least 2).
+    pub max_write_buffer_number: usize,
+    /// Target size of an uncompressed data block (default 4 KiB).
+    pub block_size: usize,
+    /// Entries between restart points in data blocks (default 16).
+    pub block_restart_interval: usize,
+    /// Target size of a B+Tree index page (default 4 KiB).
+    pub index_page_size: usize,
+    /// Bloom filter bits per key; 0 disables filters (default 10).
+    pub bloom_bits_per_key: u32,
+    /// Block compression of new SST files (default none).
+    pub compression: Compression,
+    /// Default of [`WriteOptions::sync`] for writes that do not say
+    /// (default `false`).
+    pub sync_writes: bool,
+    /// The file system; the real one by default. Tests swap in in-memory
+    /// or fault-injecting ones.
+    pub fs: Arc<dyn FileSystem>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            create_if_missing: true,
+            error_if_exists: false,
+            write_buffer_size: 64 * 1024 * 1024,
+            max_write_buffer_number: 2,
+            block_size: 4096,
+            block_restart_interval: 16,
+            index_page_size: 4096,
+            bloom_bits_per_key: 10,
+            compression: Compression::None,
+            sync_writes: false,
+            fs: default_fs(),
+        }
+    }
+}
+
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("create_if_missing", &self.create_if_missing)
+            .field("error_if_exists", &self.error_if_exists)
+            .field("write_buffer_size", &self.write_buffer_size)
+            .field("max_write_buffer_number", &self.max_write_buffer_number)
+            .field("block_size", &self.block_size)
+            .field("block_restart_interval", &self.block_restart_interval)
+            .field("index_page_size", &self.index_page_size)
+            .field("bloom_bits_per_key", &self.bloom_bits_per_key)
+            .field("compression", &self.compression)
+            .field("sync_writes", &self.sync_writes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check(ok: bool, field: &str, allowed: &str, value: impl fmt::Display) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "option `{field}` = {value} is out of range: {allowed}"
+        )))
+    }
+}
+
+impl Options {
+    /// Checks every field; the error names the first field out of range.
+    pub fn validate(&self) -> Result<()> {
+        check(
+            (64 * 1024..=(1 << 40)).contains(&self.write_buffer_size),
+            "write_buffer_size",
+            "64 KiB ..= 1 TiB",
+            self.write_buffer_size,
+        )?;
+        check(
+            (2..=64).contains(&self.max_write_buffer_number),
+            "max_write_buffer_number",
+            "2 ..= 64",
+            self.max_write_buffer_number,
+        )?;
+        check(
+            (256..=(64 << 20)).contains(&self.block_size),
+            "block_size",
+            "256 B ..= 64 MiB",
+            self.block_size,
+        )?;
+        check(
+            (1..=1024).contains(&self.block_restart_interval),
+            "block_restart_interval",
+            "1 ..= 1024",
+            self.block_restart_interval,
+        )?;
+        check(
+            (256..=(64 << 20)).contains(&self.index_page_size),
+            "index_page_size",
+            "256 B ..= 64 MiB",
+            self.index_page_size,
+        )?;
+        check(
+            self.bloom_bits_per_key <= 64,
+            "bloom_bits_per_key",
+            "0 (no filter) ..= 64",
+            self.bloom_bits_per_key,
+        )?;
+        if let Compression::Zstd { level } = self.compression {
+            check(
+                (1..=22).contains(&level),
+                "compression",
+                "zstd level 1 ..= 22",
+                level,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Options of one write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WriteOptions {
+    /// When `true`, the call returns only after the write-ahead log holding
+    /// the write is durable (`fdatasync`): the write survives a power loss.
+    /// When `false`, it returns once the operating system has the write: it
+    /// survives a crash of the process but the most recent writes may be
+    /// lost in a power loss (never partially, never out of order).
+    pub sync: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Options::default().validate().unwrap();
+    }
+
+    #[test]
+    fn out_of_range_names_the_field() {
+        let o = Options {
+            write_buffer_size: 10,
+            ..Options::default()
+        };
+        let e = o.validate().unwrap_err().to_string();
+        assert!(e.contains("write_buffer_size"), "{e}");
+    }
+}
