@@ -6,6 +6,7 @@ mod error;
 pub mod fs;
 mod iter;
 mod key;
+mod memtable;
 mod options;
 
 pub use error::{Error, Result};

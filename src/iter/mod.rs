@@ -6,6 +6,9 @@
 //! [`crate::key`]), able to move both ways. The public iterators of the
 //! database are built on top and apply MVCC visibility.
 
+pub(crate) mod db_iter;
+pub(crate) mod merge;
+
 use bytes::Bytes;
 
 use crate::error::Result;
