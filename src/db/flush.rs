@@ -1,0 +1,207 @@
+//! Flushing frozen memtables to level-0 SST files, on a background thread.
+//!
+//! The flush thread takes the oldest frozen memtable, writes it to a new
+//! SST file (synced, and its directory entry synced), records the file in
+//! the manifest together with the new oldest-needed WAL number, publishes a
+//! superversion without that memtable, and then deletes the WALs that are
+//! no longer needed. Frozen memtables are flushed strictly oldest first, so
+//! the WAL bookkeeping stays a single number.
+//!
+//! A failure puts the database into the background-error state (writes
+//! stop); nothing is retried, because after a failed fsync the state of the
+//! file on disk is unknown.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::DbInner;
+use crate::error::Result;
+use crate::filename::{log_file_name, parse_file_name, table_file_name, FileKind};
+use crate::fs::FileSystem;
+use crate::iter::InternalIterator;
+use crate::memtable::MemTable;
+use crate::options::Options;
+use crate::sst::{TableBuildOptions, TableBuilder};
+use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::superversion::SuperVersion;
+
+/// What the flush thread is asked to do.
+#[derive(Debug, Default)]
+pub(crate) struct FlushState {
+    /// A frozen memtable may be waiting.
+    pub(crate) pending: bool,
+    /// Stop after the current flush.
+    pub(crate) shutdown: bool,
+}
+
+/// Build options for new SST files from the database options.
+pub(crate) fn table_options(opts: &Options) -> TableBuildOptions {
+    TableBuildOptions {
+        block_size: opts.block_size,
+        block_restart_interval: opts.block_restart_interval,
+        index_page_size: opts.index_page_size,
+        bloom_bits_per_key: opts.bloom_bits_per_key,
+        compression: opts.compression,
+    }
+}
+
+/// Writes every entry of `mem` to the new SST file `number` in `dir`,
+/// synced. Returns its metadata, or `None` (and no file) when `mem` is
+/// empty.
+pub(crate) fn build_table(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    number: u64,
+    mem: &Arc<MemTable>,
+    opts: &Options,
+) -> Result<Option<FileMetaData>> {
+    if mem.is_empty() {
+        return Ok(None);
+    }
+    let path = table_file_name(dir, number);
+    let file = fs.create(&path)?;
+    let mut builder = TableBuilder::new(file, path.clone(), table_options(opts));
+    let mut it = mem.iter();
+    it.seek_to_first();
+    while it.valid() {
+        builder.add(it.key(), it.value())?;
+        it.next();
+    }
+    let (props, file_size) = builder.finish()?;
+    Ok(Some(FileMetaData {
+        number,
+        file_size,
+        smallest: props.smallest_key.clone(),
+        largest: props.largest_key.clone(),
+        smallest_seq: props.smallest_seq,
+        largest_seq: props.largest_seq,
+        num_entries: props.num_entries,
+        num_deletions: props.num_deletions,
+    }))
+}
+
+impl DbInner {
+    /// The body of the flush thread.
+    pub(crate) fn flush_loop(self: Arc<Self>) {
+        loop {
+            {
+                let mut st = self.flush_state.lock();
+                while !st.pending && !st.shutdown {
+                    self.flush_cv.wait(&mut st);
+                }
+                if st.shutdown {
+                    return;
+                }
+                st.pending = false;
+            }
+            while !self.has_bg_error.load(Ordering::Acquire) {
+                let Some(imm) = self.sv.load().imms.last().cloned() else {
+                    break;
+                };
+                if let Err(e) = self.flush_one(&imm) {
+                    self.set_bg_error(e);
+                    break;
+                }
+                {
+                    let _q = self.queue.lock();
+                    self.stall_cv.notify_all();
+                }
+                let _f = self.flush_state.lock();
+                self.flush_done_cv.notify_all();
+            }
+        }
+    }
+
+    /// Flushes the oldest frozen memtable `imm`.
+    fn flush_one(&self, imm: &Arc<MemTable>) -> Result<()> {
+        let start = Instant::now();
+        let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
+        let meta = build_table(self.fs.as_ref(), &self.dir, number, imm, &self.opts)?;
+        if meta.is_some() {
+            self.fs.sync_dir(&self.dir)?;
+        }
+        let obsolete_below;
+        {
+            let mut versions = self.versions.lock();
+            let cur = self.sv.load_full();
+            // The oldest memtable still unflushed after this one names the
+            // oldest WAL still needed.
+            let remaining: Vec<Arc<MemTable>> = cur
+                .imms
+                .iter()
+                .filter(|m| !Arc::ptr_eq(m, imm))
+                .cloned()
+                .collect();
+            let log_number = remaining
+                .last()
+                .map_or(cur.mem.log_number(), |m| m.log_number());
+            let mut edit = VersionEdit {
+                log_number: Some(log_number),
+                ..VersionEdit::default()
+            };
+            if let Some(m) = &meta {
+                edit.new_files.push((0, m.clone()));
+            }
+            let version = versions.log_and_apply(
+                edit,
+                self.next_file_number.load(Ordering::Acquire),
+                self.visible_seq.load(Ordering::Acquire),
+            )?;
+            self.sv.store(Arc::new(SuperVersion {
+                mem: Arc::clone(&cur.mem),
+                imms: remaining,
+                version,
+            }));
+            obsolete_below = versions.log_number();
+        }
+        tracing::info!(
+            file = number,
+            entries = imm.num_entries(),
+            memtable_bytes = imm.approximate_size(),
+            file_bytes = meta.as_ref().map_or(0, |m| m.file_size),
+            duration_ms = start.elapsed().as_millis() as u64,
+            "flushed memtable"
+        );
+        self.delete_obsolete_wals(obsolete_below);
+        Ok(())
+    }
+
+    /// Deletes WAL files numbered below `below` (their contents are in
+    /// SST files recorded in the manifest).
+    fn delete_obsolete_wals(&self, below: u64) {
+        let Ok(names) = self.fs.list_dir(&self.dir) else {
+            return;
+        };
+        for name in names {
+            if let Some(FileKind::Log(n)) = parse_file_name(&name) {
+                if n < below {
+                    let p = log_file_name(&self.dir, n);
+                    if let Err(e) = self.fs.remove_file(&p) {
+                        tracing::warn!(file = %p.display(), error = %e, "could not delete obsolete WAL");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Freezes the memtable and waits until every frozen memtable is in an
+    /// SST file.
+    pub(crate) fn flush_and_wait(&self) -> Result<()> {
+        self.write(crate::batch::WriteBatch::new(), false, true)?;
+        let mut st = self.flush_state.lock();
+        loop {
+            if let Some(e) = self.bg_error() {
+                return Err(e);
+            }
+            if self.sv.load().imms.is_empty() {
+                return Ok(());
+            }
+            if st.shutdown {
+                return Err(crate::error::Error::Closed);
+            }
+            self.flush_done_cv.wait(&mut st);
+        }
+    }
+}

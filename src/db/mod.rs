@@ -1,0 +1,329 @@
+//! The database façade: open, write, read, snapshots, iterators, flush,
+//! close.
+//!
+//! Concurrency model:
+//! - Writers queue up in the write group ([`write`]); the first in line
+//!   becomes the leader, writes the WAL records of the whole group with one
+//!   write and at most one fsync, inserts them into the memtable, and
+//!   publishes the new visible sequence number.
+//! - Readers never lock: they load the visible sequence number and then the
+//!   current [`SuperVersion`] through an `ArcSwap`.
+//! - One background thread flushes frozen memtables to level-0 SST files
+//!   ([`flush`]).
+//!
+//! Lock order: `queue` → `versions`; the flush thread takes `versions`
+//! alone and `queue` only when not holding `versions`.
+
+mod flush;
+mod open;
+mod write;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex};
+
+use crate::batch::WriteBatch;
+use crate::error::{Error, Result};
+use crate::fs::{FileLock, FileSystem};
+use crate::iter::db_iter::{prefix_successor, Iter};
+use crate::key::SeqNo;
+use crate::log::LogWriter;
+use crate::options::{Options, WriteOptions};
+use crate::snapshot::Snapshot;
+use crate::version::set::VersionSet;
+use crate::version::superversion::SuperVersion;
+
+/// An open database. `Send + Sync`: share it between threads with `Arc`.
+///
+/// Every method is safe to call from any thread at the same time. Writes
+/// are atomic per call (a [`WriteBatch`] is all or nothing, also after a
+/// crash); reads see the latest acknowledged writes, or the state of a
+/// [`Snapshot`].
+pub struct Db {
+    inner: Arc<DbInner>,
+    flush_thread: Mutex<Option<JoinHandle<()>>>,
+    lock: Mutex<Option<Box<dyn FileLock>>>,
+}
+
+/// State shared by the façade, the write group, the flush thread,
+/// snapshots and iterators.
+pub(crate) struct DbInner {
+    dir: PathBuf,
+    opts: Options,
+    fs: Arc<dyn FileSystem>,
+    /// What readers read.
+    sv: ArcSwap<SuperVersion>,
+    /// Largest sequence number whose write is fully in the memtable;
+    /// reads see exactly the writes up to it.
+    visible_seq: AtomicU64,
+    next_file_number: AtomicU64,
+    /// The write group: queued writers, and the last sequence assigned.
+    queue: Mutex<write::WriteQueue>,
+    /// Wakes writers stalled on a full set of memtables.
+    stall_cv: Condvar,
+    /// The WAL; only the write-group leader touches it.
+    wal: Mutex<LogWriter>,
+    versions: Mutex<VersionSet>,
+    flush_state: Mutex<flush::FlushState>,
+    /// Wakes the flush thread (work or shutdown).
+    flush_cv: Condvar,
+    /// Wakes callers of `flush()` when a flush finished.
+    flush_done_cv: Condvar,
+    /// First background error (failed fsync, failed flush): writes stop.
+    bg_error: Mutex<Option<Arc<Error>>>,
+    has_bg_error: AtomicBool,
+    /// Live snapshots: sequence number → count.
+    snapshots: Mutex<BTreeMap<SeqNo, usize>>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("dir", &self.inner.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn to_bound(b: Bound<&impl AsRef<[u8]>>) -> Bound<Vec<u8>> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_ref().to_vec()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_ref().to_vec()),
+        Bound::Unbounded => Bound::Unbounded,
+    }
+}
+
+impl Db {
+    /// Opens the database in `path`, creating it when the directory is
+    /// empty or missing (unless `create_if_missing` is off).
+    ///
+    /// An existing database is recovered: the manifest is replayed, the
+    /// WALs not yet in SST files are replayed (a torn last record from a
+    /// crash is dropped; damage followed by valid records is
+    /// [`Error::Corruption`]), and their contents are flushed to a new
+    /// level-0 file. Errors: [`Error::Locked`] when another open holds the
+    /// directory, [`Error::NotADatabase`] for a directory with foreign
+    /// files, [`Error::InvalidArgument`] for bad options, and
+    /// [`Error::Corruption`] / [`Error::Io`] naming the file.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        open::open(path.as_ref(), options)
+    }
+
+    /// Sets `key` to `value` (default write options: see
+    /// [`Options::sync_writes`]).
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put(key, value);
+        self.write(b)
+    }
+
+    /// Deletes `key` (a no-op for an absent key, but still a write).
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete(key);
+        self.write(b)
+    }
+
+    /// Applies `batch` atomically with the default write options.
+    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        let opts = WriteOptions {
+            sync: self.inner.opts.sync_writes,
+        };
+        self.write_opt(batch, &opts)
+    }
+
+    /// Applies `batch` atomically: after the call returns `Ok`, all of it is
+    /// visible to reads, and after a crash either all of it or none of it is
+    /// recovered. With `opts.sync` the WAL is fsynced before returning (the
+    /// batch survives power loss); without, it survives a process crash.
+    ///
+    /// Keys above [`crate::MAX_KEY_SIZE`] or values above
+    /// [`crate::MAX_VALUE_SIZE`] give [`Error::InvalidArgument`] and write
+    /// nothing. After a failed WAL write or fsync the database stops
+    /// accepting writes ([`Error::Background`]); reopen it.
+    pub fn write_opt(&self, batch: WriteBatch, opts: &WriteOptions) -> Result<()> {
+        batch.check_limits()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.inner.write(batch, opts.sync, false)
+    }
+
+    /// The current value of `key`, or `None`. The value is a cheap shared
+    /// slice (no copy when it lies in a memory-mapped uncompressed block).
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.inner.check_open()?;
+        let seq = self.inner.visible_seq.load(Ordering::Acquire);
+        self.inner.sv.load().get(key.as_ref(), seq)
+    }
+
+    /// A consistent read-only view of the database as of now. Reads
+    /// through it see exactly the writes acknowledged before this call,
+    /// whatever happens later; the versions it can see are kept until it is
+    /// dropped.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(Arc::clone(&self.inner))
+    }
+
+    /// The pairs whose keys lie in `range`, in key order; `.rev()` for
+    /// reverse order. The iterator reads a consistent view as of this call.
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        let seq = self.inner.visible_seq.load(Ordering::Acquire);
+        self.inner.iter_at(
+            seq,
+            to_bound(range.start_bound()),
+            to_bound(range.end_bound()),
+        )
+    }
+
+    /// Every pair, in key order.
+    pub fn iter(&self) -> Iter {
+        self.range::<&[u8], _>(..)
+    }
+
+    /// The pairs whose keys start with `prefix`, in key order.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
+        let seq = self.inner.visible_seq.load(Ordering::Acquire);
+        let (lo, hi) = prefix_bounds(prefix.as_ref());
+        self.inner.iter_at(seq, lo, hi)
+    }
+
+    /// Writes the memtable to an SST file. On return everything written
+    /// before the call is in synced SST files recorded in the manifest.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush_and_wait()
+    }
+
+    /// The directory of the database.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Closes the database: stops the background thread, syncs the WAL and
+    /// releases the directory lock. The memtable is not flushed (the WAL
+    /// holds it). Dropping a `Db` does the same but cannot report errors.
+    pub fn close(self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        {
+            let mut st = self.inner.flush_state.lock();
+            st.shutdown = true;
+            self.inner.flush_cv.notify_all();
+        }
+        if let Some(h) = self.flush_thread.lock().take() {
+            let _ = h.join();
+        }
+        // Let a writer in flight finish, then sync what the WAL holds.
+        let _q = self.inner.queue.lock();
+        let res = if self.inner.has_bg_error.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            self.inner.wal.lock().sync()
+        };
+        self.lock.lock().take();
+        res
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "closing the database on drop failed");
+        }
+    }
+}
+
+/// Range bounds that select the keys starting with `prefix`.
+pub(crate) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
+    let hi = match prefix_successor(prefix) {
+        Some(s) => Bound::Excluded(s),
+        None => Bound::Unbounded,
+    };
+    (Bound::Included(prefix.to_vec()), hi)
+}
+
+impl DbInner {
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// An iterator over the pinned current superversion at `seq`.
+    pub(crate) fn iter_at(&self, seq: SeqNo, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> Iter {
+        let sv = self.sv.load_full();
+        Iter::new(Box::new(move || Box::new(sv.merged_iter())), seq, lo, hi)
+    }
+
+    /// The value of `key` at `seq`.
+    pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
+        self.sv.load().get(key, seq)
+    }
+
+    pub(crate) fn visible_seq(&self) -> SeqNo {
+        self.visible_seq.load(Ordering::Acquire)
+    }
+
+    /// Registers a snapshot at the current visible sequence number.
+    pub(crate) fn acquire_snapshot(&self) -> SeqNo {
+        let mut s = self.snapshots.lock();
+        let seq = self.visible_seq.load(Ordering::Acquire);
+        *s.entry(seq).or_insert(0) += 1;
+        seq
+    }
+
+    pub(crate) fn release_snapshot(&self, seq: SeqNo) {
+        let mut s = self.snapshots.lock();
+        if let Some(n) = s.get_mut(&seq) {
+            *n -= 1;
+            if *n == 0 {
+                s.remove(&seq);
+            }
+        }
+    }
+
+    /// Records the first background error; from then on writes fail.
+    pub(crate) fn set_bg_error(&self, e: Error) -> Arc<Error> {
+        let mut g = self.bg_error.lock();
+        if let Some(existing) = g.as_ref() {
+            return Arc::clone(existing);
+        }
+        tracing::error!(error = %e, "background error: the database stops accepting writes");
+        let e = Arc::new(e);
+        *g = Some(Arc::clone(&e));
+        self.has_bg_error.store(true, Ordering::Release);
+        drop(g);
+        // Wake everyone who might wait for progress that will not come.
+        {
+            let _q = self.queue.lock();
+            self.stall_cv.notify_all();
+        }
+        let _f = self.flush_state.lock();
+        self.flush_done_cv.notify_all();
+        e
+    }
+
+    pub(crate) fn bg_error(&self) -> Option<Error> {
+        if !self.has_bg_error.load(Ordering::Acquire) {
+            return None;
+        }
+        self.bg_error.lock().as_ref().map(|e| Error::Background(Arc::clone(e)))
+    }
+}
+
+/// Queue entries of the write group.
+pub(crate) type WriterQueue = VecDeque<Arc<write::Writer>>;

@@ -1,0 +1,274 @@
+//! Opening a database: creation, recovery from the manifest and WALs,
+//! and removal of files a crash left behind.
+//!
+//! Recovery order:
+//! 1. Take the `LOCK` (fails with `Error::Locked` when held elsewhere).
+//! 2. Read `CURRENT` and replay the manifest into the live file set.
+//! 3. Open every live SST (footer, properties and filter are verified).
+//! 4. Replay the WALs numbered at or above the manifest's log number, in
+//!    order, into memtables, flushing each full one to a new level-0 file.
+//!    Only the last WAL may end in a torn record; the WAL before a rotation
+//!    is synced before the rotation, so a torn record anywhere else means
+//!    real damage and is reported as corruption.
+//! 5. Start a new WAL and a new manifest holding a snapshot of the
+//!    recovered version; switch `CURRENT` to it.
+//! 6. Delete what is no longer needed: replayed WALs, old manifests, SST
+//!    files no manifest names (outputs of an interrupted flush) and
+//!    temporary files. Only files whose names this engine writes are ever
+//!    deleted.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use parking_lot::{Condvar, Mutex};
+
+use super::flush::{build_table, FlushState};
+use super::write::WriteQueue;
+use super::{Db, DbInner};
+use crate::batch::WriteBatch;
+use crate::error::{Error, Result};
+use crate::filename::{
+    current_file_name, lock_file_name, log_file_name, manifest_file_name, parse_file_name,
+    table_file_name, FileKind,
+};
+use crate::fs::FileSystem;
+use crate::log::{LogKind, LogReader, LogWriter};
+use crate::memtable::MemTable;
+use crate::options::Options;
+use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::set::{open_table_file, recover_manifest, RecoveredManifest, VersionSet};
+use crate::version::superversion::SuperVersion;
+use crate::version::version::Version;
+
+pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
+    opts.validate()?;
+    let start = Instant::now();
+    let fs = Arc::clone(&opts.fs);
+    if !fs.exists(dir)? {
+        if !opts.create_if_missing {
+            return Err(Error::NotADatabase {
+                path: dir.to_path_buf(),
+                reason: "the directory does not exist and create_if_missing is off".into(),
+            });
+        }
+        fs.create_dir_all(dir)?;
+    }
+    let lock = fs.lock(&lock_file_name(dir))?;
+    let names = fs.list_dir(dir)?;
+    let exists = names.iter().any(|n| parse_file_name(n) == Some(FileKind::Current));
+
+    let recovered = if exists {
+        if opts.error_if_exists {
+            return Err(Error::InvalidArgument(format!(
+                "{} already holds a database and error_if_exists is set",
+                dir.display()
+            )));
+        }
+        recover_manifest(fs.as_ref(), dir)?
+    } else {
+        check_creatable(dir, &names)?;
+        if !opts.create_if_missing {
+            return Err(Error::NotADatabase {
+                path: dir.to_path_buf(),
+                reason: "no database here and create_if_missing is off".into(),
+            });
+        }
+        RecoveredManifest {
+            next_file_number: 1,
+            ..RecoveredManifest::default()
+        }
+    };
+
+    // Live files.
+    let mut base = Version::empty();
+    let mut snapshot_edit = VersionEdit::default();
+    for ((level, _), meta) in &recovered.files {
+        snapshot_edit.new_files.push((*level, meta.clone()));
+    }
+    base = base.apply(&snapshot_edit, |m| open_table_file(&fs, dir, m))?;
+
+    // File numbers: past everything the manifest or the directory knows.
+    let mut next_file = recovered.next_file_number.max(1);
+    let mut logs = Vec::new();
+    for n in &names {
+        match parse_file_name(n) {
+            Some(FileKind::Log(x)) => {
+                next_file = next_file.max(x + 1);
+                if x >= recovered.log_number {
+                    logs.push(x);
+                }
+            }
+            Some(FileKind::Table(x)) | Some(FileKind::Manifest(x)) | Some(FileKind::Options(x)) => {
+                next_file = next_file.max(x + 1)
+            }
+            _ => {}
+        }
+    }
+    logs.sort_unstable();
+
+    // Replay the WALs.
+    let mut last_seq = recovered.last_sequence;
+    let mut new_files: Vec<FileMetaData> = Vec::new();
+    let mut mem = Arc::new(MemTable::new(0));
+    let (mut records, mut bytes) = (0u64, 0u64);
+    for (i, &n) in logs.iter().enumerate() {
+        let path = log_file_name(dir, n);
+        let data = fs.read_file(&path)?;
+        bytes += data.len() as u64;
+        let mut reader = LogReader::new(path.clone(), data, LogKind::Wal, n)?;
+        while let Some(rec) = reader.next_record()? {
+            let batch = WriteBatch::from_record(&rec.payload)
+                .map_err(|e| e.into_error(&path, rec.offset))?;
+            let mut seq = batch.sequence();
+            for op in batch.iter() {
+                mem.insert(op.key, seq, op.kind, op.value);
+                seq += 1;
+            }
+            last_seq = last_seq.max(seq.saturating_sub(1));
+            records += 1;
+            if mem.approximate_size() >= opts.write_buffer_size {
+                if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts)? {
+                    new_files.push(m);
+                }
+                next_file += 1;
+                mem = Arc::new(MemTable::new(0));
+            }
+        }
+        if let Some(t) = reader.torn_tail() {
+            if i + 1 != logs.len() {
+                return Err(Error::corruption(
+                    &path,
+                    t.offset,
+                    format!(
+                        "WAL ends in a damaged record ({}) but a newer WAL follows it",
+                        t.reason
+                    ),
+                ));
+            }
+            tracing::warn!(wal = %path.display(), offset = t.offset, reason = %t.reason, "WAL ends in a torn record; recovered up to it");
+        }
+    }
+    if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts)? {
+        new_files.push(m);
+    }
+    next_file += 1;
+    if !new_files.is_empty() {
+        fs.sync_dir(dir)?;
+        let edit = VersionEdit {
+            new_files: new_files.iter().map(|m| (0, m.clone())).collect(),
+            ..VersionEdit::default()
+        };
+        base = base.apply(&edit, |m| open_table_file(&fs, dir, m))?;
+    }
+
+    // New WAL, then a new manifest that makes everything above durable.
+    let log_number = next_file;
+    let manifest_number = next_file + 1;
+    next_file += 2;
+    let wal_path = log_file_name(dir, log_number);
+    let mut wal = LogWriter::new(fs.create(&wal_path)?, wal_path, LogKind::Wal, log_number)?;
+    wal.sync()?;
+    let version = Arc::new(base);
+    let versions = VersionSet::create(
+        Arc::clone(&fs),
+        dir,
+        manifest_number,
+        Arc::clone(&version),
+        log_number,
+        next_file,
+        last_seq,
+    )?;
+    remove_obsolete_files(fs.as_ref(), dir, &version, log_number, manifest_number)?;
+    tracing::info!(
+        dir = %dir.display(),
+        wals_replayed = logs.len(),
+        records,
+        bytes,
+        last_sequence = last_seq,
+        files = version.all_files().count(),
+        duration_ms = start.elapsed().as_millis() as u64,
+        "opened database"
+    );
+
+    let inner = Arc::new(DbInner {
+        dir: dir.to_path_buf(),
+        fs,
+        sv: ArcSwap::from_pointee(SuperVersion {
+            mem: Arc::new(MemTable::new(log_number)),
+            imms: Vec::new(),
+            version,
+        }),
+        visible_seq: AtomicU64::new(last_seq),
+        next_file_number: AtomicU64::new(next_file),
+        queue: Mutex::new(WriteQueue::new(last_seq)),
+        stall_cv: Condvar::new(),
+        wal: Mutex::new(wal),
+        versions: Mutex::new(versions),
+        flush_state: Mutex::new(FlushState::default()),
+        flush_cv: Condvar::new(),
+        flush_done_cv: Condvar::new(),
+        bg_error: Mutex::new(None),
+        has_bg_error: AtomicBool::new(false),
+        snapshots: Mutex::new(Default::default()),
+        closed: AtomicBool::new(false),
+        opts,
+    });
+    let bg = Arc::clone(&inner);
+    let handle = std::thread::Builder::new()
+        .name("lightning-flush".into())
+        .spawn(move || bg.flush_loop())
+        .map_err(|e| Error::io(dir, e))?;
+    Ok(Db {
+        inner,
+        flush_thread: Mutex::new(Some(handle)),
+        lock: Mutex::new(Some(lock)),
+    })
+}
+
+/// A directory without `CURRENT` may become a database only when it holds
+/// nothing but what an interrupted creation leaves behind.
+fn check_creatable(dir: &Path, names: &[String]) -> Result<()> {
+    for n in names {
+        match parse_file_name(n) {
+            Some(FileKind::Lock) | Some(FileKind::Manifest(_)) | Some(FileKind::Temp) => {}
+            _ => {
+                return Err(Error::NotADatabase {
+                    path: dir.to_path_buf(),
+                    reason: format!(
+                        "it has no CURRENT file but holds `{n}`; refusing to create a database over it"
+                    ),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+fn remove_obsolete_files(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    version: &Version,
+    log_number: u64,
+    manifest_number: u64,
+) -> Result<()> {
+    let live: HashSet<u64> = version.all_files().map(|(_, f)| f.meta.number).collect();
+    for n in fs.list_dir(dir)? {
+        let path = match parse_file_name(&n) {
+            Some(FileKind::Log(x)) if x < log_number => log_file_name(dir, x),
+            Some(FileKind::Manifest(x)) if x != manifest_number => manifest_file_name(dir, x),
+            Some(FileKind::Table(x)) if !live.contains(&x) => table_file_name(dir, x),
+            Some(FileKind::Temp) => dir.join(&n),
+            _ => continue,
+        };
+        if path == current_file_name(dir) {
+            continue;
+        }
+        tracing::info!(file = %path.display(), "removing obsolete file");
+        fs.remove_file(&path)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! The write path: group commit.
+//!
+//! Each `write` call queues a [`Writer`]. The writer at the head of the
+//! queue is the leader: it makes room (freezing a full memtable, stalling
+//! when too many frozen memtables wait for flush), takes the writers queued
+//! behind it as its group, assigns their consecutive sequence numbers, and
+//! — with the queue unlocked, so new writers can queue up — appends one WAL
+//! record per batch, hands the WAL to the OS once and fsyncs it at most once
+//! for the whole group, inserts the batches into the memtable and publishes
+//! the group's last sequence number. Then it wakes the group and the next
+//! leader.
+//!
+//! Invariants:
+//! - Only the head of the queue runs as leader, so WAL appends, memtable
+//!   inserts and memtable switches are never concurrent.
+//! - Sequence numbers are assigned in queue order and published in the
+//!   same order, so readers see a prefix of the write history.
+//! - After a failed WAL write or fsync nothing is inserted and the database
+//!   enters the background-error state: the data's durability is unknown
+//!   and it must not be reported as written.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use super::{DbInner, WriterQueue};
+use crate::batch::WriteBatch;
+use crate::error::{Error, Result};
+use crate::filename::log_file_name;
+use crate::log::{LogKind, LogWriter};
+use crate::memtable::MemTable;
+use crate::version::superversion::SuperVersion;
+
+/// Largest group a leader builds, in encoded batch bytes.
+const MAX_GROUP_BYTES: usize = 1 << 20;
+/// A small first batch only takes this much extra company, so its own
+/// latency stays low.
+const SMALL_BATCH: usize = 128 << 10;
+
+/// The write-group queue.
+pub(crate) struct WriteQueue {
+    pub(crate) writers: WriterQueue,
+    /// Last sequence number handed out (may not be visible yet).
+    pub(crate) last_seq: u64,
+}
+
+impl WriteQueue {
+    pub(crate) fn new(last_seq: u64) -> Self {
+        WriteQueue {
+            writers: WriterQueue::new(),
+            last_seq,
+        }
+    }
+}
+
+/// One queued write.
+pub(crate) struct Writer {
+    batch: Mutex<WriteBatch>,
+    sync: bool,
+    /// A `flush()` request: freeze the memtable even when not full.
+    force_switch: bool,
+    done: AtomicBool,
+    result: Mutex<Option<Result<()>>>,
+    cv: Condvar,
+}
+
+impl DbInner {
+    /// Queues a write and waits until it is done (as leader or follower).
+    pub(crate) fn write(&self, batch: WriteBatch, sync: bool, force_switch: bool) -> Result<()> {
+        self.check_open()?;
+        let w = Arc::new(Writer {
+            batch: Mutex::new(batch),
+            sync,
+            force_switch,
+            done: AtomicBool::new(false),
+            result: Mutex::new(None),
+            cv: Condvar::new(),
+        });
+        let mut q = self.queue.lock();
+        q.writers.push_back(Arc::clone(&w));
+        while !w.done.load(Ordering::Acquire)
+            && !q.writers.front().is_some_and(|f| Arc::ptr_eq(f, &w))
+        {
+            w.cv.wait(&mut q);
+        }
+        if w.done.load(Ordering::Acquire) {
+            return w.result.lock().take().unwrap_or(Ok(()));
+        }
+        // Leader.
+        let result = self.lead(&mut q, &w);
+        if let Some(next) = q.writers.front() {
+            next.cv.notify_one();
+        }
+        result
+    }
+
+    /// Runs one group with `leader` at the head of the queue; pops the
+    /// group from the queue before returning.
+    fn lead(&self, q: &mut MutexGuard<'_, WriteQueue>, leader: &Arc<Writer>) -> Result<()> {
+        if let Err(e) = self.make_room(q, leader.force_switch) {
+            q.writers.pop_front();
+            return Err(e);
+        }
+        if leader.force_switch {
+            q.writers.pop_front();
+            return Ok(());
+        }
+        // Build the group.
+        let mut group: Vec<Arc<Writer>> = Vec::new();
+        let mut bytes = 0usize;
+        let mut limit = MAX_GROUP_BYTES;
+        let mut sync = false;
+        let mut seq = q.last_seq;
+        for w in q.writers.iter() {
+            if w.force_switch {
+                break;
+            }
+            let mut b = w.batch.lock();
+            let size = b.approximate_size();
+            if group.is_empty() {
+                if size <= SMALL_BATCH {
+                    limit = size + SMALL_BATCH;
+                }
+            } else if bytes + size > limit {
+                break;
+            }
+            bytes += size;
+            b.set_sequence(seq + 1);
+            seq += u64::from(b.count());
+            sync |= w.sync;
+            drop(b);
+            group.push(Arc::clone(w));
+        }
+        q.last_seq = seq;
+        let last_seq = seq;
+        let mem = Arc::clone(&self.sv.load().mem);
+
+        let result = MutexGuard::unlocked(q, || self.write_group(&group, sync, &mem, last_seq));
+
+        // Hand results to the group (the leader is its first member).
+        for _ in 0..group.len() {
+            q.writers.pop_front();
+        }
+        for w in group.iter().skip(1) {
+            *w.result.lock() = Some(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(clone_error(e)),
+            });
+            w.done.store(true, Ordering::Release);
+            w.cv.notify_one();
+        }
+        result
+    }
+
+    /// WAL then memtable for a group, with the queue unlocked.
+    fn write_group(
+        &self,
+        group: &[Arc<Writer>],
+        sync: bool,
+        mem: &MemTable,
+        last_seq: u64,
+    ) -> Result<()> {
+        {
+            let mut wal = self.wal.lock();
+            let res = (|| {
+                for w in group {
+                    wal.add_record(w.batch.lock().data())?;
+                }
+                if sync {
+                    wal.sync()
+                } else {
+                    wal.flush()
+                }
+            })();
+            if let Err(e) = res {
+                return Err(Error::Background(self.set_bg_error(e)));
+            }
+        }
+        for w in group {
+            let b = w.batch.lock();
+            let mut seq = b.sequence();
+            for op in b.iter() {
+                mem.insert(op.key, seq, op.kind, op.value);
+                seq += 1;
+            }
+        }
+        self.visible_seq.store(last_seq, Ordering::Release);
+        Ok(())
+    }
+
+    /// Ensures the active memtable has room, freezing it when full (or when
+    /// `force` and it is not empty). Stalls while the frozen memtables are
+    /// at `max_write_buffer_number - 1`.
+    fn make_room(&self, q: &mut MutexGuard<'_, WriteQueue>, mut force: bool) -> Result<()> {
+        let mut stalled: Option<std::time::Instant> = None;
+        loop {
+            if let Some(e) = self.bg_error() {
+                return Err(e);
+            }
+            self.check_open()?;
+            let sv = self.sv.load_full();
+            let full = sv.mem.approximate_size() >= self.opts.write_buffer_size;
+            if !(full || force) || (force && sv.mem.is_empty()) {
+                break;
+            }
+            if sv.imms.len() + 1 >= self.opts.max_write_buffer_number {
+                if stalled.is_none() {
+                    tracing::info!(
+                        frozen_memtables = sv.imms.len(),
+                        "write stall: waiting for memtable flush"
+                    );
+                    stalled = Some(std::time::Instant::now());
+                }
+                self.stall_cv.wait(q);
+                continue;
+            }
+            self.switch_memtable(&sv)?;
+            force = false;
+        }
+        if let Some(t) = stalled {
+            tracing::info!(
+                stalled_ms = t.elapsed().as_millis() as u64,
+                "write stall ended"
+            );
+        }
+        Ok(())
+    }
+
+    /// Freezes the active memtable and starts a new one with a new WAL.
+    /// Called by the leader with the queue locked.
+    fn switch_memtable(&self, sv: &SuperVersion) -> Result<()> {
+        let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
+        let path = log_file_name(&self.dir, number);
+        let res = (|| {
+            let mut wal = self.wal.lock();
+            // Everything in the old WAL becomes durable before anything in
+            // the new one can be: a power loss then never leaves a hole.
+            wal.sync()?;
+            let file = self.fs.create(&path)?;
+            let mut new_wal = LogWriter::new(file, path.clone(), LogKind::Wal, number)?;
+            new_wal.flush()?;
+            self.fs.sync_dir(&self.dir)?;
+            *wal = new_wal;
+            Ok(())
+        })();
+        if let Err(e) = res {
+            return Err(Error::Background(self.set_bg_error(e)));
+        }
+        let mem = Arc::new(MemTable::new(number));
+        {
+            let _v = self.versions.lock();
+            let cur = self.sv.load();
+            let mut imms = Vec::with_capacity(cur.imms.len() + 1);
+            imms.push(Arc::clone(&sv.mem));
+            imms.extend(cur.imms.iter().cloned());
+            self.sv.store(Arc::new(SuperVersion {
+                mem,
+                imms,
+                version: Arc::clone(&cur.version),
+            }));
+        }
+        let mut st = self.flush_state.lock();
+        st.pending = true;
+        self.flush_cv.notify_one();
+        Ok(())
+    }
+}
+
+/// A copy of `e` for another member of a failed group.
+fn clone_error(e: &Error) -> Error {
+    match e {
+        Error::Background(a) => Error::Background(Arc::clone(a)),
+        other => Error::InvalidArgument(other.to_string()),
+    }
+}

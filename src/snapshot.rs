@@ -1,0 +1,71 @@
+//! Snapshots: a pinned sequence number.
+
+use std::ops::RangeBounds;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::db::{prefix_bounds, DbInner};
+use crate::error::Result;
+use crate::iter::db_iter::Iter;
+use crate::key::SeqNo;
+
+/// A consistent, read-only view of the database at the moment it was
+/// taken. Reads through it never see later writes, whatever flushes (and
+/// compactions) happen meanwhile; the versions it can see are kept until it
+/// is dropped. `Send + Sync`.
+pub struct Snapshot {
+    inner: Arc<DbInner>,
+    seq: SeqNo,
+}
+
+impl Snapshot {
+    pub(crate) fn new(inner: Arc<DbInner>) -> Self {
+        let seq = inner.acquire_snapshot();
+        Snapshot { inner, seq }
+    }
+
+    /// The sequence number this snapshot reads at.
+    pub fn sequence(&self) -> u64 {
+        self.seq
+    }
+
+    /// The value of `key` as of the snapshot, or `None`.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        self.inner.check_open()?;
+        self.inner.get_at(key.as_ref(), self.seq)
+    }
+
+    /// The pairs in `range` as of the snapshot, in key order (`.rev()` for
+    /// reverse).
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
+        self.inner.iter_at(
+            self.seq,
+            crate::db::to_bound(range.start_bound()),
+            crate::db::to_bound(range.end_bound()),
+        )
+    }
+
+    /// Every pair as of the snapshot.
+    pub fn iter(&self) -> Iter {
+        self.range::<&[u8], _>(..)
+    }
+
+    /// The pairs whose keys start with `prefix`, as of the snapshot.
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
+        let (lo, hi) = prefix_bounds(prefix.as_ref());
+        self.inner.iter_at(self.seq, lo, hi)
+    }
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        self.inner.release_snapshot(self.seq);
+    }
+}
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot").field("seq", &self.seq).finish()
+    }
+}

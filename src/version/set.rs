@@ -1,0 +1,239 @@
+//! The version set: the current [`Version`] and the manifest that records
+//! every change to it.
+//!
+//! Each change of the file set (a flush, later a compaction) is one
+//! [`VersionEdit`], appended to the manifest as one checksummed record and
+//! synced before the change is published, so after a crash the manifest
+//! replays to exactly the published file sets. A new manifest is started at
+//! every open with a full snapshot of the current version, and `CURRENT` is
+//! switched to it atomically.
+//!
+//! Locking: the database keeps the `VersionSet` behind its versions mutex;
+//! every method takes `&mut self`, so edits are applied one at a time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::filename::manifest_file_name;
+use crate::fs::FileSystem;
+use crate::log::{LogKind, LogReader, LogWriter};
+use crate::version::current::{read_current, write_current};
+use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::version::{TableFile, Version, NUM_LEVELS};
+
+/// What replaying a manifest yields.
+#[derive(Debug, Default)]
+pub(crate) struct RecoveredManifest {
+    /// Live files: `(level, file number) -> metadata`.
+    pub(crate) files: BTreeMap<(u32, u64), FileMetaData>,
+    /// WALs numbered below this are fully in SST files.
+    pub(crate) log_number: u64,
+    /// Next unused file number.
+    pub(crate) next_file_number: u64,
+    /// Largest sequence number in the files.
+    pub(crate) last_sequence: u64,
+    /// Number of the manifest that was read.
+    pub(crate) manifest_number: u64,
+}
+
+/// Reads `CURRENT` and replays the manifest it names.
+pub(crate) fn recover_manifest(fs: &dyn FileSystem, dir: &Path) -> Result<RecoveredManifest> {
+    let manifest_number = read_current(fs, dir)?;
+    let path = manifest_file_name(dir, manifest_number);
+    let data = fs.read_file(&path)?;
+    let mut reader = LogReader::new(path.clone(), data, LogKind::Manifest, manifest_number)?;
+    let mut state = RecoveredManifest {
+        manifest_number,
+        ..RecoveredManifest::default()
+    };
+    let mut edits = 0u64;
+    while let Some(record) = reader.next_record()? {
+        let edit = VersionEdit::decode_from(&record.payload)
+            .map_err(|e| e.into_error(&path, record.offset))?;
+        apply_to_state(&mut state, &edit)
+            .map_err(|reason| Error::corruption(&path, record.offset, reason))?;
+        edits += 1;
+    }
+    if edits == 0 {
+        return Err(Error::corruption(
+            &path,
+            0,
+            "manifest holds no version edit (a manifest always starts with a snapshot)",
+        ));
+    }
+    if let Some(t) = reader.torn_tail() {
+        tracing::info!(manifest = %path.display(), offset = t.offset, "manifest ends in a torn record; it was never acknowledged");
+    }
+    Ok(state)
+}
+
+fn apply_to_state(state: &mut RecoveredManifest, edit: &VersionEdit) -> Result<(), String> {
+    if let Some(n) = edit.log_number {
+        state.log_number = n;
+    }
+    if let Some(n) = edit.next_file_number {
+        state.next_file_number = n;
+    }
+    if let Some(s) = edit.last_sequence {
+        state.last_sequence = s;
+    }
+    for &(level, number) in &edit.deleted_files {
+        if state.files.remove(&(level, number)).is_none() {
+            return Err(format!(
+                "edit deletes file {number} at level {level}, which is not live"
+            ));
+        }
+    }
+    for (level, meta) in &edit.new_files {
+        if *level as usize >= NUM_LEVELS {
+            return Err(format!("edit adds a file at level {level} (max {})", NUM_LEVELS - 1));
+        }
+        if state.files.insert((*level, meta.number), meta.clone()).is_some() {
+            return Err(format!("edit adds file {} twice", meta.number));
+        }
+    }
+    Ok(())
+}
+
+/// The current version and the open manifest.
+pub(crate) struct VersionSet {
+    dir: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    current: Arc<Version>,
+    manifest: LogWriter,
+    manifest_number: u64,
+    log_number: u64,
+    last_sequence: u64,
+}
+
+impl VersionSet {
+    /// Starts manifest `manifest_number` holding a snapshot of `version`,
+    /// syncs it, and points `CURRENT` at it.
+    pub(crate) fn create(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        manifest_number: u64,
+        version: Arc<Version>,
+        log_number: u64,
+        next_file_number: u64,
+        last_sequence: u64,
+    ) -> Result<Self> {
+        let path = manifest_file_name(dir, manifest_number);
+        let file = fs.create(&path)?;
+        let mut manifest = LogWriter::new(file, path, LogKind::Manifest, manifest_number)?;
+        let mut snapshot = VersionEdit {
+            log_number: Some(log_number),
+            next_file_number: Some(next_file_number),
+            last_sequence: Some(last_sequence),
+            ..VersionEdit::default()
+        };
+        for (level, f) in version.all_files() {
+            snapshot.new_files.push((level as u32, f.meta.clone()));
+        }
+        let mut buf = Vec::new();
+        snapshot.encode_into(&mut buf);
+        manifest.add_record(&buf)?;
+        manifest.sync()?;
+        write_current(fs.as_ref(), dir, manifest_number)?;
+        Ok(VersionSet {
+            dir: dir.to_path_buf(),
+            fs,
+            current: version,
+            manifest,
+            manifest_number,
+            log_number,
+            last_sequence,
+        })
+    }
+
+    /// The current version.
+    pub(crate) fn current(&self) -> &Arc<Version> {
+        &self.current
+    }
+
+    /// Number of the live manifest.
+    #[allow(dead_code)]
+    pub(crate) fn manifest_number(&self) -> u64 {
+        self.manifest_number
+    }
+
+    /// WALs below this number are no longer needed.
+    pub(crate) fn log_number(&self) -> u64 {
+        self.log_number
+    }
+
+    /// Records `edit` durably in the manifest, then makes the version it
+    /// produces current. `next_file_number` and `last_sequence` are written
+    /// into the edit. On error nothing is published; the caller must stop
+    /// writing (the manifest's state on disk is unknown).
+    pub(crate) fn log_and_apply(
+        &mut self,
+        mut edit: VersionEdit,
+        next_file_number: u64,
+        last_sequence: u64,
+    ) -> Result<Arc<Version>> {
+        edit.next_file_number = Some(next_file_number);
+        let last_sequence = last_sequence.max(self.last_sequence);
+        edit.last_sequence = Some(last_sequence);
+        let dir = self.dir.clone();
+        let fs = Arc::clone(&self.fs);
+        let version = self.current.apply(&edit, |meta| open_table_file(&fs, &dir, meta))?;
+        let mut buf = Vec::new();
+        edit.encode_into(&mut buf);
+        self.manifest.add_record(&buf)?;
+        self.manifest.sync()?;
+        for &(level, number) in &edit.deleted_files {
+            if let Some(f) = self
+                .current
+                .files(level as usize)
+                .iter()
+                .find(|f| f.meta.number == number)
+            {
+                f.mark_obsolete();
+            }
+        }
+        if let Some(n) = edit.log_number {
+            self.log_number = n;
+        }
+        self.last_sequence = last_sequence;
+        self.current = Arc::new(version);
+        Ok(Arc::clone(&self.current))
+    }
+}
+
+/// Opens the SST file described by `meta` and checks it against the
+/// manifest's view of it.
+pub(crate) fn open_table_file(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    meta: &FileMetaData,
+) -> Result<Arc<TableFile>> {
+    let path = crate::filename::table_file_name(dir, meta.number);
+    if !fs.exists(&path)? {
+        return Err(Error::corruption(
+            &path,
+            0,
+            "the manifest lists this table file but it is missing",
+        ));
+    }
+    let table = crate::sst::Table::open(fs.as_ref(), &path)?;
+    let actual = fs.file_size(&path)?;
+    if actual != meta.file_size {
+        return Err(Error::corruption(
+            &path,
+            0,
+            format!(
+                "file is {actual} bytes but the manifest recorded {} bytes",
+                meta.file_size
+            ),
+        ));
+    }
+    Ok(Arc::new(TableFile::new(
+        meta.clone(),
+        Arc::new(table),
+        path,
+        Arc::clone(fs),
+    )))
+}

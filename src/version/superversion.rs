@@ -1,0 +1,59 @@
+//! The superversion: everything a read needs, published through one
+//! lock-free pointer.
+//!
+//! A [`SuperVersion`] bundles the active memtable, the frozen memtables
+//! waiting for flush and the current file [`Version`]. The database swaps
+//! in a new one (under its versions lock) whenever any of the three
+//! changes; readers load it without locking and keep it, and so everything
+//! in it, alive while they read.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+use crate::iter::merge::MergingIterator;
+use crate::iter::InternalIterator;
+use crate::key::SeqNo;
+use crate::memtable::{Lookup, MemTable};
+use crate::version::version::Version;
+
+/// Memtables and files as of one moment.
+pub(crate) struct SuperVersion {
+    /// The memtable receiving writes.
+    pub(crate) mem: Arc<MemTable>,
+    /// Frozen memtables, newest first.
+    pub(crate) imms: Vec<Arc<MemTable>>,
+    /// The live SST files.
+    pub(crate) version: Arc<Version>,
+}
+
+impl SuperVersion {
+    /// The value of `key` visible at `seq`: memtables newest first, then
+    /// level-0 files newest first, then deeper levels.
+    pub(crate) fn get(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
+        let found = match self.mem.get(key, seq) {
+            Some(l) => Some(l),
+            None => match self.imms.iter().find_map(|m| m.get(key, seq)) {
+                Some(l) => Some(l),
+                None => self.version.get(key, seq)?,
+            },
+        };
+        Ok(match found {
+            Some(Lookup::Value(v)) => Some(v),
+            Some(Lookup::Deleted) | None => None,
+        })
+    }
+
+    /// A merged cursor over every memtable and file.
+    pub(crate) fn merged_iter(&self) -> MergingIterator {
+        let mut children: Vec<Box<dyn InternalIterator>> =
+            Vec::with_capacity(1 + self.imms.len() + self.version.files(0).len() + 6);
+        children.push(Box::new(self.mem.iter()));
+        for m in &self.imms {
+            children.push(Box::new(m.iter()));
+        }
+        self.version.add_iterators(&mut children);
+        MergingIterator::new(children)
+    }
+}

@@ -1,0 +1,210 @@
+//! A version: the set of live SST files, level by level, at one moment.
+//!
+//! Versions are immutable and shared (`Arc`); a new one is built from the
+//! previous one plus a [`VersionEdit`] each time a flush or compaction
+//! finishes. Readers hold the version they started with, which keeps its
+//! files readable and on disk until they finish.
+//!
+//! Invariants:
+//! - Level 0 files may overlap; they are kept newest first (by largest
+//!   sequence number, then file number), and a read checks them in that order.
+//! - In levels 1 and deeper, files do not overlap and are sorted by key.
+//! - A file removed from the live version is marked obsolete; its file on
+//!   disk is deleted when the last version or iterator holding it drops it.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::fs::FileSystem;
+use crate::iter::InternalIterator;
+use crate::key::{user_key, SeqNo};
+use crate::memtable::Lookup;
+use crate::sst::Table;
+use crate::version::edit::{FileMetaData, VersionEdit};
+
+/// Number of levels of the tree.
+pub(crate) const NUM_LEVELS: usize = 7;
+
+/// An open SST file of a version.
+pub(crate) struct TableFile {
+    /// What the manifest says about the file.
+    pub(crate) meta: FileMetaData,
+    /// The open, memory-mapped table.
+    pub(crate) table: Arc<Table>,
+    path: PathBuf,
+    fs: Arc<dyn FileSystem>,
+    obsolete: AtomicBool,
+}
+
+impl TableFile {
+    /// Wraps an opened table.
+    pub(crate) fn new(
+        meta: FileMetaData,
+        table: Arc<Table>,
+        path: PathBuf,
+        fs: Arc<dyn FileSystem>,
+    ) -> Self {
+        TableFile {
+            meta,
+            table,
+            path,
+            fs,
+            obsolete: AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the file for deletion once nothing refers to it.
+    pub(crate) fn mark_obsolete(&self) {
+        self.obsolete.store(true, AtomicOrdering::Release);
+    }
+
+    /// Path of the file.
+    #[allow(dead_code)]
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn contains_user_key(&self, k: &[u8]) -> bool {
+        user_key(&self.meta.smallest) <= k && k <= user_key(&self.meta.largest)
+    }
+}
+
+impl Drop for TableFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(AtomicOrdering::Acquire) {
+            if let Err(e) = self.fs.remove_file(&self.path) {
+                tracing::warn!(file = %self.path.display(), error = %e, "could not delete obsolete table file");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for TableFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableFile")
+            .field("number", &self.meta.number)
+            .field("size", &self.meta.file_size)
+            .finish()
+    }
+}
+
+/// The live files, by level.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Version {
+    levels: Vec<Vec<Arc<TableFile>>>,
+}
+
+fn l0_order(a: &Arc<TableFile>, b: &Arc<TableFile>) -> Ordering {
+    b.meta
+        .largest_seq
+        .cmp(&a.meta.largest_seq)
+        .then(b.meta.number.cmp(&a.meta.number))
+}
+
+impl Version {
+    /// A version without files.
+    pub(crate) fn empty() -> Self {
+        Version {
+            levels: vec![Vec::new(); NUM_LEVELS],
+        }
+    }
+
+    /// Files of `level` (level 0 newest first; deeper levels by key).
+    pub(crate) fn files(&self, level: usize) -> &[Arc<TableFile>] {
+        self.levels.get(level).map_or(&[], |v| v.as_slice())
+    }
+
+    /// All files of all levels.
+    pub(crate) fn all_files(&self) -> impl Iterator<Item = (usize, &Arc<TableFile>)> {
+        self.levels
+            .iter()
+            .enumerate()
+            .flat_map(|(l, fs)| fs.iter().map(move |f| (l, f)))
+    }
+
+    /// Number of files in all levels.
+    #[allow(dead_code)]
+    pub(crate) fn num_files(&self) -> usize {
+        self.levels.iter().map(Vec::len).sum()
+    }
+
+    /// The newest version of `key` with sequence number `<= seq` in the
+    /// files, or `None` when no file has one.
+    pub(crate) fn get(&self, key: &[u8], seq: SeqNo) -> Result<Option<Lookup>> {
+        for f in self.files(0) {
+            if f.meta.smallest_seq > seq || !f.contains_user_key(key) {
+                continue;
+            }
+            if let Some(found) = table_get(f, key, seq)? {
+                return Ok(Some(found));
+            }
+        }
+        for level in 1..NUM_LEVELS {
+            let files = self.files(level);
+            let i = files.partition_point(|f| user_key(&f.meta.largest) < key);
+            if let Some(f) = files.get(i) {
+                if f.contains_user_key(key) {
+                    if let Some(found) = table_get(f, key, seq)? {
+                        return Ok(Some(found));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Adds an iterator for every file to `out`.
+    pub(crate) fn add_iterators(&self, out: &mut Vec<Box<dyn InternalIterator>>) {
+        for (_, f) in self.all_files() {
+            out.push(Box::new(f.table.iter()));
+        }
+    }
+
+    /// The version after `edit`; `open_table` opens each new file.
+    /// Deleted files must exist at the named level.
+    pub(crate) fn apply(
+        &self,
+        edit: &VersionEdit,
+        mut open_table: impl FnMut(&FileMetaData) -> Result<Arc<TableFile>>,
+    ) -> Result<Version> {
+        let mut levels = self.levels.clone();
+        for &(level, number) in &edit.deleted_files {
+            let files = levels
+                .get_mut(level as usize)
+                .ok_or_else(|| Error::InvalidArgument(format!("level {level} out of range")))?;
+            let before = files.len();
+            files.retain(|f| f.meta.number != number);
+            if files.len() == before {
+                return Err(Error::InvalidArgument(format!(
+                    "version edit deletes file {number} which is not in level {level}"
+                )));
+            }
+        }
+        for (level, meta) in &edit.new_files {
+            let files = levels
+                .get_mut(*level as usize)
+                .ok_or_else(|| Error::InvalidArgument(format!("level {level} out of range")))?;
+            files.push(open_table(meta)?);
+        }
+        for (level, files) in levels.iter_mut().enumerate() {
+            if level == 0 {
+                files.sort_by(l0_order);
+            } else {
+                files.sort_by(|a, b| {
+                    crate::key::compare_internal(&a.meta.smallest, &b.meta.smallest)
+                });
+            }
+        }
+        Ok(Version { levels })
+    }
+}
+
+fn table_get(f: &TableFile, key: &[u8], seq: SeqNo) -> Result<Option<Lookup>> {
+    Ok(f.table.get(key, seq)?.map(|(_, kind, v)| match kind {
+        crate::key::ValueKind::Value => Lookup::Value(v),
+        crate::key::ValueKind::Delete => Lookup::Deleted,
+    }))
+}
