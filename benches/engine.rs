@@ -1,0 +1,93 @@
+//! Criterion micro-benchmarks of the hot paths, through the public API:
+//! memtable insert and lookup (data in the active memtable), and SST point
+//! lookup (data flushed to one file; bloom → B+Tree index → data block).
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use lightning_db::{Db, Options, WriteBatch};
+
+const N: u64 = 100_000;
+
+fn key(i: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[8..].copy_from_slice(&i.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
+    k
+}
+
+fn open(dir: &std::path::Path) -> Db {
+    Db::open(
+        dir,
+        Options {
+            write_buffer_size: 512 << 20,
+            ..Options::default()
+        },
+    )
+    .unwrap()
+}
+
+fn memtable(c: &mut Criterion) {
+    let mut g = c.benchmark_group("memtable");
+    g.throughput(Throughput::Elements(1));
+    let value = [7u8; 100];
+    g.bench_function("insert", |b| {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path());
+        let mut i = 0u64;
+        b.iter_batched(
+            || {
+                i += 1;
+                let mut batch = WriteBatch::new();
+                batch.put(key(i), value);
+                batch
+            },
+            |batch| db.write(batch).unwrap(),
+            BatchSize::SmallInput,
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    for i in 0..N {
+        db.put(key(i), value).unwrap();
+    }
+    let mut i = 0u64;
+    g.bench_function("get", |b| {
+        b.iter(|| {
+            i = (i + 7919) % N;
+            black_box(db.get(key(i)).unwrap())
+        })
+    });
+    g.finish();
+}
+
+fn sst(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sst");
+    g.throughput(Throughput::Elements(1));
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    for i in 0..N {
+        db.put(key(i), [7u8; 100]).unwrap();
+    }
+    db.flush().unwrap();
+    let mut i = 0u64;
+    g.bench_function("point_lookup_hit", |b| {
+        b.iter(|| {
+            i = (i + 7919) % N;
+            black_box(db.get(key(i)).unwrap())
+        })
+    });
+    g.bench_function("point_lookup_miss", |b| {
+        b.iter(|| {
+            i = (i + 7919) % N;
+            black_box(db.get(key(i + N)).unwrap())
+        })
+    });
+    g.bench_function("scan_100", |b| {
+        b.iter(|| {
+            i = (i + 7919) % N;
+            black_box(db.range(key(i)..).take(100).count())
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, memtable, sst);
+criterion_main!(benches);

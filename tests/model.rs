@@ -1,0 +1,215 @@
+//! Model-based test: random sequences of writes, reads, scans, snapshots,
+//! flushes and reopens, checked step by step against a `BTreeMap`.
+//!
+//! Why it matters: this is the broadest check that every read path
+//! (memtables, frozen memtables, level-0 files, recovery) agrees with the
+//! simplest possible definition of a key-value store.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use lightning_db::{Db, Options, WriteBatch};
+use proptest::prelude::*;
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    Get(Vec<u8>),
+    Range(Option<(Vec<u8>, bool)>, Option<(Vec<u8>, bool)>, bool),
+    Prefix(Vec<u8>, bool),
+    Snapshot,
+    SnapshotGet(usize, Vec<u8>),
+    SnapshotScan(usize, bool),
+    Flush,
+    Reopen,
+}
+
+fn key() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        4 => proptest::collection::vec(0u8..4, 0..4),
+        1 => proptest::collection::vec(any::<u8>(), 0..20),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        8 => proptest::collection::vec(any::<u8>(), 0..40),
+        1 => (0usize..3000).prop_map(|n| vec![7u8; n]),
+    ]
+}
+
+fn bound() -> impl Strategy<Value = Option<(Vec<u8>, bool)>> {
+    proptest::option::of((key(), any::<bool>()))
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        20 => (key(), value()).prop_map(|(k, v)| Op::Put(k, v)),
+        6 => key().prop_map(Op::Delete),
+        4 => proptest::collection::vec((key(), proptest::option::of(value())), 0..6).prop_map(Op::Batch),
+        10 => key().prop_map(Op::Get),
+        4 => (bound(), bound(), any::<bool>()).prop_map(|(a, b, r)| Op::Range(a, b, r)),
+        2 => (proptest::collection::vec(0u8..4, 0..3), any::<bool>()).prop_map(|(p, r)| Op::Prefix(p, r)),
+        2 => Just(Op::Snapshot),
+        3 => (any::<usize>(), key()).prop_map(|(i, k)| Op::SnapshotGet(i, k)),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(i, r)| Op::SnapshotScan(i, r)),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Reopen),
+    ]
+}
+
+fn to_bound(b: &Option<(Vec<u8>, bool)>) -> Bound<Vec<u8>> {
+    match b {
+        None => Bound::Unbounded,
+        Some((k, true)) => Bound::Included(k.clone()),
+        Some((k, false)) => Bound::Excluded(k.clone()),
+    }
+}
+
+fn model_range(m: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let empty = match (lo, hi) {
+        (Bound::Included(a), Bound::Included(b)) => a > b,
+        (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) => {
+            a >= b
+        }
+        _ => false,
+    };
+    if empty {
+        return vec![];
+    }
+    m.range((lo.clone(), hi.clone()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn collect(it: impl Iterator<Item = lightning_db::Result<(lightning_db::Bytes, lightning_db::Bytes)>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    it.map(|r| {
+        let (k, v) = r.expect("iteration failed");
+        (k.to_vec(), v.to_vec())
+    })
+    .collect()
+}
+
+fn options() -> Options {
+    Options {
+        write_buffer_size: 64 * 1024,
+        max_write_buffer_number: 3,
+        block_size: 512,
+        index_page_size: 256,
+        ..Options::default()
+    }
+}
+
+fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut db = Some(Db::open(dir.path(), options()).unwrap());
+    let mut model = Model::new();
+    let mut snaps: Vec<(lightning_db::Snapshot, Model)> = Vec::new();
+    for op in ops {
+        let d = db.as_ref().unwrap();
+        match op {
+            Op::Put(k, v) => {
+                d.put(&k, &v).unwrap();
+                model.insert(k, v);
+            }
+            Op::Delete(k) => {
+                d.delete(&k).unwrap();
+                model.remove(&k);
+            }
+            Op::Batch(ops) => {
+                let mut b = WriteBatch::new();
+                for (k, v) in ops {
+                    match v {
+                        Some(v) => {
+                            b.put(&k, &v);
+                            model.insert(k, v);
+                        }
+                        None => {
+                            b.delete(&k);
+                            model.remove(&k);
+                        }
+                    }
+                }
+                d.write(b).unwrap();
+            }
+            Op::Get(k) => {
+                let got = d.get(&k).unwrap().map(|v| v.to_vec());
+                prop_assert_eq!(got, model.get(&k).cloned());
+            }
+            Op::Range(a, b, rev) => {
+                let (lo, hi) = (to_bound(&a), to_bound(&b));
+                let mut want = model_range(&model, &lo, &hi);
+                let got = if rev {
+                    want.reverse();
+                    collect(d.range::<Vec<u8>, _>((lo, hi)).rev())
+                } else {
+                    collect(d.range::<Vec<u8>, _>((lo, hi)))
+                };
+                prop_assert_eq!(got, want);
+            }
+            Op::Prefix(p, rev) => {
+                let mut want: Vec<_> = model
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(&p))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let got = if rev {
+                    want.reverse();
+                    collect(d.prefix(&p).rev())
+                } else {
+                    collect(d.prefix(&p))
+                };
+                prop_assert_eq!(got, want);
+            }
+            Op::Snapshot => snaps.push((d.snapshot(), model.clone())),
+            Op::SnapshotGet(i, k) => {
+                if !snaps.is_empty() {
+                    let (s, m) = &snaps[i % snaps.len()];
+                    let got = s.get(&k).unwrap().map(|v| v.to_vec());
+                    prop_assert_eq!(got, m.get(&k).cloned());
+                }
+            }
+            Op::SnapshotScan(i, rev) => {
+                if !snaps.is_empty() {
+                    let (s, m) = &snaps[i % snaps.len()];
+                    let mut want: Vec<_> = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    let got = if rev {
+                        want.reverse();
+                        collect(s.iter().rev())
+                    } else {
+                        collect(s.iter())
+                    };
+                    prop_assert_eq!(got, want);
+                }
+            }
+            Op::Flush => d.flush().unwrap(),
+            Op::Reopen => {
+                snaps.clear();
+                db.take().unwrap().close().unwrap();
+                db = Some(Db::open(dir.path(), options()).unwrap());
+            }
+        }
+    }
+    // Final full check, then once more after a reopen.
+    let d = db.take().unwrap();
+    let all: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    prop_assert_eq!(collect(d.iter()), all.clone());
+    drop(snaps);
+    d.close().unwrap();
+    let d = Db::open(dir.path(), options()).unwrap();
+    prop_assert_eq!(collect(d.iter()), all);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn matches_btreemap_model(ops in proptest::collection::vec(op(), 1..250)) {
+        run(ops)?;
+    }
+}
