@@ -6,6 +6,9 @@ mod error;
 pub mod fs;
 mod iter;
 mod key;
+// Crate-private layers used by the database, which is not written yet.
+#[cfg_attr(not(test), allow(dead_code, unused_imports))]
+mod log;
 mod options;
 
 pub use error::{Error, Result};
