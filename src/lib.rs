@@ -1,6 +1,7 @@
 //! Lightning DB: an embedded, LSM-first, write-optimized key-value store.
 #![warn(missing_docs)]
 
+mod batch;
 mod coding;
 mod error;
 pub mod fs;
@@ -11,5 +12,6 @@ mod key;
 mod log;
 mod options;
 
+pub use batch::WriteBatch;
 pub use error::{Error, Result};
 pub use options::{Compression, Options, WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE};
