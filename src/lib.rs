@@ -4,6 +4,7 @@
 mod batch;
 mod coding;
 mod error;
+mod filename;
 pub mod fs;
 mod iter;
 mod key;
@@ -11,6 +12,7 @@ mod key;
 #[cfg_attr(not(test), allow(dead_code, unused_imports))]
 mod log;
 mod options;
+mod version;
 
 pub use batch::WriteBatch;
 pub use error::{Error, Result};
