@@ -1,0 +1,493 @@
+//! [`WriteBatch`]: a group of puts and deletes applied atomically.
+//!
+//! A batch keeps its operations already encoded in the write-ahead-log
+//! payload format (docs/format.md, "WAL record payload: a write batch"):
+//!
+//! ```text
+//! sequence: u64 LE ‖ count: u32 LE ‖ count × (kind: u8, key: lp-bytes, [value: lp-bytes])
+//! ```
+//!
+//! so writing it to the WAL is one `add_record(batch.data())` without
+//! re-encoding, and group commit concatenates batches with [`WriteBatch::append`].
+//!
+//! Invariants: `rep` always starts with the 12-byte header; the count in
+//! the header equals the number of encoded operations (mod 2^32, see
+//! [`WriteBatch::check_limits`]); every operation in `rep` is well formed, so
+//! [`WriteBatch::iter`] cannot fail. `max_key`/`max_value` are the largest
+//! key and value held, checked against [`MAX_KEY_SIZE`]/[`MAX_VALUE_SIZE`]
+//! before a write because [`WriteBatch::put`] cannot return an error.
+#![deny(clippy::unwrap_used, clippy::indexing_slicing)]
+// The crate-internal half is used by the Db write path (not yet written).
+#![cfg_attr(not(test), allow(dead_code))]
+
+use std::fmt;
+
+use crate::coding::{put_length_prefixed, Cursor, DecodeError};
+use crate::error::{Error, Result};
+use crate::key::{SeqNo, ValueKind, MAX_SEQUENCE};
+use crate::options::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
+
+/// Bytes of the batch header: sequence (8) and count (4).
+pub(crate) const BATCH_HEADER_LEN: usize = 12;
+
+/// An ordered group of puts and deletes, applied atomically by a write:
+/// after a crash either every operation of the batch is visible or none is.
+/// Later operations on the same key win over earlier ones.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WriteBatch {
+    rep: Vec<u8>,
+    /// Number of operations (may exceed `u32::MAX`; then the batch is
+    /// refused by `check_limits`).
+    ops: u64,
+    max_key: usize,
+    max_value: usize,
+}
+
+/// One operation of a batch, borrowed from its encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchOp<'a> {
+    /// Put ([`ValueKind::Value`]) or delete ([`ValueKind::Delete`]).
+    pub kind: ValueKind,
+    /// The user key.
+    pub key: &'a [u8],
+    /// The value; empty for a delete.
+    pub value: &'a [u8],
+}
+
+impl Default for WriteBatch {
+    fn default() -> Self {
+        WriteBatch {
+            rep: vec![0; BATCH_HEADER_LEN],
+            ops: 0,
+            max_key: 0,
+            max_value: 0,
+        }
+    }
+}
+
+impl fmt::Debug for WriteBatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteBatch")
+            .field("len", &self.ops)
+            .field("sequence", &self.sequence())
+            .field("encoded_bytes", &self.rep.len())
+            .finish()
+    }
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds "set `key` to `value`". Keys longer than [`MAX_KEY_SIZE`] or
+    /// values longer than [`MAX_VALUE_SIZE`] make the write of this batch
+    /// fail with [`Error::InvalidArgument`].
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        self.rep.reserve(1 + 10 + key.len() + 10 + value.len());
+        self.rep.push(ValueKind::Value as u8);
+        put_length_prefixed(&mut self.rep, key);
+        put_length_prefixed(&mut self.rep, value);
+        self.max_key = self.max_key.max(key.len());
+        self.max_value = self.max_value.max(value.len());
+        self.set_ops(self.ops + 1);
+    }
+
+    /// Adds "delete `key`" (a no-op for a key that does not exist). Keys
+    /// longer than [`MAX_KEY_SIZE`] make the write fail.
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) {
+        let key = key.as_ref();
+        self.rep.reserve(1 + 10 + key.len());
+        self.rep.push(ValueKind::Delete as u8);
+        put_length_prefixed(&mut self.rep, key);
+        self.max_key = self.max_key.max(key.len());
+        self.set_ops(self.ops + 1);
+    }
+
+    /// Number of operations in the batch.
+    pub fn len(&self) -> usize {
+        self.ops as usize
+    }
+
+    /// True when the batch holds no operation.
+    pub fn is_empty(&self) -> bool {
+        self.ops == 0
+    }
+
+    /// Removes every operation, keeping the allocated buffer.
+    pub fn clear(&mut self) {
+        self.rep.clear();
+        self.rep.resize(BATCH_HEADER_LEN, 0);
+        self.ops = 0;
+        self.max_key = 0;
+        self.max_value = 0;
+    }
+
+    /// Size of the batch's encoding in bytes (what it adds to the
+    /// write-ahead log, before framing).
+    pub fn approximate_size(&self) -> usize {
+        self.rep.len()
+    }
+
+    fn set_ops(&mut self, ops: u64) {
+        self.ops = ops;
+        if let Some(c) = self.rep.get_mut(8..BATCH_HEADER_LEN) {
+            c.copy_from_slice(&(ops as u32).to_le_bytes());
+        }
+    }
+
+    /// Checks the batch against the engine's limits: key and value sizes,
+    /// and at most `u32::MAX` operations.
+    pub(crate) fn check_limits(&self) -> Result<()> {
+        if self.max_key > MAX_KEY_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "write batch holds a key of {} bytes; keys are at most MAX_KEY_SIZE = {MAX_KEY_SIZE} bytes",
+                self.max_key
+            )));
+        }
+        if self.max_value > MAX_VALUE_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "write batch holds a value of {} bytes; values are at most MAX_VALUE_SIZE = {MAX_VALUE_SIZE} bytes",
+                self.max_value
+            )));
+        }
+        if self.ops > u64::from(u32::MAX) {
+            return Err(Error::InvalidArgument(format!(
+                "write batch holds {} operations; at most {} are allowed",
+                self.ops,
+                u32::MAX
+            )));
+        }
+        Ok(())
+    }
+
+    /// Number of operations as stored in the header.
+    pub(crate) fn count(&self) -> u32 {
+        self.ops as u32
+    }
+
+    /// Sets the sequence number of the first operation (operation `i` gets
+    /// `seq + i`).
+    pub(crate) fn set_sequence(&mut self, seq: SeqNo) {
+        if let Some(s) = self.rep.get_mut(..8) {
+            s.copy_from_slice(&seq.to_le_bytes());
+        }
+    }
+
+    /// Sequence number of the first operation.
+    pub(crate) fn sequence(&self) -> SeqNo {
+        let mut a = [0u8; 8];
+        if let Some(s) = self.rep.get(..8) {
+            a.copy_from_slice(s);
+        }
+        u64::from_le_bytes(a)
+    }
+
+    /// The encoded batch: exactly a WAL record payload.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.rep
+    }
+
+    /// Appends the operations of `other` after this batch's (group commit).
+    /// The sequence number of `self` is kept.
+    pub(crate) fn append(&mut self, other: &WriteBatch) {
+        self.rep
+            .extend_from_slice(other.rep.get(BATCH_HEADER_LEN..).unwrap_or_default());
+        self.max_key = self.max_key.max(other.max_key);
+        self.max_value = self.max_value.max(other.max_value);
+        self.set_ops(self.ops + other.ops);
+    }
+
+    /// The operations in order, borrowed from the encoding, without
+    /// allocating.
+    pub(crate) fn iter(&self) -> BatchIter<'_> {
+        BatchIter {
+            cursor: Cursor::new(self.rep.get(BATCH_HEADER_LEN..).unwrap_or_default()),
+            left: self.ops,
+        }
+    }
+
+    /// Decodes and fully validates a WAL record payload: header present,
+    /// exactly `count` well-formed operations with known kinds, no byte
+    /// left over, keys and values within the limits, and sequence numbers
+    /// `sequence .. sequence + count` within the 56-bit range.
+    pub(crate) fn from_record(data: &[u8]) -> Result<WriteBatch, DecodeError> {
+        let mut c = Cursor::new(data);
+        let seq = c.u64("truncated write batch header")?;
+        let count = c.u32("truncated write batch header")?;
+        if count > 0
+            && seq
+                .checked_add(u64::from(count) - 1)
+                .is_none_or(|last| last > MAX_SEQUENCE)
+        {
+            return Err(DecodeError {
+                offset: 0,
+                reason: "write batch sequence numbers exceed the 56-bit range",
+            });
+        }
+        let (mut max_key, mut max_value) = (0usize, 0usize);
+        for _ in 0..count {
+            let at = c.position();
+            let kind = ValueKind::from_u8(c.u8("truncated write batch operation")?).ok_or(
+                DecodeError {
+                    offset: at,
+                    reason: "unknown operation kind in write batch",
+                },
+            )?;
+            let key_at = c.position();
+            let key = c.length_prefixed("write batch key runs past the record")?;
+            if key.len() > MAX_KEY_SIZE {
+                return Err(DecodeError {
+                    offset: key_at,
+                    reason: "write batch key longer than MAX_KEY_SIZE",
+                });
+            }
+            max_key = max_key.max(key.len());
+            if kind == ValueKind::Value {
+                let value_at = c.position();
+                let value = c.length_prefixed("write batch value runs past the record")?;
+                if value.len() > MAX_VALUE_SIZE {
+                    return Err(DecodeError {
+                        offset: value_at,
+                        reason: "write batch value longer than MAX_VALUE_SIZE",
+                    });
+                }
+                max_value = max_value.max(value.len());
+            }
+        }
+        if !c.is_empty() {
+            return Err(c.error("bytes left over after the write batch's operations"));
+        }
+        Ok(WriteBatch {
+            rep: data.to_vec(),
+            ops: u64::from(count),
+            max_key,
+            max_value,
+        })
+    }
+}
+
+/// Iterator over the operations of a [`WriteBatch`].
+#[derive(Debug, Clone)]
+pub(crate) struct BatchIter<'a> {
+    cursor: Cursor<'a>,
+    left: u64,
+}
+
+impl<'a> Iterator for BatchIter<'a> {
+    type Item = BatchOp<'a>;
+
+    fn next(&mut self) -> Option<BatchOp<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        // A batch is valid by construction (put/delete or from_record), so
+        // none of these fail; if one did, iteration would just stop.
+        let op = (|| {
+            let kind = ValueKind::from_u8(self.cursor.u8("kind").ok()?)?;
+            let key = self.cursor.length_prefixed("key").ok()?;
+            let value = match kind {
+                ValueKind::Value => self.cursor.length_prefixed("value").ok()?,
+                ValueKind::Delete => &[][..],
+            };
+            Some(BatchOp { kind, key, value })
+        })();
+        debug_assert!(op.is_some(), "write batch encoding invariant broken");
+        if op.is_none() {
+            self.left = 0;
+        }
+        op
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, usize::try_from(self.left).ok())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ops_of(b: &WriteBatch) -> Vec<(ValueKind, Vec<u8>, Vec<u8>)> {
+        b.iter()
+            .map(|o| (o.kind, o.key.to_vec(), o.value.to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let mut b = WriteBatch::new();
+        assert!(b.is_empty());
+        assert_eq!(b.approximate_size(), BATCH_HEADER_LEN);
+        b.put(b"k1", b"v1");
+        b.delete("k2");
+        b.put(vec![0u8; 300], "");
+        b.set_sequence(1000);
+        assert_eq!(b.len(), 3);
+        assert_eq!(b.count(), 3);
+        assert_eq!(b.sequence(), 1000);
+        let d = WriteBatch::from_record(b.data()).unwrap();
+        assert_eq!(d, b);
+        assert_eq!(d.sequence(), 1000);
+        assert_eq!(
+            ops_of(&d),
+            vec![
+                (ValueKind::Value, b"k1".to_vec(), b"v1".to_vec()),
+                (ValueKind::Delete, b"k2".to_vec(), vec![]),
+                (ValueKind::Value, vec![0u8; 300], vec![]),
+            ]
+        );
+        // Exact layout of the header and first op.
+        assert_eq!(&b.data()[..8], &1000u64.to_le_bytes());
+        assert_eq!(&b.data()[8..12], &3u32.to_le_bytes());
+        assert_eq!(&b.data()[12..18], &[1, 2, b'k', b'1', 2, b'v']);
+        b.clear();
+        assert!(b.is_empty());
+        assert_eq!(b.data(), &[0u8; 12]);
+        assert_eq!(
+            format!("{b:?}"),
+            "WriteBatch { len: 0, sequence: 0, encoded_bytes: 12 }"
+        );
+    }
+
+    #[test]
+    fn append_concatenates_ops() {
+        let mut a = WriteBatch::new();
+        a.put("a", "1");
+        a.set_sequence(5);
+        let mut b = WriteBatch::new();
+        b.delete("b");
+        b.put("c", vec![7u8; 10]);
+        b.set_sequence(99);
+        a.append(&b);
+        assert_eq!(a.count(), 3);
+        assert_eq!(a.sequence(), 5);
+        let d = WriteBatch::from_record(a.data()).unwrap();
+        assert_eq!(ops_of(&d).len(), 3);
+        assert_eq!(ops_of(&d)[2].2, vec![7u8; 10]);
+    }
+
+    #[test]
+    fn limits() {
+        let mut b = WriteBatch::new();
+        b.put(vec![1u8; MAX_KEY_SIZE], "v");
+        b.check_limits().unwrap();
+        b.delete(vec![1u8; MAX_KEY_SIZE + 1]);
+        let e = b.check_limits().unwrap_err().to_string();
+        assert!(e.contains("65537") && e.contains("MAX_KEY_SIZE"), "{e}");
+        // The decoder refuses oversize keys too.
+        assert!(WriteBatch::from_record(b.data()).is_err());
+        let mut b = WriteBatch::new();
+        b.put("k", vec![0u8; MAX_VALUE_SIZE + 1]);
+        let e = b.check_limits().unwrap_err().to_string();
+        assert!(e.contains("MAX_VALUE_SIZE"), "{e}");
+        assert!(WriteBatch::from_record(b.data()).is_err());
+        drop(b);
+        // Limits follow operations through append.
+        let mut big = WriteBatch::new();
+        big.delete(vec![1u8; MAX_KEY_SIZE + 1]);
+        let mut a = WriteBatch::new();
+        a.append(&big);
+        assert!(a.check_limits().is_err());
+    }
+
+    #[test]
+    fn decoder_rejects_malformed() {
+        let mut b = WriteBatch::new();
+        b.put("key", "value");
+        b.delete("gone");
+        let good = b.data().to_vec();
+        // Truncated anywhere.
+        for n in 0..good.len() {
+            assert!(WriteBatch::from_record(&good[..n]).is_err(), "len {n}");
+        }
+        // Trailing byte.
+        let mut t = good.clone();
+        t.push(0);
+        let e = WriteBatch::from_record(&t).unwrap_err();
+        assert_eq!(e.offset, good.len());
+        // Count too large / too small.
+        let mut c = good.clone();
+        c[8] = 3;
+        assert!(WriteBatch::from_record(&c).is_err());
+        c[8] = 1;
+        assert!(WriteBatch::from_record(&c).is_err());
+        // Unknown kind.
+        let mut k = good.clone();
+        k[12] = 2;
+        assert_eq!(WriteBatch::from_record(&k).unwrap_err().offset, 12);
+        // Sequence overflow.
+        let mut s = good.clone();
+        s[..8].copy_from_slice(&MAX_SEQUENCE.to_le_bytes());
+        assert!(WriteBatch::from_record(&s).is_err());
+        s[..8].copy_from_slice(&(MAX_SEQUENCE - 1).to_le_bytes());
+        assert!(WriteBatch::from_record(&s).is_ok());
+        // An empty batch decodes (it is never written, but is harmless).
+        assert!(WriteBatch::from_record(&[0u8; 12]).unwrap().is_empty());
+    }
+
+    fn arb_ops() -> impl Strategy<Value = Vec<(bool, Vec<u8>, Vec<u8>)>> {
+        proptest::collection::vec(
+            (
+                any::<bool>(),
+                proptest::collection::vec(any::<u8>(), 0..40),
+                proptest::collection::vec(any::<u8>(), 0..300),
+            ),
+            0..50,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn random_batches_round_trip(ops in arb_ops(), seq in 0u64..(1 << 50)) {
+            let mut b = WriteBatch::new();
+            for (put, k, v) in &ops {
+                if *put { b.put(k, v) } else { b.delete(k) }
+            }
+            b.set_sequence(seq);
+            let d = WriteBatch::from_record(b.data()).unwrap();
+            prop_assert_eq!(&d, &b);
+            let got = ops_of(&d);
+            prop_assert_eq!(got.len(), ops.len());
+            for ((put, k, v), (kind, gk, gv)) in ops.iter().zip(got) {
+                prop_assert_eq!(kind == ValueKind::Value, *put);
+                prop_assert_eq!(&gk, k);
+                if *put { prop_assert_eq!(&gv, v) } else { prop_assert!(gv.is_empty()) }
+            }
+        }
+
+        #[test]
+        fn decoder_never_panics_on_random_bytes(d in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(b) = WriteBatch::from_record(&d) {
+                prop_assert_eq!(b.iter().count(), b.len());
+            }
+        }
+
+        #[test]
+        fn decoder_never_panics_on_mutations(
+            ops in arb_ops(),
+            muts in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..5),
+            cut in any::<usize>(),
+        ) {
+            let mut b = WriteBatch::new();
+            for (put, k, v) in &ops {
+                if *put { b.put(k, v) } else { b.delete(k) }
+            }
+            let mut d = b.data().to_vec();
+            for (p, x) in muts {
+                let i = p % d.len();
+                d[i] = x;
+            }
+            d.truncate(cut % (d.len() + 1));
+            if let Ok(b) = WriteBatch::from_record(&d) {
+                // A batch that validates iterates fully.
+                prop_assert_eq!(b.iter().count(), b.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! Versions: the set of live SST files, persisted as version edits in the
+//! manifest and found through `CURRENT`.
+//!
+//! - [`edit`]: the manifest record payload ([`edit::VersionEdit`]).
+//! - [`current`]: reading and atomically replacing `CURRENT`.
+//! - [`version`]: an immutable file set, level by level.
+//! - [`set`]: the current version and the manifest that records its changes.
+//! - [`superversion`]: memtables plus version, published to readers.
+
+pub(crate) mod current;
+pub(crate) mod edit;
+pub(crate) mod set;
+pub(crate) mod superversion;
+#[allow(clippy::module_inception)]
+pub(crate) mod version;
