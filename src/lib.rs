@@ -7,6 +7,7 @@ pub mod fs;
 mod iter;
 mod key;
 mod options;
+mod sst;
 
 pub use error::{Error, Result};
 pub use options::{Compression, Options, WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE};
