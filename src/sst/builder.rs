@@ -101,7 +101,8 @@ impl BlockWriter {
 /// Writes one SST file from entries added in strictly increasing
 /// internal-key order. Nothing is durable until [`finish`](Self::finish)
 /// returns; a dropped builder leaves a partial file for the caller to
-/// delete.
+/// delete. After any error the file is incomplete: drop the builder and
+/// delete the file.
 pub struct TableBuilder {
     w: BlockWriter,
     opts: TableBuildOptions,

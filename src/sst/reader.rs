@@ -609,10 +609,8 @@ impl Verifier<'_> {
         let mut n = 0;
         while it.valid() {
             let k = it.key();
-            let ordered = match (&self.first_key, lower) {
-                (None, None) => true,
-                _ => compare_internal(&self.last_key, k) == Ordering::Less,
-            };
+            let ordered =
+                self.first_key.is_none() || compare_internal(&self.last_key, k) == Ordering::Less;
             if !ordered {
                 return Err(self.err(h.offset, "data block keys out of order"));
             }
