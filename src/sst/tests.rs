@@ -563,3 +563,54 @@ proptest! {
         }
     }
 }
+
+/// Rewrites the properties block (and footer) of a table with `edit`
+/// applied, keeping every checksum valid.
+fn with_properties(data: &Bytes, edit: impl FnOnce(&mut TableProperties)) -> Bytes {
+    let t = open(data.clone()).unwrap();
+    let mut p = t.properties().clone();
+    edit(&mut p);
+    let f = *t.footer();
+    let mut out = data[..f.properties.offset as usize].to_vec();
+    let mut contents = Vec::new();
+    p.encode_to(&mut contents);
+    out.extend_from_slice(&contents);
+    out.extend_from_slice(&super::block::block_trailer(&contents, 0));
+    Footer {
+        properties: BlockHandle::new(f.properties.offset, contents.len() as u64),
+        ..f
+    }
+    .encode_into(&mut out);
+    Bytes::from(out)
+}
+
+#[test]
+fn verify_checks_properties_against_blocks() {
+    let m = simple_model(200);
+    let (data, _) = build(&m, small_opts(256, 128, false));
+    let t = open(data.clone()).unwrap();
+    let r = t.verify().unwrap();
+    assert_eq!(r.num_entries, t.properties().num_entries);
+    assert_eq!(r.num_index_pages, t.properties().num_index_pages);
+    let same = with_properties(&data, |_| {});
+    open(same).unwrap().verify().unwrap();
+    let edits: Vec<Box<dyn Fn(&mut TableProperties)>> = vec![
+        Box::new(|p| p.num_entries += 1),
+        Box::new(|p| p.num_deletions -= 1),
+        Box::new(|p| p.num_index_pages += 1),
+        Box::new(|p| p.data_size -= 1),
+        Box::new(|p| p.largest_seq += 1),
+        Box::new(|p| p.smallest_key = b"zzzzzzzz\x01".to_vec()),
+    ];
+    for e in edits {
+        let bad = with_properties(&data, e);
+        let err = open(bad).unwrap().verify().unwrap_err();
+        assert!(
+            err.is_corruption() && err.to_string().contains("properties"),
+            "{err}"
+        );
+    }
+    // A depth that disagrees with the footer is refused at open.
+    let bad = with_properties(&data, |p| p.index_depth += 1);
+    assert_corruption(open(bad).map(|_| ()));
+}
