@@ -594,7 +594,8 @@ fn verify_checks_properties_against_blocks() {
     assert_eq!(r.num_index_pages, t.properties().num_index_pages);
     let same = with_properties(&data, |_| {});
     open(same).unwrap().verify().unwrap();
-    let edits: Vec<Box<dyn Fn(&mut TableProperties)>> = vec![
+    type Edit = Box<dyn Fn(&mut TableProperties)>;
+    let edits: Vec<Edit> = vec![
         Box::new(|p| p.num_entries += 1),
         Box::new(|p| p.num_deletions -= 1),
         Box::new(|p| p.num_index_pages += 1),
