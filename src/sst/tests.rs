@@ -615,3 +615,31 @@ fn verify_checks_properties_against_blocks() {
     let bad = with_properties(&data, |p| p.index_depth += 1);
     assert_corruption(open(bad).map(|_| ()));
 }
+
+#[test]
+#[ignore]
+fn perf_smoke() {
+    let m = simple_model(200_000);
+    let (data, props) = build(&m, TableBuildOptions::default());
+    let t = open(data).unwrap();
+    let keys: Vec<Vec<u8>> = m.keys().map(|(k, _)| k.clone()).collect();
+    let start = std::time::Instant::now();
+    for k in &keys {
+        assert!(t.get(k, MAX_SEQUENCE).unwrap().is_some());
+    }
+    let el = start.elapsed();
+    eprintln!(
+        "depth {} gets: {:?}/op",
+        props.index_depth,
+        el / keys.len() as u32
+    );
+    let start = std::time::Instant::now();
+    let mut it = t.iter();
+    it.seek_to_first();
+    let mut n = 0;
+    while it.valid() {
+        n += 1;
+        it.next();
+    }
+    eprintln!("scan: {:?}/entry", start.elapsed() / n);
+}
