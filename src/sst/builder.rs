@@ -47,7 +47,6 @@ impl Default for TableBuildOptions {
 
 impl TableBuildOptions {
     /// The table settings of database options.
-    #[allow(dead_code)] // used by the database once flushes write SSTs
     pub fn from_options(o: &crate::options::Options) -> Self {
         TableBuildOptions {
             block_size: o.block_size,
