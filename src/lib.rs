@@ -11,6 +11,7 @@ mod key;
 mod log;
 mod memtable;
 mod options;
+mod sst;
 mod version;
 
 pub use batch::WriteBatch;

@@ -1,0 +1,281 @@
+//! Writing an SST file: [`TableBuilder`].
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::fs::WritableFile;
+use crate::key::{compare_internal, parse_internal_key, ValueKind};
+use crate::options::Compression;
+
+use super::block::{block_trailer, maybe_compress, BlockBuilder, COMPRESSION_NONE};
+use super::filter::FilterBuilder;
+use super::footer::{Footer, FORMAT_VERSION};
+use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
+use super::index::{short_successor, shortest_separator, IndexBuilder};
+use super::properties::TableProperties;
+
+/// Settings of one table build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableBuildOptions {
+    /// Target uncompressed size of a data block; a block is closed when it
+    /// reaches it, and an entry that would push a non-empty block past it
+    /// starts a new block (so an entry larger than this gets its own block).
+    pub block_size: usize,
+    /// Entries between restart points in data blocks.
+    pub block_restart_interval: usize,
+    /// Target size of an index page.
+    pub index_page_size: usize,
+    /// Bloom filter bits per distinct user key; 0 writes no filter.
+    pub bloom_bits_per_key: u32,
+    /// Compression of data blocks and index pages.
+    pub compression: Compression,
+}
+
+impl Default for TableBuildOptions {
+    fn default() -> Self {
+        TableBuildOptions {
+            block_size: 4096,
+            block_restart_interval: 16,
+            index_page_size: 4096,
+            bloom_bits_per_key: 10,
+            compression: Compression::None,
+        }
+    }
+}
+
+impl TableBuildOptions {
+    /// The table settings of database options.
+    pub fn from_options(o: &crate::options::Options) -> Self {
+        TableBuildOptions {
+            block_size: o.block_size,
+            block_restart_interval: o.block_restart_interval,
+            index_page_size: o.index_page_size,
+            bloom_bits_per_key: o.bloom_bits_per_key,
+            compression: o.compression,
+        }
+    }
+}
+
+/// Appends stored blocks (contents ‖ type ‖ checksum) to the file and
+/// tracks the write offset.
+pub(crate) struct BlockWriter {
+    file: Box<dyn WritableFile>,
+    path: PathBuf,
+    offset: u64,
+    compression: Compression,
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    cbuf: Vec<u8>,
+}
+
+impl BlockWriter {
+    /// The file's path (for error messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `raw` as one block, compressed when `compress` and the table's
+    /// compression say so and it pays off; returns its handle.
+    pub fn write_block(&mut self, raw: &[u8], compress: bool) -> Result<BlockHandle> {
+        let ctype = if compress {
+            maybe_compress(&mut self.compressor, self.compression, raw, &mut self.cbuf)
+        } else {
+            COMPRESSION_NONE
+        };
+        let contents: &[u8] = if ctype == COMPRESSION_NONE {
+            raw
+        } else {
+            &self.cbuf
+        };
+        let handle = BlockHandle::new(self.offset, contents.len() as u64);
+        let trailer = block_trailer(contents, ctype);
+        self.file.append(contents)?;
+        self.file.append(&trailer)?;
+        self.offset += contents.len() as u64 + BLOCK_TRAILER_LEN as u64;
+        Ok(handle)
+    }
+}
+
+/// Writes one SST file from entries added in strictly increasing
+/// internal-key order. Nothing is durable until [`finish`](Self::finish)
+/// returns; a dropped builder leaves a partial file for the caller to
+/// delete. After any error the file is incomplete: drop the builder and
+/// delete the file.
+pub struct TableBuilder {
+    w: BlockWriter,
+    opts: TableBuildOptions,
+    data: BlockBuilder,
+    index: IndexBuilder,
+    filter: Option<FilterBuilder>,
+    /// Data block written whose index entry waits for the next key.
+    pending_block: Option<BlockHandle>,
+    last_key: Vec<u8>,
+    sep_buf: Vec<u8>,
+    props: TableProperties,
+}
+
+impl TableBuilder {
+    /// A builder writing to `file` (named `path` in errors).
+    pub fn new(file: Box<dyn WritableFile>, path: PathBuf, opts: TableBuildOptions) -> Self {
+        let offset = file.len();
+        TableBuilder {
+            w: BlockWriter {
+                file,
+                path,
+                offset,
+                compression: opts.compression,
+                compressor: None,
+                cbuf: Vec::new(),
+            },
+            opts,
+            data: BlockBuilder::new(opts.block_restart_interval),
+            index: IndexBuilder::new(opts.index_page_size),
+            filter: (opts.bloom_bits_per_key > 0)
+                .then(|| FilterBuilder::new(opts.bloom_bits_per_key)),
+            pending_block: None,
+            last_key: Vec::new(),
+            sep_buf: Vec::new(),
+            props: TableProperties::default(),
+        }
+    }
+
+    /// Adds an entry. `ikey` is an encoded internal key strictly greater
+    /// (in `compare_internal` order) than every key added before; otherwise
+    /// (or when it is not a valid internal key) the call fails with
+    /// `InvalidArgument` (and panics in debug builds) and adds nothing.
+    pub fn add(&mut self, ikey: &[u8], value: &[u8]) -> Result<()> {
+        let Some(parsed) = parse_internal_key(ikey) else {
+            return Err(Error::InvalidArgument(
+                "TableBuilder::add: not an internal key".into(),
+            ));
+        };
+        let first = self.props.num_entries == 0;
+        if !first && compare_internal(&self.last_key, ikey) != Ordering::Less {
+            debug_assert!(false, "TableBuilder::add: keys out of order");
+            return Err(Error::InvalidArgument(
+                "TableBuilder::add: keys not strictly increasing".into(),
+            ));
+        }
+        if ikey.len() > u32::MAX as usize / 2 || value.len() > u32::MAX as usize / 2 {
+            return Err(Error::InvalidArgument(
+                "TableBuilder::add: key or value too large".into(),
+            ));
+        }
+        // An entry that would push a non-empty block past block_size starts
+        // a new block.
+        if !self.data.is_empty()
+            && self.data.size_estimate()
+                + BlockBuilder::entry_size_estimate(ikey.len(), value.len())
+                > self.opts.block_size
+        {
+            self.flush_data_block()?;
+        }
+        if let Some(h) = self.pending_block.take() {
+            shortest_separator(&self.last_key, ikey, &mut self.sep_buf);
+            self.index.add(&mut self.w, &self.sep_buf, h)?;
+        }
+        if let Some(f) = &mut self.filter {
+            if first || crate::key::user_key(&self.last_key) != parsed.user_key {
+                f.add(parsed.user_key);
+            }
+        }
+        self.data.add(ikey, value);
+
+        let p = &mut self.props;
+        if first {
+            p.smallest_key = ikey.to_vec();
+            p.smallest_seq = parsed.seq;
+            p.largest_seq = parsed.seq;
+        }
+        p.num_entries += 1;
+        if parsed.kind == ValueKind::Delete {
+            p.num_deletions += 1;
+        }
+        p.smallest_seq = p.smallest_seq.min(parsed.seq);
+        p.largest_seq = p.largest_seq.max(parsed.seq);
+        p.raw_key_size += ikey.len() as u64;
+        p.raw_value_size += value.len() as u64;
+        self.last_key.clear();
+        self.last_key.extend_from_slice(ikey);
+
+        if self.data.size_estimate() >= self.opts.block_size {
+            self.flush_data_block()?;
+        }
+        Ok(())
+    }
+
+    fn flush_data_block(&mut self) -> Result<()> {
+        debug_assert!(self.pending_block.is_none());
+        let h = self.w.write_block(self.data.finish(), true)?;
+        self.data.reset();
+        self.props.num_data_blocks += 1;
+        self.props.data_size += h.size + BLOCK_TRAILER_LEN as u64;
+        self.pending_block = Some(h);
+        Ok(())
+    }
+
+    /// Entries added so far.
+    pub fn num_entries(&self) -> u64 {
+        self.props.num_entries
+    }
+
+    /// Bytes written so far plus the buffered data block and index pages.
+    pub fn estimated_file_size(&self) -> u64 {
+        self.w.offset + self.data.size_estimate() as u64 + self.index.pending_size() as u64
+    }
+
+    /// Writes the last data block, the remaining index pages, the filter,
+    /// the properties and the footer, then syncs the file's data. Returns
+    /// the properties and the file size. Fails with `InvalidArgument` when
+    /// no entry was added (an empty SST is never written).
+    pub fn finish(mut self) -> Result<(TableProperties, u64)> {
+        if self.props.num_entries == 0 {
+            return Err(Error::InvalidArgument(
+                "TableBuilder::finish: a table needs at least one entry".into(),
+            ));
+        }
+        if !self.data.is_empty() {
+            self.flush_data_block()?;
+        }
+        if let Some(h) = self.pending_block.take() {
+            short_successor(&self.last_key, &mut self.sep_buf);
+            self.index.add(&mut self.w, &self.sep_buf, h)?;
+        }
+        let (root, depth) = self.index.finish(&mut self.w)?;
+        let filter = match &self.filter {
+            Some(f) => self.w.write_block(&f.finish(), false)?,
+            None => BlockHandle::default(),
+        };
+        let p = &mut self.props;
+        p.largest_key = self.last_key.clone();
+        p.index_size = self.index.index_size;
+        p.num_index_pages = self.index.num_pages;
+        p.index_depth = u64::from(depth);
+        if self.filter.is_some() {
+            p.filter_size = filter.size + BLOCK_TRAILER_LEN as u64;
+            p.bloom_bits_per_key = u64::from(self.opts.bloom_bits_per_key);
+        }
+        p.compression = self.opts.compression.to_string();
+        p.creation_time = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut buf = Vec::new();
+        p.encode_to(&mut buf);
+        let properties = self.w.write_block(&buf, false)?;
+        buf.clear();
+        Footer {
+            index_root: root,
+            filter,
+            properties,
+            index_depth: depth,
+            version: FORMAT_VERSION,
+        }
+        .encode_into(&mut buf);
+        self.w.file.append(&buf)?;
+        self.w.offset += buf.len() as u64;
+        self.w.file.sync_data()?;
+        Ok((self.props, self.w.offset))
+    }
+}

@@ -1,0 +1,241 @@
+//! Building the index B+Tree bottom-up, and choosing short separators.
+//!
+//! Level 1 pages map a separator to a data block handle; level `L >= 2`
+//! pages map a separator to a page of level `L - 1`. A page is written as
+//! soon as it reaches `index_page_size` bytes (and holds at least 2
+//! entries); its last separator then becomes its entry in the level above.
+//! To guarantee that every page of a level with several pages holds at
+//! least 2 entries, each level keeps its newest entry pending until the
+//! next one arrives (or `finish`): a page is only closed when an entry is
+//! known to follow it, so the last page of a level always gets at least the
+//! carried-over entry plus the final one.
+//!
+//! Separator invariant (see docs/format.md): for entry `i` with separator
+//! `s_i` and child `c_i`, every key of `c_i` is `<= s_i` and every key of
+//! `c_{i+1}` is `> s_i`.
+
+use std::cmp::Ordering;
+
+use crate::error::{Error, Result};
+use crate::key::{append_internal_key, compare_internal, user_key, ValueKind, MAX_SEQUENCE};
+
+use super::block::BlockBuilder;
+use super::builder::BlockWriter;
+use super::footer::MAX_INDEX_DEPTH;
+use super::handle::BlockHandle;
+
+/// Writes into `out` a short internal key `s` with `a <= s < b` (`a < b`
+/// in internal order): a shortened user key with the largest trailer, or
+/// `a` itself when no shorter user key fits between them.
+pub(crate) fn shortest_separator(a: &[u8], b: &[u8], out: &mut Vec<u8>) {
+    debug_assert_eq!(compare_internal(a, b), Ordering::Less);
+    out.clear();
+    let (ua, ub) = (user_key(a), user_key(b));
+    let n = ua.iter().zip(ub).take_while(|(x, y)| x == y).count();
+    if let (Some(&da), Some(&db)) = (ua.get(n), ub.get(n)) {
+        // ua < ub, so da < db.
+        if da < db {
+            if da.wrapping_add(1) < db {
+                out.extend_from_slice(&ua[..n]);
+                out.push(da + 1);
+                append_internal_key_trailer(out);
+                return;
+            }
+            // da + 1 == db: keep ua[..=n] and bump a later byte of ua.
+            if let Some(i) = ua[n + 1..].iter().position(|&x| x < 0xff) {
+                let i = n + 1 + i;
+                out.extend_from_slice(&ua[..i]);
+                out.push(ua[i] + 1);
+                append_internal_key_trailer(out);
+                return;
+            }
+        }
+    }
+    out.extend_from_slice(a);
+}
+
+/// Writes into `out` a short internal key `>= a`: the first user-key byte
+/// below 0xff bumped, truncated after it, with the largest trailer; or `a`.
+pub(crate) fn short_successor(a: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let ua = user_key(a);
+    if let Some(i) = ua.iter().position(|&x| x < 0xff) {
+        out.extend_from_slice(&ua[..i]);
+        out.push(ua[i] + 1);
+        append_internal_key_trailer(out);
+    } else {
+        out.extend_from_slice(a);
+    }
+}
+
+fn append_internal_key_trailer(out: &mut Vec<u8>) {
+    append_internal_key(out, &[], MAX_SEQUENCE, ValueKind::FOR_SEEK);
+}
+
+#[derive(Debug)]
+struct IndexLevel {
+    page: BlockBuilder,
+    pending_key: Vec<u8>,
+    pending: Option<BlockHandle>,
+    pages_written: u64,
+}
+
+/// Accumulates index entries and writes index pages as they fill.
+#[derive(Debug)]
+pub(crate) struct IndexBuilder {
+    levels: Vec<IndexLevel>,
+    page_size: usize,
+    value_buf: Vec<u8>,
+    /// Index pages written so far.
+    pub num_pages: u64,
+    /// Stored bytes (with trailers) of index pages written so far.
+    pub index_size: u64,
+}
+
+impl IndexBuilder {
+    /// A builder closing pages at `page_size` bytes.
+    pub fn new(page_size: usize) -> Self {
+        IndexBuilder {
+            levels: Vec::new(),
+            page_size: page_size.max(1),
+            value_buf: Vec::with_capacity(BlockHandle::MAX_ENCODED_LEN),
+            num_pages: 0,
+            index_size: 0,
+        }
+    }
+
+    /// Bytes buffered in unwritten pages.
+    pub fn pending_size(&self) -> usize {
+        self.levels
+            .iter()
+            .map(|l| l.page.size_estimate() + l.pending_key.len())
+            .sum()
+    }
+
+    /// Adds the leaf entry `separator → data block`.
+    pub fn add(
+        &mut self,
+        w: &mut BlockWriter,
+        separator: &[u8],
+        handle: BlockHandle,
+    ) -> Result<()> {
+        self.add_at(w, 0, separator, handle)
+    }
+
+    fn add_at(
+        &mut self,
+        w: &mut BlockWriter,
+        level: usize,
+        separator: &[u8],
+        handle: BlockHandle,
+    ) -> Result<()> {
+        if level == self.levels.len() {
+            if level >= MAX_INDEX_DEPTH as usize {
+                return Err(Error::InvalidArgument(format!(
+                    "index of {} would be deeper than {MAX_INDEX_DEPTH} levels (keys too large for index_page_size)",
+                    w.path().display()
+                )));
+            }
+            self.levels.push(IndexLevel {
+                page: BlockBuilder::new(1),
+                pending_key: Vec::new(),
+                pending: None,
+                pages_written: 0,
+            });
+        }
+        let page_size = self.page_size;
+        let full = {
+            let lv = &self.levels[level];
+            lv.pending.is_some()
+                && lv.page.num_entries() >= 2
+                && lv.page.size_estimate() >= page_size
+        };
+        if full {
+            let (h, last) = self.write_page(w, level)?;
+            self.add_at(w, level + 1, &last, h)?;
+        }
+        let lv = &mut self.levels[level];
+        if let Some(ph) = lv.pending.take() {
+            self.value_buf.clear();
+            ph.encode_to(&mut self.value_buf);
+            lv.page.add(&lv.pending_key, &self.value_buf);
+        }
+        lv.pending_key.clear();
+        lv.pending_key.extend_from_slice(separator);
+        lv.pending = Some(handle);
+        Ok(())
+    }
+
+    /// Writes the page of `level`, returning its handle and last separator.
+    fn write_page(&mut self, w: &mut BlockWriter, level: usize) -> Result<(BlockHandle, Vec<u8>)> {
+        let lv = &mut self.levels[level];
+        let last = lv.page.last_key().to_vec();
+        let h = w.write_block(lv.page.finish(), true)?;
+        lv.page.reset();
+        lv.pages_written += 1;
+        self.num_pages += 1;
+        self.index_size += h.size + super::handle::BLOCK_TRAILER_LEN as u64;
+        Ok((h, last))
+    }
+
+    /// Writes every unwritten page bottom-up; returns the root handle and
+    /// the depth. Requires at least one `add`.
+    pub fn finish(&mut self, w: &mut BlockWriter) -> Result<(BlockHandle, u32)> {
+        let mut level = 0;
+        loop {
+            let nlevels = self.levels.len();
+            let Some(lv) = self.levels.get_mut(level) else {
+                return Err(Error::InvalidArgument("empty index".into()));
+            };
+            if let Some(ph) = lv.pending.take() {
+                self.value_buf.clear();
+                ph.encode_to(&mut self.value_buf);
+                lv.page.add(&lv.pending_key, &self.value_buf);
+            }
+            let is_root = level + 1 == nlevels && lv.pages_written == 0;
+            let (h, last) = self.write_page(w, level)?;
+            if is_root {
+                return Ok((h, level as u32 + 1));
+            }
+            self.add_at(w, level + 1, &last, h)?;
+            level += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::encode_internal_key;
+
+    fn ik(k: &[u8], s: u64) -> Vec<u8> {
+        encode_internal_key(k, s, ValueKind::Value)
+    }
+
+    #[test]
+    fn separators_are_short_and_between() {
+        let cases: &[(&[u8], u64, &[u8], u64)] = &[
+            (b"abc", 5, b"abd", 5),
+            (b"abc", 5, b"abx", 5),
+            (b"abc", 5, b"abcd", 5),
+            (b"ab\xff\xff", 5, b"ac", 5),
+            (b"ab\xffz", 5, b"ac", 5),
+            (b"a", 9, b"a", 3),
+            (b"", 9, b"", 3),
+            (b"", 9, b"a", 3),
+            (b"helloworld", 1, b"help", 1),
+        ];
+        let mut out = Vec::new();
+        for &(a, sa, b, sb) in cases {
+            let (a, b) = (ik(a, sa), ik(b, sb));
+            shortest_separator(&a, &b, &mut out);
+            assert_ne!(compare_internal(&a, &out), Ordering::Greater);
+            assert_eq!(compare_internal(&out, &b), Ordering::Less);
+            assert!(out.len() <= a.len());
+            short_successor(&a, &mut out);
+            assert_ne!(compare_internal(&a, &out), Ordering::Greater);
+        }
+        shortest_separator(&ik(b"helloworld", 1), &ik(b"hellz", 1), &mut out);
+        assert_eq!(user_key(&out), b"hellp");
+    }
+}

@@ -1,0 +1,52 @@
+//! Sorted string tables (SSTs): immutable files holding one sorted run of
+//! internal entries. See `docs/format.md`, section "SST files", for the
+//! byte layout.
+//!
+//! Layout: data blocks (prefix-compressed entries with restart points),
+//! index pages forming a B+Tree built bottom-up and interleaved with the
+//! data blocks, a bloom filter over user keys, a properties block, and a
+//! fixed 68-byte footer locating the index root, filter and properties.
+//!
+//! Invariants:
+//! - Entries are in strictly increasing internal-key order, each internal
+//!   key at most once; a file holds at least one entry.
+//! - Separator invariant: in every index page, every key of child `i` is
+//!   `<= s_i` and every key of child `i + 1` is `> s_i`; a page's entry in
+//!   its parent is its last separator. A point lookup reads `depth` index
+//!   pages and one data block.
+//! - Every block carries a checksum over its stored bytes and compression
+//!   type; readers verify it on every read and check every length and
+//!   offset before use. Damage is reported as `Error::Corruption` with the
+//!   file and absolute offset, never as a panic or wrong data.
+//! - Values of uncompressed blocks are handed out as zero-copy slices of
+//!   the memory map; decompressed blocks own their buffer (`read_block` is
+//!   where a block cache will plug in).
+
+// Nothing outside this module calls it until the database's flush and read
+// paths land; test builds still report items that not even tests use.
+#![cfg_attr(not(test), allow(dead_code))]
+
+mod block;
+mod builder;
+mod filter;
+mod footer;
+mod handle;
+mod index;
+mod properties;
+mod reader;
+#[cfg(test)]
+mod tests;
+
+#[allow(unused_imports)]
+pub(crate) use builder::{TableBuildOptions, TableBuilder};
+#[allow(unused_imports)]
+pub(crate) use footer::Footer;
+#[allow(unused_imports)]
+pub(crate) use handle::BlockHandle;
+#[allow(unused_imports)]
+pub(crate) use properties::TableProperties;
+#[allow(unused_imports)]
+pub(crate) use reader::{
+    DataBlockLayout, FilterLayout, IndexLevelLayout, IndexPageLayout, Table, TableIterator,
+    TableLayout, VerifyReport,
+};

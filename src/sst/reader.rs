@@ -1,0 +1,909 @@
+//! Reading an SST file: [`Table`] (open, point lookups, verification,
+//! layout inspection) and [`TableIterator`].
+//!
+//! A table is an immutable memory map. Opening checks the footer, that
+//! every footer handle lies inside the block area, the properties and
+//! filter blocks (checksums and decoding) and the root index page. Every
+//! other block is checked (checksum, restart array, entry bounds) each time
+//! it is read; nothing read from disk is used unchecked, and a failed check
+//! is `Error::Corruption` naming the file and the absolute offset.
+#![deny(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::coding::DecodeError;
+use crate::error::{Error, Result};
+use crate::fs::FileSystem;
+use crate::iter::InternalIterator;
+use crate::key::{
+    compare_internal, pack_trailer, parse_internal_key, user_key, SeqNo, ValueKind, MAX_SEQUENCE,
+    TRAILER_LEN,
+};
+
+use super::block::{read_block, read_raw_block, Block, BlockIter, COMPRESSION_NONE};
+use super::filter::FilterReader;
+use super::footer::Footer;
+use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
+use super::properties::TableProperties;
+
+thread_local! {
+    /// Key buffer reused by point lookups on this thread.
+    static GET_KEY_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An open, immutable SST file. `Send + Sync`; share it in an `Arc`.
+#[derive(Debug)]
+pub struct Table {
+    path: PathBuf,
+    data: Bytes,
+    footer: Footer,
+    props: TableProperties,
+    filter: Option<FilterReader>,
+    root: Block,
+    /// Offset of the footer: every block ends at or before it.
+    limit: u64,
+}
+
+/// Compares internal key `k` with the internal key `(uk, trailer)`.
+#[inline]
+fn cmp_with_parts(k: &[u8], uk: &[u8], trailer: u64) -> Ordering {
+    let split = k.len().saturating_sub(TRAILER_LEN);
+    let (kuk, kt) = k.split_at(split);
+    match kuk.cmp(uk) {
+        Ordering::Equal => {
+            let t = <[u8; 8]>::try_from(kt).map(u64::from_le_bytes).unwrap_or(0);
+            trailer.cmp(&t)
+        }
+        o => o,
+    }
+}
+
+impl Table {
+    /// Maps and opens the SST file at `path`.
+    pub fn open(fs: &dyn FileSystem, path: &Path) -> Result<Table> {
+        let data = fs.read_file(path)?;
+        Self::from_bytes(path.to_path_buf(), data)
+    }
+
+    /// Opens an SST held in `data` (named `path` in errors). Validates the
+    /// footer (magic, checksum, version, depth), that every footer handle
+    /// lies before the footer, and reads and checks the properties, filter
+    /// and root index page.
+    pub fn from_bytes(path: PathBuf, data: Bytes) -> Result<Table> {
+        let len = data.len() as u64;
+        let flen = Footer::ENCODED_LEN;
+        let tail = data
+            .get(data.len().saturating_sub(flen)..)
+            .unwrap_or_default();
+        let footer = Footer::decode_from(tail, &path, len)?;
+        let limit = len - flen as u64;
+        let in_range = |h: BlockHandle| h.end_with_trailer().is_some_and(|e| e <= limit);
+        let check = |h: BlockHandle, what: &str| {
+            if in_range(h) {
+                Ok(())
+            } else {
+                Err(Error::corruption(
+                    &path,
+                    limit,
+                    format!(
+                        "footer {what} handle (offset {}, size {}) lies outside the block area (0..{limit})",
+                        h.offset, h.size
+                    ),
+                ))
+            }
+        };
+        check(footer.index_root, "index root")?;
+        check(footer.properties, "properties")?;
+        if footer.has_filter() {
+            check(footer.filter, "filter")?;
+        }
+
+        let (pb, ptype) =
+            read_raw_block(&path, &data, limit, footer.properties, "properties block")?;
+        if ptype != COMPRESSION_NONE {
+            return Err(Error::corruption(
+                &path,
+                footer.properties.offset,
+                "properties block is compressed",
+            ));
+        }
+        let props = TableProperties::decode(&pb)
+            .map_err(|e| e.into_error(&path, footer.properties.offset))?;
+        if props.index_depth != u64::from(footer.index_depth) {
+            return Err(Error::corruption(
+                &path,
+                footer.properties.offset,
+                format!(
+                    "properties say index depth {}, footer says {}",
+                    props.index_depth, footer.index_depth
+                ),
+            ));
+        }
+        if props.num_entries == 0 {
+            return Err(Error::corruption(
+                &path,
+                footer.properties.offset,
+                "table without entries",
+            ));
+        }
+
+        let filter = if footer.has_filter() {
+            let (fb, ftype) = read_raw_block(&path, &data, limit, footer.filter, "filter block")?;
+            if ftype != COMPRESSION_NONE {
+                return Err(Error::corruption(
+                    &path,
+                    footer.filter.offset,
+                    "filter block is compressed",
+                ));
+            }
+            Some(FilterReader::new(fb).map_err(|e| e.into_error(&path, footer.filter.offset))?)
+        } else {
+            None
+        };
+        let root = read_block(&path, &data, limit, footer.index_root, "index root page")?;
+        Ok(Table {
+            path,
+            data,
+            footer,
+            props,
+            filter,
+            root,
+            limit,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's properties.
+    pub fn properties(&self) -> &TableProperties {
+        &self.props
+    }
+
+    /// The decoded footer.
+    pub fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    /// The whole file (the memory map); values handed out are slices of it.
+    pub fn file_bytes(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// Size of the file in bytes.
+    pub fn file_size(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    /// False only when the file certainly holds no entry of `user_key`
+    /// (bloom filter); always true without a filter.
+    pub fn may_contain(&self, user_key: &[u8]) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.may_contain(user_key))
+    }
+
+    /// Reads, verifies and decompresses the block at `handle`. The one
+    /// place blocks are loaded: a block cache plugs in here.
+    fn read_block(&self, handle: BlockHandle, what: &str) -> Result<Block> {
+        if handle == self.footer.index_root {
+            return Ok(self.root.clone());
+        }
+        read_block(&self.path, &self.data, self.limit, handle, what)
+    }
+
+    fn block_error(&self, block: &Block, e: DecodeError, what: &str) -> Error {
+        Error::corruption(
+            &self.path,
+            block.error_offset(&e),
+            format!("{what}: {}", e.reason),
+        )
+    }
+
+    /// The child handle stored as the current value of index cursor `it`.
+    fn child_handle(&self, it: &BlockIter) -> Result<BlockHandle> {
+        BlockHandle::decode_exact(it.value()).map_err(|e| {
+            let e = DecodeError {
+                offset: it.value_offset() + e.offset,
+                reason: e.reason,
+            };
+            self.block_error(it.block(), e, "index page")
+        })
+    }
+
+    /// The newest entry of `user_key` with sequence number `<= seq` in this
+    /// file, as `(seq, kind, value)`; `None` when the file has none. Reads
+    /// the filter, then `depth` index pages and one data block. The value
+    /// is a zero-copy slice of the file when its block is uncompressed.
+    pub fn get(&self, user_key: &[u8], seq: SeqNo) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
+        if !self.may_contain(user_key) {
+            return Ok(None);
+        }
+        let trailer = pack_trailer(seq.min(MAX_SEQUENCE), ValueKind::FOR_SEEK);
+        GET_KEY_BUF.with(|cell| {
+            let mut buf = cell.take();
+            let r = self.get_inner(user_key, trailer, &mut buf);
+            cell.replace(buf);
+            r
+        })
+    }
+
+    fn get_inner(
+        &self,
+        uk: &[u8],
+        trailer: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
+        let mut block = self.root.clone();
+        let mut level = self.footer.index_depth;
+        loop {
+            let what = if level == 0 {
+                "data block"
+            } else {
+                "index page"
+            };
+            let mut it = BlockIter::new(block, std::mem::take(buf));
+            it.seek_by(|k| cmp_with_parts(k, uk, trailer));
+            let result = if let Some(e) = it.error() {
+                Err(self.block_error(it.block(), e, what))
+            } else if !it.valid() {
+                Ok(None)
+            } else if level > 0 {
+                match self.child_handle(&it) {
+                    Ok(h) => {
+                        let w = if level == 1 {
+                            "data block"
+                        } else {
+                            "index page"
+                        };
+                        match self.read_block(h, w) {
+                            Ok(b) => {
+                                *buf = it.into_key_buf();
+                                block = b;
+                                level -= 1;
+                                continue;
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                match parse_internal_key(it.key()) {
+                    Some(p) if p.user_key == uk => Ok(Some((p.seq, p.kind, it.value_bytes()))),
+                    Some(_) => Ok(None),
+                    None => Err(Error::corruption(
+                        &self.path,
+                        it.block().error_offset(&DecodeError {
+                            offset: 0,
+                            reason: "",
+                        }),
+                        "data block: invalid internal key",
+                    )),
+                }
+            };
+            *buf = it.into_key_buf();
+            return result;
+        }
+    }
+
+    /// A cursor over every entry of the file; keeps the table alive.
+    pub fn iter(self: &Arc<Self>) -> TableIterator {
+        TableIterator::new(Arc::clone(self))
+    }
+
+    /// Walks every index page and data block: verifies every checksum and
+    /// decoding, that keys are strictly increasing within and across
+    /// blocks, the separator invariant (every key of child `i` is `<= s_i`
+    /// and `> s_{i-1}`, a page's last separator equals its entry in the
+    /// parent), that the filter knows every user key, and that the counts,
+    /// sizes, key range and sequence range in the properties match. Returns
+    /// the first problem as `Error::Corruption`.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let mut v = Verifier {
+            t: self,
+            r: VerifyReport::default(),
+            first_key: None,
+            last_key: Vec::new(),
+            smallest_seq: u64::MAX,
+            largest_seq: 0,
+        };
+        v.r.num_index_pages = 1;
+        v.r.index_size = self.footer.index_root.size + BLOCK_TRAILER_LEN as u64;
+        v.page(self.root.clone(), self.footer.index_depth, None, None)?;
+        let p = &self.props;
+        let r = &v.r;
+        let checks: [(&str, u64, u64); 10] = [
+            ("num_entries", p.num_entries, r.num_entries),
+            ("num_deletions", p.num_deletions, r.num_deletions),
+            ("num_data_blocks", p.num_data_blocks, r.num_data_blocks),
+            ("num_index_pages", p.num_index_pages, r.num_index_pages),
+            ("data_size", p.data_size, r.data_size),
+            ("index_size", p.index_size, r.index_size),
+            ("raw_key_size", p.raw_key_size, r.raw_key_size),
+            ("raw_value_size", p.raw_value_size, r.raw_value_size),
+            ("smallest_seq", p.smallest_seq, v.smallest_seq),
+            ("largest_seq", p.largest_seq, v.largest_seq),
+        ];
+        let perr =
+            |reason: String| Error::corruption(&self.path, self.footer.properties.offset, reason);
+        for (name, said, found) in checks {
+            if said != found {
+                return Err(perr(format!(
+                    "properties say {name} = {said}, the blocks hold {found}"
+                )));
+            }
+        }
+        if v.first_key.as_deref() != Some(&p.smallest_key[..]) || v.last_key != p.largest_key {
+            return Err(perr("properties key range differs from the blocks".into()));
+        }
+        Ok(v.r)
+    }
+
+    /// Read-only description of the file's structure (for inspection
+    /// tools): footer, properties, every index level from the root down
+    /// with its pages and separators, the filter, and every data block.
+    pub fn layout(&self) -> Result<TableLayout> {
+        let mut levels = Vec::new();
+        let mut data_blocks = Vec::new();
+        let mut current = vec![self.footer.index_root];
+        let mut level = self.footer.index_depth;
+        while level > 0 {
+            let mut pages = Vec::with_capacity(current.len());
+            let mut children = Vec::new();
+            for &h in &current {
+                let block = self.read_block(h, "index page")?;
+                let uncompressed_size = block.data().len() as u64;
+                let compressed = block.is_compressed();
+                let mut it = BlockIter::new(block, Vec::new());
+                it.seek_to_first();
+                let mut separators = Vec::new();
+                while it.valid() {
+                    separators.push(it.key().to_vec());
+                    children.push(self.child_handle(&it)?);
+                    it.next();
+                }
+                if let Some(e) = it.error() {
+                    return Err(self.block_error(it.block(), e, "index page"));
+                }
+                pages.push(IndexPageLayout {
+                    handle: h,
+                    uncompressed_size,
+                    compression: compression_name(compressed),
+                    entries: separators.len(),
+                    separators,
+                });
+            }
+            levels.push(IndexLevelLayout { level, pages });
+            current = children;
+            level -= 1;
+        }
+        for h in current {
+            let block = self.read_block(h, "data block")?;
+            let uncompressed_size = block.data().len() as u64;
+            let compressed = block.is_compressed();
+            let restarts = block.num_restarts();
+            let mut it = BlockIter::new(block, Vec::new());
+            it.seek_to_first();
+            let mut entries = 0;
+            while it.valid() {
+                entries += 1;
+                it.next();
+            }
+            if let Some(e) = it.error() {
+                return Err(self.block_error(it.block(), e, "data block"));
+            }
+            data_blocks.push(DataBlockLayout {
+                handle: h,
+                stored_size: h.size + BLOCK_TRAILER_LEN as u64,
+                uncompressed_size,
+                compression: compression_name(compressed),
+                entries,
+                restarts,
+            });
+        }
+        let filter = self.filter.as_ref().map(|f| FilterLayout {
+            handle: self.footer.filter,
+            num_bytes: f.num_bytes(),
+            num_probes: f.num_probes(),
+            bits_per_key: self.props.bloom_bits_per_key,
+        });
+        Ok(TableLayout {
+            file_size: self.file_size(),
+            footer: self.footer,
+            properties: self.props.clone(),
+            index_levels: levels,
+            filter,
+            data_blocks,
+        })
+    }
+}
+
+fn compression_name(compressed: bool) -> &'static str {
+    if compressed {
+        "zstd"
+    } else {
+        "none"
+    }
+}
+
+/// What [`Table::verify`] walked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Entries in data blocks.
+    pub num_entries: u64,
+    /// Tombstones in data blocks.
+    pub num_deletions: u64,
+    /// Data blocks.
+    pub num_data_blocks: u64,
+    /// Index pages, root included.
+    pub num_index_pages: u64,
+    /// Stored bytes of data blocks with trailers.
+    pub data_size: u64,
+    /// Stored bytes of index pages with trailers.
+    pub index_size: u64,
+    /// Sum of internal key lengths.
+    pub raw_key_size: u64,
+    /// Sum of value lengths.
+    pub raw_value_size: u64,
+}
+
+/// Structure of an SST file, from [`Table::layout`].
+#[derive(Debug, Clone)]
+pub struct TableLayout {
+    /// File size in bytes.
+    pub file_size: u64,
+    /// The footer.
+    pub footer: Footer,
+    /// The properties block.
+    pub properties: TableProperties,
+    /// Index levels, root level first.
+    pub index_levels: Vec<IndexLevelLayout>,
+    /// The filter, if any.
+    pub filter: Option<FilterLayout>,
+    /// Data blocks in key order.
+    pub data_blocks: Vec<DataBlockLayout>,
+}
+
+/// One level of the index B+Tree.
+#[derive(Debug, Clone)]
+pub struct IndexLevelLayout {
+    /// Level number: the depth for the root, 1 for leaf pages.
+    pub level: u32,
+    /// Pages in key order.
+    pub pages: Vec<IndexPageLayout>,
+}
+
+/// One index page.
+#[derive(Debug, Clone)]
+pub struct IndexPageLayout {
+    /// Where it is stored.
+    pub handle: BlockHandle,
+    /// Size of its uncompressed contents.
+    pub uncompressed_size: u64,
+    /// `"none"` or `"zstd"`.
+    pub compression: &'static str,
+    /// Number of entries.
+    pub entries: usize,
+    /// Its separator keys (encoded internal keys), in order.
+    pub separators: Vec<Vec<u8>>,
+}
+
+/// The filter block.
+#[derive(Debug, Clone)]
+pub struct FilterLayout {
+    /// Where it is stored.
+    pub handle: BlockHandle,
+    /// Size of the bit array in bytes.
+    pub num_bytes: usize,
+    /// Probes per key.
+    pub num_probes: u8,
+    /// Bits per key the writer was configured with (from the properties).
+    pub bits_per_key: u64,
+}
+
+/// One data block.
+#[derive(Debug, Clone)]
+pub struct DataBlockLayout {
+    /// Where it is stored.
+    pub handle: BlockHandle,
+    /// Stored bytes including the 5-byte trailer.
+    pub stored_size: u64,
+    /// Size of the uncompressed contents.
+    pub uncompressed_size: u64,
+    /// `"none"` or `"zstd"`.
+    pub compression: &'static str,
+    /// Number of entries.
+    pub entries: usize,
+    /// Number of restart points.
+    pub restarts: usize,
+}
+
+struct Verifier<'a> {
+    t: &'a Table,
+    r: VerifyReport,
+    first_key: Option<Vec<u8>>,
+    last_key: Vec<u8>,
+    smallest_seq: u64,
+    largest_seq: u64,
+}
+
+impl Verifier<'_> {
+    fn err(&self, offset: u64, reason: impl Into<String>) -> Error {
+        Error::corruption(&self.t.path, offset, reason)
+    }
+
+    /// Checks the page `block` at `level` whose keys must lie in
+    /// `(lower, upper]`, with its last key equal to `upper` when given.
+    fn page(
+        &mut self,
+        block: Block,
+        level: u32,
+        lower: Option<&[u8]>,
+        upper: Option<&[u8]>,
+    ) -> Result<()> {
+        let at = block.error_offset(&DecodeError {
+            offset: 0,
+            reason: "",
+        });
+        let mut it = BlockIter::new(block, Vec::new());
+        it.seek_to_first();
+        let mut prev: Option<Vec<u8>> = lower.map(<[u8]>::to_vec);
+        let mut n = 0;
+        while it.valid() {
+            let sep = it.key().to_vec();
+            if let Some(p) = &prev {
+                if compare_internal(p, &sep) != Ordering::Less {
+                    return Err(self.err(at, "index separators out of order"));
+                }
+            }
+            if let Some(u) = upper {
+                if compare_internal(&sep, u) == Ordering::Greater {
+                    return Err(self.err(at, "index separator above its parent's separator"));
+                }
+            }
+            let h = self.t.child_handle(&it)?;
+            if level > 1 {
+                let child = self.t.read_block(h, "index page")?;
+                self.r.num_index_pages += 1;
+                self.r.index_size += h.size + BLOCK_TRAILER_LEN as u64;
+                self.page(child, level - 1, prev.as_deref(), Some(&sep))?;
+            } else {
+                let child = self.t.read_block(h, "data block")?;
+                self.r.num_data_blocks += 1;
+                self.r.data_size += h.size + BLOCK_TRAILER_LEN as u64;
+                self.data_block(child, h, prev.as_deref(), &sep)?;
+            }
+            prev = Some(sep);
+            n += 1;
+            it.next();
+        }
+        if let Some(e) = it.error() {
+            return Err(self.t.block_error(it.block(), e, "index page"));
+        }
+        if n == 0 {
+            return Err(self.err(at, "empty index page"));
+        }
+        if let (Some(u), Some(p)) = (upper, &prev) {
+            if u != &p[..] {
+                return Err(self.err(at, "page's last separator differs from its parent's entry"));
+            }
+        }
+        Ok(())
+    }
+
+    fn data_block(
+        &mut self,
+        block: Block,
+        h: BlockHandle,
+        lower: Option<&[u8]>,
+        upper: &[u8],
+    ) -> Result<()> {
+        let mut it = BlockIter::new(block, Vec::new());
+        it.seek_to_first();
+        let mut n = 0;
+        while it.valid() {
+            let k = it.key();
+            let ordered =
+                self.first_key.is_none() || compare_internal(&self.last_key, k) == Ordering::Less;
+            if !ordered {
+                return Err(self.err(h.offset, "data block keys out of order"));
+            }
+            if lower.is_some_and(|l| compare_internal(k, l) != Ordering::Greater)
+                || compare_internal(k, upper) == Ordering::Greater
+            {
+                return Err(self.err(h.offset, "data block key outside its index separators"));
+            }
+            let Some(p) = parse_internal_key(k) else {
+                return Err(self.err(h.offset, "invalid internal key"));
+            };
+            if (self.first_key.is_none() || user_key(&self.last_key) != p.user_key)
+                && !self.t.may_contain(p.user_key)
+            {
+                return Err(self.err(
+                    self.t.footer.filter.offset,
+                    "filter misses a key of the file",
+                ));
+            }
+            self.r.num_entries += 1;
+            if p.kind == ValueKind::Delete {
+                self.r.num_deletions += 1;
+            }
+            self.r.raw_key_size += k.len() as u64;
+            self.r.raw_value_size += it.value().len() as u64;
+            self.smallest_seq = self.smallest_seq.min(p.seq);
+            self.largest_seq = self.largest_seq.max(p.seq);
+            if self.first_key.is_none() {
+                self.first_key = Some(k.to_vec());
+            }
+            self.last_key.clear();
+            self.last_key.extend_from_slice(k);
+            n += 1;
+            it.next();
+        }
+        if let Some(e) = it.error() {
+            return Err(self.t.block_error(it.block(), e, "data block"));
+        }
+        if n == 0 {
+            return Err(self.err(h.offset, "empty data block"));
+        }
+        Ok(())
+    }
+}
+
+/// Where to stand in a freshly loaded block.
+#[derive(Clone, Copy)]
+enum Pos<'a> {
+    First,
+    Last,
+    Seek(&'a [u8]),
+}
+
+/// A bidirectional cursor over all entries of one table, in internal-key
+/// order. Holds a stack of index-page cursors (root first) and one
+/// data-block cursor; key and value borrow from the current block (no copy
+/// for uncompressed blocks except the reused key buffer).
+pub struct TableIterator {
+    table: Arc<Table>,
+    /// `pages[0]` is the root; `pages[depth - 1]` a leaf page.
+    pages: Vec<BlockIter>,
+    data: BlockIter,
+    err: Option<Error>,
+}
+
+fn empty_block() -> Block {
+    static EMPTY: [u8; 8] = [0, 0, 0, 0, 1, 0, 0, 0];
+    match Block::new(Bytes::from_static(&EMPTY), 0, false) {
+        Ok(b) => b,
+        Err(_) => unreachable!("the empty block is well formed"),
+    }
+}
+
+impl TableIterator {
+    fn new(table: Arc<Table>) -> Self {
+        let depth = table.footer.index_depth as usize;
+        let pages = (0..depth)
+            .map(|_| BlockIter::new(empty_block(), Vec::new()))
+            .collect();
+        TableIterator {
+            table,
+            pages,
+            data: BlockIter::new(empty_block(), Vec::new()),
+            err: None,
+        }
+    }
+
+    fn depth(&self) -> usize {
+        self.pages.len()
+    }
+
+    fn level_mut(&mut self, l: usize) -> Option<&mut BlockIter> {
+        if l == self.pages.len() {
+            Some(&mut self.data)
+        } else {
+            self.pages.get_mut(l)
+        }
+    }
+
+    fn fail(&mut self, e: Error) {
+        self.err = Some(e);
+        self.data.reset(empty_block());
+    }
+
+    /// Loads the block of level `l` (0: root; `depth`: data) from the
+    /// current entry of level `l - 1`.
+    fn load(&mut self, l: usize) -> bool {
+        let block = if l == 0 {
+            Ok(self.table.root.clone())
+        } else {
+            let depth = self.depth();
+            let what = if l == depth {
+                "data block"
+            } else {
+                "index page"
+            };
+            match self.pages.get(l - 1) {
+                Some(parent) => self
+                    .table
+                    .child_handle(parent)
+                    .and_then(|h| self.table.read_block(h, what)),
+                None => Err(Error::corruption(&self.table.path, 0, "iterator level")),
+            }
+        };
+        match block {
+            Ok(b) => {
+                if let Some(it) = self.level_mut(l) {
+                    it.reset(b);
+                }
+                true
+            }
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
+
+    /// Converts a decoding error of level `l` into the iterator's status.
+    fn check(&mut self, l: usize) -> bool {
+        let depth = self.depth();
+        let Some(it) = self.level_mut(l) else {
+            return false;
+        };
+        match it.error() {
+            None => true,
+            Some(e) => {
+                let what = if l == depth {
+                    "data block"
+                } else {
+                    "index page"
+                };
+                let err = self.table.block_error(
+                    if l == depth {
+                        self.data.block()
+                    } else {
+                        match self.pages.get(l) {
+                            Some(p) => p.block(),
+                            None => self.data.block(),
+                        }
+                    },
+                    e,
+                    what,
+                );
+                self.fail(err);
+                false
+            }
+        }
+    }
+
+    /// Positions levels `l..=depth`. With `climb`, level `l` is exhausted
+    /// and the walk first steps an ancestor in the direction of travel.
+    fn walk(&mut self, mut l: usize, mut pos: Pos<'_>, forward: bool, mut climb: bool) {
+        let depth = self.depth();
+        loop {
+            if climb {
+                loop {
+                    if l == 0 {
+                        self.data.reset(empty_block());
+                        return;
+                    }
+                    l -= 1;
+                    let Some(it) = self.level_mut(l) else { return };
+                    if forward {
+                        it.next()
+                    } else {
+                        it.prev()
+                    }
+                    if !self.check(l) {
+                        return;
+                    }
+                    if self.level_mut(l).is_some_and(|it| it.valid()) {
+                        break;
+                    }
+                }
+                l += 1;
+                pos = if forward { Pos::First } else { Pos::Last };
+                climb = false;
+            }
+            if !self.load(l) {
+                return;
+            }
+            let Some(it) = self.level_mut(l) else { return };
+            match pos {
+                Pos::First => it.seek_to_first(),
+                Pos::Last => it.seek_to_last(),
+                Pos::Seek(t) => it.seek(t),
+            }
+            if !self.check(l) {
+                return;
+            }
+            if self.level_mut(l).is_some_and(|it| it.valid()) {
+                if l == depth {
+                    return;
+                }
+                l += 1;
+            } else {
+                climb = true;
+            }
+        }
+    }
+}
+
+impl InternalIterator for TableIterator {
+    fn valid(&self) -> bool {
+        self.err.is_none() && self.data.valid()
+    }
+
+    fn seek_to_first(&mut self) {
+        self.err = None;
+        self.walk(0, Pos::First, true, false);
+    }
+
+    fn seek_to_last(&mut self) {
+        self.err = None;
+        self.walk(0, Pos::Last, false, false);
+    }
+
+    fn seek(&mut self, target: &[u8]) {
+        self.err = None;
+        self.walk(0, Pos::Seek(target), true, false);
+    }
+
+    fn seek_for_prev(&mut self, target: &[u8]) {
+        self.seek(target);
+        if self.valid() {
+            if compare_internal(self.data.key(), target) == Ordering::Greater {
+                self.prev();
+            }
+        } else if self.err.is_none() {
+            self.seek_to_last();
+        }
+    }
+
+    fn next(&mut self) {
+        debug_assert!(self.valid());
+        let depth = self.depth();
+        self.data.next();
+        if self.check(depth) && !self.data.valid() {
+            self.walk(depth, Pos::First, true, true);
+        }
+    }
+
+    fn prev(&mut self) {
+        debug_assert!(self.valid());
+        let depth = self.depth();
+        self.data.prev();
+        if self.check(depth) && !self.data.valid() {
+            self.walk(depth, Pos::Last, false, true);
+        }
+    }
+
+    fn key(&self) -> &[u8] {
+        self.data.key()
+    }
+
+    fn value(&self) -> &[u8] {
+        self.data.value()
+    }
+
+    fn value_bytes(&self) -> Bytes {
+        self.data.value_bytes()
+    }
+
+    fn status(&self) -> Result<()> {
+        match &self.err {
+            None => Ok(()),
+            Some(Error::Corruption {
+                file,
+                offset,
+                reason,
+            }) => Err(Error::corruption(file.clone(), *offset, reason.clone())),
+            Some(e) => Err(Error::corruption(self.table.path.clone(), 0, e.to_string())),
+        }
+    }
+}
