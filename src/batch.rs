@@ -18,7 +18,6 @@
 //! before a write because [`WriteBatch::put`] cannot return an error.
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 // The crate-internal half is used by the Db write path (not yet written).
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::fmt;
 

@@ -6,7 +6,6 @@
 //! `*_file_name` functions produce, so a name round-trips exactly and a
 //! foreign file such as `7.log` is never taken for one of ours.
 // Used by the Db (not yet written).
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::path::{Path, PathBuf};
 

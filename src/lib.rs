@@ -3,6 +3,7 @@
 
 mod batch;
 mod coding;
+mod db;
 mod error;
 mod filename;
 pub mod fs;
@@ -11,9 +12,14 @@ mod key;
 mod log;
 mod memtable;
 mod options;
+mod snapshot;
 mod sst;
 mod version;
 
 pub use batch::WriteBatch;
+pub use bytes::Bytes;
+pub use db::Db;
+pub use iter::db_iter::Iter;
+pub use snapshot::Snapshot;
 pub use error::{Error, Result};
 pub use options::{Compression, Options, WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE};

@@ -24,6 +24,10 @@ pub(crate) mod format;
 pub(crate) mod reader;
 pub(crate) mod writer;
 
+pub(crate) use format::LogKind;
+pub(crate) use reader::LogReader;
+pub(crate) use writer::LogWriter;
+
 #[cfg(test)]
 pub(crate) mod test_util {
     //! A [`WritableFile`] that captures appended bytes in memory.

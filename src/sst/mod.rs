@@ -24,7 +24,6 @@
 
 // Nothing outside this module calls it until the database's flush and read
 // paths land; test builds still report items that not even tests use.
-#![cfg_attr(not(test), allow(dead_code))]
 
 mod block;
 mod builder;
