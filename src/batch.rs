@@ -189,9 +189,9 @@ impl WriteBatch {
         &self.rep
     }
 
-    /// Appends the operations of `other` after this batch's (group commit).
-    /// The sequence number of `self` is kept.
-    pub(crate) fn append(&mut self, other: &WriteBatch) {
+    /// Appends the operations of `other` after this batch's, so both apply
+    /// atomically as one batch.
+    pub fn append(&mut self, other: &WriteBatch) {
         self.rep
             .extend_from_slice(other.rep.get(BATCH_HEADER_LEN..).unwrap_or_default());
         self.max_key = self.max_key.max(other.max_key);

@@ -44,6 +44,7 @@ pub fn put_varint32(out: &mut Vec<u8>, v: u32) {
     put_varint64(out, u64::from(v));
 }
 
+#[cfg(test)]
 /// Encoded length of `v` as a varint.
 #[inline]
 pub fn varint_len(mut v: u64) -> usize {

@@ -151,12 +151,6 @@ impl InternalKey {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
-
-    /// The user key.
-    #[inline]
-    pub fn user_key(&self) -> &[u8] {
-        user_key(&self.0)
-    }
 }
 
 impl Ord for InternalKey {

@@ -174,7 +174,10 @@ fn snapshot_is_stable_across_writes_and_flushes() {
     db.put(5000u32.to_be_bytes(), b"later").unwrap();
     assert_eq!(snap.iter().count(), 1000);
     assert!(snap.iter().all(|r| r.unwrap().1.as_ref() == b"old"));
-    assert_eq!(snap.get(1u32.to_be_bytes()).unwrap().as_deref(), Some(&b"old"[..]));
+    assert_eq!(
+        snap.get(1u32.to_be_bytes()).unwrap().as_deref(),
+        Some(&b"old"[..])
+    );
     assert_eq!(db.get(1u32.to_be_bytes()).unwrap(), None);
     assert_eq!(db.iter().count(), 501);
     assert_eq!(snap.iter().rev().count(), 1000);

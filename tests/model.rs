@@ -86,7 +86,9 @@ fn model_range(m: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> Vec<(Vec<
         .collect()
 }
 
-fn collect(it: impl Iterator<Item = lightning_db::Result<(lightning_db::Bytes, lightning_db::Bytes)>>) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn collect(
+    it: impl Iterator<Item = lightning_db::Result<(lightning_db::Bytes, lightning_db::Bytes)>>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     it.map(|r| {
         let (k, v) = r.expect("iteration failed");
         (k.to_vec(), v.to_vec())

@@ -36,17 +36,6 @@ pub(crate) struct FlushState {
     pub(crate) shutdown: bool,
 }
 
-/// Build options for new SST files from the database options.
-pub(crate) fn table_options(opts: &Options) -> TableBuildOptions {
-    TableBuildOptions {
-        block_size: opts.block_size,
-        block_restart_interval: opts.block_restart_interval,
-        index_page_size: opts.index_page_size,
-        bloom_bits_per_key: opts.bloom_bits_per_key,
-        compression: opts.compression,
-    }
-}
-
 /// Writes every entry of `mem` to the new SST file `number` in `dir`,
 /// synced. Returns its metadata, or `None` (and no file) when `mem` is
 /// empty.
@@ -62,7 +51,7 @@ pub(crate) fn build_table(
     }
     let path = table_file_name(dir, number);
     let file = fs.create(&path)?;
-    let mut builder = TableBuilder::new(file, path.clone(), table_options(opts));
+    let mut builder = TableBuilder::new(file, path.clone(), TableBuildOptions::from_options(opts));
     let mut it = mem.iter();
     it.seek_to_first();
     while it.valid() {

@@ -274,10 +274,6 @@ impl DbInner {
         self.sv.load().get(key, seq)
     }
 
-    pub(crate) fn visible_seq(&self) -> SeqNo {
-        self.visible_seq.load(Ordering::Acquire)
-    }
-
     /// Registers a snapshot at the current visible sequence number.
     pub(crate) fn acquire_snapshot(&self) -> SeqNo {
         let mut s = self.snapshots.lock();
@@ -321,7 +317,10 @@ impl DbInner {
         if !self.has_bg_error.load(Ordering::Acquire) {
             return None;
         }
-        self.bg_error.lock().as_ref().map(|e| Error::Background(Arc::clone(e)))
+        self.bg_error
+            .lock()
+            .as_ref()
+            .map(|e| Error::Background(Arc::clone(e)))
     }
 }
 

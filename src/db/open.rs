@@ -59,7 +59,9 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     }
     let lock = fs.lock(&lock_file_name(dir))?;
     let names = fs.list_dir(dir)?;
-    let exists = names.iter().any(|n| parse_file_name(n) == Some(FileKind::Current));
+    let exists = names
+        .iter()
+        .any(|n| parse_file_name(n) == Some(FileKind::Current));
 
     let recovered = if exists {
         if opts.error_if_exists {
@@ -235,14 +237,12 @@ fn check_creatable(dir: &Path, names: &[String]) -> Result<()> {
     for n in names {
         match parse_file_name(n) {
             Some(FileKind::Lock) | Some(FileKind::Manifest(_)) | Some(FileKind::Temp) => {}
-            _ => {
-                return Err(Error::NotADatabase {
-                    path: dir.to_path_buf(),
-                    reason: format!(
-                        "it has no CURRENT file but holds `{n}`; refusing to create a database over it"
-                    ),
-                })
-            }
+            _ => return Err(Error::NotADatabase {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "it has no CURRENT file but holds `{n}`; refusing to create a database over it"
+                ),
+            }),
         }
     }
     Ok(())

@@ -179,10 +179,8 @@ impl DbInner {
         }
         for w in group {
             let b = w.batch.lock();
-            let mut seq = b.sequence();
-            for op in b.iter() {
+            for (op, seq) in b.iter().zip(b.sequence()..) {
                 mem.insert(op.key, seq, op.kind, op.value);
-                seq += 1;
             }
         }
         self.visible_seq.store(last_seq, Ordering::Release);

@@ -24,7 +24,7 @@
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bytes::Bytes;
 
@@ -398,14 +398,16 @@ impl LogReader {
         self.torn
     }
 
+    #[cfg(test)]
     /// End offset of the last whole record read (or of the header record;
     /// 0 when the header is torn).
     pub(crate) fn valid_len(&self) -> u64 {
         self.valid_len as u64
     }
 
+    #[cfg(test)]
     /// The file being read.
-    pub(crate) fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         &self.path
     }
 }

@@ -12,7 +12,7 @@
 //! the writer is failed and refuses further work.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::format::{
     encode_file_header_payload, encode_fragment_header, FragmentType, LogKind, BLOCK_SIZE,
@@ -161,21 +161,25 @@ impl LogWriter {
         r
     }
 
+    #[cfg(test)]
     /// Bytes written to the file so far, header and padding included.
     pub(crate) fn len(&self) -> u64 {
         self.file.len()
     }
 
+    #[cfg(test)]
     /// The file's path.
-    pub(crate) fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &std::path::Path {
         &self.path
     }
 
+    #[cfg(test)]
     /// The file number written in the header.
     pub(crate) fn file_number(&self) -> u64 {
         self.file_number
     }
 
+    #[cfg(test)]
     /// The kind of log.
     pub(crate) fn kind(&self) -> LogKind {
         self.kind

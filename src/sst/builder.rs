@@ -215,11 +215,13 @@ impl TableBuilder {
         Ok(())
     }
 
+    #[cfg(test)]
     /// Entries added so far.
     pub fn num_entries(&self) -> u64 {
         self.props.num_entries
     }
 
+    #[cfg(test)]
     /// Bytes written so far plus the buffered data block and index pages.
     pub fn estimated_file_size(&self) -> u64 {
         self.w.offset + self.data.size_estimate() as u64 + self.index.pending_size() as u64

@@ -104,6 +104,7 @@ impl IndexBuilder {
         }
     }
 
+    #[cfg(test)]
     /// Bytes buffered in unwritten pages.
     pub fn pending_size(&self) -> usize {
         self.levels

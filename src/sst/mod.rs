@@ -36,16 +36,11 @@ mod reader;
 #[cfg(test)]
 mod tests;
 
-#[allow(unused_imports)]
 pub(crate) use builder::{TableBuildOptions, TableBuilder};
-#[allow(unused_imports)]
-pub(crate) use footer::Footer;
-#[allow(unused_imports)]
-pub(crate) use handle::BlockHandle;
-#[allow(unused_imports)]
-pub(crate) use properties::TableProperties;
-#[allow(unused_imports)]
-pub(crate) use reader::{
-    DataBlockLayout, FilterLayout, IndexLevelLayout, IndexPageLayout, Table, TableIterator,
-    TableLayout, VerifyReport,
+pub use footer::Footer;
+pub use handle::BlockHandle;
+pub use properties::TableProperties;
+pub(crate) use reader::Table;
+pub use reader::{
+    DataBlockLayout, FilterLayout, IndexLevelLayout, IndexPageLayout, TableLayout, VerifyReport,
 };

@@ -172,6 +172,7 @@ impl Table {
         &self.footer
     }
 
+    #[cfg(test)]
     /// The whole file (the memory map); values handed out are slices of it.
     pub fn file_bytes(&self) -> &Bytes {
         &self.data

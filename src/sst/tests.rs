@@ -161,7 +161,7 @@ fn table_and_iterator_are_shareable() {
     fn send_sync<T: Send + Sync>() {}
     fn send<T: Send>() {}
     send_sync::<Table>();
-    send::<TableIterator>();
+    send::<crate::sst::reader::TableIterator>();
 }
 
 #[test]

@@ -30,7 +30,7 @@ const TAG_DELETED_FILE: u64 = 5;
 
 /// What the manifest knows about one SST file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FileMetaData {
+pub struct FileMetaData {
     /// File number (`NNNNNN.sst`).
     pub number: u64,
     /// Size of the file in bytes.
@@ -52,7 +52,7 @@ pub(crate) struct FileMetaData {
 /// A change to the set of live files and to the counters kept in the
 /// manifest. Applied whole or not at all (it is one manifest record).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct VersionEdit {
+pub struct VersionEdit {
     /// WALs numbered below this are fully in SSTs and may be deleted.
     pub log_number: Option<u64>,
     /// The next file number to hand out.
@@ -100,6 +100,7 @@ impl VersionEdit {
     }
 
     /// The encoding of this edit in a new buffer.
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         self.encode_into(&mut out);

@@ -34,8 +34,6 @@ pub(crate) struct RecoveredManifest {
     pub(crate) next_file_number: u64,
     /// Largest sequence number in the files.
     pub(crate) last_sequence: u64,
-    /// Number of the manifest that was read.
-    pub(crate) manifest_number: u64,
 }
 
 /// Reads `CURRENT` and replays the manifest it names.
@@ -44,10 +42,7 @@ pub(crate) fn recover_manifest(fs: &dyn FileSystem, dir: &Path) -> Result<Recove
     let path = manifest_file_name(dir, manifest_number);
     let data = fs.read_file(&path)?;
     let mut reader = LogReader::new(path.clone(), data, LogKind::Manifest, manifest_number)?;
-    let mut state = RecoveredManifest {
-        manifest_number,
-        ..RecoveredManifest::default()
-    };
+    let mut state = RecoveredManifest::default();
     let mut edits = 0u64;
     while let Some(record) = reader.next_record()? {
         let edit = VersionEdit::decode_from(&record.payload)
@@ -88,9 +83,16 @@ fn apply_to_state(state: &mut RecoveredManifest, edit: &VersionEdit) -> Result<(
     }
     for (level, meta) in &edit.new_files {
         if *level as usize >= NUM_LEVELS {
-            return Err(format!("edit adds a file at level {level} (max {})", NUM_LEVELS - 1));
+            return Err(format!(
+                "edit adds a file at level {level} (max {})",
+                NUM_LEVELS - 1
+            ));
         }
-        if state.files.insert((*level, meta.number), meta.clone()).is_some() {
+        if state
+            .files
+            .insert((*level, meta.number), meta.clone())
+            .is_some()
+        {
             return Err(format!("edit adds file {} twice", meta.number));
         }
     }
@@ -103,7 +105,6 @@ pub(crate) struct VersionSet {
     fs: Arc<dyn FileSystem>,
     current: Arc<Version>,
     manifest: LogWriter,
-    manifest_number: u64,
     log_number: u64,
     last_sequence: u64,
 }
@@ -142,21 +143,9 @@ impl VersionSet {
             fs,
             current: version,
             manifest,
-            manifest_number,
             log_number,
             last_sequence,
         })
-    }
-
-    /// The current version.
-    pub(crate) fn current(&self) -> &Arc<Version> {
-        &self.current
-    }
-
-    /// Number of the live manifest.
-    #[allow(dead_code)]
-    pub(crate) fn manifest_number(&self) -> u64 {
-        self.manifest_number
     }
 
     /// WALs below this number are no longer needed.
@@ -179,7 +168,9 @@ impl VersionSet {
         edit.last_sequence = Some(last_sequence);
         let dir = self.dir.clone();
         let fs = Arc::clone(&self.fs);
-        let version = self.current.apply(&edit, |meta| open_table_file(&fs, &dir, meta))?;
+        let version = self
+            .current
+            .apply(&edit, |meta| open_table_file(&fs, &dir, meta))?;
         let mut buf = Vec::new();
         edit.encode_into(&mut buf);
         self.manifest.add_record(&buf)?;

@@ -1,0 +1,265 @@
+//! Read-only inspection of Lightning DB files, for tools such as
+//! `sst-dump` and for operators.
+//!
+//! Nothing here writes, locks or renames: every function opens files
+//! read-only, so it can be used while the database is open in another
+//! process. Every decoder is the engine's own, so a file the engine would
+//! refuse is refused here too, with the same [`Error::Corruption`] naming
+//! the file and offset.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::batch::WriteBatch;
+use crate::error::{Error, Result};
+use crate::filename::{parse_file_name, FileKind};
+use crate::fs::{FileSystem, PosixFs};
+use crate::iter::InternalIterator;
+use crate::key::parse_internal_key;
+use crate::log::{LogKind, LogReader};
+use crate::sst::Table;
+
+pub use crate::key::ValueKind;
+pub use crate::sst::{
+    BlockHandle, DataBlockLayout, FilterLayout, Footer, IndexLevelLayout, IndexPageLayout,
+    TableLayout, TableProperties, VerifyReport,
+};
+pub use crate::version::edit::{FileMetaData, VersionEdit};
+
+/// One entry of an SST file: a version of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The user key.
+    pub key: Bytes,
+    /// Sequence number of this version.
+    pub seq: u64,
+    /// Value or tombstone.
+    pub kind: ValueKind,
+    /// The value (empty for tombstones).
+    pub value: Bytes,
+}
+
+/// An SST file opened read-only.
+pub struct SstFile {
+    table: Arc<Table>,
+}
+
+impl std::fmt::Debug for SstFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SstFile")
+            .field("path", &self.table.path())
+            .finish()
+    }
+}
+
+impl SstFile {
+    /// Opens `path` read-only: checks the footer (magic, checksum, version),
+    /// and reads and verifies the properties and filter blocks.
+    pub fn open(path: impl AsRef<Path>) -> Result<SstFile> {
+        let table = Table::open(&PosixFs, path.as_ref())?;
+        Ok(SstFile {
+            table: Arc::new(table),
+        })
+    }
+
+    /// The file's properties block.
+    pub fn properties(&self) -> &TableProperties {
+        self.table.properties()
+    }
+
+    /// The decoded footer.
+    pub fn footer(&self) -> &Footer {
+        self.table.footer()
+    }
+
+    /// Size of the file in bytes.
+    pub fn file_size(&self) -> u64 {
+        self.table.file_size()
+    }
+
+    /// The whole layout: footer, properties, every index level and page,
+    /// the filter and every data block. Reads every index page and data
+    /// block header (checksums verified).
+    pub fn layout(&self) -> Result<TableLayout> {
+        self.table.layout()
+    }
+
+    /// Reads every block, verifies every checksum, key order within and
+    /// across blocks, the index separators, and the properties' counts.
+    /// Returns the first problem as [`Error::Corruption`].
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.table.verify()
+    }
+
+    /// False only when the bloom filter proves `key` is absent.
+    pub fn may_contain(&self, key: &[u8]) -> bool {
+        self.table.may_contain(key)
+    }
+
+    /// The newest version of `key` with sequence number `<= seq`.
+    pub fn get(&self, key: &[u8], seq: u64) -> Result<Option<(u64, ValueKind, Bytes)>> {
+        self.table.get(key, seq)
+    }
+
+    /// Every entry (all versions, tombstones included) in key order;
+    /// `seek` to start elsewhere.
+    pub fn entries(&self) -> SstEntries {
+        let mut it = self.table.iter();
+        it.seek_to_first();
+        SstEntries {
+            it: Box::new(it),
+            path: self.table.path().to_path_buf(),
+            done: false,
+        }
+    }
+
+    /// Entries from the first version of `key` (or the first key after it).
+    pub fn entries_from(&self, key: &[u8]) -> SstEntries {
+        let mut it = self.table.iter();
+        it.seek(&crate::key::encode_internal_key(
+            key,
+            crate::key::MAX_SEQUENCE,
+            ValueKind::FOR_SEEK,
+        ));
+        SstEntries {
+            it: Box::new(it),
+            path: self.table.path().to_path_buf(),
+            done: false,
+        }
+    }
+}
+
+/// Iterator over the entries of an [`SstFile`]; an error ends it.
+pub struct SstEntries {
+    it: Box<dyn InternalIterator>,
+    path: std::path::PathBuf,
+    done: bool,
+}
+
+impl Iterator for SstEntries {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Result<Entry>> {
+        if self.done {
+            return None;
+        }
+        if !self.it.valid() {
+            self.done = true;
+            return self.it.status().err().map(Err);
+        }
+        let Some(p) = parse_internal_key(self.it.key()) else {
+            self.done = true;
+            return Some(Err(Error::corruption(
+                &self.path,
+                0,
+                "malformed internal key",
+            )));
+        };
+        let e = Entry {
+            key: Bytes::copy_from_slice(p.user_key),
+            seq: p.seq,
+            kind: p.kind,
+            value: self.it.value_bytes(),
+        };
+        self.it.next();
+        Some(Ok(e))
+    }
+}
+
+/// One write batch read from a WAL.
+#[derive(Debug, Clone)]
+pub struct WalBatch {
+    /// File offset of the record.
+    pub offset: u64,
+    /// Sequence number of the first operation.
+    pub sequence: u64,
+    /// The operations, in order: `(kind, key, value)`.
+    pub ops: Vec<(ValueKind, Bytes, Bytes)>,
+}
+
+/// The contents of a WAL file.
+#[derive(Debug, Clone)]
+pub struct WalContents {
+    /// File number from the header.
+    pub file_number: u64,
+    /// The batches, in order.
+    pub batches: Vec<WalBatch>,
+    /// Where a torn last record starts, and why it was dropped.
+    pub torn_tail: Option<(u64, &'static str)>,
+}
+
+fn file_number(path: &Path, want: fn(FileKind) -> Option<u64>) -> Result<u64> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_file_name)
+        .and_then(want)
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{}: the file name does not say which WAL or manifest this is (expected NNNNNN.log or MANIFEST-NNNNNN)",
+                path.display()
+            ))
+        })
+}
+
+/// Decodes a WAL file (`NNNNNN.log`): every batch, as recovery would read
+/// it. Damage in the middle of the log is an error; a torn last record is
+/// reported in [`WalContents::torn_tail`].
+pub fn read_wal(path: impl AsRef<Path>) -> Result<WalContents> {
+    let path = path.as_ref();
+    let number = file_number(path, |k| match k {
+        FileKind::Log(n) => Some(n),
+        _ => None,
+    })?;
+    let data = PosixFs.read_file(path)?;
+    let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Wal, number)?;
+    let mut batches = Vec::new();
+    while let Some(rec) = reader.next_record()? {
+        let b =
+            WriteBatch::from_record(&rec.payload).map_err(|e| e.into_error(path, rec.offset))?;
+        batches.push(WalBatch {
+            offset: rec.offset,
+            sequence: b.sequence(),
+            ops: b
+                .iter()
+                .map(|op| {
+                    (
+                        op.kind,
+                        Bytes::copy_from_slice(op.key),
+                        Bytes::copy_from_slice(op.value),
+                    )
+                })
+                .collect(),
+        });
+    }
+    Ok(WalContents {
+        file_number: number,
+        batches,
+        torn_tail: reader.torn_tail().map(|t| (t.offset, t.reason)),
+    })
+}
+
+/// Decodes a manifest file (`MANIFEST-NNNNNN`): every version edit with
+/// its file offset, in order.
+pub fn read_manifest(path: impl AsRef<Path>) -> Result<Vec<(u64, VersionEdit)>> {
+    let path = path.as_ref();
+    let number = file_number(path, |k| match k {
+        FileKind::Manifest(n) => Some(n),
+        _ => None,
+    })?;
+    let data = PosixFs.read_file(path)?;
+    let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Manifest, number)?;
+    let mut edits = Vec::new();
+    while let Some(rec) = reader.next_record()? {
+        let e =
+            VersionEdit::decode_from(&rec.payload).map_err(|e| e.into_error(path, rec.offset))?;
+        edits.push((rec.offset, e));
+    }
+    Ok(edits)
+}
+
+/// The manifest number `CURRENT` in `dir` names.
+pub fn read_current(dir: impl AsRef<Path>) -> Result<u64> {
+    crate::version::current::read_current(&PosixFs, dir.as_ref())
+}
