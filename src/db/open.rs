@@ -237,12 +237,14 @@ fn check_creatable(dir: &Path, names: &[String]) -> Result<()> {
     for n in names {
         match parse_file_name(n) {
             Some(FileKind::Lock) | Some(FileKind::Manifest(_)) | Some(FileKind::Temp) => {}
-            _ => return Err(Error::NotADatabase {
-                path: dir.to_path_buf(),
-                reason: format!(
+            _ => {
+                return Err(Error::NotADatabase {
+                    path: dir.to_path_buf(),
+                    reason: format!(
                     "it has no CURRENT file but holds `{n}`; refusing to create a database over it"
                 ),
-            }),
+                })
+            }
         }
     }
     Ok(())
