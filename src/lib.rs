@@ -22,5 +22,8 @@ pub use bytes::Bytes;
 pub use db::Db;
 pub use error::{Error, Result};
 pub use iter::db_iter::Iter;
-pub use options::{Compression, Options, WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE};
+pub use options::{
+    CompactionConfig, CompactionStyle, Compression, Options, TieredConfig, WriteOptions,
+    MAX_KEY_SIZE, MAX_VALUE_SIZE,
+};
 pub use snapshot::Snapshot;

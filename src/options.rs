@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::fs::{default_fs, FileSystem};
+pub use lightning_compaction::{CompactionConfig, CompactionStyle, TieredConfig};
 
 /// Largest user key accepted (64 KiB).
 pub const MAX_KEY_SIZE: usize = 64 * 1024;
@@ -66,6 +67,16 @@ pub struct Options {
     pub bloom_bits_per_key: u32,
     /// Block compression of new SST files (default none).
     pub compression: Compression,
+    /// Compression per level, overriding `compression`: entry `n` applies
+    /// to files written to level `n`; levels past the end use the last
+    /// entry. Empty (the default) means `compression` everywhere. A common
+    /// choice: none for levels 0–1, zstd below.
+    pub compression_per_level: Vec<Compression>,
+    /// Data block size per level, overriding `block_size` the same way
+    /// (default empty).
+    pub block_size_per_level: Vec<usize>,
+    /// Compaction: style, level sizes, triggers, write stalls, threads.
+    pub compaction: CompactionConfig,
     /// Default of [`WriteOptions::sync`] for writes that do not say
     /// (default `false`).
     pub sync_writes: bool,
@@ -86,6 +97,9 @@ impl Default for Options {
             index_page_size: 4096,
             bloom_bits_per_key: 10,
             compression: Compression::None,
+            compression_per_level: Vec::new(),
+            block_size_per_level: Vec::new(),
+            compaction: CompactionConfig::default(),
             sync_writes: false,
             fs: default_fs(),
         }
@@ -104,6 +118,9 @@ impl fmt::Debug for Options {
             .field("index_page_size", &self.index_page_size)
             .field("bloom_bits_per_key", &self.bloom_bits_per_key)
             .field("compression", &self.compression)
+            .field("compression_per_level", &self.compression_per_level)
+            .field("block_size_per_level", &self.block_size_per_level)
+            .field("compaction", &self.compaction)
             .field("sync_writes", &self.sync_writes)
             .finish_non_exhaustive()
     }
@@ -158,15 +175,51 @@ impl Options {
             "0 (no filter) ..= 64",
             self.bloom_bits_per_key,
         )?;
-        if let Compression::Zstd { level } = self.compression {
+        for (field, c) in std::iter::once(("compression", &self.compression)).chain(
+            self.compression_per_level
+                .iter()
+                .map(|c| ("compression_per_level", c)),
+        ) {
+            if let Compression::Zstd { level } = *c {
+                check(
+                    (1..=22).contains(&level),
+                    field,
+                    "zstd level 1 ..= 22",
+                    level,
+                )?;
+            }
+        }
+        for &b in &self.block_size_per_level {
             check(
-                (1..=22).contains(&level),
-                "compression",
-                "zstd level 1 ..= 22",
-                level,
+                (256..=(64 << 20)).contains(&b),
+                "block_size_per_level",
+                "256 B ..= 64 MiB",
+                b,
             )?;
         }
+        self.compaction.validate().map_err(|e| {
+            Error::InvalidArgument(format!(
+                "option `compaction.{}` = {} is out of range: {}",
+                e.key, e.value, e.allowed
+            ))
+        })?;
         Ok(())
+    }
+
+    /// Compression of files written to `level`.
+    pub fn compression_for_level(&self, level: usize) -> Compression {
+        match self.compression_per_level.len() {
+            0 => self.compression,
+            n => self.compression_per_level[level.min(n - 1)],
+        }
+    }
+
+    /// Data block size of files written to `level`.
+    pub fn block_size_for_level(&self, level: usize) -> usize {
+        match self.block_size_per_level.len() {
+            0 => self.block_size,
+            n => self.block_size_per_level[level.min(n - 1)],
+        }
     }
 }
 

@@ -1,0 +1,184 @@
+//! The vocabulary shared by the engine and the compaction crate: what the
+//! engine tells the planner about its files, what a job is, and the traits
+//! through which the merge reads and writes sorted runs.
+
+/// Identifies a file; the engine uses its file number.
+pub type FileId = u64;
+
+/// What the planner knows about one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// The file's id.
+    pub id: FileId,
+    /// Size on disk in bytes.
+    pub size: u64,
+    /// Smallest user key in the file.
+    pub smallest: Vec<u8>,
+    /// Largest user key in the file.
+    pub largest: Vec<u8>,
+    /// Smallest sequence number in the file.
+    pub smallest_seq: u64,
+    /// Largest sequence number in the file.
+    pub largest_seq: u64,
+    /// Entries (versions and tombstones).
+    pub num_entries: u64,
+    /// Tombstones.
+    pub num_deletions: u64,
+    /// True while a running job has this file as input (it may not be
+    /// picked again).
+    pub being_compacted: bool,
+}
+
+impl FileInfo {
+    /// True when the user-key ranges of `self` and `[smallest, largest]`
+    /// intersect.
+    pub fn overlaps(&self, smallest: &[u8], largest: &[u8]) -> bool {
+        self.smallest.as_slice() <= largest && smallest <= self.largest.as_slice()
+    }
+}
+
+/// The tree as the planner sees it.
+///
+/// Invariants the engine keeps: `levels.len()` is the configured number of
+/// levels; level 0 is ordered newest first (by largest sequence number);
+/// every deeper level is sorted by key and its files do not overlap.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LevelState {
+    /// Files per level.
+    pub levels: Vec<Vec<FileInfo>>,
+}
+
+impl LevelState {
+    /// Total bytes of `level`.
+    pub fn level_bytes(&self, level: usize) -> u64 {
+        self.levels
+            .get(level)
+            .map_or(0, |fs| fs.iter().map(|f| f.size).sum())
+    }
+
+    /// Total bytes of all levels.
+    pub fn total_bytes(&self) -> u64 {
+        (0..self.levels.len()).map(|l| self.level_bytes(l)).sum()
+    }
+}
+
+/// Why a job was picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CompactionReason {
+    /// Level 0 reached its file-count trigger.
+    L0FileCount,
+    /// A level outgrew its target size.
+    LevelSize,
+    /// Tiered: runs other than the oldest take too much space.
+    SizeAmplification,
+    /// Tiered: a group of similar-sized runs.
+    SizeRatio,
+    /// Tiered: too many runs.
+    RunCount,
+    /// A file dense in tombstones (scans over it are slow).
+    TombstoneDensity,
+    /// Asked for by `compact_range`.
+    Manual,
+}
+
+/// Input files of one level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelInputs {
+    /// The level.
+    pub level: usize,
+    /// Its input files (level 0: newest first; deeper: by key).
+    pub files: Vec<FileInfo>,
+}
+
+/// One unit of compaction work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompactionJob {
+    /// Inputs, upper levels first.
+    pub inputs: Vec<LevelInputs>,
+    /// Where the outputs go.
+    pub output_level: usize,
+    /// Move the single input file to `output_level` without rewriting it
+    /// (it overlaps nothing there).
+    pub trivial_move: bool,
+    /// Why.
+    pub reason: CompactionReason,
+    /// The score that won (1.0 = exactly at target).
+    pub score: f64,
+    /// Cut output files at about this size.
+    pub target_file_size: u64,
+    /// No file below `output_level` overlaps the job's key range, so a
+    /// tombstone that no snapshot needs can be dropped.
+    pub bottommost: bool,
+    /// Most key-range pieces this job may be split into.
+    pub max_subcompactions: usize,
+}
+
+impl CompactionJob {
+    /// All input files.
+    pub fn input_files(&self) -> impl Iterator<Item = &FileInfo> {
+        self.inputs.iter().flat_map(|l| l.files.iter())
+    }
+
+    /// Total input bytes.
+    pub fn input_bytes(&self) -> u64 {
+        self.input_files().map(|f| f.size).sum()
+    }
+}
+
+/// Value or tombstone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// The key was deleted.
+    Delete,
+    /// The key was set.
+    Value,
+}
+
+/// One internal entry, borrowed from its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    /// The user key.
+    pub user_key: &'a [u8],
+    /// Its sequence number.
+    pub seq: u64,
+    /// Value or tombstone.
+    pub kind: EntryKind,
+    /// The value (empty for tombstones).
+    pub value: &'a [u8],
+}
+
+/// A sorted run being read: entries in (user key ascending, sequence number
+/// descending) order, each `(user key, seq)` at most once. A new cursor
+/// stands on its first entry.
+pub trait EntryCursor: Send {
+    /// The engine's error type.
+    type Error: Send;
+    /// The current entry, or `None` at the end.
+    fn current(&self) -> Option<EntryRef<'_>>;
+    /// Moves to the next entry.
+    fn advance(&mut self) -> Result<(), Self::Error>;
+}
+
+/// A new sorted run being written (one output file).
+pub trait RunWriter: Send {
+    /// The engine's error type.
+    type Error: Send;
+    /// Appends an entry; entries come in cursor order.
+    fn add(&mut self, entry: EntryRef<'_>) -> Result<(), Self::Error>;
+    /// Bytes the finished file would take so far (for cutting outputs).
+    fn estimated_size(&self) -> u64;
+}
+
+/// Creates and finishes output runs.
+pub trait RunSink: Sync {
+    /// The engine's error type.
+    type Error: Send;
+    /// The writer type.
+    type Writer: RunWriter<Error = Self::Error>;
+    /// What a finished run is (e.g. the new file's metadata).
+    type Output: Send;
+    /// Starts a new output file.
+    fn create(&self) -> Result<Self::Writer, Self::Error>;
+    /// Finishes (and syncs) an output file.
+    fn finish(&self, writer: Self::Writer) -> Result<Self::Output, Self::Error>;
+}
