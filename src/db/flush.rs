@@ -51,7 +51,7 @@ pub(crate) fn build_table(
     }
     let path = table_file_name(dir, number);
     let file = fs.create(&path)?;
-    let mut builder = TableBuilder::new(file, path.clone(), TableBuildOptions::from_options(opts));
+    let mut builder = TableBuilder::new(file, path.clone(), TableBuildOptions::for_level(opts, 0));
     let mut it = mem.iter();
     it.seek_to_first();
     while it.valid() {

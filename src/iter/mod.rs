@@ -7,6 +7,7 @@
 //! database are built on top and apply MVCC visibility.
 
 pub(crate) mod db_iter;
+pub(crate) mod level;
 pub(crate) mod merge;
 
 use bytes::Bytes;

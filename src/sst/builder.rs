@@ -46,14 +46,14 @@ impl Default for TableBuildOptions {
 }
 
 impl TableBuildOptions {
-    /// The table settings of database options.
-    pub fn from_options(o: &crate::options::Options) -> Self {
+    /// The table settings of database options for files written to `level`.
+    pub fn for_level(o: &crate::options::Options, level: usize) -> Self {
         TableBuildOptions {
-            block_size: o.block_size,
+            block_size: o.block_size_for_level(level),
             block_restart_interval: o.block_restart_interval,
             index_page_size: o.index_page_size,
             bloom_bits_per_key: o.bloom_bits_per_key,
-            compression: o.compression,
+            compression: o.compression_for_level(level),
         }
     }
 }

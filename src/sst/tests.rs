@@ -259,7 +259,7 @@ fn large_values_get_own_blocks_and_are_zero_copy() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("000001.sst");
     let fs = PosixFs;
-    let opts = TableBuildOptions::from_options(&crate::options::Options::default());
+    let opts = TableBuildOptions::for_level(&crate::options::Options::default(), 0);
     assert_eq!(opts, TableBuildOptions::default());
     let mut b = TableBuilder::new(fs.create(&path).unwrap(), path.clone(), opts);
     for (k, v) in entries(&m) {

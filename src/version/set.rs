@@ -176,6 +176,9 @@ impl VersionSet {
         self.manifest.add_record(&buf)?;
         self.manifest.sync()?;
         for &(level, number) in &edit.deleted_files {
+            if edit.new_files.iter().any(|(_, m)| m.number == number) {
+                continue; // moved, not deleted
+            }
             if let Some(f) = self
                 .current
                 .files(level as usize)

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
+use crate::iter::level::LevelIterator;
 use crate::iter::InternalIterator;
 use crate::key::{user_key, SeqNo};
 use crate::memtable::Lookup;
@@ -156,10 +157,17 @@ impl Version {
         Ok(None)
     }
 
-    /// Adds an iterator for every file to `out`.
+    /// Adds to `out` an iterator for every level-0 file and one
+    /// concatenating iterator for each deeper non-empty level.
     pub(crate) fn add_iterators(&self, out: &mut Vec<Box<dyn InternalIterator>>) {
-        for (_, f) in self.all_files() {
+        for f in self.files(0) {
             out.push(Box::new(f.table.iter()));
+        }
+        for level in 1..self.levels.len() {
+            let files = self.files(level);
+            if !files.is_empty() {
+                out.push(Box::new(LevelIterator::new(files.to_vec())));
+            }
         }
     }
 
@@ -171,23 +179,29 @@ impl Version {
         mut open_table: impl FnMut(&FileMetaData) -> Result<Arc<TableFile>>,
     ) -> Result<Version> {
         let mut levels = self.levels.clone();
+        // Files removed by the edit, by number: a file that is removed from
+        // one level and added to another (a trivial move) keeps its open
+        // table and is not reopened.
+        let mut removed: Vec<Arc<TableFile>> = Vec::new();
         for &(level, number) in &edit.deleted_files {
             let files = levels
                 .get_mut(level as usize)
                 .ok_or_else(|| Error::InvalidArgument(format!("level {level} out of range")))?;
-            let before = files.len();
-            files.retain(|f| f.meta.number != number);
-            if files.len() == before {
+            let Some(pos) = files.iter().position(|f| f.meta.number == number) else {
                 return Err(Error::InvalidArgument(format!(
                     "version edit deletes file {number} which is not in level {level}"
                 )));
-            }
+            };
+            removed.push(files.remove(pos));
         }
         for (level, meta) in &edit.new_files {
             let files = levels
                 .get_mut(*level as usize)
                 .ok_or_else(|| Error::InvalidArgument(format!("level {level} out of range")))?;
-            files.push(open_table(meta)?);
+            match removed.iter().find(|f| f.meta.number == meta.number) {
+                Some(f) => files.push(Arc::clone(f)),
+                None => files.push(open_table(meta)?),
+            }
         }
         for (level, files) in levels.iter_mut().enumerate() {
             if level == 0 {

@@ -1,0 +1,156 @@
+//! A cursor over one sorted level: files that do not overlap, in key
+//! order, read one at a time.
+//!
+//! Only the file under the cursor has an open table iterator; moving past
+//! its end opens the next (or previous) file. This keeps a scan over a deep
+//! level as cheap as a scan over one file.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::InternalIterator;
+use crate::error::Result;
+use crate::key::compare_internal;
+use crate::version::version::TableFile;
+
+/// Concatenation of the non-overlapping, key-ordered `files`.
+pub(crate) struct LevelIterator {
+    files: Vec<Arc<TableFile>>,
+    /// Index of the file under the cursor and its iterator.
+    current: Option<(usize, Box<dyn InternalIterator>)>,
+}
+
+impl LevelIterator {
+    /// A cursor over `files` (sorted by key, not overlapping).
+    pub(crate) fn new(files: Vec<Arc<TableFile>>) -> Self {
+        LevelIterator {
+            files,
+            current: None,
+        }
+    }
+
+    fn open(&mut self, i: usize) -> Option<&mut Box<dyn InternalIterator>> {
+        let f = self.files.get(i)?;
+        let it: Box<dyn InternalIterator> = Box::new(f.table.iter());
+        self.current = Some((i, it));
+        self.current.as_mut().map(|(_, it)| it)
+    }
+
+    /// Moves forward over files whose iterators ended, stopping on an error.
+    fn skip_forward(&mut self) {
+        while let Some((i, it)) = &self.current {
+            if it.valid() || it.status().is_err() {
+                return;
+            }
+            let next = *i + 1;
+            match self.open(next) {
+                Some(it) => it.seek_to_first(),
+                None => {
+                    self.current = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn skip_backward(&mut self) {
+        while let Some((i, it)) = &self.current {
+            if it.valid() || it.status().is_err() {
+                return;
+            }
+            let Some(prev) = i.checked_sub(1) else {
+                self.current = None;
+                return;
+            };
+            if let Some(it) = self.open(prev) {
+                it.seek_to_last();
+            }
+        }
+    }
+}
+
+impl InternalIterator for LevelIterator {
+    fn valid(&self) -> bool {
+        self.current.as_ref().is_some_and(|(_, it)| it.valid())
+    }
+
+    fn seek_to_first(&mut self) {
+        match self.open(0) {
+            Some(it) => it.seek_to_first(),
+            None => self.current = None,
+        }
+        self.skip_forward();
+    }
+
+    fn seek_to_last(&mut self) {
+        let Some(last) = self.files.len().checked_sub(1) else {
+            self.current = None;
+            return;
+        };
+        if let Some(it) = self.open(last) {
+            it.seek_to_last();
+        }
+        self.skip_backward();
+    }
+
+    fn seek(&mut self, target: &[u8]) {
+        // First file whose largest key is >= target.
+        let i = self
+            .files
+            .partition_point(|f| compare_internal(&f.meta.largest, target) == Ordering::Less);
+        match self.open(i) {
+            Some(it) => it.seek(target),
+            None => self.current = None,
+        }
+        self.skip_forward();
+    }
+
+    fn seek_for_prev(&mut self, target: &[u8]) {
+        // Last file whose smallest key is <= target.
+        let n = self
+            .files
+            .partition_point(|f| compare_internal(&f.meta.smallest, target) != Ordering::Greater);
+        let Some(i) = n.checked_sub(1) else {
+            self.current = None;
+            return;
+        };
+        if let Some(it) = self.open(i) {
+            it.seek_for_prev(target);
+        }
+        self.skip_backward();
+    }
+
+    fn next(&mut self) {
+        if let Some((_, it)) = self.current.as_mut() {
+            it.next();
+        }
+        self.skip_forward();
+    }
+
+    fn prev(&mut self) {
+        if let Some((_, it)) = self.current.as_mut() {
+            it.prev();
+        }
+        self.skip_backward();
+    }
+
+    fn key(&self) -> &[u8] {
+        self.current.as_ref().map_or(&[], |(_, it)| it.key())
+    }
+
+    fn value(&self) -> &[u8] {
+        self.current.as_ref().map_or(&[], |(_, it)| it.value())
+    }
+
+    fn value_bytes(&self) -> Bytes {
+        self.current
+            .as_ref()
+            .map_or_else(Bytes::new, |(_, it)| it.value_bytes())
+    }
+
+    fn status(&self) -> Result<()> {
+        self.current.as_ref().map_or(Ok(()), |(_, it)| it.status())
+    }
+}
