@@ -937,6 +937,29 @@ mod tests {
         assert!(Options::from_toml_file(dir.path().join("missing")).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_input(s in "\\PC{0,200}") {
+            let _ = Options::from_toml_str(&s);
+        }
+
+        #[test]
+        fn never_panics_on_a_mangled_example(pos in 0usize..4000, len in 0usize..8, with in "[\\[\\]\"=.a-z0-9 \n#-]{0,8}") {
+            let text = Options::default().to_toml_string();
+            let start = pos.min(text.len());
+            let end = (start + len).min(text.len());
+            if text.is_char_boundary(start) && text.is_char_boundary(end) {
+                let mangled = format!("{}{}{}", &text[..start], with, &text[end..]);
+                if let Ok(o) = Options::from_toml_str(&mangled) {
+                    // Whatever is accepted is valid and round-trips.
+                    o.validate().unwrap();
+                    let again = Options::from_toml_str(&o.to_toml_string()).unwrap();
+                    proptest::prop_assert!(same(&o, &again));
+                }
+            }
+        }
+    }
+
     #[test]
     fn line_col_counts_chars() {
         let s = "a\néé = x";
