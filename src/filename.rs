@@ -52,7 +52,6 @@ pub(crate) fn manifest_base_name(n: u64) -> String {
     format!("MANIFEST-{}", numbered(n))
 }
 
-#[cfg(test)]
 /// Path of options file number `n`: `dir/OPTIONS-NNNNNN`.
 pub(crate) fn options_file_name(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("OPTIONS-{}", numbered(n)))

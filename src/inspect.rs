@@ -263,3 +263,20 @@ pub fn read_manifest(path: impl AsRef<Path>) -> Result<Vec<(u64, VersionEdit)>> 
 pub fn read_current(dir: impl AsRef<Path>) -> Result<u64> {
     crate::version::current::read_current(&PosixFs, dir.as_ref())
 }
+
+/// Reads an `OPTIONS-NNNNNN` file (or any Lightning DB TOML config): the
+/// options a database was opened with. The file is plain TOML (see
+/// [`crate::Options::from_toml_str`]); errors name the path, the line and
+/// the key.
+pub fn read_options_file(path: impl AsRef<Path>) -> Result<crate::Options> {
+    let path = path.as_ref();
+    let data = PosixFs.read_file(path)?;
+    let text = std::str::from_utf8(&data).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.valid_up_to()
+        ))
+    })?;
+    crate::options_file::parse(text, &path.display().to_string())
+}

@@ -13,6 +13,7 @@ mod key;
 mod log;
 mod memtable;
 mod options;
+mod options_file;
 mod snapshot;
 mod sst;
 mod version;

@@ -126,19 +126,45 @@ impl fmt::Debug for Options {
     }
 }
 
-fn check(ok: bool, field: &str, allowed: &str, value: impl fmt::Display) -> Result<()> {
+/// A setting out of range: its dotted name (as in the config file), its
+/// value and what is allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Invalid {
+    pub(crate) key: String,
+    pub(crate) value: String,
+    pub(crate) allowed: String,
+}
+
+fn check(
+    ok: bool,
+    field: &str,
+    allowed: &str,
+    value: impl fmt::Display,
+) -> std::result::Result<(), Invalid> {
     if ok {
         Ok(())
     } else {
-        Err(Error::InvalidArgument(format!(
-            "option `{field}` = {value} is out of range: {allowed}"
-        )))
+        Err(Invalid {
+            key: field.to_string(),
+            value: value.to_string(),
+            allowed: allowed.to_string(),
+        })
     }
 }
 
 impl Options {
     /// Checks every field; the error names the first field out of range.
     pub fn validate(&self) -> Result<()> {
+        self.validate_detail().map_err(|e| {
+            Error::InvalidArgument(format!(
+                "option `{}` = {} is out of range: {}",
+                e.key, e.value, e.allowed
+            ))
+        })
+    }
+
+    /// [`Options::validate`], with the offending key, value and range apart.
+    pub(crate) fn validate_detail(&self) -> std::result::Result<(), Invalid> {
         check(
             (64 * 1024..=(1 << 40)).contains(&self.write_buffer_size),
             "write_buffer_size",
@@ -197,11 +223,10 @@ impl Options {
                 b,
             )?;
         }
-        self.compaction.validate().map_err(|e| {
-            Error::InvalidArgument(format!(
-                "option `compaction.{}` = {} is out of range: {}",
-                e.key, e.value, e.allowed
-            ))
+        self.compaction.validate().map_err(|e| Invalid {
+            key: format!("compaction.{}", e.key),
+            value: e.value,
+            allowed: e.allowed,
         })?;
         Ok(())
     }

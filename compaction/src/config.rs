@@ -25,8 +25,16 @@ pub struct TieredConfig {
     /// times `(100 + size_ratio) / 100` (default 1, percent).
     pub size_ratio: u32,
     /// Fewest runs merged by a size-ratio merge (default 2).
+    #[serde(
+        deserialize_with = "units::de_count",
+        serialize_with = "units::ser_count"
+    )]
     pub min_merge_width: usize,
     /// Most runs merged at once (default unlimited: `usize::MAX`).
+    #[serde(
+        deserialize_with = "units::de_count",
+        serialize_with = "units::ser_count"
+    )]
     pub max_merge_width: usize,
     /// When all runs but the oldest add up to more than this percentage of
     /// the oldest, everything is merged into one run (default 200).
@@ -53,14 +61,30 @@ pub struct CompactionConfig {
     /// Number of levels, 0 included (default 7).
     pub num_levels: usize,
     /// Level-0 files that start a compaction (default 4).
+    #[serde(
+        deserialize_with = "units::de_count",
+        serialize_with = "units::ser_count"
+    )]
     pub level0_file_num_compaction_trigger: usize,
     /// Level-0 files at which writes are slowed down (default 20).
+    #[serde(
+        deserialize_with = "units::de_count",
+        serialize_with = "units::ser_count"
+    )]
     pub level0_slowdown_writes_trigger: usize,
     /// Level-0 files at which writes stop until compaction catches up
     /// (default 36).
+    #[serde(
+        deserialize_with = "units::de_count",
+        serialize_with = "units::ser_count"
+    )]
     pub level0_stop_writes_trigger: usize,
     /// Target size of level 1 (or of the first non-empty level with
     /// dynamic level bytes), in bytes (default 256 MiB).
+    #[serde(
+        deserialize_with = "units::de_size",
+        serialize_with = "units::ser_size"
+    )]
     pub max_bytes_for_level_base: u64,
     /// Size ratio between consecutive levels (default 10).
     pub max_bytes_for_level_multiplier: f64,
@@ -69,6 +93,10 @@ pub struct CompactionConfig {
     /// (default true).
     pub level_compaction_dynamic_level_bytes: bool,
     /// Target size of a compaction output file, in bytes (default 64 MiB).
+    #[serde(
+        deserialize_with = "units::de_size",
+        serialize_with = "units::ser_size"
+    )]
     pub target_file_size_base: u64,
     /// Output files of level `n + 1` target this many times the size of
     /// level `n`'s (default 1).
@@ -81,9 +109,17 @@ pub struct CompactionConfig {
     pub max_subcompactions: usize,
     /// Pending compaction bytes at which writes slow down (default 64 GiB;
     /// 0 disables).
+    #[serde(
+        deserialize_with = "units::de_size",
+        serialize_with = "units::ser_size"
+    )]
     pub soft_pending_compaction_bytes_limit: u64,
     /// Pending compaction bytes at which writes stop (default 256 GiB;
     /// 0 disables).
+    #[serde(
+        deserialize_with = "units::de_size",
+        serialize_with = "units::ser_size"
+    )]
     pub hard_pending_compaction_bytes_limit: u64,
     /// Do not compact automatically (for bulk loads; compact by hand with
     /// `compact_range`). Write stalls still apply (default false).
@@ -271,6 +307,160 @@ impl CompactionConfig {
     }
 }
 
+/// Byte sizes and counts as written in configuration files.
+///
+/// A **size** is an integer number of bytes or a string holding a whole
+/// number with an optional unit: `"512"`, `"4 KiB"`, `"64MiB"`, `"1GiB"`.
+/// `B`, `KiB`, `MiB`, `GiB`, `TiB` are powers of 1024; `KB`, `MB`, `GB`,
+/// `TB` are powers of 1000. Units are case-insensitive; spaces between the
+/// number and the unit are allowed.
+///
+/// A **count** is a non-negative integer, or `"unlimited"` for the largest
+/// value (`usize::MAX`).
+pub mod units {
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    /// What a size may be, for error messages.
+    pub const SIZE_SYNTAX: &str = "a number of bytes, or a string with a unit such as \"64MiB\", \"4 KiB\", \"1GiB\" or \"512\" (KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB powers of 1000)";
+
+    /// What a count may be, for error messages.
+    pub const COUNT_SYNTAX: &str = "a non-negative integer or \"unlimited\"";
+
+    const UNITS: &[(&str, u64)] = &[
+        ("", 1),
+        ("b", 1),
+        ("kib", 1 << 10),
+        ("mib", 1 << 20),
+        ("gib", 1 << 30),
+        ("tib", 1 << 40),
+        ("kb", 1_000),
+        ("mb", 1_000_000),
+        ("gb", 1_000_000_000),
+        ("tb", 1_000_000_000_000),
+    ];
+
+    /// Parses a size string (see the module documentation).
+    pub fn parse_size(s: &str) -> Result<u64, String> {
+        let t = s.trim();
+        let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (num, unit) = t.split_at(digits_end);
+        let bad = || format!("bad size {s:?}: expected {SIZE_SYNTAX}");
+        if num.is_empty() {
+            return Err(bad());
+        }
+        let unit = unit.trim_start().to_ascii_lowercase();
+        let mult = UNITS
+            .iter()
+            .find(|(u, _)| *u == unit)
+            .map(|(_, m)| *m)
+            .ok_or_else(bad)?;
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("size {s:?} does not fit in 64 bits"))?;
+        n.checked_mul(mult)
+            .ok_or_else(|| format!("size {s:?} does not fit in 64 bits"))
+    }
+
+    /// Formats a size with the largest binary unit that divides it exactly
+    /// (`"64MiB"`), or as plain digits; [`parse_size`] reads it back.
+    pub fn format_size(n: u64) -> String {
+        for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+            if n != 0 && n.trailing_zeros() >= shift {
+                return format!("{}{unit}", n >> shift);
+            }
+        }
+        n.to_string()
+    }
+
+    struct SizeVisitor;
+
+    impl Visitor<'_> for SizeVisitor {
+        type Value = u64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(SIZE_SYNTAX)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom(format!("size {v} is negative")))
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+            parse_size(v).map_err(E::custom)
+        }
+    }
+
+    /// Deserializes a size (integer or string with a unit).
+    pub fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        d.deserialize_any(SizeVisitor)
+    }
+
+    /// Serializes a size as an integer, or as a string of digits when it
+    /// does not fit in an `i64` (TOML integers are 64-bit signed).
+    pub fn ser_size<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        match i64::try_from(*v) {
+            Ok(i) => s.serialize_i64(i),
+            Err(_) => s.serialize_str(&v.to_string()),
+        }
+    }
+
+    struct CountVisitor;
+
+    impl Visitor<'_> for CountVisitor {
+        type Value = usize;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(COUNT_SYNTAX)
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<usize, E> {
+            usize::try_from(v).map_err(|_| E::custom(format!("{v} is too large")))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<usize, E> {
+            usize::try_from(v)
+                .map_err(|_| E::custom(format!("{v} is negative; expected {COUNT_SYNTAX}")))
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<usize, E> {
+            if v == "unlimited" {
+                return Ok(usize::MAX);
+            }
+            if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+                if let Ok(n) = v.parse() {
+                    return Ok(n);
+                }
+            }
+            Err(E::custom(format!(
+                "bad count {v:?}: expected {COUNT_SYNTAX}"
+            )))
+        }
+    }
+
+    /// Deserializes a count (integer, or `"unlimited"` for `usize::MAX`).
+    pub fn de_count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        d.deserialize_any(CountVisitor)
+    }
+
+    /// Serializes a count: `"unlimited"` for `usize::MAX`, an integer when
+    /// it fits in an `i64`, else a string of digits.
+    pub fn ser_count<S: Serializer>(v: &usize, s: S) -> Result<S::Ok, S::Error> {
+        if *v == usize::MAX {
+            return s.serialize_str("unlimited");
+        }
+        match i64::try_from(*v) {
+            Ok(i) => s.serialize_i64(i),
+            Err(_) => s.serialize_str(&v.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,5 +485,47 @@ mod tests {
         let e = c.validate().unwrap_err();
         assert_eq!(e.key, "level0_stop_writes_trigger");
         assert!(e.allowed.contains("20"), "{e}");
+    }
+
+    #[test]
+    fn sizes_parse_and_format() {
+        use units::{format_size, parse_size};
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("4 KiB"), Ok(4096));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1gib"), Ok(1 << 30));
+        assert_eq!(parse_size("2TiB"), Ok(2 << 40));
+        assert_eq!(parse_size("3KB"), Ok(3000));
+        assert_eq!(parse_size("5 MB"), Ok(5_000_000));
+        assert_eq!(parse_size("7GB"), Ok(7_000_000_000));
+        assert_eq!(parse_size("9B"), Ok(9));
+        for bad in [
+            "",
+            "MiB",
+            "-1",
+            "1.5GiB",
+            "12 parsecs",
+            "1 K",
+            "99999999999999999999",
+            "20000000TiB",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        for n in [
+            0,
+            1,
+            1000,
+            4096,
+            64 << 20,
+            3 << 30,
+            5 << 40,
+            u64::MAX,
+            (1 << 40) + 1,
+        ] {
+            assert_eq!(parse_size(&format_size(n)), Ok(n), "{n}");
+        }
+        assert_eq!(format_size(64 << 20), "64MiB");
+        assert_eq!(format_size(1536), "1536");
+        assert_eq!(format_size(3072), "3KiB");
     }
 }

@@ -12,9 +12,10 @@
 //!    real damage and is reported as corruption.
 //! 5. Start a new WAL and a new manifest holding a snapshot of the
 //!    recovered version; switch `CURRENT` to it.
-//! 6. Delete what is no longer needed: replayed WALs, old manifests, SST
-//!    files no manifest names (outputs of an interrupted flush) and
-//!    temporary files. Only files whose names this engine writes are ever
+//!    Then write `OPTIONS-NNNNNN`, the options in force (informational).
+//! 6. Delete what is no longer needed: replayed WALs, old manifests and
+//!    OPTIONS files, SST files no manifest names (outputs of an
+//!    interrupted flush) and temporary files. Only files whose names this engine writes are ever
 //!    deleted.
 
 use std::collections::HashSet;
@@ -32,8 +33,8 @@ use super::{Db, DbInner};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::filename::{
-    current_file_name, lock_file_name, log_file_name, manifest_file_name, parse_file_name,
-    table_file_name, FileKind,
+    current_file_name, lock_file_name, log_file_name, manifest_file_name, options_file_name,
+    parse_file_name, table_file_name, temp_file_name, FileKind,
 };
 use crate::fs::FileSystem;
 use crate::log::{LogKind, LogReader, LogWriter};
@@ -167,10 +168,12 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         base = base.apply(&edit, |m| open_table_file(&fs, dir, m))?;
     }
 
-    // New WAL, then a new manifest that makes everything above durable.
+    // New WAL, then a new manifest that makes everything above durable,
+    // then the OPTIONS file recording the options in force.
     let log_number = next_file;
     let manifest_number = next_file + 1;
-    next_file += 2;
+    let options_number = next_file + 2;
+    next_file += 3;
     let wal_path = log_file_name(dir, log_number);
     let mut wal = LogWriter::new(fs.create(&wal_path)?, wal_path, LogKind::Wal, log_number)?;
     wal.sync()?;
@@ -184,7 +187,15 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         next_file,
         last_seq,
     )?;
-    remove_obsolete_files(fs.as_ref(), dir, &version, log_number, manifest_number)?;
+    write_options_file(fs.as_ref(), dir, options_number, &opts)?;
+    remove_obsolete_files(
+        fs.as_ref(),
+        dir,
+        &version,
+        log_number,
+        manifest_number,
+        options_number,
+    )?;
     tracing::info!(
         dir = %dir.display(),
         wals_replayed = logs.len(),
@@ -250,18 +261,69 @@ fn check_creatable(dir: &Path, names: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Atomically writes `OPTIONS-NNNNNN` (docs/format.md, "OPTIONS file"):
+/// a comment line with the time, then [`Options::to_toml_string`]. Written
+/// to `*.tmp`, synced, renamed into place, and the directory synced.
+fn write_options_file(fs: &dyn FileSystem, dir: &Path, number: u64, opts: &Options) -> Result<()> {
+    let path = options_file_name(dir, number);
+    let base = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("OPTIONS")
+        .to_string();
+    let tmp = temp_file_name(dir, &base);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let content = format!(
+        "# Lightning DB options in force at open, written {}\n{}",
+        rfc3339_utc(secs),
+        opts.to_toml_string()
+    );
+    let mut f = fs.create(&tmp)?;
+    f.append(content.as_bytes())?;
+    f.sync_data()?;
+    drop(f);
+    fs.rename(&tmp, &path)?;
+    fs.sync_dir(dir)
+}
+
+/// `secs` since the Unix epoch as RFC 3339 UTC (`2024-05-01T12:00:00Z`).
+fn rfc3339_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 fn remove_obsolete_files(
     fs: &dyn FileSystem,
     dir: &Path,
     version: &Version,
     log_number: u64,
     manifest_number: u64,
+    options_number: u64,
 ) -> Result<()> {
     let live: HashSet<u64> = version.all_files().map(|(_, f)| f.meta.number).collect();
     for n in fs.list_dir(dir)? {
         let path = match parse_file_name(&n) {
             Some(FileKind::Log(x)) if x < log_number => log_file_name(dir, x),
             Some(FileKind::Manifest(x)) if x != manifest_number => manifest_file_name(dir, x),
+            Some(FileKind::Options(x)) if x != options_number => options_file_name(dir, x),
             Some(FileKind::Table(x)) if !live.contains(&x) => table_file_name(dir, x),
             Some(FileKind::Temp) => dir.join(&n),
             _ => continue,
@@ -273,4 +335,17 @@ fn remove_obsolete_files(
         fs.remove_file(&path)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339_utc;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339_utc(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
 }

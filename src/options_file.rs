@@ -1,0 +1,971 @@
+//! The configuration file: [`Options`] as TOML (docs/config.md).
+//!
+//! Parsing is done twice over the same text: once into a spanned tree
+//! (`toml::de::DeTable`) that tells where every key and value is, which
+//! finds unknown keys and maps later errors back to a line; once with serde
+//! into the settings. Nothing is silently ignored: an unknown key, a value
+//! of the wrong type, a bad size or compression string, or a value that
+//! [`Options::validate`] refuses is an [`Error::InvalidArgument`] naming the
+//! key, the line and what is allowed.
+
+use std::fmt::Display;
+use std::ops::Range;
+use std::path::Path;
+
+use lightning_compaction::config::units::{self, format_size};
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+
+use crate::error::{Error, Result};
+use crate::options::{CompactionConfig, CompactionStyle, Compression, Invalid, Options};
+
+/// Keys of the top level, in the order they are written.
+const TOP_KEYS: &[&str] = &[
+    "create_if_missing",
+    "error_if_exists",
+    "write_buffer_size",
+    "max_write_buffer_number",
+    "block_size",
+    "block_restart_interval",
+    "index_page_size",
+    "bloom_bits_per_key",
+    "compression",
+    "compression_per_level",
+    "block_size_per_level",
+    "sync_writes",
+    "compaction",
+];
+
+/// Keys of `[compaction]`.
+const COMPACTION_KEYS: &[&str] = &[
+    "style",
+    "num_levels",
+    "level0_file_num_compaction_trigger",
+    "level0_slowdown_writes_trigger",
+    "level0_stop_writes_trigger",
+    "max_bytes_for_level_base",
+    "max_bytes_for_level_multiplier",
+    "level_compaction_dynamic_level_bytes",
+    "target_file_size_base",
+    "target_file_size_multiplier",
+    "max_background_jobs",
+    "max_subcompactions",
+    "soft_pending_compaction_bytes_limit",
+    "hard_pending_compaction_bytes_limit",
+    "disable_auto_compactions",
+    "tiered",
+];
+
+/// Keys of `[compaction.tiered]`.
+const TIERED_KEYS: &[&str] = &[
+    "size_ratio",
+    "min_merge_width",
+    "max_merge_width",
+    "max_size_amplification_percent",
+];
+
+/// What a compression value may be, for error messages.
+const COMPRESSION_SYNTAX: &str = "\"none\", \"zstd\" (level 3) or \"zstd:N\" with N in 1 ..= 22";
+
+/// Name used for text given to [`Options::from_toml_str`] in messages.
+const STRING_ORIGIN: &str = "<string>";
+
+impl Options {
+    /// Reads options from TOML text (docs/config.md; `lightning.example.toml`
+    /// lists every key). Missing keys take their defaults; `fs` is always
+    /// the real file system. The result is validated: any error is
+    /// [`Error::InvalidArgument`] naming the key, the line and what is
+    /// allowed.
+    pub fn from_toml_str(s: &str) -> Result<Options> {
+        parse(s, STRING_ORIGIN)
+    }
+
+    /// Reads options from a TOML file; see [`Options::from_toml_str`].
+    /// Messages start with the path, the line and the column.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Options> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "{}: not UTF-8 text (invalid byte at offset {})",
+                path.display(),
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        parse(&text, &path.display().to_string())
+    }
+
+    /// Every setting in force as TOML (all but `fs`), one commented key per
+    /// setting; [`Options::from_toml_str`] reads it back to equal options.
+    pub fn to_toml_string(&self) -> String {
+        to_toml(self)
+    }
+}
+
+/// A key found in the document: its dotted path and where it is.
+struct Entry {
+    path: String,
+    key: Range<usize>,
+    value: Range<usize>,
+    is_table: bool,
+}
+
+/// Parses and validates `src`; `origin` names it in messages.
+pub(crate) fn parse(src: &str, origin: &str) -> Result<Options> {
+    let doc = DeTable::parse(src).map_err(|e| toml_error(src, origin, &e, &[]))?;
+    let mut entries = Vec::new();
+    let mut unknown = Vec::new();
+    walk(doc.get_ref(), "", &mut entries, &mut unknown);
+    if let Some((span, msg)) = unknown.into_iter().min_by_key(|(s, _)| s.start) {
+        let (line, col) = line_col(src, span.start);
+        return Err(Error::InvalidArgument(format!(
+            "{origin}:{line}:{col}: {msg}"
+        )));
+    }
+    let file: FileOptions =
+        toml::from_str(src).map_err(|e| toml_error(src, origin, &e, &entries))?;
+    let opts = file.into_options();
+    opts.validate_detail()
+        .map_err(|inv| invalid_error(src, origin, &inv, &entries))?;
+    Ok(opts)
+}
+
+/// Records every key of `table` (at dotted `prefix`) and every unknown one.
+fn walk(
+    table: &DeTable<'_>,
+    prefix: &str,
+    out: &mut Vec<Entry>,
+    unknown: &mut Vec<(Range<usize>, String)>,
+) {
+    let (name, allowed) = match prefix {
+        "" => ("[top level]", TOP_KEYS),
+        "compaction" => ("[compaction]", COMPACTION_KEYS),
+        "compaction.tiered" => ("[compaction.tiered]", TIERED_KEYS),
+        _ => return,
+    };
+    for (k, v) in table.iter() {
+        let key: &str = k.get_ref();
+        if !allowed.contains(&key) {
+            unknown.push((
+                k.span(),
+                format!(
+                    "unknown key `{key}` in {name}; expected one of: {}",
+                    allowed.join(", ")
+                ),
+            ));
+            continue;
+        }
+        let path = if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let is_table = matches!(v.get_ref(), DeValue::Table(_));
+        out.push(Entry {
+            path: path.clone(),
+            key: k.span(),
+            value: v.span(),
+            is_table,
+        });
+        if let DeValue::Table(t) = v.get_ref() {
+            walk(t, &path, out, unknown);
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of byte `pos` of `src`.
+fn line_col(src: &str, pos: usize) -> (usize, usize) {
+    let bytes = src.as_bytes();
+    let before = bytes.get(..pos).unwrap_or(bytes);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = before
+        .get(line_start..)
+        .unwrap_or_default()
+        .iter()
+        .filter(|&&b| b & 0xC0 != 0x80)
+        .count()
+        + 1;
+    (line, col)
+}
+
+/// The innermost known key whose key or value holds byte `pos`.
+fn entry_at(entries: &[Entry], pos: usize) -> Option<&Entry> {
+    entries
+        .iter()
+        .filter(|e| e.key.contains(&pos) || e.value.contains(&pos))
+        .min_by_key(|e| (e.is_table, e.value.len()))
+}
+
+/// A parse or type error from the `toml` crate, with line, column and key.
+fn toml_error(src: &str, origin: &str, e: &toml::de::Error, entries: &[Entry]) -> Error {
+    let msg = friendlier(e.message().trim_end());
+    let Some(span) = e.span() else {
+        return Error::InvalidArgument(format!("{origin}: {msg}"));
+    };
+    let (line, col) = line_col(src, span.start);
+    let msg = match entry_at(entries, span.start) {
+        Some(entry) => format!("`{}`: {msg}", entry.path),
+        None if entries.is_empty() => format!("TOML syntax error: {msg}"),
+        None => msg.to_string(),
+    };
+    Error::InvalidArgument(format!("{origin}:{line}:{col}: {msg}"))
+}
+
+/// Serde's names of Rust types, in words of the file.
+fn friendlier(msg: &str) -> String {
+    msg.replace("expected struct CompactionConfig", "expected a table")
+        .replace("expected struct TieredConfig", "expected a table")
+        .replace("expected usize", "expected a non-negative integer")
+        .replace("expected u64", "expected a non-negative integer")
+        .replace("expected u32", "expected a non-negative integer below 2^32")
+        .replace("expected f64", "expected a number")
+}
+
+/// A value [`Options::validate`] refused, located in the document: at its
+/// own key, or, when the key is not in the file (its default contradicts a
+/// value that is), at the key it is compared with.
+fn invalid_error(src: &str, origin: &str, inv: &Invalid, entries: &[Entry]) -> Error {
+    let Invalid {
+        key,
+        value,
+        allowed,
+    } = inv;
+    let msg = if let Some(e) = entries.iter().find(|e| e.path == *key) {
+        let (line, _) = line_col(src, e.key.start);
+        format!("{origin}:{line}: {key} = {value} is not allowed: {allowed}")
+    } else if let Some(e) = entries.iter().find(|e| {
+        !e.is_table
+            && e.path
+                .rsplit('.')
+                .next()
+                .is_some_and(|last| allowed.contains(last))
+    }) {
+        let (line, _) = line_col(src, e.key.start);
+        format!(
+            "{origin}:{line}: {key} = {value} (its default; not set in the file) is not allowed: {allowed}; set by `{}` here",
+            e.path
+        )
+    } else {
+        format!("{origin}: {key} = {value} is not allowed: {allowed}")
+    };
+    Error::InvalidArgument(msg)
+}
+
+/// The document as serde reads it. Field names are the keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileOptions {
+    create_if_missing: bool,
+    error_if_exists: bool,
+    write_buffer_size: Size,
+    max_write_buffer_number: usize,
+    block_size: Size,
+    block_restart_interval: usize,
+    index_page_size: Size,
+    bloom_bits_per_key: u32,
+    compression: Comp,
+    compression_per_level: Vec<Comp>,
+    block_size_per_level: Vec<Size>,
+    sync_writes: bool,
+    compaction: CompactionConfig,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        let o = Options::default();
+        FileOptions {
+            create_if_missing: o.create_if_missing,
+            error_if_exists: o.error_if_exists,
+            write_buffer_size: Size(o.write_buffer_size),
+            max_write_buffer_number: o.max_write_buffer_number,
+            block_size: Size(o.block_size),
+            block_restart_interval: o.block_restart_interval,
+            index_page_size: Size(o.index_page_size),
+            bloom_bits_per_key: o.bloom_bits_per_key,
+            compression: Comp(o.compression),
+            compression_per_level: o.compression_per_level.into_iter().map(Comp).collect(),
+            block_size_per_level: o.block_size_per_level.into_iter().map(Size).collect(),
+            sync_writes: o.sync_writes,
+            compaction: o.compaction,
+        }
+    }
+}
+
+impl FileOptions {
+    fn into_options(self) -> Options {
+        Options {
+            create_if_missing: self.create_if_missing,
+            error_if_exists: self.error_if_exists,
+            write_buffer_size: self.write_buffer_size.0,
+            max_write_buffer_number: self.max_write_buffer_number,
+            block_size: self.block_size.0,
+            block_restart_interval: self.block_restart_interval,
+            index_page_size: self.index_page_size.0,
+            bloom_bits_per_key: self.bloom_bits_per_key,
+            compression: self.compression.0,
+            compression_per_level: self
+                .compression_per_level
+                .into_iter()
+                .map(|c| c.0)
+                .collect(),
+            block_size_per_level: self.block_size_per_level.into_iter().map(|s| s.0).collect(),
+            sync_writes: self.sync_writes,
+            compaction: self.compaction,
+            ..Options::default()
+        }
+    }
+}
+
+/// A size in bytes: an integer or a string with a unit.
+struct Size(usize);
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let n = units::de_size(d)?;
+        usize::try_from(n).map(Size).map_err(|_| {
+            de::Error::custom(format!("size {n} does not fit in this machine's usize"))
+        })
+    }
+}
+
+/// A compression name.
+struct Comp(Compression);
+
+/// Parses `"none"`, `"zstd"` (level 3) or `"zstd:N"` (N in 1..=22).
+pub(crate) fn parse_compression(s: &str) -> std::result::Result<Compression, String> {
+    let bad = || format!("bad compression {s:?}: expected {COMPRESSION_SYNTAX}");
+    match s {
+        "none" => Ok(Compression::None),
+        "zstd" => Ok(Compression::Zstd { level: 3 }),
+        _ => {
+            let level = s.strip_prefix("zstd:").ok_or_else(bad)?;
+            if level.is_empty() || !level.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            match level.parse::<i32>() {
+                Ok(level) if (1..=22).contains(&level) => Ok(Compression::Zstd { level }),
+                _ => Err(bad()),
+            }
+        }
+    }
+}
+
+struct CompVisitor;
+
+impl Visitor<'_> for CompVisitor {
+    type Value = Comp;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(COMPRESSION_SYNTAX)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Comp, E> {
+        parse_compression(v).map(Comp).map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Comp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_str(CompVisitor)
+    }
+}
+
+/// A size as a TOML value: `"64MiB"` when a binary unit divides it, else an
+/// integer (a string of digits past `i64::MAX`).
+fn size_value(n: u64) -> String {
+    let s = format_size(n);
+    if s.bytes().all(|b| b.is_ascii_digit()) && i64::try_from(n).is_ok() {
+        s
+    } else {
+        format!("\"{s}\"")
+    }
+}
+
+/// An integer as a TOML value (a string of digits past `i64::MAX`).
+fn int_value(n: impl Into<u64>) -> String {
+    let n = n.into();
+    if i64::try_from(n).is_ok() {
+        n.to_string()
+    } else {
+        format!("\"{n}\"")
+    }
+}
+
+/// A count as a TOML value: `"unlimited"` for `usize::MAX`.
+fn count_value(n: usize) -> String {
+    if n == usize::MAX {
+        "\"unlimited\"".into()
+    } else {
+        int_value(n as u64)
+    }
+}
+
+fn comp_value(c: &Compression) -> String {
+    format!("\"{c}\"")
+}
+
+fn list<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
+    let v: Vec<String> = items.iter().map(f).collect();
+    format!("[{}]", v.join(", "))
+}
+
+fn to_toml(o: &Options) -> String {
+    let mut w = String::new();
+    let mut kv = |comment: &str, key: &str, value: &dyn Display| {
+        w.push_str(&format!("# {comment}\n{key} = {value}\n"));
+    };
+    let c = &o.compaction;
+    let t = &c.tiered;
+    kv(
+        "Create the database when the directory is empty or missing.",
+        "create_if_missing",
+        &o.create_if_missing,
+    );
+    kv(
+        "Refuse to open a directory that already holds a database.",
+        "error_if_exists",
+        &o.error_if_exists,
+    );
+    kv(
+        "Memtable size at which it is frozen and flushed to an SST (64KiB ..= 1TiB).",
+        "write_buffer_size",
+        &size_value(o.write_buffer_size as u64),
+    );
+    kv(
+        "Memtables in memory, active plus frozen; writers stall at this many (2 ..= 64).",
+        "max_write_buffer_number",
+        &int_value(o.max_write_buffer_number as u64),
+    );
+    kv(
+        "Target size of an uncompressed data block (256 ..= 64MiB).",
+        "block_size",
+        &size_value(o.block_size as u64),
+    );
+    kv(
+        "Entries between restart points in data blocks (1 ..= 1024).",
+        "block_restart_interval",
+        &int_value(o.block_restart_interval as u64),
+    );
+    kv(
+        "Target size of a B+Tree index page (256 ..= 64MiB).",
+        "index_page_size",
+        &size_value(o.index_page_size as u64),
+    );
+    kv(
+        "Bloom filter bits per key; 0 disables filters (0 ..= 64).",
+        "bloom_bits_per_key",
+        &o.bloom_bits_per_key,
+    );
+    kv(
+        "Compression of new SSTs: \"none\", \"zstd\" (level 3) or \"zstd:N\" (N in 1 ..= 22).",
+        "compression",
+        &comp_value(&o.compression),
+    );
+    kv(
+        "Compression per level, overriding `compression`; later levels use the last entry.",
+        "compression_per_level",
+        &list(&o.compression_per_level, comp_value),
+    );
+    kv(
+        "Data block size per level, overriding `block_size` the same way.",
+        "block_size_per_level",
+        &list(&o.block_size_per_level, |&b| size_value(b as u64)),
+    );
+    kv(
+        "Default of WriteOptions::sync: make the WAL durable before a write returns.",
+        "sync_writes",
+        &o.sync_writes,
+    );
+    w.push_str("\n[compaction]\n");
+    let mut kv = |comment: &str, key: &str, value: &dyn Display| {
+        w.push_str(&format!("# {comment}\n{key} = {value}\n"));
+    };
+    let style = match c.style {
+        CompactionStyle::Leveled => "\"leveled\"",
+        CompactionStyle::Tiered => "\"tiered\"",
+    };
+    kv(
+        "\"leveled\" (less space and read amplification) or \"tiered\" (less write amplification).",
+        "style",
+        &style,
+    );
+    kv(
+        "Number of levels, level 0 included (2 ..= 16).",
+        "num_levels",
+        &int_value(c.num_levels as u64),
+    );
+    kv(
+        "Level-0 files that start a compaction (>= 1).",
+        "level0_file_num_compaction_trigger",
+        &count_value(c.level0_file_num_compaction_trigger),
+    );
+    kv(
+        "Level-0 files at which writes slow down (>= level0_file_num_compaction_trigger).",
+        "level0_slowdown_writes_trigger",
+        &count_value(c.level0_slowdown_writes_trigger),
+    );
+    kv(
+        "Level-0 files at which writes stop (>= level0_slowdown_writes_trigger).",
+        "level0_stop_writes_trigger",
+        &count_value(c.level0_stop_writes_trigger),
+    );
+    kv(
+        "Target size of level 1, or of the first non-empty level (>= 64KiB).",
+        "max_bytes_for_level_base",
+        &size_value(c.max_bytes_for_level_base),
+    );
+    kv(
+        "Size ratio between consecutive levels (2 ..= 1000).",
+        "max_bytes_for_level_multiplier",
+        &toml::Value::Float(c.max_bytes_for_level_multiplier),
+    );
+    kv(
+        "Size levels from the last one up, leaving upper levels empty while data is small.",
+        "level_compaction_dynamic_level_bytes",
+        &c.level_compaction_dynamic_level_bytes,
+    );
+    kv(
+        "Target size of a compaction output file (>= 64KiB).",
+        "target_file_size_base",
+        &size_value(c.target_file_size_base),
+    );
+    kv(
+        "Output files of level n+1 are this many times those of level n (1 ..= 100).",
+        "target_file_size_multiplier",
+        &int_value(c.target_file_size_multiplier),
+    );
+    kv(
+        "Threads for flushes and compactions together (1 ..= 256).",
+        "max_background_jobs",
+        &int_value(c.max_background_jobs as u64),
+    );
+    kv(
+        "Key-range pieces one compaction may be split into, run in parallel (1 ..= 64).",
+        "max_subcompactions",
+        &int_value(c.max_subcompactions as u64),
+    );
+    kv(
+        "Pending compaction bytes at which writes slow down; 0 disables.",
+        "soft_pending_compaction_bytes_limit",
+        &size_value(c.soft_pending_compaction_bytes_limit),
+    );
+    kv(
+        "Pending compaction bytes at which writes stop; 0 disables, else >= the soft limit.",
+        "hard_pending_compaction_bytes_limit",
+        &size_value(c.hard_pending_compaction_bytes_limit),
+    );
+    kv(
+        "Do not compact automatically (bulk loads); write stalls still apply.",
+        "disable_auto_compactions",
+        &c.disable_auto_compactions,
+    );
+    w.push_str("\n[compaction.tiered]\n");
+    let mut kv = |comment: &str, key: &str, value: &dyn Display| {
+        w.push_str(&format!("# {comment}\n{key} = {value}\n"));
+    };
+    kv(
+        "A run joins a merge if at most (100 + size_ratio)% of the merged size so far.",
+        "size_ratio",
+        &t.size_ratio,
+    );
+    kv(
+        "Fewest runs merged by a size-ratio merge (>= 2).",
+        "min_merge_width",
+        &count_value(t.min_merge_width),
+    );
+    kv(
+        "Most runs merged at once (>= min_merge_width, or \"unlimited\").",
+        "max_merge_width",
+        &count_value(t.max_merge_width),
+    );
+    kv(
+        "Merge everything when newer runs exceed this % of the oldest run's size (>= 1).",
+        "max_size_amplification_percent",
+        &t.max_size_amplification_percent,
+    );
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(s: &str) -> String {
+        match Options::from_toml_str(s) {
+            Ok(_) => panic!("accepted:\n{s}"),
+            Err(Error::InvalidArgument(m)) => m,
+            Err(e) => panic!("wrong error kind: {e}"),
+        }
+    }
+
+    fn non_default() -> Options {
+        Options {
+            create_if_missing: false,
+            error_if_exists: true,
+            write_buffer_size: 3 << 20,
+            max_write_buffer_number: 5,
+            block_size: 16 * 1024 + 7,
+            block_restart_interval: 8,
+            index_page_size: 8192,
+            bloom_bits_per_key: 0,
+            compression: Compression::Zstd { level: 7 },
+            compression_per_level: vec![Compression::None, Compression::Zstd { level: 19 }],
+            block_size_per_level: vec![4096, 65536],
+            sync_writes: true,
+            compaction: CompactionConfig {
+                style: CompactionStyle::Tiered,
+                num_levels: 5,
+                level0_file_num_compaction_trigger: 3,
+                level0_slowdown_writes_trigger: 9,
+                level0_stop_writes_trigger: usize::MAX,
+                max_bytes_for_level_base: 100_000_000,
+                max_bytes_for_level_multiplier: 7.5,
+                level_compaction_dynamic_level_bytes: false,
+                target_file_size_base: u64::MAX,
+                target_file_size_multiplier: 2,
+                max_background_jobs: 4,
+                max_subcompactions: 3,
+                soft_pending_compaction_bytes_limit: 0,
+                hard_pending_compaction_bytes_limit: 1 << 50,
+                disable_auto_compactions: true,
+                tiered: lightning_compaction::TieredConfig {
+                    size_ratio: 5,
+                    min_merge_width: 3,
+                    max_merge_width: 10,
+                    max_size_amplification_percent: 150,
+                },
+            },
+            ..Options::default()
+        }
+    }
+
+    fn same(a: &Options, b: &Options) -> bool {
+        format!("{a:?}") == format!("{b:?}")
+    }
+
+    #[test]
+    fn round_trip_default_and_non_default() {
+        for o in [Options::default(), non_default()] {
+            o.validate().unwrap();
+            let s = o.to_toml_string();
+            let back = Options::from_toml_str(&s).unwrap_or_else(|e| panic!("{e}\n{s}"));
+            assert!(same(&o, &back), "{s}\n{o:?}\n{back:?}");
+            assert_eq!(back.to_toml_string(), s);
+        }
+    }
+
+    #[test]
+    fn empty_file_is_defaults() {
+        assert!(same(
+            &Options::from_toml_str("").unwrap(),
+            &Options::default()
+        ));
+        assert!(same(
+            &Options::from_toml_str("# nothing\n[compaction]\n[compaction.tiered]\n").unwrap(),
+            &Options::default()
+        ));
+    }
+
+    const EXAMPLE_HEADER: &str = "\
+# Lightning DB configuration: every key at its default (docs/config.md).
+# Load it with `Options::from_toml_file(\"lightning.toml\")`; missing keys
+# take their defaults. Sizes are a number of bytes or a string with a unit:
+# \"4 KiB\", \"64MiB\", \"1GiB\" (powers of 1024) or \"1GB\" (powers of 1000).
+# Regenerate with: LIGHTNING_REGEN_EXAMPLE=1 cargo test example_file
+
+";
+
+    #[test]
+    fn example_file_is_the_defaults() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/lightning.example.toml");
+        if std::env::var_os("LIGHTNING_REGEN_EXAMPLE").is_some() {
+            let text = format!("{EXAMPLE_HEADER}{}", Options::default().to_toml_string());
+            std::fs::write(path, text).unwrap();
+        }
+        let text = &std::fs::read_to_string(path).unwrap();
+        let o = Options::from_toml_str(text).unwrap();
+        assert!(same(&o, &Options::default()));
+        // The example is the defaults as `to_toml_string` writes them, after
+        // a header: regenerate it when a key or its comment changes.
+        assert!(
+            text.ends_with(&Options::default().to_toml_string()),
+            "lightning.example.toml is out of date"
+        );
+        // Every key is in it.
+        let doc = DeTable::parse(text).unwrap();
+        let (mut entries, mut unknown) = (Vec::new(), Vec::new());
+        walk(doc.get_ref(), "", &mut entries, &mut unknown);
+        assert!(unknown.is_empty());
+        assert_eq!(
+            entries.len(),
+            TOP_KEYS.len() + COMPACTION_KEYS.len() + TIERED_KEYS.len()
+        );
+    }
+
+    #[test]
+    fn key_lists_match_the_compaction_struct() {
+        let t = toml::Table::try_from(CompactionConfig::default()).unwrap();
+        let mut keys: Vec<&str> = t.keys().map(|k| k.as_str()).collect();
+        let mut want = COMPACTION_KEYS.to_vec();
+        keys.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        let tiered = t["tiered"].as_table().unwrap();
+        let mut keys: Vec<&str> = tiered.keys().map(|k| k.as_str()).collect();
+        let mut want = TIERED_KEYS.to_vec();
+        keys.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(keys, want);
+        assert_eq!(tiered["max_merge_width"].as_str(), Some("unlimited"));
+    }
+
+    #[test]
+    fn sizes_and_compressions() {
+        let o = Options::from_toml_str(
+            "write_buffer_size = \"4 MiB\"\nblock_size = \"8KiB\"\nindex_page_size = 512\n\
+             block_size_per_level = [\"4KB\", 100000]\ncompression = \"zstd\"\n\
+             compression_per_level = [\"none\", \"zstd:22\"]\n\
+             [compaction]\nmax_bytes_for_level_base = \"1GB\"\ntarget_file_size_base = \"2GiB\"\n\
+             soft_pending_compaction_bytes_limit = \"1TiB\"\nhard_pending_compaction_bytes_limit = \"2TB\"\n\
+             [compaction.tiered]\nmax_merge_width = \"unlimited\"\n",
+        )
+        .unwrap();
+        assert_eq!(o.write_buffer_size, 4 << 20);
+        assert_eq!(o.block_size, 8192);
+        assert_eq!(o.index_page_size, 512);
+        assert_eq!(o.block_size_per_level, vec![4000, 100_000]);
+        assert_eq!(o.compression, Compression::Zstd { level: 3 });
+        assert_eq!(
+            o.compression_per_level,
+            vec![Compression::None, Compression::Zstd { level: 22 }]
+        );
+        assert_eq!(o.compaction.max_bytes_for_level_base, 1_000_000_000);
+        assert_eq!(o.compaction.target_file_size_base, 2 << 30);
+        assert_eq!(o.compaction.soft_pending_compaction_bytes_limit, 1 << 40);
+        assert_eq!(
+            o.compaction.hard_pending_compaction_bytes_limit,
+            2_000_000_000_000
+        );
+        assert_eq!(o.compaction.tiered.max_merge_width, usize::MAX);
+
+        for bad in [
+            "\"64 MeB\"",
+            "\"\"",
+            "\"1.5MiB\"",
+            "-4096",
+            "\"-1\"",
+            "\"99999999999TiB\"",
+            "true",
+            "1.5",
+        ] {
+            let m = err(&format!("# c\nwrite_buffer_size = {bad}\n"));
+            assert!(
+                m.starts_with("<string>:2:21: `write_buffer_size`: "),
+                "{bad}: {m}"
+            );
+        }
+        let m = err("[compaction]\n\ntarget_file_size_base = \"12 parsecs\"\n");
+        assert!(
+            m.starts_with("<string>:3:25: `compaction.target_file_size_base`: "),
+            "{m}"
+        );
+        assert!(m.contains("MiB"), "{m}");
+    }
+
+    #[test]
+    fn bad_compression_names_key_and_line() {
+        for bad in [
+            "\"lz4\"",
+            "\"zstd:0\"",
+            "\"zstd:23\"",
+            "\"zstd:\"",
+            "\"ZSTD\"",
+            "\"zstd:-1\"",
+            "3",
+        ] {
+            let m = err(&format!("\n\ncompression = {bad}\n"));
+            assert!(m.starts_with("<string>:3:15: `compression`: "), "{m}");
+            assert!(m.contains("zstd:N"), "{m}");
+        }
+        let m = err("compression_per_level = [\"none\", \"snappy\"]\n");
+        assert!(
+            m.starts_with("<string>:1:34: `compression_per_level`: "),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_key_table_and_line() {
+        let m = err("block_size = 4096\n\nwrite_bufer_size = 1\n");
+        assert!(
+            m.starts_with("<string>:3:1: unknown key `write_bufer_size` in [top level]; expected one of: create_if_missing, "),
+            "{m}"
+        );
+        let m = err("[compaction]\nnum_levels = 7\n  num_level = 3\n");
+        assert!(
+            m.starts_with(
+                "<string>:3:3: unknown key `num_level` in [compaction]; expected one of: style, "
+            ),
+            "{m}"
+        );
+        let m = err("[compaction.tiered]\nsize_ratio = 2\nmax_width = 3\n");
+        assert!(
+            m.starts_with("<string>:3:1: unknown key `max_width` in [compaction.tiered]; "),
+            "{m}"
+        );
+        // Dotted keys and inline tables too; the first in the file is named.
+        let m = err("zzz = 1\ncompaction.tiered.bogus = 1\n");
+        assert!(m.starts_with("<string>:1:1: unknown key `zzz`"), "{m}");
+        let m = err("compaction = { num_levels = 4, nope = 1 }\n");
+        assert!(
+            m.starts_with("<string>:1:32: unknown key `nope` in [compaction]"),
+            "{m}"
+        );
+        let m = err("[other]\nx = 1\n");
+        assert!(
+            m.starts_with("<string>:1:2: unknown key `other` in [top level]"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_name_key_and_line() {
+        let m = err("sync_writes = \"yes\"\n");
+        assert!(m.starts_with("<string>:1:15: `sync_writes`: "), "{m}");
+        let m = err("\n[compaction]\nnum_levels = -3\n");
+        assert!(
+            m.starts_with("<string>:3:14: `compaction.num_levels`: "),
+            "{m}"
+        );
+        let m = err("[compaction]\nstyle = \"universal\"\n");
+        assert!(m.starts_with("<string>:2:9: `compaction.style`: "), "{m}");
+        assert!(m.contains("leveled"), "{m}");
+        let m = err("compaction = 3\n");
+        assert!(m.starts_with("<string>:1:14: `compaction`: "), "{m}");
+        let m = err("[compaction.tiered]\nmax_merge_width = \"lots\"\n");
+        assert!(
+            m.starts_with("<string>:2:19: `compaction.tiered.max_merge_width`: "),
+            "{m}"
+        );
+        assert!(m.contains("unlimited"), "{m}");
+        let m = err("block_size_per_level = 4096\n");
+        assert!(
+            m.starts_with("<string>:1:24: `block_size_per_level`: "),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let m = err("block_size = 4096\nblock_size = 8192\n");
+        assert!(m.starts_with("<string>:2:"), "{m}");
+        let m = err("a = \n");
+        assert!(m.starts_with("<string>:1:"), "{m}");
+        let m = err("[compaction\n");
+        assert!(m.starts_with("<string>:1:"), "{m}");
+    }
+
+    #[test]
+    fn out_of_range_names_key_and_line() {
+        let m = err("# x\nwrite_buffer_size = 1024\n");
+        assert_eq!(
+            m,
+            "<string>:2: write_buffer_size = 1024 is not allowed: 64 KiB ..= 1 TiB"
+        );
+        let m = err(
+            "[compaction]\nlevel0_slowdown_writes_trigger = 20\nlevel0_stop_writes_trigger = 10\n",
+        );
+        assert_eq!(
+            m,
+            "<string>:3: compaction.level0_stop_writes_trigger = 10 is not allowed: >= level0_slowdown_writes_trigger (20)"
+        );
+        // A default contradicting a value in the file: the line of that value.
+        let m = err("[compaction]\n\nlevel0_slowdown_writes_trigger = 40\n");
+        assert!(
+            m.starts_with("<string>:3: compaction.level0_stop_writes_trigger = 36 (its default; not set in the file) is not allowed: >= level0_slowdown_writes_trigger (40)"),
+            "{m}"
+        );
+        let m = err("[compaction.tiered]\nmin_merge_width = 1\n");
+        assert!(
+            m.starts_with("<string>:2: compaction.tiered.min_merge_width = 1 "),
+            "{m}"
+        );
+        let m = err("\nblock_size_per_level = [4096, 100]\n");
+        assert!(
+            m.starts_with("<string>:2: block_size_per_level = 100 "),
+            "{m}"
+        );
+        let m = err("[compaction]\nmax_bytes_for_level_multiplier = 1.5\n");
+        assert!(
+            m.starts_with("<string>:2: compaction.max_bytes_for_level_multiplier = 1.5 "),
+            "{m}"
+        );
+        let m = err("[compaction]\nmax_bytes_for_level_multiplier = nan\n");
+        assert!(
+            m.starts_with("<string>:2: compaction.max_bytes_for_level_multiplier"),
+            "{m}"
+        );
+        let m = err("max_write_buffer_number = 65\n");
+        assert!(
+            m.starts_with("<string>:1: max_write_buffer_number = 65 "),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn file_errors_start_with_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lightning.toml");
+        std::fs::write(&p, "\n\n\n\n\n\n\n\n\n\n\nwrite_bufer_size = 1\n").unwrap();
+        let Err(Error::InvalidArgument(m)) = Options::from_toml_file(&p) else {
+            panic!("accepted")
+        };
+        assert!(
+            m.starts_with(&format!(
+                "{}:12:1: unknown key `write_bufer_size`",
+                p.display()
+            )),
+            "{m}"
+        );
+        std::fs::write(&p, b"\xff\n").unwrap();
+        assert!(Options::from_toml_file(&p).is_err());
+        assert!(Options::from_toml_file(dir.path().join("missing")).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_input(s in "\\PC{0,200}") {
+            let _ = Options::from_toml_str(&s);
+        }
+
+        #[test]
+        fn never_panics_on_a_mangled_example(pos in 0usize..4000, len in 0usize..8, with in "[\\[\\]\"=.a-z0-9 \n#-]{0,8}") {
+            let text = Options::default().to_toml_string();
+            let start = pos.min(text.len());
+            let end = (start + len).min(text.len());
+            if text.is_char_boundary(start) && text.is_char_boundary(end) {
+                let mangled = format!("{}{}{}", &text[..start], with, &text[end..]);
+                if let Ok(o) = Options::from_toml_str(&mangled) {
+                    // Whatever is accepted is valid and round-trips.
+                    o.validate().unwrap();
+                    let again = Options::from_toml_str(&o.to_toml_string()).unwrap();
+                    proptest::prop_assert!(same(&o, &again));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn line_col_counts_chars() {
+        let s = "a\néé = x";
+        assert_eq!(line_col(s, 0), (1, 1));
+        assert_eq!(line_col(s, 2), (2, 1));
+        assert_eq!(line_col(s, 7), (2, 4));
+        assert_eq!(line_col(s, 1000), (2, 7));
+    }
+}
