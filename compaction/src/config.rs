@@ -122,7 +122,9 @@ pub struct CompactionConfig {
     )]
     pub hard_pending_compaction_bytes_limit: u64,
     /// Do not compact automatically (for bulk loads; compact by hand with
-    /// `compact_range`). Write stalls still apply (default false).
+    /// `compact_range`). As in RocksDB, the level-0 and pending-bytes write
+    /// stalls are off too, since no compaction would lift them
+    /// (default false).
     pub disable_auto_compactions: bool,
     /// Settings of the tiered style.
     pub tiered: TieredConfig,
