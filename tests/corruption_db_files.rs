@@ -236,13 +236,11 @@ fn corrupt_everything(opts: Options, per_file: usize) {
 }
 
 #[test]
-#[ignore = "bug: damaged manifest taken for a torn tail"]
 fn flipped_bytes_in_any_file_never_give_wrong_data() {
     corrupt_everything(fast_opts(), 8);
 }
 
 #[test]
-#[ignore = "bug: damaged manifest taken for a torn tail"]
 fn flipped_bytes_with_zstd_small_blocks_no_bloom() {
     corrupt_everything(
         Options {
@@ -294,7 +292,6 @@ fn scan_over_damaged_newest_table_errors_instead_of_showing_old_values() {
 /// recorded after it were dropped, their tables deleted as orphans, and
 /// their keys silently lost (their WALs were long gone).
 #[test]
-#[ignore = "bug: damaged manifest taken for a torn tail"]
 fn damaged_manifest_record_is_corruption_not_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     {
