@@ -237,7 +237,7 @@ fn corrupt_everything(opts: Options, per_file: usize) {
 
 #[test]
 fn flipped_bytes_in_any_file_never_give_wrong_data() {
-    corrupt_everything(fast_opts(), 8);
+    corrupt_everything(fast_opts(), 5);
 }
 
 #[test]
