@@ -112,6 +112,20 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         }
     }
     logs.sort_unstable();
+    // The WAL the manifest names as the oldest still needed always exists
+    // (it is created before the manifest names it and deleted only after a
+    // later edit raised the number). Missing, it means the manifest lost
+    // its last synced edits to damage that looks like a torn tail: the
+    // tables those edits added would be deleted as orphans and their data,
+    // whose WALs are gone, silently lost.
+    if exists && logs.first() != Some(&recovered.log_number) {
+        return Err(Error::corruption(
+            log_file_name(dir, recovered.log_number),
+            0,
+            "the manifest names this WAL as the oldest still needed but it is missing: \
+             the manifest is damaged (edits after it were lost)",
+        ));
+    }
 
     // Replay the WALs.
     let mut last_seq = recovered.last_sequence;

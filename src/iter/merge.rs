@@ -84,6 +84,11 @@ impl MergingIterator {
         for i in 0..self.children.len() {
             if self.children[i].valid() {
                 self.heap.push(i);
+            } else if self.children[i].status().is_err() {
+                // A failed child would silently drop its entries (and show
+                // older versions from other sources): stop the whole merge.
+                self.heap.clear();
+                return;
             }
         }
         for i in (0..self.heap.len() / 2).rev() {
@@ -98,6 +103,9 @@ impl MergingIterator {
         };
         if self.children[top].valid() {
             self.sift_down(0);
+        } else if self.children[top].status().is_err() {
+            // See `rebuild`: an error ends the merge; `status` reports it.
+            self.heap.clear();
         } else {
             let last = self.heap.len() - 1;
             self.heap.swap(0, last);

@@ -119,6 +119,7 @@ pub(crate) struct LogReader {
     torn: Option<TornTail>,
     /// Mid-file corruption found: repeated on every later call.
     corrupt: Option<(u64, &'static str)>,
+    kind: LogKind,
 }
 
 impl fmt::Debug for LogReader {
@@ -155,6 +156,7 @@ impl LogReader {
             done: false,
             torn: None,
             corrupt: None,
+            kind,
         };
         if r.data.is_empty() {
             r.finish_torn("empty file: the log header was never written");
@@ -247,7 +249,22 @@ impl LogReader {
 
     /// Damage at `offset`: a torn tail unless a valid fragment starts at a
     /// later block boundary, in which case mid-file corruption.
+    ///
+    /// A manifest is stricter: each of its records is synced before the
+    /// next one is appended, so a crash can only tear the last record, and
+    /// a valid fragment at any later offset (also in the same block) means
+    /// real damage. Taking it for a torn tail would silently drop the
+    /// flushes recorded after it, whose WALs are already deleted.
     fn damage(&mut self, offset: usize, reason: &'static str) -> Result<()> {
+        if self.kind == LogKind::Manifest {
+            let later_valid = (offset + 1..self.data.len()).any(|p| {
+                BLOCK_SIZE - p % BLOCK_SIZE >= HEADER_LEN
+                    && matches!(decode_fragment(&self.data, p), Fragment::Valid { .. })
+            });
+            if later_valid {
+                return Err(self.fail(offset as u64, reason));
+            }
+        }
         let mut b = (offset / BLOCK_SIZE + 1) * BLOCK_SIZE;
         while b < self.data.len() {
             if let Fragment::Valid { .. } = decode_fragment(&self.data, b) {
