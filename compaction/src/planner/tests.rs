@@ -53,11 +53,18 @@ impl Tree {
         }
     }
 
-    fn new_file(&mut self, lo: u32, hi: u32, size: u64, pieces: Vec<Piece>) -> FileInfo {
+    fn new_file(
+        &mut self,
+        lo: u32,
+        hi: u32,
+        size: u64,
+        pieces: Vec<Piece>,
+        seqs: (u64, u64),
+    ) -> FileInfo {
         let id = self.next_id;
         self.next_id += 1;
-        let smallest_seq = pieces.iter().map(|p| p.seq).min().unwrap_or(0);
-        let largest_seq = pieces.iter().map(|p| p.seq).max().unwrap_or(0);
+        let smallest_seq = pieces.iter().map(|p| p.seq).min().unwrap_or(seqs.0);
+        let largest_seq = pieces.iter().map(|p| p.seq).max().unwrap_or(seqs.1);
         if self.track_pieces {
             self.pieces.insert(id, pieces);
         }
@@ -78,7 +85,7 @@ impl Tree {
     fn fresh(&mut self, lo: u32, hi: u32, size: u64) -> FileInfo {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.new_file(lo, hi, size, vec![Piece { lo, hi, seq }])
+        self.new_file(lo, hi, size, vec![Piece { lo, hi, seq }], (seq, seq))
     }
 
     fn flush(&mut self, lo: u32, hi: u32, size: u64) {
@@ -127,7 +134,11 @@ impl Tree {
                         seq: p.seq,
                     })
                     .collect();
-                let mut f = self.new_file(plo, phi, total / n, pieces);
+                let seqs = (
+                    job.input_files().map(|f| f.smallest_seq).min().unwrap_or(0),
+                    job.input_files().map(|f| f.largest_seq).max().unwrap_or(0),
+                );
+                let mut f = self.new_file(plo, phi, total / n, pieces, seqs);
                 f.num_entries = entries / n;
                 f.num_deletions = if job.bottommost { 0 } else { dels / n };
                 self.written += f.size;
@@ -317,7 +328,9 @@ fn check_conflicts(jobs: &[CompactionJob]) -> Result<(), String> {
     for (i, a) in jobs.iter().enumerate() {
         for b in &jobs[i + 1..] {
             let ((alo, ahi), (blo, bhi)) = (hull_u32(a), hull_u32(b));
-            if a.output_level == b.output_level && alo <= bhi && blo <= ahi {
+            // Level-0 files may overlap (they are ordered by sequence
+            // number), so only deeper levels count.
+            if a.output_level == b.output_level && a.output_level > 0 && alo <= bhi && blo <= ahi {
                 return Err(format!(
                     "two jobs write [{alo}, {ahi}] and [{blo}, {bhi}] into L{}",
                     a.output_level
@@ -646,4 +659,157 @@ fn tiered_rules() {
     assert_eq!(job.reason, CompactionReason::RunCount);
     assert_eq!(job.inputs.len(), 2);
     assert_eq!(job.output_level, 4);
+}
+
+struct SimResult {
+    max_l0: usize,
+    max_runs: usize,
+    write_amp: f64,
+    jobs: usize,
+    trivial_moves: usize,
+}
+
+/// Feeds `flushes` 1 MiB flushes of random key ranges into a simulated
+/// tree; compactions run at most `max_background_jobs` at a time with a
+/// budget of `budget` input bytes per flush; a job is applied when its
+/// input bytes have been paid. At the end, jobs run until none is left.
+fn simulate(
+    config: &CompactionConfig,
+    flushes: usize,
+    budget: u64,
+    seed: u64,
+) -> (Tree, SimResult) {
+    let mut rng = Rng(seed);
+    let mut t = Tree::new(config.num_levels);
+    t.track_pieces = false;
+    let mut running: Vec<(CompactionJob, u64)> = Vec::new();
+    let mut r = SimResult {
+        max_l0: 0,
+        max_runs: 0,
+        write_amp: 0.0,
+        jobs: 0,
+        trivial_moves: 0,
+    };
+    let mut flushed = 0;
+    for tick in 0..=flushes {
+        let draining = tick == flushes;
+        if !draining {
+            let lo = rng.range(0, 1_000_000) as u32;
+            let hi = lo + rng.range(1_000, 100_000) as u32;
+            t.flush(lo, hi, MB);
+            flushed += MB;
+        }
+        r.max_l0 = r.max_l0.max(t.state.levels[0].len());
+        r.max_runs = r.max_runs.max(tiered::sorted_run_count(&t.state));
+        let mut left = if draining { u64::MAX } else { budget };
+        loop {
+            while running.len() < config.max_background_jobs {
+                let Some(job) = pick(&t.state, config) else {
+                    break;
+                };
+                t.mark(&job, true);
+                let cost = if job.trivial_move {
+                    0
+                } else {
+                    job.input_bytes()
+                };
+                running.push((job, cost));
+            }
+            if running.is_empty() || left == 0 {
+                break;
+            }
+            // Share the budget between the running jobs; apply those paid.
+            let share = (left / running.len() as u64).max(1);
+            for (_, cost) in running.iter_mut() {
+                let pay = (*cost).min(share).min(left);
+                *cost -= pay;
+                left -= pay;
+            }
+            let Some(done) = running.iter().position(|(_, cost)| *cost == 0) else {
+                continue;
+            };
+            let (job, _) = running.remove(done);
+            r.jobs += 1;
+            r.trivial_moves += job.trivial_move as usize;
+            t.apply(&job);
+            t.check().expect("simulated tree stays valid");
+        }
+    }
+    r.write_amp = t.written as f64 / flushed as f64;
+    (t, r)
+}
+
+fn sim_config(style: CompactionStyle) -> CompactionConfig {
+    CompactionConfig {
+        style,
+        num_levels: 6,
+        max_bytes_for_level_base: 16 * MB,
+        max_bytes_for_level_multiplier: 8.0,
+        target_file_size_base: 2 * MB,
+        max_background_jobs: 2,
+        ..CompactionConfig::default()
+    }
+}
+
+#[test]
+fn simulation_leveled() {
+    let config = sim_config(CompactionStyle::Leveled);
+    let (t, r) = simulate(&config, 2000, 64 * MB, 7);
+    let targets = level_targets(&t.state, &config);
+    println!(
+        "leveled: {} jobs ({} trivial moves), max L0 files {}, write amplification {:.2}",
+        r.jobs, r.trivial_moves, r.max_l0, r.write_amp
+    );
+    for (l, target) in targets.iter().enumerate() {
+        println!(
+            "  L{l}: {} files, {} MiB, target {} MiB",
+            t.state.levels[l].len(),
+            t.state.level_bytes(l) / MB,
+            target / MB
+        );
+    }
+    assert!(
+        r.max_l0 < config.level0_stop_writes_trigger,
+        "L0 reached {}",
+        r.max_l0
+    );
+    let last = config.num_levels - 1;
+    for (l, &target) in targets.iter().enumerate().take(last).skip(1) {
+        let bytes = t.state.level_bytes(l) as f64;
+        assert!(
+            bytes <= 1.2 * target as f64,
+            "L{l} holds {bytes} bytes, target {target}"
+        );
+    }
+    assert!(t.state.level_bytes(last) >= t.state.total_bytes() / 2);
+    assert!(r.write_amp > 1.0 && r.write_amp < 20.0, "{}", r.write_amp);
+}
+
+#[test]
+fn simulation_tiered() {
+    // Levels 1..=5 each hold at most one run, so a trigger of 4 would keep
+    // the tree permanently at it (merging the newest two runs per flush).
+    let config = CompactionConfig {
+        level0_file_num_compaction_trigger: 8,
+        ..sim_config(CompactionStyle::Tiered)
+    };
+    let (t, r) = simulate(&config, 2000, 64 * MB, 11);
+    println!(
+        "tiered: {} jobs, max sorted runs {}, write amplification {:.2}",
+        r.jobs, r.max_runs, r.write_amp
+    );
+    for l in 0..config.num_levels {
+        println!(
+            "  L{l}: {} files, {} MiB",
+            t.state.levels[l].len(),
+            t.state.level_bytes(l) / MB
+        );
+    }
+    assert!(
+        r.max_runs < config.level0_slowdown_writes_trigger,
+        "{} runs",
+        r.max_runs
+    );
+    assert!(tiered::sorted_run_count(&t.state) <= config.level0_file_num_compaction_trigger);
+    assert!(r.write_amp > 1.0 && r.write_amp < 12.0, "{}", r.write_amp);
 }

@@ -134,21 +134,21 @@ pub(super) fn pick(state: &LevelState, config: &CompactionConfig) -> Option<Comp
             }
         }
     }
-    // (c) Too many runs: merge the newest `count - trigger + 1` (that are
-    // not being compacted, consecutive).
-    if runs.len() > trigger {
-        let want = (runs.len() - trigger + 1).clamp(2, max_width);
-        let start = runs.iter().position(|r| !r.busy)?;
-        let mut end = start;
-        while end < runs.len() && end - start < want && !runs[end].busy {
-            end += 1;
-        }
-        if end - start >= 2 {
+    // (c) Too many runs: merge the newest `count - trigger + 1`. Runs being
+    // compacted will become one run each job, so they count as one; only
+    // the newest runs, before any run being compacted, are taken (merging
+    // older ones would drag the big bottom runs in for little gain).
+    let busy = runs.iter().filter(|r| r.busy).count();
+    let effective = runs.len() - busy + usize::from(busy > 0);
+    if effective > trigger {
+        let want = (effective - trigger + 1).clamp(2, max_width);
+        let end = runs.iter().take(want).take_while(|r| !r.busy).count();
+        if end >= 2 {
             return job(
                 state,
                 config,
                 &runs,
-                start..end,
+                0..end,
                 None,
                 CompactionReason::RunCount,
                 score,
@@ -188,10 +188,6 @@ fn job(
         return None;
     }
     let output_level = output.unwrap_or_else(|| output_level(state, runs, &range));
-    // Only one job at a time may write into level 0.
-    if output_level == 0 && state.levels[0].iter().any(|f| f.being_compacted) {
-        return None;
-    }
     let mut inputs: Vec<LevelInputs> = Vec::new();
     for r in picked {
         match inputs.last_mut() {
