@@ -21,9 +21,12 @@ pub use leveled::TOMBSTONE_MIN_ENTRIES;
 /// Files with `being_compacted` set are never picked. When the engine marks
 /// the files of each picked job as being compacted before picking again,
 /// the jobs picked never conflict: no file is in two jobs, no two jobs
-/// write overlapping key ranges into the same output level, and no job's
-/// output range overlaps a file of its output level that another job is
-/// compacting.
+/// write overlapping key ranges into the same output level `>= 1`, and no
+/// job's output range overlaps a file of its output level that another job
+/// is compacting. (Tiered jobs may write level 0 concurrently: level-0
+/// files may overlap, and each output takes its place in level 0 by its
+/// largest sequence number, which the merged runs being consecutive keeps
+/// correct.)
 pub fn pick(state: &LevelState, config: &CompactionConfig) -> Option<CompactionJob> {
     if config.disable_auto_compactions || state.levels.len() < 2 {
         return None;
