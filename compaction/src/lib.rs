@@ -18,12 +18,26 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod executor;
+pub mod merge;
+pub mod planner;
+pub mod stats;
 pub mod types;
+
+#[cfg(test)]
+mod test_util;
 
 pub use config::ConfigError;
 
 pub use config::{CompactionConfig, CompactionStyle, TieredConfig};
+pub use executor::{run_job, subcompaction_ranges, JobInputs, JobResult};
+pub use merge::{merge_runs, write_outputs, GcPolicy, MergeStats, OutputCutter};
+pub use planner::{
+    level_scores, level_targets, manual, pending_compaction_bytes, pick, write_stall, ManualStep,
+    StallCause, WriteStall,
+};
+pub use stats::{CompactionStats, LevelStats, StallMicros};
 pub use types::{
-    CompactionJob, CompactionReason, EntryCursor, EntryKind, EntryRef, FileInfo, LevelInputs,
-    LevelState, RunSink, RunWriter,
+    CompactionJob, CompactionReason, EntryCursor, EntryKind, EntryRef, FileInfo, KeyRange,
+    LevelInputs, LevelState, RunSink, RunWriter,
 };

@@ -46,6 +46,11 @@ impl FileInfo {
 pub struct LevelState {
     /// Files per level.
     pub levels: Vec<Vec<FileInfo>>,
+    /// Sequence number of the oldest live snapshot, if any. The planner
+    /// only rewrites a last-level file in place for its tombstones when
+    /// every entry in it is at or below this (or there is no snapshot), so
+    /// the rewrite surely drops them and the file is not picked again.
+    pub oldest_snapshot: Option<u64>,
 }
 
 impl LevelState {
@@ -59,6 +64,36 @@ impl LevelState {
     /// Total bytes of all levels.
     pub fn total_bytes(&self) -> u64 {
         (0..self.levels.len()).map(|l| self.level_bytes(l)).sum()
+    }
+}
+
+/// A range of user keys: `start` inclusive, `end` exclusive; `None` is
+/// unbounded on that side.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct KeyRange {
+    /// Smallest user key in the range (inclusive), or unbounded.
+    pub start: Option<Vec<u8>>,
+    /// First user key past the range (exclusive), or unbounded.
+    pub end: Option<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// The whole key space.
+    pub fn all() -> Self {
+        KeyRange::default()
+    }
+
+    /// True when `key` is in the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.start.as_deref().is_none_or(|s| s <= key)
+            && self.end.as_deref().is_none_or(|e| key < e)
+    }
+
+    /// True when some key of `[smallest, largest]` is in the range.
+    pub fn overlaps(&self, smallest: &[u8], largest: &[u8]) -> bool {
+        smallest <= largest
+            && self.start.as_deref().is_none_or(|s| s <= largest)
+            && self.end.as_deref().is_none_or(|e| smallest < e)
     }
 }
 
