@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use super::compact::{STALL_SLOWDOWN, STALL_STOP};
 use super::{DbInner, WriterQueue};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
@@ -192,11 +193,32 @@ impl DbInner {
     /// at `max_write_buffer_number - 1`.
     fn make_room(&self, q: &mut MutexGuard<'_, WriteQueue>, mut force: bool) -> Result<()> {
         let mut stalled: Option<std::time::Instant> = None;
+        let mut slowed = false;
         loop {
             if let Some(e) = self.bg_error() {
                 return Err(e);
             }
             self.check_open()?;
+            match self.stall_condition.load(Ordering::Acquire) {
+                STALL_STOP => {
+                    if stalled.is_none() {
+                        tracing::warn!("write stop: waiting for compaction to catch up");
+                        stalled = Some(std::time::Instant::now());
+                    }
+                    self.stall_cv.wait(q);
+                    continue;
+                }
+                STALL_SLOWDOWN if !slowed => {
+                    // Like LevelDB: delay each write group by 1 ms, handing
+                    // the CPU to compaction, rather than stop it later.
+                    slowed = true;
+                    MutexGuard::unlocked(q, || {
+                        std::thread::sleep(std::time::Duration::from_millis(1))
+                    });
+                    continue;
+                }
+                _ => {}
+            }
             let sv = self.sv.load_full();
             let full = sv.mem.approximate_size() >= self.opts.write_buffer_size;
             if !(full || force) || (force && sv.mem.is_empty()) {
@@ -204,7 +226,7 @@ impl DbInner {
             }
             if sv.imms.len() + 1 >= self.opts.max_write_buffer_number {
                 if stalled.is_none() {
-                    tracing::info!(
+                    tracing::warn!(
                         frozen_memtables = sv.imms.len(),
                         "write stall: waiting for memtable flush"
                     );
