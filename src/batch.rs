@@ -40,6 +40,8 @@ pub struct WriteBatch {
     ops: u64,
     max_key: usize,
     max_value: usize,
+    /// Sum of key and value lengths (what the user asked to store).
+    user_bytes: u64,
 }
 
 /// One operation of a batch, borrowed from its encoding.
@@ -60,6 +62,7 @@ impl Default for WriteBatch {
             ops: 0,
             max_key: 0,
             max_value: 0,
+            user_bytes: 0,
         }
     }
 }
@@ -91,6 +94,7 @@ impl WriteBatch {
         put_length_prefixed(&mut self.rep, value);
         self.max_key = self.max_key.max(key.len());
         self.max_value = self.max_value.max(value.len());
+        self.user_bytes += (key.len() + value.len()) as u64;
         self.set_ops(self.ops + 1);
     }
 
@@ -102,6 +106,7 @@ impl WriteBatch {
         self.rep.push(ValueKind::Delete as u8);
         put_length_prefixed(&mut self.rep, key);
         self.max_key = self.max_key.max(key.len());
+        self.user_bytes += key.len() as u64;
         self.set_ops(self.ops + 1);
     }
 
@@ -122,6 +127,12 @@ impl WriteBatch {
         self.ops = 0;
         self.max_key = 0;
         self.max_value = 0;
+        self.user_bytes = 0;
+    }
+
+    /// Sum of the key and value lengths in the batch.
+    pub(crate) fn user_bytes(&self) -> u64 {
+        self.user_bytes
     }
 
     /// Size of the batch's encoding in bytes (what it adds to the
@@ -196,6 +207,7 @@ impl WriteBatch {
             .extend_from_slice(other.rep.get(BATCH_HEADER_LEN..).unwrap_or_default());
         self.max_key = self.max_key.max(other.max_key);
         self.max_value = self.max_value.max(other.max_value);
+        self.user_bytes += other.user_bytes;
         self.set_ops(self.ops + other.ops);
     }
 
@@ -226,7 +238,7 @@ impl WriteBatch {
                 reason: "write batch sequence numbers exceed the 56-bit range",
             });
         }
-        let (mut max_key, mut max_value) = (0usize, 0usize);
+        let (mut max_key, mut max_value, mut user_bytes) = (0usize, 0usize, 0u64);
         for _ in 0..count {
             let at = c.position();
             let kind = ValueKind::from_u8(c.u8("truncated write batch operation")?).ok_or(
@@ -244,6 +256,7 @@ impl WriteBatch {
                 });
             }
             max_key = max_key.max(key.len());
+            user_bytes += key.len() as u64;
             if kind == ValueKind::Value {
                 let value_at = c.position();
                 let value = c.length_prefixed("write batch value runs past the record")?;
@@ -254,6 +267,7 @@ impl WriteBatch {
                     });
                 }
                 max_value = max_value.max(value.len());
+                user_bytes += value.len() as u64;
             }
         }
         if !c.is_empty() {
@@ -264,6 +278,7 @@ impl WriteBatch {
             ops: u64::from(count),
             max_key,
             max_value,
+            user_bytes,
         })
     }
 }

@@ -11,7 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{copy_db, fast_opts, files_with_suffix, Model, Rng};
+use common::{copy_db, fast_opts, files_with_suffix, no_compaction, Model, Rng};
 use lightning_db::{Compression, Db, Options};
 
 fn key(i: u64) -> Vec<u8> {
@@ -237,7 +237,7 @@ fn corrupt_everything(opts: Options, per_file: usize) {
 
 #[test]
 fn flipped_bytes_in_any_file_never_give_wrong_data() {
-    corrupt_everything(fast_opts(), 5);
+    corrupt_everything(no_compaction(fast_opts()), 5);
 }
 
 #[test]
@@ -248,7 +248,7 @@ fn flipped_bytes_with_zstd_small_blocks_no_bloom() {
             block_size: 512,
             index_page_size: 512,
             bloom_bits_per_key: 0,
-            ..fast_opts()
+            ..no_compaction(fast_opts())
         },
         4,
     );
@@ -260,7 +260,7 @@ fn flipped_bytes_with_zstd_small_blocks_no_bloom() {
 fn scan_over_damaged_newest_table_errors_instead_of_showing_old_values() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = Db::open(dir.path(), fast_opts()).unwrap();
+        let db = Db::open(dir.path(), no_compaction(fast_opts())).unwrap();
         db.put(b"k", b"old").unwrap();
         db.flush().unwrap();
         db.put(b"k", b"new").unwrap();
@@ -270,7 +270,7 @@ fn scan_over_damaged_newest_table_errors_instead_of_showing_old_values() {
     let mut bytes = std::fs::read(&newest).unwrap();
     bytes[0] ^= 1; // inside the first data block
     std::fs::write(&newest, &bytes).unwrap();
-    let db = match Db::open(dir.path(), fast_opts()) {
+    let db = match Db::open(dir.path(), no_compaction(fast_opts())) {
         Ok(db) => db,
         Err(_) => return,
     };
@@ -295,7 +295,7 @@ fn scan_over_damaged_newest_table_errors_instead_of_showing_old_values() {
 fn damaged_manifest_record_is_corruption_not_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = Db::open(dir.path(), fast_opts()).unwrap();
+        let db = Db::open(dir.path(), no_compaction(fast_opts())).unwrap();
         for i in 0..5u32 {
             db.put(i.to_be_bytes(), b"v").unwrap();
             db.flush().unwrap();
@@ -320,7 +320,7 @@ fn damaged_manifest_record_is_corruption_not_a_torn_tail() {
     let pos = edits[1].0 as usize + 10;
     bytes[pos] ^= 0x40;
     std::fs::write(&manifest, &bytes).unwrap();
-    match Db::open(dir.path(), fast_opts()) {
+    match Db::open(dir.path(), no_compaction(fast_opts())) {
         Err(e) => assert!(e.is_corruption(), "{e}"),
         Ok(db) => {
             for i in 0..5u32 {

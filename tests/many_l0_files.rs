@@ -12,7 +12,7 @@ mod common;
 
 use std::ops::Bound;
 
-use common::{fast_opts, Model, Rng};
+use common::{fast_opts, no_compaction, Model, Rng};
 use lightning_db::{Db, Snapshot};
 
 fn key(i: u64) -> Vec<u8> {
@@ -71,7 +71,7 @@ fn check_ranges(db_range: &RangeFn<'_>, model: &Model, rng: &mut Rng) {
 #[test]
 fn fifty_overlapping_l0_files_match_model() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), fast_opts()).unwrap();
+    let db = Db::open(dir.path(), no_compaction(fast_opts())).unwrap();
     let mut model = Model::new();
     let mut rng = Rng(2024);
     let mut snaps: Vec<(Snapshot, Model)> = Vec::new();
@@ -138,14 +138,14 @@ fn fifty_overlapping_l0_files_match_model() {
     // Same after reopen.
     drop(snaps);
     drop(db);
-    let db = Db::open(dir.path(), fast_opts()).unwrap();
+    let db = Db::open(dir.path(), no_compaction(fast_opts())).unwrap();
     assert_eq!(common::dump(&db).unwrap(), model);
 }
 
 #[test]
 fn iterator_and_snapshot_keep_their_view_across_flushes_and_drop() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), fast_opts()).unwrap();
+    let db = Db::open(dir.path(), no_compaction(fast_opts())).unwrap();
     let mut model = Model::new();
     for i in 0..2000u64 {
         db.put(key(i), format!("a{i}")).unwrap();
@@ -182,7 +182,7 @@ fn iterator_and_snapshot_keep_their_view_across_flushes_and_drop() {
         assert_eq!(model.get(&k[..]).map(|v| v.as_slice()), Some(&v[..]));
     }
     drop(many);
-    let db = Db::open(dir.path(), fast_opts()).unwrap();
+    let db = Db::open(dir.path(), no_compaction(fast_opts())).unwrap();
     assert_eq!(db.get(key(3)).unwrap(), None);
     assert_eq!(db.get(key(4)).unwrap().as_deref(), Some(&b"b9-4"[..]));
 }

@@ -93,6 +93,8 @@ impl DbInner {
                     self.set_bg_error(e);
                     break;
                 }
+                self.after_version_change();
+                self.maybe_schedule_compaction();
                 {
                     let _q = self.queue.lock();
                     self.stall_cv.notify_all();
@@ -143,6 +145,13 @@ impl DbInner {
                 imms: remaining,
                 version,
             }));
+            if let Some(m) = &meta {
+                let micros = start.elapsed().as_micros() as u64;
+                self.compaction
+                    .lock()
+                    .stats
+                    .record_flush(m.file_size, micros);
+            }
             obsolete_below = versions.log_number();
         }
         tracing::info!(

@@ -14,6 +14,7 @@
 //! Lock order: `queue` → `versions`; the flush thread takes `versions`
 //! alone and `queue` only when not holding `versions`.
 
+mod compact;
 mod flush;
 mod open;
 mod write;
@@ -21,7 +22,7 @@ mod write;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -81,6 +82,19 @@ pub(crate) struct DbInner {
     has_bg_error: AtomicBool,
     /// Live snapshots: sequence number → count.
     snapshots: Mutex<BTreeMap<SeqNo, usize>>,
+    /// Running compactions and their statistics.
+    compaction: Mutex<compact::CompactionState>,
+    /// Wakes waiters for a compaction to end (manual compaction, close).
+    compaction_cv: Condvar,
+    /// Threads for compaction jobs and their subcompactions.
+    pool: rayon::ThreadPool,
+    /// `compact::encode_stall`: whether writers slow down or wait for
+    /// compaction, recomputed after every change of the file set.
+    stall_condition: AtomicU8,
+    /// Key and value bytes written by users (for write amplification).
+    user_bytes: AtomicU64,
+    /// Bytes of WAL records written.
+    wal_bytes: AtomicU64,
     closed: AtomicBool,
 }
 
@@ -201,6 +215,24 @@ impl Db {
         self.inner.flush_and_wait()
     }
 
+    /// Flushes, then compacts every file holding keys in `range` down to
+    /// the last level, dropping overwritten versions and tombstones no
+    /// snapshot needs. Waits for running compactions first and blocks
+    /// automatic ones while it runs. `compact_range(..)` compacts
+    /// everything.
+    pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner
+            .compact_range(to_bound(range.start_bound()), to_bound(range.end_bound()))
+    }
+
+    /// Compaction statistics: per level files, bytes, score, bytes read
+    /// and written by compaction, and the write amplification. Its
+    /// `Display` is a table in the style of RocksDB's compaction stats.
+    pub fn compaction_stats(&self) -> lightning_compaction::stats::CompactionStats {
+        self.inner.compaction_stats()
+    }
+
     /// The directory of the database.
     pub fn path(&self) -> &Path {
         &self.inner.dir
@@ -224,6 +256,12 @@ impl Db {
         }
         if let Some(h) = self.flush_thread.lock().take() {
             let _ = h.join();
+        }
+        {
+            let mut st = self.inner.compaction.lock();
+            while st.running > 0 {
+                self.inner.compaction_cv.wait(&mut st);
+            }
         }
         // Let a writer in flight finish, then sync what the WAL holds.
         let _q = self.inner.queue.lock();

@@ -20,7 +20,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -87,7 +87,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     };
 
     // Live files.
-    let mut base = Version::empty();
+    let mut base = Version::empty(opts.compaction.num_levels);
     let mut snapshot_edit = VersionEdit::default();
     for ((level, _), meta) in &recovered.files {
         snapshot_edit.new_files.push((*level, meta.clone()));
@@ -221,6 +221,13 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         "opened database"
     );
 
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(
+            opts.compaction.max_background_jobs.max(2) - 1 + opts.compaction.max_subcompactions - 1,
+        )
+        .thread_name(|i| format!("lightning-compact-{i}"))
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("cannot start compaction threads: {e}")))?;
     let inner = Arc::new(DbInner {
         dir: dir.to_path_buf(),
         fs,
@@ -241,6 +248,12 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         bg_error: Mutex::new(None),
         has_bg_error: AtomicBool::new(false),
         snapshots: Mutex::new(Default::default()),
+        compaction: Mutex::new(Default::default()),
+        compaction_cv: Condvar::new(),
+        pool,
+        stall_condition: AtomicU8::new(0),
+        user_bytes: AtomicU64::new(0),
+        wal_bytes: AtomicU64::new(0),
         closed: AtomicBool::new(false),
         opts,
     });
@@ -249,6 +262,8 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         .name("lightning-flush".into())
         .spawn(move || bg.flush_loop())
         .map_err(|e| Error::io(dir, e))?;
+    inner.after_version_change();
+    inner.maybe_schedule_compaction();
     Ok(Db {
         inner,
         flush_thread: Mutex::new(Some(handle)),

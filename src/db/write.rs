@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use super::compact::decode_stall;
 use super::{DbInner, WriterQueue};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
@@ -31,6 +32,7 @@ use crate::filename::log_file_name;
 use crate::log::{LogKind, LogWriter};
 use crate::memtable::MemTable;
 use crate::version::superversion::SuperVersion;
+use lightning_compaction::planner::WriteStall;
 
 /// Largest group a leader builds, in encoded batch bytes.
 const MAX_GROUP_BYTES: usize = 1 << 20;
@@ -165,7 +167,10 @@ impl DbInner {
             let mut wal = self.wal.lock();
             let res = (|| {
                 for w in group {
-                    wal.add_record(w.batch.lock().data())?;
+                    let b = w.batch.lock();
+                    wal.add_record(b.data())?;
+                    self.wal_bytes
+                        .fetch_add(b.data().len() as u64, Ordering::Relaxed);
                 }
                 if sync {
                     wal.sync()
@@ -177,13 +182,16 @@ impl DbInner {
                 return Err(Error::Background(self.set_bg_error(e)));
             }
         }
+        let mut user_bytes = 0u64;
         for w in group {
             let b = w.batch.lock();
+            user_bytes += b.user_bytes();
             for (op, seq) in b.iter().zip(b.sequence()..) {
                 mem.insert(op.key, seq, op.kind, op.value);
             }
         }
         self.visible_seq.store(last_seq, Ordering::Release);
+        self.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
         Ok(())
     }
 
@@ -191,38 +199,74 @@ impl DbInner {
     /// `force` and it is not empty). Stalls while the frozen memtables are
     /// at `max_write_buffer_number - 1`.
     fn make_room(&self, q: &mut MutexGuard<'_, WriteQueue>, mut force: bool) -> Result<()> {
-        let mut stalled: Option<std::time::Instant> = None;
-        loop {
+        let mut stalled: Option<(std::time::Instant, &'static str)> = None;
+        let mut slowed = false;
+        let result = loop {
             if let Some(e) = self.bg_error() {
-                return Err(e);
+                break Err(e);
             }
-            self.check_open()?;
+            if let Err(e) = self.check_open() {
+                break Err(e);
+            }
+            match decode_stall(self.stall_condition.load(Ordering::Acquire)) {
+                stall @ WriteStall::Stop { .. } => {
+                    if stalled.is_none() {
+                        tracing::warn!(?stall, "write stop: waiting for compaction to catch up");
+                        stalled = Some((std::time::Instant::now(), "compaction"));
+                    }
+                    let t = std::time::Instant::now();
+                    self.stall_cv.wait(q);
+                    self.compaction
+                        .lock()
+                        .stats
+                        .record_stall(stall, t.elapsed().as_micros() as u64);
+                    continue;
+                }
+                stall @ WriteStall::Slowdown { .. } if !slowed => {
+                    // Like LevelDB: delay each write group by 1 ms, handing
+                    // the CPU to compaction, rather than stop it later.
+                    slowed = true;
+                    let t = std::time::Instant::now();
+                    MutexGuard::unlocked(q, || {
+                        std::thread::sleep(std::time::Duration::from_millis(1))
+                    });
+                    self.compaction
+                        .lock()
+                        .stats
+                        .record_stall(stall, t.elapsed().as_micros() as u64);
+                    continue;
+                }
+                _ => {}
+            }
             let sv = self.sv.load_full();
             let full = sv.mem.approximate_size() >= self.opts.write_buffer_size;
             if !(full || force) || (force && sv.mem.is_empty()) {
-                break;
+                break Ok(());
             }
             if sv.imms.len() + 1 >= self.opts.max_write_buffer_number {
                 if stalled.is_none() {
-                    tracing::info!(
+                    tracing::warn!(
                         frozen_memtables = sv.imms.len(),
                         "write stall: waiting for memtable flush"
                     );
-                    stalled = Some(std::time::Instant::now());
+                    stalled = Some((std::time::Instant::now(), "memtable flush"));
                 }
                 self.stall_cv.wait(q);
                 continue;
             }
-            self.switch_memtable(&sv)?;
+            if let Err(e) = self.switch_memtable(&sv) {
+                break Err(e);
+            }
             force = false;
-        }
-        if let Some(t) = stalled {
+        };
+        if let Some((t, cause)) = stalled {
             tracing::info!(
+                cause,
                 stalled_ms = t.elapsed().as_millis() as u64,
                 "write stall ended"
             );
         }
-        Ok(())
+        result
     }
 
     /// Freezes the active memtable and starts a new one with a new WAL.

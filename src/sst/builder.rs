@@ -221,7 +221,6 @@ impl TableBuilder {
         self.props.num_entries
     }
 
-    #[cfg(test)]
     /// Bytes written so far plus the buffered data block and index pages.
     pub fn estimated_file_size(&self) -> u64 {
         self.w.offset + self.data.size_estimate() as u64 + self.index.pending_size() as u64

@@ -104,7 +104,6 @@ impl IndexBuilder {
         }
     }
 
-    #[cfg(test)]
     /// Bytes buffered in unwritten pages.
     pub fn pending_size(&self) -> usize {
         self.levels

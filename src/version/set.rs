@@ -21,7 +21,7 @@ use crate::fs::FileSystem;
 use crate::log::{LogKind, LogReader, LogWriter};
 use crate::version::current::{read_current, write_current};
 use crate::version::edit::{FileMetaData, VersionEdit};
-use crate::version::version::{TableFile, Version, NUM_LEVELS};
+use crate::version::version::{TableFile, Version};
 
 /// What replaying a manifest yields.
 #[derive(Debug, Default)]
@@ -82,12 +82,6 @@ fn apply_to_state(state: &mut RecoveredManifest, edit: &VersionEdit) -> Result<(
         }
     }
     for (level, meta) in &edit.new_files {
-        if *level as usize >= NUM_LEVELS {
-            return Err(format!(
-                "edit adds a file at level {level} (max {})",
-                NUM_LEVELS - 1
-            ));
-        }
         if state
             .files
             .insert((*level, meta.number), meta.clone())

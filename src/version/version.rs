@@ -26,9 +26,6 @@ use crate::memtable::Lookup;
 use crate::sst::Table;
 use crate::version::edit::{FileMetaData, VersionEdit};
 
-/// Number of levels of the tree.
-pub(crate) const NUM_LEVELS: usize = 7;
-
 /// An open SST file of a version.
 pub(crate) struct TableFile {
     /// What the manifest says about the file.
@@ -106,10 +103,10 @@ fn l0_order(a: &Arc<TableFile>, b: &Arc<TableFile>) -> Ordering {
 }
 
 impl Version {
-    /// A version without files.
-    pub(crate) fn empty() -> Self {
+    /// A version without files, with `num_levels` levels.
+    pub(crate) fn empty(num_levels: usize) -> Self {
         Version {
-            levels: vec![Vec::new(); NUM_LEVELS],
+            levels: vec![Vec::new(); num_levels],
         }
     }
 
@@ -143,7 +140,7 @@ impl Version {
                 return Ok(Some(found));
             }
         }
-        for level in 1..NUM_LEVELS {
+        for level in 1..self.levels.len() {
             let files = self.files(level);
             let i = files.partition_point(|f| user_key(&f.meta.largest) < key);
             if let Some(f) = files.get(i) {
@@ -195,9 +192,13 @@ impl Version {
             removed.push(files.remove(pos));
         }
         for (level, meta) in &edit.new_files {
-            let files = levels
-                .get_mut(*level as usize)
-                .ok_or_else(|| Error::InvalidArgument(format!("level {level} out of range")))?;
+            let num_levels = levels.len();
+            let files = levels.get_mut(*level as usize).ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "file {} is at level {level} but compaction.num_levels is {num_levels}",
+                    meta.number
+                ))
+            })?;
             match removed.iter().find(|f| f.meta.number == meta.number) {
                 Some(f) => files.push(Arc::clone(f)),
                 None => files.push(open_table(meta)?),

@@ -128,3 +128,10 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// `opts` with automatic compaction off, so flushed files stay in level 0
+/// (tests that need many level-0 files, or a fixed set of files to damage).
+pub fn no_compaction(mut opts: Options) -> Options {
+    opts.compaction.disable_auto_compactions = true;
+    opts
+}

@@ -1,0 +1,576 @@
+//! The engine side of compaction: describing the tree to the planner,
+//! scheduling jobs on the rayon pool, reading inputs and writing outputs
+//! for the executor, and installing the results.
+//!
+//! Invariants:
+//! - A file is input to at most one running job (`being_compacted`); the
+//!   planner never picks it again until the job ends.
+//! - A job's outputs are synced (and their directory entries) before the
+//!   manifest edit that adds them and removes the inputs; the edit is one
+//!   record, so a crash leaves either the inputs or the outputs live, never
+//!   both or neither. Outputs of an interrupted job are orphans that the
+//!   next open deletes.
+//! - Input files are deleted only when the last version, iterator or
+//!   snapshot holding them lets go (see `TableFile`).
+//! - Flushes run on their own thread and never wait for a compaction.
+
+use std::collections::HashSet;
+use std::ops::Bound;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lightning_compaction::executor::{run_job, JobInputs};
+use lightning_compaction::planner::{self, ManualStep, StallCause, WriteStall};
+use lightning_compaction::stats::CompactionStats;
+use lightning_compaction::{
+    CompactionJob, EntryCursor, EntryKind, EntryRef, FileInfo, KeyRange, LevelState, RunSink,
+    RunWriter,
+};
+
+use super::DbInner;
+use crate::error::{Error, Result};
+use crate::filename::table_file_name;
+use crate::iter::level::LevelIterator;
+use crate::iter::InternalIterator;
+use crate::key::{append_internal_key, encode_internal_key, parse_internal_key, ValueKind};
+use crate::key::{user_key, MAX_SEQUENCE};
+use crate::sst::{TableBuildOptions, TableBuilder};
+use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::superversion::SuperVersion;
+use crate::version::version::{TableFile, Version};
+
+/// Bookkeeping of running compactions, behind `DbInner::compaction`.
+#[derive(Debug, Default)]
+pub(crate) struct CompactionState {
+    /// Files that are input to a running job.
+    pub(crate) being_compacted: HashSet<u64>,
+    /// Running jobs.
+    pub(crate) running: usize,
+    /// A manual compaction wants the tree to itself.
+    pub(crate) manual: bool,
+    /// Cumulative statistics.
+    pub(crate) stats: CompactionStats,
+    pub(crate) next_job_id: u64,
+}
+
+/// Encodes a write-stall condition for the `stall_condition` atomic.
+pub(crate) fn encode_stall(s: WriteStall) -> u8 {
+    match s {
+        WriteStall::None => 0,
+        WriteStall::Slowdown {
+            cause: StallCause::L0FileCount,
+        } => 1,
+        WriteStall::Slowdown {
+            cause: StallCause::PendingCompactionBytes,
+        } => 2,
+        WriteStall::Stop {
+            cause: StallCause::L0FileCount,
+        } => 3,
+        WriteStall::Stop {
+            cause: StallCause::PendingCompactionBytes,
+        } => 4,
+    }
+}
+
+/// Decodes [`encode_stall`].
+pub(crate) fn decode_stall(b: u8) -> WriteStall {
+    match b {
+        1 => WriteStall::Slowdown {
+            cause: StallCause::L0FileCount,
+        },
+        2 => WriteStall::Slowdown {
+            cause: StallCause::PendingCompactionBytes,
+        },
+        3 => WriteStall::Stop {
+            cause: StallCause::L0FileCount,
+        },
+        4 => WriteStall::Stop {
+            cause: StallCause::PendingCompactionBytes,
+        },
+        _ => WriteStall::None,
+    }
+}
+
+/// Describes `version` to the planner.
+pub(crate) fn level_state(
+    version: &Version,
+    busy: &HashSet<u64>,
+    num_levels: usize,
+    oldest_snapshot: Option<u64>,
+) -> LevelState {
+    let mut levels = vec![Vec::new(); num_levels];
+    for (level, f) in version.all_files() {
+        if let Some(l) = levels.get_mut(level) {
+            l.push(FileInfo {
+                id: f.meta.number,
+                size: f.meta.file_size,
+                smallest: user_key(&f.meta.smallest).to_vec(),
+                largest: user_key(&f.meta.largest).to_vec(),
+                smallest_seq: f.meta.smallest_seq,
+                largest_seq: f.meta.largest_seq,
+                num_entries: f.meta.num_entries,
+                num_deletions: f.meta.num_deletions,
+                being_compacted: busy.contains(&f.meta.number),
+            });
+        }
+    }
+    LevelState {
+        levels,
+        oldest_snapshot,
+    }
+}
+
+impl DbInner {
+    fn oldest_snapshot(&self) -> Option<u64> {
+        self.snapshots.lock().keys().next().copied()
+    }
+
+    /// The tree as the planner sees it now.
+    fn current_level_state(&self, busy: &HashSet<u64>) -> LevelState {
+        let version = Arc::clone(&self.sv.load().version);
+        level_state(
+            &version,
+            busy,
+            self.opts.compaction.num_levels,
+            self.oldest_snapshot(),
+        )
+    }
+
+    /// Starts as many compaction jobs as the planner finds and the job
+    /// limit allows.
+    pub(crate) fn maybe_schedule_compaction(self: &Arc<Self>) {
+        if self.closed.load(Ordering::Acquire) || self.has_bg_error.load(Ordering::Acquire) {
+            return;
+        }
+        let cfg = &self.opts.compaction;
+        if cfg.disable_auto_compactions {
+            return;
+        }
+        // One background thread is the flush thread; the rest compact.
+        let max_jobs = cfg.max_background_jobs.saturating_sub(1).max(1);
+        let mut st = self.compaction.lock();
+        while !st.manual && st.running < max_jobs {
+            let state = self.current_level_state(&st.being_compacted);
+            let Some(job) = planner::pick(&state, cfg) else {
+                break;
+            };
+            for f in job.input_files() {
+                st.being_compacted.insert(f.id);
+            }
+            st.running += 1;
+            st.next_job_id += 1;
+            let id = st.next_job_id;
+            let inner = Arc::clone(self);
+            self.pool.spawn(move || inner.compaction_job(id, job));
+        }
+    }
+
+    /// Body of one scheduled job, on a pool thread.
+    fn compaction_job(self: Arc<Self>, id: u64, job: CompactionJob) {
+        let res = self.run_compaction(id, &job);
+        {
+            let mut st = self.compaction.lock();
+            for f in job.input_files() {
+                st.being_compacted.remove(&f.id);
+            }
+            st.running -= 1;
+            if let Err(e) = res {
+                drop(st);
+                self.set_bg_error(e);
+            }
+        }
+        self.compaction_cv.notify_all();
+        self.after_version_change();
+        self.maybe_schedule_compaction();
+    }
+
+    /// Runs `job` to completion and installs its result.
+    pub(crate) fn run_compaction(&self, id: u64, job: &CompactionJob) -> Result<()> {
+        let start = Instant::now();
+        let version = Arc::clone(&self.sv.load().version);
+        let mut edit = VersionEdit::default();
+        for li in &job.inputs {
+            for f in &li.files {
+                edit.deleted_files.push((li.level as u32, f.id));
+            }
+        }
+        let span = tracing::info_span!(
+            "compaction",
+            job = id,
+            reason = ?job.reason,
+            output_level = job.output_level,
+            input_files = job.input_files().count(),
+            input_bytes = job.input_bytes(),
+        );
+        let _enter = span.enter();
+        let (read_by_level, written, outputs_count, dropped, entries) = if job.trivial_move {
+            for li in &job.inputs {
+                for f in &li.files {
+                    let tf = find_file(&version, li.level, f.id)?;
+                    edit.new_files
+                        .push((job.output_level as u32, tf.meta.clone()));
+                }
+            }
+            (Vec::new(), 0, edit.new_files.len(), (0, 0), (0, 0))
+        } else {
+            let inputs = EngineInputs::new(&version, job)?;
+            let sink = EngineSink {
+                inner: self,
+                level: job.output_level,
+            };
+            let snapshots: Vec<u64> = self.snapshots.lock().keys().copied().collect();
+            let result = run_job(job, &inputs, &sink, &snapshots, &self.pool)?;
+            if !result.outputs.is_empty() {
+                self.fs.sync_dir(&self.dir)?;
+            }
+            let written: u64 = result.outputs.iter().map(|m| m.file_size).sum();
+            let n = result.outputs.len();
+            for m in result.outputs {
+                edit.new_files.push((job.output_level as u32, m));
+            }
+            let read: Vec<(usize, u64)> = job
+                .inputs
+                .iter()
+                .map(|li| (li.level, li.files.iter().map(|f| f.size).sum()))
+                .collect();
+            let s = &result.stats;
+            (
+                read,
+                written,
+                n,
+                (s.dropped_versions, s.dropped_tombstones),
+                (s.input_entries, s.dropped_versions + s.dropped_tombstones),
+            )
+        };
+        self.install_edit(edit)?;
+        let micros = start.elapsed().as_micros() as u64;
+        {
+            let mut st = self.compaction.lock();
+            if job.trivial_move {
+                st.stats
+                    .record_trivial_move(job.output_level, job.input_bytes());
+            } else {
+                st.stats
+                    .record_compaction(job.output_level, &read_by_level, written, micros);
+                st.stats
+                    .record_entries(job.output_level, entries.0, entries.1);
+            }
+        }
+        tracing::info!(
+            output_files = outputs_count,
+            output_bytes = written,
+            dropped_versions = dropped.0,
+            dropped_tombstones = dropped.1,
+            trivial_move = job.trivial_move,
+            duration_ms = micros / 1000,
+            "compaction finished"
+        );
+        Ok(())
+    }
+
+    /// Records `edit` in the manifest and publishes the new version.
+    pub(crate) fn install_edit(&self, edit: VersionEdit) -> Result<()> {
+        let mut versions = self.versions.lock();
+        let version = versions.log_and_apply(
+            edit,
+            self.next_file_number.load(Ordering::Acquire),
+            self.visible_seq.load(Ordering::Acquire),
+        )?;
+        let cur = self.sv.load_full();
+        self.sv.store(Arc::new(SuperVersion {
+            mem: Arc::clone(&cur.mem),
+            imms: cur.imms.clone(),
+            version,
+        }));
+        Ok(())
+    }
+
+    /// After the file set changed: recompute the write-stall condition and
+    /// wake writers that wait for it.
+    pub(crate) fn after_version_change(&self) {
+        let cfg = &self.opts.compaction;
+        // As in RocksDB, without automatic compactions nothing would ever
+        // lift a stall, so stalls are off too (bulk-load mode).
+        let cond = if cfg.disable_auto_compactions {
+            WriteStall::None
+        } else {
+            let state = self.current_level_state(&HashSet::new());
+            let pending = planner::pending_compaction_bytes(&state, cfg);
+            planner::write_stall(&state, cfg, pending)
+        };
+        let cond = encode_stall(cond);
+        self.stall_condition.store(cond, Ordering::Release);
+        let _q = self.queue.lock();
+        self.stall_cv.notify_all();
+    }
+
+    /// Compacts every file overlapping `[lo, hi]` down to the last level.
+    pub(crate) fn compact_range(
+        self: &Arc<Self>,
+        lo: Bound<Vec<u8>>,
+        hi: Bound<Vec<u8>>,
+    ) -> Result<()> {
+        self.flush_and_wait()?;
+        {
+            let mut st = self.compaction.lock();
+            while st.manual {
+                self.compaction_cv.wait(&mut st);
+            }
+            st.manual = true;
+            while st.running > 0 {
+                self.compaction_cv.wait(&mut st);
+            }
+        }
+        let res = (|| {
+            let cfg = &self.opts.compaction;
+            // The planner's ranges are half-open; an inclusive end is
+            // widened to the next key so it is covered.
+            let range = KeyRange {
+                start: match lo {
+                    Bound::Included(k) | Bound::Excluded(k) => Some(k),
+                    Bound::Unbounded => None,
+                },
+                end: match hi {
+                    Bound::Included(mut k) => {
+                        k.push(0);
+                        Some(k)
+                    }
+                    Bound::Excluded(k) => Some(k),
+                    Bound::Unbounded => None,
+                },
+            };
+            let mut from_level = 0;
+            loop {
+                if let Some(e) = self.bg_error() {
+                    return Err(e);
+                }
+                let state = self.current_level_state(&HashSet::new());
+                let job = match planner::manual(&state, cfg, &range, from_level) {
+                    ManualStep::Done => return Ok(()),
+                    // No other job runs while `manual` is set.
+                    ManualStep::Busy => return Ok(()),
+                    ManualStep::Job(job) => job,
+                };
+                let id = {
+                    let mut st = self.compaction.lock();
+                    st.next_job_id += 1;
+                    st.next_job_id
+                };
+                self.run_compaction(id, &job)?;
+                self.after_version_change();
+                from_level = job.output_level;
+            }
+        })();
+        {
+            let mut st = self.compaction.lock();
+            st.manual = false;
+        }
+        self.compaction_cv.notify_all();
+        self.maybe_schedule_compaction();
+        res
+    }
+
+    /// Statistics with the current level sizes and scores filled in.
+    pub(crate) fn compaction_stats(&self) -> CompactionStats {
+        let st = self.compaction.lock();
+        let state = self.current_level_state(&st.being_compacted);
+        let mut stats = st.stats.clone();
+        drop(st);
+        stats.refresh(&state, &self.opts.compaction);
+        stats.user_bytes_written = self.user_bytes.load(Ordering::Relaxed);
+        stats.wal_bytes = self.wal_bytes.load(Ordering::Relaxed);
+        stats
+    }
+}
+
+fn find_file(version: &Version, level: usize, id: u64) -> Result<Arc<TableFile>> {
+    version
+        .files(level)
+        .iter()
+        .find(|f| f.meta.number == id)
+        .cloned()
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "compaction input file {id} is not in level {level} of the current version"
+            ))
+        })
+}
+
+/// The input files of a job, opened from the version they were picked in.
+struct EngineInputs {
+    /// Per input level: level-0 files one by one, deeper levels as one run.
+    runs: Vec<(usize, Vec<Arc<TableFile>>)>,
+}
+
+impl EngineInputs {
+    fn new(version: &Version, job: &CompactionJob) -> Result<Self> {
+        let mut runs = Vec::new();
+        for li in &job.inputs {
+            let mut files = Vec::with_capacity(li.files.len());
+            for f in &li.files {
+                files.push(find_file(version, li.level, f.id)?);
+            }
+            if li.level == 0 {
+                for f in files {
+                    runs.push((0, vec![f]));
+                }
+            } else {
+                files.sort_by(|a, b| {
+                    crate::key::compare_internal(&a.meta.smallest, &b.meta.smallest)
+                });
+                runs.push((li.level, files));
+            }
+        }
+        Ok(EngineInputs { runs })
+    }
+}
+
+impl JobInputs for EngineInputs {
+    type Error = Error;
+    type Cursor = TableCursor;
+
+    fn open(&self, range: &KeyRange) -> Result<Vec<TableCursor>> {
+        let mut out = Vec::with_capacity(self.runs.len());
+        for (_, files) in &self.runs {
+            let mut it: Box<dyn InternalIterator> = if files.len() == 1 {
+                Box::new(files[0].table.iter())
+            } else {
+                Box::new(LevelIterator::new(files.clone()))
+            };
+            match &range.start {
+                Some(s) => it.seek(&encode_internal_key(s, MAX_SEQUENCE, ValueKind::FOR_SEEK)),
+                None => it.seek_to_first(),
+            }
+            let c = TableCursor {
+                it,
+                end: range.end.clone(),
+            };
+            c.check()?;
+            out.push(c);
+        }
+        Ok(out)
+    }
+}
+
+/// An internal iterator seen as a compaction input cursor, stopping at a
+/// range end.
+pub(crate) struct TableCursor {
+    it: Box<dyn InternalIterator>,
+    end: Option<Vec<u8>>,
+}
+
+impl TableCursor {
+    /// Reports an iterator error or a malformed key at the position.
+    fn check(&self) -> Result<()> {
+        if !self.it.valid() {
+            return self.it.status();
+        }
+        if parse_internal_key(self.it.key()).is_none() {
+            return Err(Error::corruption(
+                "<compaction input>",
+                0,
+                "malformed internal key",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl EntryCursor for TableCursor {
+    type Error = Error;
+
+    fn current(&self) -> Option<EntryRef<'_>> {
+        if !self.it.valid() {
+            return None;
+        }
+        let p = parse_internal_key(self.it.key())?;
+        if let Some(end) = &self.end {
+            if p.user_key >= end.as_slice() {
+                return None;
+            }
+        }
+        Some(EntryRef {
+            user_key: p.user_key,
+            seq: p.seq,
+            kind: match p.kind {
+                ValueKind::Value => EntryKind::Value,
+                ValueKind::Delete => EntryKind::Delete,
+            },
+            value: self.it.value(),
+        })
+    }
+
+    fn advance(&mut self) -> Result<()> {
+        if self.it.valid() {
+            self.it.next();
+        }
+        self.check()
+    }
+}
+
+/// Writes compaction outputs as SST files at one level.
+struct EngineSink<'a> {
+    inner: &'a DbInner,
+    level: usize,
+}
+
+/// One output file being written.
+pub(crate) struct OutputWriter {
+    number: u64,
+    builder: TableBuilder,
+    key_buf: Vec<u8>,
+}
+
+impl RunWriter for OutputWriter {
+    type Error = Error;
+
+    fn add(&mut self, e: EntryRef<'_>) -> Result<()> {
+        self.key_buf.clear();
+        let kind = match e.kind {
+            EntryKind::Value => ValueKind::Value,
+            EntryKind::Delete => ValueKind::Delete,
+        };
+        append_internal_key(&mut self.key_buf, e.user_key, e.seq, kind);
+        self.builder.add(&self.key_buf, e.value)
+    }
+
+    fn estimated_size(&self) -> u64 {
+        self.builder.estimated_file_size()
+    }
+}
+
+impl RunSink for EngineSink<'_> {
+    type Error = Error;
+    type Writer = OutputWriter;
+    type Output = FileMetaData;
+
+    fn create(&self) -> Result<OutputWriter> {
+        let number = self.inner.next_file_number.fetch_add(1, Ordering::AcqRel);
+        let path = table_file_name(&self.inner.dir, number);
+        let file = self.inner.fs.create(&path)?;
+        Ok(OutputWriter {
+            number,
+            builder: TableBuilder::new(
+                file,
+                path,
+                TableBuildOptions::for_level(&self.inner.opts, self.level),
+            ),
+            key_buf: Vec::new(),
+        })
+    }
+
+    fn finish(&self, w: OutputWriter) -> Result<FileMetaData> {
+        let (props, file_size) = w.builder.finish()?;
+        Ok(FileMetaData {
+            number: w.number,
+            file_size,
+            smallest: props.smallest_key.clone(),
+            largest: props.largest_key.clone(),
+            smallest_seq: props.smallest_seq,
+            largest_seq: props.largest_seq,
+            num_entries: props.num_entries,
+            num_deletions: props.num_deletions,
+        })
+    }
+}
