@@ -25,6 +25,7 @@ enum Op {
     SnapshotGet(usize, Vec<u8>),
     SnapshotScan(usize, bool),
     Flush,
+    CompactRange(Option<Vec<u8>>, Option<Vec<u8>>),
     Reopen,
 }
 
@@ -57,7 +58,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Snapshot),
         3 => (any::<usize>(), key()).prop_map(|(i, k)| Op::SnapshotGet(i, k)),
         2 => (any::<usize>(), any::<bool>()).prop_map(|(i, r)| Op::SnapshotScan(i, r)),
-        1 => Just(Op::Flush),
+        2 => Just(Op::Flush),
+        1 => (proptest::option::of(key()), proptest::option::of(key())).prop_map(|(a, b)| Op::CompactRange(a, b)),
         1 => Just(Op::Reopen),
     ]
 }
@@ -97,13 +99,19 @@ fn collect(
 }
 
 fn options() -> Options {
-    Options {
+    let mut o = Options {
         write_buffer_size: 64 * 1024,
         max_write_buffer_number: 3,
         block_size: 512,
         index_page_size: 256,
         ..Options::default()
-    }
+    };
+    // A tiny tree, so that flushes trigger compactions often.
+    o.compaction.level0_file_num_compaction_trigger = 2;
+    o.compaction.max_bytes_for_level_base = 64 * 1024;
+    o.compaction.target_file_size_base = 64 * 1024;
+    o.compaction.max_subcompactions = 2;
+    o
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
@@ -189,6 +197,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Flush => d.flush().unwrap(),
+            Op::CompactRange(a, b) => match (a, b) {
+                (Some(a), Some(b)) => d.compact_range(a..=b).unwrap(),
+                (Some(a), None) => d.compact_range(a..).unwrap(),
+                (None, Some(b)) => d.compact_range(..b).unwrap(),
+                (None, None) => d.compact_range::<Vec<u8>, _>(..).unwrap(),
+            },
             Op::Reopen => {
                 snaps.clear();
                 db.take().unwrap().close().unwrap();

@@ -371,6 +371,24 @@ impl DbInner {
         res
     }
 
+    /// Waits until no compaction runs and the planner finds nothing to do
+    /// (or automatic compaction is off), and no memtable waits for flush.
+    pub(crate) fn wait_for_compactions(self: &Arc<Self>) -> Result<()> {
+        loop {
+            if let Some(e) = self.bg_error() {
+                return Err(e);
+            }
+            self.check_open()?;
+            self.maybe_schedule_compaction();
+            let mut st = self.compaction.lock();
+            if st.running == 0 && !st.manual && self.sv.load().imms.is_empty() {
+                return Ok(());
+            }
+            self.compaction_cv
+                .wait_for(&mut st, std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Statistics with the current level sizes and scores filled in.
     pub(crate) fn compaction_stats(&self) -> CompactionStats {
         let st = self.compaction.lock();

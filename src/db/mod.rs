@@ -226,6 +226,13 @@ impl Db {
             .compact_range(to_bound(range.start_bound()), to_bound(range.end_bound()))
     }
 
+    /// Waits until background work has settled: no memtable waiting for
+    /// flush, no compaction running and none the planner would start.
+    /// Useful after a bulk load and in benchmarks and tests.
+    pub fn wait_for_compactions(&self) -> Result<()> {
+        self.inner.wait_for_compactions()
+    }
+
     /// Compaction statistics: per level files, bytes, score, bytes read
     /// and written by compaction, and the write amplification. Its
     /// `Display` is a table in the style of RocksDB's compaction stats.

@@ -214,7 +214,14 @@ fn job(
             config.target_file_size(output_level)
         },
         bottommost: is_bottommost(state, output_level, &lo, &hi),
-        max_subcompactions: config.max_subcompactions.max(1),
+        // Subcompactions write one file each: a level-0 output must stay
+        // one file, or the merge would raise the run count it was meant to
+        // lower (and the planner would merge the pieces again, forever).
+        max_subcompactions: if output_level == 0 {
+            1
+        } else {
+            config.max_subcompactions.max(1)
+        },
     })
 }
 
