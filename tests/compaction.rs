@@ -77,7 +77,7 @@ fn sustained_overwrites(style: CompactionStyle, writes: u64, snapshots: bool) ->
         let mut b = WriteBatch::new();
         for _ in 0..100 {
             let i = rng.next() % KEYS;
-            if rng.next() % 10 == 0 {
+            if rng.next().is_multiple_of(10) {
                 b.delete(key(i));
                 model.remove(&key(i));
             } else {
