@@ -24,7 +24,7 @@ pub use db::Db;
 pub use error::{Error, Result};
 pub use iter::db_iter::Iter;
 pub use options::{
-    CompactionConfig, CompactionStyle, Compression, Options, TieredConfig, WriteOptions,
-    MAX_KEY_SIZE, MAX_VALUE_SIZE,
+    CompactionConfig, CompactionStyle, Compression, Options, TieredConfig, WalRecoveryMode,
+    WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE,
 };
 pub use snapshot::Snapshot;

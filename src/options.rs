@@ -40,6 +40,25 @@ impl fmt::Display for Compression {
     }
 }
 
+/// How recovery treats damage in the newest write-ahead log.
+///
+/// Older WALs were synced before the next one was started, so damage in
+/// them is always [`Error::Corruption`]. The newest WAL may legitimately
+/// end in garbage after a power loss when it held unsynced writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WalRecoveryMode {
+    /// Recover every batch before the first damaged record of the newest
+    /// WAL and drop the rest, with a warning naming the offset (RocksDB's
+    /// default, `kPointInTimeRecovery`). The database always opens at a
+    /// consistent prefix of its history.
+    #[default]
+    PointInTime,
+    /// Accept only a torn last record (an interrupted append); damage
+    /// followed by valid records is [`Error::Corruption`], so nothing after
+    /// it can be dropped silently.
+    TolerateTornTail,
+}
+
 /// Settings of a database, fixed when it is opened.
 #[derive(Clone)]
 pub struct Options {
@@ -80,6 +99,16 @@ pub struct Options {
     /// Default of [`WriteOptions::sync`] for writes that do not say
     /// (default `false`).
     pub sync_writes: bool,
+    /// Periodic WAL sync by volume: the WAL is fdatasynced whenever this
+    /// many bytes were appended since its last sync (0, the default, turns
+    /// it off). Bounds what a power loss can take from unsynced writes.
+    pub wal_bytes_per_sync: u64,
+    /// Periodic WAL sync by time: a background thread fdatasyncs the WAL
+    /// when it holds writes older than this many milliseconds (0, the
+    /// default, turns it off).
+    pub wal_sync_interval_ms: u64,
+    /// How recovery treats damage in the newest WAL.
+    pub wal_recovery_mode: WalRecoveryMode,
     /// The file system; the real one by default. Tests swap in in-memory
     /// or fault-injecting ones.
     pub fs: Arc<dyn FileSystem>,
@@ -101,6 +130,9 @@ impl Default for Options {
             block_size_per_level: Vec::new(),
             compaction: CompactionConfig::default(),
             sync_writes: false,
+            wal_bytes_per_sync: 0,
+            wal_sync_interval_ms: 0,
+            wal_recovery_mode: WalRecoveryMode::PointInTime,
             fs: default_fs(),
         }
     }
@@ -122,6 +154,9 @@ impl fmt::Debug for Options {
             .field("block_size_per_level", &self.block_size_per_level)
             .field("compaction", &self.compaction)
             .field("sync_writes", &self.sync_writes)
+            .field("wal_bytes_per_sync", &self.wal_bytes_per_sync)
+            .field("wal_sync_interval_ms", &self.wal_sync_interval_ms)
+            .field("wal_recovery_mode", &self.wal_recovery_mode)
             .finish_non_exhaustive()
     }
 }

@@ -18,7 +18,9 @@ use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{Error, Result};
-use crate::options::{CompactionConfig, CompactionStyle, Compression, Invalid, Options};
+use crate::options::{
+    CompactionConfig, CompactionStyle, Compression, Invalid, Options, WalRecoveryMode,
+};
 
 /// Keys of the top level, in the order they are written.
 const TOP_KEYS: &[&str] = &[
@@ -34,6 +36,9 @@ const TOP_KEYS: &[&str] = &[
     "compression_per_level",
     "block_size_per_level",
     "sync_writes",
+    "wal_bytes_per_sync",
+    "wal_sync_interval_ms",
+    "wal_recovery_mode",
     "compaction",
 ];
 
@@ -272,7 +277,36 @@ struct FileOptions {
     compression_per_level: Vec<Comp>,
     block_size_per_level: Vec<Size>,
     sync_writes: bool,
+    wal_bytes_per_sync: Size,
+    wal_sync_interval_ms: u64,
+    wal_recovery_mode: RecoveryMode,
     compaction: CompactionConfig,
+}
+
+/// `"point_in_time"` or `"tolerate_torn_tail"`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RecoveryMode {
+    PointInTime,
+    TolerateTornTail,
+}
+
+impl From<WalRecoveryMode> for RecoveryMode {
+    fn from(m: WalRecoveryMode) -> Self {
+        match m {
+            WalRecoveryMode::PointInTime => RecoveryMode::PointInTime,
+            WalRecoveryMode::TolerateTornTail => RecoveryMode::TolerateTornTail,
+        }
+    }
+}
+
+impl From<RecoveryMode> for WalRecoveryMode {
+    fn from(m: RecoveryMode) -> Self {
+        match m {
+            RecoveryMode::PointInTime => WalRecoveryMode::PointInTime,
+            RecoveryMode::TolerateTornTail => WalRecoveryMode::TolerateTornTail,
+        }
+    }
 }
 
 impl Default for FileOptions {
@@ -291,6 +325,9 @@ impl Default for FileOptions {
             compression_per_level: o.compression_per_level.into_iter().map(Comp).collect(),
             block_size_per_level: o.block_size_per_level.into_iter().map(Size).collect(),
             sync_writes: o.sync_writes,
+            wal_bytes_per_sync: Size(o.wal_bytes_per_sync as usize),
+            wal_sync_interval_ms: o.wal_sync_interval_ms,
+            wal_recovery_mode: o.wal_recovery_mode.into(),
             compaction: o.compaction,
         }
     }
@@ -315,6 +352,9 @@ impl FileOptions {
                 .collect(),
             block_size_per_level: self.block_size_per_level.into_iter().map(|s| s.0).collect(),
             sync_writes: self.sync_writes,
+            wal_bytes_per_sync: self.wal_bytes_per_sync.0 as u64,
+            wal_sync_interval_ms: self.wal_sync_interval_ms,
+            wal_recovery_mode: self.wal_recovery_mode.into(),
             compaction: self.compaction,
             ..Options::default()
         }
@@ -480,6 +520,25 @@ fn to_toml(o: &Options) -> String {
         "Default of WriteOptions::sync: make the WAL durable before a write returns.",
         "sync_writes",
         &o.sync_writes,
+    );
+    kv(
+        "Sync the WAL whenever this many bytes were appended since the last sync (0: off).",
+        "wal_bytes_per_sync",
+        &size_value(o.wal_bytes_per_sync),
+    );
+    kv(
+        "Sync the WAL in the background when it holds writes older than this many ms (0: off).",
+        "wal_sync_interval_ms",
+        &int_value(o.wal_sync_interval_ms),
+    );
+    let mode = match o.wal_recovery_mode {
+        WalRecoveryMode::PointInTime => "\"point_in_time\"",
+        WalRecoveryMode::TolerateTornTail => "\"tolerate_torn_tail\"",
+    };
+    kv(
+        "Damage in the newest WAL: \"point_in_time\" (recover up to it) or \"tolerate_torn_tail\" (only a torn last record).",
+        "wal_recovery_mode",
+        &mode,
     );
     w.push_str("\n[compaction]\n");
     let mut kv = |comment: &str, key: &str, value: &dyn Display| {

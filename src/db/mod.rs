@@ -49,7 +49,9 @@ use crate::version::superversion::SuperVersion;
 /// [`Snapshot`].
 pub struct Db {
     inner: Arc<DbInner>,
-    flush_thread: Mutex<Option<JoinHandle<()>>>,
+    /// The flush thread and, with `wal_sync_interval_ms`, the WAL sync
+    /// thread.
+    threads: Mutex<Vec<JoinHandle<()>>>,
     lock: Mutex<Option<Box<dyn FileLock>>>,
 }
 
@@ -75,6 +77,8 @@ pub(crate) struct DbInner {
     flush_state: Mutex<flush::FlushState>,
     /// Wakes the flush thread (work or shutdown).
     flush_cv: Condvar,
+    /// Wakes the WAL sync thread for shutdown.
+    wal_sync_cv: Condvar,
     /// Wakes callers of `flush()` when a flush finished.
     flush_done_cv: Condvar,
     /// First background error (failed fsync, failed flush): writes stop.
@@ -95,6 +99,8 @@ pub(crate) struct DbInner {
     user_bytes: AtomicU64,
     /// Bytes of WAL records written.
     wal_bytes: AtomicU64,
+    /// Bytes appended to the current WAL since its last sync.
+    wal_unsynced: AtomicU64,
     closed: AtomicBool,
 }
 
@@ -260,8 +266,9 @@ impl Db {
             let mut st = self.inner.flush_state.lock();
             st.shutdown = true;
             self.inner.flush_cv.notify_all();
+            self.inner.wal_sync_cv.notify_all();
         }
-        if let Some(h) = self.flush_thread.lock().take() {
+        for h in self.threads.lock().drain(..) {
             let _ = h.join();
         }
         {

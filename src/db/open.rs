@@ -39,7 +39,7 @@ use crate::filename::{
 use crate::fs::FileSystem;
 use crate::log::{LogKind, LogReader, LogWriter};
 use crate::memtable::MemTable;
-use crate::options::Options;
+use crate::options::{Options, WalRecoveryMode};
 use crate::version::edit::{FileMetaData, VersionEdit};
 use crate::version::set::{open_table_file, recover_manifest, RecoveredManifest, VersionSet};
 use crate::version::superversion::SuperVersion;
@@ -137,7 +137,27 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         let data = fs.read_file(&path)?;
         bytes += data.len() as u64;
         let mut reader = LogReader::new(path.clone(), data, LogKind::Wal, n)?;
-        while let Some(rec) = reader.next_record()? {
+        let newest = i + 1 == logs.len();
+        loop {
+            let rec = match reader.next_record() {
+                Ok(Some(rec)) => rec,
+                Ok(None) => break,
+                Err(Error::Corruption { offset, reason, .. })
+                    if newest && opts.wal_recovery_mode == WalRecoveryMode::PointInTime =>
+                {
+                    // Unsynced writes of the newest WAL may come back as
+                    // any mix of old, new and torn pages after a power
+                    // loss: recover the consistent prefix before the damage.
+                    tracing::warn!(
+                        wal = %path.display(),
+                        offset,
+                        reason = %reason,
+                        "damaged record in the newest WAL; recovered the batches before it (wal_recovery_mode = point_in_time)"
+                    );
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             let batch = WriteBatch::from_record(&rec.payload)
                 .map_err(|e| e.into_error(&path, rec.offset))?;
             let mut seq = batch.sequence();
@@ -245,6 +265,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         flush_state: Mutex::new(FlushState::default()),
         flush_cv: Condvar::new(),
         flush_done_cv: Condvar::new(),
+        wal_sync_cv: Condvar::new(),
         bg_error: Mutex::new(None),
         has_bg_error: AtomicBool::new(false),
         snapshots: Mutex::new(Default::default()),
@@ -254,19 +275,29 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         stall_condition: AtomicU8::new(0),
         user_bytes: AtomicU64::new(0),
         wal_bytes: AtomicU64::new(0),
+        wal_unsynced: AtomicU64::new(0),
         closed: AtomicBool::new(false),
         opts,
     });
     let bg = Arc::clone(&inner);
-    let handle = std::thread::Builder::new()
+    let mut threads = vec![std::thread::Builder::new()
         .name("lightning-flush".into())
         .spawn(move || bg.flush_loop())
-        .map_err(|e| Error::io(dir, e))?;
+        .map_err(|e| Error::io(dir, e))?];
+    if inner.opts.wal_sync_interval_ms > 0 {
+        let bg = Arc::clone(&inner);
+        threads.push(
+            std::thread::Builder::new()
+                .name("lightning-wal-sync".into())
+                .spawn(move || bg.wal_sync_loop())
+                .map_err(|e| Error::io(dir, e))?,
+        );
+    }
     inner.after_version_change();
     inner.maybe_schedule_compaction();
     Ok(Db {
         inner,
-        flush_thread: Mutex::new(Some(handle)),
+        threads: Mutex::new(threads),
         lock: Mutex::new(Some(lock)),
     })
 }

@@ -166,17 +166,23 @@ impl DbInner {
         {
             let mut wal = self.wal.lock();
             let res = (|| {
+                let mut added = 0u64;
                 for w in group {
                     let b = w.batch.lock();
                     wal.add_record(b.data())?;
-                    self.wal_bytes
-                        .fetch_add(b.data().len() as u64, Ordering::Relaxed);
+                    added += b.data().len() as u64;
                 }
-                if sync {
-                    wal.sync()
+                self.wal_bytes.fetch_add(added, Ordering::Relaxed);
+                let unsynced = self.wal_unsynced.load(Ordering::Relaxed) + added;
+                let per_bytes = self.opts.wal_bytes_per_sync;
+                if sync || (per_bytes > 0 && unsynced >= per_bytes) {
+                    wal.sync()?;
+                    self.wal_unsynced.store(0, Ordering::Relaxed);
                 } else {
-                    wal.flush()
+                    wal.flush()?;
+                    self.wal_unsynced.store(unsynced, Ordering::Relaxed);
                 }
+                Ok(())
             })();
             if let Err(e) = res {
                 return Err(Error::Background(self.set_bg_error(e)));
@@ -279,6 +285,7 @@ impl DbInner {
             // Everything in the old WAL becomes durable before anything in
             // the new one can be: a power loss then never leaves a hole.
             wal.sync()?;
+            self.wal_unsynced.store(0, Ordering::Relaxed);
             let file = self.fs.create(&path)?;
             let mut new_wal = LogWriter::new(file, path.clone(), LogKind::Wal, number)?;
             new_wal.flush()?;
@@ -306,6 +313,42 @@ impl DbInner {
         st.pending = true;
         self.flush_cv.notify_one();
         Ok(())
+    }
+}
+
+impl DbInner {
+    /// Body of the periodic WAL sync thread (`wal_sync_interval_ms`):
+    /// every half interval, syncs the WAL if it holds unsynced writes, so
+    /// a write that returned more than one interval ago is durable. A
+    /// failed sync is a background error (writes stop).
+    pub(crate) fn wal_sync_loop(self: Arc<Self>) {
+        let half = std::time::Duration::from_millis(self.opts.wal_sync_interval_ms.div_ceil(2));
+        loop {
+            {
+                let mut st = self.flush_state.lock();
+                if st.shutdown {
+                    return;
+                }
+                self.wal_sync_cv.wait_for(&mut st, half);
+                if st.shutdown {
+                    return;
+                }
+            }
+            if self.has_bg_error.load(Ordering::Acquire)
+                || self.wal_unsynced.load(Ordering::Relaxed) == 0
+            {
+                continue;
+            }
+            let mut wal = self.wal.lock();
+            match wal.sync() {
+                Ok(()) => self.wal_unsynced.store(0, Ordering::Relaxed),
+                Err(e) => {
+                    drop(wal);
+                    self.set_bg_error(e);
+                    return;
+                }
+            }
+        }
     }
 }
 
