@@ -44,7 +44,9 @@ fn point_in_time_recovers_the_prefix_before_the_damage() {
         let present = db.get([round, 0]).unwrap().is_some();
         assert_eq!(present, round < 2, "round {round}");
         // All or nothing per batch.
-        let n = (0..20u8).filter(|&i| db.get([round, i]).unwrap().is_some()).count();
+        let n = (0..20u8)
+            .filter(|&i| db.get([round, i]).unwrap().is_some())
+            .count();
         assert!(n == 0 || n == 20, "round {round}: {n} of 20 keys");
     }
 }
