@@ -58,7 +58,7 @@ fn mix(mut x: u64) -> u64 {
 fn batch_ops(round: u64) -> impl Iterator<Item = (u64, bool)> {
     (0..PER_BATCH).map(move |j| {
         let h = mix(round * PER_BATCH + j);
-        (h % KEYS, (h >> 32) % 5 != 0)
+        (h % KEYS, !(h >> 32).is_multiple_of(5))
     })
 }
 
