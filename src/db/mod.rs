@@ -344,8 +344,20 @@ impl DbInner {
         }
     }
 
-    /// Records the first background error; from then on writes fail.
+    /// Records the first background error (from then on writes fail) and
+    /// wakes every waiter. Must not be called with the queue lock held:
+    /// the write-group leader uses [`DbInner::record_bg_error`].
     pub(crate) fn set_bg_error(&self, e: Error) -> Arc<Error> {
+        let e = self.record_bg_error(e);
+        let _q = self.queue.lock();
+        self.stall_cv.notify_all();
+        e
+    }
+
+    /// Records the first background error and wakes `flush()` callers, but
+    /// not writers stalled on `stall_cv`: only the write-group leader ever
+    /// waits there, and it is the caller when the queue lock is held.
+    pub(crate) fn record_bg_error(&self, e: Error) -> Arc<Error> {
         let mut g = self.bg_error.lock();
         if let Some(existing) = g.as_ref() {
             return Arc::clone(existing);
@@ -355,11 +367,6 @@ impl DbInner {
         *g = Some(Arc::clone(&e));
         self.has_bg_error.store(true, Ordering::Release);
         drop(g);
-        // Wake everyone who might wait for progress that will not come.
-        {
-            let _q = self.queue.lock();
-            self.stall_cv.notify_all();
-        }
         let _f = self.flush_state.lock();
         self.flush_done_cv.notify_all();
         e

@@ -276,7 +276,8 @@ impl DbInner {
     }
 
     /// Freezes the active memtable and starts a new one with a new WAL.
-    /// Called by the leader with the queue locked.
+    /// Called by the leader with the queue locked (so a failure is recorded
+    /// with `record_bg_error`, which does not take that lock).
     fn switch_memtable(&self, sv: &SuperVersion) -> Result<()> {
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
         let path = log_file_name(&self.dir, number);
@@ -294,7 +295,7 @@ impl DbInner {
             Ok(())
         })();
         if let Err(e) = res {
-            return Err(Error::Background(self.set_bg_error(e)));
+            return Err(Error::Background(self.record_bg_error(e)));
         }
         let mem = Arc::new(MemTable::new(number));
         {
