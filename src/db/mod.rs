@@ -11,8 +11,13 @@
 //! - One background thread flushes frozen memtables to level-0 SST files
 //!   ([`flush`]).
 //!
-//! Lock order: `queue` → `versions`; the flush thread takes `versions`
-//! alone and `queue` only when not holding `versions`.
+//! - Compaction jobs run on a rayon pool ([`compact`]); the planner lives
+//!   in the `lightning-compaction` crate.
+//!
+//! Lock order (never take an earlier one while holding a later one):
+//! `queue` → `wal` → `versions` → `compaction` → `snapshots`; `flush_state`
+//! and `bg_error` are only ever held alone or innermost. Background
+//! threads take `queue` only to wake stalled writers, holding nothing else.
 
 mod compact;
 mod flush;
