@@ -1,0 +1,681 @@
+//! `db_bench` for Lightning DB: RocksDB's benchmark driver, with the same
+//! flags, benchmark names and output lines, so the two can be run on the
+//! same command line and compared.
+//!
+//! ```text
+//! fillrandom   :       2.345 micros/op 426439 ops/sec;   47.2 MB/s
+//! ```
+//!
+//! With no flags it runs fillseq, fillrandom, overwrite, readrandom, readseq
+//! and seekrandom on 1,000,000 keys in a temporary directory that is
+//! removed afterwards.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use lightning_db::{CompactionStyle, Compression, Db, Options, WriteBatch, WriteOptions};
+
+/// Benchmarks run when `--benchmarks` is not given.
+const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readseq,seekrandom";
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "db_bench",
+    about = "Lightning DB benchmark, compatible with RocksDB's db_bench flags and output",
+    rename_all = "snake_case"
+)]
+struct Flags {
+    /// Comma-separated benchmarks, run in order: fillseq, fillrandom,
+    /// overwrite, fillsync, readrandom, readseq, readreverse, seekrandom,
+    /// deleterandom, readwhilewriting, compact, waitforcompaction, stats.
+    #[arg(long, default_value = DEFAULT_BENCHMARKS)]
+    benchmarks: String,
+    /// Number of keys (the key space, and the writes of fill benchmarks).
+    #[arg(long, default_value_t = 1_000_000)]
+    num: u64,
+    /// Reads per read benchmark (-1: --num).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    reads: i64,
+    /// Writes per write benchmark (-1: --num; fillsync: --num / 1000).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    writes: i64,
+    /// Key size in bytes (at least 8).
+    #[arg(long, default_value_t = 16)]
+    key_size: usize,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Threads running each benchmark.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Sync every write (fillsync always does).
+    #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
+    sync: bool,
+    /// Database directory (default: a temporary directory, removed at the end).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Reuse the database in --db instead of starting empty.
+    #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
+    use_existing_db: bool,
+    /// Block compression: none or zstd.
+    #[arg(long, default_value = "none")]
+    compression_type: String,
+    /// zstd level when --compression_type=zstd.
+    #[arg(long, default_value_t = 3)]
+    compression_level: i32,
+    /// Memtable size in bytes (default: the engine's, 64 MiB).
+    #[arg(long)]
+    write_buffer_size: Option<usize>,
+    /// Block cache size in bytes. Accepted for compatibility; Lightning DB
+    /// reads SST files through memory maps and has no block cache yet, so
+    /// it has no effect (a warning says so).
+    #[arg(long)]
+    cache_size: Option<u64>,
+    /// Bloom filter bits per key (0: no filter).
+    #[arg(long, default_value_t = 10)]
+    bloom_bits: u32,
+    /// Print latency percentiles per benchmark.
+    #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
+    histogram: bool,
+    /// Print the database's statistics after the benchmarks.
+    #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
+    statistics: bool,
+    /// Random seed (0: fixed default).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Nexts after each seek in seekrandom.
+    #[arg(long, default_value_t = 0)]
+    seek_nexts: u64,
+    /// Bytes per second for the writer of readwhilewriting (0: unthrottled).
+    #[arg(long, default_value_t = 0)]
+    benchmark_write_rate_limit: u64,
+    /// 0 leveled, 1 tiered (RocksDB's universal).
+    #[arg(long)]
+    compaction_style: Option<u8>,
+    /// Background threads for flush and compaction.
+    #[arg(long)]
+    max_background_jobs: Option<usize>,
+    /// Subcompactions per compaction job.
+    #[arg(long)]
+    subcompactions: Option<usize>,
+    /// Options from a Lightning DB TOML file; the flags above override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// Booleans as gflags takes them: `1`/`0`, `true`/`false`, `yes`/`no`.
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "t" | "y" => Ok(true),
+        "0" | "false" | "no" | "f" | "n" => Ok(false),
+        _ => Err(format!("`{s}` is not a boolean (1/0, true/false)")),
+    }
+}
+
+/// A small, fast, seedable generator (splitmix64).
+#[derive(Clone)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// Keys as RocksDB's db_bench makes them: the number big-endian in the
+/// first 8 bytes, padded with '0' to the key size.
+fn make_key(n: u64, size: usize, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&n.to_be_bytes());
+    out.resize(size.max(8), b'0');
+}
+
+/// Values: half random bytes, half repeated, like db_bench's default
+/// compression ratio of 0.5.
+struct ValueGen {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl ValueGen {
+    fn new(seed: u64) -> Self {
+        let mut rng = Rng(seed ^ 0x5151);
+        let mut data = Vec::with_capacity(1 << 20);
+        while data.len() < 1 << 20 {
+            let piece: Vec<u8> = (0..50).map(|_| b' ' + (rng.next() % 95) as u8).collect();
+            data.extend_from_slice(&piece);
+            data.extend_from_slice(&piece);
+        }
+        ValueGen { data, pos: 0 }
+    }
+
+    fn next(&mut self, len: usize) -> &[u8] {
+        if self.pos + len > self.data.len() {
+            self.pos = 0;
+        }
+        let s = &self.data[self.pos..self.pos + len.min(self.data.len())];
+        self.pos += len;
+        s
+    }
+}
+
+/// Per-thread results of one benchmark.
+#[derive(Default)]
+struct ThreadStats {
+    ops: u64,
+    bytes: u64,
+    found: u64,
+    hist: Histogram,
+}
+
+/// Latency histogram with log-linear buckets (about 4 % resolution).
+#[derive(Clone)]
+struct Histogram {
+    buckets: Vec<u64>,
+    count: u64,
+    max_nanos: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: vec![0; 64 * 16],
+            count: 0,
+            max_nanos: 0,
+        }
+    }
+}
+
+impl Histogram {
+    fn bucket(nanos: u64) -> usize {
+        let n = nanos.max(1);
+        let exp = 63 - n.leading_zeros() as usize;
+        let frac = if exp >= 4 {
+            ((n >> (exp - 4)) & 15) as usize
+        } else {
+            0
+        };
+        exp * 16 + frac
+    }
+
+    fn lower_bound(b: usize) -> u64 {
+        let exp = b / 16;
+        let frac = (b % 16) as u64;
+        if exp >= 4 {
+            (1u64 << exp) | (frac << (exp - 4))
+        } else {
+            1u64 << exp
+        }
+    }
+
+    fn add(&mut self, nanos: u64) {
+        self.buckets[Self::bucket(nanos)] += 1;
+        self.count += 1;
+        self.max_nanos = self.max_nanos.max(nanos);
+    }
+
+    fn merge(&mut self, o: &Histogram) {
+        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+            *a += b;
+        }
+        self.count += o.count;
+        self.max_nanos = self.max_nanos.max(o.max_nanos);
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        let target = (self.count as f64 * p / 100.0).ceil() as u64;
+        let mut seen = 0;
+        for (b, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= target && n > 0 {
+                return Self::lower_bound(b) as f64 / 1000.0;
+            }
+        }
+        self.max_nanos as f64 / 1000.0
+    }
+}
+
+struct Bench {
+    flags: Flags,
+    db: Option<Arc<Db>>,
+    path: PathBuf,
+    opts: Options,
+    _tempdir: Option<tempfile::TempDir>,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("db_bench: {msg}");
+    std::process::exit(1);
+}
+
+impl Bench {
+    fn options(flags: &Flags) -> Options {
+        let mut o = match &flags.config {
+            Some(p) => Options::from_toml_file(p).unwrap_or_else(|e| fail(e)),
+            None => Options::default(),
+        };
+        o.bloom_bits_per_key = flags.bloom_bits;
+        o.compression = match flags.compression_type.as_str() {
+            "none" => Compression::None,
+            "zstd" => Compression::Zstd {
+                level: flags.compression_level,
+            },
+            other => fail(format!(
+                "--compression_type={other} is not supported (none or zstd)"
+            )),
+        };
+        if let Some(w) = flags.write_buffer_size {
+            o.write_buffer_size = w;
+        }
+        if let Some(s) = flags.compaction_style {
+            o.compaction.style = match s {
+                0 => CompactionStyle::Leveled,
+                1 => CompactionStyle::Tiered,
+                _ => fail("--compaction_style takes 0 (leveled) or 1 (tiered)"),
+            };
+        }
+        if let Some(j) = flags.max_background_jobs {
+            o.compaction.max_background_jobs = j;
+        }
+        if let Some(s) = flags.subcompactions {
+            o.compaction.max_subcompactions = s;
+        }
+        if flags.sync {
+            o.sync_writes = true;
+        }
+        o
+    }
+
+    fn open(&mut self, fresh: bool) {
+        if let Some(db) = self.db.take() {
+            match Arc::try_unwrap(db) {
+                Ok(db) => db.close().unwrap_or_else(|e| fail(e)),
+                Err(_) => fail("database still in use"),
+            }
+        }
+        if fresh && self.path.exists() {
+            std::fs::remove_dir_all(&self.path).unwrap_or_else(|e| fail(e));
+        }
+        let db = Db::open(&self.path, self.opts.clone()).unwrap_or_else(|e| fail(e));
+        self.db = Some(Arc::new(db));
+    }
+
+    fn db(&self) -> Arc<Db> {
+        Arc::clone(self.db.as_ref().unwrap_or_else(|| fail("no database open")))
+    }
+
+    fn count(&self, v: i64) -> u64 {
+        if v < 0 {
+            self.flags.num
+        } else {
+            v as u64
+        }
+    }
+
+    /// Runs `body` on `threads` threads; prints the db_bench line.
+    fn run<F>(&self, name: &str, threads: usize, ops_per_thread: u64, body: F)
+    where
+        F: Fn(usize, &mut ThreadStats, &ProgressBar) + Sync,
+    {
+        let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            let pb = ProgressBar::new(ops_per_thread * threads as u64);
+            pb.set_style(
+                ProgressStyle::with_template("{msg:12} [{bar:40}] {pos}/{len} {per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            pb.set_message(name.to_string());
+            pb
+        } else {
+            ProgressBar::hidden()
+        };
+        let start = Instant::now();
+        let results: Vec<ThreadStats> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let body = &body;
+                    let progress = &progress;
+                    s.spawn(move || {
+                        let mut st = ThreadStats::default();
+                        body(t, &mut st, progress);
+                        st
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| fail("benchmark thread panicked")))
+                .collect()
+        });
+        let secs = start.elapsed().as_secs_f64();
+        progress.finish_and_clear();
+        let mut total = ThreadStats::default();
+        for r in &results {
+            total.ops += r.ops;
+            total.bytes += r.bytes;
+            total.found += r.found;
+            total.hist.merge(&r.hist);
+        }
+        let micros = secs * 1e6 * threads as f64 / total.ops.max(1) as f64;
+        let ops_sec = total.ops as f64 / secs;
+        let mut line = format!("{name:<12} : {micros:>11.3} micros/op {ops_sec:.0} ops/sec;");
+        if total.bytes > 0 {
+            line.push_str(&format!(
+                " {:>6.1} MB/s",
+                total.bytes as f64 / 1048576.0 / secs
+            ));
+        }
+        if matches!(name, "readrandom" | "readwhilewriting" | "seekrandom") {
+            line.push_str(&format!(" ({} of {} found)", total.found, total.ops));
+        }
+        println!("{line}");
+        if self.flags.histogram && total.hist.count > 0 {
+            let h = &total.hist;
+            println!(
+                "Microseconds per op: P50: {:.2} P95: {:.2} P99: {:.2} P99.9: {:.2} Max: {:.2} ({} ops)",
+                h.percentile(50.0),
+                h.percentile(95.0),
+                h.percentile(99.0),
+                h.percentile(99.9),
+                h.max_nanos as f64 / 1000.0,
+                h.count
+            );
+        }
+    }
+
+    fn write_bench(&self, name: &str, order: Order, n: u64, sync: bool) {
+        let db = self.db();
+        let (ks, vs, num, seed, hist) = (
+            self.flags.key_size,
+            self.flags.value_size,
+            self.flags.num,
+            self.flags.seed,
+            self.flags.histogram,
+        );
+        let threads = self.flags.threads;
+        let wopts = WriteOptions {
+            sync: sync || self.flags.sync,
+        };
+        self.run(name, threads, n, |t, st, pb| {
+            let mut rng = Rng(seed ^ (t as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
+            let mut values = ValueGen::new(seed + t as u64);
+            let mut key = Vec::with_capacity(ks);
+            for i in 0..n {
+                let k = match order {
+                    Order::Sequential => i * threads as u64 + t as u64,
+                    Order::Random | Order::Delete => rng.next() % num,
+                };
+                make_key(k, ks, &mut key);
+                let mut b = WriteBatch::new();
+                match order {
+                    Order::Delete => b.delete(&key),
+                    _ => b.put(&key, values.next(vs)),
+                }
+                let t0 = hist.then(Instant::now);
+                db.write_opt(b, &wopts).unwrap_or_else(|e| fail(e));
+                if let Some(t0) = t0 {
+                    st.hist.add(t0.elapsed().as_nanos() as u64);
+                }
+                st.ops += 1;
+                st.bytes += (ks + vs) as u64;
+                if i % 1024 == 0 {
+                    pb.inc(1024);
+                }
+            }
+        });
+    }
+
+    fn read_random(&self, name: &str) {
+        let db = self.db();
+        let (ks, num, seed, hist) = (
+            self.flags.key_size,
+            self.flags.num,
+            self.flags.seed,
+            self.flags.histogram,
+        );
+        let reads = self.count(self.flags.reads);
+        self.run(name, self.flags.threads, reads, |t, st, pb| {
+            let mut rng = Rng(seed ^ 0xBEEF ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9));
+            let mut key = Vec::with_capacity(ks);
+            for i in 0..reads {
+                make_key(rng.next() % num, ks, &mut key);
+                let t0 = hist.then(Instant::now);
+                if let Some(v) = db.get(&key).unwrap_or_else(|e| fail(e)) {
+                    st.found += 1;
+                    st.bytes += (ks + v.len()) as u64;
+                }
+                if let Some(t0) = t0 {
+                    st.hist.add(t0.elapsed().as_nanos() as u64);
+                }
+                st.ops += 1;
+                if i % 1024 == 0 {
+                    pb.inc(1024);
+                }
+            }
+        });
+    }
+
+    fn read_seq(&self, name: &str, reverse: bool) {
+        let db = self.db();
+        let reads = self.count(self.flags.reads);
+        self.run(name, self.flags.threads, reads, |_, st, pb| {
+            let it = db.iter();
+            let mut step = |item: lightning_db::Result<(lightning_db::Bytes, lightning_db::Bytes)>| {
+                let (k, v) = item.unwrap_or_else(|e| fail(e));
+                st.ops += 1;
+                st.found += 1;
+                st.bytes += (k.len() + v.len()) as u64;
+                if st.ops % 4096 == 0 {
+                    pb.inc(4096);
+                }
+            };
+            if reverse {
+                for item in it.rev().take(reads as usize) {
+                    step(item);
+                }
+            } else {
+                for item in it.take(reads as usize) {
+                    step(item);
+                }
+            }
+        });
+    }
+
+    fn seek_random(&self, name: &str) {
+        let db = self.db();
+        let (ks, num, seed, nexts, hist) = (
+            self.flags.key_size,
+            self.flags.num,
+            self.flags.seed,
+            self.flags.seek_nexts,
+            self.flags.histogram,
+        );
+        let reads = self.count(self.flags.reads);
+        self.run(name, self.flags.threads, reads, |t, st, pb| {
+            let mut rng = Rng(seed ^ 0x5EEC ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9));
+            let mut key = Vec::with_capacity(ks);
+            for i in 0..reads {
+                make_key(rng.next() % num, ks, &mut key);
+                let t0 = hist.then(Instant::now);
+                let mut it = db.range(key.as_slice()..);
+                if let Some(item) = it.next() {
+                    let (k, v) = item.unwrap_or_else(|e| fail(e));
+                    if k.as_ref() == key.as_slice() {
+                        st.found += 1;
+                    }
+                    st.bytes += (k.len() + v.len()) as u64;
+                    for item in it.take(nexts as usize) {
+                        let (k, v) = item.unwrap_or_else(|e| fail(e));
+                        st.bytes += (k.len() + v.len()) as u64;
+                    }
+                }
+                if let Some(t0) = t0 {
+                    st.hist.add(t0.elapsed().as_nanos() as u64);
+                }
+                st.ops += 1;
+                if i % 1024 == 0 {
+                    pb.inc(1024);
+                }
+            }
+        });
+    }
+
+    /// `--threads` readers, plus one writer for as long as they read.
+    fn read_while_writing(&self) {
+        let db = self.db();
+        let stop = Arc::new(AtomicBool::new(false));
+        let written = Arc::new(AtomicU64::new(0));
+        let writer = {
+            let (db, stop, written) = (Arc::clone(&db), Arc::clone(&stop), Arc::clone(&written));
+            let (ks, vs, num, seed, rate) = (
+                self.flags.key_size,
+                self.flags.value_size,
+                self.flags.num,
+                self.flags.seed,
+                self.flags.benchmark_write_rate_limit,
+            );
+            std::thread::spawn(move || {
+                let mut rng = Rng(seed ^ 0x11FE);
+                let mut values = ValueGen::new(seed ^ 0x11FE);
+                let mut key = Vec::with_capacity(ks);
+                let start = Instant::now();
+                let mut bytes = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    make_key(rng.next() % num, ks, &mut key);
+                    db.put(&key, values.next(vs)).unwrap_or_else(|e| fail(e));
+                    bytes += (ks + vs) as u64;
+                    written.fetch_add(1, Ordering::Relaxed);
+                    if rate > 0 {
+                        let due = Duration::from_secs_f64(bytes as f64 / rate as f64);
+                        if let Some(wait) = due.checked_sub(start.elapsed()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                }
+            })
+        };
+        self.read_random("readwhilewriting");
+        stop.store(true, Ordering::Relaxed);
+        writer.join().unwrap_or_else(|_| fail("writer thread panicked"));
+        println!(
+            "  (the writer wrote {} entries meanwhile)",
+            written.load(Ordering::Relaxed)
+        );
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Order {
+    Sequential,
+    Random,
+    Delete,
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+fn main() {
+    let flags = Flags::parse();
+    if flags.key_size < 8 {
+        fail("--key_size must be at least 8");
+    }
+    if flags.cache_size.is_some() {
+        eprintln!(
+            "db_bench: warning: --cache_size has no effect: Lightning DB reads SST files through memory maps and has no block cache yet"
+        );
+    }
+    let (path, tempdir) = match &flags.db {
+        Some(p) => (p.clone(), None),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("lightning-db_bench-")
+                .tempdir()
+                .unwrap_or_else(|e| fail(e));
+            (t.path().join("db"), Some(t))
+        }
+    };
+    let opts = Bench::options(&flags);
+    println!(
+        "Lightning DB {}: keys {} bytes, values {} bytes, {} entries, {} thread(s), dir {}",
+        env!("CARGO_PKG_VERSION"),
+        flags.key_size,
+        flags.value_size,
+        flags.num,
+        flags.threads,
+        path.display()
+    );
+    println!(
+        "Options: write_buffer_size {}, bloom_bits {}, compression {}, compaction {:?}, sync {}",
+        opts.write_buffer_size, opts.bloom_bits_per_key, opts.compression, opts.compaction.style, flags.sync
+    );
+    println!("------------------------------------------------");
+    let mut bench = Bench {
+        flags: flags.clone(),
+        db: None,
+        path,
+        opts,
+        _tempdir: tempdir,
+    };
+    bench.open(!flags.use_existing_db);
+    for name in flags.benchmarks.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let writes = bench.count(flags.writes);
+        match name {
+            "fillseq" => {
+                bench.open(true);
+                bench.write_bench(name, Order::Sequential, writes, false);
+            }
+            "fillrandom" => {
+                bench.open(true);
+                bench.write_bench(name, Order::Random, writes, false);
+            }
+            "fillsync" => {
+                bench.open(true);
+                let n = if flags.writes < 0 { (flags.num / 1000).max(1) } else { writes };
+                bench.write_bench(name, Order::Random, n, true);
+            }
+            "overwrite" => bench.write_bench(name, Order::Random, writes, false),
+            "deleterandom" => bench.write_bench(name, Order::Delete, writes, false),
+            "readrandom" => bench.read_random(name),
+            "readseq" => bench.read_seq(name, false),
+            "readreverse" => bench.read_seq(name, true),
+            "seekrandom" => bench.seek_random(name),
+            "readwhilewriting" => bench.read_while_writing(),
+            "compact" => {
+                let t = Instant::now();
+                bench.db().compact_range::<&[u8], _>(..).unwrap_or_else(|e| fail(e));
+                println!("{name:<12} : {:>11.3} seconds", t.elapsed().as_secs_f64());
+            }
+            "waitforcompaction" => {
+                let t = Instant::now();
+                bench.db().wait_for_compactions().unwrap_or_else(|e| fail(e));
+                println!("{name:<12} : {:>11.3} seconds", t.elapsed().as_secs_f64());
+            }
+            "stats" => println!("{}", bench.db().compaction_stats()),
+            other => fail(format!("unknown benchmark `{other}`")),
+        }
+    }
+    if flags.statistics {
+        println!("{}", bench.db().compaction_stats());
+    }
+    if let Some(kib) = peak_rss_kib() {
+        println!("Peak memory (VmHWM): {:.1} MiB", kib as f64 / 1024.0);
+    }
+    if let Some(db) = bench.db.take() {
+        if let Ok(db) = Arc::try_unwrap(db) {
+            db.close().unwrap_or_else(|e| fail(e));
+        }
+    }
+}
