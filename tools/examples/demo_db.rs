@@ -1,6 +1,7 @@
 //! Builds a small database to try `sst-dump` on:
 //! `cargo run -p lightning-tools --example demo_db -- /tmp/demo-db`, then
-//! `sst-dump --file /tmp/demo-db --command=summary`.
+//! `sst-dump --file /tmp/demo-db --command=summary`. A second argument
+//! `tiny` writes only a few keys (the examples in docs/sst-dump.md).
 //!
 //! Several flushed level-0 files (auto compaction off, so they stay put),
 //! overwrites, tombstones, one compacted level, and a WAL with unflushed
@@ -20,6 +21,19 @@ fn main() -> lightning_db::Result<()> {
     };
     o.compaction.disable_auto_compactions = true;
     let db = Db::open(&dir, o)?;
+    if std::env::args().nth(2).as_deref() == Some("tiny") {
+        // A few keys, for documentation examples.
+        db.put("apple", "red")?;
+        db.put("banana", "yellow")?;
+        db.put("cherry", "dark red")?;
+        db.flush()?;
+        db.put("apple", "green")?;
+        db.delete("banana")?;
+        db.put("durian", "D".repeat(100))?;
+        db.flush()?;
+        db.put("elderberry", "purple")?;
+        return db.close();
+    }
     for round in 0..4u32 {
         for i in 0..500u32 {
             let k = format!("user:{:05}", i * 7 % 1000 + round);
