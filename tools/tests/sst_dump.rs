@@ -634,3 +634,39 @@ fn help_explains_every_flag() {
     }
     assert_eq!(code(&run(&["--command=bogus", "-f", "x"])), 2);
 }
+
+#[test]
+fn verify_finds_properties_that_lie_where_check_sees_sound_checksums() {
+    let (_t, dir) = db_dir();
+    let f = sst_files(&dir).remove(0);
+    let raw = json(&run(&["-f", s(&f), "-c", "raw", "--json"]));
+    let r = &raw["files"][0];
+    let off = r["footer"]["properties"]["offset"].as_u64().unwrap() as usize;
+    let size = r["footer"]["properties"]["size"].as_u64().unwrap() as usize;
+    let dels = r["properties"]["num_deletions"].as_u64().unwrap();
+    assert!(dels > 0 && dels < 127);
+    let mut bytes = std::fs::read(&f).unwrap();
+    // Tag 1 (num_entries: tag, length, varint), then tag 2 = num_deletions,
+    // a one-byte varint: make it one more, and re-seal the checksum
+    // (docs/format.md: low 32 bits of xxh3 over contents and type byte).
+    let p = off + 2 + bytes[off + 1] as usize;
+    assert_eq!(&bytes[p..p + 3], &[2, 1, dels as u8]);
+    bytes[p + 2] += 1;
+    let sum = xxhash_rust::xxh3::xxh3_64(&bytes[off..off + size + 1]) as u32;
+    bytes[off + size + 1..off + size + 5].copy_from_slice(&sum.to_le_bytes());
+    std::fs::write(&f, bytes).unwrap();
+
+    let o = run(&["-f", s(&f), "-c", "check"]);
+    assert_eq!(code(&o), 0, "checksums are sound: {}", stdout(&o));
+    let o = run(&["-f", s(&f), "-c", "verify"]);
+    assert_eq!(code(&o), 1);
+    let want = format!(
+        "verify failed at offset {off}: properties say num_deletions = {}, the file holds {dels}",
+        dels + 1
+    );
+    assert!(stdout(&o).contains(&want), "{}", stdout(&o));
+    assert!(stderr(&o).contains(&want));
+    let v = json(&run(&["-f", s(&f), "-c", "verify", "--json"]));
+    assert_eq!(v["problems"][0]["kind"], "verify");
+    assert_eq!(v["problems"].as_array().unwrap().len(), 1);
+}
