@@ -131,6 +131,87 @@ impl SstFile {
     }
 }
 
+/// A data block as the index reaches it: see [`SstFile::data_block_refs`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataBlockRef {
+    /// The leaf index separator (an internal key) pointing at the block.
+    pub separator: Bytes,
+    /// Where the block is stored.
+    pub handle: BlockHandle,
+}
+
+/// One data block, read and decoded: see [`SstFile::data_block`].
+#[derive(Debug, Clone)]
+pub struct DataBlock {
+    /// Where the block is stored.
+    pub handle: BlockHandle,
+    /// `"none"` or `"zstd"`: how the block is stored.
+    pub compression: &'static str,
+    /// The uncompressed block contents (entries and restart array).
+    pub contents: Bytes,
+    /// Number of restart points.
+    pub restarts: usize,
+    /// The block's entries in order.
+    pub entries: Vec<Entry>,
+}
+
+/// Splits an internal key (`user_key ‖ trailer`, see docs/format.md) into
+/// `(user_key, seq, kind)`; `None` when it is too short or its kind is
+/// unknown. Separators, properties key ranges and manifest key ranges are
+/// internal keys.
+pub fn split_internal_key(ikey: &[u8]) -> Option<(&[u8], u64, ValueKind)> {
+    parse_internal_key(ikey).map(|p| (p.user_key, p.seq, p.kind))
+}
+
+impl SstFile {
+    /// Every data block's handle and leaf separator, in order. Reads (and
+    /// verifies) only the index pages, so each data block can then be read
+    /// on its own with [`SstFile::data_block`] and a damaged one does not
+    /// hide the others.
+    pub fn data_block_refs(&self) -> Result<Vec<DataBlockRef>> {
+        Ok(self
+            .table
+            .data_block_refs()?
+            .into_iter()
+            .map(|(sep, handle)| DataBlockRef {
+                separator: Bytes::from(sep),
+                handle,
+            })
+            .collect())
+    }
+
+    /// Reads the data block at `handle` (from [`SstFile::data_block_refs`]
+    /// or [`TableLayout::data_blocks`]): verifies its checksum,
+    /// decompresses it and decodes every entry.
+    pub fn data_block(&self, handle: BlockHandle) -> Result<DataBlock> {
+        let path = self.table.path();
+        let (contents, compressed, restarts, raw) = self.table.read_data_block(handle)?;
+        let mut entries = Vec::with_capacity(raw.len());
+        for (k, value) in raw {
+            let Some(p) = parse_internal_key(&k) else {
+                return Err(Error::corruption(
+                    path,
+                    handle.offset,
+                    "data block: malformed internal key",
+                ));
+            };
+            entries.push(Entry {
+                key: Bytes::copy_from_slice(p.user_key),
+                seq: p.seq,
+                kind: p.kind,
+                value,
+            });
+        }
+        Ok(DataBlock {
+            handle,
+            compression: if compressed { "zstd" } else { "none" },
+            contents,
+            restarts,
+            entries,
+        })
+    }
+}
+
 /// Iterator over the entries of an [`SstFile`]; an error ends it.
 pub struct SstEntries {
     it: Box<dyn InternalIterator>,

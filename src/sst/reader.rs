@@ -425,6 +425,59 @@ impl Table {
     }
 }
 
+impl Table {
+    /// Walks the index pages only (checksums verified) and returns, in
+    /// order, each data block's leaf separator and handle. Does not read
+    /// any data block, so a damaged data block does not hide the others.
+    pub fn data_block_refs(&self) -> Result<Vec<(Vec<u8>, BlockHandle)>> {
+        let mut current = vec![(Vec::new(), self.footer.index_root)];
+        let mut level = self.footer.index_depth;
+        while level > 0 {
+            let mut children = Vec::new();
+            for (_, h) in &current {
+                let block = self.read_block(*h, "index page")?;
+                let mut it = BlockIter::new(block, Vec::new());
+                it.seek_to_first();
+                while it.valid() {
+                    children.push((it.key().to_vec(), self.child_handle(&it)?));
+                    it.next();
+                }
+                if let Some(e) = it.error() {
+                    return Err(self.block_error(it.block(), e, "index page"));
+                }
+            }
+            current = children;
+            level -= 1;
+        }
+        Ok(current)
+    }
+
+    /// Reads the data block at `handle` (checksum verified, decompressed)
+    /// and decodes every entry: `(uncompressed contents, compressed?,
+    /// restart count, entries as (internal key, value))`.
+    #[allow(clippy::type_complexity)]
+    pub fn read_data_block(
+        &self,
+        handle: BlockHandle,
+    ) -> Result<(Bytes, bool, usize, Vec<(Vec<u8>, Bytes)>)> {
+        let block = read_block(&self.path, &self.data, self.limit, handle, "data block")?;
+        let contents = block.data().clone();
+        let compressed = block.is_compressed();
+        let restarts = block.num_restarts();
+        let mut it = BlockIter::new(block, Vec::new());
+        it.seek_to_first();
+        let mut entries = Vec::new();
+        while it.valid() {
+            entries.push((it.key().to_vec(), it.value_bytes()));
+            it.next();
+        }
+        if let Some(e) = it.error() {
+            return Err(self.block_error(it.block(), e, "data block"));
+        }
+        Ok((contents, compressed, restarts, entries))
+    }
+}
+
 fn compression_name(compressed: bool) -> &'static str {
     if compressed {
         "zstd"
