@@ -47,7 +47,11 @@ fn second_process_gets_locked() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), Options::default()).unwrap();
     db.put(b"parent", b"1").unwrap();
-    assert_eq!(run_child(dir.path()), 3, "a second process must get Error::Locked");
+    assert_eq!(
+        run_child(dir.path()),
+        3,
+        "a second process must get Error::Locked"
+    );
     assert_eq!(db.get(b"parent").unwrap().as_deref(), Some(&b"1"[..]));
     db.close().unwrap();
     assert_eq!(run_child(dir.path()), 0, "after close the lock is free");

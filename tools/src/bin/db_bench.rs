@@ -351,7 +351,10 @@ impl Bench {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| fail("benchmark thread panicked")))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| fail("benchmark thread panicked"))
+                })
                 .collect()
         });
         let secs = start.elapsed().as_secs_f64();
@@ -467,15 +470,16 @@ impl Bench {
         let reads = self.count(self.flags.reads);
         self.run(name, self.flags.threads, reads, |_, st, pb| {
             let it = db.iter();
-            let mut step = |item: lightning_db::Result<(lightning_db::Bytes, lightning_db::Bytes)>| {
-                let (k, v) = item.unwrap_or_else(|e| fail(e));
-                st.ops += 1;
-                st.found += 1;
-                st.bytes += (k.len() + v.len()) as u64;
-                if st.ops % 4096 == 0 {
-                    pb.inc(4096);
-                }
-            };
+            let mut step =
+                |item: lightning_db::Result<(lightning_db::Bytes, lightning_db::Bytes)>| {
+                    let (k, v) = item.unwrap_or_else(|e| fail(e));
+                    st.ops += 1;
+                    st.found += 1;
+                    st.bytes += (k.len() + v.len()) as u64;
+                    if st.ops % 4096 == 0 {
+                        pb.inc(4096);
+                    }
+                };
             if reverse {
                 for item in it.rev().take(reads as usize) {
                     step(item);
@@ -563,7 +567,9 @@ impl Bench {
         };
         self.read_random("readwhilewriting");
         stop.store(true, Ordering::Relaxed);
-        writer.join().unwrap_or_else(|_| fail("writer thread panicked"));
+        writer
+            .join()
+            .unwrap_or_else(|_| fail("writer thread panicked"));
         println!(
             "  (the writer wrote {} entries meanwhile)",
             written.load(Ordering::Relaxed)
@@ -576,6 +582,19 @@ enum Order {
     Sequential,
     Random,
     Delete,
+}
+
+/// Bytes of the `*.sst` files in `dir`.
+fn sst_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".sst"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -619,7 +638,11 @@ fn main() {
     );
     println!(
         "Options: write_buffer_size {}, bloom_bits {}, compression {}, compaction {:?}, sync {}",
-        opts.write_buffer_size, opts.bloom_bits_per_key, opts.compression, opts.compaction.style, flags.sync
+        opts.write_buffer_size,
+        opts.bloom_bits_per_key,
+        opts.compression,
+        opts.compaction.style,
+        flags.sync
     );
     println!("------------------------------------------------");
     let mut bench = Bench {
@@ -630,7 +653,12 @@ fn main() {
         _tempdir: tempdir,
     };
     bench.open(!flags.use_existing_db);
-    for name in flags.benchmarks.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for name in flags
+        .benchmarks
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let writes = bench.count(flags.writes);
         match name {
             "fillseq" => {
@@ -643,7 +671,11 @@ fn main() {
             }
             "fillsync" => {
                 bench.open(true);
-                let n = if flags.writes < 0 { (flags.num / 1000).max(1) } else { writes };
+                let n = if flags.writes < 0 {
+                    (flags.num / 1000).max(1)
+                } else {
+                    writes
+                };
                 bench.write_bench(name, Order::Random, n, true);
             }
             "overwrite" => bench.write_bench(name, Order::Random, writes, false),
@@ -655,15 +687,27 @@ fn main() {
             "readwhilewriting" => bench.read_while_writing(),
             "compact" => {
                 let t = Instant::now();
-                bench.db().compact_range::<&[u8], _>(..).unwrap_or_else(|e| fail(e));
+                bench
+                    .db()
+                    .compact_range::<&[u8], _>(..)
+                    .unwrap_or_else(|e| fail(e));
                 println!("{name:<12} : {:>11.3} seconds", t.elapsed().as_secs_f64());
             }
             "waitforcompaction" => {
                 let t = Instant::now();
-                bench.db().wait_for_compactions().unwrap_or_else(|e| fail(e));
+                bench
+                    .db()
+                    .wait_for_compactions()
+                    .unwrap_or_else(|e| fail(e));
                 println!("{name:<12} : {:>11.3} seconds", t.elapsed().as_secs_f64());
             }
-            "stats" => println!("{}", bench.db().compaction_stats()),
+            "stats" => {
+                println!("{}", bench.db().compaction_stats());
+                println!(
+                    "On-disk SST files: {:.2} MiB",
+                    sst_bytes(&bench.path) as f64 / 1048576.0
+                );
+            }
             other => fail(format!("unknown benchmark `{other}`")),
         }
     }

@@ -1,0 +1,114 @@
+//! `db_bench` runs every benchmark and prints lines in RocksDB's format.
+//!
+//! Why it matters: users compare its output with RocksDB's `db_bench` line
+//! by line, and scripts parse it.
+
+use std::process::Command;
+
+/// Parses `name : X micros/op Y ops/sec;[ Z MB/s][ (a of b found)]`.
+fn parse_line(line: &str) -> Option<(String, f64, f64)> {
+    let (name, rest) = line.split_once(" : ")?;
+    let mut words = rest.split_whitespace();
+    let micros: f64 = words.next()?.parse().ok()?;
+    if words.next()? != "micros/op" {
+        return None;
+    }
+    let ops: f64 = words.next()?.parse().ok()?;
+    if words.next()? != "ops/sec;" {
+        return None;
+    }
+    Some((name.trim().to_string(), micros, ops))
+}
+
+#[test]
+fn every_benchmark_runs_and_its_line_parses() {
+    let benchmarks = [
+        "fillseq",
+        "fillrandom",
+        "overwrite",
+        "readrandom",
+        "readseq",
+        "readreverse",
+        "seekrandom",
+        "deleterandom",
+        "readwhilewriting",
+        "fillsync",
+    ];
+    let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+        .args([
+            "--num=10000",
+            &format!(
+                "--benchmarks={},waitforcompaction,stats",
+                benchmarks.join(",")
+            ),
+            "--histogram=1",
+            "--seek_nexts=10",
+            "--benchmark_write_rate_limit=1000000",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let parsed: Vec<_> = stdout.lines().filter_map(parse_line).collect();
+    for b in benchmarks {
+        let (_, micros, ops) = parsed
+            .iter()
+            .find(|(n, _, _)| n == b)
+            .unwrap_or_else(|| panic!("no line for {b} in:\n{stdout}"));
+        assert!(
+            *micros > 0.0 && *ops > 0.0,
+            "{b}: {micros} micros/op {ops} ops/sec"
+        );
+    }
+    let found = stdout
+        .lines()
+        .find(|l| l.starts_with("readrandom"))
+        .unwrap();
+    assert!(found.contains(" of 10000 found)"), "{found}");
+    assert!(stdout.contains("Microseconds per op: P50:"), "{stdout}");
+    assert!(stdout.contains("** Compaction Stats **"), "{stdout}");
+    assert!(stdout.contains("Peak memory (VmHWM):"), "{stdout}");
+}
+
+#[test]
+fn unknown_benchmark_and_bad_flag_fail_with_a_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+        .args(["--num=10", "--benchmarks=fillseq,nosuchbench"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown benchmark `nosuchbench`"));
+    let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+        .args(["--compression_type=lz4"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lz4"));
+}
+
+#[test]
+fn use_existing_db_reads_what_an_earlier_run_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+            .arg(format!("--db={}", db.display()))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["--num=5000", "--benchmarks=fillseq"]);
+    let out = run(&[
+        "--num=5000",
+        "--benchmarks=readrandom",
+        "--use_existing_db=1",
+    ]);
+    let line = out.lines().find(|l| l.starts_with("readrandom")).unwrap();
+    assert!(line.contains("(5000 of 5000 found)"), "{line}");
+}
