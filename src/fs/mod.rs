@@ -2,13 +2,15 @@
 //! [`FileSystem`].
 //!
 //! [`PosixFs`] is the real implementation and the default. Tests can swap
-//! in other implementations (an in-memory one, a fault-injecting one that
-//! separates synced from merely written data) to simulate crashes and I/O
-//! errors. The trait is deliberately small: whole-file read-only mapping for
+//! in [`MemFs`] (in memory) or [`FaultFs`] (in memory, separating synced
+//! from merely written data, simulating power loss and injecting I/O
+//! errors). The trait is deliberately small: whole-file read-only mapping for
 //! immutable files, append-only writable files, and directory operations.
 //!
 //! Every method reports failures as [`crate::Error::Io`] naming the path.
 
+mod fault;
+mod mem;
 mod posix;
 
 use std::fmt;
@@ -19,6 +21,8 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
+pub use fault::{CrashMode, FaultFs, FaultRule, FaultStats, OpKind, OpRecord, PAGE_SIZE};
+pub use mem::MemFs;
 pub use posix::PosixFs;
 
 /// A file opened for appending. Data passes through three states:
