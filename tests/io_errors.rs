@@ -57,7 +57,6 @@ fn is_background(e: &Error) -> bool {
 /// creation or its directory sync. The writer that triggered the rotation
 /// must get an error, not hang.
 #[test]
-#[ignore = "bug: a failed WAL rotation deadlocks the writer (set_bg_error relocks the write queue)"]
 fn failed_wal_rotation_returns_an_error() {
     for rule in [
         FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on(".log"),

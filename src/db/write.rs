@@ -255,7 +255,9 @@ impl DbInner {
                 continue;
             }
             if let Err(e) = self.switch_memtable(&sv) {
-                break Err(e);
+                // Recorded here, with the queue held: `set_bg_error` would
+                // lock the queue again and deadlock.
+                break Err(Error::Background(self.set_bg_error_queue_locked(e, q)));
             }
             force = false;
         };
@@ -270,7 +272,9 @@ impl DbInner {
     }
 
     /// Freezes the active memtable and starts a new one with a new WAL.
-    /// Called by the leader with the queue locked.
+    /// Called by the leader with the queue locked; an error must become the
+    /// background error (the old WAL's sync may have failed), which the
+    /// caller records.
     fn switch_memtable(&self, sv: &SuperVersion) -> Result<()> {
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
         let path = log_file_name(&self.dir, number);
@@ -286,9 +290,7 @@ impl DbInner {
             *wal = new_wal;
             Ok(())
         })();
-        if let Err(e) = res {
-            return Err(Error::Background(self.set_bg_error(e)));
-        }
+        res?;
         let mem = Arc::new(MemTable::new(number));
         {
             let _v = self.versions.lock();
