@@ -15,8 +15,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lightning_db::fs::{FaultFs, FaultRule, OpKind};
-use lightning_db::{Db, Error, Options};
+use lightning_db::fs::{CrashMode, FaultFs, FaultRule, OpKind};
+use lightning_db::{Db, Error, Options, WriteBatch, WriteOptions};
 
 const DIR: &str = "/db";
 
@@ -86,6 +86,41 @@ fn failed_wal_rotation_returns_an_error() {
         let db = Db::open(DIR, options(&fs)).unwrap();
         for i in 0..acked {
             assert_eq!(db.get(key(i)).unwrap().unwrap(), val(i), "{rule:?} key {i}");
+        }
+    }
+}
+
+/// Recovery creates its new WAL before switching `CURRENT`. If the open
+/// then fails (here: the new manifest cannot be created), the last WAL of
+/// the old state, which ends in a torn record after a crash, is followed by
+/// that new, empty WAL; the next open must not take the torn tail for
+/// damage in the middle of the log.
+#[test]
+#[ignore = "bug: after a failed open, a torn WAL followed by the open's empty WAL is reported as corruption"]
+fn failed_open_after_a_crash_leaves_the_database_openable() {
+    let mode = CrashMode {
+        keep_unsynced_prefix: true,
+        ..CrashMode::DROP_UNSYNCED
+    };
+    for seed in 0..20u64 {
+        let fs = Arc::new(FaultFs::new());
+        let db = Db::open(DIR, options(&fs)).unwrap();
+        for i in 0..50u64 {
+            let sync = i == 20;
+            let mut b = WriteBatch::new();
+            b.put(key(i), val(i));
+            db.write_opt(b, &WriteOptions { sync }).unwrap();
+        }
+        fs.power_off();
+        drop(db);
+        fs.crash(seed, mode);
+        fs.inject(FaultRule::new(OpKind::Create, 0, ErrorKind::Other).on("MANIFEST"));
+        let e = Db::open(DIR, options(&fs)).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+        let db = Db::open(DIR, options(&fs))
+            .unwrap_or_else(|e| panic!("seed {seed}: reopen after a failed open: {e}"));
+        for i in 0..=20 {
+            assert_eq!(db.get(key(i)).unwrap().unwrap(), val(i), "seed {seed}");
         }
     }
 }
