@@ -285,7 +285,11 @@ impl DbInner {
             wal.sync()?;
             let file = self.fs.create(&path)?;
             let mut new_wal = LogWriter::new(file, path.clone(), LogKind::Wal, number)?;
-            new_wal.flush()?;
+            // The header becomes durable before the directory entry does:
+            // a crash can then leave the new WAL missing, or with a valid
+            // header, but never with a torn one (which recovery must take
+            // for a damaged or foreign file).
+            new_wal.sync()?;
             self.fs.sync_dir(&self.dir)?;
             *wal = new_wal;
             Ok(())
