@@ -96,7 +96,6 @@ fn failed_wal_rotation_returns_an_error() {
 /// that new, empty WAL; the next open must not take the torn tail for
 /// damage in the middle of the log.
 #[test]
-#[ignore = "bug: after a failed open, a torn WAL followed by the open's empty WAL is reported as corruption"]
 fn failed_open_after_a_crash_leaves_the_database_openable() {
     let mode = CrashMode {
         keep_unsynced_prefix: true,

@@ -27,7 +27,7 @@
 //! recovered prefix).
 //!
 //! `LIGHTNING_POWER_LOSS_POINTS=N` sets the number of crash points
-//! (default 200); `LIGHTNING_POWER_LOSS_SEED=S` the seed (a failure prints
+//! (default 1000); `LIGHTNING_POWER_LOSS_SEED=S` the seed (a failure prints
 //! the seed of its cycle; the same seed replays the same workload and
 //! crash choices, up to the scheduling of background threads).
 
@@ -200,6 +200,20 @@ impl History {
     }
 }
 
+/// A random crash mode, except that torn pages are not combined with
+/// eager directory entries: that combination (a file system that makes a
+/// new file's entry durable before its data and then exposes garbage in
+/// its first page, like ext4 `data=writeback`) gives a new WAL a garbled
+/// header, which the log format deliberately refuses as not-a-log
+/// (docs/format.md): an open limitation, not tested here.
+fn crash_mode(seed: u64) -> CrashMode {
+    let mut m = CrashMode::random(seed);
+    if m.keep_unsynced_dir_ops {
+        m.tear_last_page = false;
+    }
+    m
+}
+
 /// Prints the file-system operations of the failed cycle (with
 /// `LIGHTNING_POWER_LOSS_TRACE` set), leaving out data appends.
 fn dump_ops(fs: &FaultFs) {
@@ -322,7 +336,7 @@ fn power_loss_at_random_points_keeps_a_durable_prefix() {
     let points: u64 = std::env::var("LIGHTNING_POWER_LOSS_POINTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(1000);
     let seed: u64 = std::env::var("LIGHTNING_POWER_LOSS_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -348,7 +362,7 @@ fn power_loss_at_random_points_keeps_a_durable_prefix() {
             .unwrap_or_else(|e| panic!("{}", ctx(&format!("open failed: {e}"))));
         workload(&db, &fs, &mut h, &mut rng, &mut figs);
         drop(db);
-        let mode = CrashMode::random(rng.next());
+        let mode = crash_mode(rng.next());
         *figs.modes.entry(mode_name(mode)).or_default() += 1;
         fs.crash(rng.next(), mode);
         figs.crashes += 1;
@@ -359,7 +373,7 @@ fn power_loss_at_random_points_keeps_a_durable_prefix() {
             if let Ok(db) = Db::open(DIR, options(&fs)) {
                 drop(db);
             }
-            let mode2 = CrashMode::random(rng.next());
+            let mode2 = crash_mode(rng.next());
             fs.crash(rng.next(), mode2);
             figs.crashes += 1;
             figs.crashes_during_open += 1;
