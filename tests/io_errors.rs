@@ -319,3 +319,44 @@ fn failed_opens_leave_the_database_openable() {
         assert_has(&db, acked2, &format!("{what}, after crash"));
     }
 }
+
+/// Reads are retried (3 attempts, 1-2 ms apart) when they fail with
+/// `Interrupted` (EINTR) or `WouldBlock`; a third failure in a row, or any
+/// other error, is reported.
+#[test]
+fn transient_read_errors_are_retried_a_few_times() {
+    for (failures, error, opens) in [
+        (1, ErrorKind::Interrupted, true),
+        (2, ErrorKind::Interrupted, true),
+        (2, ErrorKind::WouldBlock, true),
+        (3, ErrorKind::Interrupted, false),
+        (1, ErrorKind::Other, false),
+    ] {
+        for target in ["CURRENT", "MANIFEST", ".log", ".sst"] {
+            let what = format!("{failures} x {error:?} reading {target}");
+            let fs = Arc::new(FaultFs::new());
+            let db = Db::open(DIR, options(&fs)).unwrap();
+            let (acked, _, _) = write_range(&db, 0, 300, 1000);
+            db.flush().unwrap();
+            let (acked, _, _) = write_range(&db, acked, acked + 50, 1000);
+            db.close().unwrap();
+            fs.inject(
+                FaultRule::new(OpKind::Read, 0, error)
+                    .on(target)
+                    .times(failures),
+            );
+            match Db::open(DIR, options(&fs)) {
+                Ok(db) => {
+                    assert!(opens, "{what}: opened");
+                    assert_has(&db, acked, &what);
+                }
+                Err(Error::Io { source, .. }) => {
+                    assert!(!opens, "{what}: {source}");
+                    assert_eq!(source.kind(), error, "{what}");
+                }
+                Err(e) => panic!("{what}: {e}"),
+            }
+            assert_eq!(fs.stats().injected(OpKind::Read), failures, "{what}");
+        }
+    }
+}

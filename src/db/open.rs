@@ -139,7 +139,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let mut torn: Option<(std::path::PathBuf, u64, &'static str)> = None;
     for &n in &logs {
         let path = log_file_name(dir, n);
-        let data = fs.read_file(&path)?;
+        let data = crate::fs::read_file_retrying(fs.as_ref(), &path)?;
         bytes += data.len() as u64;
         let mut reader = LogReader::new(path.clone(), data, LogKind::Wal, n)?;
         while let Some(rec) = reader.next_record()? {
