@@ -357,7 +357,12 @@ impl DbInner {
                     st.next_job_id += 1;
                     st.next_job_id
                 };
-                self.run_compaction(id, &job)?;
+                // As for automatic compactions: after a failed fsync of an
+                // output or of the manifest their state on disk is
+                // unknown, so the database stops accepting writes.
+                if let Err(e) = self.run_compaction(id, &job) {
+                    return Err(Error::Background(self.set_bg_error(e)));
+                }
                 self.after_version_change();
                 from_level = job.output_level;
             }

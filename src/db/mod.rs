@@ -349,32 +349,54 @@ impl DbInner {
         }
     }
 
-    /// Records the first background error (from then on writes fail) and
-    /// wakes every waiter. Must not be called with the queue lock held:
-    /// the write-group leader uses [`DbInner::record_bg_error`].
+    /// Records the first background error; from then on writes fail.
+    /// Must not be called with the write queue locked (see
+    /// [`DbInner::set_bg_error_queue_locked`]).
     pub(crate) fn set_bg_error(&self, e: Error) -> Arc<Error> {
-        let e = self.record_bg_error(e);
-        let _q = self.queue.lock();
-        self.stall_cv.notify_all();
+        let (e, first) = self.record_bg_error(e);
+        if first {
+            // Wake everyone who might wait for progress that will not come.
+            let _q = self.queue.lock();
+            self.stall_cv.notify_all();
+        }
+        self.wake_flush_waiters(first);
         e
     }
 
-    /// Records the first background error and wakes `flush()` callers, but
-    /// not writers stalled on `stall_cv`: only the write-group leader ever
-    /// waits there, and it is the caller when the queue lock is held.
-    pub(crate) fn record_bg_error(&self, e: Error) -> Arc<Error> {
+    /// [`DbInner::set_bg_error`] for a caller that holds the write queue
+    /// (the write-group leader): the queue mutex is not reentrant.
+    pub(crate) fn set_bg_error_queue_locked(
+        &self,
+        e: Error,
+        _queue: &mut parking_lot::MutexGuard<'_, write::WriteQueue>,
+    ) -> Arc<Error> {
+        let (e, first) = self.record_bg_error(e);
+        if first {
+            self.stall_cv.notify_all();
+        }
+        self.wake_flush_waiters(first);
+        e
+    }
+
+    /// Stores `e` unless an error is already recorded; returns the
+    /// recorded error and whether it is `e`.
+    fn record_bg_error(&self, e: Error) -> (Arc<Error>, bool) {
         let mut g = self.bg_error.lock();
         if let Some(existing) = g.as_ref() {
-            return Arc::clone(existing);
+            return (Arc::clone(existing), false);
         }
         tracing::error!(error = %e, "background error: the database stops accepting writes");
         let e = Arc::new(e);
         *g = Some(Arc::clone(&e));
         self.has_bg_error.store(true, Ordering::Release);
-        drop(g);
-        let _f = self.flush_state.lock();
-        self.flush_done_cv.notify_all();
-        e
+        (e, true)
+    }
+
+    fn wake_flush_waiters(&self, first: bool) {
+        if first {
+            let _f = self.flush_state.lock();
+            self.flush_done_cv.notify_all();
+        }
     }
 
     pub(crate) fn bg_error(&self) -> Option<Error> {

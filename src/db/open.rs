@@ -7,9 +7,12 @@
 //! 3. Open every live SST (footer, properties and filter are verified).
 //! 4. Replay the WALs numbered at or above the manifest's log number, in
 //!    order, into memtables, flushing each full one to a new level-0 file.
-//!    Only the last WAL may end in a torn record; the WAL before a rotation
-//!    is synced before the rotation, so a torn record anywhere else means
-//!    real damage and is reported as corruption.
+//!    Only the last WAL holding records may end in a torn record; the WAL
+//!    before a rotation is synced before the rotation, so a torn record
+//!    followed by records of a newer WAL means real damage and is reported
+//!    as corruption. Newer WALs holding no record do not count: an open
+//!    that failed after step 5 created its new (empty) WAL, behind a last
+//!    WAL that may end in a torn record from the crash before.
 //! 5. Start a new WAL and a new manifest holding a snapshot of the
 //!    recovered version; switch `CURRENT` to it.
 //!    Then write `OPTIONS-NNNNNN`, the options in force (informational).
@@ -132,32 +135,47 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let mut new_files: Vec<FileMetaData> = Vec::new();
     let mut mem = Arc::new(MemTable::new(0));
     let (mut records, mut bytes) = (0u64, 0u64);
-    for (i, &n) in logs.iter().enumerate() {
+    // A torn tail seen so far: fine unless a newer WAL holds a record.
+    let mut torn: Option<(std::path::PathBuf, u64, String)> = None;
+    for &n in &logs {
         let path = log_file_name(dir, n);
-        let data = fs.read_file(&path)?;
+        let data = crate::fs::read_file_retrying(fs.as_ref(), &path)?;
         bytes += data.len() as u64;
         let mut reader = LogReader::new(path.clone(), data, LogKind::Wal, n)?;
-        let newest = i + 1 == logs.len();
         loop {
             let rec = match reader.next_record() {
                 Ok(Some(rec)) => rec,
                 Ok(None) => break,
                 Err(Error::Corruption { offset, reason, .. })
-                    if newest && opts.wal_recovery_mode == WalRecoveryMode::PointInTime =>
+                    if opts.wal_recovery_mode == WalRecoveryMode::PointInTime =>
                 {
                     // Unsynced writes of the newest WAL may come back as
                     // any mix of old, new and torn pages after a power
                     // loss: recover the consistent prefix before the damage.
+                    // Like a torn tail, it is corruption only if a newer
+                    // WAL holds a record (older WALs were synced).
                     tracing::warn!(
                         wal = %path.display(),
                         offset,
                         reason = %reason,
-                        "damaged record in the newest WAL; recovered the batches before it (wal_recovery_mode = point_in_time)"
+                        "damaged record in the WAL; recovering the batches before it (wal_recovery_mode = point_in_time)"
                     );
+                    torn.get_or_insert((path.clone(), offset, reason));
                     break;
                 }
                 Err(e) => return Err(e),
             };
+            if let Some((p, offset, reason)) = torn.take() {
+                return Err(Error::corruption(
+                    &p,
+                    offset,
+                    format!(
+                        "WAL ends in a damaged record ({reason}) but a newer WAL with records \
+                         follows it ({})",
+                        path.display()
+                    ),
+                ));
+            }
             let batch = WriteBatch::from_record(&rec.payload)
                 .map_err(|e| e.into_error(&path, rec.offset))?;
             let mut seq = batch.sequence();
@@ -176,17 +194,9 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
             }
         }
         if let Some(t) = reader.torn_tail() {
-            if i + 1 != logs.len() {
-                return Err(Error::corruption(
-                    &path,
-                    t.offset,
-                    format!(
-                        "WAL ends in a damaged record ({}) but a newer WAL follows it",
-                        t.reason
-                    ),
-                ));
-            }
             tracing::warn!(wal = %path.display(), offset = t.offset, reason = %t.reason, "WAL ends in a torn record; recovered up to it");
+            // The oldest torn tail is the one a later record contradicts.
+            torn.get_or_insert((path.clone(), t.offset, t.reason.to_string()));
         }
     }
     if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts)? {
@@ -400,6 +410,80 @@ fn remove_obsolete_files(
 #[cfg(test)]
 mod tests {
     use super::rfc3339_utc;
+    use crate::batch::WriteBatch;
+    use crate::db::Db;
+    use crate::error::Error;
+    use crate::filename::log_file_name;
+    use crate::fs::{FileSystem, MemFs};
+    use crate::log::{LogKind, LogWriter};
+    use crate::options::Options;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    /// Writes WAL `n` holding one batch per key (sequences from `seq`),
+    /// cut by `cut` bytes at the end.
+    fn write_wal(fs: &MemFs, dir: &Path, n: u64, seq: u64, keys: &[&str], cut: usize) {
+        let path = log_file_name(dir, n);
+        let mut w =
+            LogWriter::new(fs.create(&path).unwrap(), path.clone(), LogKind::Wal, n).unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            let mut b = WriteBatch::new();
+            b.put(k, "v");
+            b.set_sequence(seq + i as u64);
+            w.add_record(b.data()).unwrap();
+        }
+        w.sync().unwrap();
+        drop(w);
+        let data = fs.read_file(&path).unwrap();
+        let mut f = fs.create(&path).unwrap();
+        f.append(&data[..data.len() - cut]).unwrap();
+        f.sync_data().unwrap();
+    }
+
+    /// The last WAL of a database that was opened and closed once.
+    fn fresh(fs: &Arc<MemFs>, dir: &Path) -> u64 {
+        let opts = Options {
+            fs: fs.clone(),
+            ..Options::default()
+        };
+        Db::open(dir, opts).unwrap().close().unwrap();
+        fs.list_dir(dir)
+            .unwrap()
+            .iter()
+            .filter_map(|n| n.strip_suffix(".log").and_then(|n| n.parse().ok()))
+            .max()
+            .unwrap()
+    }
+
+    #[test]
+    fn torn_wal_followed_by_empty_wals_recovers_but_not_by_records() {
+        let dir = Path::new("/db");
+        for newer_has_records in [false, true] {
+            let fs = Arc::new(MemFs::new());
+            let last = fresh(&fs, dir);
+            // The last WAL ends in a torn record; newer WALs follow.
+            write_wal(&fs, dir, last, 1, &["a", "b", "c"], 3);
+            write_wal(&fs, dir, last + 10, 10, &[], 0);
+            let newer: &[&str] = if newer_has_records { &["d"] } else { &[] };
+            write_wal(&fs, dir, last + 20, 10, newer, 0);
+            let opts = Options {
+                fs: fs.clone(),
+                ..Options::default()
+            };
+            match Db::open(dir, opts) {
+                Ok(db) => {
+                    assert!(!newer_has_records);
+                    assert!(db.get("b").unwrap().is_some());
+                    assert!(db.get("c").unwrap().is_none());
+                }
+                Err(e) => {
+                    assert!(newer_has_records, "{e}");
+                    assert!(matches!(e, Error::Corruption { .. }), "{e}");
+                    assert!(e.to_string().contains(&format!("{last:06}.log")), "{e}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn rfc3339_dates() {

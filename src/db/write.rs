@@ -261,7 +261,9 @@ impl DbInner {
                 continue;
             }
             if let Err(e) = self.switch_memtable(&sv) {
-                break Err(e);
+                // Recorded here, with the queue held: `set_bg_error` would
+                // lock the queue again and deadlock.
+                break Err(Error::Background(self.set_bg_error_queue_locked(e, q)));
             }
             force = false;
         };
@@ -276,8 +278,9 @@ impl DbInner {
     }
 
     /// Freezes the active memtable and starts a new one with a new WAL.
-    /// Called by the leader with the queue locked (so a failure is recorded
-    /// with `record_bg_error`, which does not take that lock).
+    /// Called by the leader with the queue locked; an error must become the
+    /// background error (the old WAL's sync may have failed), which the
+    /// caller records.
     fn switch_memtable(&self, sv: &SuperVersion) -> Result<()> {
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
         let path = log_file_name(&self.dir, number);
@@ -289,14 +292,16 @@ impl DbInner {
             self.wal_unsynced.store(0, Ordering::Relaxed);
             let file = self.fs.create(&path)?;
             let mut new_wal = LogWriter::new(file, path.clone(), LogKind::Wal, number)?;
-            new_wal.flush()?;
+            // The header becomes durable before the directory entry does:
+            // a crash can then leave the new WAL missing, or with a valid
+            // header, but never with a torn one (which recovery must take
+            // for a damaged or foreign file).
+            new_wal.sync()?;
             self.fs.sync_dir(&self.dir)?;
             *wal = new_wal;
             Ok(())
         })();
-        if let Err(e) = res {
-            return Err(Error::Background(self.record_bg_error(e)));
-        }
+        res?;
         let mem = Arc::new(MemTable::new(number));
         {
             let _v = self.versions.lock();

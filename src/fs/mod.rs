@@ -2,13 +2,15 @@
 //! [`FileSystem`].
 //!
 //! [`PosixFs`] is the real implementation and the default. Tests can swap
-//! in other implementations (an in-memory one, a fault-injecting one that
-//! separates synced from merely written data) to simulate crashes and I/O
-//! errors. The trait is deliberately small: whole-file read-only mapping for
+//! in [`MemFs`] (in memory) or [`FaultFs`] (in memory, separating synced
+//! from merely written data, simulating power loss and injecting I/O
+//! errors). The trait is deliberately small: whole-file read-only mapping for
 //! immutable files, append-only writable files, and directory operations.
 //!
 //! Every method reports failures as [`crate::Error::Io`] naming the path.
 
+mod fault;
+mod mem;
 mod posix;
 
 use std::fmt;
@@ -19,6 +21,8 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
+pub use fault::{CrashMode, FaultFs, FaultRule, FaultStats, OpKind, OpRecord, PAGE_SIZE};
+pub use mem::MemFs;
 pub use posix::PosixFs;
 
 /// A file opened for appending. Data passes through three states:
@@ -77,4 +81,33 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
 /// The default file system.
 pub fn default_fs() -> Arc<dyn FileSystem> {
     Arc::new(PosixFs)
+}
+
+/// Attempts of [`read_file_retrying`] for a transient error.
+pub(crate) const READ_ATTEMPTS: u32 = 3;
+
+/// [`FileSystem::read_file`], retried with a short backoff (1 ms, then
+/// 2 ms) when it fails with a transient error (`Interrupted` — EINTR, as
+/// some network and FUSE file systems return — or `WouldBlock`), up to
+/// [`READ_ATTEMPTS`] attempts in all. Every read of the engine goes
+/// through here. Writes and syncs are never retried: after a failed write
+/// or fsync the state of the data is unknown.
+pub(crate) fn read_file_retrying(fs: &dyn FileSystem, path: &Path) -> Result<Bytes> {
+    let mut attempt = 1;
+    loop {
+        match fs.read_file(path) {
+            Err(crate::Error::Io { source, .. })
+                if attempt < READ_ATTEMPTS
+                    && matches!(
+                        source.kind(),
+                        std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                    ) =>
+            {
+                tracing::warn!(file = %path.display(), attempt, error = %source, "transient read error; retrying");
+                std::thread::sleep(std::time::Duration::from_millis(1 << (attempt - 1)));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }

@@ -66,7 +66,7 @@ fn cmp_with_parts(k: &[u8], uk: &[u8], trailer: u64) -> Ordering {
 impl Table {
     /// Maps and opens the SST file at `path`.
     pub fn open(fs: &dyn FileSystem, path: &Path) -> Result<Table> {
-        let data = fs.read_file(path)?;
+        let data = crate::fs::read_file_retrying(fs, path)?;
         Self::from_bytes(path.to_path_buf(), data)
     }
 

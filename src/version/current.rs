@@ -63,7 +63,7 @@ pub(crate) fn write_current(
 /// line naming a newer version is [`Error::UnsupportedVersion`].
 pub(crate) fn read_current(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<u64> {
     let path = current_file_name(dir);
-    let data = fs.read_file(&path)?;
+    let data = crate::fs::read_file_retrying(fs, &path)?;
     parse_current(&path, &data)
 }
 

@@ -40,7 +40,7 @@ pub(crate) struct RecoveredManifest {
 pub(crate) fn recover_manifest(fs: &dyn FileSystem, dir: &Path) -> Result<RecoveredManifest> {
     let manifest_number = read_current(fs, dir)?;
     let path = manifest_file_name(dir, manifest_number);
-    let data = fs.read_file(&path)?;
+    let data = crate::fs::read_file_retrying(fs, &path)?;
     let mut reader = LogReader::new(path.clone(), data, LogKind::Manifest, manifest_number)?;
     let mut state = RecoveredManifest::default();
     let mut edits = 0u64;

@@ -1,0 +1,252 @@
+//! The test file systems themselves: `MemFs` basics and the durability and
+//! fault model of `FaultFs` (synced vs unsynced data, directory entries
+//! durable only after `sync_dir`, power off, crash modes, fault rules).
+
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::Arc;
+
+use lightning_db::fs::{CrashMode, FaultFs, FaultRule, FileSystem, MemFs, OpKind};
+use lightning_db::{Db, Error, Options};
+
+fn write(fs: &dyn FileSystem, path: &str, data: &[u8], sync: bool) {
+    let mut f = fs.create(Path::new(path)).unwrap();
+    f.append(data).unwrap();
+    if sync {
+        f.sync_data().unwrap();
+    }
+}
+
+fn read(fs: &dyn FileSystem, path: &str) -> Option<Vec<u8>> {
+    fs.read_file(Path::new(path)).ok().map(|b| b.to_vec())
+}
+
+#[test]
+fn memfs_files_dirs_and_locks() {
+    let fs = MemFs::new();
+    fs.create_dir_all(Path::new("/a/b")).unwrap();
+    assert!(fs.exists(Path::new("/a")).unwrap());
+    write(&fs, "/a/b/x", b"hello", false);
+    assert_eq!(read(&fs, "/a/b/x").unwrap(), b"hello");
+    assert_eq!(fs.file_size(Path::new("/a/b/x")).unwrap(), 5);
+    fs.rename(Path::new("/a/b/x"), Path::new("/a/b/y")).unwrap();
+    assert!(!fs.exists(Path::new("/a/b/x")).unwrap());
+    let mut names = fs.list_dir(Path::new("/a/b")).unwrap();
+    names.sort();
+    assert_eq!(names, ["y"]);
+    assert_eq!(fs.list_dir(Path::new("/a")).unwrap(), ["b"]);
+    fs.remove_file(Path::new("/a/b/y")).unwrap();
+    assert!(fs.remove_file(Path::new("/a/b/y")).is_err());
+    assert!(fs.create(Path::new("/nope/x")).is_err());
+
+    let l = fs.lock(Path::new("/a/LOCK")).unwrap();
+    let clone = fs.clone();
+    assert!(matches!(
+        clone.lock(Path::new("/a/LOCK")),
+        Err(Error::Locked(_))
+    ));
+    drop(l);
+    clone.lock(Path::new("/a/LOCK")).unwrap();
+}
+
+#[test]
+fn memfs_database_round_trip() {
+    let fs = Arc::new(MemFs::new());
+    let opts = || Options {
+        fs: fs.clone(),
+        write_buffer_size: 64 * 1024,
+        ..Options::default()
+    };
+    {
+        let db = Db::open("/db", opts()).unwrap();
+        for i in 0..5000u32 {
+            db.put(format!("k{i:05}"), vec![b'v'; 50]).unwrap();
+        }
+        assert!(matches!(Db::open("/db", opts()), Err(Error::Locked(_))));
+        db.flush().unwrap();
+        db.put("last", "x").unwrap();
+        db.close().unwrap();
+    }
+    let db = Db::open("/db", opts()).unwrap();
+    assert_eq!(db.iter().count(), 5001);
+    assert_eq!(db.get("last").unwrap().unwrap(), "x");
+}
+
+#[test]
+fn unsynced_data_is_lost_synced_data_kept() {
+    let fs = FaultFs::new();
+    fs.create_dir_all(Path::new("/d")).unwrap();
+    let mut f = fs.create(Path::new("/d/f")).unwrap();
+    f.append(b"durable").unwrap();
+    f.sync_data().unwrap();
+    f.append(b" and not").unwrap();
+    fs.sync_dir(Path::new("/d")).unwrap();
+    assert_eq!(read(&fs, "/d/f").unwrap(), b"durable and not");
+    assert_eq!(fs.synced_len(Path::new("/d/f")), Some(7));
+    fs.crash(1, CrashMode::DROP_UNSYNCED);
+    assert_eq!(read(&fs, "/d/f").unwrap(), b"durable");
+    // The handle from before the crash is dead.
+    assert!(f.append(b"x").is_err());
+    assert_eq!(read(&fs, "/d/f").unwrap(), b"durable");
+}
+
+#[test]
+fn directory_entries_need_sync_dir() {
+    let fs = FaultFs::new();
+    fs.create_dir_all(Path::new("/d")).unwrap();
+    write(&fs, "/d/old", b"1", true);
+    fs.sync_dir(Path::new("/d")).unwrap();
+    // Created and synced, directory not synced: gone after a crash.
+    write(&fs, "/d/new", b"2", true);
+    // Renamed without sync_dir: undone. Removed without sync_dir: back.
+    fs.rename(Path::new("/d/old"), Path::new("/d/renamed"))
+        .unwrap();
+    assert!(!fs.is_entry_durable(Path::new("/d/renamed")));
+    fs.crash(2, CrashMode::DROP_UNSYNCED);
+    assert_eq!(read(&fs, "/d/new"), None);
+    assert_eq!(read(&fs, "/d/renamed"), None);
+    assert_eq!(read(&fs, "/d/old").unwrap(), b"1");
+    fs.remove_file(Path::new("/d/old")).unwrap();
+    fs.crash(3, CrashMode::DROP_UNSYNCED);
+    assert_eq!(read(&fs, "/d/old").unwrap(), b"1");
+    // After sync_dir everything sticks.
+    write(&fs, "/d/new", b"2", true);
+    fs.rename(Path::new("/d/old"), Path::new("/d/renamed"))
+        .unwrap();
+    fs.sync_dir(Path::new("/d")).unwrap();
+    assert!(fs.is_entry_durable(Path::new("/d/renamed")));
+    fs.crash(4, CrashMode::DROP_UNSYNCED);
+    assert_eq!(read(&fs, "/d/new").unwrap(), b"2");
+    assert_eq!(read(&fs, "/d/renamed").unwrap(), b"1");
+    assert_eq!(read(&fs, "/d/old"), None);
+    // keep_unsynced_dir_ops keeps the live namespace.
+    write(&fs, "/d/eager", b"abc", false);
+    fs.crash(
+        5,
+        CrashMode {
+            keep_unsynced_dir_ops: true,
+            ..CrashMode::DROP_UNSYNCED
+        },
+    );
+    assert_eq!(read(&fs, "/d/eager").unwrap(), b"");
+}
+
+#[test]
+fn crash_modes_keep_prefixes_and_tear_only_unsynced_pages() {
+    let synced: Vec<u8> = (0..10_000u32).map(|i| i as u8).collect();
+    let tail: Vec<u8> = (0..9_000u32).map(|i| (i * 7) as u8).collect();
+    let (mut kept_some, mut torn) = (false, false);
+    for seed in 0..200 {
+        let fs = FaultFs::new();
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        let mut f = fs.create(Path::new("/d/f")).unwrap();
+        f.append(&synced).unwrap();
+        f.sync_data().unwrap();
+        f.append(&tail).unwrap();
+        fs.sync_dir(Path::new("/d")).unwrap();
+        let mode = CrashMode {
+            keep_unsynced_prefix: true,
+            tear_last_page: seed % 2 == 0,
+            keep_unsynced_dir_ops: false,
+        };
+        fs.crash(seed, mode);
+        let got = read(&fs, "/d/f").unwrap();
+        assert!(got.len() >= synced.len() && got.len() <= synced.len() + tail.len());
+        assert_eq!(&got[..synced.len()], &synced[..], "seed {seed}");
+        let extra = &got[synced.len()..];
+        kept_some |= !extra.is_empty();
+        if extra != &tail[..extra.len()] {
+            assert!(mode.tear_last_page, "seed {seed}");
+            // Only the last page (from the sync point on) differs.
+            let page_start = (got.len() - 1) / 4096 * 4096;
+            let from = page_start.max(synced.len()) - synced.len();
+            assert_eq!(&extra[..from], &tail[..from], "seed {seed}");
+            torn = true;
+        }
+        // The same seed replays.
+        let fs2 = FaultFs::new();
+        fs2.create_dir_all(Path::new("/d")).unwrap();
+        let mut f2 = fs2.create(Path::new("/d/f")).unwrap();
+        f2.append(&synced).unwrap();
+        f2.sync_data().unwrap();
+        f2.append(&tail).unwrap();
+        fs2.sync_dir(Path::new("/d")).unwrap();
+        fs2.crash(seed, mode);
+        assert_eq!(read(&fs2, "/d/f").unwrap(), got);
+    }
+    assert!(kept_some && torn);
+}
+
+#[test]
+fn fault_rules_fail_the_chosen_call_and_the_fs_keeps_working() {
+    let fs = FaultFs::new();
+    fs.create_dir_all(Path::new("/d")).unwrap();
+    fs.fail_after(OpKind::Append, 2, ErrorKind::StorageFull);
+    let mut f = fs.create(Path::new("/d/f")).unwrap();
+    f.append(b"a").unwrap();
+    f.append(b"b").unwrap();
+    let e = f.append(b"c").unwrap_err();
+    match e {
+        Error::Io { source, .. } => assert_eq!(source.kind(), ErrorKind::StorageFull),
+        other => panic!("{other}"),
+    }
+    f.append(b"d").unwrap();
+    assert_eq!(read(&fs, "/d/f").unwrap(), b"abd");
+    let st = fs.stats();
+    assert_eq!(st.ops(OpKind::Append), 4);
+    assert_eq!(st.injected(OpKind::Append), 1);
+
+    // Path filters and repeated failures.
+    fs.inject(
+        FaultRule::new(OpKind::Sync, 0, ErrorKind::Other)
+            .on(".log")
+            .times(2),
+    );
+    write(&fs, "/d/x.sst", b"1", true);
+    let mut l = fs.create(Path::new("/d/1.log")).unwrap();
+    assert!(l.sync_data().is_err());
+    assert!(l.sync_data().is_err());
+    l.sync_data().unwrap();
+
+    // A failed rename changes nothing; a failed read is reported.
+    fs.fail_after(OpKind::Rename, 0, ErrorKind::Other);
+    assert!(fs.rename(Path::new("/d/f"), Path::new("/d/g")).is_err());
+    assert!(fs.exists(Path::new("/d/f")).unwrap());
+    fs.fail_after(OpKind::Read, 0, ErrorKind::Interrupted);
+    assert!(fs.read_file(Path::new("/d/f")).is_err());
+    assert!(fs.read_file(Path::new("/d/f")).is_ok());
+
+    // Random mode is seeded.
+    let run = |seed| {
+        let fs = FaultFs::new();
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        fs.fail_randomly(seed, 0.3, &[OpKind::Append], ErrorKind::Other);
+        let mut f = fs.create(Path::new("/d/f")).unwrap();
+        (0..100).map(|_| f.append(b"x").is_ok()).collect::<Vec<_>>()
+    };
+    assert_eq!(run(7), run(7));
+    assert_ne!(run(7), run(8));
+    let fails = run(7).iter().filter(|ok| !**ok).count();
+    assert!((10..60).contains(&fails), "{fails}");
+}
+
+#[test]
+fn power_off_freezes_everything_until_the_crash() {
+    let fs = FaultFs::new();
+    fs.create_dir_all(Path::new("/d")).unwrap();
+    fs.power_off_after(2);
+    let mut f = fs.create(Path::new("/d/f")).unwrap(); // 1
+    f.append(b"a").unwrap(); // 2
+    assert!(f.sync_data().is_err()); // power goes off
+    assert!(!fs.is_powered());
+    assert!(fs.sync_dir(Path::new("/d")).is_err());
+    assert!(fs.create(Path::new("/d/g")).is_err());
+    let _lock = fs.lock(Path::new("/d/LOCK")).unwrap_err();
+    fs.crash(0, CrashMode::DROP_UNSYNCED);
+    assert!(fs.is_powered());
+    assert!(!fs.exists(Path::new("/d/f")).unwrap());
+    fs.lock(Path::new("/d/LOCK")).unwrap();
+    fs.crash(0, CrashMode::DROP_UNSYNCED);
+    // The crash released the lock.
+    fs.lock(Path::new("/d/LOCK")).unwrap();
+}

@@ -1,0 +1,362 @@
+//! I/O errors injected with `FaultFs`: EIO, ENOSPC and EINTR in WAL
+//! appends and syncs, WAL rotation, SST writes of flushes and compactions,
+//! manifest and CURRENT updates, renames and reads.
+//!
+//! The promise checked: the failing call (or the next write after a
+//! background failure) returns an error; after a failed fsync or a failed
+//! background flush or compaction the database is fail-stop (every later
+//! write returns `Error::Background`, reads still work); nothing
+//! acknowledged before the fault is lost, neither after a reopen on the
+//! same file system nor after a crash and reopen; a failed fsync is never
+//! retried; transient read errors (`Interrupted`) are retried a few times.
+
+use std::io::ErrorKind;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lightning_db::fs::{CrashMode, FaultFs, FaultRule, OpKind};
+use lightning_db::{Db, Error, Options, WriteBatch, WriteOptions};
+
+const DIR: &str = "/db";
+
+fn options(fs: &Arc<FaultFs>) -> Options {
+    Options {
+        fs: fs.clone(),
+        write_buffer_size: 64 * 1024,
+        ..Options::default()
+    }
+}
+
+/// Runs `f` on another thread and fails the test if it does not return
+/// within `secs` seconds (a deadlock would otherwise hang the test run).
+fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("{what}: no answer within {secs} s (deadlock?)"))
+}
+
+fn key(i: u64) -> String {
+    format!("key{i:06}")
+}
+
+fn val(i: u64) -> Vec<u8> {
+    let mut v = format!("value{i}:").into_bytes();
+    v.resize(200, b'x');
+    v
+}
+
+fn is_background(e: &Error) -> bool {
+    matches!(e, Error::Background(_))
+}
+
+/// WAL rotation (memtable full) failing: the old WAL's sync, the new WAL's
+/// creation or its directory sync. The writer that triggered the rotation
+/// must get an error, not hang.
+#[test]
+fn failed_wal_rotation_returns_an_error() {
+    for rule in [
+        FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on(".log"),
+        FaultRule::new(OpKind::SyncDir, 0, ErrorKind::Other),
+        FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on(".log"),
+    ] {
+        let fs = Arc::new(FaultFs::new());
+        let db = Arc::new(Db::open(DIR, options(&fs)).unwrap());
+        fs.inject(rule.clone());
+        let d = Arc::clone(&db);
+        let (acked, err) = within(20, "write through a failed WAL rotation", move || {
+            for i in 0..10_000u64 {
+                if let Err(e) = d.put(key(i), val(i)) {
+                    return (i, e);
+                }
+            }
+            panic!("no write failed");
+        });
+        assert!(is_background(&err), "{rule:?}: {err}");
+        assert_eq!(fs.stats().total_injected(), 1);
+        // Fail-stop: writes fail, reads work.
+        assert!(is_background(&db.put("x", "y").unwrap_err()));
+        assert!(is_background(&db.flush().unwrap_err()));
+        assert_eq!(db.get(key(0)).unwrap().unwrap(), val(0));
+        drop(db);
+        // Everything acknowledged is still there after a reopen.
+        let db = Db::open(DIR, options(&fs)).unwrap();
+        for i in 0..acked {
+            assert_eq!(db.get(key(i)).unwrap().unwrap(), val(i), "{rule:?} key {i}");
+        }
+    }
+}
+
+/// Recovery creates its new WAL before switching `CURRENT`. If the open
+/// then fails (here: the new manifest cannot be created), the last WAL of
+/// the old state, which ends in a torn record after a crash, is followed by
+/// that new, empty WAL; the next open must not take the torn tail for
+/// damage in the middle of the log.
+#[test]
+fn failed_open_after_a_crash_leaves_the_database_openable() {
+    let mode = CrashMode {
+        keep_unsynced_prefix: true,
+        ..CrashMode::DROP_UNSYNCED
+    };
+    for seed in 0..20u64 {
+        let fs = Arc::new(FaultFs::new());
+        let db = Db::open(DIR, options(&fs)).unwrap();
+        for i in 0..50u64 {
+            let sync = i == 20;
+            let mut b = WriteBatch::new();
+            b.put(key(i), val(i));
+            db.write_opt(b, &WriteOptions { sync }).unwrap();
+        }
+        fs.power_off();
+        drop(db);
+        fs.crash(seed, mode);
+        fs.inject(FaultRule::new(OpKind::Create, 0, ErrorKind::Other).on("MANIFEST"));
+        let e = Db::open(DIR, options(&fs)).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+        let db = Db::open(DIR, options(&fs))
+            .unwrap_or_else(|e| panic!("seed {seed}: reopen after a failed open: {e}"));
+        for i in 0..=20 {
+            assert_eq!(db.get(key(i)).unwrap().unwrap(), val(i), "seed {seed}");
+        }
+    }
+}
+
+/// Writes batches `from..to` (one key each); every `sync_every`-th is
+/// synced. Returns (acknowledged, acknowledged with a sync up to here),
+/// stopping at the first error, which is returned too.
+fn write_range(db: &Db, from: u64, to: u64, sync_every: u64) -> (u64, u64, Option<Error>) {
+    let mut synced = from;
+    for i in from..to {
+        let sync = i % sync_every == 0;
+        let mut b = WriteBatch::new();
+        b.put(key(i), val(i));
+        if let Err(e) = db.write_opt(b, &WriteOptions { sync }) {
+            return (i, synced, Some(e));
+        }
+        if sync {
+            synced = i + 1;
+        }
+    }
+    (to, synced, None)
+}
+
+fn assert_has(db: &Db, n: u64, what: &str) {
+    for i in 0..n {
+        assert_eq!(
+            db.get(key(i)).unwrap().as_deref(),
+            Some(&val(i)[..]),
+            "{what}: key {i} lost"
+        );
+    }
+}
+
+/// After the fault: fail-stop (writes fail with `Error::Background`, reads
+/// work), then nothing acknowledged is lost after a reopen on the same
+/// file system, and nothing acknowledged with a sync after a crash.
+fn check_fail_stop_and_recovery(fs: &Arc<FaultFs>, db: Db, acked: u64, synced: u64, what: &str) {
+    let e = db.put("after", "fault").unwrap_err();
+    assert!(is_background(&e), "{what}: write after the fault: {e}");
+    assert!(is_background(&db.flush().unwrap_err()), "{what}");
+    assert_has(&db, acked, what);
+    drop(db);
+    let db = Db::open(DIR, options(fs)).unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
+    assert_has(&db, acked, &format!("{what}, reopened"));
+    assert!(db.get("after").unwrap().is_none(), "{what}");
+    drop(db);
+    fs.crash(7, CrashMode::DROP_UNSYNCED);
+    let db =
+        Db::open(DIR, options(fs)).unwrap_or_else(|e| panic!("{what}: reopen after crash: {e}"));
+    assert_has(
+        &db,
+        synced.max(acked.min(synced)),
+        &format!("{what}, after crash"),
+    );
+}
+
+/// No `Sync` on a path after a failed `Sync` on that path.
+fn assert_no_fsync_retry(fs: &FaultFs, what: &str) {
+    let log = fs.ops_log();
+    for (i, op) in log.iter().enumerate() {
+        if op.kind == OpKind::Sync && op.failed {
+            let retried = log[i + 1..]
+                .iter()
+                .any(|o| o.kind == OpKind::Sync && o.path == op.path);
+            assert!(
+                !retried,
+                "{what}: fsync of {} retried after failing",
+                op.path.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn wal_write_errors_are_fail_stop_and_lose_nothing_acknowledged() {
+    let cases = [
+        (OpKind::Append, ErrorKind::Other),
+        (OpKind::Append, ErrorKind::StorageFull),
+        (OpKind::Flush, ErrorKind::Other),
+        (OpKind::Sync, ErrorKind::Other),
+        (OpKind::Sync, ErrorKind::StorageFull),
+    ];
+    let mut faults = 0;
+    for (kind, error) in cases {
+        for skip in [0u64, 7, 40] {
+            let what = format!("{kind:?} {error:?} after {skip}");
+            let fs = Arc::new(FaultFs::new());
+            let db = Db::open(DIR, options(&fs)).unwrap();
+            let (acked, _, e) = write_range(&db, 0, 100, 10);
+            assert!(e.is_none());
+            fs.record_ops(true);
+            fs.inject(FaultRule::new(kind, skip, error).on(".log"));
+            let (acked, synced, e) = write_range(&db, acked, 2000, 10);
+            let e = e.unwrap_or_else(|| panic!("{what}: no write failed"));
+            assert!(is_background(&e), "{what}: {e}");
+            faults += fs.stats().total_injected();
+            assert_no_fsync_retry(&fs, &what);
+            check_fail_stop_and_recovery(&fs, db, acked, synced, &what);
+        }
+    }
+    assert_eq!(faults, 15);
+}
+
+#[test]
+fn flush_errors_are_fail_stop_and_lose_nothing_acknowledged() {
+    let rules = [
+        FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on(".sst"),
+        FaultRule::new(OpKind::Append, 3, ErrorKind::StorageFull).on(".sst"),
+        FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on(".sst"),
+        FaultRule::new(OpKind::SyncDir, 0, ErrorKind::Other),
+        FaultRule::new(OpKind::Append, 0, ErrorKind::StorageFull).on("MANIFEST"),
+        FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on("MANIFEST"),
+        FaultRule::new(OpKind::Read, 0, ErrorKind::Other).on(".sst"),
+    ];
+    for rule in rules {
+        let what = format!("{rule:?}");
+        let fs = Arc::new(FaultFs::new());
+        let db = Db::open(DIR, options(&fs)).unwrap();
+        let (acked, synced, _) = write_range(&db, 0, 200, 10);
+        fs.record_ops(true);
+        fs.inject(rule.clone());
+        let e = db.flush().unwrap_err();
+        assert!(is_background(&e), "{what}: {e}");
+        assert_eq!(fs.stats().total_injected(), 1, "{what}");
+        assert_no_fsync_retry(&fs, &what);
+        check_fail_stop_and_recovery(&fs, db, acked, synced, &what);
+    }
+}
+
+#[test]
+fn compaction_errors_are_fail_stop_and_lose_nothing_acknowledged() {
+    let rules = [
+        FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on(".sst"),
+        FaultRule::new(OpKind::Append, 10, ErrorKind::StorageFull).on(".sst"),
+        FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on(".sst"),
+        FaultRule::new(OpKind::SyncDir, 0, ErrorKind::Other),
+        FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on("MANIFEST"),
+    ];
+    for rule in rules {
+        let what = format!("{rule:?}");
+        let fs = Arc::new(FaultFs::new());
+        let mut o = options(&fs);
+        o.compaction.disable_auto_compactions = true;
+        let db = Db::open(DIR, o.clone()).unwrap();
+        let mut acked = 0;
+        for round in 0..3 {
+            let (a, _, _) = write_range(&db, round * 300, round * 300 + 300, 10);
+            acked = a;
+            db.flush().unwrap();
+        }
+        fs.record_ops(true);
+        fs.inject(rule.clone());
+        let e = db.compact_range::<&[u8], _>(..).unwrap_err();
+        assert!(is_background(&e), "{what}: {e}");
+        assert_eq!(fs.stats().total_injected(), 1, "{what}");
+        assert_no_fsync_retry(&fs, &what);
+        // Everything was flushed (synced) before the compaction.
+        check_fail_stop_and_recovery(&fs, db, acked, acked, &what);
+    }
+}
+
+#[test]
+fn failed_opens_leave_the_database_openable() {
+    let rules = [
+        FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on(".sst"),
+        FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on(".log"),
+        FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on(".log"),
+        FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on("MANIFEST"),
+        FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on("MANIFEST"),
+        FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on("CURRENT"),
+        FaultRule::new(OpKind::Rename, 0, ErrorKind::Other).on("CURRENT"),
+        FaultRule::new(OpKind::Rename, 0, ErrorKind::Other).on("OPTIONS"),
+        FaultRule::new(OpKind::SyncDir, 0, ErrorKind::Other),
+        FaultRule::new(OpKind::SyncDir, 1, ErrorKind::Other),
+        FaultRule::new(OpKind::Remove, 0, ErrorKind::Other),
+        FaultRule::new(OpKind::Read, 0, ErrorKind::Other).on("CURRENT"),
+        FaultRule::new(OpKind::Read, 0, ErrorKind::Other).on("MANIFEST"),
+        FaultRule::new(OpKind::Read, 0, ErrorKind::Other).on(".log"),
+        FaultRule::new(OpKind::Read, 0, ErrorKind::Other).on(".sst"),
+    ];
+    for rule in rules {
+        let what = format!("{rule:?}");
+        let fs = Arc::new(FaultFs::new());
+        let db = Db::open(DIR, options(&fs)).unwrap();
+        let (acked, _, _) = write_range(&db, 0, 300, 1000);
+        db.flush().unwrap();
+        let (acked2, _, _) = write_range(&db, acked, acked + 100, 1000);
+        db.close().unwrap();
+        fs.inject(rule.clone());
+        let e = Db::open(DIR, options(&fs)).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{what}: {e}");
+        let db = Db::open(DIR, options(&fs)).unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
+        assert_has(&db, acked2, &what);
+        drop(db);
+        fs.crash(3, CrashMode::DROP_UNSYNCED);
+        let db = Db::open(DIR, options(&fs)).unwrap_or_else(|e| panic!("{what}: after crash: {e}"));
+        assert_has(&db, acked2, &format!("{what}, after crash"));
+    }
+}
+
+/// Reads are retried (3 attempts, 1-2 ms apart) when they fail with
+/// `Interrupted` (EINTR) or `WouldBlock`; a third failure in a row, or any
+/// other error, is reported.
+#[test]
+fn transient_read_errors_are_retried_a_few_times() {
+    for (failures, error, opens) in [
+        (1, ErrorKind::Interrupted, true),
+        (2, ErrorKind::Interrupted, true),
+        (2, ErrorKind::WouldBlock, true),
+        (3, ErrorKind::Interrupted, false),
+        (1, ErrorKind::Other, false),
+    ] {
+        for target in ["CURRENT", "MANIFEST", ".log", ".sst"] {
+            let what = format!("{failures} x {error:?} reading {target}");
+            let fs = Arc::new(FaultFs::new());
+            let db = Db::open(DIR, options(&fs)).unwrap();
+            let (acked, _, _) = write_range(&db, 0, 300, 1000);
+            db.flush().unwrap();
+            let (acked, _, _) = write_range(&db, acked, acked + 50, 1000);
+            db.close().unwrap();
+            fs.inject(
+                FaultRule::new(OpKind::Read, 0, error)
+                    .on(target)
+                    .times(failures),
+            );
+            match Db::open(DIR, options(&fs)) {
+                Ok(db) => {
+                    assert!(opens, "{what}: opened");
+                    assert_has(&db, acked, &what);
+                }
+                Err(Error::Io { source, .. }) => {
+                    assert!(!opens, "{what}: {source}");
+                    assert_eq!(source.kind(), error, "{what}");
+                }
+                Err(e) => panic!("{what}: {e}"),
+            }
+            assert_eq!(fs.stats().injected(OpKind::Read), failures, "{what}");
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! Power loss at random points, on `FaultFs`.
+//!
+//! A random workload (batches written with random `sync`, explicit
+//! flushes, `compact_range`, and automatic flushes and compactions made
+//! frequent by tiny sizes) runs against a database on a [`FaultFs`]. The
+//! history of batches is kept outside the database, with the length of the
+//! prefix that is known durable: a batch acknowledged with `sync: true`
+//! makes it and every earlier batch durable (the WAL is one ordered file),
+//! and so does a successful `flush()` or `compact_range`.
+//!
+//! At a random point the power goes off — at once, or after a random
+//! number of further file-system operations so that it lands in the middle
+//! of a WAL write, a flush, a compaction or a manifest update — the
+//! database is dropped, and [`FaultFs::crash`] builds the post-crash state
+//! in a random [`CrashMode`] (unsynced tails dropped, or a random prefix
+//! kept, possibly with a torn last page; directory changes reverted or
+//! kept). Sometimes the power also fails again during the reopen. Then the
+//! promise is checked:
+//!
+//! - the database opens;
+//! - its content equals the history after some prefix of the batches (no
+//!   holes, every batch all or nothing), and that prefix holds every batch
+//!   up to the last one known durable;
+//! - forward and reverse iterators, a snapshot and point gets agree.
+//!
+//! The run goes on from the recovered state (the history is cut to the
+//! recovered prefix).
+//!
+//! `LIGHTNING_POWER_LOSS_POINTS=N` sets the number of crash points
+//! (default 1000); `LIGHTNING_POWER_LOSS_SEED=S` the seed (a failure prints
+//! the seed of its cycle; the same seed replays the same workload and
+//! crash choices, up to the scheduling of background threads).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lightning_db::fs::{CrashMode, FaultFs, OpKind};
+use lightning_db::{Db, Options, WriteBatch, WriteOptions};
+
+const DIR: &str = "/db";
+const KEYS: u64 = 300;
+
+/// SplitMix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+}
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+/// One batch: `(key, Some(value))` puts, `(key, None)` deletes.
+type Batch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+fn options(fs: &Arc<FaultFs>) -> Options {
+    let mut o = Options {
+        fs: fs.clone(),
+        write_buffer_size: 64 * 1024,
+        max_write_buffer_number: 3,
+        block_size: 1024,
+        ..Options::default()
+    };
+    o.compaction.level0_file_num_compaction_trigger = 2;
+    o.compaction.max_bytes_for_level_base = 64 * 1024;
+    o.compaction.target_file_size_base = 64 * 1024;
+    o.compaction.max_subcompactions = 2;
+    o
+}
+
+fn key(k: u64) -> Vec<u8> {
+    format!("key{k:05}").into_bytes()
+}
+
+/// A value naming its batch, so that the states after different prefixes
+/// differ.
+fn value(batch: usize, op: usize, rng: &mut Rng) -> Vec<u8> {
+    let mut v = format!("b{batch}.{op}:").into_bytes();
+    let len = 20 + rng.below(600) as usize;
+    v.resize(len, b'a' + (batch % 26) as u8);
+    v
+}
+
+fn random_batch(index: usize, rng: &mut Rng) -> Batch {
+    let n = 1 + rng.below(5) as usize;
+    let mut b: Batch = (0..n)
+        .map(|op| {
+            let k = key(rng.below(KEYS));
+            if op > 0 && rng.one_in(5) {
+                (k, None)
+            } else {
+                (k, Some(value(index, op, rng)))
+            }
+        })
+        .collect();
+    // At least one put names the batch.
+    if b.iter().all(|(_, v)| v.is_none()) {
+        b[0].1 = Some(value(index, 0, rng));
+    }
+    b
+}
+
+fn apply(m: &mut Model, b: &Batch) {
+    for (k, v) in b {
+        match v {
+            Some(v) => m.insert(k.clone(), v.clone()),
+            None => m.remove(k),
+        };
+    }
+}
+
+/// Reads the whole database every way and checks that the ways agree.
+fn read_state(db: &Db) -> Result<Model, String> {
+    let fwd: Model = db
+        .iter()
+        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("forward iteration failed: {e}"))?;
+    let rev: Vec<(Vec<u8>, Vec<u8>)> = db
+        .iter()
+        .rev()
+        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("reverse iteration failed: {e}"))?;
+    if !rev.iter().rev().eq(fwd
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect::<Vec<_>>()
+        .iter())
+    {
+        return Err("reverse iteration disagrees with forward iteration".into());
+    }
+    let snap = db.snapshot();
+    let snap_state: Model = snap
+        .iter()
+        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("snapshot iteration failed: {e}"))?;
+    if snap_state != fwd {
+        return Err("snapshot iteration disagrees with the database".into());
+    }
+    for k in 0..KEYS {
+        let k = key(k);
+        let got = db.get(&k).map_err(|e| format!("get failed: {e}"))?;
+        let sgot = snap
+            .get(&k)
+            .map_err(|e| format!("snapshot get failed: {e}"))?;
+        let want = fwd.get(&k);
+        if got.as_deref() != want.map(|v| &v[..]) || sgot.as_deref() != want.map(|v| &v[..]) {
+            return Err(format!(
+                "get({}) disagrees with iteration",
+                String::from_utf8_lossy(&k)
+            ));
+        }
+    }
+    Ok(fwd)
+}
+
+/// The history outside the database.
+struct History {
+    batches: Vec<Batch>,
+    /// State after `base` batches (everything at or below it is durable).
+    base_state: Model,
+    base: usize,
+    /// Batches known durable.
+    durable: usize,
+}
+
+impl History {
+    /// The prefix length in `durable..=batches.len()` whose state is `got`.
+    fn find_prefix(&self, got: &Model) -> Option<usize> {
+        let mut m = self.base_state.clone();
+        for n in self.base..=self.batches.len() {
+            if n > self.base {
+                apply(&mut m, &self.batches[n - 1]);
+            }
+            if n >= self.durable && &m == got {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    fn truncate(&mut self, n: usize, state: Model) {
+        self.batches.truncate(n);
+        self.base = n;
+        self.durable = n;
+        self.base_state = state;
+    }
+}
+
+/// A random crash mode, except that torn pages are not combined with
+/// eager directory entries: that combination (a file system that makes a
+/// new file's entry durable before its data and then exposes garbage in
+/// its first page, like ext4 `data=writeback`) gives a new WAL a garbled
+/// header, which the log format deliberately refuses as not-a-log
+/// (docs/format.md): an open limitation, not tested here.
+fn crash_mode(seed: u64) -> CrashMode {
+    let mut m = CrashMode::random(seed);
+    if m.keep_unsynced_dir_ops {
+        m.tear_last_page = false;
+    }
+    m
+}
+
+/// Prints the file-system operations of the failed cycle (with
+/// `LIGHTNING_POWER_LOSS_TRACE` set), leaving out data appends.
+fn dump_ops(fs: &FaultFs) {
+    let mut appends = 0;
+    for op in fs.ops_log() {
+        if op.kind == OpKind::Append {
+            appends += 1;
+            continue;
+        }
+        if appends > 0 {
+            eprintln!("  ... {appends} appends");
+            appends = 0;
+        }
+        eprintln!(
+            "  {:?} {}{}",
+            op.kind,
+            op.path.display(),
+            if op.failed { " FAILED" } else { "" }
+        );
+    }
+}
+
+#[derive(Default, Debug)]
+struct Figures {
+    crashes: u64,
+    crashes_during_open: u64,
+    batches_written: u64,
+    acked_synced: u64,
+    lost_unsynced: u64,
+    flushes: u64,
+    compactions: u64,
+    modes: BTreeMap<String, u64>,
+}
+
+fn mode_name(m: CrashMode) -> String {
+    format!(
+        "{}{}{}",
+        if m.keep_unsynced_prefix {
+            "prefix"
+        } else {
+            "drop"
+        },
+        if m.tear_last_page { "+tear" } else { "" },
+        if m.keep_unsynced_dir_ops {
+            "+eager-dirs"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Runs the workload until the power goes off (or `steps` are done, then
+/// cuts it). Returns nothing: the history says what was acknowledged.
+fn workload(db: &Db, fs: &FaultFs, h: &mut History, rng: &mut Rng, figs: &mut Figures) {
+    let steps = 1 + rng.below(250);
+    let cut_at = rng.below(steps);
+    for step in 0..steps {
+        if step == cut_at {
+            if rng.one_in(3) {
+                fs.power_off();
+            } else {
+                fs.power_off_after(rng.below(60));
+            }
+        }
+        let r = rng.below(100);
+        if r < 2 {
+            if db.flush().is_err() {
+                return;
+            }
+            figs.flushes += 1;
+            h.durable = h.batches.len();
+        } else if r < 3 {
+            if db.compact_range::<&[u8], _>(..).is_err() {
+                return;
+            }
+            figs.compactions += 1;
+            h.durable = h.batches.len();
+        } else {
+            let b = random_batch(h.batches.len(), rng);
+            let mut wb = WriteBatch::new();
+            for (k, v) in &b {
+                match v {
+                    Some(v) => wb.put(k, v),
+                    None => wb.delete(k),
+                }
+            }
+            let sync = rng.one_in(5);
+            h.batches.push(b);
+            figs.batches_written += 1;
+            if db.write_opt(wb, &WriteOptions { sync }).is_err() {
+                // Not acknowledged: it may or may not survive.
+                return;
+            }
+            if sync {
+                figs.acked_synced += 1;
+                h.durable = h.batches.len();
+            }
+        }
+    }
+    fs.power_off();
+}
+
+fn check(db: &Db, h: &mut History, figs: &mut Figures) -> Result<(), String> {
+    let got = read_state(db)?;
+    let n = h.find_prefix(&got).ok_or_else(|| {
+        format!(
+            "the recovered state ({} keys) is not the state after any prefix of {}..={} batches",
+            got.len(),
+            h.durable,
+            h.batches.len()
+        )
+    })?;
+    figs.lost_unsynced += (h.batches.len() - n) as u64;
+    h.truncate(n, got);
+    Ok(())
+}
+
+#[test]
+fn power_loss_at_random_points_keeps_a_durable_prefix() {
+    let points: u64 = std::env::var("LIGHTNING_POWER_LOSS_POINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let seed: u64 = std::env::var("LIGHTNING_POWER_LOSS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_1234);
+    let trace = std::env::var("LIGHTNING_POWER_LOSS_TRACE").is_ok();
+    let start = Instant::now();
+    let fs = Arc::new(FaultFs::new());
+    let mut h = History {
+        batches: Vec::new(),
+        base_state: Model::new(),
+        base: 0,
+        durable: 0,
+    };
+    let mut figs = Figures::default();
+    let mut master = Rng(seed);
+    for cycle in 0..points {
+        let cycle_seed = master.next();
+        let mut rng = Rng(cycle_seed);
+        fs.record_ops(trace);
+        let ctx =
+            |what: &str| format!("cycle {cycle} (seed {cycle_seed}, base seed {seed}): {what}");
+        let db = Db::open(DIR, options(&fs))
+            .unwrap_or_else(|e| panic!("{}", ctx(&format!("open failed: {e}"))));
+        workload(&db, &fs, &mut h, &mut rng, &mut figs);
+        drop(db);
+        let mode = crash_mode(rng.next());
+        *figs.modes.entry(mode_name(mode)).or_default() += 1;
+        fs.crash(rng.next(), mode);
+        figs.crashes += 1;
+
+        // Sometimes the power fails again while recovering.
+        if rng.one_in(4) {
+            fs.power_off_after(rng.below(12));
+            if let Ok(db) = Db::open(DIR, options(&fs)) {
+                drop(db);
+            }
+            let mode2 = crash_mode(rng.next());
+            fs.crash(rng.next(), mode2);
+            figs.crashes += 1;
+            figs.crashes_during_open += 1;
+        }
+        let db = Db::open(DIR, options(&fs)).unwrap_or_else(|e| {
+            dump_ops(&fs);
+            panic!(
+                "{}",
+                ctx(&format!("reopen after crash ({mode:?}) failed: {e}"))
+            )
+        });
+        check(&db, &mut h, &mut figs)
+            .unwrap_or_else(|e| panic!("{}", ctx(&format!("{e} ({mode:?})"))));
+        db.close()
+            .unwrap_or_else(|e| panic!("{}", ctx(&format!("close failed: {e}"))));
+    }
+    let st = fs.stats();
+    println!(
+        "{} crash points ({} during recovery) in {:.1?}: {} batches written, {} acknowledged with sync, \
+         {} unsynced batches lost, none synced lost; {} flushes, {} compact_range; modes {:?}; \
+         fs ops: {} appends, {} syncs, {} dir syncs, {} renames, {} refused while powered off",
+        figs.crashes,
+        figs.crashes_during_open,
+        start.elapsed(),
+        figs.batches_written,
+        figs.acked_synced,
+        figs.lost_unsynced,
+        figs.flushes,
+        figs.compactions,
+        figs.modes,
+        st.ops(OpKind::Append),
+        st.ops(OpKind::Sync),
+        st.ops(OpKind::SyncDir),
+        st.ops(OpKind::Rename),
+        st.refused_powered_off,
+    );
+}
+
+/// A WAL started by a rotation holds only unsynced bytes until the next
+/// sync, but its directory entry is already synced. A crash that tears its
+/// first page must leave a database that opens (nothing in that WAL was
+/// acknowledged as durable).
+#[test]
+fn torn_header_of_a_rotated_wal_is_not_corruption() {
+    let mode = CrashMode {
+        keep_unsynced_prefix: true,
+        tear_last_page: true,
+        keep_unsynced_dir_ops: false,
+    };
+    for seed in 0..40u64 {
+        let fs = Arc::new(FaultFs::new());
+        let db = Db::open(DIR, options(&fs)).unwrap();
+        let mut written = 0;
+        // Fill the memtable until the WAL rotates, then a few more writes;
+        // nothing is synced.
+        let logs = |fs: &FaultFs| {
+            use lightning_db::fs::FileSystem;
+            fs.list_dir(std::path::Path::new(DIR))
+                .unwrap()
+                .iter()
+                .filter(|n| n.ends_with(".log"))
+                .count()
+        };
+        let mut extra = None;
+        for i in 0u64.. {
+            db.write_opt(
+                {
+                    let mut b = WriteBatch::new();
+                    b.put(key(i % KEYS), vec![b'v'; 300]);
+                    b
+                },
+                &WriteOptions { sync: false },
+            )
+            .unwrap();
+            written = i + 1;
+            if extra.is_none() && logs(&fs) >= 2 {
+                extra = Some(seed % 3);
+            }
+            if let Some(n) = &mut extra {
+                if *n == 0 {
+                    break;
+                }
+                *n -= 1;
+            }
+        }
+        fs.power_off();
+        drop(db);
+        fs.crash(seed, mode);
+        let db = Db::open(DIR, options(&fs))
+            .unwrap_or_else(|e| panic!("seed {seed}: reopen failed: {e}"));
+        assert!(db.iter().count() as u64 <= written, "seed {seed}");
+    }
+}
