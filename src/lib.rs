@@ -7,6 +7,10 @@ mod db;
 mod error;
 mod filename;
 pub mod fs;
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod inspect;
 mod iter;
 mod key;

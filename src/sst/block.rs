@@ -21,7 +21,9 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use crate::coding::{checksum, checksum_parts, put_u32, put_varint32, Cursor, DecodeError};
+use crate::coding::{
+    checksum, checksum_matches, checksum_parts, put_u32, put_varint32, Cursor, DecodeError,
+};
 use crate::error::{Error, Result};
 use crate::key::{compare_internal, TRAILER_LEN};
 use crate::options::Compression;
@@ -240,7 +242,7 @@ pub(crate) fn read_raw_block(
     // Contents and type byte are adjacent in the file: hash them in one
     // pass (the one-shot hash is much faster than the streaming one).
     let covered = file.get(start..cend + 1).unwrap_or_default();
-    if checksum(covered) != stored {
+    if !checksum_matches(checksum(covered), stored) {
         return Err(Error::corruption(
             path,
             handle.offset,
@@ -354,6 +356,12 @@ impl Block {
     /// True when the block was stored compressed.
     pub fn is_compressed(&self) -> bool {
         self.compressed
+    }
+
+    /// Offsets of the restart points, in order.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn restart_offsets(&self) -> Vec<usize> {
+        (0..self.num_restarts).map(|i| self.restart(i)).collect()
     }
 
     /// Absolute file offset to report for a decoding error in this block.
@@ -483,6 +491,12 @@ impl BlockIter {
             .data
             .get(self.val_start..self.val_end)
             .unwrap_or_default()
+    }
+
+    /// Offset inside the block of the current entry.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn entry_offset(&self) -> usize {
+        self.cur
     }
 
     /// Offset of the current value inside the block.
