@@ -24,7 +24,7 @@ mod version;
 
 pub use batch::WriteBatch;
 pub use bytes::Bytes;
-pub use db::Db;
+pub use db::{Db, IntegrityReport};
 pub use error::{Error, Result};
 pub use iter::db_iter::Iter;
 pub use options::{
