@@ -520,3 +520,54 @@ proptest! {
         fuzzing::read_table(&d);
     }
 }
+
+/// The fuzz target functions by target name (`fuzz/fuzz_targets/`).
+fn target(name: &str) -> Option<fn(&[u8])> {
+    Some(match name {
+        "wal_reader" => fuzzing::decode_log,
+        "write_batch" => fuzzing::decode_write_batch,
+        "version_edit" => fuzzing::decode_version_edit,
+        "current_file" => fuzzing::decode_current,
+        "sst_table" => fuzzing::read_table,
+        "block" => fuzzing::decode_block,
+        "block_handle" => fuzzing::decode_block_handle,
+        "footer" => fuzzing::decode_footer,
+        "properties" => fuzzing::decode_properties,
+        "filter" => fuzzing::decode_filter,
+        "config_toml" => fuzzing::parse_config,
+        _ => return None,
+    })
+}
+
+/// Every input that once made a fuzz target fail
+/// (`fuzz/regressions/<target>/`) and every committed seed
+/// (`fuzz/corpus/<target>/seed-*`) passes its target's checks.
+#[test]
+fn fuzz_regressions_and_seeds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut n = 0;
+    for sub in ["regressions", "corpus"] {
+        let Ok(dirs) = std::fs::read_dir(root.join(sub)) else {
+            continue;
+        };
+        for d in dirs {
+            let d = d.unwrap();
+            let name = d.file_name().into_string().unwrap();
+            let f = target(&name).unwrap_or_else(|| panic!("no fuzz target {name}"));
+            for file in std::fs::read_dir(d.path()).unwrap() {
+                let file = file.unwrap();
+                let fname = file.file_name().into_string().unwrap();
+                if sub == "corpus" && !fname.starts_with("seed-") {
+                    continue;
+                }
+                f(&std::fs::read(file.path()).unwrap());
+                n += 1;
+            }
+        }
+    }
+    assert!(
+        n > 0,
+        "no fuzz regression or seed found under {}",
+        root.display()
+    );
+}
