@@ -571,3 +571,28 @@ fn fuzz_regressions_and_seeds() {
         root.display()
     );
 }
+
+/// A data block whose second restart point lies inside an entry (with its
+/// checksum fixed) must not pass verification while iterating differently
+/// backwards; the table reader refuses it.
+#[test]
+fn misaligned_restart_point_is_refused() {
+    let keys: Vec<(Vec<u8>, u8, bool, Vec<u8>)> = (0..40u8)
+        .map(|i| (vec![b'k', i], 1, true, vec![b'v'; 5]))
+        .collect();
+    let entries = table_entries(&keys);
+    let mut d = table_bytes(&entries, false, false);
+    let handles = all_handles(&d);
+    let h = handles[0];
+    // The restart array ends the block: `restarts: u32 × n ‖ n: u32`.
+    let end = (h.offset + h.size) as usize;
+    let n = u32::from_le_bytes(d[end - 4..end].try_into().unwrap()) as usize;
+    assert!(n >= 2);
+    let r1_at = end - 4 - 4 * n + 4;
+    let r1 = u32::from_le_bytes(d[r1_at..r1_at + 4].try_into().unwrap());
+    d[r1_at..r1_at + 4].copy_from_slice(&(r1 + 1).to_le_bytes());
+    fix_checksums(&mut d, &handles);
+    fuzzing::read_table(&d);
+    let t = Table::from_bytes(PathBuf::from("t.sst"), Bytes::from(d)).unwrap();
+    assert!(t.verify().unwrap_err().is_corruption());
+}
