@@ -16,6 +16,8 @@
 //! checksums of log fragments, SST blocks and SST footers, so mutations
 //! reach the decoders behind them; the checks here do not rely on them.
 
+#![deny(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

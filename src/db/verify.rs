@@ -9,6 +9,8 @@
 //! check of the others. Inside one file, checking stops at its first
 //! problem (what follows damage cannot be trusted).
 
+#![deny(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
