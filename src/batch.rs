@@ -445,6 +445,21 @@ mod tests {
         assert!(WriteBatch::from_record(&[0u8; 12]).unwrap().is_empty());
     }
 
+    #[test]
+    fn overlong_length_varints_are_refused() {
+        // Found by the wal_reader fuzz target: a value length of 1 written
+        // as `0x81 0x00` decoded, so the batch held bytes that re-encode
+        // differently (fuzz/regressions/wal_reader/).
+        let mut d = vec![180, 2, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 2, b'k', b'1'];
+        let mut minimal = d.clone();
+        minimal.extend_from_slice(&[1, 0]);
+        let b = WriteBatch::from_record(&minimal).unwrap();
+        assert_eq!(b.data(), &minimal[..]);
+        d.extend_from_slice(&[0x81, 0x00, 0x00]);
+        let e = WriteBatch::from_record(&d).unwrap_err();
+        assert_eq!(e.offset, 16);
+    }
+
     fn arb_ops() -> impl Strategy<Value = Vec<(bool, Vec<u8>, Vec<u8>)>> {
         proptest::collection::vec(
             (

@@ -75,6 +75,11 @@ pub enum Error {
     /// The database was closed.
     #[error("database is closed")]
     Closed,
+
+    /// A write (`put`, `delete`, `write`, `flush`, `compact_range`) on a
+    /// database opened with [`crate::Db::open_read_only`].
+    #[error("database {} is open read-only", .0.display())]
+    ReadOnly(PathBuf),
 }
 
 impl Error {

@@ -7,6 +7,10 @@ mod db;
 mod error;
 mod filename;
 pub mod fs;
+#[cfg(test)]
+mod fuzz_tests;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod inspect;
 mod iter;
 mod key;
@@ -20,7 +24,7 @@ mod version;
 
 pub use batch::WriteBatch;
 pub use bytes::Bytes;
-pub use db::Db;
+pub use db::{Db, IntegrityReport};
 pub use error::{Error, Result};
 pub use iter::db_iter::Iter;
 pub use options::{

@@ -140,7 +140,10 @@ impl DbInner {
     /// Starts as many compaction jobs as the planner finds and the job
     /// limit allows.
     pub(crate) fn maybe_schedule_compaction(self: &Arc<Self>) {
-        if self.closed.load(Ordering::Acquire) || self.has_bg_error.load(Ordering::Acquire) {
+        if self.read_only
+            || self.closed.load(Ordering::Acquire)
+            || self.has_bg_error.load(Ordering::Acquire)
+        {
             return;
         }
         let cfg = &self.opts.compaction;

@@ -22,7 +22,10 @@
 mod compact;
 mod flush;
 mod open;
+mod verify;
 mod write;
+
+pub use verify::IntegrityReport;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
@@ -107,6 +110,9 @@ pub(crate) struct DbInner {
     /// Bytes appended to the current WAL since its last sync.
     wal_unsynced: AtomicU64,
     closed: AtomicBool,
+    /// Opened with [`Db::open_read_only`]: every write is refused, and no
+    /// background work (flush, compaction) ever starts.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Db {
@@ -139,6 +145,35 @@ impl Db {
     /// [`Error::Corruption`] / [`Error::Io`] naming the file.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         open::open(path.as_ref(), options)
+    }
+
+    /// Opens the existing database in `path` read-only.
+    ///
+    /// Nothing in the directory is created, written, renamed or deleted:
+    /// the manifest and the live WALs are replayed into memory (the WALs'
+    /// contents are not flushed), and reads, iterators and snapshots see
+    /// the state a normal open would recover. Every write method (`put`,
+    /// `delete`, `write`, `write_opt`, `flush`, `compact_range`) fails with
+    /// [`Error::ReadOnly`]; no background thread runs.
+    ///
+    /// Locking: a read-only handle takes a **shared** lock on the `LOCK`
+    /// file (when it exists; it is never created). Any number of read-only
+    /// handles coexist, in this process or others, but not with a writer:
+    /// while a [`Db::open`] handle is open, `open_read_only` fails with
+    /// [`Error::Locked`], and while a read-only handle is open,
+    /// [`Db::open`] fails with [`Error::Locked`]. A writer would otherwise
+    /// delete the WALs and SSTs the reader is reading.
+    ///
+    /// Errors: [`Error::NotADatabase`] for a missing directory or one
+    /// without `CURRENT`, [`Error::Locked`], and [`Error::Corruption`] /
+    /// [`Error::Io`] naming the file, as [`Db::open`].
+    pub fn open_read_only(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        open::open_read_only(path.as_ref(), options)
+    }
+
+    /// True for a handle from [`Db::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
     }
 
     /// Sets `key` to `value` (default write options: see
@@ -174,6 +209,7 @@ impl Db {
     /// nothing. After a failed WAL write or fsync the database stops
     /// accepting writes ([`Error::Background`]); reopen it.
     pub fn write_opt(&self, batch: WriteBatch, opts: &WriteOptions) -> Result<()> {
+        self.inner.check_writable()?;
         batch.check_limits()?;
         if batch.is_empty() {
             return Ok(());
@@ -223,6 +259,7 @@ impl Db {
     /// Writes the memtable to an SST file. On return everything written
     /// before the call is in synced SST files recorded in the manifest.
     pub fn flush(&self) -> Result<()> {
+        self.inner.check_writable()?;
         self.inner.flush_and_wait()
     }
 
@@ -233,6 +270,7 @@ impl Db {
     /// everything.
     pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
         self.inner.check_open()?;
+        self.inner.check_writable()?;
         self.inner
             .compact_range(to_bound(range.start_bound()), to_bound(range.end_bound()))
     }
@@ -284,7 +322,7 @@ impl Db {
         }
         // Let a writer in flight finish, then sync what the WAL holds.
         let _q = self.inner.queue.lock();
-        let res = if self.inner.has_bg_error.load(Ordering::Acquire) {
+        let res = if self.inner.read_only || self.inner.has_bg_error.load(Ordering::Acquire) {
             Ok(())
         } else {
             self.inner.wal.lock().sync()
@@ -312,6 +350,15 @@ pub(crate) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
 }
 
 impl DbInner {
+    /// [`Error::ReadOnly`] for a read-only handle.
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            Err(Error::ReadOnly(self.dir.clone()))
+        } else {
+            Ok(())
+        }
+    }
+
     pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             Err(Error::Closed)

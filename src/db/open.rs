@@ -287,6 +287,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         wal_bytes: AtomicU64::new(0),
         wal_unsynced: AtomicU64::new(0),
         closed: AtomicBool::new(false),
+        read_only: false,
         opts,
     });
     let bg = Arc::clone(&inner);
@@ -309,6 +310,145 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         inner,
         threads: Mutex::new(threads),
         lock: Mutex::new(Some(lock)),
+    })
+}
+
+/// Opens an existing database read-only (see [`Db::open_read_only`]):
+/// takes a shared lock on `LOCK` if the file exists, replays the manifest
+/// and every live WAL into memory (a torn tail only in the last WAL, as in
+/// [`open`]), and creates, writes, renames and deletes nothing.
+pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
+    opts.validate()?;
+    let start = Instant::now();
+    let fs = Arc::clone(&opts.fs);
+    if !fs.exists(dir)? {
+        return Err(Error::NotADatabase {
+            path: dir.to_path_buf(),
+            reason: "the directory does not exist (a read-only open never creates one)".into(),
+        });
+    }
+    let lock = fs.lock_shared(&lock_file_name(dir))?;
+    let names = fs.list_dir(dir)?;
+    if !names
+        .iter()
+        .any(|n| parse_file_name(n) == Some(FileKind::Current))
+    {
+        return Err(Error::NotADatabase {
+            path: dir.to_path_buf(),
+            reason: "no CURRENT file (a read-only open never creates a database)".into(),
+        });
+    }
+    let recovered = recover_manifest(fs.as_ref(), dir)?;
+    let mut snapshot_edit = VersionEdit::default();
+    for ((level, _), meta) in &recovered.files {
+        snapshot_edit.new_files.push((*level, meta.clone()));
+    }
+    let base = Version::empty(opts.compaction.num_levels)
+        .apply(&snapshot_edit, |m| open_table_file(&fs, dir, m))?;
+
+    let mut logs: Vec<u64> = names
+        .iter()
+        .filter_map(|n| match parse_file_name(n) {
+            Some(FileKind::Log(x)) if x >= recovered.log_number => Some(x),
+            _ => None,
+        })
+        .collect();
+    logs.sort_unstable();
+    if logs.first() != Some(&recovered.log_number) {
+        return Err(Error::corruption(
+            log_file_name(dir, recovered.log_number),
+            0,
+            "the manifest names this WAL as the oldest still needed but it is missing: \
+             the manifest is damaged (edits after it were lost)",
+        ));
+    }
+    // Everything the WALs hold stays in memory: nothing is flushed.
+    let mut last_seq = recovered.last_sequence;
+    let mem = Arc::new(MemTable::new(0));
+    for (i, &n) in logs.iter().enumerate() {
+        let path = log_file_name(dir, n);
+        let data = fs.read_file(&path)?;
+        let mut reader = LogReader::new(path.clone(), data, LogKind::Wal, n)?;
+        while let Some(rec) = reader.next_record()? {
+            let batch = WriteBatch::from_record(&rec.payload)
+                .map_err(|e| e.into_error(&path, rec.offset))?;
+            let mut seq = batch.sequence();
+            for op in batch.iter() {
+                mem.insert(op.key, seq, op.kind, op.value);
+                seq += 1;
+            }
+            last_seq = last_seq.max(seq.saturating_sub(1));
+        }
+        if let Some(t) = reader.torn_tail() {
+            if i + 1 != logs.len() {
+                return Err(Error::corruption(
+                    &path,
+                    t.offset,
+                    format!(
+                        "WAL ends in a damaged record ({}) but a newer WAL follows it",
+                        t.reason
+                    ),
+                ));
+            }
+        }
+    }
+    let version = Arc::new(base);
+    let versions = VersionSet::read_only(
+        Arc::clone(&fs),
+        dir,
+        recovered.manifest_number,
+        Arc::clone(&version),
+        recovered.log_number,
+        last_seq,
+    );
+    tracing::info!(
+        dir = %dir.display(),
+        wals_replayed = logs.len(),
+        last_sequence = last_seq,
+        files = version.all_files().count(),
+        duration_ms = start.elapsed().as_millis() as u64,
+        "opened database read-only"
+    );
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|i| format!("lightning-compact-{i}"))
+        .build()
+        .map_err(|e| Error::InvalidArgument(format!("cannot start compaction threads: {e}")))?;
+    let next_file = recovered.next_file_number;
+    let inner = Arc::new(DbInner {
+        dir: dir.to_path_buf(),
+        fs,
+        sv: ArcSwap::from_pointee(SuperVersion {
+            mem,
+            imms: Vec::new(),
+            version,
+        }),
+        visible_seq: AtomicU64::new(last_seq),
+        next_file_number: AtomicU64::new(next_file),
+        queue: Mutex::new(WriteQueue::new(last_seq)),
+        stall_cv: Condvar::new(),
+        wal: Mutex::new(LogWriter::read_only(dir.to_path_buf(), LogKind::Wal)),
+        versions: Mutex::new(versions),
+        flush_state: Mutex::new(FlushState::default()),
+        flush_cv: Condvar::new(),
+        flush_done_cv: Condvar::new(),
+        bg_error: Mutex::new(None),
+        has_bg_error: AtomicBool::new(false),
+        snapshots: Mutex::new(Default::default()),
+        compaction: Mutex::new(Default::default()),
+        compaction_cv: Condvar::new(),
+        pool,
+        stall_condition: AtomicU8::new(0),
+        user_bytes: AtomicU64::new(0),
+        wal_bytes: AtomicU64::new(0),
+        closed: AtomicBool::new(false),
+        read_only: true,
+        opts,
+    });
+    Ok(Db {
+        inner,
+        flush_thread: Mutex::new(None),
+        lock: Mutex::new(lock),
     })
 }
 

@@ -71,6 +71,7 @@ impl DbInner {
     /// Queues a write and waits until it is done (as leader or follower).
     pub(crate) fn write(&self, batch: WriteBatch, sync: bool, force_switch: bool) -> Result<()> {
         self.check_open()?;
+        self.check_writable()?;
         let w = Arc::new(Writer {
             batch: Mutex::new(batch),
             sync,

@@ -76,6 +76,18 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// [`crate::Error::Locked`] when another holder has it, in this process
     /// or another.
     fn lock(&self, path: &Path) -> Result<Box<dyn FileLock>>;
+    /// Takes a shared lock on the existing file `path` without creating or
+    /// writing it: any number of shared holders coexist, and they exclude
+    /// the exclusive [`FileSystem::lock`] (each fails with
+    /// [`crate::Error::Locked`] while the other is held). `Ok(None)` when
+    /// `path` does not exist. Used by [`crate::Db::open_read_only`].
+    ///
+    /// The default takes no lock and returns `Ok(None)` (for file systems
+    /// without locking); [`PosixFs`] takes an `flock` shared lock.
+    fn lock_shared(&self, path: &Path) -> Result<Option<Box<dyn FileLock>>> {
+        let _ = path;
+        Ok(None)
+    }
 }
 
 /// The default file system.

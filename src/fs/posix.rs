@@ -156,4 +156,20 @@ impl FileSystem for PosixFs {
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
         }
     }
+
+    fn lock_shared(&self, path: &Path) -> Result<Option<Box<dyn FileLock>>> {
+        // Opened for reading only: nothing is created or written.
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(Some(Box::new(PosixLock { _file: file }))),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                Err(Error::Locked(path.parent().unwrap_or(path).to_path_buf()))
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(path, e)),
+        }
+    }
 }

@@ -32,7 +32,7 @@ use super::format::{
     encode_file_header, fragment_checksum, FragmentType, LogKind, BLOCK_SIZE, FILE_HEADER_LEN,
     FILE_HEADER_PAYLOAD_LEN, FORMAT_VERSION, HEADER_LEN,
 };
-use crate::coding::Cursor;
+use crate::coding::{checksum_matches, Cursor};
 use crate::error::{Error, Result};
 
 /// One logical record read from a log.
@@ -96,7 +96,7 @@ fn decode_fragment(data: &[u8], pos: usize) -> Fragment {
     let Some(fty) = FragmentType::from_u8(ty) else {
         return Fragment::Bad("unknown fragment type");
     };
-    if fragment_checksum(ty, payload) != sum {
+    if !checksum_matches(fragment_checksum(ty, payload), sum) {
         return Fragment::Bad("fragment checksum mismatch");
     }
     Fragment::Valid {

@@ -21,7 +21,9 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use crate::coding::{checksum, checksum_parts, put_u32, put_varint32, Cursor, DecodeError};
+use crate::coding::{
+    checksum, checksum_matches, checksum_parts, put_u32, put_varint32, Cursor, DecodeError,
+};
 use crate::error::{Error, Result};
 use crate::key::{compare_internal, TRAILER_LEN};
 use crate::options::Compression;
@@ -240,7 +242,7 @@ pub(crate) fn read_raw_block(
     // Contents and type byte are adjacent in the file: hash them in one
     // pass (the one-shot hash is much faster than the streaming one).
     let covered = file.get(start..cend + 1).unwrap_or_default();
-    if checksum(covered) != stored {
+    if !checksum_matches(checksum(covered), stored) {
         return Err(Error::corruption(
             path,
             handle.offset,
@@ -354,6 +356,12 @@ impl Block {
     /// True when the block was stored compressed.
     pub fn is_compressed(&self) -> bool {
         self.compressed
+    }
+
+    /// Offsets of the restart points, in order.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn restart_offsets(&self) -> Vec<usize> {
+        (0..self.num_restarts).map(|i| self.restart(i)).collect()
     }
 
     /// Absolute file offset to report for a decoding error in this block.
@@ -485,6 +493,12 @@ impl BlockIter {
             .unwrap_or_default()
     }
 
+    /// Offset inside the block of the current entry.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub fn entry_offset(&self) -> usize {
+        self.cur
+    }
+
     /// Offset of the current value inside the block.
     pub fn value_offset(&self) -> usize {
         self.val_start
@@ -529,6 +543,17 @@ impl BlockIter {
             && self.block.restart(self.restart_idx + 1) <= off
         {
             self.restart_idx += 1;
+            // Entries are decoded in order from a restart point, so the
+            // next restart point is reached exactly at an entry start; one
+            // passed inside an entry would make backward iteration and
+            // seeks decode from the middle of an entry.
+            if self.block.restart(self.restart_idx) != off {
+                self.fail(DecodeError {
+                    offset: self.block.restarts_off + 4 * self.restart_idx,
+                    reason: "restart point inside an entry",
+                });
+                return false;
+            }
         }
         let at_restart = self.block.restart(self.restart_idx) == off;
         if shared > self.key.len() || (at_restart && shared != 0) {
@@ -712,6 +737,34 @@ mod tests {
         assert!(Block::new(Bytes::from_static(&[1, 0, 0, 0, 1, 0, 0, 0]), 0, false).is_err());
         assert!(Block::new(Bytes::from_static(&[0, 0, 0, 0, 1, 0, 0, 0]), 0, false).is_ok());
         assert!(Block::new(Bytes::from_static(&[0xff, 0, 0, 0, 1, 0, 0, 0]), 0, false).is_err());
+    }
+
+    #[test]
+    fn restart_point_inside_an_entry_is_refused() {
+        // Found by the misaligned-restart table test (src/fuzz_tests.rs):
+        // forward iteration used to step over such a restart point, so
+        // Table::verify passed a block that backward iteration misreads.
+        let good = build(8, 2);
+        let mut b = good.data().to_vec();
+        let n = b.len();
+        let r1_at = n - 4 - 4 * good.num_restarts() + 4;
+        let r1 = u32::from_le_bytes(b[r1_at..r1_at + 4].try_into().unwrap());
+        b[r1_at..r1_at + 4].copy_from_slice(&(r1 + 1).to_le_bytes());
+        let block = Block::new(Bytes::from(b), 0, false).unwrap();
+        let mut it = BlockIter::new(block, Vec::new());
+        it.seek_to_first();
+        let mut seen = 0;
+        while it.valid() {
+            seen += 1;
+            it.next();
+        }
+        assert_eq!(
+            seen, 3,
+            "the entries up to the one holding the bad restart point"
+        );
+        let e = it.error().expect("misaligned restart point accepted");
+        assert_eq!(e.reason, "restart point inside an entry");
+        assert_eq!(e.offset, r1_at);
     }
 
     #[test]

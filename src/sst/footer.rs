@@ -91,7 +91,7 @@ impl Footer {
         let index_depth = c.u32("footer depth").map_err(err)?;
         let version = c.u32("footer version").map_err(err)?;
         let stored = c.u32("footer checksum").map_err(err)?;
-        if checksum(body) != stored {
+        if !crate::coding::checksum_matches(checksum(body), stored) {
             return Err(Error::corruption(path, base, "footer checksum mismatch"));
         }
         if version > FORMAT_VERSION {

@@ -25,13 +25,13 @@
 // Nothing outside this module calls it until the database's flush and read
 // paths land; test builds still report items that not even tests use.
 
-mod block;
+pub(crate) mod block;
 mod builder;
-mod filter;
-mod footer;
-mod handle;
+pub(crate) mod filter;
+pub(crate) mod footer;
+pub(crate) mod handle;
 mod index;
-mod properties;
+pub(crate) mod properties;
 mod reader;
 #[cfg(test)]
 mod tests;

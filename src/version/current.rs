@@ -31,7 +31,7 @@ const FIRST_LINE_PREFIX: &str = "LIGHTNING-DB CURRENT ";
 const MAX_CURRENT_LEN: usize = 256;
 
 /// The content of a `CURRENT` naming manifest `manifest_number`.
-fn encode_current(manifest_number: u64) -> String {
+pub(crate) fn encode_current(manifest_number: u64) -> String {
     let body = format!(
         "{FIRST_LINE_PREFIX}{CURRENT_VERSION}\n{}\n",
         manifest_base_name(manifest_number)
@@ -67,7 +67,9 @@ pub(crate) fn read_current(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result
     parse_current(&path, &data)
 }
 
-fn parse_current(path: &Path, data: &[u8]) -> Result<u64> {
+/// Parses the content of a `CURRENT` file read from `path`; see
+/// [`read_current`].
+pub(crate) fn parse_current(path: &Path, data: &[u8]) -> Result<u64> {
     let corrupt = |offset: usize, reason: &str| Error::corruption(path, offset as u64, reason);
     if data.len() > MAX_CURRENT_LEN {
         return Err(corrupt(0, "CURRENT is too long"));

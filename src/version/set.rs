@@ -34,6 +34,8 @@ pub(crate) struct RecoveredManifest {
     pub(crate) next_file_number: u64,
     /// Largest sequence number in the files.
     pub(crate) last_sequence: u64,
+    /// Number of the manifest that was replayed.
+    pub(crate) manifest_number: u64,
 }
 
 /// Reads `CURRENT` and replays the manifest it names.
@@ -42,7 +44,10 @@ pub(crate) fn recover_manifest(fs: &dyn FileSystem, dir: &Path) -> Result<Recove
     let path = manifest_file_name(dir, manifest_number);
     let data = crate::fs::read_file_retrying(fs, &path)?;
     let mut reader = LogReader::new(path.clone(), data, LogKind::Manifest, manifest_number)?;
-    let mut state = RecoveredManifest::default();
+    let mut state = RecoveredManifest {
+        manifest_number,
+        ..RecoveredManifest::default()
+    };
     let mut edits = 0u64;
     while let Some(record) = reader.next_record()? {
         let edit = VersionEdit::decode_from(&record.payload)
@@ -64,7 +69,10 @@ pub(crate) fn recover_manifest(fs: &dyn FileSystem, dir: &Path) -> Result<Recove
     Ok(state)
 }
 
-fn apply_to_state(state: &mut RecoveredManifest, edit: &VersionEdit) -> Result<(), String> {
+pub(crate) fn apply_to_state(
+    state: &mut RecoveredManifest,
+    edit: &VersionEdit,
+) -> Result<(), String> {
     if let Some(n) = edit.log_number {
         state.log_number = n;
     }
@@ -99,6 +107,8 @@ pub(crate) struct VersionSet {
     fs: Arc<dyn FileSystem>,
     current: Arc<Version>,
     manifest: LogWriter,
+    /// Number of the manifest `manifest` writes (the one `CURRENT` names).
+    manifest_number: u64,
     log_number: u64,
     last_sequence: u64,
 }
@@ -137,9 +147,42 @@ impl VersionSet {
             fs,
             current: version,
             manifest,
+            manifest_number,
             log_number,
             last_sequence,
         })
+    }
+
+    /// The version set of a database opened read-only: `version` was
+    /// recovered from manifest `manifest_number`, which is only read.
+    /// [`VersionSet::log_and_apply`] fails with [`Error::ReadOnly`].
+    pub(crate) fn read_only(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        manifest_number: u64,
+        version: Arc<Version>,
+        log_number: u64,
+        last_sequence: u64,
+    ) -> Self {
+        VersionSet {
+            dir: dir.to_path_buf(),
+            fs,
+            current: version,
+            manifest: LogWriter::read_only(dir.to_path_buf(), LogKind::Manifest),
+            manifest_number,
+            log_number,
+            last_sequence,
+        }
+    }
+
+    /// Number of the live manifest.
+    pub(crate) fn manifest_number(&self) -> u64 {
+        self.manifest_number
+    }
+
+    /// The current version.
+    pub(crate) fn current(&self) -> Arc<Version> {
+        Arc::clone(&self.current)
     }
 
     /// WALs below this number are no longer needed.

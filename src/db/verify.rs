@@ -1,0 +1,354 @@
+//! Whole-database verification: [`Db::verify`] on an open database and
+//! [`Db::verify_dir`] on a closed directory.
+//!
+//! Every live SST is read completely ([`Table::verify`]: every block
+//! checksum, key order, the index separators, the filter and the
+//! properties) and checked against what the manifest says about it; the
+//! manifest and every live WAL are decoded completely. Problems are
+//! collected, not returned one at a time: a damaged file does not stop the
+//! check of the others. Inside one file, checking stops at its first
+//! problem (what follows damage cannot be trusted).
+
+#![deny(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::Db;
+use crate::batch::WriteBatch;
+use crate::error::{Error, Result};
+use crate::filename::{
+    current_file_name, log_file_name, manifest_file_name, parse_file_name, table_file_name,
+    FileKind,
+};
+use crate::fs::FileSystem;
+use crate::log::{LogKind, LogReader};
+use crate::sst::Table;
+use crate::version::current::read_current;
+use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::set::{apply_to_state, RecoveredManifest};
+
+/// What [`Db::verify`] or [`Db::verify_dir`] checked, and every problem
+/// found.
+#[derive(Debug, Default)]
+pub struct IntegrityReport {
+    /// Files read and checked completely: `CURRENT` (by
+    /// [`Db::verify_dir`]), the manifest, every live SST file and every
+    /// live WAL. A file that could not be read or decoded counts too.
+    pub files_checked: u64,
+    /// Total size in bytes of the files checked.
+    pub bytes_checked: u64,
+    /// Entries (values and tombstones) in the SST files that verified.
+    pub sst_entries: u64,
+    /// WAL batches decoded.
+    pub wal_batches: u64,
+    /// Every problem found, at most one per file, each naming its file:
+    /// [`Error::Corruption`] (with the offset of the damage),
+    /// [`Error::UnsupportedVersion`], or [`Error::Io`] for a file that is
+    /// missing or unreadable. Empty when the database is intact.
+    pub problems: Vec<Error>,
+    /// The last WAL ends in a torn record: `(file, offset, reason)`. This
+    /// is what a crash during a write leaves, not damage; recovery drops
+    /// the record (it was never acknowledged with `sync`). A torn record in
+    /// any other WAL is a problem.
+    pub torn_tails: Vec<(PathBuf, u64, &'static str)>,
+}
+
+impl IntegrityReport {
+    /// True when no problem was found.
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    fn file(&mut self, len: u64) {
+        self.files_checked += 1;
+        self.bytes_checked += len;
+    }
+}
+
+impl Db {
+    /// Verifies the open database: every live SST file (every block
+    /// checksum, key order within and across blocks, the index separators,
+    /// the filter knows every key, the properties match the blocks and the
+    /// manifest's metadata), the manifest (every edit decodes and applies),
+    /// and every live WAL (every record and batch decodes). Reads and
+    /// writes may go on meanwhile; files are checked as they were when the
+    /// call started.
+    ///
+    /// Damage is reported in [`IntegrityReport::problems`], all of it, not
+    /// just the first; `Err` only for a closed database.
+    pub fn verify(&self) -> Result<IntegrityReport> {
+        let inner = &self.inner;
+        inner.check_open()?;
+        let fs = inner.fs.as_ref();
+        let dir = inner.dir.as_path();
+        let mut r = IntegrityReport::default();
+        // The manifest is appended (and synced) under the versions lock:
+        // mapped under it, it ends at a whole record.
+        let (version, manifest_number, log_number, manifest) = {
+            let vs = inner.versions.lock();
+            let n = vs.manifest_number();
+            let data = fs.read_file(&manifest_file_name(dir, n));
+            (vs.current(), n, vs.log_number(), data)
+        };
+        match manifest {
+            Ok(data) => {
+                check_manifest(manifest_number, dir, data, &mut r);
+            }
+            Err(e) => {
+                r.file(0);
+                r.problems.push(e);
+            }
+        }
+        for (_, f) in version.all_files() {
+            let path = table_file_name(dir, f.meta.number);
+            r.file(f.table.file_size());
+            check_table(&f.table, Some(&f.meta), &path, &mut r);
+        }
+        // WAL records are appended and flushed under the WAL lock: mapped
+        // under it, a WAL ends at a whole record.
+        let mut logs: Vec<u64> = fs
+            .list_dir(dir)?
+            .iter()
+            .filter_map(|n| match parse_file_name(n) {
+                Some(FileKind::Log(x)) if x >= log_number => Some(x),
+                _ => None,
+            })
+            .collect();
+        logs.sort_unstable();
+        let count = logs.len();
+        for (i, n) in logs.into_iter().enumerate() {
+            let path = log_file_name(dir, n);
+            let data = {
+                let _w = inner.wal.lock();
+                fs.read_file(&path)
+            };
+            match data {
+                Ok(d) => check_wal(&path, n, d, i + 1 == count, &mut r),
+                // Deleted as obsolete by a flush since the listing.
+                Err(_) if !fs.exists(&path).unwrap_or(true) => {}
+                Err(e) => {
+                    r.file(0);
+                    r.problems.push(e);
+                }
+            }
+        }
+        Ok(r)
+    }
+
+    /// Verifies the database in the directory `path`, which must not be
+    /// open for writing: the same checks as [`Db::verify`], read-only. It
+    /// takes no lock, and creates, writes, renames and deletes nothing.
+    ///
+    /// `CURRENT` and the manifest are checked first. When they cannot be
+    /// read, every SST and WAL file in the directory is checked instead of
+    /// the live ones. A live SST or WAL that is missing is a problem.
+    ///
+    /// `Err` only when `path` cannot be listed or is not a database (no
+    /// `CURRENT`); all damage goes to [`IntegrityReport::problems`].
+    pub fn verify_dir(path: impl AsRef<Path>) -> Result<IntegrityReport> {
+        verify_dir_with(&crate::fs::PosixFs, path.as_ref())
+    }
+}
+
+/// [`Db::verify_dir`] through the file system `fs`.
+pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<IntegrityReport> {
+    let names = fs.list_dir(dir)?;
+    if !names
+        .iter()
+        .any(|n| parse_file_name(n) == Some(FileKind::Current))
+    {
+        return Err(Error::NotADatabase {
+            path: dir.to_path_buf(),
+            reason: "no CURRENT file".into(),
+        });
+    }
+    let mut r = IntegrityReport::default();
+    r.file(fs.file_size(&current_file_name(dir)).unwrap_or(0));
+    let state = match read_current(fs, dir) {
+        Ok(n) => {
+            let path = manifest_file_name(dir, n);
+            match fs.read_file(&path) {
+                Ok(data) => check_manifest(n, dir, data, &mut r),
+                Err(e) => {
+                    r.file(0);
+                    r.problems.push(e);
+                    None
+                }
+            }
+        }
+        Err(e) => {
+            r.problems.push(e);
+            None
+        }
+    };
+
+    let mut tables: BTreeMap<u64, Option<FileMetaData>> = BTreeMap::new();
+    let mut logs: Vec<u64> = Vec::new();
+    for n in &names {
+        match parse_file_name(n) {
+            Some(FileKind::Table(x)) if state.is_none() => {
+                tables.insert(x, None);
+            }
+            Some(FileKind::Log(x)) if state.as_ref().is_none_or(|s| x >= s.log_number) => {
+                logs.push(x)
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = &state {
+        for meta in s.files.values() {
+            tables.insert(meta.number, Some(meta.clone()));
+        }
+        logs.sort_unstable();
+        if logs.first() != Some(&s.log_number) {
+            r.problems.push(Error::corruption(
+                log_file_name(dir, s.log_number),
+                0,
+                "the manifest names this WAL as the oldest still needed but it is missing",
+            ));
+        }
+    }
+    for (number, meta) in tables {
+        let path = table_file_name(dir, number);
+        let data = match fs.read_file(&path) {
+            Ok(d) => d,
+            Err(e) => {
+                r.file(0);
+                r.problems.push(match fs.exists(&path) {
+                    Ok(false) => Error::corruption(
+                        &path,
+                        0,
+                        "the manifest lists this table file but it is missing",
+                    ),
+                    _ => e,
+                });
+                continue;
+            }
+        };
+        r.file(data.len() as u64);
+        match Table::from_bytes(path.clone(), data) {
+            Ok(t) => check_table(&t, meta.as_ref(), &path, &mut r),
+            Err(e) => r.problems.push(e),
+        }
+    }
+    logs.sort_unstable();
+    let count = logs.len();
+    for (i, n) in logs.into_iter().enumerate() {
+        let path = log_file_name(dir, n);
+        match fs.read_file(&path) {
+            Ok(d) => check_wal(&path, n, d, i + 1 == count, &mut r),
+            Err(e) => {
+                r.file(0);
+                r.problems.push(e);
+            }
+        }
+    }
+    Ok(r)
+}
+
+/// Decodes every edit of manifest `number` and applies it; the recovered
+/// state when all of it is sound.
+fn check_manifest(
+    number: u64,
+    dir: &Path,
+    data: Bytes,
+    r: &mut IntegrityReport,
+) -> Option<RecoveredManifest> {
+    let path = manifest_file_name(dir, number);
+    r.file(data.len() as u64);
+    let mut state = RecoveredManifest {
+        manifest_number: number,
+        ..RecoveredManifest::default()
+    };
+    let result = (|| {
+        let mut reader = LogReader::new(path.clone(), data, LogKind::Manifest, number)?;
+        let mut edits = 0u64;
+        while let Some(rec) = reader.next_record()? {
+            let edit = VersionEdit::decode_from(&rec.payload)
+                .map_err(|e| e.into_error(&path, rec.offset))?;
+            apply_to_state(&mut state, &edit)
+                .map_err(|reason| Error::corruption(&path, rec.offset, reason))?;
+            edits += 1;
+        }
+        if edits == 0 {
+            return Err(Error::corruption(
+                &path,
+                0,
+                "manifest holds no version edit",
+            ));
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Some(state),
+        Err(e) => {
+            r.problems.push(e);
+            None
+        }
+    }
+}
+
+/// [`Table::verify`] plus the manifest's metadata against the properties.
+fn check_table(t: &Table, meta: Option<&FileMetaData>, path: &Path, r: &mut IntegrityReport) {
+    let report = match t.verify() {
+        Ok(v) => v,
+        Err(e) => {
+            r.problems.push(e);
+            return;
+        }
+    };
+    r.sst_entries += report.num_entries;
+    let Some(m) = meta else { return };
+    let p = t.properties();
+    let mismatch = if m.file_size != t.file_size() {
+        Some(format!(
+            "file is {} bytes but the manifest recorded {}",
+            t.file_size(),
+            m.file_size
+        ))
+    } else if m.smallest != p.smallest_key || m.largest != p.largest_key {
+        Some("key range differs from the manifest's".into())
+    } else if (m.num_entries, m.num_deletions) != (p.num_entries, p.num_deletions) {
+        Some(format!(
+            "holds {} entries ({} deletions) but the manifest recorded {} ({})",
+            p.num_entries, p.num_deletions, m.num_entries, m.num_deletions
+        ))
+    } else if (m.smallest_seq, m.largest_seq) != (p.smallest_seq, p.largest_seq) {
+        Some("sequence range differs from the manifest's".into())
+    } else {
+        None
+    };
+    if let Some(reason) = mismatch {
+        r.problems.push(Error::corruption(path, 0, reason));
+    }
+}
+
+/// Decodes every record of WAL `number` as a write batch. A torn tail is a
+/// problem unless this is the last WAL.
+fn check_wal(path: &Path, number: u64, data: Bytes, last: bool, r: &mut IntegrityReport) {
+    r.file(data.len() as u64);
+    let result = (|| {
+        let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Wal, number)?;
+        while let Some(rec) = reader.next_record()? {
+            WriteBatch::from_record(&rec.payload).map_err(|e| e.into_error(path, rec.offset))?;
+            r.wal_batches += 1;
+        }
+        Ok(reader.torn_tail())
+    })();
+    match result {
+        Ok(None) => {}
+        Ok(Some(t)) if last => r.torn_tails.push((path.to_path_buf(), t.offset, t.reason)),
+        Ok(Some(t)) => r.problems.push(Error::corruption(
+            path,
+            t.offset,
+            format!(
+                "WAL ends in a damaged record ({}) but a newer WAL follows it",
+                t.reason
+            ),
+        )),
+        Err(e) => r.problems.push(e),
+    }
+}
