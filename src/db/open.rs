@@ -258,38 +258,22 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         .thread_name(|i| format!("lightning-compact-{i}"))
         .build()
         .map_err(|e| Error::InvalidArgument(format!("cannot start compaction threads: {e}")))?;
-    let inner = Arc::new(DbInner {
-        dir: dir.to_path_buf(),
+    let inner = Arc::new(new_inner(
+        dir,
         fs,
-        sv: ArcSwap::from_pointee(SuperVersion {
+        opts,
+        SuperVersion {
             mem: Arc::new(MemTable::new(log_number)),
             imms: Vec::new(),
             version,
-        }),
-        visible_seq: AtomicU64::new(last_seq),
-        next_file_number: AtomicU64::new(next_file),
-        queue: Mutex::new(WriteQueue::new(last_seq)),
-        stall_cv: Condvar::new(),
-        wal: Mutex::new(wal),
-        versions: Mutex::new(versions),
-        flush_state: Mutex::new(FlushState::default()),
-        flush_cv: Condvar::new(),
-        flush_done_cv: Condvar::new(),
-        wal_sync_cv: Condvar::new(),
-        bg_error: Mutex::new(None),
-        has_bg_error: AtomicBool::new(false),
-        snapshots: Mutex::new(Default::default()),
-        compaction: Mutex::new(Default::default()),
-        compaction_cv: Condvar::new(),
+        },
+        last_seq,
+        next_file,
+        wal,
+        versions,
         pool,
-        stall_condition: AtomicU8::new(0),
-        user_bytes: AtomicU64::new(0),
-        wal_bytes: AtomicU64::new(0),
-        wal_unsynced: AtomicU64::new(0),
-        closed: AtomicBool::new(false),
-        read_only: false,
-        opts,
-    });
+        false,
+    ));
     let bg = Arc::clone(&inner);
     let mut threads = vec![std::thread::Builder::new()
         .name("lightning-flush".into())
@@ -415,23 +399,57 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         .build()
         .map_err(|e| Error::InvalidArgument(format!("cannot start compaction threads: {e}")))?;
     let next_file = recovered.next_file_number;
-    let inner = Arc::new(DbInner {
-        dir: dir.to_path_buf(),
+    let inner = Arc::new(new_inner(
+        dir,
         fs,
-        sv: ArcSwap::from_pointee(SuperVersion {
+        opts,
+        SuperVersion {
             mem,
             imms: Vec::new(),
             version,
-        }),
+        },
+        last_seq,
+        next_file,
+        LogWriter::read_only(dir.to_path_buf(), LogKind::Wal),
+        versions,
+        pool,
+        true,
+    ));
+    Ok(Db {
+        inner,
+        threads: Mutex::new(Vec::new()),
+        lock: Mutex::new(lock),
+    })
+}
+
+/// The shared state of a freshly opened database (writable or read-only).
+#[allow(clippy::too_many_arguments)]
+fn new_inner(
+    dir: &Path,
+    fs: Arc<dyn FileSystem>,
+    opts: Options,
+    sv: SuperVersion,
+    last_seq: u64,
+    next_file: u64,
+    wal: LogWriter,
+    versions: VersionSet,
+    pool: rayon::ThreadPool,
+    read_only: bool,
+) -> DbInner {
+    DbInner {
+        dir: dir.to_path_buf(),
+        fs,
+        sv: ArcSwap::from_pointee(sv),
         visible_seq: AtomicU64::new(last_seq),
         next_file_number: AtomicU64::new(next_file),
         queue: Mutex::new(WriteQueue::new(last_seq)),
         stall_cv: Condvar::new(),
-        wal: Mutex::new(LogWriter::read_only(dir.to_path_buf(), LogKind::Wal)),
+        wal: Mutex::new(wal),
         versions: Mutex::new(versions),
         flush_state: Mutex::new(FlushState::default()),
         flush_cv: Condvar::new(),
         flush_done_cv: Condvar::new(),
+        wal_sync_cv: Condvar::new(),
         bg_error: Mutex::new(None),
         has_bg_error: AtomicBool::new(false),
         snapshots: Mutex::new(Default::default()),
@@ -441,15 +459,11 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         stall_condition: AtomicU8::new(0),
         user_bytes: AtomicU64::new(0),
         wal_bytes: AtomicU64::new(0),
+        wal_unsynced: AtomicU64::new(0),
         closed: AtomicBool::new(false),
-        read_only: true,
+        read_only,
         opts,
-    });
-    Ok(Db {
-        inner,
-        flush_thread: Mutex::new(None),
-        lock: Mutex::new(lock),
-    })
+    }
 }
 
 /// A directory without `CURRENT` may become a database only when it holds
