@@ -87,6 +87,19 @@ impl MemTable {
         }
     }
 
+    /// Inserts every operation of `batch`, operation `i` at sequence number
+    /// `batch.sequence() + i`; returns the last sequence number used (the
+    /// batch's sequence minus one for an empty batch). Called only by the
+    /// write-group leader or by recovery.
+    pub(crate) fn insert_batch(&self, batch: &crate::batch::WriteBatch) -> SeqNo {
+        let mut last = batch.sequence().saturating_sub(1);
+        for (op, seq) in batch.iter().zip(batch.sequence()..) {
+            self.insert(op.key, seq, op.kind, op.value);
+            last = seq;
+        }
+        last
+    }
+
     /// The newest version of `user_key` with sequence number `<= seq`, or
     /// `None` when this memtable has none.
     pub(crate) fn get(&self, user_key: &[u8], seq: SeqNo) -> Option<Lookup> {

@@ -588,15 +588,6 @@ impl RunSink for EngineSink<'_> {
 
     fn finish(&self, w: OutputWriter) -> Result<FileMetaData> {
         let (props, file_size) = w.builder.finish()?;
-        Ok(FileMetaData {
-            number: w.number,
-            file_size,
-            smallest: props.smallest_key.clone(),
-            largest: props.largest_key.clone(),
-            smallest_seq: props.smallest_seq,
-            largest_seq: props.largest_seq,
-            num_entries: props.num_entries,
-            num_deletions: props.num_deletions,
-        })
+        Ok(super::flush::file_meta(w.number, file_size, &props))
     }
 }

@@ -59,7 +59,16 @@ pub(crate) fn build_table(
         it.next();
     }
     let (props, file_size) = builder.finish()?;
-    Ok(Some(FileMetaData {
+    Ok(Some(file_meta(number, file_size, &props)))
+}
+
+/// The manifest's record of a finished SST file.
+pub(crate) fn file_meta(
+    number: u64,
+    file_size: u64,
+    props: &crate::sst::TableProperties,
+) -> FileMetaData {
+    FileMetaData {
         number,
         file_size,
         smallest: props.smallest_key.clone(),
@@ -68,7 +77,7 @@ pub(crate) fn build_table(
         largest_seq: props.largest_seq,
         num_entries: props.num_entries,
         num_deletions: props.num_deletions,
-    }))
+    }
 }
 
 impl DbInner {

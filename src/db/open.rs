@@ -178,12 +178,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
             }
             let batch = WriteBatch::from_record(&rec.payload)
                 .map_err(|e| e.into_error(&path, rec.offset))?;
-            let mut seq = batch.sequence();
-            for op in batch.iter() {
-                mem.insert(op.key, seq, op.kind, op.value);
-                seq += 1;
-            }
-            last_seq = last_seq.max(seq.saturating_sub(1));
+            last_seq = last_seq.max(mem.insert_batch(&batch));
             records += 1;
             if mem.approximate_size() >= opts.write_buffer_size {
                 if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts)? {
@@ -356,12 +351,7 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         while let Some(rec) = reader.next_record()? {
             let batch = WriteBatch::from_record(&rec.payload)
                 .map_err(|e| e.into_error(&path, rec.offset))?;
-            let mut seq = batch.sequence();
-            for op in batch.iter() {
-                mem.insert(op.key, seq, op.kind, op.value);
-                seq += 1;
-            }
-            last_seq = last_seq.max(seq.saturating_sub(1));
+            last_seq = last_seq.max(mem.insert_batch(&batch));
         }
         if let Some(t) = reader.torn_tail() {
             if i + 1 != logs.len() {

@@ -193,9 +193,7 @@ impl DbInner {
         for w in group {
             let b = w.batch.lock();
             user_bytes += b.user_bytes();
-            for (op, seq) in b.iter().zip(b.sequence()..) {
-                mem.insert(op.key, seq, op.kind, op.value);
-            }
+            mem.insert_batch(&b);
         }
         self.visible_seq.store(last_seq, Ordering::Release);
         self.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
