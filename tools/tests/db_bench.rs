@@ -112,3 +112,23 @@ fn use_existing_db_reads_what_an_earlier_run_wrote() {
     let line = out.lines().find(|l| l.starts_with("readrandom")).unwrap();
     assert!(line.contains("(5000 of 5000 found)"), "{line}");
 }
+
+/// Regression: `overwrite` drew the same random keys as the `fillrandom`
+/// before it (one seed for every benchmark), so it overwrote only what was
+/// there; RocksDB's draws fresh keys, and the two runs must be comparable.
+#[test]
+fn overwrite_draws_fresh_random_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+        .arg(format!("--db={}", db.display()))
+        .args(["--num=10000", "--benchmarks=fillrandom,overwrite"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let db = lightning_db::Db::open(&db, lightning_db::Options::default()).unwrap();
+    let n = db.iter().count();
+    // 20,000 uniform draws from 10,000 keys cover about 1 - e^-2 = 86.5 %;
+    // the same 10,000 draws twice would cover 63.2 %.
+    assert!(n > 8_200, "{n} distinct keys after fillrandom + overwrite");
+}

@@ -245,6 +245,10 @@ impl Histogram {
 
 struct Bench {
     flags: Flags,
+    /// Position of the running benchmark in `--benchmarks`: each one draws
+    /// its own random keys (so `overwrite` after `fillrandom` writes fresh
+    /// random keys, as in RocksDB's db_bench).
+    run: u64,
     db: Option<Arc<Db>>,
     path: PathBuf,
     opts: Options,
@@ -310,6 +314,11 @@ impl Bench {
 
     fn db(&self) -> Arc<Db> {
         Arc::clone(self.db.as_ref().unwrap_or_else(|| fail("no database open")))
+    }
+
+    /// The random seed of the running benchmark.
+    fn seed(&self) -> u64 {
+        self.flags.seed ^ (self.run + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93)
     }
 
     fn count(&self, v: i64) -> u64 {
@@ -399,7 +408,7 @@ impl Bench {
             self.flags.key_size,
             self.flags.value_size,
             self.flags.num,
-            self.flags.seed,
+            self.seed(),
             self.flags.histogram,
         );
         let threads = self.flags.threads;
@@ -440,7 +449,7 @@ impl Bench {
         let (ks, num, seed, hist) = (
             self.flags.key_size,
             self.flags.num,
-            self.flags.seed,
+            self.seed(),
             self.flags.histogram,
         );
         let reads = self.count(self.flags.reads);
@@ -497,7 +506,7 @@ impl Bench {
         let (ks, num, seed, nexts, hist) = (
             self.flags.key_size,
             self.flags.num,
-            self.flags.seed,
+            self.seed(),
             self.flags.seek_nexts,
             self.flags.histogram,
         );
@@ -542,7 +551,7 @@ impl Bench {
                 self.flags.key_size,
                 self.flags.value_size,
                 self.flags.num,
-                self.flags.seed,
+                self.seed(),
                 self.flags.benchmark_write_rate_limit,
             );
             std::thread::spawn(move || {
@@ -647,18 +656,21 @@ fn main() {
     println!("------------------------------------------------");
     let mut bench = Bench {
         flags: flags.clone(),
+        run: 0,
         db: None,
         path,
         opts,
         _tempdir: tempdir,
     };
     bench.open(!flags.use_existing_db);
-    for name in flags
+    for (run, name) in flags
         .benchmarks
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
+        .enumerate()
     {
+        bench.run = run as u64;
         let writes = bench.count(flags.writes);
         match name {
             "fillseq" => {
