@@ -182,3 +182,30 @@ fn snapshot_is_stable_across_writes_and_flushes() {
     assert_eq!(db.iter().count(), 501);
     assert_eq!(snap.iter().rev().count(), 1000);
 }
+
+#[test]
+fn flush_keeps_only_versions_a_reader_can_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    db.put(b"k", b"v1").unwrap();
+    db.put(b"k", b"v2").unwrap();
+    let snap = db.snapshot();
+    db.put(b"k", b"v3").unwrap();
+    db.put(b"k", b"v4").unwrap();
+    db.flush().unwrap();
+    assert_eq!(snap.get(b"k").unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(db.get(b"k").unwrap().as_deref(), Some(&b"v4"[..]));
+    let ssts: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+        .collect();
+    assert_eq!(ssts.len(), 1);
+    let versions: Vec<_> = lightning_db::inspect::SstFile::open(&ssts[0])
+        .unwrap()
+        .entries()
+        .map(|e| e.unwrap().value.to_vec())
+        .collect();
+    // v4 (newest) and v2 (the snapshot's); v1 and v3 are shadowed.
+    assert_eq!(versions, vec![b"v4".to_vec(), b"v2".to_vec()]);
+}

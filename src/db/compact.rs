@@ -487,6 +487,14 @@ pub(crate) struct TableCursor {
 }
 
 impl TableCursor {
+    /// A cursor over `it`, which must already be positioned on its first
+    /// entry; it runs to the end of `it`.
+    pub(crate) fn new(it: Box<dyn InternalIterator>) -> Result<Self> {
+        let c = TableCursor { it, end: None };
+        c.check()?;
+        Ok(c)
+    }
+
     /// Reports an iterator error or a malformed key at the position.
     fn check(&self) -> Result<()> {
         if !self.it.valid() {

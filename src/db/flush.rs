@@ -16,16 +16,19 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::compact::TableCursor;
 use super::DbInner;
 use crate::error::Result;
 use crate::filename::{log_file_name, parse_file_name, table_file_name, FileKind};
 use crate::fs::FileSystem;
 use crate::iter::InternalIterator;
+use crate::key::{append_internal_key, ValueKind};
 use crate::memtable::MemTable;
 use crate::options::Options;
 use crate::sst::{TableBuildOptions, TableBuilder};
 use crate::version::edit::{FileMetaData, VersionEdit};
 use crate::version::superversion::SuperVersion;
+use lightning_compaction::{merge_runs, EntryKind, GcPolicy};
 
 /// What the flush thread is asked to do.
 #[derive(Debug, Default)]
@@ -36,8 +39,11 @@ pub(crate) struct FlushState {
     pub(crate) shutdown: bool,
 }
 
-/// Writes every entry of `mem` to the new SST file `number` in `dir`,
-/// synced. Returns its metadata, or `None` (and no file) when `mem` is
+/// Writes `mem` to the new SST file `number` in `dir`, synced, keeping of
+/// each key only the versions a reader can see: the newest, and the newest
+/// at or below each live snapshot in `snapshots` (the same MVCC rules as
+/// compaction; tombstones are kept, since older versions may lie in SST
+/// files). Returns its metadata, or `None` (and no file) when `mem` is
 /// empty.
 pub(crate) fn build_table(
     fs: &dyn FileSystem,
@@ -45,6 +51,7 @@ pub(crate) fn build_table(
     number: u64,
     mem: &Arc<MemTable>,
     opts: &Options,
+    snapshots: &[u64],
 ) -> Result<Option<FileMetaData>> {
     if mem.is_empty() {
         return Ok(None);
@@ -52,12 +59,22 @@ pub(crate) fn build_table(
     let path = table_file_name(dir, number);
     let file = fs.create(&path)?;
     let mut builder = TableBuilder::new(file, path.clone(), TableBuildOptions::for_level(opts, 0));
-    let mut it = mem.iter();
+    let mut it: Box<dyn InternalIterator> = Box::new(mem.iter());
     it.seek_to_first();
-    while it.valid() {
-        builder.add(it.key(), it.value())?;
-        it.next();
-    }
+    let policy = GcPolicy {
+        snapshots: snapshots.to_vec(),
+        bottommost: false,
+    };
+    let mut key = Vec::new();
+    merge_runs(vec![TableCursor::new(it)?], &policy, |e| {
+        key.clear();
+        let kind = match e.kind {
+            EntryKind::Value => ValueKind::Value,
+            EntryKind::Delete => ValueKind::Delete,
+        };
+        append_internal_key(&mut key, e.user_key, e.seq, kind);
+        builder.add(&key, e.value)
+    })?;
     let (props, file_size) = builder.finish()?;
     Ok(Some(file_meta(number, file_size, &props)))
 }
@@ -118,7 +135,15 @@ impl DbInner {
     fn flush_one(&self, imm: &Arc<MemTable>) -> Result<()> {
         let start = Instant::now();
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
-        let meta = build_table(self.fs.as_ref(), &self.dir, number, imm, &self.opts)?;
+        let snapshots: Vec<u64> = self.snapshots.lock().keys().copied().collect();
+        let meta = build_table(
+            self.fs.as_ref(),
+            &self.dir,
+            number,
+            imm,
+            &self.opts,
+            &snapshots,
+        )?;
         if meta.is_some() {
             self.fs.sync_dir(&self.dir)?;
         }

@@ -181,7 +181,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
             last_seq = last_seq.max(mem.insert_batch(&batch));
             records += 1;
             if mem.approximate_size() >= opts.write_buffer_size {
-                if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts)? {
+                if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts, &[])? {
                     new_files.push(m);
                 }
                 next_file += 1;
@@ -194,7 +194,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
             torn.get_or_insert((path.clone(), t.offset, t.reason.to_string()));
         }
     }
-    if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts)? {
+    if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts, &[])? {
         new_files.push(m);
     }
     next_file += 1;

@@ -139,15 +139,19 @@ fn scan_shows_entries_in_order_with_tombstones() {
 fn scan_bounds_versions_limit_and_hex() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("db");
-    // Overwrites in one memtable: one file holds several versions of a key.
+    // Overwrites in one memtable: one file holds several versions of a key
+    // (a flush keeps the versions live snapshots can see).
     let db = Db::open(&dir, options(Compression::None)).unwrap();
+    let mut snapshots = Vec::new();
     for v in 0..3 {
         for i in 0..50 {
             db.put(format!("k{i:03}"), format!("v{v}")).unwrap();
         }
+        snapshots.push(db.snapshot());
     }
     db.delete("k010").unwrap();
     db.flush().unwrap();
+    drop(snapshots);
     db.close().unwrap();
     let f = sst_files(&dir).pop().unwrap();
     let f = s(&f);
