@@ -7,6 +7,9 @@
 
 use std::collections::BTreeMap;
 
+mod common;
+
+use common::Rng;
 use lightning_db::{CompactionStyle, Db, Options, WriteBatch};
 
 const KEYS: u64 = 50_000;
@@ -24,16 +27,6 @@ fn options(style: CompactionStyle) -> Options {
     o.compaction.target_file_size_base = 128 * 1024;
     o.compaction.max_subcompactions = 2;
     o
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 fn key(i: u64) -> Vec<u8> {

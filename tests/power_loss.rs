@@ -35,30 +35,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod common;
+
+use common::Rng;
 use lightning_db::fs::{CrashMode, FaultFs, OpKind};
 use lightning_db::{Db, Options, WriteBatch, WriteOptions};
 
 const DIR: &str = "/db";
 const KEYS: u64 = 300;
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn one_in(&mut self, n: u64) -> bool {
-        self.below(n) == 0
-    }
-}
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 /// One batch: `(key, Some(value))` puts, `(key, None)` deletes.
