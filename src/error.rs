@@ -80,6 +80,65 @@ pub enum Error {
     /// database opened with [`crate::Db::open_read_only`].
     #[error("database {} is open read-only", .0.display())]
     ReadOnly(PathBuf),
+
+    /// A transaction could not commit: another commit wrote `key` after
+    /// the transaction's snapshot (sequence number `snapshot`), and `kind`
+    /// says why the transaction cared about that key. Nothing of the
+    /// transaction was written. Run it again from the start — re-read, then
+    /// re-write — on a new snapshot; [`crate::Db::transaction_with`] does
+    /// that for you.
+    #[error(
+        "transaction conflict on key {} ({kind}): another commit wrote it after this transaction's snapshot at sequence {snapshot}; nothing was written, retry the transaction from the start (Db::transaction_with retries automatically)",
+        escape_key(key)
+    )]
+    Conflict {
+        /// The key written by the other commit (for [`ConflictKind::Range`],
+        /// the first such key found in the scanned range).
+        key: bytes::Bytes,
+        /// The sequence number of the transaction's snapshot.
+        snapshot: u64,
+        /// Which set of the transaction the key was in.
+        kind: ConflictKind,
+    },
+}
+
+/// Why a transaction's commit checked the key of an [`Error::Conflict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConflictKind {
+    /// The transaction wrote (put or deleted) the key: a write-write
+    /// conflict, checked at every isolation level.
+    Write,
+    /// The transaction read the key with `get_for_update`.
+    ForUpdate,
+    /// The transaction read the key (serializable isolation only).
+    Read,
+    /// The key lies in a range the transaction scanned (serializable
+    /// isolation only).
+    Range,
+}
+
+impl std::fmt::Display for ConflictKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConflictKind::Write => "written by this transaction",
+            ConflictKind::ForUpdate => "read for update by this transaction",
+            ConflictKind::Read => "read by this serializable transaction",
+            ConflictKind::Range => "in a range scanned by this serializable transaction",
+        })
+    }
+}
+
+/// A key for a message: printable ASCII as is, other bytes escaped, cut
+/// after 64 bytes.
+fn escape_key(key: &[u8]) -> String {
+    const SHOWN: usize = 64;
+    let shown = key.get(..SHOWN).unwrap_or(key);
+    let mut s = format!("\"{}\"", shown.escape_ascii());
+    if key.len() > SHOWN {
+        s.push_str(&format!("… ({} bytes)", key.len()));
+    }
+    s
 }
 
 impl Error {
@@ -103,5 +162,11 @@ impl Error {
     /// True for [`Error::Corruption`].
     pub fn is_corruption(&self) -> bool {
         matches!(self, Error::Corruption { .. })
+    }
+
+    /// True for [`Error::Conflict`]: the transaction may succeed when run
+    /// again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
     }
 }

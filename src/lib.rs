@@ -20,15 +20,17 @@ mod options;
 mod options_file;
 mod snapshot;
 mod sst;
+mod txn;
 mod version;
 
 pub use batch::WriteBatch;
 pub use bytes::Bytes;
 pub use db::{Db, IntegrityReport};
-pub use error::{Error, Result};
+pub use error::{ConflictKind, Error, Result};
 pub use iter::db_iter::Iter;
 pub use options::{
     CompactionConfig, CompactionStyle, Compression, Options, TieredConfig, WalRecoveryMode,
     WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE,
 };
 pub use snapshot::Snapshot;
+pub use txn::{IsolationLevel, Transaction, TransactionOptions, TxnIter};

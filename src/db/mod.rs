@@ -294,6 +294,11 @@ impl Db {
         &self.inner.dir
     }
 
+    /// The shared state (for transactions, `crate::txn`).
+    pub(crate) fn inner(&self) -> &Arc<DbInner> {
+        &self.inner
+    }
+
     /// Closes the database: stops the background thread, syncs the WAL and
     /// releases the directory lock. The memtable is not flushed (the WAL
     /// holds it). Dropping a `Db` does the same but cannot report errors.
@@ -365,6 +370,16 @@ impl DbInner {
         } else {
             Ok(())
         }
+    }
+
+    /// The current superversion (for transaction validation).
+    pub(crate) fn superversion(&self) -> Arc<SuperVersion> {
+        self.sv.load_full()
+    }
+
+    /// Whether writes sync by default ([`Options::sync_writes`]).
+    pub(crate) fn default_sync(&self) -> bool {
+        self.opts.sync_writes
     }
 
     /// An iterator over the pinned current superversion at `seq`.

@@ -18,6 +18,14 @@
 //! - After a failed WAL write or fsync nothing is inserted and the database
 //!   enters the background-error state: the data's durability is unknown
 //!   and it must not be reported as written.
+//! - Transactions: a writer may carry a [`CommitCheck`]. The leader
+//!   validates the group's checked writers in queue order, with the queue
+//!   unlocked, before it numbers the group: every earlier group is then in
+//!   the memtable and visible, and no later group is numbered until this
+//!   one is popped, so validation and sequence assignment are atomic with
+//!   respect to every other commit (see `crate::txn::validate`). A writer
+//!   that fails validation is answered with its error, gets no sequence
+//!   numbers and writes nothing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::filename::log_file_name;
 use crate::log::{LogKind, LogWriter};
 use crate::memtable::MemTable;
+use crate::txn::validate::{validate_group, CommitCheck};
 use crate::version::superversion::SuperVersion;
 use lightning_compaction::planner::WriteStall;
 
@@ -62,6 +71,8 @@ pub(crate) struct Writer {
     sync: bool,
     /// A `flush()` request: freeze the memtable even when not full.
     force_switch: bool,
+    /// A transaction's commit validation, run by the leader.
+    check: Option<CommitCheck>,
     done: AtomicBool,
     result: Mutex<Option<Result<()>>>,
     cv: Condvar,
@@ -70,12 +81,26 @@ pub(crate) struct Writer {
 impl DbInner {
     /// Queues a write and waits until it is done (as leader or follower).
     pub(crate) fn write(&self, batch: WriteBatch, sync: bool, force_switch: bool) -> Result<()> {
+        self.write_checked(batch, sync, force_switch, None)
+    }
+
+    /// [`DbInner::write`] for a transaction's commit: the leader runs
+    /// `check` just before numbering the batch, and answers
+    /// [`Error::Conflict`] (writing nothing) when it fails.
+    pub(crate) fn write_checked(
+        &self,
+        batch: WriteBatch,
+        sync: bool,
+        force_switch: bool,
+        check: Option<CommitCheck>,
+    ) -> Result<()> {
         self.check_open()?;
         self.check_writable()?;
         let w = Arc::new(Writer {
             batch: Mutex::new(batch),
             sync,
             force_switch,
+            check,
             done: AtomicBool::new(false),
             result: Mutex::new(None),
             cv: Condvar::new(),
@@ -109,18 +134,16 @@ impl DbInner {
             q.writers.pop_front();
             return Ok(());
         }
-        // Build the group.
+        // Build the group. Sequence numbers are assigned below, after
+        // transaction validation, so a rejected transaction leaves no gap.
         let mut group: Vec<Arc<Writer>> = Vec::new();
         let mut bytes = 0usize;
         let mut limit = MAX_GROUP_BYTES;
-        let mut sync = false;
-        let mut seq = q.last_seq;
         for w in q.writers.iter() {
             if w.force_switch {
                 break;
             }
-            let mut b = w.batch.lock();
-            let size = b.approximate_size();
+            let size = w.batch.lock().approximate_size();
             if group.is_empty() {
                 if size <= SMALL_BATCH {
                     limit = size + SMALL_BATCH;
@@ -129,31 +152,76 @@ impl DbInner {
                 break;
             }
             bytes += size;
-            b.set_sequence(seq + 1);
-            seq += u64::from(b.count());
-            sync |= w.sync;
-            drop(b);
             group.push(Arc::clone(w));
         }
-        q.last_seq = seq;
-        let last_seq = seq;
+        let first_seq = q.last_seq;
         let mem = Arc::clone(&self.sv.load().mem);
 
-        let result = MutexGuard::unlocked(q, || self.write_group(&group, sync, &mem, last_seq));
+        // With the queue unlocked (new writers keep queuing): validate the
+        // transactions of the group, number the writers that stay in, then
+        // WAL and memtable. This leader alone runs until the group is
+        // popped below, so nothing else is numbered or written meanwhile.
+        let (result, rejected, last_seq) = MutexGuard::unlocked(q, || {
+            let rejected = self.validate_writers(&group);
+            let mut seq = first_seq;
+            let mut sync = false;
+            let mut members = Vec::with_capacity(group.len());
+            for (w, r) in group.iter().zip(&rejected) {
+                if r.is_none() {
+                    let mut b = w.batch.lock();
+                    b.set_sequence(seq + 1);
+                    seq += u64::from(b.count());
+                    sync |= w.sync;
+                    drop(b);
+                    members.push(Arc::clone(w));
+                }
+            }
+            let result = if members.is_empty() {
+                Ok(())
+            } else {
+                self.write_group(&members, sync, &mem, seq)
+            };
+            (result, rejected, seq)
+        });
+        q.last_seq = last_seq;
 
         // Hand results to the group (the leader is its first member).
         for _ in 0..group.len() {
             q.writers.pop_front();
         }
-        for w in group.iter().skip(1) {
-            *w.result.lock() = Some(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(clone_error(e)),
+        let mut rejected = rejected.into_iter();
+        let leader_rejected = rejected.next().flatten();
+        for (w, r) in group.iter().skip(1).zip(rejected) {
+            *w.result.lock() = Some(match (r, &result) {
+                (Some(e), _) => Err(e),
+                (None, Ok(())) => Ok(()),
+                (None, Err(e)) => Err(clone_error(e)),
             });
             w.done.store(true, Ordering::Release);
             w.cv.notify_one();
         }
-        result
+        match leader_rejected {
+            Some(e) => Err(e),
+            None => result,
+        }
+    }
+
+    /// The validation outcome of each writer of `group`, in order: `None`
+    /// to write it, or the error that rejects it (a failed transaction
+    /// check). Writers without a check always pass; a group without
+    /// transactions costs nothing here.
+    fn validate_writers(&self, group: &[Arc<Writer>]) -> Vec<Option<Error>> {
+        if group.iter().all(|w| w.check.is_none()) {
+            return group.iter().map(|_| None).collect();
+        }
+        let batches: Vec<_> = group.iter().map(|w| w.batch.lock()).collect();
+        validate_group(
+            &self.sv.load_full(),
+            group
+                .iter()
+                .zip(&batches)
+                .map(|(w, b)| (w.check.as_ref(), &**b)),
+        )
     }
 
     /// WAL then memtable for a group, with the queue unlocked.

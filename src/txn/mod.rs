@@ -1,0 +1,417 @@
+//! Optimistic transactions with snapshot isolation (and, on request,
+//! serializable validation). See `docs/transactions.md`.
+//!
+//! A [`Transaction`] reads at a [`Snapshot`] taken when it begins, buffers
+//! its writes in memory (a sorted write set that its own reads see), and at
+//! commit hands the write set to the write group as one [`WriteBatch`]
+//! together with a [`validate::CommitCheck`]. The group leader validates
+//! it against every commit ordered before it and either numbers and writes
+//! the batch or answers [`Error::Conflict`] (see [`validate`] for why that
+//! is exact under concurrent commits, flushes and compactions).
+//!
+//! Invariants:
+//! - The snapshot is registered (and so its versions kept by flush and
+//!   compaction) from `begin` until the transaction is committed, rolled
+//!   back or dropped.
+//! - Nothing reaches the database before commit; a failed or abandoned
+//!   transaction leaves no trace.
+//! - Memory: the write set (keys and values written), the `get_for_update`
+//!   keys, and under serializable isolation the keys read and the ranges
+//!   scanned. No value read is kept.
+//!
+//! Thread safety: a `Transaction` is `Send` (move it to another thread)
+//! but not `Sync`: one thread uses it at a time. Any number of
+//! transactions, plain writes and reads run concurrently.
+
+mod merge_iter;
+pub(crate) mod validate;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, Hasher};
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+pub use merge_iter::TxnIter;
+
+use crate::batch::WriteBatch;
+use crate::db::{prefix_bounds, to_bound, Db, DbInner};
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::{ConflictKind, Result};
+use crate::options::WriteOptions;
+use crate::snapshot::Snapshot;
+use merge_iter::WriteSet;
+use validate::{range_is_empty, CommitCheck, KeyRange};
+
+/// How much a transaction's commit validates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum IsolationLevel {
+    /// Snapshot isolation (the default): every read sees the snapshot
+    /// taken at `begin` (plus the transaction's own writes), and the commit
+    /// fails if another commit wrote a key this transaction writes, or read
+    /// with [`Transaction::get_for_update`], after the snapshot ("first
+    /// committer wins"). Prevents dirty reads, non-repeatable reads,
+    /// phantoms within the transaction and lost updates; allows **write
+    /// skew**: two transactions that each read what the other writes, and
+    /// write disjoint keys, both commit. Use `get_for_update` on the keys
+    /// a decision depends on, or [`IsolationLevel::Serializable`].
+    #[default]
+    Snapshot,
+    /// Snapshot isolation plus validation of the read set: the commit of a
+    /// transaction that writes also fails if any key it read (found or
+    /// not) or any key in any range it scanned was written after its
+    /// snapshot. Committed writing transactions are then serializable in
+    /// commit order, and a read-only transaction in the order of its
+    /// snapshot (so it commits without validation). Costs memory for the
+    /// read set and commit time to check it; more aborts.
+    Serializable,
+}
+
+/// Options of a transaction. `TransactionOptions::default()` is snapshot
+/// isolation, the database's default write options, and 16 retries for
+/// [`Db::transaction_with_opt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TransactionOptions {
+    /// What the commit validates.
+    pub isolation: IsolationLevel,
+    /// Whether [`Transaction::commit`] syncs the WAL (see
+    /// [`WriteOptions::sync`]); `None` uses [`crate::Options::sync_writes`],
+    /// as [`Db::write`] does.
+    pub sync: Option<bool>,
+    /// How many times [`Db::transaction_with_opt`] runs the closure again
+    /// after an [`Error::Conflict`] before returning that error.
+    pub max_retries: u32,
+}
+
+impl Default for TransactionOptions {
+    fn default() -> Self {
+        TransactionOptions {
+            isolation: IsolationLevel::Snapshot,
+            sync: None,
+            max_retries: 16,
+        }
+    }
+}
+
+impl TransactionOptions {
+    /// The default options with [`IsolationLevel::Serializable`].
+    pub fn serializable() -> Self {
+        TransactionOptions {
+            isolation: IsolationLevel::Serializable,
+            ..TransactionOptions::default()
+        }
+    }
+}
+
+/// What a serializable transaction read from its snapshot.
+#[derive(Debug, Default)]
+struct ReadSet {
+    keys: BTreeSet<Bytes>,
+    ranges: Vec<KeyRange>,
+}
+
+/// An optimistic transaction: reads at a snapshot taken when it began,
+/// buffers its writes, and applies them atomically at [`commit`] unless
+/// another commit conflicts (then nothing is written and `commit` returns
+/// [`Error::Conflict`]). Begin one with [`Db::transaction`], or let
+/// [`Db::transaction_with`] run and retry it.
+///
+/// Dropping a transaction without committing rolls it back.
+///
+/// **Keep transactions short.** An open transaction holds its snapshot, so
+/// flush and compaction keep every version it could read (all overwritten
+/// and deleted data newer than it stays on disk, and in memory until
+/// flushed), and the longer it runs the likelier its commit conflicts.
+/// Its memory grows with its own writes (and, serializable, its reads).
+///
+/// `Send`, not `Sync`.
+///
+/// [`commit`]: Transaction::commit
+pub struct Transaction {
+    inner: Arc<DbInner>,
+    snapshot: Snapshot,
+    opts: TransactionOptions,
+    writes: WriteSet,
+    /// Keys read with `get_for_update`.
+    for_update: BTreeSet<Bytes>,
+    /// Filled only under serializable isolation; a `RefCell` so reads take
+    /// `&self`.
+    reads: RefCell<ReadSet>,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("snapshot", &self.snapshot.sequence())
+            .field("isolation", &self.opts.isolation)
+            .field("writes", &self.writes.len())
+            .field("for_update", &self.for_update.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Db {
+    /// Begins a transaction with snapshot isolation at the current state
+    /// (see [`Transaction`]). Never fails; errors come from its reads and
+    /// its commit.
+    pub fn transaction(&self) -> Transaction {
+        self.transaction_opt(&TransactionOptions::default())
+    }
+
+    /// Begins a transaction with `opts`.
+    pub fn transaction_opt(&self, opts: &TransactionOptions) -> Transaction {
+        let inner = Arc::clone(self.inner());
+        Transaction {
+            snapshot: Snapshot::new(Arc::clone(&inner)),
+            inner,
+            opts: *opts,
+            writes: WriteSet::new(),
+            for_update: BTreeSet::new(),
+            reads: RefCell::new(ReadSet::default()),
+        }
+    }
+
+    /// Runs `f` in a new transaction and commits it; on
+    /// [`Error::Conflict`] (from the commit, or returned by `f`) runs `f`
+    /// again in a fresh transaction, after a randomized, exponentially
+    /// growing pause, up to 16 retries. `f` may therefore run more than
+    /// once: keep side effects outside the database out of it.
+    ///
+    /// Returns `f`'s value once the commit succeeded. Any other error from
+    /// `f` or the commit is returned at once, and the transaction is rolled
+    /// back; so is the last conflict when the retries run out.
+    pub fn transaction_with<T>(&self, f: impl FnMut(&mut Transaction) -> Result<T>) -> Result<T> {
+        self.transaction_with_opt(&TransactionOptions::default(), f)
+    }
+
+    /// [`Db::transaction_with`] with `opts` (isolation, sync, number of
+    /// retries).
+    pub fn transaction_with_opt<T>(
+        &self,
+        opts: &TransactionOptions,
+        mut f: impl FnMut(&mut Transaction) -> Result<T>,
+    ) -> Result<T> {
+        let mut retry = 0u32;
+        loop {
+            let mut tx = self.transaction_opt(opts);
+            let result = f(&mut tx).and_then(|v| tx.commit().map(|()| v));
+            match result {
+                Err(e) if e.is_conflict() && retry < opts.max_retries => {
+                    std::thread::sleep(backoff(retry));
+                    retry += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Pause before retry `retry` (0-based): uniform in `[0, min(50 µs ·
+/// 2^retry, 10 ms)]` ("full jitter"), so that transactions that
+/// conflicted do not meet again in lockstep.
+fn backoff(retry: u32) -> Duration {
+    const BASE_MICROS: u64 = 50;
+    const CAP_MICROS: u64 = 10_000;
+    let cap = BASE_MICROS
+        .saturating_mul(1u64 << retry.min(20))
+        .min(CAP_MICROS);
+    // A fresh `RandomState` hashes with new keys each time: a cheap random
+    // number without a dependency.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(retry);
+    Duration::from_micros(h.finish() % (cap + 1))
+}
+
+impl Transaction {
+    /// The sequence number of the snapshot this transaction reads at.
+    pub fn snapshot_sequence(&self) -> u64 {
+        self.snapshot.sequence()
+    }
+
+    /// The isolation level the commit validates.
+    pub fn isolation(&self) -> IsolationLevel {
+        self.opts.isolation
+    }
+
+    fn serializable(&self) -> bool {
+        self.opts.isolation == IsolationLevel::Serializable
+    }
+
+    /// The value of `key` as this transaction sees it: its own latest put
+    /// or delete of `key`, else the snapshot's value; `None` when absent.
+    /// Under serializable isolation a key read from the snapshot joins the
+    /// read set (absent keys too: a later insert is a conflict).
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        let key = key.as_ref();
+        if let Some(own) = self.writes.get(key) {
+            return Ok(own.clone());
+        }
+        let v = self.snapshot.get(key)?;
+        if self.serializable() && !self.for_update.contains(key) {
+            self.reads
+                .borrow_mut()
+                .keys
+                .insert(Bytes::copy_from_slice(key));
+        }
+        Ok(v)
+    }
+
+    /// [`get`](Self::get), and records `key` for conflict checking at every
+    /// isolation level, as if the transaction wrote it: the commit fails
+    /// if another commit wrote `key` after the snapshot, even when this
+    /// transaction does not write it. Use it on the keys a decision depends
+    /// on, to rule out write skew without serializable isolation.
+    pub fn get_for_update(&mut self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        let key = key.as_ref();
+        if !self.for_update.contains(key) {
+            self.for_update.insert(Bytes::copy_from_slice(key));
+        }
+        self.get(key)
+    }
+
+    /// Sets `key` to `value` in this transaction (visible to its own reads
+    /// at once, to others after commit). Keys above [`crate::MAX_KEY_SIZE`]
+    /// or values above [`crate::MAX_VALUE_SIZE`] make the commit fail with
+    /// [`Error::InvalidArgument`].
+    pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.writes.insert(
+            Bytes::copy_from_slice(key.as_ref()),
+            Some(Bytes::copy_from_slice(value.as_ref())),
+        );
+    }
+
+    /// Deletes `key` in this transaction (a delete of an absent key is
+    /// still a write, checked for conflicts and written at commit).
+    pub fn delete(&mut self, key: impl AsRef<[u8]>) {
+        self.writes
+            .insert(Bytes::copy_from_slice(key.as_ref()), None);
+    }
+
+    /// The pairs in `range` as this transaction sees them — its own writes
+    /// merged over the snapshot — in key order; `.rev()` for reverse order,
+    /// and both ends may be mixed. Under serializable isolation the whole
+    /// `range` joins the read set when the iterator is created (however
+    /// much of it is then read).
+    pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> TxnIter<'_> {
+        let lo = to_bound(range.start_bound());
+        let hi = to_bound(range.end_bound());
+        self.range_bounds(lo, hi)
+    }
+
+    /// Every pair as this transaction sees it (see [`range`](Self::range)).
+    pub fn iter(&self) -> TxnIter<'_> {
+        self.range::<&[u8], _>(..)
+    }
+
+    /// The pairs whose keys start with `prefix` (see
+    /// [`range`](Self::range)).
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> TxnIter<'_> {
+        let (lo, hi) = prefix_bounds(prefix.as_ref());
+        self.range_bounds(lo, hi)
+    }
+
+    fn range_bounds(&self, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> TxnIter<'_> {
+        let lo = lo.map(Bytes::from);
+        let hi = hi.map(Bytes::from);
+        let empty = range_is_empty(&lo, &hi);
+        if self.serializable() && !empty {
+            self.reads
+                .borrow_mut()
+                .ranges
+                .push((lo.clone(), hi.clone()));
+        }
+        let own = (!empty).then(|| {
+            self.writes
+                .range::<[u8], _>((validate::as_slice_bound(&lo), validate::as_slice_bound(&hi)))
+        });
+        let bounds = (lo.map(Vec::from), hi.map(Vec::from));
+        TxnIter::new(
+            self.snapshot.range(bounds.clone()),
+            self.snapshot.range(bounds),
+            own,
+        )
+    }
+
+    /// Commits with the transaction's sync option (see
+    /// [`TransactionOptions::sync`]). See [`commit_opt`](Self::commit_opt).
+    pub fn commit(self) -> Result<()> {
+        let sync = self.opts.sync.unwrap_or(self.inner.default_sync());
+        self.commit_opt(&WriteOptions { sync })
+    }
+
+    /// Validates the transaction and, if no conflict is found, writes all
+    /// its puts and deletes as one atomic [`WriteBatch`] (all or nothing,
+    /// also after a crash; synced per `opts` as [`Db::write_opt`]).
+    ///
+    /// - `Ok(())`: committed; visible to every read that starts after this
+    ///   returns. A transaction that wrote nothing (and read nothing for
+    ///   update) commits without validation.
+    /// - [`Error::Conflict`]: another commit wrote a key of the write set or
+    ///   the `get_for_update` set (serializable: also of the read set or a
+    ///   scanned range) after this transaction's snapshot. Nothing was
+    ///   written; run the transaction again.
+    /// - [`Error::InvalidArgument`] for a key or value over the size limits,
+    ///   [`Error::ReadOnly`], [`Error::Closed`], [`Error::Background`] and
+    ///   I/O errors as for [`Db::write_opt`]; nothing was written (after a
+    ///   WAL failure, as for `write_opt`, durability is unknown and the
+    ///   database stops accepting writes).
+    pub fn commit_opt(mut self, opts: &WriteOptions) -> Result<()> {
+        self.inner.check_open()?;
+        if self.writes.is_empty() && self.for_update.is_empty() {
+            // Read-only: consistent at its snapshot, nothing to validate.
+            return Ok(());
+        }
+        self.inner.check_writable()?;
+        let check = self.commit_check();
+        if self.writes.is_empty() {
+            return validate::validate_alone(&self.inner.superversion(), &check);
+        }
+        let mut batch = WriteBatch::new();
+        for (k, v) in std::mem::take(&mut self.writes) {
+            match v {
+                Some(v) => batch.put(&k, &v),
+                None => batch.delete(&k),
+            }
+        }
+        batch.check_limits()?;
+        self.inner
+            .write_checked(batch, opts.sync, false, Some(check))
+    }
+
+    /// Abandons the transaction: nothing it wrote reaches the database and
+    /// its snapshot is released. Dropping it does the same.
+    pub fn rollback(self) {}
+
+    /// What the commit must validate: each key once, writes first.
+    fn commit_check(&self) -> CommitCheck {
+        let mut keys: Vec<(Bytes, ConflictKind)> = self
+            .writes
+            .keys()
+            .map(|k| (k.clone(), ConflictKind::Write))
+            .collect();
+        keys.extend(
+            self.for_update
+                .iter()
+                .filter(|k| !self.writes.contains_key(*k))
+                .map(|k| (k.clone(), ConflictKind::ForUpdate)),
+        );
+        let reads = self.reads.borrow();
+        keys.extend(
+            reads
+                .keys
+                .iter()
+                .filter(|k| !self.writes.contains_key(*k) && !self.for_update.contains(*k))
+                .map(|k| (k.clone(), ConflictKind::Read)),
+        );
+        CommitCheck {
+            snapshot: self.snapshot.sequence(),
+            keys,
+            ranges: reads.ranges.clone(),
+        }
+    }
+}
