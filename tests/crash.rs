@@ -21,10 +21,11 @@
 //! `LIGHTNING_CRASH_CYCLES=N` sets the number of kill cycles (default 30).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
 
 use lightning_db::{inspect, Db, Options, WriteBatch, WriteOptions};
 
@@ -34,16 +35,7 @@ const CHILD_ENV: &str = "LIGHTNING_CRASH_CHILD_DIR";
 const START_ENV: &str = "LIGHTNING_CRASH_CHILD_START";
 
 fn options() -> Options {
-    let mut o = Options {
-        write_buffer_size: 64 * 1024,
-        max_write_buffer_number: 3,
-        ..Options::default()
-    };
-    o.compaction.level0_file_num_compaction_trigger = 2;
-    o.compaction.max_bytes_for_level_base = 64 * 1024;
-    o.compaction.target_file_size_base = 64 * 1024;
-    o.compaction.max_subcompactions = 2;
-    o
+    common::churn_opts()
 }
 
 fn mix(mut x: u64) -> u64 {
@@ -152,7 +144,6 @@ fn crash_then_reopen_loses_nothing() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let mut next_round = 0u64;
     // The state after rounds `0..next_round`, kept incrementally.
     let mut base = BTreeMap::new();
@@ -163,41 +154,18 @@ fn crash_then_reopen_loses_nothing() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let run_for = Duration::from_millis(150 + seed % 600);
-        let mut child = Command::new(&exe)
-            .args([
-                "--exact",
-                "crash_child",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, dir.path())
-            .env(START_ENV, next_round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut last = None;
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(r) = line.strip_prefix("ack ") {
-                    last = r.trim().parse::<u64>().ok();
-                }
-            }
-            last
-        });
-        let t = Instant::now();
-        while t.elapsed() < run_for {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("child exited on its own in cycle {cycle}: {status}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let acked = reader.join().unwrap();
+        let lines = common::run_child_then_kill(
+            "crash_child",
+            &[
+                (CHILD_ENV, dir.path().display().to_string()),
+                (START_ENV, next_round.to_string()),
+            ],
+            run_for,
+        );
+        let acked = lines
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("ack ")?.trim().parse::<u64>().ok());
         // Rounds 0..=acked were acknowledged (none if nothing was printed).
         let min_rounds = acked.map_or(next_round, |a| a + 1);
         total_acked += min_rounds - next_round;

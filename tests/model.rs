@@ -5,6 +5,8 @@
 //! (memtables, frozen memtables, level-0 files, recovery) agrees with the
 //! simplest possible definition of a key-value store.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -99,19 +101,12 @@ fn collect(
 }
 
 fn options() -> Options {
-    let mut o = Options {
-        write_buffer_size: 64 * 1024,
-        max_write_buffer_number: 3,
+    // A tiny tree, so that flushes trigger compactions often.
+    Options {
         block_size: 512,
         index_page_size: 256,
-        ..Options::default()
-    };
-    // A tiny tree, so that flushes trigger compactions often.
-    o.compaction.level0_file_num_compaction_trigger = 2;
-    o.compaction.max_bytes_for_level_base = 64 * 1024;
-    o.compaction.target_file_size_base = 64 * 1024;
-    o.compaction.max_subcompactions = 2;
-    o
+        ..common::churn_opts()
+    }
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {

@@ -49,18 +49,11 @@ type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 type Batch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
 fn options(fs: &Arc<FaultFs>) -> Options {
-    let mut o = Options {
+    Options {
         fs: fs.clone(),
-        write_buffer_size: 64 * 1024,
-        max_write_buffer_number: 3,
         block_size: 1024,
-        ..Options::default()
-    };
-    o.compaction.level0_file_num_compaction_trigger = 2;
-    o.compaction.max_bytes_for_level_base = 64 * 1024;
-    o.compaction.target_file_size_base = 64 * 1024;
-    o.compaction.max_subcompactions = 2;
-    o
+        ..common::churn_opts()
+    }
 }
 
 fn key(k: u64) -> Vec<u8> {

@@ -5,8 +5,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use lightning_db::fs::{FileLock, FileSystem, PosixFs, WritableFile};
 use lightning_db::{Bytes, Db, Options, Result};
@@ -73,6 +76,73 @@ pub fn fast_opts() -> Options {
         fs: Arc::new(NoSyncFs),
         ..Options::default()
     }
+}
+
+/// Options under which background work never rests: small memtables and a
+/// tiny tree, so writes keep switching memtables, flushing and compacting
+/// (two subcompactions per job).
+pub fn churn_opts() -> Options {
+    let mut o = Options {
+        write_buffer_size: 64 * 1024,
+        max_write_buffer_number: 3,
+        ..Options::default()
+    };
+    o.compaction.level0_file_num_compaction_trigger = 2;
+    o.compaction.max_bytes_for_level_base = 64 * 1024;
+    o.compaction.target_file_size_base = 64 * 1024;
+    o.compaction.max_subcompactions = 2;
+    o
+}
+
+/// Runs the ignored test `child_test` of this test binary as a child
+/// process with the environment `envs`, kills it with SIGKILL after
+/// `run_for`, and returns the lines it printed, complete ones only (a line
+/// cut by the kill is dropped). Note that the first line follows libtest's
+/// `test <name> ... ` on the same line. Panics if the child exits on its
+/// own.
+pub fn run_child_then_kill(
+    child_test: &str,
+    envs: &[(&str, String)],
+    run_for: Duration,
+) -> Vec<String> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            child_test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        let mut out = BufReader::new(stdout);
+        loop {
+            let mut line = String::new();
+            match out.read_line(&mut line) {
+                Ok(n) if n > 0 && line.ends_with('\n') => {
+                    line.pop();
+                    lines.push(line);
+                }
+                _ => return lines,
+            }
+        }
+    });
+    let t = Instant::now();
+    while t.elapsed() < run_for {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("child {child_test} exited on its own: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    reader.join().unwrap()
 }
 
 pub type Model = BTreeMap<Vec<u8>, Vec<u8>>;
