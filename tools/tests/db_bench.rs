@@ -33,6 +33,7 @@ fn every_benchmark_runs_and_its_line_parses() {
         "deleterandom",
         "readwhilewriting",
         "fillsync",
+        "txnbank",
     ];
     let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
         .args([

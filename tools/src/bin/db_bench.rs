@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use lightning_db::{CompactionStyle, Compression, Db, Options, WriteBatch, WriteOptions};
+use lightning_db::{
+    CompactionStyle, Compression, Db, Options, Transaction, TransactionOptions, WriteBatch,
+    WriteOptions,
+};
 
 /// Benchmarks run when `--benchmarks` is not given.
 const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readseq,seekrandom";
@@ -31,7 +34,8 @@ const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readse
 struct Flags {
     /// Comma-separated benchmarks, run in order: fillseq, fillrandom,
     /// overwrite, fillsync, readrandom, readseq, readreverse, seekrandom,
-    /// deleterandom, readwhilewriting, compact, waitforcompaction, stats.
+    /// deleterandom, readwhilewriting, txnbank, compact, waitforcompaction,
+    /// stats.
     #[arg(long, default_value = DEFAULT_BENCHMARKS)]
     benchmarks: String,
     /// Number of keys (the key space, and the writes of fill benchmarks).
@@ -102,6 +106,9 @@ struct Flags {
     /// Subcompactions per compaction job.
     #[arg(long)]
     subcompactions: Option<usize>,
+    /// Accounts of txnbank (fewer accounts: more conflicts).
+    #[arg(long, default_value_t = 1000)]
+    accounts: u64,
     /// Options from a Lightning DB TOML file; the flags above override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -540,6 +547,97 @@ impl Bench {
         });
     }
 
+    /// Bank transfers: `--threads` threads each commit `n` transactions
+    /// that move a random amount between two of `--accounts` accounts
+    /// (read both balances, write both), run by `transaction_with`, which
+    /// retries on conflict. An op is a committed transfer; the line after
+    /// the result gives the aborted attempts. Checks at the end that the
+    /// total is unchanged.
+    fn txn_bank(&self, name: &str, n: u64) {
+        const INITIAL: u64 = 1_000_000;
+        let db = self.db();
+        let (ks, vs, seed, hist) = (
+            self.flags.key_size,
+            self.flags.value_size.max(8),
+            self.seed(),
+            self.flags.histogram,
+        );
+        let accounts = self.flags.accounts.max(2);
+        let balance_value = |b: u64| {
+            let mut v = b.to_be_bytes().to_vec();
+            v.resize(vs, b' ');
+            v
+        };
+        let mut key = Vec::with_capacity(ks);
+        for i in 0..accounts {
+            make_key(i, ks, &mut key);
+            db.put(&key, balance_value(INITIAL))
+                .unwrap_or_else(|e| fail(e));
+        }
+        let balance = |tx: &Transaction, key: &[u8]| -> lightning_db::Result<u64> {
+            let v = tx
+                .get(key)?
+                .unwrap_or_else(|| fail("txnbank: account missing"));
+            Ok(u64::from_be_bytes(v[..8].try_into().unwrap_or_default()))
+        };
+        let opts = TransactionOptions {
+            sync: Some(self.flags.sync),
+            max_retries: 10_000,
+            ..TransactionOptions::default()
+        };
+        let attempts = AtomicU64::new(0);
+        self.run(name, self.flags.threads, n, |t, st, pb| {
+            let mut rng = Rng(seed ^ 0x7A2B ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9));
+            let (mut from_key, mut to_key) = (Vec::with_capacity(ks), Vec::with_capacity(ks));
+            for i in 0..n {
+                let from = rng.next() % accounts;
+                let to = (from + 1 + rng.next() % (accounts - 1)) % accounts;
+                let want = rng.next() % 1000;
+                make_key(from, ks, &mut from_key);
+                make_key(to, ks, &mut to_key);
+                let t0 = hist.then(Instant::now);
+                db.transaction_with_opt(&opts, |tx| {
+                    attempts.fetch_add(1, Ordering::Relaxed);
+                    let (fb, tb) = (balance(tx, &from_key)?, balance(tx, &to_key)?);
+                    let amount = want.min(fb);
+                    tx.put(&from_key, balance_value(fb - amount));
+                    tx.put(&to_key, balance_value(tb + amount));
+                    Ok(())
+                })
+                .unwrap_or_else(|e| fail(e));
+                if let Some(t0) = t0 {
+                    st.hist.add(t0.elapsed().as_nanos() as u64);
+                }
+                st.ops += 1;
+                st.bytes += 2 * (ks + vs) as u64;
+                if i % 1024 == 0 {
+                    pb.inc(1024);
+                }
+            }
+        });
+        let attempts = attempts.load(Ordering::Relaxed);
+        let commits = n * self.flags.threads as u64;
+        let aborts = attempts - commits;
+        println!(
+            "  ({aborts} aborted attempts: {:.2}% of {attempts}; {accounts} accounts)",
+            100.0 * aborts as f64 / attempts.max(1) as f64
+        );
+        // The database holds the accounts only (txnbank starts empty).
+        let total: u64 = db
+            .iter()
+            .map(|r| {
+                let (_, v) = r.unwrap_or_else(|e| fail(e));
+                u64::from_be_bytes(v[..8].try_into().unwrap_or_default())
+            })
+            .sum();
+        if total != accounts * INITIAL {
+            fail(format!(
+                "txnbank: the total is {total}, expected {}",
+                accounts * INITIAL
+            ));
+        }
+    }
+
     /// `--threads` readers, plus one writer for as long as they read.
     fn read_while_writing(&self) {
         let db = self.db();
@@ -697,6 +795,10 @@ fn main() {
             "readreverse" => bench.read_seq(name, true),
             "seekrandom" => bench.seek_random(name),
             "readwhilewriting" => bench.read_while_writing(),
+            "txnbank" => {
+                bench.open(true);
+                bench.txn_bank(name, writes);
+            }
             "compact" => {
                 let t = Instant::now();
                 bench
