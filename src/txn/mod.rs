@@ -131,6 +131,28 @@ struct ReadSet {
 ///
 /// `Send`, not `Sync`.
 ///
+/// ```
+/// # fn main() -> lightning_db::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use lightning_db::{Db, Options};
+///
+/// let db = Db::open(dir.path(), Options::default())?;
+/// db.put("alice", "100")?;
+/// let balance = |v: Option<lightning_db::Bytes>| -> u64 {
+///     v.map_or(0, |v| String::from_utf8_lossy(&v).parse().unwrap())
+/// };
+/// // Move 10 from alice to bob, all or nothing; run again on a conflict.
+/// db.transaction_with(|tx| {
+///     let (a, b) = (balance(tx.get("alice")?), balance(tx.get("bob")?));
+///     tx.put("alice", (a - 10).to_string());
+///     tx.put("bob", (b + 10).to_string());
+///     Ok(())
+/// })?;
+/// assert_eq!(balance(db.get("bob")?), 10);
+/// # Ok(())
+/// # }
+/// ```
+///
 /// [`commit`]: Transaction::commit
 pub struct Transaction {
     inner: Arc<DbInner>,
