@@ -401,6 +401,9 @@ impl Transaction {
             }
         }
         batch.check_limits()?;
+        // `self`, and so its registered snapshot, lives until validation is
+        // done: while it does, flush and compaction keep every version
+        // newer than the snapshot findable (see `validate`).
         self.inner
             .write_checked(batch, opts.sync, false, Some(check))
     }
