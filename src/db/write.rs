@@ -163,23 +163,29 @@ impl DbInner {
         // popped below, so nothing else is numbered or written meanwhile.
         let (result, rejected, last_seq) = MutexGuard::unlocked(q, || {
             let rejected = self.validate_writers(&group);
+            let is_rejected = |i: usize| rejected.get(i).is_some_and(Option::is_some);
             let mut seq = first_seq;
             let mut sync = false;
-            let mut members = Vec::with_capacity(group.len());
-            for (w, r) in group.iter().zip(&rejected) {
-                if r.is_none() {
+            for (i, w) in group.iter().enumerate() {
+                if !is_rejected(i) {
                     let mut b = w.batch.lock();
                     b.set_sequence(seq + 1);
                     seq += u64::from(b.count());
                     sync |= w.sync;
-                    drop(b);
-                    members.push(Arc::clone(w));
                 }
             }
-            let result = if members.is_empty() {
-                Ok(())
+            let result = if rejected.iter().any(Option::is_some) {
+                let members: Vec<_> = (0..group.len())
+                    .filter(|&i| !is_rejected(i))
+                    .map(|i| Arc::clone(&group[i]))
+                    .collect();
+                if members.is_empty() {
+                    Ok(())
+                } else {
+                    self.write_group(&members, sync, &mem, seq)
+                }
             } else {
-                self.write_group(&members, sync, &mem, seq)
+                self.write_group(&group, sync, &mem, seq)
             };
             (result, rejected, seq)
         });
@@ -189,7 +195,7 @@ impl DbInner {
         for _ in 0..group.len() {
             q.writers.pop_front();
         }
-        let mut rejected = rejected.into_iter();
+        let mut rejected = rejected.into_iter().chain(std::iter::repeat_with(|| None));
         let leader_rejected = rejected.next().flatten();
         for (w, r) in group.iter().skip(1).zip(rejected) {
             *w.result.lock() = Some(match (r, &result) {
@@ -209,10 +215,10 @@ impl DbInner {
     /// The validation outcome of each writer of `group`, in order: `None`
     /// to write it, or the error that rejects it (a failed transaction
     /// check). Writers without a check always pass; a group without
-    /// transactions costs nothing here.
+    /// transactions gets an empty vector and costs nothing here.
     fn validate_writers(&self, group: &[Arc<Writer>]) -> Vec<Option<Error>> {
         if group.iter().all(|w| w.check.is_none()) {
-            return group.iter().map(|_| None).collect();
+            return Vec::new();
         }
         let batches: Vec<_> = group.iter().map(|w| w.batch.lock()).collect();
         validate_group(
