@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use lightning_db::{CompactionStyle, Compression, Db, Options, WriteBatch, WriteOptions};
+use lightning_db::{
+    CachePolicy, CompactionStyle, Compression, Db, Options, WriteBatch, WriteOptions,
+};
 
 /// Benchmarks run when `--benchmarks` is not given.
 const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readseq,seekrandom";
@@ -31,7 +33,8 @@ const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readse
 struct Flags {
     /// Comma-separated benchmarks, run in order: fillseq, fillrandom,
     /// overwrite, fillsync, readrandom, readseq, readreverse, seekrandom,
-    /// deleterandom, readwhilewriting, compact, waitforcompaction, stats.
+    /// deleterandom, readwhilewriting, readrandomwhilescanning, compact,
+    /// waitforcompaction, stats.
     #[arg(long, default_value = DEFAULT_BENCHMARKS)]
     benchmarks: String,
     /// Number of keys (the key space, and the writes of fill benchmarks).
@@ -70,11 +73,20 @@ struct Flags {
     /// Memtable size in bytes (default: the engine's, 64 MiB).
     #[arg(long)]
     write_buffer_size: Option<usize>,
-    /// Block cache size in bytes. Accepted for compatibility; Lightning DB
-    /// reads SST files through memory maps and has no block cache yet, so
-    /// it has no effect (a warning says so).
+    /// Block cache size in bytes (default: the engine's, 32 MiB; 0 turns
+    /// it off). Includes open tables' filters and index roots.
     #[arg(long)]
     cache_size: Option<u64>,
+    /// Scanner threads of readrandomwhilescanning (0: the readers alone,
+    /// for a baseline hit rate).
+    #[arg(long, default_value_t = 1)]
+    scanners: usize,
+    /// Skew of readrandomwhilescanning's Zipfian keys, in (0, 1).
+    #[arg(long, default_value_t = 0.99)]
+    zipf_theta: f64,
+    /// Block cache replacement policy: arc or lru.
+    #[arg(long, default_value = "arc")]
+    cache_policy: String,
     /// Bloom filter bits per key (0: no filter).
     #[arg(long, default_value_t = 10)]
     bloom_bits: u32,
@@ -279,6 +291,14 @@ impl Bench {
         if let Some(w) = flags.write_buffer_size {
             o.write_buffer_size = w;
         }
+        if let Some(c) = flags.cache_size {
+            o.block_cache_size = c as usize;
+        }
+        o.block_cache_policy = match flags.cache_policy.as_str() {
+            "arc" => CachePolicy::Arc,
+            "lru" => CachePolicy::Lru,
+            other => fail(format!("--cache_policy={other}: expected arc or lru")),
+        };
         if let Some(s) = flags.compaction_style {
             o.compaction.style = match s {
                 0 => CompactionStyle::Leveled,
@@ -540,6 +560,75 @@ impl Bench {
         });
     }
 
+    /// `--threads` readers drawing Zipfian keys (`--zipf_theta`, hot keys
+    /// scattered over the key space), plus one thread running full forward
+    /// scans for as long as they read. Prints the readers' line and the
+    /// block cache's hit rate over the benchmark: with a cache smaller
+    /// than the data, ARC keeps the hot blocks through the scans where LRU
+    /// lets the scans flush them (compare `--cache_policy=arc|lru`).
+    fn read_random_while_scanning(&self) {
+        let db = self.db();
+        let (ks, num, seed) = (self.flags.key_size, self.flags.num, self.seed());
+        let zipf = lightning_tools::zipf::Zipf::new(num.max(2), self.flags.zipf_theta);
+        let stop = AtomicBool::new(false);
+        let scanned = AtomicU64::new(0);
+        let reads = self.count(self.flags.reads);
+        let reader_lookups = AtomicU64::new(0);
+        let reader_hits = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..self.flags.scanners {
+                s.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        for item in db.iter() {
+                            item.unwrap_or_else(|e| fail(e));
+                            if scanned.fetch_add(1, Ordering::Relaxed).is_multiple_of(1024)
+                                && stop.load(Ordering::Relaxed)
+                            {
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+            self.run(
+                "readrandomwhilescanning",
+                self.flags.threads,
+                reads,
+                |t, st, pb| {
+                    let mut rng = Rng(seed ^ 0x21FF ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9));
+                    let mut key = Vec::with_capacity(ks);
+                    let (h0, m0) = lightning_db::block_cache_thread_lookups();
+                    for i in 0..reads {
+                        make_key(zipf.key(rng.next()), ks, &mut key);
+                        if let Some(v) = db.get(&key).unwrap_or_else(|e| fail(e)) {
+                            st.found += 1;
+                            st.bytes += (ks + v.len()) as u64;
+                        }
+                        st.ops += 1;
+                        if i % 1024 == 0 {
+                            pb.inc(1024);
+                        }
+                    }
+                    let (h1, m1) = lightning_db::block_cache_thread_lookups();
+                    reader_hits.fetch_add(h1 - h0, Ordering::Relaxed);
+                    reader_lookups.fetch_add(h1 - h0 + m1 - m0, Ordering::Relaxed);
+                },
+            );
+            stop.store(true, Ordering::Relaxed);
+        });
+        let (h, n) = (
+            reader_hits.load(Ordering::Relaxed),
+            reader_lookups.load(Ordering::Relaxed),
+        );
+        println!(
+            "Block cache ({}, {:.1} MiB): readers {:.1}% hits ({h} of {n} lookups) while the scanner read {} entries",
+            self.flags.cache_policy,
+            db.block_cache_stats().capacity_bytes as f64 / 1048576.0,
+            100.0 * h as f64 / n.max(1) as f64,
+            scanned.load(Ordering::Relaxed)
+        );
+    }
+
     /// `--threads` readers, plus one writer for as long as they read.
     fn read_while_writing(&self) {
         let db = self.db();
@@ -620,11 +709,6 @@ fn main() {
     if flags.key_size < 8 {
         fail("--key_size must be at least 8");
     }
-    if flags.cache_size.is_some() {
-        eprintln!(
-            "db_bench: warning: --cache_size has no effect: Lightning DB reads SST files through memory maps and has no block cache yet"
-        );
-    }
     let (path, tempdir) = match &flags.db {
         Some(p) => (p.clone(), None),
         None => {
@@ -697,6 +781,7 @@ fn main() {
             "readreverse" => bench.read_seq(name, true),
             "seekrandom" => bench.seek_random(name),
             "readwhilewriting" => bench.read_while_writing(),
+            "readrandomwhilescanning" => bench.read_random_while_scanning(),
             "compact" => {
                 let t = Instant::now();
                 bench
@@ -718,6 +803,17 @@ fn main() {
                 println!(
                     "On-disk SST files: {:.2} MiB",
                     sst_bytes(&bench.path) as f64 / 1048576.0
+                );
+                let c = bench.db().block_cache_stats();
+                println!(
+                    "Block cache: {:.1}% hits ({} hits, {} misses), {} evictions, {:.1} MiB cached + {:.1} MiB pinned of {:.1} MiB",
+                    c.hit_rate() * 100.0,
+                    c.hits,
+                    c.misses,
+                    c.evictions,
+                    c.usage_bytes as f64 / 1048576.0,
+                    c.pinned_bytes as f64 / 1048576.0,
+                    c.capacity_bytes as f64 / 1048576.0
                 );
             }
             other => fail(format!("unknown benchmark `{other}`")),
