@@ -648,13 +648,14 @@ fn run_benchmarks<E: Engine>(flags: Flags, path: PathBuf) {
                 bench.write_bench(name, Order::Random, writes, flags.num, false);
             }
             "fillsync" => {
+                // As RocksDB's: every write synced, random keys from
+                // --num / 1000 (RocksDB divides its num_ by 1000). Writes per
+                // thread: --writes, else --num / 1000 (LevelDB's count;
+                // RocksDB's default is --num synced writes).
                 bench.open(true);
-                let n = if flags.writes < 0 {
-                    (flags.num / 1000).max(1)
-                } else {
-                    writes
-                };
-                bench.write_bench(name, Order::Random, n, flags.num, true);
+                let keys = (flags.num / 1000).max(1);
+                let n = if flags.writes < 0 { keys } else { writes };
+                bench.write_bench(name, Order::Random, n, keys, true);
             }
             "overwrite" => bench.write_bench(name, Order::Random, writes, flags.num, false),
             "deleterandom" => bench.write_bench(name, Order::Delete, writes, flags.num, false),
