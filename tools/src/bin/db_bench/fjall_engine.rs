@@ -10,8 +10,8 @@
 //! | `--cache_size=B` | `DatabaseBuilder::cache_size(B)` | one block cache of data, index and filter blocks (uncompressed). fjall pins L0/L1 index blocks and L0 filter blocks outside it. Absent: fjall's default, 32 MiB (RocksDB's db_bench: 8 MiB) |
 //! | `--bloom_bits=N` | `filter_policy(FilterPolicy::all(Bloom(BitsPerKey(N))))` | on every level; 0 gives `FilterPolicy::disabled()`. fjall's default is a 0.01 % false-positive-rate filter on L0 and 10 bits per key below |
 //! | `--compression_type=none` | `data_block_compression_policy` and `index_block_compression_policy` `CompressionPolicy::all(None)`, `journal_compression(None)` | the only type accepted here (built without fjall's `lz4` feature; fjall has no zstd) |
-//! | `--sync`, `fillsync` | a one-entry `WriteBatch` with `durability(Some(PersistMode::SyncData))` (fdatasync, as RocksDB's `sync`) | fjall holds its journal lock across the fdatasync: concurrent synced writers do not share one sync (no group commit) |
-//! | unsynced writes | `Keyspace::insert` / `remove` | fjall's default durability, `PersistMode::Buffer`: the journal write reaches the OS before the call returns, as RocksDB's WAL write |
+//! | every write | `Keyspace::insert` / `remove` | atomic; fjall's default durability `PersistMode::Buffer`: the journal write reaches the OS before the call returns, as RocksDB's WAL write without sync |
+//! | `--sync`, `fillsync` | then `Database::persist(PersistMode::SyncData)` (fdatasync, as RocksDB's `sync`), the durability call fjall's docs show | fjall has no group commit, but one writer's fdatasync also covers the journal writes other threads made before it, whose own syncs then find little to do. A one-entry `WriteBatch` with `durability(Some(SyncData))` holds the journal lock across the sync and measured no faster |
 //! | `--max_background_jobs=N` | `DatabaseBuilder::worker_threads(N)` | flush + compaction workers; absent: min(cores, 4) = 2 here, as RocksDB's `max_background_jobs` 2 |
 //! | `--compaction_style` | only 0 (fjall's `Leveled`: L0 trigger 4, 64 MiB tables, ratio 10 — RocksDB's defaults) | 1 (tiered) is refused |
 //! | `--subcompactions`, `--compression_level` | ignored (no fjall equivalent) | a warning says so |
@@ -104,23 +104,17 @@ impl Engine for Fjall {
     }
 
     fn put(&self, key: &[u8], value: &[u8], sync: bool) -> Result<()> {
+        self.ks.insert(key, value)?;
         if sync {
-            let mut b = self.db.batch().durability(Some(PersistMode::SyncData));
-            b.insert(&self.ks, key, value);
-            b.commit()?;
-        } else {
-            self.ks.insert(key, value)?;
+            self.db.persist(PersistMode::SyncData)?;
         }
         Ok(())
     }
 
     fn delete(&self, key: &[u8], sync: bool) -> Result<()> {
+        self.ks.remove(key)?;
         if sync {
-            let mut b = self.db.batch().durability(Some(PersistMode::SyncData));
-            b.remove(&self.ks, key);
-            b.commit()?;
-        } else {
-            self.ks.remove(key)?;
+            self.db.persist(PersistMode::SyncData)?;
         }
         Ok(())
     }
