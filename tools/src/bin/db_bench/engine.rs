@@ -27,8 +27,11 @@ pub trait Engine: Sized + Send + Sync + 'static {
     /// compression, sync, background threads).
     fn open(path: &Path, flags: &Flags) -> Result<Self>;
 
-    /// Engine name and version, then the options in force (header lines).
-    fn describe(&self) -> String;
+    /// Engine name and version, for the header.
+    fn name(&self) -> String;
+
+    /// The options in force, for the header (`Options: ...`).
+    fn options(&self) -> String;
 
     /// Writes `key` = `value` as one atomic write (a one-entry write
     /// batch); with `sync` it is durable (WAL/journal fdatasync'ed) when
@@ -123,11 +126,14 @@ impl Engine for Lightning {
         Ok(Lightning { db, opts })
     }
 
-    fn describe(&self) -> String {
+    fn name(&self) -> String {
+        format!("Lightning DB {}", env!("CARGO_PKG_VERSION"))
+    }
+
+    fn options(&self) -> String {
         let o = &self.opts;
         format!(
-            "Lightning DB {}\nOptions: write_buffer_size {}, bloom_bits {}, compression {}, compaction {:?}, sync {}",
-            env!("CARGO_PKG_VERSION"),
+            "Options: write_buffer_size {}, bloom_bits {}, compression {}, compaction {:?}, sync {}",
             o.write_buffer_size,
             o.bloom_bits_per_key,
             o.compression,

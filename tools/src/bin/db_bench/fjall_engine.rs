@@ -99,8 +99,12 @@ impl Engine for Fjall {
         Ok(Fjall { db, ks, settings })
     }
 
-    fn describe(&self) -> String {
-        format!("fjall 3 (peer engine)\n{}", self.settings)
+    fn name(&self) -> String {
+        "fjall 3 (peer engine)".to_string()
+    }
+
+    fn options(&self) -> String {
+        self.settings.clone()
     }
 
     fn put(&self, key: &[u8], value: &[u8], sync: bool) -> Result<()> {

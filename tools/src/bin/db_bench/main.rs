@@ -619,15 +619,18 @@ fn run_benchmarks<E: Engine>(flags: Flags, path: PathBuf) {
         path,
     };
     bench.open(!flags.use_existing_db);
-    println!("{}", bench.db().describe());
+    let db = bench.db();
     println!(
-        "Keys: {} bytes each, values {} bytes, {} entries, {} thread(s), dir {}",
+        "{}: keys {} bytes, values {} bytes, {} entries, {} thread(s), dir {}",
+        db.name(),
         flags.key_size,
         flags.value_size,
         flags.num,
         flags.threads,
         bench.path.display()
     );
+    println!("{}", db.options());
+    drop(db);
     println!("------------------------------------------------");
     for (run, name) in flags
         .benchmarks
