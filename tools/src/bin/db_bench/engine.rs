@@ -169,29 +169,32 @@ impl Engine for Lightning {
     }
 
     fn scan(&self, reverse: bool, limit: u64, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
-        let it = self.db.iter();
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut it = self.db.iter();
         if reverse {
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
             for item in it.rev().take(limit) {
                 let (k, v) = item?;
                 visit(&k, &v);
             }
         } else {
-            for item in it.take(limit) {
+            // Borrowed views, like RocksDB's `key()`/`value()` slices.
+            let mut n = 0;
+            while n < limit {
+                let Some(item) = it.next_ref() else { break };
                 let (k, v) = item?;
-                visit(&k, &v);
+                visit(k, v);
+                n += 1;
             }
         }
         Ok(())
     }
 
     fn seek(&self, key: &[u8], nexts: u64, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
-        let n = usize::try_from(nexts)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1);
-        for item in self.db.range(key..).take(n) {
+        let mut it = self.db.range(key..);
+        for _ in 0..=nexts {
+            let Some(item) = it.next_ref() else { break };
             let (k, v) = item?;
-            visit(&k, &v);
+            visit(k, v);
         }
         Ok(())
     }
