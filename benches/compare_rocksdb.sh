@@ -2,66 +2,77 @@
 # Runs Lightning DB's db_bench and RocksDB's db_bench (Debian's
 # rocksdb-tools, installed if missing) on the same flags, interleaved
 # A B A B, and prints per benchmark the median ops/sec of each and the ratio
-# ours / RocksDB.
+# ours / RocksDB. With --engines=lightning,rocksdb,fjall, fjall 3 (our
+# db_bench --engine=fjall, built with the peer-fjall feature) runs too,
+# with a ratio ours / fjall.
 #
-#   benches/compare_rocksdb.sh [--rounds=3] [db_bench flags...]
+#   benches/compare_rocksdb.sh [--rounds=3] [--engines=lightning,rocksdb] [db_bench flags...]
 #
-# Example (the performance issue's settings):
+# Example:
 #   benches/compare_rocksdb.sh --rounds=3 --num=1000000 --key_size=16 \
 #     --value_size=100 --compression_type=none --bloom_bits=10 \
 #     --benchmarks=fillrandom,readrandom,readseq,seekrandom
 #
+# For the performance issue's full set of steps (fresh databases, steps
+# reusing one, write amplification, on-disk size, peak RSS), use
+# benches/compare.sh.
+#
 # Each benchmark list runs in one process per engine per round on a fresh
 # temporary directory, so read benchmarks read what the fills before them
 # in the same list wrote. Raw outputs are kept in $OUT (default: a new
-# temporary directory), named <engine>-<round>.txt.
+# temporary directory), named <engine>-<round>.{txt,err,time}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/compare-lib.sh
 
 rounds=3
+engines=lightning,rocksdb
 flags=()
 for a in "$@"; do
     case "$a" in
         --rounds=*) rounds="${a#--rounds=}" ;;
+        --engines=*) engines="${a#--engines=}" ;;
         *) flags+=("$a") ;;
     esac
 done
 if ! printf '%s\n' "${flags[@]:-}" | grep -q -- '--benchmarks='; then
     flags+=("--benchmarks=fillseq,fillrandom,overwrite,readrandom,readseq,seekrandom")
 fi
+IFS=, read -r -a ENGINES <<<"$engines"
+with_fjall=0
+for e in "${ENGINES[@]}"; do
+    case "$e" in
+        lightning | rocksdb) ;;
+        fjall) with_fjall=1 ;;
+        *) die "unknown engine '$e' (lightning, rocksdb, fjall)" ;;
+    esac
+done
 
-if [ ! -x /usr/bin/db_bench ]; then
-    echo "installing rocksdb-tools (RocksDB's db_bench)..." >&2
-    apt-get update -qq && apt-get install -y -qq rocksdb-tools >/dev/null
-fi
-cargo build --release -q -p lightning-tools --bin db_bench
-ours="$PWD/target/release/db_bench"
+ensure_tools
+build_ours "$with_fjall"
 OUT="${OUT:-$(mktemp -d -t compare-rocksdb-XXXXXX)}"
 mkdir -p "$OUT"
 echo "outputs in $OUT" >&2
 
 for r in $(seq 1 "$rounds"); do
-    for engine in lightning rocksdb; do
+    for engine in "${ENGINES[@]}"; do
         dir="$(mktemp -d -t "bench-$engine-XXXXXX")"
-        if [ "$engine" = lightning ]; then
-            "$ours" --db="$dir/db" "${flags[@]}" >"$OUT/$engine-$r.txt" 2>&1
-        else
-            /usr/bin/db_bench --db="$dir/db" "${flags[@]}" >"$OUT/$engine-$r.txt" 2>&1
-        fi
+        run_engine "$engine" "$OUT/$engine-$r" --db="$dir/db" "${flags[@]}"
         rm -rf "$dir"
         echo "round $r $engine done" >&2
     done
 done
 
-# Lines look like: "fillrandom   :       2.345 micros/op 426439 ops/sec; ..."
-awk '
-    FNR == 1 { split(FILENAME, p, "/"); split(p[length(p)], q, "-"); engine = q[1] }
-    / micros\/op / && / ops\/sec/ {
-        name = $1
-        for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^ops\/sec/) ops = $i
-        key = engine SUBSEP name
-        vals[key] = vals[key] " " ops
-        if (!(name in seen)) { seen[name] = 1; order[++n] = name }
+for engine in "${ENGINES[@]}"; do
+    for r in $(seq 1 "$rounds"); do
+        ops_lines "$OUT/$engine-$r.txt" | sed "s/^/$engine /"
+    done
+done | awk -v engines="$engines" '
+    # Input lines: engine benchmark ops_per_sec
+    {
+        key = $1 SUBSEP $2
+        vals[key] = vals[key] " " $3
+        if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 }
     }
     function median(s,    a, m, i, j, t) {
         m = split(s, a, " ")
@@ -70,11 +81,21 @@ awk '
         return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
     }
     END {
-        printf "%-18s %14s %14s %8s\n", "benchmark", "lightning", "rocksdb", "ratio"
+        ne = split(engines, e, ",")
+        printf "%-18s", "benchmark"
+        for (i = 1; i <= ne; i++) printf " %14s", e[i]
+        for (i = 1; i <= ne; i++) if (e[i] != "lightning") printf " %10s", "ours/" e[i]
+        printf "\n"
         for (k = 1; k <= n; k++) {
             name = order[k]
-            l = median(vals["lightning" SUBSEP name]); r = median(vals["rocksdb" SUBSEP name])
-            printf "%-18s %14.0f %14.0f %8s\n", name, l, r, (r > 0 ? sprintf("%.2fx", l / r) : "-")
+            printf "%-18s", name
+            l = median(vals["lightning" SUBSEP name])
+            for (i = 1; i <= ne; i++) printf " %14.0f", median(vals[e[i] SUBSEP name])
+            for (i = 1; i <= ne; i++) if (e[i] != "lightning") {
+                r = median(vals[e[i] SUBSEP name])
+                printf " %10s", (r > 0 && l > 0 ? sprintf("%.2fx", l / r) : "-")
+            }
+            printf "\n"
         }
     }
-' "$OUT"/lightning-*.txt "$OUT"/rocksdb-*.txt
+'

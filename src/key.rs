@@ -122,51 +122,6 @@ pub fn compare_internal(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
-/// An encoded internal key as an unsized type whose `Ord` is
-/// [`compare_internal`]. Lets the memtable's skiplist (which looks up by
-/// `Borrow`) be searched with a borrowed slice, without allocating.
-#[derive(Debug, PartialEq, Eq)]
-#[repr(transparent)]
-pub struct InternalKey([u8]);
-
-impl InternalKey {
-    /// Views encoded internal-key bytes as an `InternalKey`.
-    #[inline]
-    pub fn from_bytes(b: &[u8]) -> &InternalKey {
-        // SAFETY: `InternalKey` is `repr(transparent)` over `[u8]`, so the
-        // two have the same layout and pointer metadata.
-        unsafe { &*(b as *const [u8] as *const InternalKey) }
-    }
-
-    /// Takes ownership of encoded internal-key bytes.
-    #[inline]
-    pub fn from_boxed(b: Box<[u8]>) -> Box<InternalKey> {
-        // SAFETY: same layout as above; the box is reconstructed from the
-        // pointer it was turned into, so ownership passes over exactly once.
-        unsafe { Box::from_raw(Box::into_raw(b) as *mut InternalKey) }
-    }
-
-    /// The encoded bytes.
-    #[inline]
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Ord for InternalKey {
-    #[inline]
-    fn cmp(&self, other: &Self) -> Ordering {
-        compare_internal(&self.0, &other.0)
-    }
-}
-
-impl PartialOrd for InternalKey {
-    #[inline]
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod cache;
 mod coding;
 mod db;
 mod error;
@@ -25,6 +26,9 @@ mod version;
 
 pub use batch::WriteBatch;
 pub use bytes::Bytes;
+pub use cache::{
+    thread_lookups as block_cache_thread_lookups, BlockCache, CachePolicy, CacheStats,
+};
 pub use db::{Db, IntegrityReport};
 pub use error::{ConflictKind, Error, Result};
 pub use iter::db_iter::Iter;

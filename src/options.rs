@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 use crate::fs::{default_fs, FileSystem};
 pub use lightning_compaction::{CompactionConfig, CompactionStyle, TieredConfig};
 
+use crate::cache::{BlockCache, CachePolicy};
+
 /// Largest user key accepted (64 KiB).
 pub const MAX_KEY_SIZE: usize = 64 * 1024;
 /// Largest value accepted (256 MiB).
@@ -84,6 +86,18 @@ pub struct Options {
     pub index_page_size: usize,
     /// Bloom filter bits per key; 0 disables filters (default 10).
     pub bloom_bits_per_key: u32,
+    /// Bytes of the block cache: verified, decompressed SST blocks plus
+    /// every open table's filter and root index page (default 32 MiB; 0
+    /// turns the cache off, and each block read then re-verifies its
+    /// checksum). Ignored when [`block_cache`](Self::block_cache) is set.
+    pub block_cache_size: usize,
+    /// Replacement policy of the block cache (default ARC, which keeps a
+    /// re-read working set through scans; LRU for comparison).
+    pub block_cache_policy: CachePolicy,
+    /// A cache to share between databases (not in the config file); when
+    /// `None` (the default) the database makes its own from
+    /// `block_cache_size` and `block_cache_policy`.
+    pub block_cache: Option<Arc<BlockCache>>,
     /// Block compression of new SST files (default none).
     pub compression: Compression,
     /// Compression per level, overriding `compression`: entry `n` applies
@@ -125,6 +139,9 @@ impl Default for Options {
             block_restart_interval: 16,
             index_page_size: 4096,
             bloom_bits_per_key: 10,
+            block_cache_size: 32 * 1024 * 1024,
+            block_cache_policy: CachePolicy::Arc,
+            block_cache: None,
             compression: Compression::None,
             compression_per_level: Vec::new(),
             block_size_per_level: Vec::new(),
@@ -149,6 +166,9 @@ impl fmt::Debug for Options {
             .field("block_restart_interval", &self.block_restart_interval)
             .field("index_page_size", &self.index_page_size)
             .field("bloom_bits_per_key", &self.bloom_bits_per_key)
+            .field("block_cache_size", &self.block_cache_size)
+            .field("block_cache_policy", &self.block_cache_policy)
+            .field("block_cache", &self.block_cache)
             .field("compression", &self.compression)
             .field("compression_per_level", &self.compression_per_level)
             .field("block_size_per_level", &self.block_size_per_level)
@@ -188,6 +208,19 @@ fn check(
 }
 
 impl Options {
+    /// The block cache these options ask for: the shared one if set, else
+    /// a new one of `block_cache_size` bytes, or none when that is 0.
+    pub(crate) fn make_block_cache(&self) -> Option<Arc<BlockCache>> {
+        match &self.block_cache {
+            Some(c) => Some(Arc::clone(c)),
+            None if self.block_cache_size == 0 => None,
+            None => Some(Arc::new(BlockCache::new(
+                self.block_cache_size,
+                self.block_cache_policy,
+            ))),
+        }
+    }
+
     /// Checks every field; the error names the first field out of range.
     pub fn validate(&self) -> Result<()> {
         self.validate_detail().map_err(|e| {

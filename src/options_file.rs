@@ -17,6 +17,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 
+use crate::cache::CachePolicy;
 use crate::error::{Error, Result};
 use crate::options::{
     CompactionConfig, CompactionStyle, Compression, Invalid, Options, WalRecoveryMode,
@@ -32,6 +33,8 @@ const TOP_KEYS: &[&str] = &[
     "block_restart_interval",
     "index_page_size",
     "bloom_bits_per_key",
+    "block_cache_size",
+    "block_cache_policy",
     "compression",
     "compression_per_level",
     "block_size_per_level",
@@ -273,6 +276,8 @@ struct FileOptions {
     block_restart_interval: usize,
     index_page_size: Size,
     bloom_bits_per_key: u32,
+    block_cache_size: Size,
+    block_cache_policy: CachePolicyName,
     compression: Comp,
     compression_per_level: Vec<Comp>,
     block_size_per_level: Vec<Size>,
@@ -281,6 +286,32 @@ struct FileOptions {
     wal_sync_interval_ms: u64,
     wal_recovery_mode: RecoveryMode,
     compaction: CompactionConfig,
+}
+
+/// `"arc"` or `"lru"`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CachePolicyName {
+    Arc,
+    Lru,
+}
+
+impl From<CachePolicy> for CachePolicyName {
+    fn from(p: CachePolicy) -> Self {
+        match p {
+            CachePolicy::Arc => CachePolicyName::Arc,
+            CachePolicy::Lru => CachePolicyName::Lru,
+        }
+    }
+}
+
+impl From<CachePolicyName> for CachePolicy {
+    fn from(p: CachePolicyName) -> Self {
+        match p {
+            CachePolicyName::Arc => CachePolicy::Arc,
+            CachePolicyName::Lru => CachePolicy::Lru,
+        }
+    }
 }
 
 /// `"point_in_time"` or `"tolerate_torn_tail"`.
@@ -321,6 +352,8 @@ impl Default for FileOptions {
             block_restart_interval: o.block_restart_interval,
             index_page_size: Size(o.index_page_size),
             bloom_bits_per_key: o.bloom_bits_per_key,
+            block_cache_size: Size(o.block_cache_size),
+            block_cache_policy: o.block_cache_policy.into(),
             compression: Comp(o.compression),
             compression_per_level: o.compression_per_level.into_iter().map(Comp).collect(),
             block_size_per_level: o.block_size_per_level.into_iter().map(Size).collect(),
@@ -344,6 +377,8 @@ impl FileOptions {
             block_restart_interval: self.block_restart_interval,
             index_page_size: self.index_page_size.0,
             bloom_bits_per_key: self.bloom_bits_per_key,
+            block_cache_size: self.block_cache_size.0,
+            block_cache_policy: self.block_cache_policy.into(),
             compression: self.compression.0,
             compression_per_level: self
                 .compression_per_level
@@ -500,6 +535,20 @@ fn to_toml(o: &Options) -> String {
         "Bloom filter bits per key; 0 disables filters (0 ..= 64).",
         "bloom_bits_per_key",
         &o.bloom_bits_per_key,
+    );
+    kv(
+        "Block cache bytes: cached blocks plus open tables' filters and index roots (0: off).",
+        "block_cache_size",
+        &size_value(o.block_cache_size as u64),
+    );
+    let policy = match o.block_cache_policy {
+        CachePolicy::Arc => "\"arc\"",
+        CachePolicy::Lru => "\"lru\"",
+    };
+    kv(
+        "Block cache replacement: \"arc\" (keeps re-read blocks through scans) or \"lru\".",
+        "block_cache_policy",
+        &policy,
     );
     kv(
         "Compression of new SSTs: \"none\", \"zstd\" (level 3) or \"zstd:N\" (N in 1 ..= 22).",

@@ -113,6 +113,9 @@ pub(crate) struct DbInner {
     /// Opened with [`Db::open_read_only`]: every write is refused, and no
     /// background work (flush, compaction) ever starts.
     read_only: bool,
+    /// The block cache of every open table (shared with other databases
+    /// when `Options::block_cache` was set).
+    block_cache: Option<Arc<crate::cache::BlockCache>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -287,6 +290,15 @@ impl Db {
     /// `Display` is a table in the style of RocksDB's compaction stats.
     pub fn compaction_stats(&self) -> lightning_compaction::stats::CompactionStats {
         self.inner.compaction_stats()
+    }
+
+    /// Counters of the block cache (all zero when it is off).
+    pub fn block_cache_stats(&self) -> crate::cache::CacheStats {
+        self.inner
+            .block_cache
+            .as_ref()
+            .map(|c| c.stats())
+            .unwrap_or_default()
     }
 
     /// The directory of the database.

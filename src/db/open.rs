@@ -34,6 +34,7 @@ use super::flush::{build_table, FlushState};
 use super::write::WriteQueue;
 use super::{Db, DbInner};
 use crate::batch::WriteBatch;
+use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::filename::{
     current_file_name, lock_file_name, log_file_name, manifest_file_name, options_file_name,
@@ -63,6 +64,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     }
     let lock = fs.lock(&lock_file_name(dir))?;
     let names = fs.list_dir(dir)?;
+    let cache = opts.make_block_cache();
     let exists = names
         .iter()
         .any(|n| parse_file_name(n) == Some(FileKind::Current));
@@ -95,7 +97,9 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     for ((level, _), meta) in &recovered.files {
         snapshot_edit.new_files.push((*level, meta.clone()));
     }
-    base = base.apply(&snapshot_edit, |m| open_table_file(&fs, dir, m))?;
+    base = base.apply(&snapshot_edit, |m| {
+        open_table_file(&fs, dir, cache.as_ref(), m)
+    })?;
 
     // File numbers: past everything the manifest or the directory knows.
     let mut next_file = recovered.next_file_number.max(1);
@@ -204,7 +208,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
             new_files: new_files.iter().map(|m| (0, m.clone())).collect(),
             ..VersionEdit::default()
         };
-        base = base.apply(&edit, |m| open_table_file(&fs, dir, m))?;
+        base = base.apply(&edit, |m| open_table_file(&fs, dir, cache.as_ref(), m))?;
     }
 
     // New WAL, then a new manifest that makes everything above durable,
@@ -220,6 +224,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let versions = VersionSet::create(
         Arc::clone(&fs),
         dir,
+        cache.clone(),
         manifest_number,
         Arc::clone(&version),
         log_number,
@@ -268,6 +273,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         versions,
         pool,
         false,
+        cache,
     ));
     let bg = Arc::clone(&inner);
     let mut threads = vec![std::thread::Builder::new()
@@ -308,6 +314,7 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     }
     let lock = fs.lock_shared(&lock_file_name(dir))?;
     let names = fs.list_dir(dir)?;
+    let cache = opts.make_block_cache();
     if !names
         .iter()
         .any(|n| parse_file_name(n) == Some(FileKind::Current))
@@ -322,8 +329,9 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     for ((level, _), meta) in &recovered.files {
         snapshot_edit.new_files.push((*level, meta.clone()));
     }
-    let base = Version::empty(opts.compaction.num_levels)
-        .apply(&snapshot_edit, |m| open_table_file(&fs, dir, m))?;
+    let base = Version::empty(opts.compaction.num_levels).apply(&snapshot_edit, |m| {
+        open_table_file(&fs, dir, cache.as_ref(), m)
+    })?;
 
     let mut logs: Vec<u64> = names
         .iter()
@@ -370,6 +378,7 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     let versions = VersionSet::read_only(
         Arc::clone(&fs),
         dir,
+        cache.clone(),
         recovered.manifest_number,
         Arc::clone(&version),
         recovered.log_number,
@@ -404,6 +413,7 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         versions,
         pool,
         true,
+        cache,
     ));
     Ok(Db {
         inner,
@@ -425,6 +435,7 @@ fn new_inner(
     versions: VersionSet,
     pool: rayon::ThreadPool,
     read_only: bool,
+    block_cache: Option<Arc<BlockCache>>,
 ) -> DbInner {
     DbInner {
         dir: dir.to_path_buf(),
@@ -452,6 +463,7 @@ fn new_inner(
         wal_unsynced: AtomicU64::new(0),
         closed: AtomicBool::new(false),
         read_only,
+        block_cache,
         opts,
     }
 }

@@ -34,12 +34,18 @@ pub struct Iter {
     front: Option<Box<dyn InternalIterator>>,
     back: Option<Box<dyn InternalIterator>>,
     /// Last key yielded from the front (the back must stay above it).
-    front_last: Option<Bytes>,
+    /// A reused buffer: `front_has_last` says whether it holds a key.
+    front_last: Vec<u8>,
+    front_has_last: bool,
     /// Last key yielded from the back (the front must stay below it).
-    back_last: Option<Bytes>,
+    back_last: Vec<u8>,
+    back_has_last: bool,
     /// User key whose older versions the front cursor is skipping.
     front_skip: Vec<u8>,
     front_skipping: bool,
+    /// The front cursor stands on the entry last yielded (so borrowed
+    /// views of it stay valid); it steps past it at the next call.
+    front_pending_step: bool,
     done: bool,
 }
 
@@ -94,20 +100,25 @@ impl Iter {
             upper,
             front: None,
             back: None,
-            front_last: None,
-            back_last: None,
+            front_last: Vec::new(),
+            front_has_last: false,
+            back_last: Vec::new(),
+            back_has_last: false,
             front_skip: Vec::new(),
             front_skipping: false,
+            front_pending_step: false,
             done: empty,
         }
     }
 
-    fn fail(&mut self, e: Error) -> Option<Result<(Bytes, Bytes)>> {
+    fn fail<T>(&mut self, e: Error) -> Option<Result<T>> {
         self.done = true;
         Some(Err(e))
     }
 
-    fn next_front(&mut self) -> Option<Result<(Bytes, Bytes)>> {
+    /// Positions the front cursor on the next entry to yield and leaves it
+    /// there; `None` at the end.
+    fn advance_front(&mut self) -> Option<Result<()>> {
         if self.front.is_none() {
             let mut it = (self.make)();
             match &self.lower {
@@ -124,15 +135,19 @@ impl Iter {
             }
             self.front = Some(it);
         }
+        let it = self.front.as_mut()?;
+        if std::mem::take(&mut self.front_pending_step) {
+            it.next();
+        }
         loop {
-            let it = self.front.as_mut()?;
             if !it.valid() {
                 let st = it.status();
                 self.done = true;
                 return st.err().map(Err);
             }
             let Some(p) = parse_internal_key(it.key()) else {
-                return self.fail(corrupt_key());
+                self.done = true;
+                return Some(Err(corrupt_key()));
             };
             if self.front_skipping && p.user_key == self.front_skip.as_slice() {
                 it.next();
@@ -140,10 +155,7 @@ impl Iter {
             }
             self.front_skipping = false;
             if above_upper(&self.upper, p.user_key)
-                || self
-                    .back_last
-                    .as_ref()
-                    .is_some_and(|b| p.user_key >= b.as_ref())
+                || (self.back_has_last && p.user_key >= self.back_last.as_slice())
             {
                 self.done = true;
                 return None;
@@ -156,14 +168,44 @@ impl Iter {
             self.front_skip.clear();
             self.front_skip.extend_from_slice(p.user_key);
             self.front_skipping = true;
-            let item = match p.kind {
-                ValueKind::Value => Some((Bytes::copy_from_slice(p.user_key), it.value_bytes())),
-                ValueKind::Delete => None,
-            };
-            it.next();
-            if let Some((k, v)) = item {
-                self.front_last = Some(k.clone());
-                return Some(Ok((k, v)));
+            match p.kind {
+                ValueKind::Value => {
+                    self.front_last.clear();
+                    self.front_last.extend_from_slice(p.user_key);
+                    self.front_has_last = true;
+                    self.front_pending_step = true;
+                    return Some(Ok(()));
+                }
+                ValueKind::Delete => it.next(),
+            }
+        }
+    }
+
+    /// The next `(key, value)` from the front, borrowed from the iterator:
+    /// valid until its next call. Unlike [`Iterator::next`] this copies and
+    /// allocates nothing per entry (the key is the iterator's, the value
+    /// the block's or memtable's bytes). Mixes freely with `next` and
+    /// `next_back`.
+    pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
+        if self.done {
+            return None;
+        }
+        match self.advance_front()? {
+            Err(e) => Some(Err(e)),
+            Ok(()) => {
+                let it = self.front.as_ref()?;
+                Some(Ok((crate::key::user_key(it.key()), it.value())))
+            }
+        }
+    }
+
+    fn next_front(&mut self) -> Option<Result<(Bytes, Bytes)>> {
+        match self.advance_front()? {
+            Err(e) => Some(Err(e)),
+            Ok(()) => {
+                let it = self.front.as_ref()?;
+                let k = Bytes::copy_from_slice(crate::key::user_key(it.key()));
+                Some(Ok((k, it.value_bytes())))
             }
         }
     }
@@ -199,10 +241,7 @@ impl Iter {
                 continue;
             }
             if below_lower(&self.lower, p.user_key)
-                || self
-                    .front_last
-                    .as_ref()
-                    .is_some_and(|f| p.user_key <= f.as_ref())
+                || (self.front_has_last && p.user_key <= self.front_last.as_slice())
             {
                 self.done = true;
                 return None;
@@ -238,9 +277,10 @@ impl Iter {
                 }
             }
             if let Some((ValueKind::Value, v)) = best {
-                let k = Bytes::from(cur_key);
-                self.back_last = Some(k.clone());
-                return Some(Ok((k, v)));
+                self.back_last.clear();
+                self.back_last.extend_from_slice(&cur_key);
+                self.back_has_last = true;
+                return Some(Ok((Bytes::from(cur_key), v)));
             }
         }
     }
@@ -316,7 +356,7 @@ mod tests {
             read_seq in 0u64..90,
             lo in proptest::option::of((0u8..13, any::<bool>())),
             hi in proptest::option::of((0u8..13, any::<bool>())),
-            pattern in proptest::collection::vec(any::<bool>(), 0..30),
+            pattern in proptest::collection::vec(0u8..3, 0..30),
         ) {
             let mut entries = Vec::new();
             let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
@@ -357,11 +397,16 @@ mod tests {
             let (mut front, mut tail) = (vec![], vec![]);
             let mut p = pattern.into_iter();
             loop {
-                let from_front = p.next().unwrap_or(true);
-                let item = if from_front { it.next() } else { it.next_back() };
+                // 0: next, 1: next_back, 2: next_ref (borrowed).
+                let how = p.next().unwrap_or(0);
+                let item = match how {
+                    0 => it.next(),
+                    1 => it.next_back(),
+                    _ => it.next_ref().map(|r| r.map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)))),
+                };
                 match item {
                     None => break,
-                    Some(r) => { let (k, v) = r.unwrap(); if from_front { front.push((k.to_vec(), v.to_vec())) } else { tail.push((k.to_vec(), v.to_vec())) } }
+                    Some(r) => { let (k, v) = r.unwrap(); if how != 1 { front.push((k.to_vec(), v.to_vec())) } else { tail.push((k.to_vec(), v.to_vec())) } }
                 }
             }
             tail.reverse();

@@ -78,6 +78,11 @@ pub(crate) struct FilterReader {
 }
 
 impl FilterReader {
+    /// Bytes the filter occupies.
+    pub(crate) fn size(&self) -> usize {
+        self.bits.len()
+    }
+
     /// Validates filter contents: at least 8 bytes of bits, 1..=30 probes.
     pub fn new(contents: Bytes) -> Result<Self, DecodeError> {
         let n = contents.len();

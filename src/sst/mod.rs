@@ -40,6 +40,7 @@ pub(crate) use builder::{TableBuildOptions, TableBuilder};
 pub use footer::Footer;
 pub use handle::BlockHandle;
 pub use properties::TableProperties;
+pub use reader::CachedBlock;
 pub(crate) use reader::Table;
 pub use reader::{
     DataBlockLayout, FilterLayout, IndexLevelLayout, IndexPageLayout, TableLayout, VerifyReport,

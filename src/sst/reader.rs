@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::cache::{Access, BlockCache, CacheKey, PinnedCharge};
 use crate::coding::DecodeError;
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
@@ -36,6 +37,19 @@ thread_local! {
     static GET_KEY_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
+/// A verified, decompressed block as kept in the block cache. Opaque.
+#[derive(Clone, Debug)]
+pub struct CachedBlock(Block);
+
+/// A table's link to the block cache: the cache, the table's key space in
+/// it, and the reservation for its pinned filter and root page.
+#[derive(Debug)]
+struct TableCache {
+    cache: Arc<BlockCache>,
+    id: u64,
+    _pinned: PinnedCharge<CachedBlock>,
+}
+
 /// An open, immutable SST file. `Send + Sync`; share it in an `Arc`.
 #[derive(Debug)]
 pub struct Table {
@@ -47,6 +61,7 @@ pub struct Table {
     root: Block,
     /// Offset of the footer: every block ends at or before it.
     limit: u64,
+    cache: Option<TableCache>,
 }
 
 /// Compares internal key `k` with the internal key `(uk, trailer)`.
@@ -154,7 +169,28 @@ impl Table {
             filter,
             root,
             limit,
+            cache: None,
         })
+    }
+
+    /// Opens the SST file at `path`, reading its blocks through `cache`.
+    /// The filter and root index page are charged to the cache for the
+    /// table's life.
+    pub fn open_cached(
+        fs: &dyn FileSystem,
+        path: &Path,
+        cache: Option<&Arc<BlockCache>>,
+    ) -> Result<Table> {
+        let mut t = Self::open(fs, path)?;
+        if let Some(cache) = cache {
+            let pinned = t.root.data().len() + t.filter.as_ref().map_or(0, |f| f.size());
+            t.cache = Some(TableCache {
+                cache: Arc::clone(cache),
+                id: cache.new_table_id(),
+                _pinned: cache.pin(pinned),
+            });
+        }
+        Ok(t)
     }
 
     /// The file's path.
@@ -189,13 +225,44 @@ impl Table {
         self.filter.as_ref().is_none_or(|f| f.may_contain(user_key))
     }
 
-    /// Reads, verifies and decompresses the block at `handle`. The one
-    /// place blocks are loaded: a block cache plugs in here.
-    fn read_block(&self, handle: BlockHandle, what: &str) -> Result<Block> {
+    /// The block at `handle`: from the block cache, or read, verified,
+    /// decompressed and then cached. The one place blocks are loaded.
+    fn read_block(&self, handle: BlockHandle, what: &str, access: Access) -> Result<Block> {
         if handle == self.footer.index_root {
             return Ok(self.root.clone());
         }
-        read_block(&self.path, &self.data, self.limit, handle, what)
+        // Only blocks that need decompressing are cached. An uncompressed
+        // block is a zero-copy slice of the map, and re-verifying its
+        // checksum (one pass over bytes the lookup reads next anyway)
+        // measured cheaper than a cache hit: readrandom, 1M keys, every
+        // block cached: 1.47 µs/get without the cache, 1.87 µs with it.
+        // The type byte peeked here only picks the path; `read_block`
+        // verifies it with the rest.
+        let stored_type = usize::try_from(handle.offset + handle.size)
+            .ok()
+            .and_then(|end| self.data.get(end));
+        let Some(tc) = self
+            .cache
+            .as_ref()
+            .filter(|_| stored_type.is_some_and(|&t| t != COMPRESSION_NONE))
+        else {
+            return read_block(&self.path, &self.data, self.limit, handle, what);
+        };
+        let key = CacheKey {
+            table: tc.id,
+            offset: handle.offset,
+        };
+        if let Some(CachedBlock(b)) = tc.cache.get(&key, access) {
+            return Ok(b);
+        }
+        let b = read_block(&self.path, &self.data, self.limit, handle, what)?;
+        tc.cache.insert(
+            key,
+            CachedBlock(b.clone()),
+            b.data().len() + BLOCK_TRAILER_LEN,
+            access,
+        );
+        Ok(b)
     }
 
     fn block_error(&self, block: &Block, e: DecodeError, what: &str) -> Error {
@@ -262,7 +329,7 @@ impl Table {
                         } else {
                             "index page"
                         };
-                        match self.read_block(h, w) {
+                        match self.read_block(h, w, Access::Point) {
                             Ok(b) => {
                                 *buf = it.into_key_buf();
                                 block = b;
@@ -358,7 +425,7 @@ impl Table {
             let mut pages = Vec::with_capacity(current.len());
             let mut children = Vec::new();
             for &h in &current {
-                let block = self.read_block(h, "index page")?;
+                let block = self.read_block(h, "index page", Access::Scan)?;
                 let uncompressed_size = block.data().len() as u64;
                 let compressed = block.is_compressed();
                 let mut it = BlockIter::new(block, Vec::new());
@@ -385,7 +452,7 @@ impl Table {
             level -= 1;
         }
         for h in current {
-            let block = self.read_block(h, "data block")?;
+            let block = self.read_block(h, "data block", Access::Scan)?;
             let uncompressed_size = block.data().len() as u64;
             let compressed = block.is_compressed();
             let restarts = block.num_restarts();
@@ -435,7 +502,7 @@ impl Table {
         while level > 0 {
             let mut children = Vec::new();
             for (_, h) in &current {
-                let block = self.read_block(*h, "index page")?;
+                let block = self.read_block(*h, "index page", Access::Scan)?;
                 let mut it = BlockIter::new(block, Vec::new());
                 it.seek_to_first();
                 while it.valid() {
@@ -623,12 +690,12 @@ impl Verifier<'_> {
             }
             let h = self.t.child_handle(&it)?;
             if level > 1 {
-                let child = self.t.read_block(h, "index page")?;
+                let child = self.t.read_block(h, "index page", Access::Scan)?;
                 self.r.num_index_pages += 1;
                 self.r.index_size += h.size + BLOCK_TRAILER_LEN as u64;
                 self.page(child, level - 1, prev.as_deref(), Some(&sep))?;
             } else {
-                let child = self.t.read_block(h, "data block")?;
+                let child = self.t.read_block(h, "data block", Access::Scan)?;
                 self.r.num_data_blocks += 1;
                 self.r.data_size += h.size + BLOCK_TRAILER_LEN as u64;
                 self.data_block(child, h, prev.as_deref(), &sep)?;
@@ -785,7 +852,7 @@ impl TableIterator {
                 Some(parent) => self
                     .table
                     .child_handle(parent)
-                    .and_then(|h| self.table.read_block(h, what)),
+                    .and_then(|h| self.table.read_block(h, what, Access::Scan)),
                 None => Err(Error::corruption(&self.table.path, 0, "iterator level")),
             }
         };

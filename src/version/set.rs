@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::filename::manifest_file_name;
 use crate::fs::FileSystem;
@@ -111,14 +112,18 @@ pub(crate) struct VersionSet {
     manifest_number: u64,
     log_number: u64,
     last_sequence: u64,
+    /// Block cache of the tables this set opens.
+    cache: Option<Arc<BlockCache>>,
 }
 
 impl VersionSet {
     /// Starts manifest `manifest_number` holding a snapshot of `version`,
     /// syncs it, and points `CURRENT` at it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn create(
         fs: Arc<dyn FileSystem>,
         dir: &Path,
+        cache: Option<Arc<BlockCache>>,
         manifest_number: u64,
         version: Arc<Version>,
         log_number: u64,
@@ -150,6 +155,7 @@ impl VersionSet {
             manifest_number,
             log_number,
             last_sequence,
+            cache,
         })
     }
 
@@ -159,6 +165,7 @@ impl VersionSet {
     pub(crate) fn read_only(
         fs: Arc<dyn FileSystem>,
         dir: &Path,
+        cache: Option<Arc<BlockCache>>,
         manifest_number: u64,
         version: Arc<Version>,
         log_number: u64,
@@ -172,6 +179,7 @@ impl VersionSet {
             manifest_number,
             log_number,
             last_sequence,
+            cache,
         }
     }
 
@@ -205,9 +213,10 @@ impl VersionSet {
         edit.last_sequence = Some(last_sequence);
         let dir = self.dir.clone();
         let fs = Arc::clone(&self.fs);
-        let version = self
-            .current
-            .apply(&edit, |meta| open_table_file(&fs, &dir, meta))?;
+        let cache = self.cache.clone();
+        let version = self.current.apply(&edit, |meta| {
+            open_table_file(&fs, &dir, cache.as_ref(), meta)
+        })?;
         let mut buf = Vec::new();
         edit.encode_into(&mut buf);
         self.manifest.add_record(&buf)?;
@@ -239,6 +248,7 @@ impl VersionSet {
 pub(crate) fn open_table_file(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
+    cache: Option<&Arc<BlockCache>>,
     meta: &FileMetaData,
 ) -> Result<Arc<TableFile>> {
     let path = crate::filename::table_file_name(dir, meta.number);
@@ -249,7 +259,7 @@ pub(crate) fn open_table_file(
             "the manifest lists this table file but it is missing",
         ));
     }
-    let table = crate::sst::Table::open(fs.as_ref(), &path)?;
+    let table = crate::sst::Table::open_cached(fs.as_ref(), &path, cache)?;
     let actual = fs.file_size(&path)?;
     if actual != meta.file_size {
         return Err(Error::corruption(

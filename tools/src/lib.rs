@@ -1,4 +1,4 @@
-//! `sst-dump`: an offline inspector of Lightning DB files, built only on the
+//! Lightning DB's tools. `sst-dump`: an offline inspector of Lightning DB files, built only on the
 //! engine's read-only [`lightning_db::inspect`] API. See docs/sst-dump.md.
 
 pub mod cli;
@@ -6,6 +6,7 @@ mod db_cmds;
 pub mod fmt;
 mod progress;
 mod sst_cmds;
+pub mod zipf;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -20,26 +20,29 @@ fn parse_line(line: &str) -> Option<(String, f64, f64)> {
     Some((name.trim().to_string(), micros, ops))
 }
 
-#[test]
-fn every_benchmark_runs_and_its_line_parses() {
-    let benchmarks = [
-        "fillseq",
-        "fillrandom",
-        "overwrite",
-        "readrandom",
-        "readseq",
-        "readreverse",
-        "seekrandom",
-        "deleterandom",
-        "readwhilewriting",
-        "fillsync",
-        "txnbank",
-    ];
+/// The benchmarks that print a `micros/op` line.
+const BENCHMARKS: [&str; 10] = [
+    "fillseq",
+    "fillrandom",
+    "overwrite",
+    "readrandom",
+    "readseq",
+    "readreverse",
+    "seekrandom",
+    "deleterandom",
+    "readwhilewriting",
+    "fillsync",
+];
+
+/// Runs every benchmark on `engine`, checks each line, returns stdout.
+fn run_every_benchmark(engine: &str) -> String {
+    let benchmarks = BENCHMARKS;
     let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
         .args([
+            &format!("--engine={engine}"),
             "--num=10000",
             &format!(
-                "--benchmarks={},waitforcompaction,stats",
+                "--benchmarks={},flush,waitforcompaction,stats",
                 benchmarks.join(",")
             ),
             "--histogram=1",
@@ -48,7 +51,7 @@ fn every_benchmark_runs_and_its_line_parses() {
         ])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
         "{stdout}\n{}",
@@ -71,8 +74,60 @@ fn every_benchmark_runs_and_its_line_parses() {
         .unwrap();
     assert!(found.contains(" of 10000 found)"), "{found}");
     assert!(stdout.contains("Microseconds per op: P50:"), "{stdout}");
-    assert!(stdout.contains("** Compaction Stats **"), "{stdout}");
+    assert!(stdout.contains("flush        :"), "{stdout}");
     assert!(stdout.contains("Peak memory (VmHWM):"), "{stdout}");
+    stdout
+}
+
+#[test]
+fn every_benchmark_runs_and_its_line_parses() {
+    let stdout = run_every_benchmark("lightning");
+    assert!(stdout.contains("** Compaction Stats **"), "{stdout}");
+}
+
+/// The peer engine runs the same benchmarks through the same code.
+#[cfg(feature = "peer-fjall")]
+#[test]
+fn every_benchmark_runs_on_fjall() {
+    let stdout = run_every_benchmark("fjall");
+    assert!(stdout.contains("fjall 3 (peer engine)"), "{stdout}");
+    assert!(stdout.contains("tables ("), "{stdout}");
+}
+
+/// Both engines see the same keys: the same seeds give the same number of
+/// distinct keys, so `readrandom` finds exactly as many.
+#[cfg(feature = "peer-fjall")]
+#[test]
+fn fjall_and_lightning_get_the_same_keys() {
+    let found = |engine: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+            .args([
+                &format!("--engine={engine}"),
+                "--num=5000",
+                "--benchmarks=fillrandom,readrandom",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("readrandom"))
+            .unwrap();
+        line[line.rfind('(').unwrap()..].to_string()
+    };
+    assert_eq!(found("lightning"), found("fjall"));
+}
+
+#[cfg(not(feature = "peer-fjall"))]
+#[test]
+fn fjall_engine_without_the_feature_says_how_to_build_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+        .args(["--engine=fjall", "--num=10"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--features peer-fjall"));
 }
 
 #[test]
@@ -132,4 +187,33 @@ fn overwrite_draws_fresh_random_keys() {
     // 20,000 uniform draws from 10,000 keys cover about 1 - e^-2 = 86.5 %;
     // the same 10,000 draws twice would cover 63.2 %.
     assert!(n > 8_200, "{n} distinct keys after fillrandom + overwrite");
+}
+
+/// The bank-transfer transaction benchmark (Lightning DB only): its line
+/// parses and the abort rate follows it.
+#[test]
+fn txnbank_runs_and_reports_its_abort_rate() {
+    let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+        .args([
+            "--benchmarks=txnbank",
+            "--writes=2000",
+            "--threads=2",
+            "--accounts=16",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, micros, ops) = stdout
+        .lines()
+        .filter_map(parse_line)
+        .find(|(n, _, _)| n == "txnbank")
+        .unwrap_or_else(|| panic!("no txnbank line in:\n{stdout}"));
+    assert!(micros > 0.0 && ops > 0.0, "{stdout}");
+    assert!(stdout.contains("aborted attempts:"), "{stdout}");
+    assert!(stdout.contains("; 16 accounts)"), "{stdout}");
 }

@@ -9,18 +9,25 @@
 //! With no flags it runs fillseq, fillrandom, overwrite, readrandom, readseq
 //! and seekrandom on 1,000,000 keys in a temporary directory that is
 //! removed afterwards.
+//!
+//! `--engine=fjall` (built with the `peer-fjall` feature) runs the same
+//! benchmarks, with the same keys and values, on fjall 3 instead: see
+//! `engine.rs` for the trait both engines implement and `fjall_engine.rs`
+//! for how the flags map to fjall's options (docs/benchmarks.md too).
+
+mod engine;
+#[cfg(feature = "peer-fjall")]
+mod fjall_engine;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use lightning_db::{
-    CompactionStyle, Compression, Db, Options, Transaction, TransactionOptions, WriteBatch,
-    WriteOptions,
-};
+
+use crate::engine::Engine;
 
 /// Benchmarks run when `--benchmarks` is not given.
 const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readseq,seekrandom";
@@ -31,16 +38,20 @@ const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readse
     about = "Lightning DB benchmark, compatible with RocksDB's db_bench flags and output",
     rename_all = "snake_case"
 )]
-struct Flags {
+pub struct Flags {
     /// Comma-separated benchmarks, run in order: fillseq, fillrandom,
     /// overwrite, fillsync, readrandom, readseq, readreverse, seekrandom,
-    /// deleterandom, readwhilewriting, txnbank, compact, waitforcompaction,
-    /// stats.
+    /// deleterandom, readwhilewriting, readrandomwhilescanning, txnbank,
+    /// flush, compact, waitforcompaction, stats.
     #[arg(long, default_value = DEFAULT_BENCHMARKS)]
     benchmarks: String,
+    /// Engine under test: lightning, or fjall (the peer engine; needs a
+    /// build with `--features peer-fjall`).
+    #[arg(long, value_enum, default_value_t = EngineKind::Lightning)]
+    engine: EngineKind,
     /// Number of keys (the key space, and the writes of fill benchmarks).
     #[arg(long, default_value_t = 1_000_000)]
-    num: u64,
+    pub(crate) num: u64,
     /// Reads per read benchmark (-1: --num).
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     reads: i64,
@@ -58,7 +69,7 @@ struct Flags {
     threads: usize,
     /// Sync every write (fillsync always does).
     #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
-    sync: bool,
+    pub(crate) sync: bool,
     /// Database directory (default: a temporary directory, removed at the end).
     #[arg(long)]
     db: Option<PathBuf>,
@@ -67,21 +78,31 @@ struct Flags {
     use_existing_db: bool,
     /// Block compression: none or zstd.
     #[arg(long, default_value = "none")]
-    compression_type: String,
+    pub(crate) compression_type: String,
     /// zstd level when --compression_type=zstd.
     #[arg(long, default_value_t = 3)]
-    compression_level: i32,
+    pub(crate) compression_level: i32,
     /// Memtable size in bytes (default: the engine's, 64 MiB).
     #[arg(long)]
-    write_buffer_size: Option<usize>,
-    /// Block cache size in bytes. Accepted for compatibility; Lightning DB
-    /// reads SST files through memory maps and has no block cache yet, so
-    /// it has no effect (a warning says so).
+    pub(crate) write_buffer_size: Option<usize>,
+    /// Block cache size in bytes (default: the engine's; Lightning DB's is
+    /// 32 MiB and includes open tables' filters and index roots; 0 turns
+    /// it off).
     #[arg(long)]
-    cache_size: Option<u64>,
+    pub(crate) cache_size: Option<u64>,
+    /// Block cache replacement policy (Lightning DB): arc or lru.
+    #[arg(long, default_value = "arc")]
+    pub(crate) cache_policy: String,
+    /// Scanner threads of readrandomwhilescanning (0: the readers alone,
+    /// for a baseline hit rate).
+    #[arg(long, default_value_t = 1)]
+    scanners: usize,
+    /// Skew of readrandomwhilescanning's Zipfian keys, in (0, 1).
+    #[arg(long, default_value_t = 0.99)]
+    zipf_theta: f64,
     /// Bloom filter bits per key (0: no filter).
     #[arg(long, default_value_t = 10)]
-    bloom_bits: u32,
+    pub(crate) bloom_bits: u32,
     /// Print latency percentiles per benchmark.
     #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
     histogram: bool,
@@ -99,19 +120,28 @@ struct Flags {
     benchmark_write_rate_limit: u64,
     /// 0 leveled, 1 tiered (RocksDB's universal).
     #[arg(long)]
-    compaction_style: Option<u8>,
+    pub(crate) compaction_style: Option<u8>,
     /// Background threads for flush and compaction.
     #[arg(long)]
-    max_background_jobs: Option<usize>,
+    pub(crate) max_background_jobs: Option<usize>,
     /// Subcompactions per compaction job.
     #[arg(long)]
-    subcompactions: Option<usize>,
+    pub(crate) subcompactions: Option<usize>,
     /// Accounts of txnbank (fewer accounts: more conflicts).
     #[arg(long, default_value_t = 1000)]
     accounts: u64,
     /// Options from a Lightning DB TOML file; the flags above override it.
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// The engines `--engine` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EngineKind {
+    /// Lightning DB.
+    Lightning,
+    /// fjall 3, the peer engine (cargo feature `peer-fjall`).
+    Fjall,
 }
 
 /// Booleans as gflags takes them: `1`/`0`, `true`/`false`, `yes`/`no`.
@@ -250,16 +280,14 @@ impl Histogram {
     }
 }
 
-struct Bench {
+struct Bench<E: Engine> {
     flags: Flags,
     /// Position of the running benchmark in `--benchmarks`: each one draws
     /// its own random keys (so `overwrite` after `fillrandom` writes fresh
     /// random keys, as in RocksDB's db_bench).
     run: u64,
-    db: Option<Arc<Db>>,
+    db: Option<Arc<E>>,
     path: PathBuf,
-    opts: Options,
-    _tempdir: Option<tempfile::TempDir>,
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -267,59 +295,26 @@ fn fail(msg: impl std::fmt::Display) -> ! {
     std::process::exit(1);
 }
 
-impl Bench {
-    fn options(flags: &Flags) -> Options {
-        let mut o = match &flags.config {
-            Some(p) => Options::from_toml_file(p).unwrap_or_else(|e| fail(e)),
-            None => Options::default(),
-        };
-        o.bloom_bits_per_key = flags.bloom_bits;
-        o.compression = match flags.compression_type.as_str() {
-            "none" => Compression::None,
-            "zstd" => Compression::Zstd {
-                level: flags.compression_level,
-            },
-            other => fail(format!(
-                "--compression_type={other} is not supported (none or zstd)"
-            )),
-        };
-        if let Some(w) = flags.write_buffer_size {
-            o.write_buffer_size = w;
+impl<E: Engine> Bench<E> {
+    fn open(&mut self, fresh: bool) {
+        self.close();
+        if fresh && self.path.exists() {
+            std::fs::remove_dir_all(&self.path).unwrap_or_else(|e| fail(e));
         }
-        if let Some(s) = flags.compaction_style {
-            o.compaction.style = match s {
-                0 => CompactionStyle::Leveled,
-                1 => CompactionStyle::Tiered,
-                _ => fail("--compaction_style takes 0 (leveled) or 1 (tiered)"),
-            };
-        }
-        if let Some(j) = flags.max_background_jobs {
-            o.compaction.max_background_jobs = j;
-        }
-        if let Some(s) = flags.subcompactions {
-            o.compaction.max_subcompactions = s;
-        }
-        if flags.sync {
-            o.sync_writes = true;
-        }
-        o
+        let db = E::open(&self.path, &self.flags).unwrap_or_else(|e| fail(e));
+        self.db = Some(Arc::new(db));
     }
 
-    fn open(&mut self, fresh: bool) {
+    fn close(&mut self) {
         if let Some(db) = self.db.take() {
             match Arc::try_unwrap(db) {
                 Ok(db) => db.close().unwrap_or_else(|e| fail(e)),
                 Err(_) => fail("database still in use"),
             }
         }
-        if fresh && self.path.exists() {
-            std::fs::remove_dir_all(&self.path).unwrap_or_else(|e| fail(e));
-        }
-        let db = Db::open(&self.path, self.opts.clone()).unwrap_or_else(|e| fail(e));
-        self.db = Some(Arc::new(db));
     }
 
-    fn db(&self) -> Arc<Db> {
+    fn db(&self) -> Arc<E> {
         Arc::clone(self.db.as_ref().unwrap_or_else(|| fail("no database open")))
     }
 
@@ -409,19 +404,17 @@ impl Bench {
         }
     }
 
-    fn write_bench(&self, name: &str, order: Order, n: u64, sync: bool) {
+    /// `n` writes per thread of keys below `num` (the key space).
+    fn write_bench(&self, name: &str, order: Order, n: u64, num: u64, sync: bool) {
         let db = self.db();
-        let (ks, vs, num, seed, hist) = (
+        let (ks, vs, seed, hist) = (
             self.flags.key_size,
             self.flags.value_size,
-            self.flags.num,
             self.seed(),
             self.flags.histogram,
         );
         let threads = self.flags.threads;
-        let wopts = WriteOptions {
-            sync: sync || self.flags.sync,
-        };
+        let sync = sync || self.flags.sync;
         self.run(name, threads, n, |t, st, pb| {
             let mut rng = Rng(seed ^ (t as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
             let mut values = ValueGen::new(seed + t as u64);
@@ -432,13 +425,12 @@ impl Bench {
                     Order::Random | Order::Delete => rng.next() % num,
                 };
                 make_key(k, ks, &mut key);
-                let mut b = WriteBatch::new();
-                match order {
-                    Order::Delete => b.delete(&key),
-                    _ => b.put(&key, values.next(vs)),
-                }
                 let t0 = hist.then(Instant::now);
-                db.write_opt(b, &wopts).unwrap_or_else(|e| fail(e));
+                match order {
+                    Order::Delete => db.delete(&key, sync),
+                    _ => db.put(&key, values.next(vs), sync),
+                }
+                .unwrap_or_else(|e| fail(e));
                 if let Some(t0) = t0 {
                     st.hist.add(t0.elapsed().as_nanos() as u64);
                 }
@@ -466,9 +458,9 @@ impl Bench {
             for i in 0..reads {
                 make_key(rng.next() % num, ks, &mut key);
                 let t0 = hist.then(Instant::now);
-                if let Some(v) = db.get(&key).unwrap_or_else(|e| fail(e)) {
+                if let Some(len) = db.get(&key).unwrap_or_else(|e| fail(e)) {
                     st.found += 1;
-                    st.bytes += (ks + v.len()) as u64;
+                    st.bytes += (ks + len) as u64;
                 }
                 if let Some(t0) = t0 {
                     st.hist.add(t0.elapsed().as_nanos() as u64);
@@ -485,26 +477,15 @@ impl Bench {
         let db = self.db();
         let reads = self.count(self.flags.reads);
         self.run(name, self.flags.threads, reads, |_, st, pb| {
-            let it = db.iter();
-            let mut step =
-                |item: lightning_db::Result<(lightning_db::Bytes, lightning_db::Bytes)>| {
-                    let (k, v) = item.unwrap_or_else(|e| fail(e));
-                    st.ops += 1;
-                    st.found += 1;
-                    st.bytes += (k.len() + v.len()) as u64;
-                    if st.ops % 4096 == 0 {
-                        pb.inc(4096);
-                    }
-                };
-            if reverse {
-                for item in it.rev().take(reads as usize) {
-                    step(item);
+            db.scan(reverse, reads, |k, v| {
+                st.ops += 1;
+                st.found += 1;
+                st.bytes += (k.len() + v.len()) as u64;
+                if st.ops % 4096 == 0 {
+                    pb.inc(4096);
                 }
-            } else {
-                for item in it.take(reads as usize) {
-                    step(item);
-                }
-            }
+            })
+            .unwrap_or_else(|e| fail(e));
         });
     }
 
@@ -524,18 +505,15 @@ impl Bench {
             for i in 0..reads {
                 make_key(rng.next() % num, ks, &mut key);
                 let t0 = hist.then(Instant::now);
-                let mut it = db.range(key.as_slice()..);
-                if let Some(item) = it.next() {
-                    let (k, v) = item.unwrap_or_else(|e| fail(e));
-                    if k.as_ref() == key.as_slice() {
+                let mut first = true;
+                db.seek(&key, nexts, |k, v| {
+                    if first && k == key.as_slice() {
                         st.found += 1;
                     }
+                    first = false;
                     st.bytes += (k.len() + v.len()) as u64;
-                    for item in it.take(nexts as usize) {
-                        let (k, v) = item.unwrap_or_else(|e| fail(e));
-                        st.bytes += (k.len() + v.len()) as u64;
-                    }
-                }
+                })
+                .unwrap_or_else(|e| fail(e));
                 if let Some(t0) = t0 {
                     st.hist.add(t0.elapsed().as_nanos() as u64);
                 }
@@ -547,48 +525,106 @@ impl Bench {
         });
     }
 
+    /// `--threads` readers drawing Zipfian keys (`--zipf_theta`, hot keys
+    /// scattered over the key space), plus one thread running full forward
+    /// scans for as long as they read. Prints the readers' line and the
+    /// block cache's hit rate over the benchmark: with a cache smaller
+    /// than the data, ARC keeps the hot blocks through the scans where LRU
+    /// lets the scans flush them (compare `--cache_policy=arc|lru`).
+    fn read_random_while_scanning(&self) {
+        let db = self.db();
+        let (ks, num, seed) = (self.flags.key_size, self.flags.num, self.seed());
+        let zipf = lightning_tools::zipf::Zipf::new(num.max(2), self.flags.zipf_theta);
+        let stop = AtomicBool::new(false);
+        let scanned = AtomicU64::new(0);
+        let reads = self.count(self.flags.reads);
+        let reader_lookups = AtomicU64::new(0);
+        let reader_hits = AtomicU64::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..self.flags.scanners {
+                s.spawn(|| {
+                    // Whole passes; the last one ends after the readers.
+                    while !stop.load(Ordering::Relaxed) {
+                        db.scan(false, u64::MAX, |_, _| {
+                            scanned.fetch_add(1, Ordering::Relaxed);
+                        })
+                        .unwrap_or_else(|e| fail(e));
+                    }
+                });
+            }
+            self.run(
+                "readrandomwhilescanning",
+                self.flags.threads,
+                reads,
+                |t, st, pb| {
+                    let mut rng = Rng(seed ^ 0x21FF ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9));
+                    let mut key = Vec::with_capacity(ks);
+                    let (h0, m0) = lightning_db::block_cache_thread_lookups();
+                    for i in 0..reads {
+                        make_key(zipf.key(rng.next()), ks, &mut key);
+                        if let Some(n) = db.get(&key).unwrap_or_else(|e| fail(e)) {
+                            st.found += 1;
+                            st.bytes += (ks + n) as u64;
+                        }
+                        st.ops += 1;
+                        if i % 1024 == 0 {
+                            pb.inc(1024);
+                        }
+                    }
+                    let (h1, m1) = lightning_db::block_cache_thread_lookups();
+                    reader_hits.fetch_add(h1 - h0, Ordering::Relaxed);
+                    reader_lookups.fetch_add(h1 - h0 + m1 - m0, Ordering::Relaxed);
+                },
+            );
+            stop.store(true, Ordering::Relaxed);
+        });
+        let (h, n) = (
+            reader_hits.load(Ordering::Relaxed),
+            reader_lookups.load(Ordering::Relaxed),
+        );
+        // Counted by Lightning DB's cache only (zero for other engines).
+        println!(
+            "Block cache ({}, {}): readers {:.1}% hits ({h} of {n} lookups) while the scanners read {} entries",
+            self.flags.cache_policy,
+            self.flags
+                .cache_size
+                .map_or("default size".to_string(), |c| format!("{:.1} MiB", c as f64 / 1048576.0)),
+            100.0 * h as f64 / n.max(1) as f64,
+            scanned.load(Ordering::Relaxed)
+        );
+    }
+
     /// Bank transfers: `--threads` threads each commit `n` transactions
     /// that move a random amount between two of `--accounts` accounts
-    /// (read both balances, write both), run by `transaction_with`, which
-    /// retries on conflict. An op is a committed transfer; the line after
-    /// the result gives the aborted attempts. Checks at the end that the
-    /// total is unchanged.
+    /// (read both balances, write both; see [`Engine::transfer`]), retried
+    /// on conflict. An op is a committed transfer; the line after the
+    /// result gives the aborted attempts. Checks at the end that the total
+    /// is unchanged.
     fn txn_bank(&self, name: &str, n: u64) {
         const INITIAL: u64 = 1_000_000;
         let db = self.db();
-        let (ks, vs, seed, hist) = (
+        let (ks, vs, seed, hist, sync) = (
             self.flags.key_size,
             self.flags.value_size.max(8),
             self.seed(),
             self.flags.histogram,
+            self.flags.sync,
         );
         let accounts = self.flags.accounts.max(2);
-        let balance_value = |b: u64| {
-            let mut v = b.to_be_bytes().to_vec();
-            v.resize(vs, b' ');
-            v
-        };
         let mut key = Vec::with_capacity(ks);
+        let mut value = INITIAL.to_be_bytes().to_vec();
+        value.resize(vs, b' ');
         for i in 0..accounts {
             make_key(i, ks, &mut key);
-            db.put(&key, balance_value(INITIAL))
-                .unwrap_or_else(|e| fail(e));
+            db.put(&key, &value, false).unwrap_or_else(|e| fail(e));
         }
-        let balance = |tx: &Transaction, key: &[u8]| -> lightning_db::Result<u64> {
-            let v = tx
-                .get(key)?
-                .unwrap_or_else(|| fail("txnbank: account missing"));
-            Ok(u64::from_be_bytes(v[..8].try_into().unwrap_or_default()))
-        };
-        let opts = TransactionOptions {
-            sync: Some(self.flags.sync),
-            max_retries: 10_000,
-            ..TransactionOptions::default()
-        };
         let attempts = AtomicU64::new(0);
         self.run(name, self.flags.threads, n, |t, st, pb| {
             let mut rng = Rng(seed ^ 0x7A2B ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9));
             let (mut from_key, mut to_key) = (Vec::with_capacity(ks), Vec::with_capacity(ks));
+            let attempt = || {
+                attempts.fetch_add(1, Ordering::Relaxed);
+            };
             for i in 0..n {
                 let from = rng.next() % accounts;
                 let to = (from + 1 + rng.next() % (accounts - 1)) % accounts;
@@ -596,15 +632,8 @@ impl Bench {
                 make_key(from, ks, &mut from_key);
                 make_key(to, ks, &mut to_key);
                 let t0 = hist.then(Instant::now);
-                db.transaction_with_opt(&opts, |tx| {
-                    attempts.fetch_add(1, Ordering::Relaxed);
-                    let (fb, tb) = (balance(tx, &from_key)?, balance(tx, &to_key)?);
-                    let amount = want.min(fb);
-                    tx.put(&from_key, balance_value(fb - amount));
-                    tx.put(&to_key, balance_value(tb + amount));
-                    Ok(())
-                })
-                .unwrap_or_else(|e| fail(e));
+                db.transfer(&from_key, &to_key, want, vs, sync, &attempt)
+                    .unwrap_or_else(|e| fail(e));
                 if let Some(t0) = t0 {
                     st.hist.add(t0.elapsed().as_nanos() as u64);
                 }
@@ -616,20 +645,19 @@ impl Bench {
             }
         });
         let attempts = attempts.load(Ordering::Relaxed);
-        let commits = n * self.flags.threads as u64;
-        let aborts = attempts - commits;
+        let aborts = attempts - n * self.flags.threads as u64;
         println!(
             "  ({aborts} aborted attempts: {:.2}% of {attempts}; {accounts} accounts)",
             100.0 * aborts as f64 / attempts.max(1) as f64
         );
         // The database holds the accounts only (txnbank starts empty).
-        let total: u64 = db
-            .iter()
-            .map(|r| {
-                let (_, v) = r.unwrap_or_else(|e| fail(e));
-                u64::from_be_bytes(v[..8].try_into().unwrap_or_default())
-            })
-            .sum();
+        let mut total = 0u64;
+        db.scan(false, u64::MAX, |_, v| {
+            total += v
+                .get(..8)
+                .map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap_or_default()));
+        })
+        .unwrap_or_else(|e| fail(e));
         if total != accounts * INITIAL {
             fail(format!(
                 "txnbank: the total is {total}, expected {}",
@@ -645,12 +673,13 @@ impl Bench {
         let written = Arc::new(AtomicU64::new(0));
         let writer = {
             let (db, stop, written) = (Arc::clone(&db), Arc::clone(&stop), Arc::clone(&written));
-            let (ks, vs, num, seed, rate) = (
+            let (ks, vs, num, seed, rate, sync) = (
                 self.flags.key_size,
                 self.flags.value_size,
                 self.flags.num,
                 self.seed(),
                 self.flags.benchmark_write_rate_limit,
+                self.flags.sync,
             );
             std::thread::spawn(move || {
                 let mut rng = Rng(seed ^ 0x11FE);
@@ -660,7 +689,8 @@ impl Bench {
                 let mut bytes = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     make_key(rng.next() % num, ks, &mut key);
-                    db.put(&key, values.next(vs)).unwrap_or_else(|e| fail(e));
+                    db.put(&key, values.next(vs), sync)
+                        .unwrap_or_else(|e| fail(e));
                     bytes += (ks + vs) as u64;
                     written.fetch_add(1, Ordering::Relaxed);
                     if rate > 0 {
@@ -691,19 +721,6 @@ enum Order {
     Delete,
 }
 
-/// Bytes of the `*.sst` files in `dir`.
-fn sst_bytes(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".sst"))
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
@@ -718,12 +735,7 @@ fn main() {
     if flags.key_size < 8 {
         fail("--key_size must be at least 8");
     }
-    if flags.cache_size.is_some() {
-        eprintln!(
-            "db_bench: warning: --cache_size has no effect: Lightning DB reads SST files through memory maps and has no block cache yet"
-        );
-    }
-    let (path, tempdir) = match &flags.db {
+    let (path, _tempdir) = match &flags.db {
         Some(p) => (p.clone(), None),
         None => {
             let t = tempfile::Builder::new()
@@ -733,34 +745,42 @@ fn main() {
             (t.path().join("db"), Some(t))
         }
     };
-    let opts = Bench::options(&flags);
-    println!(
-        "Lightning DB {}: keys {} bytes, values {} bytes, {} entries, {} thread(s), dir {}",
-        env!("CARGO_PKG_VERSION"),
-        flags.key_size,
-        flags.value_size,
-        flags.num,
-        flags.threads,
-        path.display()
-    );
-    println!(
-        "Options: write_buffer_size {}, bloom_bits {}, compression {}, compaction {:?}, sync {}",
-        opts.write_buffer_size,
-        opts.bloom_bits_per_key,
-        opts.compression,
-        opts.compaction.style,
-        flags.sync
-    );
-    println!("------------------------------------------------");
-    let mut bench = Bench {
+    match flags.engine {
+        EngineKind::Lightning => {
+            run_benchmarks::<engine::Lightning>(flags, path);
+        }
+        #[cfg(feature = "peer-fjall")]
+        EngineKind::Fjall => run_benchmarks::<fjall_engine::Fjall>(flags, path),
+        #[cfg(not(feature = "peer-fjall"))]
+        EngineKind::Fjall => fail(
+            "--engine=fjall needs a db_bench built with the peer-fjall feature: \
+             cargo build --release -p lightning-tools --features peer-fjall",
+        ),
+    }
+}
+
+/// Runs `--benchmarks` in order on engine `E` in `path`.
+fn run_benchmarks<E: Engine>(flags: Flags, path: PathBuf) {
+    let mut bench = Bench::<E> {
         flags: flags.clone(),
         run: 0,
         db: None,
         path,
-        opts,
-        _tempdir: tempdir,
     };
     bench.open(!flags.use_existing_db);
+    let db = bench.db();
+    println!(
+        "{}: keys {} bytes, values {} bytes, {} entries, {} thread(s), dir {}",
+        db.name(),
+        flags.key_size,
+        flags.value_size,
+        flags.num,
+        flags.threads,
+        bench.path.display()
+    );
+    println!("{}", db.options());
+    drop(db);
+    println!("------------------------------------------------");
     for (run, name) in flags
         .benchmarks
         .split(',')
@@ -773,67 +793,61 @@ fn main() {
         match name {
             "fillseq" => {
                 bench.open(true);
-                bench.write_bench(name, Order::Sequential, writes, false);
+                bench.write_bench(name, Order::Sequential, writes, flags.num, false);
             }
             "fillrandom" => {
                 bench.open(true);
-                bench.write_bench(name, Order::Random, writes, false);
+                bench.write_bench(name, Order::Random, writes, flags.num, false);
             }
             "fillsync" => {
+                // As RocksDB's: every write synced, random keys from
+                // --num / 1000 (RocksDB divides its num_ by 1000). Writes per
+                // thread: --writes, else --num / 1000 (LevelDB's count;
+                // RocksDB's default is --num synced writes).
                 bench.open(true);
-                let n = if flags.writes < 0 {
-                    (flags.num / 1000).max(1)
-                } else {
-                    writes
-                };
-                bench.write_bench(name, Order::Random, n, true);
+                let keys = (flags.num / 1000).max(1);
+                let n = if flags.writes < 0 { keys } else { writes };
+                bench.write_bench(name, Order::Random, n, keys, true);
             }
-            "overwrite" => bench.write_bench(name, Order::Random, writes, false),
-            "deleterandom" => bench.write_bench(name, Order::Delete, writes, false),
+            "overwrite" => bench.write_bench(name, Order::Random, writes, flags.num, false),
+            "deleterandom" => bench.write_bench(name, Order::Delete, writes, flags.num, false),
             "readrandom" => bench.read_random(name),
             "readseq" => bench.read_seq(name, false),
             "readreverse" => bench.read_seq(name, true),
             "seekrandom" => bench.seek_random(name),
             "readwhilewriting" => bench.read_while_writing(),
+            "readrandomwhilescanning" => bench.read_random_while_scanning(),
             "txnbank" => {
                 bench.open(true);
                 bench.txn_bank(name, writes);
             }
-            "compact" => {
+            "flush" | "compact" | "waitforcompaction" => {
                 let t = Instant::now();
-                bench
-                    .db()
-                    .compact_range::<&[u8], _>(..)
-                    .unwrap_or_else(|e| fail(e));
-                println!("{name:<12} : {:>11.3} seconds", t.elapsed().as_secs_f64());
-            }
-            "waitforcompaction" => {
-                let t = Instant::now();
-                bench
-                    .db()
-                    .wait_for_compactions()
-                    .unwrap_or_else(|e| fail(e));
+                let db = bench.db();
+                match name {
+                    "flush" => db.flush(),
+                    "compact" => db.compact(),
+                    _ => db.wait_for_compactions(),
+                }
+                .unwrap_or_else(|e| fail(e));
                 println!("{name:<12} : {:>11.3} seconds", t.elapsed().as_secs_f64());
             }
             "stats" => {
-                println!("{}", bench.db().compaction_stats());
+                let db = bench.db();
+                println!("{}", db.stats());
                 println!(
                     "On-disk SST files: {:.2} MiB",
-                    sst_bytes(&bench.path) as f64 / 1048576.0
+                    db.sst_bytes() as f64 / 1048576.0
                 );
             }
             other => fail(format!("unknown benchmark `{other}`")),
         }
     }
     if flags.statistics {
-        println!("{}", bench.db().compaction_stats());
+        println!("{}", bench.db().stats());
     }
     if let Some(kib) = peak_rss_kib() {
         println!("Peak memory (VmHWM): {:.1} MiB", kib as f64 / 1024.0);
     }
-    if let Some(db) = bench.db.take() {
-        if let Ok(db) = Arc::try_unwrap(db) {
-            db.close().unwrap_or_else(|e| fail(e));
-        }
-    }
+    bench.close();
 }

@@ -13,6 +13,19 @@
 //!   unique, so entries are never overwritten.
 //! - A memtable is frozen (no more inserts) before it is flushed; the flush
 //!   sees a stable snapshot of it.
+//!
+//! Layout: the skiplist key is a [`MemKey`] holding the first 8 bytes of
+//! the user key and the trailer inline, and a pointer to the encoded
+//! internal key in the memtable's [`Arena`]; values are `Bytes` slices of
+//! arena chunks. Most comparisons during a search are decided by the
+//! inline prefix without following the pointer, and an insert makes no
+//! heap allocation of its own beyond the skiplist node.
+
+mod arena;
+
+use std::cmp::Ordering as CmpOrdering;
+
+use arena::Arena;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,18 +36,114 @@ use crossbeam_skiplist::SkipMap;
 
 use crate::error::Result;
 use crate::iter::InternalIterator;
-use crate::key::{append_internal_key, parse_internal_key, InternalKey, SeqNo, ValueKind};
+use crate::key::{pack_trailer, parse_internal_key, SeqNo, ValueKind, TRAILER_LEN};
 
-/// Bytes counted per entry on top of key and value: the skiplist node,
-/// its tower and the two boxes.
-const ENTRY_OVERHEAD: usize = 80;
+/// Bytes counted per entry on top of key and value: the skiplist node (its
+/// header, the 32-byte key, the 32-byte value handle and on average 1.33
+/// tower pointers).
+const ENTRY_OVERHEAD: usize = 88;
 
-/// Lookup keys shorter than this are built on the stack.
-const STACK_KEY: usize = 128;
+/// A skiplist key: an encoded internal key in the arena, with the first 8
+/// bytes of its user key (big-endian, zero-padded) and its trailer copied
+/// inline. Ordered like [`crate::key::compare_internal`]: user key
+/// ascending, then trailer (sequence, kind) descending.
+///
+/// Prefix order agrees with user-key order: if the padded prefixes differ,
+/// they first differ at a byte where either both keys have real bytes, or
+/// the shorter key ended (padding 0 against a real byte >= 0), and in both
+/// cases the key with the smaller prefix is the smaller. Equal prefixes
+/// fall back to comparing the whole user keys.
+pub(crate) struct MemKey {
+    prefix: u64,
+    trailer: u64,
+    /// The encoded internal key (user key then 8-byte trailer).
+    ptr: *const u8,
+    len: u32,
+}
+
+// SAFETY: a `MemKey` in the skiplist points into its memtable's arena,
+// immutable bytes that live as long as the memtable (and the skiplist,
+// which the memtable drops first); a lookup key points at the caller's
+// slice for the duration of one search call. Neither is written through.
+unsafe impl Send for MemKey {}
+unsafe impl Sync for MemKey {}
+
+#[inline]
+fn prefix_of(user_key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = user_key.len().min(8);
+    b[..n].copy_from_slice(&user_key[..n]);
+    u64::from_be_bytes(b)
+}
+
+impl MemKey {
+    /// A key over `ikey`, an encoded internal key that must outlive every
+    /// use of the returned value (arena bytes, or a lookup target used for
+    /// one search call only).
+    #[inline]
+    fn over(ikey: &[u8]) -> MemKey {
+        let split = ikey.len().saturating_sub(TRAILER_LEN);
+        let trailer = ikey
+            .get(split..)
+            .and_then(|t| <[u8; 8]>::try_from(t).ok())
+            .map_or(0, u64::from_le_bytes);
+        MemKey {
+            prefix: prefix_of(&ikey[..split]),
+            trailer,
+            ptr: ikey.as_ptr(),
+            len: ikey.len() as u32,
+        }
+    }
+
+    /// The encoded internal key. Only for keys stored in the skiplist (a
+    /// [`MemTable::get`] lookup key points at the user key alone).
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: see the `Send`/`Sync` comment: the bytes outlive `self`.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len as usize) }
+    }
+
+    /// The user key: the first `len - 8` bytes, the only ones every
+    /// `MemKey` (stored or lookup) is guaranteed to point at.
+    #[inline]
+    fn user_key(&self) -> &[u8] {
+        let n = (self.len as usize).saturating_sub(TRAILER_LEN);
+        // SAFETY: as in `bytes`, for the user-key part.
+        unsafe { std::slice::from_raw_parts(self.ptr, n) }
+    }
+}
+
+impl Ord for MemKey {
+    #[inline]
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.prefix
+            .cmp(&other.prefix)
+            .then_with(|| self.user_key().cmp(other.user_key()))
+            .then_with(|| other.trailer.cmp(&self.trailer))
+    }
+}
+
+impl PartialOrd for MemKey {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for MemKey {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == CmpOrdering::Equal
+    }
+}
+
+impl Eq for MemKey {}
 
 /// An in-memory sorted buffer of recent writes.
 pub(crate) struct MemTable {
-    map: SkipMap<Box<InternalKey>, Bytes>,
+    // Declared before `arena`: the keys point into it.
+    map: SkipMap<MemKey, Bytes>,
+    arena: Arena,
     approximate_size: AtomicUsize,
     num_entries: AtomicU64,
     num_deletions: AtomicU64,
@@ -56,6 +165,7 @@ impl MemTable {
     pub(crate) fn new(log_number: u64) -> Self {
         MemTable {
             map: SkipMap::new(),
+            arena: Arena::new(),
             approximate_size: AtomicUsize::new(0),
             num_entries: AtomicU64::new(0),
             num_deletions: AtomicU64::new(0),
@@ -70,16 +180,18 @@ impl MemTable {
 
     /// Inserts one version. Called only by the write-group leader.
     pub(crate) fn insert(&self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
-        let mut k = Vec::with_capacity(user_key.len() + crate::key::TRAILER_LEN);
-        append_internal_key(&mut k, user_key, seq, kind);
-        let size = k.len() + value.len() + ENTRY_OVERHEAD;
-        let v = if value.is_empty() {
-            Bytes::new()
-        } else {
-            Bytes::copy_from_slice(value)
+        let trailer = pack_trailer(seq, kind).to_le_bytes();
+        let klen = user_key.len() + TRAILER_LEN;
+        let ptr = self.arena.copy_raw(&[user_key, &trailer]);
+        let key = MemKey {
+            prefix: prefix_of(user_key),
+            trailer: u64::from_le_bytes(trailer),
+            ptr,
+            len: klen as u32,
         };
-        self.map
-            .insert(InternalKey::from_boxed(k.into_boxed_slice()), v);
+        let size = klen + value.len() + ENTRY_OVERHEAD;
+        let v = self.arena.copy(&[value]);
+        self.map.insert(key, v);
         self.approximate_size.fetch_add(size, Ordering::Relaxed);
         self.num_entries.fetch_add(1, Ordering::Relaxed);
         if kind == ValueKind::Delete {
@@ -103,22 +215,16 @@ impl MemTable {
     /// The newest version of `user_key` with sequence number `<= seq`, or
     /// `None` when this memtable has none.
     pub(crate) fn get(&self, user_key: &[u8], seq: SeqNo) -> Option<Lookup> {
-        let n = user_key.len() + crate::key::TRAILER_LEN;
-        let mut stack = [0u8; STACK_KEY];
-        let heap;
-        let lookup: &[u8] = if n <= STACK_KEY {
-            stack[..user_key.len()].copy_from_slice(user_key);
-            stack[user_key.len()..n]
-                .copy_from_slice(&crate::key::pack_trailer(seq, ValueKind::FOR_SEEK).to_le_bytes());
-            &stack[..n]
-        } else {
-            heap = crate::key::encode_internal_key(user_key, seq, ValueKind::FOR_SEEK);
-            &heap
+        // Only `prefix`, the user key and `trailer` take part in the
+        // comparisons: the lookup key points at the user key alone.
+        let lookup = MemKey {
+            prefix: prefix_of(user_key),
+            trailer: pack_trailer(seq, ValueKind::FOR_SEEK),
+            ptr: user_key.as_ptr(),
+            len: (user_key.len() + TRAILER_LEN) as u32,
         };
-        let entry = self
-            .map
-            .lower_bound(std::ops::Bound::Included(InternalKey::from_bytes(lookup)))?;
-        let parsed = parse_internal_key(entry.key().as_bytes())?;
+        let entry = self.map.lower_bound(std::ops::Bound::Included(&lookup))?;
+        let parsed = parse_internal_key(entry.key().bytes())?;
         if parsed.user_key != user_key {
             return None;
         }
@@ -166,11 +272,11 @@ pub(crate) struct MemTableIterator {
     // not move and outlives the entry (fields drop in declaration order),
     // so extending the borrow to 'static is sound as long as the entry
     // never escapes this struct.
-    current: Option<Entry<'static, Box<InternalKey>, Bytes>>,
+    current: Option<Entry<'static, MemKey, Bytes>>,
     mem: Arc<MemTable>,
 }
 
-type MemEntry<'a> = Entry<'a, Box<InternalKey>, Bytes>;
+type MemEntry<'a> = Entry<'a, MemKey, Bytes>;
 
 /// Extends an entry's borrow of its memtable to `'static`.
 ///
@@ -203,7 +309,7 @@ impl InternalIterator for MemTableIterator {
             extend(
                 self.mem
                     .map
-                    .lower_bound(std::ops::Bound::Included(InternalKey::from_bytes(target))),
+                    .lower_bound(std::ops::Bound::Included(&MemKey::over(target))),
             )
         };
     }
@@ -214,7 +320,7 @@ impl InternalIterator for MemTableIterator {
             extend(
                 self.mem
                     .map
-                    .upper_bound(std::ops::Bound::Included(InternalKey::from_bytes(target))),
+                    .upper_bound(std::ops::Bound::Included(&MemKey::over(target))),
             )
         };
     }
@@ -232,7 +338,7 @@ impl InternalIterator for MemTableIterator {
     }
 
     fn key(&self) -> &[u8] {
-        self.current.as_ref().map_or(&[], |e| e.key().as_bytes())
+        self.current.as_ref().map_or(&[], |e| e.key().bytes())
     }
 
     fn value(&self) -> &[u8] {
@@ -283,6 +389,25 @@ mod tests {
             m.get(&long, 6),
             Some(Lookup::Value(Bytes::from_static(b"x")))
         );
+    }
+
+    proptest::proptest! {
+        /// `MemKey`'s order (inline prefix first) is exactly the internal
+        /// key order, including short keys, zero bytes and long shared
+        /// prefixes.
+        #[test]
+        fn mem_key_order_is_internal_key_order(
+            a in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 0x61, 0xff]), 0..12),
+            b in proptest::collection::vec(proptest::sample::select(vec![0u8, 1, 0x61, 0xff]), 0..12),
+            sa in 0u64..4, sb in 0u64..4,
+        ) {
+            let ka = encode_internal_key(&a, sa, ValueKind::Value);
+            let kb = encode_internal_key(&b, sb, ValueKind::Delete);
+            proptest::prop_assert_eq!(
+                MemKey::over(&ka).cmp(&MemKey::over(&kb)),
+                crate::key::compare_internal(&ka, &kb)
+            );
+        }
     }
 
     #[test]

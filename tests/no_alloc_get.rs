@@ -1,0 +1,136 @@
+//! `Db::get` allocates nothing in steady state: a counting global
+//! allocator (counting only this thread's allocations while armed) checks
+//! point lookups that hit the memtable, hit an SST file (compressed and
+//! cached, or mmapped), and miss. And a scan with `Iter::next_ref`
+//! allocates nothing per entry.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use lightning_db::{Compression, Db, Options};
+
+struct Counting;
+
+thread_local! {
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note() {
+    // `try_with`: the allocator also runs while thread-locals are torn down.
+    let _ = ARMED.try_with(|a| {
+        if a.get() {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        }
+    });
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(p, l, n) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by this thread while running `f`.
+fn allocations(f: impl FnOnce()) -> u64 {
+    COUNT.with(|c| c.set(0));
+    ARMED.with(|a| a.set(true));
+    f();
+    ARMED.with(|a| a.set(false));
+    COUNT.with(|c| c.get())
+}
+
+fn check(compression: Compression) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Options {
+        compression,
+        ..Options::default()
+    };
+    o.compaction.disable_auto_compactions = true;
+    let db = Db::open(dir.path(), o).unwrap();
+    for i in 0..20_000u32 {
+        db.put(format!("sst{i:08}"), format!("value-{i}").repeat(4))
+            .unwrap();
+    }
+    db.flush().unwrap();
+    for i in 0..1_000u32 {
+        db.put(format!("mem{i:08}"), format!("value-{i}")).unwrap();
+    }
+    let keys: Vec<Vec<u8>> = (0..2_000u32)
+        .flat_map(|i| {
+            [
+                format!("sst{:08}", i * 10).into_bytes(),
+                format!("mem{:08}", i / 2).into_bytes(),
+                format!("none{i:08}").into_bytes(),
+            ]
+        })
+        .collect();
+    let lookup_all = || {
+        let mut found = 0;
+        for k in &keys {
+            if let Some(v) = db.get(k).unwrap() {
+                found += v.len();
+            }
+        }
+        found
+    };
+    // Warm up: thread-local buffers, the block cache, the shared
+    // representation of memtable values.
+    let expected = lookup_all();
+    assert!(expected > 0);
+    let mut found = 0;
+    let n = allocations(|| found = lookup_all());
+    assert_eq!(found, expected);
+    assert_eq!(
+        n,
+        0,
+        "{n} allocations in {} gets ({compression:?})",
+        keys.len()
+    );
+
+    // A scan over the table and the memtable: allocations only when the
+    // cursor opens (the merge of sources, one cursor per file), none per
+    // entry.
+    let mut it = db.iter();
+    assert!(it.next_ref().is_some());
+    let mut entries = 0u64;
+    let mut bytes = 0usize;
+    let n = allocations(|| {
+        while let Some(item) = it.next_ref() {
+            let (k, v) = item.unwrap();
+            bytes += k.len() + v.len();
+            entries += 1;
+        }
+    });
+    assert_eq!(entries, 20_999);
+    assert!(bytes > 0);
+    assert!(
+        n <= 4,
+        "{n} allocations in a scan of {entries} entries ({compression:?})"
+    );
+}
+
+#[test]
+fn get_allocates_nothing_in_steady_state_uncompressed() {
+    check(Compression::None);
+}
+
+#[test]
+fn get_allocates_nothing_in_steady_state_compressed_and_cached() {
+    check(Compression::Zstd { level: 3 });
+}

@@ -1,0 +1,303 @@
+//! The engines `db_bench` drives, behind one small trait, so that every
+//! benchmark runs the same code (the same keys, values, seeds and threads)
+//! whatever the engine: Lightning DB (`--engine=lightning`, the default)
+//! and, with the `peer-fjall` cargo feature, fjall 3 (`--engine=fjall`, see
+//! [`crate::fjall_engine`]).
+//!
+//! The benchmark loop is generic over [`Engine`] (no dynamic dispatch per
+//! operation), so adding the trait costs our own figures nothing.
+
+use std::path::Path;
+
+use lightning_db::{
+    CachePolicy, CompactionStyle, Compression, Db, Options, Transaction, TransactionOptions,
+    WriteBatch, WriteOptions,
+};
+
+use crate::Flags;
+
+/// Any engine's error, as text for `db_bench: ...` on stderr.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// The result of an engine operation.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What a benchmark needs from a key-value engine. Implementations are
+/// shared between the benchmark threads (`Sync`); each call is one user
+/// operation of the engine's public API.
+pub trait Engine: Sized + Send + Sync + 'static {
+    /// Opens the database in `path` (creating it when missing) with the
+    /// engine's mapping of the flags (write buffer, cache, bloom bits,
+    /// compression, sync, background threads).
+    fn open(path: &Path, flags: &Flags) -> Result<Self>;
+
+    /// Engine name and version, for the header.
+    fn name(&self) -> String;
+
+    /// The options in force, for the header (`Options: ...`).
+    fn options(&self) -> String;
+
+    /// Writes `key` = `value` as one atomic write (a one-entry write
+    /// batch); with `sync` it is durable (WAL/journal fdatasync'ed) when
+    /// the call returns.
+    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> Result<()>;
+
+    /// Deletes `key` as one atomic write, durable on return with `sync`.
+    fn delete(&self, key: &[u8], sync: bool) -> Result<()>;
+
+    /// The length of `key`'s value, or `None` when absent. The value itself
+    /// is fetched as the engine's `get` returns it, then dropped.
+    fn get(&self, key: &[u8]) -> Result<Option<usize>>;
+
+    /// Visits up to `limit` entries from a fresh iterator over the whole
+    /// database, in ascending key order, or descending with `reverse`.
+    fn scan(&self, reverse: bool, limit: u64, visit: impl FnMut(&[u8], &[u8])) -> Result<()>;
+
+    /// Opens a fresh iterator, seeks to the first key `>= key`, and visits
+    /// that entry and up to `nexts` entries after it (RocksDB's
+    /// `seekrandom`: `Seek` then `Next` `seek_nexts` times).
+    fn seek(&self, key: &[u8], nexts: u64, visit: impl FnMut(&[u8], &[u8])) -> Result<()>;
+
+    /// Writes the memtable out to a table file and waits for it.
+    fn flush(&self) -> Result<()>;
+
+    /// Compacts the whole key range (RocksDB's `compact`).
+    fn compact(&self) -> Result<()>;
+
+    /// Waits until flushes and compactions have (probably) settled.
+    fn wait_for_compactions(&self) -> Result<()>;
+
+    /// The engine's own statistics, as text.
+    fn stats(&self) -> String;
+
+    /// Bytes of table (SST) files on disk, without the WAL/journal.
+    fn sst_bytes(&self) -> u64;
+
+    /// Closes the database, reporting errors.
+    fn close(self) -> Result<()>;
+
+    /// One bank transfer for `txnbank`, as a read-modify-write
+    /// transaction: reads the balances of `from` and `to` (big-endian
+    /// `u64`s at the start of their values), moves up to `want` and writes
+    /// both back padded to `value_size` bytes; durable on return with
+    /// `sync`. Runs the transaction again on a conflict, calling `attempt`
+    /// once per try. Engines without transactions here return an error.
+    fn transfer(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        want: u64,
+        value_size: usize,
+        sync: bool,
+        attempt: &dyn Fn(),
+    ) -> Result<()> {
+        let _ = (from, to, want, value_size, sync, attempt);
+        Err("txnbank needs transactions, which db_bench drives on Lightning DB only".into())
+    }
+}
+
+/// Lightning DB through its public API.
+pub struct Lightning {
+    db: Db,
+    opts: Options,
+}
+
+/// Lightning DB's options from the flags.
+fn lightning_options(flags: &Flags) -> Result<Options> {
+    let mut o = match &flags.config {
+        Some(p) => Options::from_toml_file(p)?,
+        None => Options::default(),
+    };
+    o.bloom_bits_per_key = flags.bloom_bits;
+    o.compression = match flags.compression_type.as_str() {
+        "none" => Compression::None,
+        "zstd" => Compression::Zstd {
+            level: flags.compression_level,
+        },
+        other => {
+            return Err(
+                format!("--compression_type={other} is not supported (none or zstd)").into(),
+            )
+        }
+    };
+    if let Some(w) = flags.write_buffer_size {
+        o.write_buffer_size = w;
+    }
+    if let Some(c) = flags.cache_size {
+        o.block_cache_size = c as usize;
+    }
+    o.block_cache_policy = match flags.cache_policy.as_str() {
+        "arc" => CachePolicy::Arc,
+        "lru" => CachePolicy::Lru,
+        other => return Err(format!("--cache_policy={other}: expected arc or lru").into()),
+    };
+    if let Some(s) = flags.compaction_style {
+        o.compaction.style = match s {
+            0 => CompactionStyle::Leveled,
+            1 => CompactionStyle::Tiered,
+            _ => return Err("--compaction_style takes 0 (leveled) or 1 (tiered)".into()),
+        };
+    }
+    if let Some(j) = flags.max_background_jobs {
+        o.compaction.max_background_jobs = j;
+    }
+    if let Some(s) = flags.subcompactions {
+        o.compaction.max_subcompactions = s;
+    }
+    if flags.sync {
+        o.sync_writes = true;
+    }
+    Ok(o)
+}
+
+impl Engine for Lightning {
+    fn open(path: &Path, flags: &Flags) -> Result<Self> {
+        let opts = lightning_options(flags)?;
+        let db = Db::open(path, opts.clone())?;
+        Ok(Lightning { db, opts })
+    }
+
+    fn name(&self) -> String {
+        format!("Lightning DB {}", env!("CARGO_PKG_VERSION"))
+    }
+
+    fn options(&self) -> String {
+        let o = &self.opts;
+        format!(
+            "Options: write_buffer_size {}, bloom_bits {}, compression {}, compaction {:?}, sync {}",
+            o.write_buffer_size,
+            o.bloom_bits_per_key,
+            o.compression,
+            o.compaction.style,
+            o.sync_writes
+        )
+    }
+
+    fn put(&self, key: &[u8], value: &[u8], sync: bool) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put(key, value);
+        Ok(self.db.write_opt(b, &WriteOptions { sync })?)
+    }
+
+    fn delete(&self, key: &[u8], sync: bool) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete(key);
+        Ok(self.db.write_opt(b, &WriteOptions { sync })?)
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<usize>> {
+        Ok(self.db.get(key)?.map(|v| v.len()))
+    }
+
+    fn scan(&self, reverse: bool, limit: u64, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
+        let mut it = self.db.iter();
+        if reverse {
+            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            for item in it.rev().take(limit) {
+                let (k, v) = item?;
+                visit(&k, &v);
+            }
+        } else {
+            // Borrowed views, like RocksDB's `key()`/`value()` slices.
+            let mut n = 0;
+            while n < limit {
+                let Some(item) = it.next_ref() else { break };
+                let (k, v) = item?;
+                visit(k, v);
+                n += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn seek(&self, key: &[u8], nexts: u64, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
+        let mut it = self.db.range(key..);
+        for _ in 0..=nexts {
+            let Some(item) = it.next_ref() else { break };
+            let (k, v) = item?;
+            visit(k, v);
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        Ok(self.db.flush()?)
+    }
+
+    fn compact(&self) -> Result<()> {
+        Ok(self.db.compact_range::<&[u8], _>(..)?)
+    }
+
+    fn wait_for_compactions(&self) -> Result<()> {
+        Ok(self.db.wait_for_compactions()?)
+    }
+
+    fn stats(&self) -> String {
+        let c = self.db.block_cache_stats();
+        format!(
+            "{}\nBlock cache: {:.1}% hits ({} hits, {} misses), {} evictions, {:.1} MiB cached + {:.1} MiB pinned of {:.1} MiB",
+            self.db.compaction_stats(),
+            c.hit_rate() * 100.0,
+            c.hits,
+            c.misses,
+            c.evictions,
+            c.usage_bytes as f64 / 1048576.0,
+            c.pinned_bytes as f64 / 1048576.0,
+            c.capacity_bytes as f64 / 1048576.0
+        )
+    }
+
+    fn sst_bytes(&self) -> u64 {
+        sst_bytes(self.db.path())
+    }
+
+    fn close(self) -> Result<()> {
+        Ok(self.db.close()?)
+    }
+
+    fn transfer(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        want: u64,
+        value_size: usize,
+        sync: bool,
+        attempt: &dyn Fn(),
+    ) -> Result<()> {
+        let opts = TransactionOptions {
+            sync: Some(sync),
+            max_retries: 10_000,
+            ..TransactionOptions::default()
+        };
+        let balance = |tx: &Transaction, key: &[u8]| -> lightning_db::Result<u64> {
+            let v = tx.get(key)?.unwrap_or_default();
+            Ok(v.get(..8)
+                .map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap_or_default())))
+        };
+        let encode = |b: u64| {
+            let mut v = b.to_be_bytes().to_vec();
+            v.resize(value_size.max(8), b' ');
+            v
+        };
+        Ok(self.db.transaction_with_opt(&opts, |tx| {
+            attempt();
+            let (fb, tb) = (balance(tx, from)?, balance(tx, to)?);
+            let amount = want.min(fb);
+            tx.put(from, encode(fb - amount));
+            tx.put(to, encode(tb + amount));
+            Ok(())
+        })?)
+    }
+}
+
+/// Bytes of the `*.sst` files in `dir`.
+fn sst_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".sst"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
