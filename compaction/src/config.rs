@@ -376,6 +376,23 @@ pub mod units {
         n.to_string()
     }
 
+    /// A size for people, rounded to one decimal in the largest binary
+    /// unit it reaches: `"1023 B"`, `"1.5 KiB"`, `"64.0 MiB"`.
+    pub fn human_size(n: u64) -> String {
+        const NAMES: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+        let mut v = n as f64;
+        let mut u = 0;
+        while v >= 1024.0 && u + 1 < NAMES.len() {
+            v /= 1024.0;
+            u += 1;
+        }
+        if u == 0 {
+            format!("{n} B")
+        } else {
+            format!("{v:.1} {}", NAMES[u])
+        }
+    }
+
     struct SizeVisitor;
 
     impl Visitor<'_> for SizeVisitor {

@@ -81,6 +81,12 @@ pub struct CompactionStats {
     pub user_bytes_written: u64,
     /// Bytes written by flushes.
     pub flush_bytes: u64,
+    /// Flushes that wrote a file (also counted in level 0's
+    /// `compactions`).
+    pub flushes: u64,
+    /// Time spent in those, in microseconds (also counted in level 0's
+    /// `compaction_micros`).
+    pub flush_micros: u64,
     /// Bytes written to the write-ahead log.
     pub wal_bytes: u64,
     /// Stall time per cause.
@@ -113,6 +119,8 @@ impl CompactionStats {
     /// Records a flush that wrote a level-0 file of `bytes` in `micros`.
     pub fn record_flush(&mut self, bytes: u64, micros: u64) {
         self.flush_bytes += bytes;
+        self.flushes += 1;
+        self.flush_micros += micros;
         let l0 = self.level_mut(0);
         l0.written_bytes += bytes;
         l0.compactions += 1;
