@@ -42,6 +42,8 @@ pub struct WriteBatch {
     max_value: usize,
     /// Sum of key and value lengths (what the user asked to store).
     user_bytes: u64,
+    /// Number of delete operations (for the statistics).
+    deletes: u64,
 }
 
 /// One operation of a batch, borrowed from its encoding.
@@ -63,6 +65,7 @@ impl Default for WriteBatch {
             max_key: 0,
             max_value: 0,
             user_bytes: 0,
+            deletes: 0,
         }
     }
 }
@@ -107,6 +110,7 @@ impl WriteBatch {
         put_length_prefixed(&mut self.rep, key);
         self.max_key = self.max_key.max(key.len());
         self.user_bytes += key.len() as u64;
+        self.deletes += 1;
         self.set_ops(self.ops + 1);
     }
 
@@ -128,11 +132,17 @@ impl WriteBatch {
         self.max_key = 0;
         self.max_value = 0;
         self.user_bytes = 0;
+        self.deletes = 0;
     }
 
     /// Sum of the key and value lengths in the batch.
     pub(crate) fn user_bytes(&self) -> u64 {
         self.user_bytes
+    }
+
+    /// Number of delete operations in the batch.
+    pub(crate) fn deletes(&self) -> u64 {
+        self.deletes
     }
 
     /// Size of the batch's encoding in bytes (what it adds to the
@@ -208,6 +218,7 @@ impl WriteBatch {
         self.max_key = self.max_key.max(other.max_key);
         self.max_value = self.max_value.max(other.max_value);
         self.user_bytes += other.user_bytes;
+        self.deletes += other.deletes;
         self.set_ops(self.ops + other.ops);
     }
 
@@ -238,7 +249,8 @@ impl WriteBatch {
                 reason: "write batch sequence numbers exceed the 56-bit range",
             });
         }
-        let (mut max_key, mut max_value, mut user_bytes) = (0usize, 0usize, 0u64);
+        let (mut max_key, mut max_value, mut user_bytes, mut deletes) =
+            (0usize, 0usize, 0u64, 0u64);
         for _ in 0..count {
             let at = c.position();
             let kind = ValueKind::from_u8(c.u8("truncated write batch operation")?).ok_or(
@@ -257,6 +269,7 @@ impl WriteBatch {
             }
             max_key = max_key.max(key.len());
             user_bytes += key.len() as u64;
+            deletes += u64::from(kind == ValueKind::Delete);
             if kind == ValueKind::Value {
                 let value_at = c.position();
                 let value = c.length_prefixed("write batch value runs past the record")?;
@@ -279,6 +292,7 @@ impl WriteBatch {
             max_key,
             max_value,
             user_bytes,
+            deletes,
         })
     }
 }

@@ -26,6 +26,11 @@ pub(crate) enum FileKind {
     Temp,
     /// `OPTIONS-NNNNNN`: a record of the options a database was opened with.
     Options(u64),
+    /// `LOG`: the event log (when `Options::event_log` is on).
+    InfoLog,
+    /// `LOG.old.T`: a rotated event log, `T` its rotation time in
+    /// microseconds since the Unix epoch.
+    OldInfoLog(u64),
 }
 
 fn numbered(n: u64) -> String {
@@ -67,6 +72,16 @@ pub(crate) fn lock_file_name(dir: &Path) -> PathBuf {
     dir.join("LOCK")
 }
 
+/// Path of the event log: `dir/LOG`.
+pub(crate) fn info_log_file_name(dir: &Path) -> PathBuf {
+    dir.join("LOG")
+}
+
+/// Path of an event log rotated at `micros`: `dir/LOG.old.<micros>`.
+pub(crate) fn old_info_log_file_name(dir: &Path, micros: u64) -> PathBuf {
+    dir.join(format!("LOG.old.{micros}"))
+}
+
 /// Path of the temporary file written before being renamed to `base`:
 /// `dir/{base}.tmp` (for example `CURRENT.tmp`).
 pub(crate) fn temp_file_name(dir: &Path, base: &str) -> PathBuf {
@@ -89,7 +104,16 @@ pub(crate) fn parse_file_name(name: &str) -> Option<FileKind> {
     match name {
         "CURRENT" => return Some(FileKind::Current),
         "LOCK" => return Some(FileKind::Lock),
+        "LOG" => return Some(FileKind::InfoLog),
         _ => {}
+    }
+    if let Some(t) = name.strip_prefix("LOG.old.") {
+        // Canonical decimal only: digits, no leading zero.
+        return (t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty())
+            .then(|| t.parse().ok())
+            .flatten()
+            .filter(|n: &u64| n.to_string() == t)
+            .map(FileKind::OldInfoLog);
     }
     if let Some(base) = name.strip_suffix(".tmp") {
         return (!base.is_empty()).then_some(FileKind::Temp);
@@ -150,6 +174,14 @@ mod tests {
             Some(FileKind::Lock)
         );
         assert_eq!(base(temp_file_name(d, "CURRENT")), "CURRENT.tmp");
+        assert_eq!(
+            parse_file_name(&base(info_log_file_name(d))),
+            Some(FileKind::InfoLog)
+        );
+        assert_eq!(
+            parse_file_name(&base(old_info_log_file_name(d, 1_700_000_000_000_000))),
+            Some(FileKind::OldInfoLog(1_700_000_000_000_000))
+        );
         assert_eq!(parse_file_name("CURRENT.tmp"), Some(FileKind::Temp));
     }
 
@@ -166,6 +198,11 @@ mod tests {
             "000007.SST",
             ".tmp",
             "CURRENT2",
+            "LOG.old.",
+            "LOG.old.01",
+            "LOG.old.1x",
+            "LOG.OLD.1",
+            "log",
             "99999999999999999999999.sst",
             "",
         ] {

@@ -17,6 +17,7 @@ mod iter;
 mod key;
 mod log;
 mod memtable;
+mod metrics;
 mod options;
 mod options_file;
 mod snapshot;
@@ -29,12 +30,20 @@ pub use bytes::Bytes;
 pub use cache::{
     thread_lookups as block_cache_thread_lookups, BlockCache, CachePolicy, CacheStats,
 };
-pub use db::{Db, IntegrityReport};
+pub use db::{Db, IntegrityReport, PROPERTY_NAMES};
 pub use error::{ConflictKind, Error, Result};
 pub use iter::db_iter::Iter;
+pub use metrics::{
+    DbStats, FilterStats, HistogramSnapshot, MemtableStats, OpLatency, OpStats, StallCounter,
+    StallStats, StatsLevel, TxnStats, WalStats,
+};
 pub use options::{
     CompactionConfig, CompactionStyle, Compression, Options, TieredConfig, WalRecoveryMode,
     WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE,
 };
+/// The `prometheus` crate this version of Lightning DB registers its
+/// metrics with: use its `Registry` for [`Options::metrics_registry`] to
+/// be sure the versions match.
+pub use prometheus;
 pub use snapshot::Snapshot;
 pub use txn::{IsolationLevel, Transaction, TransactionOptions, TxnIter};

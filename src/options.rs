@@ -12,6 +12,7 @@ use crate::fs::{default_fs, FileSystem};
 pub use lightning_compaction::{CompactionConfig, CompactionStyle, TieredConfig};
 
 use crate::cache::{BlockCache, CachePolicy};
+use crate::metrics::StatsLevel;
 
 /// Largest user key accepted (64 KiB).
 pub const MAX_KEY_SIZE: usize = 64 * 1024;
@@ -123,6 +124,37 @@ pub struct Options {
     pub wal_sync_interval_ms: u64,
     /// How recovery treats damage in the newest WAL.
     pub wal_recovery_mode: WalRecoveryMode,
+    /// What the database counts (default [`StatsLevel::Counters`]: every
+    /// metric but the per-operation latency histograms; `All` adds them at
+    /// the cost of two clock reads per operation; `Off` counts no user
+    /// operation and registers no Prometheus metrics).
+    /// docs/observability.md lists the metrics.
+    pub statistics: StatsLevel,
+    /// The value of the `db` label on the database's metrics and of the
+    /// `db` field of its log events. Empty (the default): the directory
+    /// path as given to `open`. Databases sharing a registry need distinct
+    /// labels.
+    pub metrics_label: String,
+    /// A Prometheus registry to register the database's collector in (not
+    /// in the config file), for example one shared by several databases
+    /// and the application's own metrics. `None` (the default): the
+    /// database makes a registry of its own
+    /// ([`Db::metrics_registry`](crate::Db::metrics_registry)).
+    /// Registering fails the open ([`Error::InvalidArgument`]) when a
+    /// database with the same label is registered there.
+    pub metrics_registry: Option<prometheus::Registry>,
+    /// Write the event log: a `LOG` file in the database directory with
+    /// one line per event at `INFO` and above (opens, flushes,
+    /// compactions, stalls, errors), like RocksDB's `LOG` (default
+    /// `false`). Independent of any `tracing` subscriber; never written by
+    /// a read-only open.
+    pub event_log: bool,
+    /// Size at which the event log is rotated to `LOG.old.<micros>`
+    /// (default 16 MiB; 0: only at open). Each open also rotates it.
+    pub event_log_max_file_size: u64,
+    /// Rotated event logs kept; older ones are deleted (default 4, at
+    /// most 1000).
+    pub event_log_keep_files: usize,
     /// The file system; the real one by default. Tests swap in in-memory
     /// or fault-injecting ones.
     pub fs: Arc<dyn FileSystem>,
@@ -150,6 +182,12 @@ impl Default for Options {
             wal_bytes_per_sync: 0,
             wal_sync_interval_ms: 0,
             wal_recovery_mode: WalRecoveryMode::PointInTime,
+            statistics: StatsLevel::Counters,
+            metrics_label: String::new(),
+            metrics_registry: None,
+            event_log: false,
+            event_log_max_file_size: 16 << 20,
+            event_log_keep_files: 4,
             fs: default_fs(),
         }
     }
@@ -177,6 +215,12 @@ impl fmt::Debug for Options {
             .field("wal_bytes_per_sync", &self.wal_bytes_per_sync)
             .field("wal_sync_interval_ms", &self.wal_sync_interval_ms)
             .field("wal_recovery_mode", &self.wal_recovery_mode)
+            .field("statistics", &self.statistics)
+            .field("metrics_label", &self.metrics_label)
+            .field("metrics_registry", &self.metrics_registry.is_some())
+            .field("event_log", &self.event_log)
+            .field("event_log_max_file_size", &self.event_log_max_file_size)
+            .field("event_log_keep_files", &self.event_log_keep_files)
             .finish_non_exhaustive()
     }
 }
@@ -291,6 +335,12 @@ impl Options {
                 b,
             )?;
         }
+        check(
+            self.event_log_keep_files <= 1000,
+            "event_log_keep_files",
+            "0 ..= 1000",
+            self.event_log_keep_files,
+        )?;
         self.compaction.validate().map_err(|e| Invalid {
             key: format!("compaction.{}", e.key),
             value: e.value,

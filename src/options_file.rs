@@ -19,6 +19,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::cache::CachePolicy;
 use crate::error::{Error, Result};
+use crate::metrics::StatsLevel;
 use crate::options::{
     CompactionConfig, CompactionStyle, Compression, Invalid, Options, WalRecoveryMode,
 };
@@ -42,6 +43,11 @@ const TOP_KEYS: &[&str] = &[
     "wal_bytes_per_sync",
     "wal_sync_interval_ms",
     "wal_recovery_mode",
+    "statistics",
+    "metrics_label",
+    "event_log",
+    "event_log_max_file_size",
+    "event_log_keep_files",
     "compaction",
 ];
 
@@ -285,7 +291,41 @@ struct FileOptions {
     wal_bytes_per_sync: Size,
     wal_sync_interval_ms: u64,
     wal_recovery_mode: RecoveryMode,
+    statistics: StatsName,
+    metrics_label: String,
+    event_log: bool,
+    event_log_max_file_size: Size,
+    event_log_keep_files: usize,
     compaction: CompactionConfig,
+}
+
+/// `"off"`, `"counters"` or `"all"`.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StatsName {
+    Off,
+    Counters,
+    All,
+}
+
+impl From<StatsLevel> for StatsName {
+    fn from(l: StatsLevel) -> Self {
+        match l {
+            StatsLevel::Off => StatsName::Off,
+            StatsLevel::Counters => StatsName::Counters,
+            StatsLevel::All => StatsName::All,
+        }
+    }
+}
+
+impl From<StatsName> for StatsLevel {
+    fn from(l: StatsName) -> Self {
+        match l {
+            StatsName::Off => StatsLevel::Off,
+            StatsName::Counters => StatsLevel::Counters,
+            StatsName::All => StatsLevel::All,
+        }
+    }
 }
 
 /// `"arc"` or `"lru"`.
@@ -361,6 +401,11 @@ impl Default for FileOptions {
             wal_bytes_per_sync: Size(o.wal_bytes_per_sync as usize),
             wal_sync_interval_ms: o.wal_sync_interval_ms,
             wal_recovery_mode: o.wal_recovery_mode.into(),
+            statistics: o.statistics.into(),
+            metrics_label: o.metrics_label,
+            event_log: o.event_log,
+            event_log_max_file_size: Size(o.event_log_max_file_size as usize),
+            event_log_keep_files: o.event_log_keep_files,
             compaction: o.compaction,
         }
     }
@@ -390,6 +435,11 @@ impl FileOptions {
             wal_bytes_per_sync: self.wal_bytes_per_sync.0 as u64,
             wal_sync_interval_ms: self.wal_sync_interval_ms,
             wal_recovery_mode: self.wal_recovery_mode.into(),
+            statistics: self.statistics.into(),
+            metrics_label: self.metrics_label,
+            event_log: self.event_log,
+            event_log_max_file_size: self.event_log_max_file_size.0 as u64,
+            event_log_keep_files: self.event_log_keep_files,
             compaction: self.compaction,
             ..Options::default()
         }
@@ -589,6 +639,31 @@ fn to_toml(o: &Options) -> String {
         "wal_recovery_mode",
         &mode,
     );
+    kv(
+        "What the database counts: \"counters\" (every metric but per-operation latencies), \"all\" (plus latency histograms: two clock reads per operation) or \"off\".",
+        "statistics",
+        &format!("\"{}\"", o.statistics.name()),
+    );
+    kv(
+        "The `db` label of metrics and log events; empty: the database's path.",
+        "metrics_label",
+        &toml::Value::String(o.metrics_label.clone()),
+    );
+    kv(
+        "Write the event log, a `LOG` file in the database directory (one line per event at INFO and above).",
+        "event_log",
+        &o.event_log,
+    );
+    kv(
+        "Rotate the event log to `LOG.old.<micros>` at this size (0: only at each open).",
+        "event_log_max_file_size",
+        &size_value(o.event_log_max_file_size),
+    );
+    kv(
+        "Rotated event logs kept (0 ..= 1000).",
+        "event_log_keep_files",
+        &int_value(o.event_log_keep_files as u64),
+    );
     w.push_str("\n[compaction]\n");
     let mut kv = |comment: &str, key: &str, value: &dyn Display| {
         w.push_str(&format!("# {comment}\n{key} = {value}\n"));
@@ -725,6 +800,11 @@ mod tests {
             compression_per_level: vec![Compression::None, Compression::Zstd { level: 19 }],
             block_size_per_level: vec![4096, 65536],
             sync_writes: true,
+            statistics: StatsLevel::All,
+            metrics_label: "orders \"eu\" \\ db".into(),
+            event_log: true,
+            event_log_max_file_size: 1 << 20,
+            event_log_keep_files: 9,
             compaction: CompactionConfig {
                 style: CompactionStyle::Tiered,
                 num_levels: 5,

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use lightning_compaction::executor::{run_job, JobInputs};
 use lightning_compaction::planner::{self, ManualStep, StallCause, WriteStall};
-use lightning_compaction::stats::CompactionStats;
+use lightning_compaction::stats::{CompactionStats, StallMicros};
 use lightning_compaction::{
     CompactionJob, EntryCursor, EntryKind, EntryRef, FileInfo, KeyRange, LevelState, RunSink,
     RunWriter,
@@ -35,6 +35,7 @@ use crate::iter::level::LevelIterator;
 use crate::iter::InternalIterator;
 use crate::key::{append_internal_key, encode_internal_key, parse_internal_key, ValueKind};
 use crate::key::{user_key, MAX_SEQUENCE};
+use crate::metrics::{db_event, Stall};
 use crate::sst::{TableBuildOptions, TableBuilder};
 use crate::version::edit::{FileMetaData, VersionEdit};
 use crate::version::superversion::SuperVersion;
@@ -127,7 +128,7 @@ impl DbInner {
     }
 
     /// The tree as the planner sees it now.
-    fn current_level_state(&self, busy: &HashSet<u64>) -> LevelState {
+    pub(super) fn current_level_state(&self, busy: &HashSet<u64>) -> LevelState {
         let version = Arc::clone(&self.sv.load().version);
         level_state(
             &version,
@@ -172,6 +173,10 @@ impl DbInner {
     /// Body of one scheduled job, on a pool thread.
     fn compaction_job(self: Arc<Self>, id: u64, job: CompactionJob) {
         let res = self.run_compaction(id, &job);
+        // The stall condition follows the new file set before the job
+        // counts as done, so `wait_for_compactions` never returns to a
+        // stale condition.
+        self.after_version_change();
         {
             let mut st = self.compaction.lock();
             for f in job.input_files() {
@@ -184,7 +189,6 @@ impl DbInner {
             }
         }
         self.compaction_cv.notify_all();
-        self.after_version_change();
         self.maybe_schedule_compaction();
     }
 
@@ -200,13 +204,25 @@ impl DbInner {
         }
         let span = tracing::info_span!(
             "compaction",
+            db = self.metrics.label.as_str(),
             job = id,
+            style = ?self.opts.compaction.style,
             reason = ?job.reason,
+            input_levels = %input_levels(job),
             output_level = job.output_level,
             input_files = job.input_files().count(),
             input_bytes = job.input_bytes(),
+            trivial_move = job.trivial_move,
         );
         let _enter = span.enter();
+        tracing::debug!(
+            files = %job
+                .input_files()
+                .map(|f| f.id.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            "compaction started"
+        );
         let (read_by_level, written, outputs_count, dropped, entries) = if job.trivial_move {
             for li in &job.inputs {
                 for f in &li.files {
@@ -247,7 +263,9 @@ impl DbInner {
             )
         };
         self.install_edit(edit)?;
-        let micros = start.elapsed().as_micros() as u64;
+        let elapsed = start.elapsed();
+        let micros = elapsed.as_micros() as u64;
+        self.metrics.bg.compaction_duration.record(elapsed);
         {
             let mut st = self.compaction.lock();
             if job.trivial_move {
@@ -260,14 +278,22 @@ impl DbInner {
                     .record_entries(job.output_level, entries.0, entries.1);
             }
         }
-        tracing::info!(
+        db_event!(
+            self.metrics,
+            INFO,
+            "compaction finished",
+            job = id,
+            reason = format!("{:?}", job.reason),
+            input_levels = input_levels(job),
+            output_level = job.output_level,
+            input_files = job.input_files().count(),
+            input_bytes = job.input_bytes(),
             output_files = outputs_count,
             output_bytes = written,
             dropped_versions = dropped.0,
             dropped_tombstones = dropped.1,
             trivial_move = job.trivial_move,
             duration_ms = micros / 1000,
-            "compaction finished"
         );
         Ok(())
     }
@@ -302,8 +328,11 @@ impl DbInner {
             let pending = planner::pending_compaction_bytes(&state, cfg);
             planner::write_stall(&state, cfg, pending)
         };
-        let cond = encode_stall(cond);
-        self.stall_condition.store(cond, Ordering::Release);
+        let code = encode_stall(cond);
+        let previous = self.stall_condition.swap(code, Ordering::AcqRel);
+        if previous != code {
+            self.log_stall_condition(decode_stall(previous), cond);
+        }
         let _q = self.queue.lock();
         self.stall_cv.notify_all();
     }
@@ -397,6 +426,23 @@ impl DbInner {
         }
     }
 
+    /// Reports a change of the write-stall condition (at flush and
+    /// compaction granularity, never per write).
+    fn log_stall_condition(&self, previous: WriteStall, now: WriteStall) {
+        let name = |s: WriteStall| match Stall::from_condition(s) {
+            None => "none".to_string(),
+            Some(st) => format!("{}:{}", st.kind(), st.cause()),
+        };
+        db_event!(
+            self.metrics,
+            INFO,
+            "write stall condition changed",
+            condition = name(now),
+            previous = name(previous),
+            level0_files = self.sv.load().version.files(0).len(),
+        );
+    }
+
     /// Statistics with the current level sizes and scores filled in.
     pub(crate) fn compaction_stats(&self) -> CompactionStats {
         let st = self.compaction.lock();
@@ -406,8 +452,24 @@ impl DbInner {
         stats.refresh(&state, &self.opts.compaction);
         stats.user_bytes_written = self.user_bytes.load(Ordering::Relaxed);
         stats.wal_bytes = self.wal_bytes.load(Ordering::Relaxed);
+        let st = self.stall_stats();
+        stats.stall_micros = StallMicros {
+            l0_slowdown: st.level0_slowdown.micros,
+            l0_stop: st.level0_stop.micros,
+            pending_slowdown: st.pending_compaction_slowdown.micros,
+            pending_stop: st.pending_compaction_stop.micros,
+        };
         stats
     }
+}
+
+/// The input levels of `job`, as `0,1`.
+fn input_levels(job: &CompactionJob) -> String {
+    job.inputs
+        .iter()
+        .map(|li| li.level.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn find_file(version: &Version, level: usize, id: u64) -> Result<Arc<TableFile>> {

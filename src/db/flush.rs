@@ -24,6 +24,7 @@ use crate::fs::FileSystem;
 use crate::iter::InternalIterator;
 use crate::key::{append_internal_key, ValueKind};
 use crate::memtable::MemTable;
+use crate::metrics::db_event;
 use crate::options::Options;
 use crate::sst::{TableBuildOptions, TableBuilder};
 use crate::version::edit::{FileMetaData, VersionEdit};
@@ -135,6 +136,14 @@ impl DbInner {
     fn flush_one(&self, imm: &Arc<MemTable>) -> Result<()> {
         let start = Instant::now();
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
+        let span = tracing::info_span!(
+            "flush",
+            db = self.metrics.label.as_str(),
+            file = number,
+            entries = imm.num_entries(),
+            memtable_bytes = imm.approximate_size(),
+        );
+        let _enter = span.enter();
         let snapshots: Vec<u64> = self.snapshots.lock().keys().copied().collect();
         let meta = build_table(
             self.fs.as_ref(),
@@ -180,21 +189,24 @@ impl DbInner {
                 version,
             }));
             if let Some(m) = &meta {
-                let micros = start.elapsed().as_micros() as u64;
+                let elapsed = start.elapsed();
                 self.compaction
                     .lock()
                     .stats
-                    .record_flush(m.file_size, micros);
+                    .record_flush(m.file_size, elapsed.as_micros() as u64);
+                self.metrics.bg.flush_duration.record(elapsed);
             }
             obsolete_below = versions.log_number();
         }
-        tracing::info!(
+        db_event!(
+            self.metrics,
+            INFO,
+            "flushed memtable",
             file = number,
             entries = imm.num_entries(),
             memtable_bytes = imm.approximate_size(),
             file_bytes = meta.as_ref().map_or(0, |m| m.file_size),
             duration_ms = start.elapsed().as_millis() as u64,
-            "flushed memtable"
         );
         self.delete_obsolete_wals(obsolete_below);
         Ok(())
@@ -210,6 +222,7 @@ impl DbInner {
             if let Some(FileKind::Log(n)) = parse_file_name(&name) {
                 if n < below {
                     let p = log_file_name(&self.dir, n);
+                    tracing::debug!(db = self.metrics.label.as_str(), file = %p.display(), "deleting obsolete WAL");
                     if let Err(e) = self.fs.remove_file(&p) {
                         tracing::warn!(file = %p.display(), error = %e, "could not delete obsolete WAL");
                     }

@@ -16,15 +16,22 @@
 //!
 //! Lock order (never take an earlier one while holding a later one):
 //! `queue` → `wal` → `versions` → `compaction` → `snapshots`; `flush_state`
-//! and `bg_error` are only ever held alone or innermost. Background
+//! and `bg_error` are only ever held alone or innermost, and the event
+//! log's lock (`metrics::event_log`) below everything. Background
 //! threads take `queue` only to wake stalled writers, holding nothing else.
+//!
+//! Observability ([`observe`], `crate::metrics`): user operations are
+//! counted in per-thread slots, writes once per group by the leader;
+//! background events in shared atomics; the rest is read on demand.
 
 mod compact;
 mod flush;
+mod observe;
 mod open;
 mod verify;
 mod write;
 
+pub use observe::PROPERTY_NAMES;
 pub use verify::IntegrityReport;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -44,6 +51,8 @@ use crate::fs::{FileLock, FileSystem};
 use crate::iter::db_iter::{prefix_successor, Iter};
 use crate::key::SeqNo;
 use crate::log::LogWriter;
+use crate::metrics::local::{Counter, Op};
+use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WriteOptions};
 use crate::snapshot::Snapshot;
 use crate::version::set::VersionSet;
@@ -61,6 +70,9 @@ pub struct Db {
     /// thread.
     threads: Mutex<Vec<JoinHandle<()>>>,
     lock: Mutex<Option<Box<dyn FileLock>>>,
+    /// Where the database's Prometheus collector is registered (`None`
+    /// with `StatsLevel::Off`); unregistered at close.
+    registry: Option<prometheus::Registry>,
 }
 
 /// State shared by the façade, the write group, the flush thread,
@@ -116,6 +128,8 @@ pub(crate) struct DbInner {
     /// The block cache of every open table (shared with other databases
     /// when `Options::block_cache` was set).
     block_cache: Option<Arc<crate::cache::BlockCache>>,
+    /// Counters, label and event log (`crate::metrics`).
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Db {
@@ -217,7 +231,10 @@ impl Db {
         if batch.is_empty() {
             return Ok(());
         }
-        self.inner.write(batch, opts.sync, false)
+        let timer = self.inner.metrics.op_timer();
+        let r = self.inner.write(batch, opts.sync, false);
+        self.inner.metrics.latency(Op::Write, timer);
+        r
     }
 
     /// The current value of `key`, or `None`. The value is a cheap shared
@@ -225,7 +242,7 @@ impl Db {
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.inner.check_open()?;
         let seq = self.inner.visible_seq.load(Ordering::Acquire);
-        self.inner.sv.load().get(key.as_ref(), seq)
+        self.inner.get_at(key.as_ref(), seq)
     }
 
     /// A consistent read-only view of the database as of now. Reads
@@ -342,9 +359,15 @@ impl Db {
         let res = if self.inner.read_only || self.inner.has_bg_error.load(Ordering::Acquire) {
             Ok(())
         } else {
-            self.inner.wal.lock().sync()
+            self.inner.sync_wal(&mut self.inner.wal.lock())
         };
         self.lock.lock().take();
+        if let Some(r) = &self.registry {
+            observe::unregister(&self.inner, r);
+        }
+        if !self.inner.read_only {
+            db_event!(self.inner.metrics, INFO, "closed database");
+        }
         res
     }
 }
@@ -396,13 +419,36 @@ impl DbInner {
 
     /// An iterator over the pinned current superversion at `seq`.
     pub(crate) fn iter_at(&self, seq: SeqNo, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> Iter {
+        self.metrics.add(Counter::Iterators, 1);
         let sv = self.sv.load_full();
+        if self.metrics.op_timer().is_some() {
+            let m = Arc::clone(&self.metrics);
+            return Iter::new(
+                Box::new(move || {
+                    Box::new(crate::metrics::TimedSeek::new(
+                        Box::new(sv.merged_iter()),
+                        Arc::clone(&m),
+                    ))
+                }),
+                seq,
+                lo,
+                hi,
+            );
+        }
         Iter::new(Box::new(move || Box::new(sv.merged_iter())), seq, lo, hi)
     }
 
-    /// The value of `key` at `seq`.
+    /// The value of `key` at `seq`, counted as a point read.
     pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
-        self.sv.load().get(key, seq)
+        let timer = self.metrics.op_timer();
+        let r = self.sv.load().get(key, seq);
+        let found = match &r {
+            Ok(Some(v)) => Some(v.len()),
+            _ => None,
+        };
+        self.metrics
+            .record_get(found, crate::sst::take_filter_counts(), timer);
+        r
     }
 
     /// Registers a snapshot at the current visible sequence number.
@@ -455,11 +501,18 @@ impl DbInner {
     /// Stores `e` unless an error is already recorded; returns the
     /// recorded error and whether it is `e`.
     fn record_bg_error(&self, e: Error) -> (Arc<Error>, bool) {
+        self.metrics.bg.errors.fetch_add(1, Ordering::Relaxed);
         let mut g = self.bg_error.lock();
         if let Some(existing) = g.as_ref() {
+            tracing::debug!(db = self.metrics.label.as_str(), error = %e, "background error after the first one");
             return (Arc::clone(existing), false);
         }
-        tracing::error!(error = %e, "background error: the database stops accepting writes");
+        db_event!(
+            self.metrics,
+            ERROR,
+            "background error: the database stops accepting writes",
+            error = e.to_string()
+        );
         let e = Arc::new(e);
         *g = Some(Arc::clone(&e));
         self.has_bg_error.store(true, Ordering::Release);

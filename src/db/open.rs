@@ -31,6 +31,7 @@ use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex};
 
 use super::flush::{build_table, FlushState};
+use super::observe;
 use super::write::WriteQueue;
 use super::{Db, DbInner};
 use crate::batch::WriteBatch;
@@ -43,6 +44,8 @@ use crate::filename::{
 use crate::fs::FileSystem;
 use crate::log::{LogKind, LogReader, LogWriter};
 use crate::memtable::MemTable;
+use crate::metrics::event_log::rfc3339_utc;
+use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WalRecoveryMode};
 use crate::version::edit::{FileMetaData, VersionEdit};
 use crate::version::set::{open_table_file, recover_manifest, RecoveredManifest, VersionSet};
@@ -51,6 +54,13 @@ use crate::version::version::Version;
 
 pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     opts.validate()?;
+    let span = tracing::info_span!(
+        "open",
+        db = tracing::field::Empty,
+        dir = %dir.display(),
+        read_only = false
+    );
+    let _enter = span.enter();
     let start = Instant::now();
     let fs = Arc::clone(&opts.fs);
     if !fs.exists(dir)? {
@@ -63,6 +73,8 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         fs.create_dir_all(dir)?;
     }
     let lock = fs.lock(&lock_file_name(dir))?;
+    let metrics = observe::make_metrics(dir, &opts, true);
+    span.record("db", metrics.label.as_str());
     let names = fs.list_dir(dir)?;
     let cache = opts.make_block_cache();
     let exists = names
@@ -144,7 +156,9 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     for &n in &logs {
         let path = log_file_name(dir, n);
         let data = crate::fs::read_file_retrying(fs.as_ref(), &path)?;
-        bytes += data.len() as u64;
+        let data_len = data.len() as u64;
+        bytes += data_len;
+        let records_before = records;
         let mut reader = LogReader::new(path.clone(), data, LogKind::Wal, n)?;
         loop {
             let rec = match reader.next_record() {
@@ -158,11 +172,13 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
                     // loss: recover the consistent prefix before the damage.
                     // Like a torn tail, it is corruption only if a newer
                     // WAL holds a record (older WALs were synced).
-                    tracing::warn!(
-                        wal = %path.display(),
-                        offset,
-                        reason = %reason,
-                        "damaged record in the WAL; recovering the batches before it (wal_recovery_mode = point_in_time)"
+                    db_event!(
+                        metrics,
+                        WARN,
+                        "damaged record in the WAL; recovering the batches before it (wal_recovery_mode = point_in_time)",
+                        wal = path.display().to_string(),
+                        offset = offset,
+                        reason = reason.to_string(),
                     );
                     torn.get_or_insert((path.clone(), offset, reason));
                     break;
@@ -192,8 +208,22 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
                 mem = Arc::new(MemTable::new(0));
             }
         }
+        tracing::debug!(
+            db = metrics.label.as_str(),
+            wal = n,
+            records = records - records_before,
+            bytes = data_len,
+            "replayed WAL"
+        );
         if let Some(t) = reader.torn_tail() {
-            tracing::warn!(wal = %path.display(), offset = t.offset, reason = %t.reason, "WAL ends in a torn record; recovered up to it");
+            db_event!(
+                metrics,
+                WARN,
+                "WAL ends in a torn record; recovered up to it",
+                wal = path.display().to_string(),
+                offset = t.offset,
+                reason = t.reason.to_string(),
+            );
             // The oldest torn tail is the one a later record contradicts.
             torn.get_or_insert((path.clone(), t.offset, t.reason.to_string()));
         }
@@ -240,15 +270,18 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         manifest_number,
         options_number,
     )?;
-    tracing::info!(
-        dir = %dir.display(),
+    db_event!(
+        metrics,
+        INFO,
+        "opened database",
+        dir = dir.display().to_string(),
         wals_replayed = logs.len(),
-        records,
-        bytes,
+        records = records,
+        bytes = bytes,
+        flushed_files = new_files.len(),
         last_sequence = last_seq,
         files = version.all_files().count(),
         duration_ms = start.elapsed().as_millis() as u64,
-        "opened database"
     );
 
     let pool = rayon::ThreadPoolBuilder::new()
@@ -274,7 +307,9 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         pool,
         false,
         cache,
+        metrics,
     ));
+    let registry = observe::register(&inner, &inner.opts)?;
     let bg = Arc::clone(&inner);
     let mut threads = vec![std::thread::Builder::new()
         .name("lightning-flush".into())
@@ -295,6 +330,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         inner,
         threads: Mutex::new(threads),
         lock: Mutex::new(Some(lock)),
+        registry,
     })
 }
 
@@ -304,6 +340,14 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
 /// [`open`]), and creates, writes, renames and deletes nothing.
 pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     opts.validate()?;
+    let metrics = observe::make_metrics(dir, &opts, false);
+    let span = tracing::info_span!(
+        "open",
+        db = metrics.label.as_str(),
+        dir = %dir.display(),
+        read_only = true
+    );
+    let _enter = span.enter();
     let start = Instant::now();
     let fs = Arc::clone(&opts.fs);
     if !fs.exists(dir)? {
@@ -384,13 +428,15 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         recovered.log_number,
         last_seq,
     );
-    tracing::info!(
-        dir = %dir.display(),
+    db_event!(
+        metrics,
+        INFO,
+        "opened database read-only",
+        dir = dir.display().to_string(),
         wals_replayed = logs.len(),
         last_sequence = last_seq,
         files = version.all_files().count(),
         duration_ms = start.elapsed().as_millis() as u64,
-        "opened database read-only"
     );
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -414,11 +460,14 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         pool,
         true,
         cache,
+        metrics,
     ));
+    let registry = observe::register(&inner, &inner.opts)?;
     Ok(Db {
         inner,
         threads: Mutex::new(Vec::new()),
         lock: Mutex::new(lock),
+        registry,
     })
 }
 
@@ -436,6 +485,7 @@ fn new_inner(
     pool: rayon::ThreadPool,
     read_only: bool,
     block_cache: Option<Arc<BlockCache>>,
+    metrics: Arc<Metrics>,
 ) -> DbInner {
     DbInner {
         dir: dir.to_path_buf(),
@@ -464,6 +514,7 @@ fn new_inner(
         closed: AtomicBool::new(false),
         read_only,
         block_cache,
+        metrics,
         opts,
     }
 }
@@ -473,7 +524,11 @@ fn new_inner(
 fn check_creatable(dir: &Path, names: &[String]) -> Result<()> {
     for n in names {
         match parse_file_name(n) {
-            Some(FileKind::Lock) | Some(FileKind::Manifest(_)) | Some(FileKind::Temp) => {}
+            Some(FileKind::Lock)
+            | Some(FileKind::Manifest(_))
+            | Some(FileKind::Temp)
+            | Some(FileKind::InfoLog)
+            | Some(FileKind::OldInfoLog(_)) => {}
             _ => {
                 return Err(Error::NotADatabase {
                     path: dir.to_path_buf(),
@@ -514,28 +569,6 @@ fn write_options_file(fs: &dyn FileSystem, dir: &Path, number: u64, opts: &Optio
     fs.sync_dir(dir)
 }
 
-/// `secs` since the Unix epoch as RFC 3339 UTC (`2024-05-01T12:00:00Z`).
-fn rfc3339_utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 fn remove_obsolete_files(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -557,7 +590,7 @@ fn remove_obsolete_files(
         if path == current_file_name(dir) {
             continue;
         }
-        tracing::info!(file = %path.display(), "removing obsolete file");
+        tracing::debug!(file = %path.display(), "removing obsolete file");
         fs.remove_file(&path)?;
     }
     Ok(())
@@ -565,7 +598,6 @@ fn remove_obsolete_files(
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339_utc;
     use crate::batch::WriteBatch;
     use crate::db::Db;
     use crate::error::Error;
@@ -639,13 +671,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339_utc(1_700_000_000), "2023-11-14T22:13:20Z");
-        assert_eq!(rfc3339_utc(4_102_444_799), "2099-12-31T23:59:59Z");
     }
 }

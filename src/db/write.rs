@@ -39,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::filename::log_file_name;
 use crate::log::{LogKind, LogWriter};
 use crate::memtable::MemTable;
+use crate::metrics::{db_event, Stall};
 use crate::txn::validate::{validate_group, CommitCheck};
 use crate::version::superversion::SuperVersion;
 use lightning_compaction::planner::WriteStall;
@@ -251,7 +252,7 @@ impl DbInner {
                 let unsynced = self.wal_unsynced.load(Ordering::Relaxed) + added;
                 let per_bytes = self.opts.wal_bytes_per_sync;
                 if sync || (per_bytes > 0 && unsynced >= per_bytes) {
-                    wal.sync()?;
+                    self.sync_wal(&mut wal)?;
                     self.wal_unsynced.store(0, Ordering::Relaxed);
                 } else {
                     wal.flush()?;
@@ -263,14 +264,17 @@ impl DbInner {
                 return Err(Error::Background(self.set_bg_error(e)));
             }
         }
-        let mut user_bytes = 0u64;
+        let (mut user_bytes, mut ops, mut deletes) = (0u64, 0u64, 0u64);
         for w in group {
             let b = w.batch.lock();
             user_bytes += b.user_bytes();
+            ops += u64::from(b.count());
+            deletes += b.deletes();
             mem.insert_batch(&b);
         }
         self.visible_seq.store(last_seq, Ordering::Release);
         self.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
+        self.metrics.record_writes(group.len() as u64, ops, deletes);
         Ok(())
     }
 
@@ -278,7 +282,7 @@ impl DbInner {
     /// `force` and it is not empty). Stalls while the frozen memtables are
     /// at `max_write_buffer_number - 1`.
     fn make_room(&self, q: &mut MutexGuard<'_, WriteQueue>, mut force: bool) -> Result<()> {
-        let mut stalled: Option<(std::time::Instant, &'static str)> = None;
+        let mut stalled: Option<(std::time::Instant, Stall)> = None;
         let mut slowed = false;
         let result = loop {
             if let Some(e) = self.bg_error() {
@@ -287,32 +291,34 @@ impl DbInner {
             if let Err(e) = self.check_open() {
                 break Err(e);
             }
-            match decode_stall(self.stall_condition.load(Ordering::Acquire)) {
-                stall @ WriteStall::Stop { .. } => {
+            let condition = decode_stall(self.stall_condition.load(Ordering::Acquire));
+            match (condition, Stall::from_condition(condition)) {
+                (WriteStall::Stop { .. }, Some(stall)) => {
                     if stalled.is_none() {
-                        tracing::warn!(?stall, "write stop: waiting for compaction to catch up");
-                        stalled = Some((std::time::Instant::now(), "compaction"));
+                        db_event!(
+                            self.metrics,
+                            WARN,
+                            "writes stopped: waiting for compaction to catch up",
+                            cause = stall.cause()
+                        );
+                        stalled = Some((std::time::Instant::now(), stall));
+                        self.metrics.stall_begun(stall);
                     }
                     let t = std::time::Instant::now();
                     self.stall_cv.wait(q);
-                    self.compaction
-                        .lock()
-                        .stats
-                        .record_stall(stall, t.elapsed().as_micros() as u64);
+                    self.metrics.stalled_for(stall, t.elapsed());
                     continue;
                 }
-                stall @ WriteStall::Slowdown { .. } if !slowed => {
+                (WriteStall::Slowdown { .. }, Some(stall)) if !slowed => {
                     // Like LevelDB: delay each write group by 1 ms, handing
                     // the CPU to compaction, rather than stop it later.
                     slowed = true;
+                    self.metrics.stall_begun(stall);
                     let t = std::time::Instant::now();
                     MutexGuard::unlocked(q, || {
                         std::thread::sleep(std::time::Duration::from_millis(1))
                     });
-                    self.compaction
-                        .lock()
-                        .stats
-                        .record_stall(stall, t.elapsed().as_micros() as u64);
+                    self.metrics.stalled_for(stall, t.elapsed());
                     continue;
                 }
                 _ => {}
@@ -324,13 +330,18 @@ impl DbInner {
             }
             if sv.imms.len() + 1 >= self.opts.max_write_buffer_number {
                 if stalled.is_none() {
-                    tracing::warn!(
-                        frozen_memtables = sv.imms.len(),
-                        "write stall: waiting for memtable flush"
+                    db_event!(
+                        self.metrics,
+                        WARN,
+                        "writes stopped: waiting for a memtable flush",
+                        frozen_memtables = sv.imms.len()
                     );
-                    stalled = Some((std::time::Instant::now(), "memtable flush"));
+                    stalled = Some((std::time::Instant::now(), Stall::MemtableStop));
+                    self.metrics.stall_begun(Stall::MemtableStop);
                 }
+                let t = std::time::Instant::now();
                 self.stall_cv.wait(q);
+                self.metrics.stalled_for(Stall::MemtableStop, t.elapsed());
                 continue;
             }
             if let Err(e) = self.switch_memtable(&sv) {
@@ -340,11 +351,13 @@ impl DbInner {
             }
             force = false;
         };
-        if let Some((t, cause)) = stalled {
-            tracing::info!(
-                cause,
-                stalled_ms = t.elapsed().as_millis() as u64,
-                "write stall ended"
+        if let Some((t, stall)) = stalled {
+            db_event!(
+                self.metrics,
+                INFO,
+                "write stall ended",
+                cause = stall.cause(),
+                stalled_ms = t.elapsed().as_millis() as u64
             );
         }
         result
@@ -361,7 +374,7 @@ impl DbInner {
             let mut wal = self.wal.lock();
             // Everything in the old WAL becomes durable before anything in
             // the new one can be: a power loss then never leaves a hole.
-            wal.sync()?;
+            self.sync_wal(&mut wal)?;
             self.wal_unsynced.store(0, Ordering::Relaxed);
             let file = self.fs.create(&path)?;
             let mut new_wal = LogWriter::new(file, path.clone(), LogKind::Wal, number)?;
@@ -369,7 +382,7 @@ impl DbInner {
             // a crash can then leave the new WAL missing, or with a valid
             // header, but never with a torn one (which recovery must take
             // for a damaged or foreign file).
-            new_wal.sync()?;
+            self.sync_wal(&mut new_wal)?;
             self.fs.sync_dir(&self.dir)?;
             *wal = new_wal;
             Ok(())
@@ -419,7 +432,7 @@ impl DbInner {
                 continue;
             }
             let mut wal = self.wal.lock();
-            match wal.sync() {
+            match self.sync_wal(&mut wal) {
                 Ok(()) => self.wal_unsynced.store(0, Ordering::Relaxed),
                 Err(e) => {
                     drop(wal);

@@ -41,7 +41,7 @@ pub use footer::Footer;
 pub use handle::BlockHandle;
 pub use properties::TableProperties;
 pub use reader::CachedBlock;
-pub(crate) use reader::Table;
+pub(crate) use reader::{take_filter_counts, FilterCounts, Table};
 pub use reader::{
     DataBlockLayout, FilterLayout, IndexLevelLayout, IndexPageLayout, TableLayout, VerifyReport,
 };

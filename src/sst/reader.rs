@@ -9,7 +9,7 @@
 //! is `Error::Corruption` naming the file and the absolute offset.
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +35,45 @@ use super::properties::TableProperties;
 thread_local! {
     /// Key buffer reused by point lookups on this thread.
     static GET_KEY_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Bloom filter outcomes of this thread's point lookups, until taken.
+    static FILTER_COUNTS: Cell<FilterCounts> = const { Cell::new(FilterCounts::ZERO) };
+}
+
+/// Bloom filter outcomes of point lookups ([`Table::get`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FilterCounts {
+    /// Lookups in files with a filter.
+    pub(crate) checks: u64,
+    /// Of those, the filter said the key is absent (no block read).
+    pub(crate) useful: u64,
+    /// The filter let the lookup through and the file had no entry of the
+    /// key visible to it.
+    pub(crate) false_positives: u64,
+}
+
+impl FilterCounts {
+    const ZERO: FilterCounts = FilterCounts {
+        checks: 0,
+        useful: 0,
+        false_positives: 0,
+    };
+}
+
+/// The filter outcomes of this thread's lookups since the last call
+/// (the database folds them into its counters after each read).
+#[inline]
+pub(crate) fn take_filter_counts() -> FilterCounts {
+    FILTER_COUNTS.with(Cell::take)
+}
+
+fn note_filter(useful: bool, false_positive: bool) {
+    FILTER_COUNTS.with(|c| {
+        let mut f = c.get();
+        f.checks += 1;
+        f.useful += u64::from(useful);
+        f.false_positives += u64::from(false_positive);
+        c.set(f);
+    });
 }
 
 /// A verified, decompressed block as kept in the block cache. Opaque.
@@ -290,15 +329,20 @@ impl Table {
     /// is a zero-copy slice of the file when its block is uncompressed.
     pub fn get(&self, user_key: &[u8], seq: SeqNo) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
         if !self.may_contain(user_key) {
+            note_filter(true, false);
             return Ok(None);
         }
         let trailer = pack_trailer(seq.min(MAX_SEQUENCE), ValueKind::FOR_SEEK);
-        GET_KEY_BUF.with(|cell| {
+        let r = GET_KEY_BUF.with(|cell| {
             let mut buf = cell.take();
             let r = self.get_inner(user_key, trailer, &mut buf);
             cell.replace(buf);
             r
-        })
+        });
+        if self.filter.is_some() {
+            note_filter(false, matches!(r, Ok(None)));
+        }
+        r
     }
 
     fn get_inner(

@@ -164,6 +164,9 @@ pub struct Transaction {
     /// Filled only under serializable isolation; a `RefCell` so reads take
     /// `&self`.
     reads: RefCell<ReadSet>,
+    /// The commit ran (and was counted); otherwise dropping it counts a
+    /// rollback.
+    finished: bool,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -188,6 +191,7 @@ impl Db {
     /// Begins a transaction with `opts`.
     pub fn transaction_opt(&self, opts: &TransactionOptions) -> Transaction {
         let inner = Arc::clone(self.inner());
+        inner.record_txn_begin();
         Transaction {
             snapshot: Snapshot::new(Arc::clone(&inner)),
             inner,
@@ -195,6 +199,7 @@ impl Db {
             writes: WriteSet::new(),
             for_update: BTreeSet::new(),
             reads: RefCell::new(ReadSet::default()),
+            finished: false,
         }
     }
 
@@ -383,6 +388,16 @@ impl Transaction {
     ///   WAL failure, as for `write_opt`, durability is unknown and the
     ///   database stops accepting writes).
     pub fn commit_opt(mut self, opts: &WriteOptions) -> Result<()> {
+        let timer = self.inner.op_timer();
+        let r = self.commit_inner(opts);
+        self.finished = true;
+        self.inner.record_txn_end(Some(&r));
+        self.inner.record_commit_latency(timer);
+        r
+    }
+
+    /// The body of [`Transaction::commit_opt`].
+    fn commit_inner(&mut self, opts: &WriteOptions) -> Result<()> {
         self.inner.check_open()?;
         if self.writes.is_empty() && self.for_update.is_empty() {
             // Read-only: consistent at its snapshot, nothing to validate.
@@ -401,9 +416,9 @@ impl Transaction {
             }
         }
         batch.check_limits()?;
-        // `self`, and so its registered snapshot, lives until validation is
-        // done: while it does, flush and compaction keep every version
-        // newer than the snapshot findable (see `validate`).
+        // The transaction, and so its registered snapshot, lives until
+        // validation is done: while it does, flush and compaction keep
+        // every version newer than the snapshot findable (see `validate`).
         self.inner
             .write_checked(batch, opts.sync, false, Some(check))
     }
@@ -411,7 +426,17 @@ impl Transaction {
     /// Abandons the transaction: nothing it wrote reaches the database and
     /// its snapshot is released. Dropping it does the same.
     pub fn rollback(self) {}
+}
 
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.inner.record_txn_end(None);
+        }
+    }
+}
+
+impl Transaction {
     /// What the commit must validate: each key once, writes first.
     fn commit_check(&self) -> CommitCheck {
         let mut keys: Vec<(Bytes, ConflictKind)> = self

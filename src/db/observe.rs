@@ -1,0 +1,515 @@
+//! The engine side of observability: gathering [`DbStats`] from the
+//! database's state, the properties (`Db::property`), the Prometheus
+//! registration, and the timed WAL sync.
+//!
+//! Locks: `stats` takes `compaction` then `snapshots` (the documented
+//! order), each briefly; the block cache's shard locks one by one. Nothing
+//! here runs on a user operation's path.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lightning_compaction::planner;
+
+use super::compact::decode_stall;
+use super::{Db, DbInner};
+use crate::error::{Error, Result};
+use crate::key::user_key;
+use crate::log::LogWriter;
+use crate::metrics::event_log::{EventLog, EventLogConfig};
+use crate::metrics::local::{Counter, Op};
+use crate::metrics::prom::{self, DbCollector};
+use crate::metrics::{
+    DbStats, FilterStats, MemtableStats, Metrics, OpLatency, OpStats, Stall, StallStats,
+    StatsLevel, TxnStats, WalStats,
+};
+use crate::options::Options;
+use crate::version::version::Version;
+
+impl DbInner {
+    /// Write stalls since open, and the condition now.
+    pub(crate) fn stall_stats(&self) -> StallStats {
+        let mut s = StallStats::default();
+        for stall in Stall::ALL {
+            let (count, micros) = self.metrics.bg.stall(stall);
+            let c = s.get_mut(stall);
+            c.count = count;
+            c.micros = micros;
+        }
+        match Stall::from_condition(decode_stall(self.stall_condition.load(Ordering::Acquire))) {
+            Some(Stall::Level0Stop | Stall::PendingStop) => s.stopped_now = true,
+            Some(_) => s.slowed_now = true,
+            None => {}
+        }
+        s
+    }
+
+    /// Every statistic of the database now.
+    pub(crate) fn stats(&self) -> DbStats {
+        let m = &self.metrics;
+        let local = m.local_totals();
+        let (running, pending) = {
+            let st = self.compaction.lock();
+            let state = self.current_level_state(&st.being_compacted);
+            (
+                st.running as u64,
+                planner::pending_compaction_bytes(&state, &self.opts.compaction),
+            )
+        };
+        let sv = self.sv.load_full();
+        let memtables = MemtableStats {
+            active_bytes: sv.mem.approximate_size() as u64,
+            active_entries: sv.mem.num_entries(),
+            immutable_count: sv.imms.len() as u64,
+            immutable_bytes: sv.imms.iter().map(|i| i.approximate_size() as u64).sum(),
+            immutable_entries: sv.imms.iter().map(|i| i.num_entries()).sum(),
+        };
+        drop(sv);
+        // Taken alone: a guard in the struct expression below would live
+        // until its end, across `compaction_stats` (compaction → snapshots).
+        let snapshots = self.snapshots.lock().values().map(|&n| n as u64).sum();
+        let begun = local.get(Counter::TxnBegun);
+        DbStats {
+            label: m.label.clone(),
+            level: m.level,
+            uptime: m.opened.elapsed(),
+            last_sequence: self.visible_seq.load(Ordering::Acquire),
+            ops: OpStats {
+                gets: local.get(Counter::Gets),
+                gets_found: local.get(Counter::GetsFound),
+                get_value_bytes: local.get(Counter::GetValueBytes),
+                puts: local.get(Counter::Puts),
+                deletes: local.get(Counter::Deletes),
+                writes: local.get(Counter::Writes),
+                iterators: local.get(Counter::Iterators),
+            },
+            filter: FilterStats {
+                checks: local.get(Counter::FilterChecks),
+                useful: local.get(Counter::FilterUseful),
+                false_positives: local.get(Counter::FilterFalsePositives),
+            },
+            transactions: TxnStats {
+                begun,
+                commits: local.get(Counter::TxnCommits),
+                conflicts: local.get(Counter::TxnConflicts),
+                open: begun.saturating_sub(local.get(Counter::TxnEnded)),
+            },
+            snapshots,
+            wal: WalStats {
+                bytes_written: self.wal_bytes.load(Ordering::Relaxed),
+                sync_latency: m.bg.wal_sync_duration.snapshot(),
+                unsynced_bytes: self.wal_unsynced.load(Ordering::Relaxed),
+            },
+            memtables,
+            compaction: self.compaction_stats(),
+            flush_latency: m.bg.flush_duration.snapshot(),
+            compaction_latency: m.bg.compaction_duration.snapshot(),
+            running_compactions: running,
+            pending_compaction_bytes: pending,
+            stalls: self.stall_stats(),
+            block_cache: self
+                .block_cache
+                .as_ref()
+                .map(|c| c.stats())
+                .unwrap_or_default(),
+            background_errors: m.bg.errors.load(Ordering::Relaxed),
+            writes_stopped_by_error: self.has_bg_error.load(Ordering::Acquire),
+            latency: (m.level == StatsLevel::All).then(|| {
+                let [get, write, commit, iterator_seek] = local.latency;
+                OpLatency {
+                    get,
+                    write,
+                    commit,
+                    iterator_seek,
+                }
+            }),
+        }
+    }
+
+    /// Syncs `wal` and counts the sync and its duration.
+    pub(crate) fn sync_wal(&self, wal: &mut LogWriter) -> Result<()> {
+        let t = Instant::now();
+        wal.sync()?;
+        self.metrics.record_wal_sync(t.elapsed());
+        Ok(())
+    }
+
+    /// Counts a finished transaction and its commit's outcome (`None` for
+    /// one rolled back or dropped).
+    pub(crate) fn record_txn_end(&self, outcome: Option<&Result<()>>) {
+        let m = &self.metrics;
+        m.add(Counter::TxnEnded, 1);
+        match outcome {
+            Some(Ok(())) => m.add(Counter::TxnCommits, 1),
+            Some(Err(e)) if e.is_conflict() => m.add(Counter::TxnConflicts, 1),
+            _ => {}
+        }
+    }
+
+    /// Counts a transaction begun.
+    pub(crate) fn record_txn_begin(&self) {
+        self.metrics.add(Counter::TxnBegun, 1);
+    }
+
+    /// The start of an operation whose latency is measured (`Some` only
+    /// with `StatsLevel::All`).
+    pub(crate) fn op_timer(&self) -> Option<Instant> {
+        self.metrics.op_timer()
+    }
+
+    /// Counts a commit's latency (from [`crate::metrics::Metrics::op_timer`]).
+    pub(crate) fn record_commit_latency(&self, timer: Option<Instant>) {
+        self.metrics.latency(Op::Commit, timer);
+    }
+
+    /// The value of property `name` (see [`Db::property`]).
+    fn property(&self, name: &str) -> Option<Prop> {
+        let name = name.strip_prefix("lightning.")?;
+        if let Some(n) = name.strip_prefix("num-files-at-level") {
+            let level: usize = n.parse().ok().filter(|_| n == n.trim())?;
+            if level >= self.opts.compaction.num_levels {
+                return None;
+            }
+            return Some(Prop::Int(self.sv.load().version.files(level).len() as u64));
+        }
+        let version = || Arc::clone(&self.sv.load().version);
+        let cache = || {
+            self.block_cache
+                .as_ref()
+                .map(|c| c.stats())
+                .unwrap_or_default()
+        };
+        Some(match name {
+            "stats" => {
+                let s = self.stats();
+                Prop::Text(format!("{s}\n{}", s.compaction))
+            }
+            "dbstats" => Prop::Text(self.stats().to_string()),
+            "compaction-stats" => Prop::Text(self.compaction_stats().to_string()),
+            "levelstats" => Prop::Text(level_stats(&version(), self.opts.compaction.num_levels)),
+            "total-sst-files-size" => {
+                Prop::Int(version().all_files().map(|(_, f)| f.meta.file_size).sum())
+            }
+            "estimate-live-data-size" => Prop::Int(estimate_live_data_size(
+                &version(),
+                self.opts.compaction.num_levels,
+            )),
+            "estimate-num-keys" => {
+                let sv = self.sv.load();
+                let mem: u64 = std::iter::once(&sv.mem)
+                    .chain(&sv.imms)
+                    .map(|m| m.num_entries())
+                    .sum();
+                let files: u64 = sv
+                    .version
+                    .all_files()
+                    .map(|(_, f)| f.meta.num_entries.saturating_sub(f.meta.num_deletions))
+                    .sum();
+                Prop::Int(mem + files)
+            }
+            "num-immutable-mem-table" => Prop::Int(self.sv.load().imms.len() as u64),
+            "cur-size-active-mem-table" => Prop::Int(self.sv.load().mem.approximate_size() as u64),
+            "cur-size-all-mem-tables" => {
+                let sv = self.sv.load();
+                Prop::Int(
+                    std::iter::once(&sv.mem)
+                        .chain(&sv.imms)
+                        .map(|m| m.approximate_size() as u64)
+                        .sum(),
+                )
+            }
+            "num-entries-active-mem-table" => Prop::Int(self.sv.load().mem.num_entries()),
+            "num-entries-imm-mem-tables" => {
+                Prop::Int(self.sv.load().imms.iter().map(|m| m.num_entries()).sum())
+            }
+            "num-snapshots" => Prop::Int(self.snapshots.lock().values().map(|&n| n as u64).sum()),
+            "oldest-snapshot-sequence" => {
+                Prop::Int(self.snapshots.lock().keys().next().copied().unwrap_or(0))
+            }
+            "num-running-compactions" => Prop::Int(self.compaction.lock().running as u64),
+            "compaction-pending" => {
+                let st = self.compaction.lock();
+                let state = self.current_level_state(&st.being_compacted);
+                let cfg = &self.opts.compaction;
+                let pending = !self.read_only
+                    && !cfg.disable_auto_compactions
+                    && planner::pick(&state, cfg).is_some();
+                Prop::Int(u64::from(pending))
+            }
+            "estimate-pending-compaction-bytes" => {
+                let st = self.compaction.lock();
+                let state = self.current_level_state(&st.being_compacted);
+                Prop::Int(planner::pending_compaction_bytes(
+                    &state,
+                    &self.opts.compaction,
+                ))
+            }
+            "is-write-stopped" => Prop::Int(u64::from(
+                self.stall_stats().stopped_now || self.has_bg_error.load(Ordering::Acquire),
+            )),
+            "background-errors" => Prop::Int(self.metrics.bg.errors.load(Ordering::Relaxed)),
+            "block-cache-capacity" => Prop::Int(cache().capacity_bytes),
+            "block-cache-usage" => Prop::Int(cache().usage_bytes + cache().pinned_bytes),
+            "block-cache-pinned-usage" => Prop::Int(cache().pinned_bytes),
+            "latest-sequence-number" => Prop::Int(self.visible_seq.load(Ordering::Acquire)),
+            _ => return None,
+        })
+    }
+}
+
+/// A property's value.
+enum Prop {
+    Int(u64),
+    Text(String),
+}
+
+/// Every property name `Db::property` answers (`num-files-at-level<N>`
+/// for each level); docs/observability.md explains each.
+pub const PROPERTY_NAMES: &[&str] = &[
+    "lightning.stats",
+    "lightning.dbstats",
+    "lightning.compaction-stats",
+    "lightning.levelstats",
+    "lightning.num-files-at-level<N>",
+    "lightning.total-sst-files-size",
+    "lightning.estimate-live-data-size",
+    "lightning.estimate-num-keys",
+    "lightning.num-immutable-mem-table",
+    "lightning.cur-size-active-mem-table",
+    "lightning.cur-size-all-mem-tables",
+    "lightning.num-entries-active-mem-table",
+    "lightning.num-entries-imm-mem-tables",
+    "lightning.num-snapshots",
+    "lightning.oldest-snapshot-sequence",
+    "lightning.num-running-compactions",
+    "lightning.compaction-pending",
+    "lightning.estimate-pending-compaction-bytes",
+    "lightning.is-write-stopped",
+    "lightning.background-errors",
+    "lightning.block-cache-capacity",
+    "lightning.block-cache-usage",
+    "lightning.block-cache-pinned-usage",
+    "lightning.latest-sequence-number",
+];
+
+/// `lightning.levelstats`: files and megabytes per level, as RocksDB's
+/// `rocksdb.levelstats`.
+fn level_stats(version: &Version, num_levels: usize) -> String {
+    let mut s = String::from("Level Files Size(MB)\n--------------------\n");
+    for level in 0..num_levels {
+        let files = version.files(level);
+        let bytes: u64 = files.iter().map(|f| f.meta.file_size).sum();
+        let _ = writeln!(
+            s,
+            "{level:>5} {:>5} {:>8.0}",
+            files.len(),
+            bytes as f64 / 1048576.0
+        );
+    }
+    s
+}
+
+/// RocksDB's estimate of the live data size: the bytes of a maximal set
+/// of files whose key ranges do not overlap, taken from the last level up
+/// (a file is counted unless a file already counted, from its level or a
+/// deeper one, overlaps it). Exact for a fully compacted tree; the less
+/// compacted, the lower the estimate.
+fn estimate_live_data_size(version: &Version, num_levels: usize) -> u64 {
+    // Counted files by (largest user key, file number) → smallest user key.
+    let mut counted: BTreeMap<(Vec<u8>, u64), Vec<u8>> = BTreeMap::new();
+    let mut size = 0;
+    for level in (0..num_levels).rev() {
+        for f in version.files(level) {
+            let (lo, hi) = (user_key(&f.meta.smallest), user_key(&f.meta.largest));
+            let overlaps = counted
+                .range((lo.to_vec(), 0)..)
+                .next()
+                .is_some_and(|(_, smallest)| smallest.as_slice() <= hi);
+            if !overlaps {
+                counted.insert((hi.to_vec(), f.meta.number), lo.to_vec());
+                size += f.meta.file_size;
+            }
+        }
+    }
+    size
+}
+
+impl Db {
+    /// The database's statistics now: operation counters, bytes written
+    /// by users, WAL, flushes and compactions, WAL syncs, memtables,
+    /// levels, stalls, block cache, bloom filter, snapshots, transactions,
+    /// background errors (see [`DbStats`]). Counters are cumulative since
+    /// open; with [`StatsLevel::Off`] the per-operation ones stay zero.
+    /// Takes a few internal locks briefly; meant for monitoring, not for
+    /// every operation.
+    pub fn stats(&self) -> DbStats {
+        self.inner.stats()
+    }
+
+    /// A named property, RocksDB style: `None` for a name it does not
+    /// know. Integer properties come as decimal text (see
+    /// [`Db::property_u64`]). The names (all under `lightning.`):
+    ///
+    /// - `stats`: the human-readable report: `dbstats` followed by
+    ///   `compaction-stats`.
+    /// - `dbstats`: operations, bytes and write amplification, WAL syncs,
+    ///   memtables, flushes and compactions, stalls by cause, block cache,
+    ///   bloom filter, snapshots, transactions, background errors.
+    /// - `compaction-stats`: the per-level table of
+    ///   [`Db::compaction_stats`].
+    /// - `levelstats`: files and MB per level.
+    /// - `num-files-at-level<N>`: files in level `N`.
+    /// - `total-sst-files-size`: bytes of the live SST files.
+    /// - `estimate-live-data-size`: RocksDB's estimate of the live data
+    ///   (a maximal set of non-overlapping files, from the last level up).
+    /// - `estimate-num-keys`: entries in memtables and files minus file
+    ///   tombstones (overwritten keys count once per version).
+    /// - `num-immutable-mem-table`, `cur-size-active-mem-table`,
+    ///   `cur-size-all-mem-tables`, `num-entries-active-mem-table`,
+    ///   `num-entries-imm-mem-tables`.
+    /// - `num-snapshots`, `oldest-snapshot-sequence` (0 without one).
+    /// - `num-running-compactions`, `compaction-pending` (1 when the
+    ///   planner would start a job), `estimate-pending-compaction-bytes`.
+    /// - `is-write-stopped` (1 while writes stop for compaction or after a
+    ///   background error), `background-errors`.
+    /// - `block-cache-capacity`, `block-cache-usage` (cached plus pinned
+    ///   bytes), `block-cache-pinned-usage`.
+    /// - `latest-sequence-number`.
+    pub fn property(&self, name: &str) -> Option<String> {
+        Some(match self.inner.property(name)? {
+            Prop::Int(n) => n.to_string(),
+            Prop::Text(t) => t,
+        })
+    }
+
+    /// An integer property (see [`Db::property`]); `None` for an unknown
+    /// name or a text property.
+    pub fn property_u64(&self, name: &str) -> Option<u64> {
+        match self.inner.property(name)? {
+            Prop::Int(n) => Some(n),
+            Prop::Text(_) => None,
+        }
+    }
+
+    /// This database's metrics in the Prometheus text exposition format
+    /// (version 0.0.4), every sample labelled `db` (see
+    /// `docs/observability.md` for the list). Empty with
+    /// [`StatsLevel::Off`]. To serve several databases, or other metrics
+    /// beside them, gather their shared registry instead
+    /// ([`Options::metrics_registry`](crate::Options::metrics_registry)).
+    pub fn metrics_text(&self) -> String {
+        if self.registry.is_none() {
+            return String::new();
+        }
+        prom::text(&prom::families(&self.inner.stats()))
+    }
+
+    /// The registry this database's collector is registered in: the one
+    /// given in [`Options::metrics_registry`](crate::Options::metrics_registry),
+    /// else one the database made for itself. `None` with
+    /// [`StatsLevel::Off`]. The collector is unregistered when the
+    /// database closes.
+    pub fn metrics_registry(&self) -> Option<&prometheus::Registry> {
+        self.registry.as_ref()
+    }
+}
+
+/// The observability state of a database opening in `dir`: its label
+/// (`Options::metrics_label`, else the path), and its event log when
+/// `Options::event_log` is on and the open may write (a log that cannot
+/// be started is reported and left off: it never fails an open).
+pub(super) fn make_metrics(dir: &Path, opts: &Options, writable: bool) -> Arc<Metrics> {
+    let label = if opts.metrics_label.is_empty() {
+        dir.display().to_string()
+    } else {
+        opts.metrics_label.clone()
+    };
+    let log = if opts.event_log && writable {
+        let cfg = EventLogConfig {
+            max_file_size: opts.event_log_max_file_size,
+            keep_files: opts.event_log_keep_files,
+        };
+        match EventLog::open(Arc::clone(&opts.fs), dir, cfg) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(db = label.as_str(), error = %e, "cannot start the event log; going on without it");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let m = Metrics::new(opts.statistics, label, log);
+    if let Some(log) = m.event_log() {
+        log.write(
+            tracing::Level::INFO,
+            module_path!(),
+            "event log started",
+            &[
+                ("db", &m.label as &dyn std::fmt::Display),
+                ("version", &env!("CARGO_PKG_VERSION")),
+                ("dir", &dir.display()),
+            ],
+        );
+    }
+    Arc::new(m)
+}
+
+/// Registers the collector of `inner` in the registry the options name
+/// (or a new one), unless statistics are off. An error names the label
+/// already taken.
+pub(super) fn register(
+    inner: &Arc<DbInner>,
+    opts: &Options,
+) -> Result<Option<prometheus::Registry>> {
+    if opts.statistics == StatsLevel::Off {
+        return Ok(None);
+    }
+    let registry = opts.metrics_registry.clone().unwrap_or_default();
+    let label = &inner.metrics.label;
+    registry
+        .register(Box::new(DbCollector::new(Arc::downgrade(inner), label)))
+        .map_err(|e| {
+            Error::InvalidArgument(format!(
+                "cannot register the metrics of database `{label}` in the Prometheus registry \
+                 ({e}): another database with this label is registered there; set \
+                 Options::metrics_label"
+            ))
+        })?;
+    Ok(Some(registry))
+}
+
+/// Removes the collector of `inner` from `registry`.
+pub(super) fn unregister(inner: &Arc<DbInner>, registry: &prometheus::Registry) {
+    // A collector with the same descriptors identifies the registered one.
+    let _ = registry.unregister(Box::new(DbCollector::new(
+        Arc::downgrade(inner),
+        &inner.metrics.label,
+    )));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_property_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        db.put("k", "v").unwrap();
+        for name in PROPERTY_NAMES {
+            let name = name.replace("<N>", "0");
+            assert!(db.property(&name).is_some(), "{name}");
+        }
+        assert_eq!(db.property("lightning.num-files-at-level7"), None);
+        assert_eq!(db.property("lightning.num-files-at-level 0"), None);
+        assert_eq!(db.property("rocksdb.stats"), None);
+        assert_eq!(db.property("lightning.nope"), None);
+        assert_eq!(db.property_u64("lightning.stats"), None);
+        assert_eq!(db.property_u64("lightning.latest-sequence-number"), Some(1));
+    }
+}
