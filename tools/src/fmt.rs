@@ -181,20 +181,7 @@ impl JsonIKey {
 }
 
 /// `1.5 KiB`-style size.
-pub fn human(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+pub use lightning_compaction::config::units::human_size as human;
 
 /// One thing found wrong. Every problem makes the exit code 1.
 #[derive(Debug, Clone, Serialize)]

@@ -16,6 +16,20 @@ use serde::Serialize;
 use crate::cli::{Args, Command};
 use crate::fmt::{Problem, Style};
 
+/// Prints the engine's `tracing` events on stderr, filtered by `RUST_LOG`
+/// (`RUST_LOG=info` for flushes, compactions and stalls,
+/// `RUST_LOG=lightning_db=debug` for more); warnings and errors without
+/// it. Call once, at the start of `main`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .try_init();
+}
+
 /// Version of the JSON document shape (see docs/sst-dump.md).
 pub const JSON_FORMAT_VERSION: u32 = 1;
 

@@ -4,6 +4,7 @@
 use clap::Parser;
 
 fn main() {
+    lightning_tools::init_tracing();
     let args = lightning_tools::cli::Args::parse();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

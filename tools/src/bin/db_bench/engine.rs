@@ -10,8 +10,8 @@
 use std::path::Path;
 
 use lightning_db::{
-    CachePolicy, CompactionStyle, Compression, Db, Options, Transaction, TransactionOptions,
-    WriteBatch, WriteOptions,
+    CachePolicy, CompactionStyle, Compression, Db, Options, StatsLevel, Transaction,
+    TransactionOptions, WriteBatch, WriteOptions,
 };
 
 use crate::Flags;
@@ -146,6 +146,16 @@ fn lightning_options(flags: &Flags) -> Result<Options> {
     if flags.sync {
         o.sync_writes = true;
     }
+    if let Some(l) = &flags.stats_level {
+        o.statistics = match l.as_str() {
+            "off" => StatsLevel::Off,
+            "counters" => StatsLevel::Counters,
+            "all" => StatsLevel::All,
+            other => {
+                return Err(format!("--stats_level={other}: expected off, counters or all").into())
+            }
+        };
+    }
     Ok(o)
 }
 
@@ -163,12 +173,13 @@ impl Engine for Lightning {
     fn options(&self) -> String {
         let o = &self.opts;
         format!(
-            "Options: write_buffer_size {}, bloom_bits {}, compression {}, compaction {:?}, sync {}",
+            "Options: write_buffer_size {}, bloom_bits {}, compression {}, compaction {:?}, sync {}, statistics {}",
             o.write_buffer_size,
             o.bloom_bits_per_key,
             o.compression,
             o.compaction.style,
-            o.sync_writes
+            o.sync_writes,
+            o.statistics.name()
         )
     }
 
@@ -232,18 +243,7 @@ impl Engine for Lightning {
     }
 
     fn stats(&self) -> String {
-        let c = self.db.block_cache_stats();
-        format!(
-            "{}\nBlock cache: {:.1}% hits ({} hits, {} misses), {} evictions, {:.1} MiB cached + {:.1} MiB pinned of {:.1} MiB",
-            self.db.compaction_stats(),
-            c.hit_rate() * 100.0,
-            c.hits,
-            c.misses,
-            c.evictions,
-            c.usage_bytes as f64 / 1048576.0,
-            c.pinned_bytes as f64 / 1048576.0,
-            c.capacity_bytes as f64 / 1048576.0
-        )
+        self.db.property("lightning.stats").unwrap_or_default()
     }
 
     fn sst_bytes(&self) -> u64 {

@@ -106,9 +106,15 @@ pub struct Flags {
     /// Print latency percentiles per benchmark.
     #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
     histogram: bool,
-    /// Print the database's statistics after the benchmarks.
+    /// Print the database's statistics after the benchmarks (Lightning
+    /// DB: the `lightning.stats` property).
     #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
     statistics: bool,
+    /// What Lightning DB counts (`Options::statistics`): off, counters
+    /// (every metric but per-operation latencies; the engine's default)
+    /// or all (plus latency histograms).
+    #[arg(long)]
+    pub(crate) stats_level: Option<String>,
     /// Random seed (0: fixed default).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -731,6 +737,7 @@ fn peak_rss_kib() -> Option<u64> {
 }
 
 fn main() {
+    lightning_tools::init_tracing();
     let flags = Flags::parse();
     if flags.key_size < 8 {
         fail("--key_size must be at least 8");
