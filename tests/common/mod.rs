@@ -211,3 +211,136 @@ pub fn no_compaction(mut opts: Options) -> Options {
     opts.compaction.disable_auto_compactions = true;
     opts
 }
+
+/// An in-memory file system whose creation of `.sst` files waits while
+/// its gate is closed (after letting the first `pass` through): holds
+/// flushes and compactions at a known point, so stalls can be caused on
+/// purpose. [`GateFs::open`] lets everything through from then on.
+#[derive(Debug)]
+pub struct GateFs {
+    inner: lightning_db::fs::MemFs,
+    /// (open, creations still let through while closed)
+    state: std::sync::Mutex<(bool, u64)>,
+    cv: std::sync::Condvar,
+}
+
+impl GateFs {
+    /// A closed gate that lets `pass` `.sst` creations through first.
+    pub fn new(pass: u64) -> Arc<GateFs> {
+        Arc::new(GateFs {
+            inner: lightning_db::fs::MemFs::new(),
+            state: std::sync::Mutex::new((false, pass)),
+            cv: std::sync::Condvar::new(),
+        })
+    }
+
+    /// Opens the gate for good.
+    pub fn open(&self) {
+        self.state.lock().unwrap().0 = true;
+        self.cv.notify_all();
+    }
+
+    /// A guard that opens the gate when dropped: declared after the
+    /// database, it lets a failing test's database close instead of
+    /// waiting forever for a job held at the gate.
+    pub fn open_on_drop(self: &Arc<Self>) -> impl Drop {
+        struct Guard(Arc<GateFs>);
+        impl Drop for Guard {
+            fn drop(&mut self) {
+                self.0.open();
+            }
+        }
+        Guard(Arc::clone(self))
+    }
+}
+
+impl FileSystem for GateFs {
+    fn create_dir_all(&self, dir: &Path) -> Result<()> {
+        self.inner.create_dir_all(dir)
+    }
+    fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
+        if path.extension().is_some_and(|e| e == "sst") {
+            let mut st = self.state.lock().unwrap();
+            loop {
+                if st.0 {
+                    break;
+                }
+                if st.1 > 0 {
+                    st.1 -= 1;
+                    break;
+                }
+                st = self.cv.wait(st).unwrap();
+            }
+        }
+        self.inner.create(path)
+    }
+    fn read_file(&self, path: &Path) -> Result<Bytes> {
+        self.inner.read_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        self.inner.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        self.inner.remove_file(path)
+    }
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>> {
+        self.inner.list_dir(dir)
+    }
+    fn sync_dir(&self, dir: &Path) -> Result<()> {
+        self.inner.sync_dir(dir)
+    }
+    fn exists(&self, path: &Path) -> Result<bool> {
+        self.inner.exists(path)
+    }
+    fn file_size(&self, path: &Path) -> Result<u64> {
+        self.inner.file_size(path)
+    }
+    fn lock(&self, path: &Path) -> Result<Box<dyn FileLock>> {
+        self.inner.lock(path)
+    }
+}
+
+/// Polls `cond` every few milliseconds for up to 20 s; panics naming
+/// `what` when it never holds.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Opens a database on a [`GateFs`] with `o`'s other settings, two 64 KiB
+/// memtables, and writes over two memtables' worth from a thread while the
+/// first flush is held at the gate: the writer stalls waiting for it.
+/// Keeps the stall for `hold`, then releases the gate, joins the writer and
+/// returns the database.
+pub fn memtable_stall(o: Options, hold: Duration) -> Arc<Db> {
+    let fs = GateFs::new(0);
+    let o = Options {
+        fs: fs.clone(),
+        write_buffer_size: 64 << 10,
+        max_write_buffer_number: 2,
+        ..o
+    };
+    let db = Arc::new(Db::open("/db", o).unwrap());
+    let _gate = fs.open_on_drop();
+    let writer = {
+        let db = Arc::clone(&db);
+        std::thread::spawn(move || {
+            for i in 0..2_000 {
+                db.put(format!("k{i:05}"), [1u8; 100]).unwrap();
+            }
+        })
+    };
+    wait_until("a memtable stall", || {
+        db.stats().stalls.memtable_stop.count >= 1
+    });
+    std::thread::sleep(hold);
+    fs.open();
+    writer.join().unwrap();
+    db
+}
