@@ -342,7 +342,7 @@ impl Db {
         let res = if self.inner.read_only || self.inner.has_bg_error.load(Ordering::Acquire) {
             Ok(())
         } else {
-            self.inner.wal.lock().sync()
+            self.inner.wal.lock().finish()
         };
         self.lock.lock().take();
         res

@@ -361,7 +361,7 @@ impl DbInner {
             let mut wal = self.wal.lock();
             // Everything in the old WAL becomes durable before anything in
             // the new one can be: a power loss then never leaves a hole.
-            wal.sync()?;
+            wal.finish()?;
             self.wal_unsynced.store(0, Ordering::Relaxed);
             let file = self.fs.create(&path)?;
             let mut new_wal = LogWriter::new(file, path.clone(), LogKind::Wal, number)?;

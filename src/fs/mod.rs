@@ -40,6 +40,21 @@ pub trait WritableFile: Send + Sync {
     fn sync_data(&mut self) -> Result<()>;
     /// Bytes appended so far (the file's logical size).
     fn len(&self) -> u64;
+    /// Extends the file to at least `len` bytes with a zero-filled (sparse)
+    /// tail, without moving where appends go. Appends inside that tail then
+    /// leave the file size unchanged, so an `fdatasync` after them need not
+    /// record a new size: on ext4 a synced small append measured 150-220 µs
+    /// on this project's machine against 115-130 µs inside a preallocated
+    /// tail. Readers of such a file see zeros after the data. The default
+    /// does nothing.
+    fn preallocate(&mut self, _len: u64) -> Result<()> {
+        Ok(())
+    }
+    /// Cuts a preallocated tail off: the file's size becomes [`len`](Self::len)
+    /// (durable at the next `sync_data`). The default does nothing.
+    fn trim(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// True when nothing was appended.
     fn is_empty(&self) -> bool {
         self.len() == 0

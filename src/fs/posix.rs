@@ -21,6 +21,9 @@ struct PosixWritable {
     file: File,
     buf: Vec<u8>,
     len: u64,
+    /// The file's size on disk when larger than `len` (a preallocated
+    /// zero tail), else 0.
+    allocated: u64,
 }
 
 impl PosixWritable {
@@ -63,6 +66,29 @@ impl WritableFile for PosixWritable {
     fn len(&self) -> u64 {
         self.len
     }
+
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        if len > self.len.max(self.allocated) {
+            // `set_len` leaves the write position alone: appends go on at
+            // `len - buf.len()`, overwriting the zeros.
+            self.file
+                .set_len(len)
+                .map_err(|e| Error::io(&self.path, e))?;
+            self.allocated = len;
+        }
+        Ok(())
+    }
+
+    fn trim(&mut self) -> Result<()> {
+        if self.allocated > self.len {
+            self.write_out()?;
+            self.file
+                .set_len(self.len)
+                .map_err(|e| Error::io(&self.path, e))?;
+        }
+        self.allocated = 0;
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -89,6 +115,7 @@ impl FileSystem for PosixFs {
             file,
             buf: Vec::with_capacity(WRITE_BUFFER),
             len: 0,
+            allocated: 0,
         }))
     }
 
