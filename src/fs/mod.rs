@@ -74,6 +74,19 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// system maps it into memory, so this is cheap for large immutable
     /// files. The file must not be modified while the returned bytes live.
     fn read_file(&self, path: &Path) -> Result<Bytes>;
+    /// Says that `data`, part of what [`read_file`](Self::read_file)
+    /// returned, will not be read again soon. The real file system drops
+    /// those pages from this process's memory map (they stay in the OS page
+    /// cache, and a later read faults them back in unchanged), so reading a
+    /// large file once, as a compaction does, does not grow the resident
+    /// set by the whole file. The default does nothing.
+    ///
+    /// # Safety
+    ///
+    /// `data` must lie inside bytes returned by `read_file` of this file
+    /// system that are still alive: on memory that is not a read-only file
+    /// mapping the hint could discard contents.
+    unsafe fn release_read_pages(&self, _data: &[u8]) {}
     /// Atomically renames `from` to `to`, replacing `to`. Durable only after
     /// [`FileSystem::sync_dir`] on the parent.
     fn rename(&self, from: &Path, to: &Path) -> Result<()>;

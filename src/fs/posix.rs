@@ -133,6 +133,26 @@ impl FileSystem for PosixFs {
         Ok(Bytes::from_owner(map))
     }
 
+    unsafe fn release_read_pages(&self, data: &[u8]) {
+        // Whole pages inside `data` only: a neighbour's page may be in use.
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .unwrap_or(4096)
+            .max(1);
+        let start = (data.as_ptr() as usize).next_multiple_of(page);
+        let end = (data.as_ptr() as usize + data.len()) / page * page;
+        if end > start {
+            // SAFETY: the caller guarantees `data` is inside a live
+            // read-only file mapping from `read_file`; MADV_DONTNEED on such
+            // a mapping only unmaps the pages (a later access reads the
+            // same file contents back). The result is a hint: errors are
+            // ignored.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         std::fs::rename(from, to).map_err(|e| Error::io(from, e))
     }

@@ -62,6 +62,9 @@ pub struct Table {
     /// Offset of the footer: every block ends at or before it.
     limit: u64,
     cache: Option<TableCache>,
+    /// The file system that mapped `data`, for
+    /// [`FileSystem::release_read_pages`] (set when opened by the engine).
+    fs: Option<Arc<dyn FileSystem>>,
 }
 
 /// Compares internal key `k` with the internal key `(uk, trailer)`.
@@ -170,6 +173,7 @@ impl Table {
             root,
             limit,
             cache: None,
+            fs: None,
         })
     }
 
@@ -177,11 +181,12 @@ impl Table {
     /// The filter and root index page are charged to the cache for the
     /// table's life.
     pub fn open_cached(
-        fs: &dyn FileSystem,
+        fs: &Arc<dyn FileSystem>,
         path: &Path,
         cache: Option<&Arc<BlockCache>>,
     ) -> Result<Table> {
-        let mut t = Self::open(fs, path)?;
+        let mut t = Self::open(fs.as_ref(), path)?;
+        t.fs = Some(Arc::clone(fs));
         if let Some(cache) = cache {
             let pinned = t.root.data().len() + t.filter.as_ref().map_or(0, |f| f.size());
             t.cache = Some(TableCache {
@@ -363,6 +368,29 @@ impl Table {
     /// A cursor over every entry of the file; keeps the table alive.
     pub fn iter(self: &Arc<Self>) -> TableIterator {
         TableIterator::new(Arc::clone(self))
+    }
+
+    /// A cursor for one pass forward over the file, as a compaction reads
+    /// its inputs: every ~1 MiB it hands the pages it has passed back to
+    /// the OS ([`FileSystem::release_read_pages`]), so reading the file does
+    /// not keep all of it resident in this process.
+    pub fn iter_releasing(self: &Arc<Self>) -> TableIterator {
+        let mut it = TableIterator::new(Arc::clone(self));
+        it.release_behind = self.fs.is_some();
+        it
+    }
+
+    /// Releases the mapped pages of the file below `offset`.
+    fn release_below(&self, from: u64, to: u64) {
+        let (Some(fs), Ok(from), Ok(to)) = (&self.fs, usize::try_from(from), usize::try_from(to))
+        else {
+            return;
+        };
+        if let Some(range) = self.data.get(from..to) {
+            // SAFETY: `data` is what `fs.read_file` returned for this file
+            // (`open_cached`), alive as long as `self`.
+            unsafe { fs.release_read_pages(range) };
+        }
     }
 
     /// Walks every index page and data block: verifies every checksum and
@@ -791,6 +819,10 @@ enum Pos<'a> {
 /// for uncompressed blocks except the reused key buffer).
 pub struct TableIterator {
     table: Arc<Table>,
+    /// Release pages behind a forward pass ([`Table::iter_releasing`]).
+    release_behind: bool,
+    /// Pages below this offset were released.
+    released_upto: u64,
     /// `pages[0]` is the root; `pages[depth - 1]` a leaf page.
     pages: Vec<BlockIter>,
     data: BlockIter,
@@ -813,6 +845,8 @@ impl TableIterator {
             .collect();
         TableIterator {
             table,
+            release_behind: false,
+            released_upto: 0,
             pages,
             data: BlockIter::new(empty_block(), Vec::new()),
             err: None,
@@ -849,10 +883,12 @@ impl TableIterator {
                 "index page"
             };
             match self.pages.get(l - 1) {
-                Some(parent) => self
-                    .table
-                    .child_handle(parent)
-                    .and_then(|h| self.table.read_block(h, what, Access::Scan)),
+                Some(parent) => self.table.child_handle(parent).and_then(|h| {
+                    if self.release_behind && l == depth {
+                        self.release_before(h.offset);
+                    }
+                    self.table.read_block(h, what, Access::Scan)
+                }),
                 None => Err(Error::corruption(&self.table.path, 0, "iterator level")),
             }
         };
@@ -867,6 +903,16 @@ impl TableIterator {
                 self.fail(e);
                 false
             }
+        }
+    }
+
+    /// With `release_behind`, releases the file's pages below `offset` once
+    /// at least 1 MiB accumulated since the last release.
+    fn release_before(&mut self, offset: u64) {
+        const STEP: u64 = 1 << 20;
+        if offset >= self.released_upto + STEP {
+            self.table.release_below(self.released_upto, offset);
+            self.released_upto = offset;
         }
     }
 
