@@ -65,6 +65,31 @@ pub struct Table {
     /// The file system that mapped `data`, for
     /// [`FileSystem::release_read_pages`] (set when opened by the engine).
     fs: Option<Arc<dyn FileSystem>>,
+    /// Verified index pages below the root, by file offset (set when
+    /// opened by the engine): a lookup then verifies only its data block.
+    pinned_pages: PinnedPages,
+}
+
+/// Index pages kept verified for the table's life, by block offset.
+type PinnedPages =
+    std::collections::HashMap<u64, (u64, Block), std::hash::BuildHasherDefault<OffsetHasher>>;
+
+/// Hasher for block offsets: one multiply.
+#[derive(Default)]
+struct OffsetHasher(u64);
+
+impl std::hash::Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// Compares internal key `k` with the internal key `(uk, trailer)`.
@@ -174,6 +199,7 @@ impl Table {
             limit,
             cache: None,
             fs: None,
+            pinned_pages: PinnedPages::default(),
         })
     }
 
@@ -187,8 +213,14 @@ impl Table {
     ) -> Result<Table> {
         let mut t = Self::open(fs.as_ref(), path)?;
         t.fs = Some(Arc::clone(fs));
+        t.pinned_pages = t.load_index_pages();
         if let Some(cache) = cache {
-            let pinned = t.root.data().len() + t.filter.as_ref().map_or(0, |f| f.size());
+            let pinned = t.root.data().len()
+                + t.filter.as_ref().map_or(0, |f| f.size())
+                + t.pinned_pages
+                    .values()
+                    .map(|(_, b)| b.data().len())
+                    .sum::<usize>();
             t.cache = Some(TableCache {
                 cache: Arc::clone(cache),
                 id: cache.new_table_id(),
@@ -230,11 +262,47 @@ impl Table {
         self.filter.as_ref().is_none_or(|f| f.may_contain(user_key))
     }
 
-    /// The block at `handle`: from the block cache, or read, verified,
-    /// decompressed and then cached. The one place blocks are loaded.
+    /// Reads and verifies every index page below the root (the pages an
+    /// index descent reads before its data block), to keep them for the
+    /// table's life: about 1 % of the file. A page that fails its checks is
+    /// left out, so the lookups that need it report the damage as before.
+    fn load_index_pages(&self) -> PinnedPages {
+        let mut pinned = PinnedPages::default();
+        let mut current = vec![self.root.clone()];
+        // Levels of pages under the root whose children are still pages.
+        for _ in 1..self.footer.index_depth {
+            let mut next = Vec::new();
+            for page in current {
+                let mut it = BlockIter::new(page, Vec::new());
+                it.seek_to_first();
+                while it.valid() {
+                    if let Ok(h) = self.child_handle(&it) {
+                        if let Ok(b) =
+                            read_block(&self.path, &self.data, self.limit, h, "index page")
+                        {
+                            pinned.insert(h.offset, (h.size, b.clone()));
+                            next.push(b);
+                        }
+                    }
+                    it.next();
+                }
+            }
+            current = next;
+        }
+        pinned
+    }
+
+    /// The block at `handle`: the root or a pinned index page, from the
+    /// block cache, or read, verified, decompressed (and then cached). The
+    /// one place blocks are loaded.
     fn read_block(&self, handle: BlockHandle, what: &str, access: Access) -> Result<Block> {
         if handle == self.footer.index_root {
             return Ok(self.root.clone());
+        }
+        if let Some((size, b)) = self.pinned_pages.get(&handle.offset) {
+            if *size == handle.size {
+                return Ok(b.clone());
+            }
         }
         // Only blocks that need decompressing are cached. An uncompressed
         // block is a zero-copy slice of the map, and re-verifying its
