@@ -36,7 +36,7 @@ use crossbeam_skiplist::SkipMap;
 
 use crate::error::Result;
 use crate::iter::InternalIterator;
-use crate::key::{pack_trailer, parse_internal_key, SeqNo, ValueKind, TRAILER_LEN};
+use crate::key::{key_prefix, pack_trailer, parse_internal_key, SeqNo, ValueKind, TRAILER_LEN};
 
 /// Bytes counted per entry on top of key and value: the skiplist node (its
 /// 8-byte header, the 32-byte [`MemKey`], on average 2 tower pointers, and
@@ -50,11 +50,8 @@ const ENTRY_OVERHEAD: usize = 64;
 /// a `Bytes` handle would. Ordered like [`crate::key::compare_internal`]: user key
 /// ascending, then trailer (sequence, kind) descending.
 ///
-/// Prefix order agrees with user-key order: if the padded prefixes differ,
-/// they first differ at a byte where either both keys have real bytes, or
-/// the shorter key ended (padding 0 against a real byte >= 0), and in both
-/// cases the key with the smaller prefix is the smaller. Equal prefixes
-/// fall back to comparing the whole user keys.
+/// Prefix order agrees with user-key order ([`key_prefix`]); equal
+/// prefixes fall back to comparing the whole user keys.
 pub(crate) struct MemKey {
     prefix: u64,
     trailer: u64,
@@ -74,14 +71,6 @@ pub(crate) struct MemKey {
 unsafe impl Send for MemKey {}
 unsafe impl Sync for MemKey {}
 
-#[inline]
-fn prefix_of(user_key: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = user_key.len().min(8);
-    b[..n].copy_from_slice(&user_key[..n]);
-    u64::from_be_bytes(b)
-}
-
 impl MemKey {
     /// A key over `ikey`, an encoded internal key that must outlive every
     /// use of the returned value (arena bytes, or a lookup target used for
@@ -94,7 +83,7 @@ impl MemKey {
             .and_then(|t| <[u8; 8]>::try_from(t).ok())
             .map_or(0, u64::from_le_bytes);
         MemKey {
-            prefix: prefix_of(&ikey[..split]),
+            prefix: key_prefix(&ikey[..split]),
             trailer,
             ptr: ikey.as_ptr(),
             len: ikey.len() as u32,
@@ -198,7 +187,7 @@ impl MemTable {
         let klen = user_key.len() + TRAILER_LEN;
         let ptr = self.arena.copy_raw(&[user_key, &trailer, value]);
         let key = MemKey {
-            prefix: prefix_of(user_key),
+            prefix: key_prefix(user_key),
             trailer: u64::from_le_bytes(trailer),
             ptr,
             len: klen as u32,
@@ -232,7 +221,7 @@ impl MemTable {
         // Only `prefix`, the user key and `trailer` take part in the
         // comparisons: the lookup key points at the user key alone.
         let lookup = MemKey {
-            prefix: prefix_of(user_key),
+            prefix: key_prefix(user_key),
             trailer: pack_trailer(seq, ValueKind::FOR_SEEK),
             ptr: user_key.as_ptr(),
             len: (user_key.len() + TRAILER_LEN) as u32,
