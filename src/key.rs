@@ -122,6 +122,20 @@ pub fn compare_internal(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
+/// The first 8 bytes of `user_key`, big-endian, zero-padded: comparing
+/// two prefixes orders the keys as comparing the keys would, except that
+/// equal prefixes say nothing (compare the whole keys then). If padded
+/// prefixes differ, they first differ where both keys have real bytes, or
+/// where the shorter key ended (padding 0 against a byte >= 0); either way
+/// the smaller prefix belongs to the smaller key.
+#[inline]
+pub(crate) fn key_prefix(user_key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = user_key.len().min(8);
+    b[..n].copy_from_slice(&user_key[..n]);
+    u64::from_be_bytes(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,9 @@
 #![warn(missing_docs)]
 
 mod batch;
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_internals;
 mod cache;
 mod coding;
 mod db;

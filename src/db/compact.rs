@@ -521,10 +521,11 @@ impl JobInputs for EngineInputs {
     fn open(&self, range: &KeyRange) -> Result<Vec<TableCursor>> {
         let mut out = Vec::with_capacity(self.runs.len());
         for (_, files) in &self.runs {
+            // Inputs are read once, forwards: release pages behind.
             let mut it: Box<dyn InternalIterator> = if files.len() == 1 {
-                Box::new(files[0].table.iter())
+                Box::new(files[0].table.iter_releasing())
             } else {
-                Box::new(LevelIterator::new(files.clone()))
+                Box::new(LevelIterator::new_releasing(files.clone()))
             };
             match &range.start {
                 Some(s) => it.seek(&encode_internal_key(s, MAX_SEQUENCE, ValueKind::FOR_SEEK)),

@@ -359,7 +359,7 @@ impl Db {
         let res = if self.inner.read_only || self.inner.has_bg_error.load(Ordering::Acquire) {
             Ok(())
         } else {
-            self.inner.sync_wal(&mut self.inner.wal.lock())
+            self.inner.timed_wal_sync(|| self.inner.wal.lock().finish())
         };
         self.lock.lock().take();
         if let Some(r) = &self.registry {

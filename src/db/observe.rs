@@ -132,8 +132,14 @@ impl DbInner {
 
     /// Syncs `wal` and counts the sync and its duration.
     pub(crate) fn sync_wal(&self, wal: &mut LogWriter) -> Result<()> {
+        self.timed_wal_sync(|| wal.sync())
+    }
+
+    /// Runs `sync` (a WAL's sync, or its `finish` before rotation or
+    /// close) and counts it and its duration as a WAL sync.
+    pub(crate) fn timed_wal_sync(&self, sync: impl FnOnce() -> Result<()>) -> Result<()> {
         let t = Instant::now();
-        wal.sync()?;
+        sync()?;
         self.metrics.record_wal_sync(t.elapsed());
         Ok(())
     }

@@ -40,6 +40,21 @@ pub trait WritableFile: Send + Sync {
     fn sync_data(&mut self) -> Result<()>;
     /// Bytes appended so far (the file's logical size).
     fn len(&self) -> u64;
+    /// Extends the file to at least `len` bytes with a zero-filled (sparse)
+    /// tail, without moving where appends go. Appends inside that tail then
+    /// leave the file size unchanged, so an `fdatasync` after them need not
+    /// record a new size: on ext4 a synced small append measured 150-220 µs
+    /// on this project's machine against 115-130 µs inside a preallocated
+    /// tail. Readers of such a file see zeros after the data. The default
+    /// does nothing.
+    fn preallocate(&mut self, _len: u64) -> Result<()> {
+        Ok(())
+    }
+    /// Cuts a preallocated tail off: the file's size becomes [`len`](Self::len)
+    /// (durable at the next `sync_data`). The default does nothing.
+    fn trim(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// True when nothing was appended.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -59,6 +74,19 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// system maps it into memory, so this is cheap for large immutable
     /// files. The file must not be modified while the returned bytes live.
     fn read_file(&self, path: &Path) -> Result<Bytes>;
+    /// Says that `data`, part of what [`read_file`](Self::read_file)
+    /// returned, will not be read again soon. The real file system drops
+    /// those pages from this process's memory map (they stay in the OS page
+    /// cache, and a later read faults them back in unchanged), so reading a
+    /// large file once, as a compaction does, does not grow the resident
+    /// set by the whole file. The default does nothing.
+    ///
+    /// # Safety
+    ///
+    /// `data` must lie inside bytes returned by `read_file` of this file
+    /// system that are still alive: on memory that is not a read-only file
+    /// mapping the hint could discard contents.
+    unsafe fn release_read_pages(&self, _data: &[u8]) {}
     /// Atomically renames `from` to `to`, replacing `to`. Durable only after
     /// [`FileSystem::sync_dir`] on the parent.
     fn rename(&self, from: &Path, to: &Path) -> Result<()>;

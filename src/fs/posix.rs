@@ -21,6 +21,9 @@ struct PosixWritable {
     file: File,
     buf: Vec<u8>,
     len: u64,
+    /// The file's size on disk when larger than `len` (a preallocated
+    /// zero tail), else 0.
+    allocated: u64,
 }
 
 impl PosixWritable {
@@ -63,6 +66,29 @@ impl WritableFile for PosixWritable {
     fn len(&self) -> u64 {
         self.len
     }
+
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        if len > self.len.max(self.allocated) {
+            // `set_len` leaves the write position alone: appends go on at
+            // `len - buf.len()`, overwriting the zeros.
+            self.file
+                .set_len(len)
+                .map_err(|e| Error::io(&self.path, e))?;
+            self.allocated = len;
+        }
+        Ok(())
+    }
+
+    fn trim(&mut self) -> Result<()> {
+        if self.allocated > self.len {
+            self.write_out()?;
+            self.file
+                .set_len(self.len)
+                .map_err(|e| Error::io(&self.path, e))?;
+        }
+        self.allocated = 0;
+        Ok(())
+    }
 }
 
 #[derive(Debug)]
@@ -89,6 +115,7 @@ impl FileSystem for PosixFs {
             file,
             buf: Vec::with_capacity(WRITE_BUFFER),
             len: 0,
+            allocated: 0,
         }))
     }
 
@@ -104,6 +131,26 @@ impl FileSystem for PosixFs {
         // the engine's contract (documented in docs/durability.md).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         Ok(Bytes::from_owner(map))
+    }
+
+    unsafe fn release_read_pages(&self, data: &[u8]) {
+        // Whole pages inside `data` only: a neighbour's page may be in use.
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .unwrap_or(4096)
+            .max(1);
+        let start = (data.as_ptr() as usize).next_multiple_of(page);
+        let end = (data.as_ptr() as usize + data.len()) / page * page;
+        if end > start {
+            // SAFETY: the caller guarantees `data` is inside a live
+            // read-only file mapping from `read_file`; MADV_DONTNEED on such
+            // a mapping only unmaps the pages (a later access reads the
+            // same file contents back). The result is a hint: errors are
+            // ignored.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+        }
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {

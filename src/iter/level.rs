@@ -20,6 +20,9 @@ pub(crate) struct LevelIterator {
     files: Vec<Arc<TableFile>>,
     /// Index of the file under the cursor and its iterator.
     current: Option<(usize, Box<dyn InternalIterator>)>,
+    /// Open files with [`crate::sst::Table::iter_releasing`] (one forward
+    /// pass, as a compaction reads).
+    releasing: bool,
 }
 
 impl LevelIterator {
@@ -28,12 +31,26 @@ impl LevelIterator {
         LevelIterator {
             files,
             current: None,
+            releasing: false,
+        }
+    }
+
+    /// A cursor for one forward pass that hands the pages it passed back
+    /// to the OS (compaction inputs).
+    pub(crate) fn new_releasing(files: Vec<Arc<TableFile>>) -> Self {
+        LevelIterator {
+            releasing: true,
+            ..Self::new(files)
         }
     }
 
     fn open(&mut self, i: usize) -> Option<&mut Box<dyn InternalIterator>> {
         let f = self.files.get(i)?;
-        let it: Box<dyn InternalIterator> = Box::new(f.table.iter());
+        let it: Box<dyn InternalIterator> = if self.releasing {
+            Box::new(f.table.iter_releasing())
+        } else {
+            Box::new(f.table.iter())
+        };
         self.current = Some((i, it));
         self.current.as_mut().map(|(_, it)| it)
     }

@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use super::InternalIterator;
 use crate::error::Result;
-use crate::key::compare_internal;
+use crate::key::{compare_internal, key_prefix, TRAILER_LEN};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -33,6 +33,10 @@ enum Direction {
 /// A sorted merge of several internal iterators.
 pub(crate) struct MergingIterator {
     children: Vec<Box<dyn InternalIterator>>,
+    /// [`key_prefix`] of each valid child's current user key, refreshed
+    /// whenever the child moves: most heap comparisons are decided by it
+    /// without calling into the children.
+    prefixes: Vec<u64>,
     /// Indices of valid children, heap-ordered for `direction`.
     heap: Vec<usize>,
     direction: Direction,
@@ -43,14 +47,26 @@ impl MergingIterator {
     pub(crate) fn new(children: Vec<Box<dyn InternalIterator>>) -> Self {
         MergingIterator {
             heap: Vec::with_capacity(children.len()),
+            prefixes: vec![0; children.len()],
             children,
             direction: Direction::Forward,
         }
     }
 
+    /// Records the prefix of child `i`'s current key (it must be valid).
+    #[inline]
+    fn load_prefix(&mut self, i: usize) {
+        let k = self.children[i].key();
+        self.prefixes[i] = key_prefix(k.get(..k.len().saturating_sub(TRAILER_LEN)).unwrap_or(k));
+    }
+
     /// True when child `a` should be above child `b` in the heap.
+    #[inline]
     fn before(&self, a: usize, b: usize) -> bool {
-        let o = compare_internal(self.children[a].key(), self.children[b].key());
+        let o = match self.prefixes[a].cmp(&self.prefixes[b]) {
+            Ordering::Equal => compare_internal(self.children[a].key(), self.children[b].key()),
+            o => o,
+        };
         match self.direction {
             Direction::Forward => o == Ordering::Less,
             Direction::Backward => o == Ordering::Greater,
@@ -83,6 +99,7 @@ impl MergingIterator {
         self.heap.clear();
         for i in 0..self.children.len() {
             if self.children[i].valid() {
+                self.load_prefix(i);
                 self.heap.push(i);
             } else if self.children[i].status().is_err() {
                 // A failed child would silently drop its entries (and show
@@ -102,6 +119,7 @@ impl MergingIterator {
             return;
         };
         if self.children[top].valid() {
+            self.load_prefix(top);
             self.sift_down(0);
         } else if self.children[top].status().is_err() {
             // See `rebuild`: an error ends the merge; `status` reports it.

@@ -52,7 +52,20 @@ pub(crate) struct LogWriter {
     block_offset: usize,
     /// Set after any failed write: the file may end in a partial fragment.
     failed: bool,
+    /// WALs only: the file is kept preallocated up to here (a zero tail
+    /// that appends overwrite, see [`WAL_PREALLOCATE`]); 0 for manifests.
+    preallocated: u64,
 }
+
+/// WALs are preallocated this far ahead of their data. A synced append
+/// inside the preallocated tail does not change the file size, so its
+/// `fdatasync` writes no size metadata: on ext4 a 140-byte append + sync
+/// measured about 120 µs inside the tail against 150-220 µs at the end of
+/// the file. The tail is sparse (no zeros are written, so it costs no
+/// write amplification) and reads as zeros, which the reader takes for the
+/// end of the log (a torn tail: docs/format.md); [`LogWriter::finish`]
+/// cuts it off before a WAL is closed.
+pub(crate) const WAL_PREALLOCATE: u64 = 4 << 20;
 
 impl fmt::Debug for LogWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,6 +105,7 @@ impl LogWriter {
             file_number,
             block_offset: 0,
             failed: false,
+            preallocated: 0,
         };
         w.add_record(&encode_file_header_payload(kind, file_number))?;
         Ok(w)
@@ -108,6 +122,7 @@ impl LogWriter {
             file_number: 0,
             block_offset: 0,
             failed: false,
+            preallocated: 0,
         }
     }
 
@@ -135,6 +150,16 @@ impl LogWriter {
     }
 
     fn add_record_inner(&mut self, payload: &[u8]) -> Result<()> {
+        if self.kind == LogKind::Wal {
+            // Headers: one per block the record touches, and padding.
+            let need = self.file.len()
+                + (payload.len() + 2 * HEADER_LEN) as u64
+                + (payload.len() / (BLOCK_SIZE - HEADER_LEN)) as u64 * HEADER_LEN as u64;
+            if need > self.preallocated {
+                self.preallocated = need.next_multiple_of(WAL_PREALLOCATE) + WAL_PREALLOCATE;
+                self.file.preallocate(self.preallocated)?;
+            }
+        }
         let mut rest = payload;
         let mut begin = true;
         loop {
@@ -182,6 +207,18 @@ impl LogWriter {
         r
     }
 
+    /// Cuts the preallocated tail off and syncs: the last call on a WAL
+    /// before it is closed or rotated away, so that a closed log file ends
+    /// exactly at its last record.
+    pub(crate) fn finish(&mut self) -> Result<()> {
+        self.check_failed()?;
+        let r = self.file.trim().and_then(|()| self.file.sync_data());
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
     /// Flushes, then makes the file's data durable (`fdatasync`). After an
     /// error the writer is failed: the state of the data is unknown.
     pub(crate) fn sync(&mut self) -> Result<()> {
@@ -193,7 +230,7 @@ impl LogWriter {
         r
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "bench-internals"))]
     /// Bytes written to the file so far, header and padding included.
     pub(crate) fn len(&self) -> u64 {
         self.file.len()

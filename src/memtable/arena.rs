@@ -2,9 +2,10 @@
 //! instead of one heap allocation each, and freed all at once when the
 //! memtable (and every value handed out from it) is dropped.
 //!
-//! A chunk is a `Bytes` over a zeroed buffer of `CHUNK` bytes, so a value
-//! stored here is handed out as a `Bytes` slice of its chunk: a reference
-//! count increment, no allocation and no copy. The arena writes each byte
+//! A chunk is a `Bytes` over a zeroed buffer of `CHUNK` bytes, so bytes
+//! stored here can be handed out as a `Bytes` slice of their chunk
+//! ([`Arena::bytes_of`]): a reference count increment, no allocation and no
+//! copy. The arena writes each byte
 //! once, before the slice or pointer covering it is published (by the
 //! skiplist insert, which has release semantics), and never again.
 //!
@@ -14,10 +15,13 @@
 //! - The bytes behind a returned pointer or slice never move and are never
 //!   written again. The arena keeps every chunk until it is dropped, so a
 //!   pointer from [`Arena::copy_raw`] is valid for the arena's life; a
-//!   `Bytes` from [`Arena::copy`] keeps its chunk alive on its own.
+//!   `Bytes` from [`Arena::bytes_of`] keeps its chunk alive on its own.
 //!
 //! Trade-off: a value handed to a reader keeps its whole chunk alive.
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
@@ -73,6 +77,9 @@ impl Chunk {
 /// A bump allocator of immutable byte strings.
 pub(crate) struct Arena {
     state: Mutex<State>,
+    /// Every chunk, sorted by address, for [`Arena::bytes_of`]: replaced
+    /// (copy on write) when a chunk is added, read without a lock.
+    directory: ArcSwap<Vec<Bytes>>,
 }
 
 struct State {
@@ -88,17 +95,32 @@ impl Arena {
                 current: None,
                 retired: Vec::new(),
             }),
+            directory: ArcSwap::from_pointee(Vec::new()),
         }
     }
 
-    /// Copies the concatenation of `parts` into the arena and returns it
-    /// as a `Bytes` slice of its chunk.
-    pub(crate) fn copy(&self, parts: &[&[u8]]) -> Bytes {
-        let n: usize = parts.iter().map(|p| p.len()).sum();
-        if n == 0 {
-            return Bytes::new();
+    /// Adds a chunk to the directory (called with the state locked, so
+    /// adds never race each other).
+    fn publish(&self, chunk: &Bytes) {
+        let mut v = Vec::clone(&self.directory.load());
+        let at = v.partition_point(|c| (c.as_ptr() as usize) < chunk.as_ptr() as usize);
+        v.insert(at, chunk.clone());
+        self.directory.store(Arc::new(v));
+    }
+
+    /// The `len` bytes at `ptr`, which [`copy_raw`](Self::copy_raw) of
+    /// this arena returned (or points inside), as a `Bytes` slice of their
+    /// chunk: no copy, no allocation. `None` if `ptr` is not in the arena.
+    pub(crate) fn bytes_of(&self, ptr: *const u8, len: usize) -> Option<Bytes> {
+        if len == 0 {
+            return Some(Bytes::new());
         }
-        self.place(parts, n, |c, off| c.bytes.slice(off..off + n))
+        let dir = self.directory.load();
+        let addr = ptr as usize;
+        let i = dir.partition_point(|c| c.as_ptr() as usize <= addr);
+        let chunk = dir.get(i.checked_sub(1)?)?;
+        let off = addr - chunk.as_ptr() as usize;
+        (off + len <= chunk.len()).then(|| chunk.slice(off..off + len))
     }
 
     /// Copies the concatenation of `parts` into the arena and returns a
@@ -117,11 +139,14 @@ impl Arena {
             let mut c = Chunk::new(n);
             let off = c.put(parts);
             let r = out(&c, off);
+            self.publish(&c.bytes);
             st.retired.push(c.bytes);
             return r;
         }
         if st.current.as_ref().is_none_or(|c| c.room() < n) {
-            if let Some(old) = st.current.replace(Chunk::new(CHUNK)) {
+            let fresh = Chunk::new(CHUNK);
+            self.publish(&fresh.bytes);
+            if let Some(old) = st.current.replace(fresh) {
                 st.retired.push(old.bytes);
             }
         }
@@ -140,25 +165,36 @@ mod tests {
     #[test]
     fn copies_are_stable_and_independent() {
         let a = Arena::new();
+        let copy = |parts: &[&[u8]]| {
+            let n = parts.iter().map(|p| p.len()).sum();
+            a.bytes_of(a.copy_raw(parts), n).unwrap()
+        };
         let mut kept = Vec::new();
         for i in 0..20_000u32 {
             let s = format!("entry-{i}-").repeat((i % 7) as usize + 1);
-            kept.push((s.clone(), a.copy(&[s.as_bytes(), b"|"])));
+            kept.push((s.clone(), copy(&[s.as_bytes(), b"|"])));
         }
         let big = vec![9u8; LARGE + 1];
-        let b = a.copy(&[&big]);
+        let b = copy(&[&big]);
         assert_eq!(b.as_ref(), big.as_slice());
         for (s, b) in &kept {
             assert_eq!(&b[..s.len()], s.as_bytes());
             assert_eq!(b[s.len()], b'|');
         }
-        assert!(a.copy(&[]).is_empty());
         let p = a.copy_raw(&[b"raw", b"!"]);
         for i in 0..10_000u32 {
-            a.copy(&[format!("{i}").as_bytes()]);
+            a.copy_raw(&[format!("{i}").as_bytes()]);
         }
         // SAFETY: the arena is alive and the pointer covers 4 bytes.
         assert_eq!(unsafe { std::slice::from_raw_parts(p, 4) }, b"raw!");
+        // The same bytes as a shared slice, found through the directory.
+        assert_eq!(a.bytes_of(p, 4).unwrap().as_ref(), b"raw!");
+        // SAFETY: one byte further is inside the same copy.
+        assert_eq!(a.bytes_of(unsafe { p.add(1) }, 3).unwrap().as_ref(), b"aw!");
+        let big = a.copy_raw(&[&vec![3u8; LARGE + 10]]);
+        assert_eq!(a.bytes_of(big, LARGE + 10).unwrap().len(), LARGE + 10);
+        let outside = [0u8; 4];
+        assert!(a.bytes_of(outside.as_ptr(), 4).is_none());
         drop(a);
         // Slices outlive the arena.
         assert_eq!(&kept[5].1[..kept[5].0.len()], kept[5].0.as_bytes());

@@ -101,6 +101,34 @@ pub struct Table {
     /// Offset of the footer: every block ends at or before it.
     limit: u64,
     cache: Option<TableCache>,
+    /// The file system that mapped `data`, for
+    /// [`FileSystem::release_read_pages`] (set when opened by the engine).
+    fs: Option<Arc<dyn FileSystem>>,
+    /// Verified index pages below the root, by file offset (set when
+    /// opened by the engine): a lookup then verifies only its data block.
+    pinned_pages: PinnedPages,
+}
+
+/// Index pages kept verified for the table's life, by block offset.
+type PinnedPages =
+    std::collections::HashMap<u64, (u64, Block), std::hash::BuildHasherDefault<OffsetHasher>>;
+
+/// Hasher for block offsets: one multiply.
+#[derive(Default)]
+struct OffsetHasher(u64);
+
+impl std::hash::Hasher for OffsetHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 /// Compares internal key `k` with the internal key `(uk, trailer)`.
@@ -209,6 +237,8 @@ impl Table {
             root,
             limit,
             cache: None,
+            fs: None,
+            pinned_pages: PinnedPages::default(),
         })
     }
 
@@ -216,13 +246,20 @@ impl Table {
     /// The filter and root index page are charged to the cache for the
     /// table's life.
     pub fn open_cached(
-        fs: &dyn FileSystem,
+        fs: &Arc<dyn FileSystem>,
         path: &Path,
         cache: Option<&Arc<BlockCache>>,
     ) -> Result<Table> {
-        let mut t = Self::open(fs, path)?;
+        let mut t = Self::open(fs.as_ref(), path)?;
+        t.fs = Some(Arc::clone(fs));
+        t.pinned_pages = t.load_index_pages();
         if let Some(cache) = cache {
-            let pinned = t.root.data().len() + t.filter.as_ref().map_or(0, |f| f.size());
+            let pinned = t.root.data().len()
+                + t.filter.as_ref().map_or(0, |f| f.size())
+                + t.pinned_pages
+                    .values()
+                    .map(|(_, b)| b.data().len())
+                    .sum::<usize>();
             t.cache = Some(TableCache {
                 cache: Arc::clone(cache),
                 id: cache.new_table_id(),
@@ -264,11 +301,47 @@ impl Table {
         self.filter.as_ref().is_none_or(|f| f.may_contain(user_key))
     }
 
-    /// The block at `handle`: from the block cache, or read, verified,
-    /// decompressed and then cached. The one place blocks are loaded.
+    /// Reads and verifies every index page below the root (the pages an
+    /// index descent reads before its data block), to keep them for the
+    /// table's life: about 1 % of the file. A page that fails its checks is
+    /// left out, so the lookups that need it report the damage as before.
+    fn load_index_pages(&self) -> PinnedPages {
+        let mut pinned = PinnedPages::default();
+        let mut current = vec![self.root.clone()];
+        // Levels of pages under the root whose children are still pages.
+        for _ in 1..self.footer.index_depth {
+            let mut next = Vec::new();
+            for page in current {
+                let mut it = BlockIter::new(page, Vec::new());
+                it.seek_to_first();
+                while it.valid() {
+                    if let Ok(h) = self.child_handle(&it) {
+                        if let Ok(b) =
+                            read_block(&self.path, &self.data, self.limit, h, "index page")
+                        {
+                            pinned.insert(h.offset, (h.size, b.clone()));
+                            next.push(b);
+                        }
+                    }
+                    it.next();
+                }
+            }
+            current = next;
+        }
+        pinned
+    }
+
+    /// The block at `handle`: the root or a pinned index page, from the
+    /// block cache, or read, verified, decompressed (and then cached). The
+    /// one place blocks are loaded.
     fn read_block(&self, handle: BlockHandle, what: &str, access: Access) -> Result<Block> {
         if handle == self.footer.index_root {
             return Ok(self.root.clone());
+        }
+        if let Some((size, b)) = self.pinned_pages.get(&handle.offset) {
+            if *size == handle.size {
+                return Ok(b.clone());
+            }
         }
         // Only blocks that need decompressing are cached. An uncompressed
         // block is a zero-copy slice of the map, and re-verifying its
@@ -407,6 +480,29 @@ impl Table {
     /// A cursor over every entry of the file; keeps the table alive.
     pub fn iter(self: &Arc<Self>) -> TableIterator {
         TableIterator::new(Arc::clone(self))
+    }
+
+    /// A cursor for one pass forward over the file, as a compaction reads
+    /// its inputs: every ~1 MiB it hands the pages it has passed back to
+    /// the OS ([`FileSystem::release_read_pages`]), so reading the file does
+    /// not keep all of it resident in this process.
+    pub fn iter_releasing(self: &Arc<Self>) -> TableIterator {
+        let mut it = TableIterator::new(Arc::clone(self));
+        it.release_behind = self.fs.is_some();
+        it
+    }
+
+    /// Releases the mapped pages of the file below `offset`.
+    fn release_below(&self, from: u64, to: u64) {
+        let (Some(fs), Ok(from), Ok(to)) = (&self.fs, usize::try_from(from), usize::try_from(to))
+        else {
+            return;
+        };
+        if let Some(range) = self.data.get(from..to) {
+            // SAFETY: `data` is what `fs.read_file` returned for this file
+            // (`open_cached`), alive as long as `self`.
+            unsafe { fs.release_read_pages(range) };
+        }
     }
 
     /// Walks every index page and data block: verifies every checksum and
@@ -835,6 +931,10 @@ enum Pos<'a> {
 /// for uncompressed blocks except the reused key buffer).
 pub struct TableIterator {
     table: Arc<Table>,
+    /// Release pages behind a forward pass ([`Table::iter_releasing`]).
+    release_behind: bool,
+    /// Pages below this offset were released.
+    released_upto: u64,
     /// `pages[0]` is the root; `pages[depth - 1]` a leaf page.
     pages: Vec<BlockIter>,
     data: BlockIter,
@@ -857,6 +957,8 @@ impl TableIterator {
             .collect();
         TableIterator {
             table,
+            release_behind: false,
+            released_upto: 0,
             pages,
             data: BlockIter::new(empty_block(), Vec::new()),
             err: None,
@@ -893,10 +995,12 @@ impl TableIterator {
                 "index page"
             };
             match self.pages.get(l - 1) {
-                Some(parent) => self
-                    .table
-                    .child_handle(parent)
-                    .and_then(|h| self.table.read_block(h, what, Access::Scan)),
+                Some(parent) => self.table.child_handle(parent).and_then(|h| {
+                    if self.release_behind && l == depth {
+                        self.release_before(h.offset);
+                    }
+                    self.table.read_block(h, what, Access::Scan)
+                }),
                 None => Err(Error::corruption(&self.table.path, 0, "iterator level")),
             }
         };
@@ -911,6 +1015,16 @@ impl TableIterator {
                 self.fail(e);
                 false
             }
+        }
+    }
+
+    /// With `release_behind`, releases the file's pages below `offset` once
+    /// at least 1 MiB accumulated since the last release.
+    fn release_before(&mut self, offset: u64) {
+        const STEP: u64 = 1 << 20;
+        if offset >= self.released_upto + STEP {
+            self.table.release_below(self.released_upto, offset);
+            self.released_upto = offset;
         }
     }
 

@@ -259,7 +259,7 @@ pub(crate) fn open_table_file(
             "the manifest lists this table file but it is missing",
         ));
     }
-    let table = crate::sst::Table::open_cached(fs.as_ref(), &path, cache)?;
+    let table = crate::sst::Table::open_cached(fs, &path, cache)?;
     let actual = fs.file_size(&path)?;
     if actual != meta.file_size {
         return Err(Error::corruption(

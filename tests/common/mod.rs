@@ -46,6 +46,11 @@ impl FileSystem for NoSyncFs {
     fn read_file(&self, path: &Path) -> Result<Bytes> {
         PosixFs.read_file(path)
     }
+    unsafe fn release_read_pages(&self, data: &[u8]) {
+        // SAFETY: forwarded under the caller's guarantee (`read_file` above
+        // is PosixFs's).
+        unsafe { PosixFs.release_read_pages(data) }
+    }
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         PosixFs.rename(from, to)
     }
