@@ -82,9 +82,9 @@ impl DbInner {
                 gets: local.get(Counter::Gets),
                 gets_found: local.get(Counter::GetsFound),
                 get_value_bytes: local.get(Counter::GetValueBytes),
-                puts: local.get(Counter::Puts),
-                deletes: local.get(Counter::Deletes),
-                writes: local.get(Counter::Writes),
+                puts: m.writes.puts.load(Ordering::Relaxed),
+                deletes: m.writes.deletes.load(Ordering::Relaxed),
+                writes: m.writes.batches.load(Ordering::Relaxed),
                 iterators: local.get(Counter::Iterators),
             },
             filter: FilterStats {

@@ -30,13 +30,6 @@ pub(crate) enum Counter {
     GetsFound,
     /// Bytes of the values those returned.
     GetValueBytes,
-    /// Put operations written (in any batch).
-    Puts,
-    /// Delete operations written.
-    Deletes,
-    /// Batches written (each `put`, `delete`, `write` call, and each
-    /// committed transaction that wrote).
-    Writes,
     /// Iterators created.
     Iterators,
     /// SST files whose bloom filter a point read consulted.

@@ -2,10 +2,11 @@
 //! event log (docs/observability.md).
 //!
 //! Where the numbers come from, and what each costs:
-//! - **User operations** (gets, writes, iterators, bloom filter probes,
+//! - **User operations** (gets, iterators, bloom filter probes,
 //!   transactions) are counted in per-thread slots ([`local`]): a plain
 //!   load and store on a cache line no other thread writes. Writes are
-//!   counted by the write-group leader, once per group. With
+//!   counted by the write-group leader, once per group, in counters only
+//!   leaders write ([`WriteCounters`]). With
 //!   [`StatsLevel::Off`] none of this runs; only [`StatsLevel::All`] reads
 //!   the clock per operation (latency histograms).
 //! - **Background events** (flushes, compactions, WAL syncs, stalls,
@@ -172,6 +173,25 @@ impl BackgroundMetrics {
     }
 }
 
+/// Counters of the write group, written only by the group's leader: one
+/// leader at a time, each after the previous one (the write queue's mutex
+/// orders them), so a plain load and store suffices, with no per-thread
+/// slot to look up.
+#[derive(Default)]
+#[repr(align(128))]
+pub(crate) struct WriteCounters {
+    pub(crate) batches: AtomicU64,
+    pub(crate) puts: AtomicU64,
+    pub(crate) deletes: AtomicU64,
+}
+
+/// Adds `n` to `a`, which only one thread writes at a time (in an order
+/// its writers synchronize on).
+#[inline]
+fn add_exclusive(a: &AtomicU64, n: u64) {
+    a.store(a.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
 /// The observability state of one database: its label, per-thread
 /// counters, background metrics and event log. Shared (`Arc`) by the
 /// database, its iterators and its Prometheus collector.
@@ -180,6 +200,7 @@ pub(crate) struct Metrics {
     /// The `db` label of metrics and events.
     pub(crate) label: String,
     local: LocalCounters,
+    pub(crate) writes: WriteCounters,
     pub(crate) bg: BackgroundMetrics,
     event_log: Option<EventLog>,
     /// When the database was opened.
@@ -192,6 +213,7 @@ impl Metrics {
             level,
             label,
             local: LocalCounters::new(level == StatsLevel::All),
+            writes: WriteCounters::default(),
             bg: BackgroundMetrics::new(),
             event_log,
             opened: Instant::now(),
@@ -261,16 +283,17 @@ impl Metrics {
     }
 
     /// Counts a write group's members: `batches` batches holding `ops`
-    /// operations, `deletes` of them deletes.
+    /// operations, `deletes` of them deletes. Only the write-group leader
+    /// calls it (see [`WriteCounters`]).
     #[inline]
     pub(crate) fn record_writes(&self, batches: u64, ops: u64, deletes: u64) {
         if !self.counting() {
             return;
         }
-        let s = self.local.slot();
-        s.add(Counter::Writes, batches);
-        s.add(Counter::Puts, ops - deletes);
-        s.add(Counter::Deletes, deletes);
+        let w = &self.writes;
+        add_exclusive(&w.batches, batches);
+        add_exclusive(&w.puts, ops - deletes);
+        add_exclusive(&w.deletes, deletes);
     }
 
     /// Counts one WAL sync that took `d`.
