@@ -503,6 +503,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_property_is_documented() {
+        let doc = include_str!("../../docs/observability.md");
+        for p in PROPERTY_NAMES {
+            assert!(
+                doc.contains(&format!("| `{p}` |")),
+                "{p} is not in docs/observability.md"
+            );
+        }
+    }
+
+    #[test]
     fn every_listed_property_answers() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(dir.path(), Options::default()).unwrap();

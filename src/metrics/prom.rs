@@ -475,6 +475,22 @@ mod tests {
     use std::collections::BTreeSet;
 
     #[test]
+    fn every_family_is_documented() {
+        let doc = include_str!("../../docs/observability.md");
+        for f in FAMILIES {
+            assert!(
+                doc.contains(&format!(
+                    "| `{}` | {} |",
+                    f.name,
+                    format!("{:?}", f.kind).to_lowercase()
+                )),
+                "{} is not in docs/observability.md's tables",
+                f.name
+            );
+        }
+    }
+
+    #[test]
     fn every_family_is_emitted_and_nothing_else() {
         let mut s = DbStats {
             label: "x".into(),
