@@ -894,3 +894,22 @@ fn a_directory_holding_only_event_logs_can_become_a_database() {
     // Without the event log on, its files are left alone.
     assert!(fs.exists(&dir.join("LOG")).unwrap());
 }
+
+#[test]
+fn a_foreign_directory_gets_no_event_log() {
+    let fs = Arc::new(MemFs::new());
+    let dir = Path::new("/home");
+    fs.create_dir_all(dir).unwrap();
+    for (name, text) in [("notes.txt", "mine"), ("LOG", "my own log")] {
+        let mut f = fs.create(&dir.join(name)).unwrap();
+        f.append(text.as_bytes()).unwrap();
+    }
+    let o = Options {
+        fs: fs.clone(),
+        event_log: true,
+        ..Options::default()
+    };
+    assert!(matches!(Db::open(dir, o), Err(Error::NotADatabase { .. })));
+    assert_eq!(&fs.read_file(&dir.join("LOG")).unwrap()[..], b"my own log");
+    assert_eq!(old_logs(fs.as_ref(), dir), 0);
+}

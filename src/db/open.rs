@@ -73,8 +73,6 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         fs.create_dir_all(dir)?;
     }
     let lock = fs.lock(&lock_file_name(dir))?;
-    let metrics = observe::make_metrics(dir, &opts, true);
-    span.record("db", metrics.label.as_str());
     let names = fs.list_dir(dir)?;
     let cache = opts.make_block_cache();
     let exists = names
@@ -102,6 +100,10 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
             ..RecoveredManifest::default()
         }
     };
+    // Only now is the directory known to hold (or to become) a database:
+    // the event log may be started in it.
+    let metrics = observe::make_metrics(dir, &opts, true);
+    span.record("db", metrics.label.as_str());
 
     // Live files.
     let mut base = Version::empty(opts.compaction.num_levels);
