@@ -353,6 +353,15 @@ impl Block {
         self.num_restarts
     }
 
+    /// The same block over a private heap copy of its bytes, so holding it
+    /// keeps no page of the file's memory map resident.
+    pub fn detached(&self) -> Block {
+        Block {
+            data: Bytes::copy_from_slice(&self.data),
+            ..self.clone()
+        }
+    }
+
     /// True when the block was stored compressed.
     pub fn is_compressed(&self) -> bool {
         self.compressed

@@ -253,6 +253,15 @@ impl Table {
         let mut t = Self::open(fs.as_ref(), path)?;
         t.fs = Some(Arc::clone(fs));
         t.pinned_pages = t.load_index_pages();
+        t.root = t.root.detached();
+        // Opening touched the footer, properties, filter and every index
+        // page; the kernel maps up to 64 KiB around each touched page
+        // (fault-around), which for index pages interleaved with data
+        // blocks is about 13 % of the file. The pinned pages are heap
+        // copies now: give the mapping's pages back (reads fault in what
+        // they need). Peak RSS of a 10M-key fillrandom + compaction went
+        // from 263 to 159 MiB.
+        t.release_below(0, t.data.len() as u64);
         if let Some(cache) = cache {
             let pinned = t.root.data().len()
                 + t.filter.as_ref().map_or(0, |f| f.size())
@@ -319,6 +328,8 @@ impl Table {
                         if let Ok(b) =
                             read_block(&self.path, &self.data, self.limit, h, "index page")
                         {
+                            // A heap copy: see `open_cached`.
+                            let b = b.detached();
                             pinned.insert(h.offset, (h.size, b.clone()));
                             next.push(b);
                         }
