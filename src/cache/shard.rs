@@ -188,7 +188,7 @@ impl<V: Clone> Shard<V> {
                         let delta = if b1 >= b2 {
                             old
                         } else {
-                            old * (b2 / b1.max(1))
+                            old.saturating_mul(b2 / b1.max(1))
                         };
                         self.p = (self.p + delta.max(charge)).min(c);
                     }
@@ -196,7 +196,7 @@ impl<V: Clone> Shard<V> {
                         let delta = if b2 >= b1 {
                             old
                         } else {
-                            old * (b1 / b2.max(1))
+                            old.saturating_mul(b1 / b2.max(1))
                         };
                         self.p = self.p.saturating_sub(delta.max(charge));
                     }
