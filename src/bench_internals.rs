@@ -14,7 +14,7 @@ use crate::fs::{FileSystem, MemFs};
 use crate::key::{encode_internal_key, ValueKind, MAX_SEQUENCE};
 use crate::log::{LogKind, LogWriter};
 use crate::sst::block::{Block, BlockBuilder, BlockIter};
-use crate::sst::filter::{FilterBuilder, FilterReader};
+use crate::sst::filter::{FilterBuilder, FilterFormat, FilterReader};
 use crate::sst::{Table, TableBuildOptions, TableBuilder};
 
 /// One data block of `n` entries and a cursor to seek in it.
@@ -58,7 +58,8 @@ impl Bloom {
             b.add(k);
         }
         Bloom {
-            reader: FilterReader::new(Bytes::from(b.finish())).expect("a built filter is valid"),
+            reader: FilterReader::new(Bytes::from(b.finish(0)), FilterFormat::CacheLocal)
+                .expect("a built filter is valid"),
         }
     }
 

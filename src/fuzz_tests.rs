@@ -474,10 +474,11 @@ proptest! {
         for k in &keys {
             b.add(k);
         }
-        let mut d = b.finish();
-        fuzzing::decode_filter(&d);
-        apply(&mut d, &muts);
-        fuzzing::decode_filter(&d);
+        for mut d in [b.finish(u64::from(bpk)), b.finish_probed()] {
+            fuzzing::decode_filter(&d);
+            apply(&mut d, &muts);
+            fuzzing::decode_filter(&d);
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::iter::InternalIterator;
 use crate::key::{compare_internal, parse_internal_key, MAX_SEQUENCE};
 use crate::log::{LogKind, LogReader};
 use crate::sst::block::{read_block, valid_ikey, Block, BlockIter};
-use crate::sst::filter::{FilterBuilder, FilterReader};
+use crate::sst::filter::{FilterBuilder, FilterFormat, FilterReader};
 use crate::sst::{BlockHandle, Footer, Table, TableProperties};
 use crate::version::current::{encode_current, parse_current};
 use crate::version::edit::VersionEdit;
@@ -288,10 +288,12 @@ pub fn decode_properties(data: &[u8]) {
 /// filter built from keys cut out of the input (bits per key from the
 /// first byte) knows every one of them (no false negatives).
 pub fn decode_filter(data: &[u8]) {
-    if let Ok(f) = FilterReader::new(Bytes::copy_from_slice(data)) {
-        assert!(f.num_bytes() >= 8 && (1..=30).contains(&f.num_probes()));
-        for k in data.chunks(5).take(64) {
-            let _ = f.may_contain(k);
+    for layout in [FilterFormat::Probed, FilterFormat::CacheLocal] {
+        if let Ok(f) = FilterReader::new(Bytes::copy_from_slice(data), layout) {
+            assert!(f.num_bytes() >= 8 && (1..=30).contains(&f.num_probes()));
+            for k in data.chunks(5).take(64) {
+                let _ = f.may_contain(k);
+            }
         }
     }
     let Some((&bpk, rest)) = data.split_first() else {
@@ -303,7 +305,10 @@ pub fn decode_filter(data: &[u8]) {
     for k in &keys {
         b.add(k);
     }
-    let f = FilterReader::new(Bytes::from(b.finish())).expect("built filter is refused");
+    // Any start offset: the padding that aligns the bits varies with it.
+    let offset = u64::from(bpk);
+    let f = FilterReader::new(Bytes::from(b.finish(offset)), FilterFormat::CacheLocal)
+        .expect("built filter is refused");
     for k in &keys {
         assert!(f.may_contain(k), "filter false negative");
     }

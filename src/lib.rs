@@ -23,6 +23,7 @@ mod memtable;
 mod metrics;
 mod options;
 mod options_file;
+mod prefetch;
 mod snapshot;
 mod sst;
 mod txn;

@@ -113,6 +113,8 @@ pub struct TableBuilder {
     last_key: Vec<u8>,
     sep_buf: Vec<u8>,
     props: TableProperties,
+    /// Format version written ([`FORMAT_VERSION`]; tests write older ones).
+    format_version: u32,
 }
 
 impl TableBuilder {
@@ -137,6 +139,7 @@ impl TableBuilder {
             last_key: Vec::new(),
             sep_buf: Vec::new(),
             props: TableProperties::default(),
+            format_version: FORMAT_VERSION,
         }
     }
 
@@ -221,6 +224,14 @@ impl TableBuilder {
         self.props.num_entries
     }
 
+    /// Writes format version `version` (1 or 2) instead of the current
+    /// one, to test that files of older builds still read.
+    #[cfg(test)]
+    pub(crate) fn with_format_version(mut self, version: u32) -> Self {
+        self.format_version = version;
+        self
+    }
+
     /// Bytes written so far plus the buffered data block and index pages.
     pub fn estimated_file_size(&self) -> u64 {
         self.w.offset + self.data.size_estimate() as u64 + self.index.pending_size() as u64
@@ -245,7 +256,14 @@ impl TableBuilder {
         }
         let (root, depth) = self.index.finish(&mut self.w)?;
         let filter = match &self.filter {
-            Some(f) => self.w.write_block(&f.finish(), false)?,
+            Some(f) => {
+                let contents = match self.format_version {
+                    #[cfg(test)]
+                    1 => f.finish_probed(),
+                    _ => f.finish(self.w.offset),
+                };
+                self.w.write_block(&contents, false)?
+            }
             None => BlockHandle::default(),
         };
         let p = &mut self.props;
@@ -271,7 +289,7 @@ impl TableBuilder {
             filter,
             properties,
             index_depth: depth,
-            version: FORMAT_VERSION,
+            version: self.format_version,
         }
         .encode_into(&mut buf);
         self.w.file.append(&buf)?;

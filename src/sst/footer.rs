@@ -15,7 +15,7 @@ use super::handle::BlockHandle;
 /// Magic bytes ending every SST file.
 pub(crate) const MAGIC: &[u8; 8] = b"LIGHTSST";
 /// SST format version written by this build (and the highest it reads).
-pub(crate) const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// Deepest index B+Tree accepted.
 pub(crate) const MAX_INDEX_DEPTH: u32 = 16;
 
@@ -155,15 +155,29 @@ mod tests {
             .unwrap_err()
             .is_corruption());
         let newer = Footer {
-            version: 2,
+            version: FORMAT_VERSION + 1,
             ..sample()
         };
         let mut b = Vec::new();
         newer.encode_into(&mut b);
         assert!(matches!(
             Footer::decode_from(&b, p, 5000),
-            Err(Error::UnsupportedVersion { found: 2, .. })
+            Err(Error::UnsupportedVersion {
+                found: 3,
+                supported: 2,
+                ..
+            })
         ));
+        // Every older version still reads.
+        for version in 1..=FORMAT_VERSION {
+            let old = Footer {
+                version,
+                ..sample()
+            };
+            let mut b = Vec::new();
+            old.encode_into(&mut b);
+            assert_eq!(Footer::decode_from(&b, p, 5000).unwrap(), old);
+        }
         let deep = Footer {
             index_depth: 17,
             ..sample()

@@ -37,6 +37,7 @@ mod reader;
 mod tests;
 
 pub(crate) use builder::{TableBuildOptions, TableBuilder};
+pub(crate) use filter::filter_hash;
 pub use footer::Footer;
 pub use handle::BlockHandle;
 pub use properties::TableProperties;

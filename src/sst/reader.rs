@@ -27,7 +27,7 @@ use crate::key::{
 };
 
 use super::block::{read_block, read_raw_block, Block, BlockIter, COMPRESSION_NONE};
-use super::filter::FilterReader;
+use super::filter::{filter_hash, FilterFormat, FilterReader};
 use super::footer::Footer;
 use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
 use super::properties::TableProperties;
@@ -223,7 +223,11 @@ impl Table {
                     "filter block is compressed",
                 ));
             }
-            Some(FilterReader::new(fb).map_err(|e| e.into_error(&path, footer.filter.offset))?)
+            let layout = FilterFormat::for_format_version(footer.version);
+            Some(
+                FilterReader::new(fb, layout)
+                    .map_err(|e| e.into_error(&path, footer.filter.offset))?,
+            )
         } else {
             None
         };
@@ -307,7 +311,23 @@ impl Table {
     /// False only when the file certainly holds no entry of `user_key`
     /// (bloom filter); always true without a filter.
     pub fn may_contain(&self, user_key: &[u8]) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.may_contain(user_key))
+        self.may_contain_hash(filter_hash(user_key))
+    }
+
+    /// [`may_contain`](Self::may_contain) for a key whose
+    /// [`filter_hash`] is `h`.
+    #[inline]
+    pub(crate) fn may_contain_hash(&self, h: u64) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.may_contain_hash(h))
+    }
+
+    /// Starts loading the filter line a lookup of hash `h` probes (a hint;
+    /// see [`crate::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch_filter(&self, h: u64) {
+        if let Some(f) = &self.filter {
+            f.prefetch_hash(h);
+        }
     }
 
     /// Reads and verifies every index page below the root (the pages an
@@ -412,7 +432,17 @@ impl Table {
     /// the filter, then `depth` index pages and one data block. The value
     /// is a zero-copy slice of the file when its block is uncompressed.
     pub fn get(&self, user_key: &[u8], seq: SeqNo) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
-        if !self.may_contain(user_key) {
+        self.get_hashed(user_key, filter_hash(user_key), seq)
+    }
+
+    /// [`get`](Self::get) for a key whose [`filter_hash`] is `hash`.
+    pub(crate) fn get_hashed(
+        &self,
+        user_key: &[u8],
+        hash: u64,
+        seq: SeqNo,
+    ) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
+        if !self.may_contain_hash(hash) {
             note_filter(true, false);
             return Ok(None);
         }
@@ -631,6 +661,7 @@ impl Table {
             num_bytes: f.num_bytes(),
             num_probes: f.num_probes(),
             bits_per_key: self.props.bloom_bits_per_key,
+            cache_local: f.format() == FilterFormat::CacheLocal,
         });
         Ok(TableLayout {
             file_size: self.file_size(),
@@ -777,6 +808,10 @@ pub struct FilterLayout {
     pub num_probes: u8,
     /// Bits per key the writer was configured with (from the properties).
     pub bits_per_key: u64,
+    /// True for the cache-local layout (every probe of a key in one
+    /// 64-byte line; format version 2), false for format 1's probes
+    /// across the whole array.
+    pub cache_local: bool,
 }
 
 /// One data block.

@@ -186,6 +186,63 @@ fn small_table_round_trip() {
     }
 }
 
+/// Files of format version 1 (the probed bloom filter) still read, and
+/// their filter still rejects absent keys.
+#[test]
+fn format_version_1_tables_still_read() {
+    let m = simple_model(2000);
+    let f = MemFile::default();
+    let mut b = TableBuilder::new(
+        Box::new(f.clone()),
+        PathBuf::from("mem.sst"),
+        small_opts(512, 256, false),
+    )
+    .with_format_version(1);
+    for (k, v) in entries(&m) {
+        b.add(&k, &v).unwrap();
+    }
+    b.finish().unwrap();
+    let data = Bytes::from(f.0.lock().unwrap().clone());
+    let t = open(data).unwrap();
+    assert_eq!(t.footer().version, 1);
+    let layout = t.layout().unwrap();
+    assert!(!layout.filter.as_ref().unwrap().cache_local);
+    check_table(&t, &m);
+    assert_filter_rejects_absent_keys(&t);
+}
+
+/// The table's filter turns away more than 95 % of 2000 absent keys.
+fn assert_filter_rejects_absent_keys(t: &Table) {
+    let rejected = (0..2000)
+        .filter(|i| !t.may_contain(format!("absent{i}").as_bytes()))
+        .count();
+    assert!(
+        rejected > 1900,
+        "the filter rejected only {rejected} of 2000"
+    );
+}
+
+/// The current format writes the cache-local filter with its bits on a
+/// 64-byte file offset, and that filter rejects absent keys.
+#[test]
+fn cache_local_filter_is_line_aligned() {
+    for n in [1, 37, 2000] {
+        let m = simple_model(n);
+        let (data, _) = build(&m, small_opts(512, 256, false));
+        let t = open(data.clone()).unwrap();
+        assert_eq!(t.footer().version, super::footer::FORMAT_VERSION);
+        let fl = t.layout().unwrap().filter.unwrap();
+        assert!(fl.cache_local);
+        // Contents end with num_probes and the padding length.
+        let end = (fl.handle.offset + fl.handle.size) as usize;
+        let pad = u64::from(data[end - 1]);
+        assert_eq!((fl.handle.offset + pad) % 64, 0, "{n} keys");
+        assert_eq!(fl.num_bytes % 64, 0);
+        check_table(&t, &m);
+        assert_filter_rejects_absent_keys(&t);
+    }
+}
+
 #[test]
 fn index_is_a_multi_level_tree() {
     let m = simple_model(20_000);

@@ -23,7 +23,7 @@ use crate::iter::level::LevelIterator;
 use crate::iter::InternalIterator;
 use crate::key::{user_key, SeqNo};
 use crate::memtable::Lookup;
-use crate::sst::Table;
+use crate::sst::{filter_hash, Table};
 use crate::version::edit::{FileMetaData, VersionEdit};
 
 /// An open SST file of a version.
@@ -132,11 +132,39 @@ impl Version {
     /// The newest version of `key` with sequence number `<= seq` in the
     /// files, or `None` when no file has one.
     pub(crate) fn get(&self, key: &[u8], seq: SeqNo) -> Result<Option<Lookup>> {
+        let hash = filter_hash(key);
+        // The files a lookup may read, newest first: pass one starts
+        // loading each one's filter line, so their cache misses overlap;
+        // pass two probes them in order and stops at the first hit.
+        self.for_each_candidate(key, seq, |f| {
+            f.table.prefetch_filter(hash);
+            Ok(None)
+        })?;
+        self.for_each_candidate(key, seq, |f| {
+            Ok(f.table
+                .get_hashed(key, hash, seq)?
+                .map(|(_, kind, v)| match kind {
+                    crate::key::ValueKind::Value => Lookup::Value(v),
+                    crate::key::ValueKind::Delete => Lookup::Deleted,
+                }))
+        })
+    }
+
+    /// Calls `visit` on every file that may hold `key` at `seq`, newest
+    /// first (level-0 files whose range holds it, then at most one file per
+    /// deeper level), until `visit` returns `Some`.
+    #[inline]
+    fn for_each_candidate(
+        &self,
+        key: &[u8],
+        seq: SeqNo,
+        mut visit: impl FnMut(&TableFile) -> Result<Option<Lookup>>,
+    ) -> Result<Option<Lookup>> {
         for f in self.files(0) {
             if f.meta.smallest_seq > seq || !f.contains_user_key(key) {
                 continue;
             }
-            if let Some(found) = table_get(f, key, seq)? {
+            if let Some(found) = visit(f)? {
                 return Ok(Some(found));
             }
         }
@@ -145,7 +173,7 @@ impl Version {
             let i = files.partition_point(|f| user_key(&f.meta.largest) < key);
             if let Some(f) = files.get(i) {
                 if f.contains_user_key(key) {
-                    if let Some(found) = table_get(f, key, seq)? {
+                    if let Some(found) = visit(f)? {
                         return Ok(Some(found));
                     }
                 }
@@ -215,11 +243,4 @@ impl Version {
         }
         Ok(Version { levels })
     }
-}
-
-fn table_get(f: &TableFile, key: &[u8], seq: SeqNo) -> Result<Option<Lookup>> {
-    Ok(f.table.get(key, seq)?.map(|(_, kind, v)| match kind {
-        crate::key::ValueKind::Value => Lookup::Value(v),
-        crate::key::ValueKind::Delete => Lookup::Deleted,
-    }))
 }

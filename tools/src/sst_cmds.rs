@@ -834,7 +834,9 @@ struct JsonFilter {
     bits_per_key: u64,
     /// Distinct user keys in the file.
     num_keys: u64,
-    /// (1 - e^(-k·n/m))^k.
+    /// Every probe of a key in one 64-byte line (format version 2).
+    cache_local: bool,
+    /// See `fp_rate`.
     estimated_fp_rate: f64,
 }
 
@@ -876,11 +878,31 @@ fn index_page_size(ctx: &Ctx<'_>, path: &Path) -> u64 {
         .unwrap_or(4096)
 }
 
-fn fp_rate(k: f64, n: f64, m: f64) -> f64 {
+/// Expected false-positive rate of a bloom filter of `m` bits, `n` keys and
+/// `k` probes: `(1 - e^(-k·n/m))^k` when probes go anywhere in the array;
+/// for the cache-local layout (every probe of a key in one 512-bit line)
+/// the same formula averaged over the Poisson-distributed number of keys
+/// per line, which is a little higher.
+fn fp_rate(k: f64, n: f64, m: f64, cache_local: bool) -> f64 {
     if m == 0.0 {
         return 1.0;
     }
-    (1.0 - (-k * n / m).exp()).powf(k)
+    if !cache_local {
+        return (1.0 - (-k * n / m).exp()).powf(k);
+    }
+    const LINE_BITS: f64 = 512.0;
+    let lambda = n * LINE_BITS / m;
+    // Keys per line ~ Poisson(lambda); sum far enough into the tail.
+    let mut p = (-lambda).exp();
+    let mut sum = 0.0;
+    let terms = (lambda * 4.0) as u64 + 64;
+    for x in 0..terms {
+        if x > 0 {
+            p *= lambda / x as f64;
+        }
+        sum += p * (1.0 - (1.0 - 1.0 / LINE_BITS).powf(k * x as f64)).powf(k);
+    }
+    sum
 }
 
 fn raw_file(
@@ -944,7 +966,8 @@ fn raw_file(
                 num_probes: f.num_probes,
                 bits_per_key: f.bits_per_key,
                 num_keys: n,
-                estimated_fp_rate: fp_rate(f.num_probes as f64, n as f64, m as f64),
+                cache_local: f.cache_local,
+                estimated_fp_rate: fp_rate(f.num_probes as f64, n as f64, m as f64, f.cache_local),
             })
         }
         None => None,
@@ -1085,11 +1108,12 @@ fn write_raw(ctx: &mut Ctx<'_>, r: &RawFile, l: &TableLayout) -> io::Result<()> 
     match &r.filter {
         Some(fl) => writeln!(
             ctx.out,
-            "Filter: offset {} size {}: {} bytes ({} bits), {} probes, {} bits/key, {} keys, estimated false-positive rate {:.4}%",
+            "Filter: offset {} size {}: {} bytes ({} bits{}), {} probes, {} bits/key, {} keys, estimated false-positive rate {:.4}%",
             fl.offset,
             fl.size,
             fl.num_bytes,
             fl.num_bits,
+            if fl.cache_local { ", cache-local 512-bit lines" } else { "" },
             fl.num_probes,
             fl.bits_per_key,
             fl.num_keys,

@@ -432,11 +432,12 @@ fn raw_shows_footer_index_filter_and_blocks() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     for want in [
-        "Footer (format version 1):",
+        "Footer (format version 2):",
         "Table properties of",
         "Index (B+Tree): depth ",
         "fan-out min/avg/max",
         "Filter: offset ",
+        "cache-local 512-bit lines",
         "estimated false-positive rate",
         "Data blocks: ",
         " @ max : put",
@@ -460,6 +461,8 @@ fn raw_shows_footer_index_filter_and_blocks() {
     }
     let fl = &r["filter"];
     assert_eq!(fl["bits_per_key"], 10);
+    assert_eq!(fl["cache_local"], true);
+    assert_eq!(fl["num_bytes"].as_u64().unwrap() % 64, 0);
     let fp = fl["estimated_fp_rate"].as_f64().unwrap();
     assert!(fp > 0.001 && fp < 0.05, "{fp}");
     let ix = &r["index"];
