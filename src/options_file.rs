@@ -30,6 +30,7 @@ const TOP_KEYS: &[&str] = &[
     "error_if_exists",
     "write_buffer_size",
     "max_write_buffer_number",
+    "memtable_bloom",
     "block_size",
     "block_restart_interval",
     "index_page_size",
@@ -278,6 +279,7 @@ struct FileOptions {
     error_if_exists: bool,
     write_buffer_size: Size,
     max_write_buffer_number: usize,
+    memtable_bloom: bool,
     block_size: Size,
     block_restart_interval: usize,
     index_page_size: Size,
@@ -388,6 +390,7 @@ impl Default for FileOptions {
             error_if_exists: o.error_if_exists,
             write_buffer_size: Size(o.write_buffer_size),
             max_write_buffer_number: o.max_write_buffer_number,
+            memtable_bloom: o.memtable_bloom,
             block_size: Size(o.block_size),
             block_restart_interval: o.block_restart_interval,
             index_page_size: Size(o.index_page_size),
@@ -418,6 +421,7 @@ impl FileOptions {
             error_if_exists: self.error_if_exists,
             write_buffer_size: self.write_buffer_size.0,
             max_write_buffer_number: self.max_write_buffer_number,
+            memtable_bloom: self.memtable_bloom,
             block_size: self.block_size.0,
             block_restart_interval: self.block_restart_interval,
             index_page_size: self.index_page_size.0,
@@ -565,6 +569,11 @@ fn to_toml(o: &Options) -> String {
         "Memtables in memory, active plus frozen; writers stall at this many (2 ..= 64).",
         "max_write_buffer_number",
         &int_value(o.max_write_buffer_number as u64),
+    );
+    kv(
+        "Bloom filter over each memtable's keys, so point reads skip its search (write_buffer_size / 128 bytes).",
+        "memtable_bloom",
+        &o.memtable_bloom,
     );
     kv(
         "Target size of an uncompressed data block (256 ..= 64MiB).",
@@ -792,6 +801,7 @@ mod tests {
             error_if_exists: true,
             write_buffer_size: 3 << 20,
             max_write_buffer_number: 5,
+            memtable_bloom: false,
             block_size: 16 * 1024 + 7,
             block_restart_interval: 8,
             index_page_size: 8192,

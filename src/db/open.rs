@@ -151,7 +151,8 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     // Replay the WALs.
     let mut last_seq = recovered.last_sequence;
     let mut new_files: Vec<FileMetaData> = Vec::new();
-    let mut mem = Arc::new(MemTable::new(0));
+    // Replay memtables are only flushed, never read: no key filter.
+    let mut mem = Arc::new(MemTable::new(0, 0));
     let (mut records, mut bytes) = (0u64, 0u64);
     // A torn tail seen so far: fine unless a newer WAL holds a record.
     let mut torn: Option<(std::path::PathBuf, u64, String)> = None;
@@ -207,7 +208,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
                     new_files.push(m);
                 }
                 next_file += 1;
-                mem = Arc::new(MemTable::new(0));
+                mem = Arc::new(MemTable::new(0, 0));
             }
         }
         tracing::debug!(
@@ -293,12 +294,13 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         .thread_name(|i| format!("lightning-compact-{i}"))
         .build()
         .map_err(|e| Error::InvalidArgument(format!("cannot start compaction threads: {e}")))?;
+    let bloom_bytes = opts.memtable_bloom_bytes();
     let inner = Arc::new(new_inner(
         dir,
         fs,
         opts,
         SuperVersion {
-            mem: Arc::new(MemTable::new(log_number)),
+            mem: Arc::new(MemTable::new(log_number, bloom_bytes)),
             imms: Vec::new(),
             version,
         },
@@ -397,7 +399,7 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     }
     // Everything the WALs hold stays in memory: nothing is flushed.
     let mut last_seq = recovered.last_sequence;
-    let mem = Arc::new(MemTable::new(0));
+    let mem = Arc::new(MemTable::new(0, opts.memtable_bloom_bytes()));
     for (i, &n) in logs.iter().enumerate() {
         let path = log_file_name(dir, n);
         let data = fs.read_file(&path)?;

@@ -421,7 +421,7 @@ impl DbInner {
             Ok(())
         })();
         res?;
-        let mem = Arc::new(MemTable::new(number));
+        let mem = Arc::new(MemTable::new(number, self.opts.memtable_bloom_bytes()));
         {
             let _v = self.versions.lock();
             let cur = self.sv.load();

@@ -22,10 +22,12 @@
 //! heap allocation of its own beyond the skiplist node.
 
 mod arena;
+mod bloom;
 
 use std::cmp::Ordering as CmpOrdering;
 
 use arena::Arena;
+use bloom::MemBloom;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -37,6 +39,7 @@ use crossbeam_skiplist::SkipMap;
 use crate::error::Result;
 use crate::iter::InternalIterator;
 use crate::key::{key_prefix, pack_trailer, parse_internal_key, SeqNo, ValueKind, TRAILER_LEN};
+use crate::sst::filter_hash;
 
 /// Bytes counted per entry on top of key and value: the skiplist node (its
 /// 8-byte header, the 32-byte [`MemKey`], on average 2 tower pointers, and
@@ -152,6 +155,9 @@ pub(crate) struct MemTable {
     num_deletions: AtomicU64,
     /// Number of the WAL file holding this memtable's writes.
     log_number: u64,
+    /// Filter over the user keys, checked before a point read searches
+    /// the skiplist (`Options::memtable_bloom`).
+    bloom: Option<MemBloom>,
 }
 
 /// The newest version of a key that a read may see.
@@ -164,8 +170,9 @@ pub(crate) enum Lookup {
 }
 
 impl MemTable {
-    /// An empty memtable whose writes go to WAL `log_number`.
-    pub(crate) fn new(log_number: u64) -> Self {
+    /// An empty memtable whose writes go to WAL `log_number`, with a key
+    /// filter of `bloom_bytes` bytes (0: none).
+    pub(crate) fn new(log_number: u64, bloom_bytes: usize) -> Self {
         MemTable {
             map: SkipMap::new(),
             arena: Arena::new(),
@@ -173,6 +180,7 @@ impl MemTable {
             num_entries: AtomicU64::new(0),
             num_deletions: AtomicU64::new(0),
             log_number,
+            bloom: (bloom_bytes > 0).then(|| MemBloom::with_bytes(bloom_bytes)),
         }
     }
 
@@ -194,6 +202,9 @@ impl MemTable {
             vlen: value.len() as u32,
         };
         let size = klen + value.len() + ENTRY_OVERHEAD;
+        if let Some(b) = &self.bloom {
+            b.add(filter_hash(user_key));
+        }
         self.map.insert(key, ());
         self.approximate_size.fetch_add(size, Ordering::Relaxed);
         self.num_entries.fetch_add(1, Ordering::Relaxed);
@@ -217,7 +228,16 @@ impl MemTable {
 
     /// The newest version of `user_key` with sequence number `<= seq`, or
     /// `None` when this memtable has none.
+    #[cfg(test)]
     pub(crate) fn get(&self, user_key: &[u8], seq: SeqNo) -> Option<Lookup> {
+        self.get_hashed(user_key, filter_hash(user_key), seq)
+    }
+
+    /// [`get`](Self::get) for a key whose [`filter_hash`] is `hash`.
+    pub(crate) fn get_hashed(&self, user_key: &[u8], hash: u64, seq: SeqNo) -> Option<Lookup> {
+        if self.bloom.as_ref().is_some_and(|b| !b.may_contain(hash)) {
+            return None;
+        }
         // Only `prefix`, the user key and `trailer` take part in the
         // comparisons: the lookup key points at the user key alone.
         let lookup = MemKey {
@@ -376,7 +396,15 @@ mod tests {
 
     #[test]
     fn get_sees_newest_visible_version() {
-        let m = MemTable::new(1);
+        // No filter, a one-line filter (every lookup a false positive
+        // soon) and a roomy one.
+        for bloom in [0, 64, 4096] {
+            get_sees_newest_visible_version_with(bloom);
+        }
+    }
+
+    fn get_sees_newest_visible_version_with(bloom: usize) {
+        let m = MemTable::new(1, bloom);
         m.insert(b"k", 1, ValueKind::Value, b"v1");
         m.insert(b"k", 3, ValueKind::Value, b"v3");
         m.insert(b"k", 5, ValueKind::Delete, b"");
@@ -404,6 +432,65 @@ mod tests {
         );
     }
 
+    /// Readers racing one writer find every key whose sequence number was
+    /// published before they looked (the key filter never hides one), and
+    /// the filter turns most absent keys away.
+    #[test]
+    fn filter_never_hides_a_published_key() {
+        use std::sync::atomic::AtomicBool;
+        let m = Arc::new(MemTable::new(1, 64 * 1024));
+        let published = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let n = 50_000u64;
+        let readers: Vec<_> = (0..2u64)
+            .map(|r| {
+                let (m, published, done) = (m.clone(), published.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut x = r + 1;
+                    let mut checked = 0u64;
+                    while !done.load(Ordering::Acquire) {
+                        let seq = published.load(Ordering::Acquire);
+                        if seq == 0 {
+                            continue;
+                        }
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let i = x % seq + 1;
+                        let k = i.to_be_bytes();
+                        let h = filter_hash(&k);
+                        assert_eq!(
+                            m.get_hashed(&k, h, seq),
+                            Some(Lookup::Value(Bytes::copy_from_slice(&k))),
+                            "key {i} published at {seq}"
+                        );
+                        checked += 1;
+                    }
+                    checked
+                })
+            })
+            .collect();
+        for i in 1..=n {
+            let k = i.to_be_bytes();
+            m.insert(&k, i, ValueKind::Value, &k);
+            published.store(i, Ordering::Release);
+        }
+        done.store(true, Ordering::Release);
+        for r in readers {
+            assert!(r.join().unwrap() > 0);
+        }
+        let absent_passed = (n + 1..n + 10_001)
+            .filter(|i| m.get(&i.to_be_bytes(), n).is_some())
+            .count();
+        assert_eq!(absent_passed, 0);
+        let filtered = m.bloom.as_ref().unwrap();
+        let maybe = (n + 1..n + 10_001)
+            .filter(|i| filtered.may_contain(filter_hash(&i.to_be_bytes())))
+            .count();
+        // 64 KiB for 50,000 keys: about 10 bits per key.
+        assert!(maybe < 300, "{maybe} of 10,000 absent keys pass the filter");
+    }
+
     proptest::proptest! {
         /// `MemKey`'s order (inline prefix first) is exactly the internal
         /// key order, including short keys, zero bytes and long shared
@@ -425,7 +512,7 @@ mod tests {
 
     #[test]
     fn iterator_both_directions() {
-        let m = Arc::new(MemTable::new(1));
+        let m = Arc::new(MemTable::new(1, 0));
         for (i, k) in [b"a", b"b", b"c"].iter().enumerate() {
             m.insert(*k, i as u64 + 1, ValueKind::Value, *k);
         }

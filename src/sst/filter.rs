@@ -127,13 +127,10 @@ impl FilterBuilder {
             for &h in &self.hashes {
                 let start = line_of(h, lines as u32) * LINE_BYTES;
                 if let Some(line) = area.get_mut(start..start + LINE_BYTES) {
-                    let mut g = h as u32;
-                    for _ in 0..probes {
-                        let b = (g >> 23) as usize;
+                    for b in line_bits(h, probes) {
                         if let Some(byte) = line.get_mut(b / 8) {
                             *byte |= 1 << (b % 8);
                         }
-                        g = g.wrapping_mul(PROBE_MULTIPLIER);
                     }
                 }
             }
@@ -172,8 +169,20 @@ impl FilterBuilder {
 
 /// The line of a cache-local filter with `lines` lines that hash `h` uses.
 #[inline]
-fn line_of(h: u64, lines: u32) -> usize {
+pub(crate) fn line_of(h: u64, lines: u32) -> usize {
     (((h >> 32) * u64::from(lines)) >> 32) as usize
+}
+
+/// The bits (0..512) within its line that hash `h` sets with `probes`
+/// probes, in probe order.
+#[inline]
+pub(crate) fn line_bits(h: u64, probes: u8) -> impl Iterator<Item = usize> {
+    let mut g = h as u32;
+    (0..probes).map(move |_| {
+        let b = (g >> 23) as usize;
+        g = g.wrapping_mul(PROBE_MULTIPLIER);
+        b
+    })
 }
 
 /// A decoded filter block.
@@ -285,16 +294,10 @@ impl FilterReader {
                 let Some(line) = self.bits.get(start..start + LINE_BYTES) else {
                     return true;
                 };
-                let mut g = h as u32;
-                for _ in 0..self.num_probes {
-                    let b = (g >> 23) as usize;
-                    match line.get(b / 8) {
-                        Some(byte) if byte & (1 << (b % 8)) != 0 => {}
-                        _ => return false,
-                    }
-                    g = g.wrapping_mul(PROBE_MULTIPLIER);
-                }
-                true
+                line_bits(h, self.num_probes).all(|b| {
+                    line.get(b / 8)
+                        .is_some_and(|byte| byte & (1 << (b % 8)) != 0)
+                })
             }
             FilterFormat::Probed => {
                 let nbits = 8 * self.bits.len() as u64;

@@ -16,6 +16,7 @@ use crate::iter::merge::MergingIterator;
 use crate::iter::InternalIterator;
 use crate::key::SeqNo;
 use crate::memtable::{Lookup, MemTable};
+use crate::sst::filter_hash;
 use crate::version::version::Version;
 
 /// Memtables and files as of one moment.
@@ -32,11 +33,12 @@ impl SuperVersion {
     /// The value of `key` visible at `seq`: memtables newest first, then
     /// level-0 files newest first, then deeper levels.
     pub(crate) fn get(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
-        let found = match self.mem.get(key, seq) {
+        let hash = filter_hash(key);
+        let found = match self.mem.get_hashed(key, hash, seq) {
             Some(l) => Some(l),
-            None => match self.imms.iter().find_map(|m| m.get(key, seq)) {
+            None => match self.imms.iter().find_map(|m| m.get_hashed(key, hash, seq)) {
                 Some(l) => Some(l),
-                None => self.version.get(key, seq)?,
+                None => self.version.get_hashed(key, hash, seq)?,
             },
         };
         Ok(match found {

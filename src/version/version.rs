@@ -23,7 +23,7 @@ use crate::iter::level::LevelIterator;
 use crate::iter::InternalIterator;
 use crate::key::{user_key, SeqNo};
 use crate::memtable::Lookup;
-use crate::sst::{filter_hash, Table};
+use crate::sst::Table;
 use crate::version::edit::{FileMetaData, VersionEdit};
 
 /// An open SST file of a version.
@@ -129,10 +129,10 @@ impl Version {
         self.levels.iter().map(Vec::len).sum()
     }
 
-    /// The newest version of `key` with sequence number `<= seq` in the
-    /// files, or `None` when no file has one.
-    pub(crate) fn get(&self, key: &[u8], seq: SeqNo) -> Result<Option<Lookup>> {
-        let hash = filter_hash(key);
+    /// The newest version of `key` (whose [`crate::sst::filter_hash`] is `hash`) with
+    /// sequence number `<= seq` in the files, or `None` when no file has
+    /// one.
+    pub(crate) fn get_hashed(&self, key: &[u8], hash: u64, seq: SeqNo) -> Result<Option<Lookup>> {
         // The files a lookup may read, newest first: pass one starts
         // loading each one's filter line, so their cache misses overlap;
         // pass two probes them in order and stops at the first hit.
