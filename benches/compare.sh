@@ -5,7 +5,7 @@
 # Prints one markdown table with ops/sec, ratios ours / RocksDB and
 # ours / fjall, write amplification, on-disk size and peak RSS.
 #
-#   benches/compare.sh [--rounds=3] [--num=1000000] [--engines=lightning,rocksdb,fjall]
+#   benches/compare.sh [--rounds=3] [--num=1000000] [--reads=N] [--engines=lightning,rocksdb,fjall]
 #                      [--write_buffer_size=67108864] [--cache_size=8388608]
 #                      [--bloom_bits=10] [--write_rate_limit=2097152]
 #                      [--out=DIR] [--keep-dbs] [--dry-run]
@@ -20,6 +20,11 @@
 #   7. fresh DB: fillseq,overwrite
 #   8. fresh DB: fillsync --writes=1000
 #   9. fresh DB: fillsync --writes=1000 --threads=8 (8000 synced writes)
+# --reads=N caps the operations of the point-read and seek steps
+# (readrandom, seekrandom, readrandom --threads=2, readwhilewriting; by
+# default each does --num) so that a 10M-key run fits in a session; the
+# ratios are of ops/sec, so they do not depend on it. readseq always scans
+# the whole database.
 # Every run has --num, --key_size=16 --value_size=100
 # --compression_type=none and explicit --write_buffer_size, --cache_size
 # and --bloom_bits. Before the rounds, every engine runs every step on
@@ -47,6 +52,7 @@ cd "$(dirname "$0")/.."
 
 rounds=3
 num=1000000
+reads=""
 engines=lightning,rocksdb,fjall
 write_buffer_size=67108864
 cache_size=8388608
@@ -59,6 +65,7 @@ for a in "$@"; do
     case "$a" in
         --rounds=*) rounds="${a#*=}" ;;
         --num=*) num="${a#*=}" ;;
+        --reads=*) reads="${a#*=}" ;;
         --engines=*) engines="${a#*=}" ;;
         --write_buffer_size=*) write_buffer_size="${a#*=}" ;;
         --cache_size=*) cache_size="${a#*=}" ;;
@@ -84,14 +91,16 @@ common=(--num="$num" --key_size=16 --value_size=100 --compression_type=none
     --write_buffer_size="$write_buffer_size" --cache_size="$cache_size"
     --bloom_bits="$bloom_bits")
 
+rflag=""
+[ -n "$reads" ] && rflag="--reads=$reads"
 # step name | database (fresh: a new one; fill: step 1's) | flags
 STEPS=(
     "fill|fresh|--benchmarks=fillrandom,flush,waitforcompaction"
-    "readrandom|fill|--use_existing_db=1 --benchmarks=readrandom"
+    "readrandom|fill|--use_existing_db=1 --benchmarks=readrandom $rflag"
     "readseq|fill|--use_existing_db=1 --benchmarks=readseq"
-    "seekrandom|fill|--use_existing_db=1 --benchmarks=seekrandom --seek_nexts=10"
-    "readrandom_t2|fill|--use_existing_db=1 --benchmarks=readrandom --threads=2"
-    "readwhilewriting|fill|--use_existing_db=1 --benchmarks=readwhilewriting --benchmark_write_rate_limit=$rate"
+    "seekrandom|fill|--use_existing_db=1 --benchmarks=seekrandom --seek_nexts=10 $rflag"
+    "readrandom_t2|fill|--use_existing_db=1 --benchmarks=readrandom --threads=2 $rflag"
+    "readwhilewriting|fill|--use_existing_db=1 --benchmarks=readwhilewriting --benchmark_write_rate_limit=$rate $rflag"
     "fillseq_overwrite|fresh|--benchmarks=fillseq,overwrite"
     "fillsync|fresh|--benchmarks=fillsync --writes=1000"
     "fillsync_t8|fresh|--benchmarks=fillsync --writes=1000 --threads=8"
