@@ -124,6 +124,11 @@ impl WriteBatch {
         self.ops == 0
     }
 
+    /// Bytes allocated for the encoded operations.
+    pub(crate) fn capacity(&self) -> usize {
+        self.rep.capacity()
+    }
+
     /// Removes every operation, keeping the allocated buffer.
     pub fn clear(&mut self) {
         self.rep.clear();

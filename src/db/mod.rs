@@ -196,16 +196,38 @@ impl Db {
     /// Sets `key` to `value` (default write options: see
     /// [`Options::sync_writes`]).
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
-        let mut b = WriteBatch::new();
+        let mut b = write::take_spare_batch();
         b.put(key, value);
         self.write(b)
     }
 
+    /// Sets `key` to `value` with `opts` (with `opts.sync` it survives power
+    /// loss once this returns). A one-operation [`write_opt`](Self::write_opt)
+    /// that reuses this thread's last batch buffer: no allocation in steady
+    /// state.
+    pub fn put_opt(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: &WriteOptions,
+    ) -> Result<()> {
+        let mut b = write::take_spare_batch();
+        b.put(key, value);
+        self.write_opt(b, opts)
+    }
+
     /// Deletes `key` (a no-op for an absent key, but still a write).
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
-        let mut b = WriteBatch::new();
+        let mut b = write::take_spare_batch();
         b.delete(key);
         self.write(b)
+    }
+
+    /// Deletes `key` with `opts` (see [`put_opt`](Self::put_opt)).
+    pub fn delete_opt(&self, key: impl AsRef<[u8]>, opts: &WriteOptions) -> Result<()> {
+        let mut b = write::take_spare_batch();
+        b.delete(key);
+        self.write_opt(b, opts)
     }
 
     /// Applies `batch` atomically with the default write options.

@@ -57,6 +57,9 @@ pub(crate) struct WriteQueue {
     pub(crate) last_seq: u64,
     /// Writers in the last synced group (for gathering, see `gather`).
     last_sync_group: usize,
+    /// The leader's group vector, kept empty between groups so building a
+    /// group allocates nothing.
+    spare_group: Vec<Arc<Writer>>,
 }
 
 impl WriteQueue {
@@ -65,6 +68,7 @@ impl WriteQueue {
             writers: WriterQueue::new(),
             last_seq,
             last_sync_group: 0,
+            spare_group: Vec::new(),
         }
     }
 }
@@ -72,6 +76,83 @@ impl WriteQueue {
 /// Longest a lone synced leader waits for the writers of the previous
 /// synced group to queue up again (see `DbInner::gather`).
 const GATHER_WAIT: std::time::Duration = std::time::Duration::from_micros(50);
+
+/// Batches and writers above this capacity are not kept for reuse.
+const REUSE_MAX_BYTES: usize = 64 << 10;
+
+thread_local! {
+    /// This thread's last writer, reused by its next write when nothing
+    /// else holds it any more (no allocation per write).
+    static SPARE_WRITER: std::cell::RefCell<Option<Arc<Writer>>> =
+        const { std::cell::RefCell::new(None) };
+    /// A cleared batch with capacity, for [`take_spare_batch`].
+    static SPARE_BATCH: std::cell::RefCell<Option<WriteBatch>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// An empty batch, reusing this thread's last write's buffer when there is
+/// one: `Db::put` and `Db::delete` allocate nothing in steady state.
+pub(crate) fn take_spare_batch() -> WriteBatch {
+    let mut b = SPARE_BATCH
+        .with(|c| c.borrow_mut().take())
+        .unwrap_or_default();
+    b.clear();
+    b
+}
+
+/// Keeps `batch` (a finished write's buffer) for the next
+/// [`take_spare_batch`] unless it is large.
+fn keep_spare_batch(batch: WriteBatch) {
+    if batch.capacity() <= REUSE_MAX_BYTES {
+        SPARE_BATCH.with(|c| *c.borrow_mut() = Some(batch));
+    }
+}
+
+impl Writer {
+    /// A writer for `batch`: this thread's previous one when nothing else
+    /// holds it (its old batch goes back to the spare slot), else a new
+    /// one.
+    fn take(
+        batch: WriteBatch,
+        sync: bool,
+        force_switch: bool,
+        check: Option<CommitCheck>,
+    ) -> Arc<Writer> {
+        if let Some(mut w) = SPARE_WRITER.with(|c| c.borrow_mut().take()) {
+            if let Some(m) = Arc::get_mut(&mut w) {
+                let old = std::mem::replace(m.batch.get_mut(), batch);
+                keep_spare_batch(old);
+                m.sync = sync;
+                m.force_switch = force_switch;
+                m.check = check;
+                *m.done.get_mut() = false;
+                *m.result.get_mut() = None;
+                return w;
+            }
+        }
+        Arc::new(Writer {
+            batch: Mutex::new(batch),
+            sync,
+            force_switch,
+            check,
+            done: AtomicBool::new(false),
+            result: Mutex::new(None),
+            cv: Condvar::new(),
+        })
+    }
+
+    /// Keeps a finished writer for this thread's next write.
+    fn keep(mut w: Arc<Writer>) {
+        let Some(m) = Arc::get_mut(&mut w) else {
+            return;
+        };
+        // A transaction's read set is not kept alive by the cache.
+        m.check = None;
+        if m.batch.get_mut().capacity() <= REUSE_MAX_BYTES {
+            SPARE_WRITER.with(|c| *c.borrow_mut() = Some(w));
+        }
+    }
+}
 
 /// One queued write.
 pub(crate) struct Writer {
@@ -104,15 +185,7 @@ impl DbInner {
     ) -> Result<()> {
         self.check_open()?;
         self.check_writable()?;
-        let w = Arc::new(Writer {
-            batch: Mutex::new(batch),
-            sync,
-            force_switch,
-            check,
-            done: AtomicBool::new(false),
-            result: Mutex::new(None),
-            cv: Condvar::new(),
-        });
+        let w = Writer::take(batch, sync, force_switch, check);
         let mut q = self.queue.lock();
         q.writers.push_back(Arc::clone(&w));
         while !w.done.load(Ordering::Acquire)
@@ -121,13 +194,18 @@ impl DbInner {
             w.cv.wait(&mut q);
         }
         if w.done.load(Ordering::Acquire) {
-            return w.result.lock().take().unwrap_or(Ok(()));
+            drop(q);
+            let result = w.result.lock().take().unwrap_or(Ok(()));
+            Writer::keep(w);
+            return result;
         }
         // Leader.
         let result = self.lead(&mut q, &w);
         if let Some(next) = q.writers.front() {
             next.cv.notify_one();
         }
+        drop(q);
+        Writer::keep(w);
         result
     }
 
@@ -147,7 +225,8 @@ impl DbInner {
         }
         // Build the group. Sequence numbers are assigned below, after
         // transaction validation, so a rejected transaction leaves no gap.
-        let mut group: Vec<Arc<Writer>> = Vec::new();
+        let mut group = std::mem::take(&mut q.spare_group);
+        group.clear();
         let mut bytes = 0usize;
         let mut limit = MAX_GROUP_BYTES;
         for w in q.writers.iter() {
@@ -220,6 +299,10 @@ impl DbInner {
             w.done.store(true, Ordering::Release);
             w.cv.notify_one();
         }
+        // The woken writers need the queue lock, still held: drop the
+        // group's references first so each can reuse its writer.
+        group.clear();
+        q.spare_group = group;
         match leader_rejected {
             Some(e) => Err(e),
             None => result,

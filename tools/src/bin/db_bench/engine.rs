@@ -11,7 +11,7 @@ use std::path::Path;
 
 use lightning_db::{
     CachePolicy, CompactionStyle, Compression, Db, Options, StatsLevel, Transaction,
-    TransactionOptions, WriteBatch, WriteOptions,
+    TransactionOptions, WriteOptions,
 };
 
 use crate::Flags;
@@ -184,15 +184,11 @@ impl Engine for Lightning {
     }
 
     fn put(&self, key: &[u8], value: &[u8], sync: bool) -> Result<()> {
-        let mut b = WriteBatch::new();
-        b.put(key, value);
-        Ok(self.db.write_opt(b, &WriteOptions { sync })?)
+        Ok(self.db.put_opt(key, value, &WriteOptions { sync })?)
     }
 
     fn delete(&self, key: &[u8], sync: bool) -> Result<()> {
-        let mut b = WriteBatch::new();
-        b.delete(key);
-        Ok(self.db.write_opt(b, &WriteOptions { sync })?)
+        Ok(self.db.delete_opt(key, &WriteOptions { sync })?)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<usize>> {
