@@ -2,7 +2,7 @@
 //! close.
 //!
 //! Concurrency model:
-//! - Writers queue up in the write group ([`write`]); the first in line
+//! - Writers queue up in the write group ([`mod@write`]); the first in line
 //!   becomes the leader, writes the WAL records of the whole group with one
 //!   write and at most one fsync, inserts them into the memtable, and
 //!   publishes the new visible sequence number.

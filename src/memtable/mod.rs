@@ -95,7 +95,7 @@ impl MemKey {
     }
 
     /// The encoded internal key. Only for keys stored in the skiplist (a
-    /// [`MemTable::get`] lookup key points at the user key alone).
+    /// [`MemTable::get_hashed`] lookup key points at the user key alone).
     #[inline]
     fn bytes(&self) -> &[u8] {
         // SAFETY: see the `Send`/`Sync` comment: the bytes outlive `self`.
@@ -233,7 +233,8 @@ impl MemTable {
         self.get_hashed(user_key, filter_hash(user_key), seq)
     }
 
-    /// [`get`](Self::get) for a key whose [`filter_hash`] is `hash`.
+    /// The newest version of `user_key` (whose [`filter_hash`] is `hash`)
+    /// with sequence number `<= seq`, or `None` when this memtable has none.
     pub(crate) fn get_hashed(&self, user_key: &[u8], hash: u64, seq: SeqNo) -> Option<Lookup> {
         if self.bloom.as_ref().is_some_and(|b| !b.may_contain(hash)) {
             return None;

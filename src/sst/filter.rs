@@ -283,8 +283,7 @@ impl FilterReader {
         self.may_contain_hash(filter_hash(user_key))
     }
 
-    /// [`may_contain`](Self::may_contain) for a key whose
-    /// [`filter_hash`] is `h`.
+    /// False only when no key whose [`filter_hash`] is `h` was added.
     #[inline]
     pub fn may_contain_hash(&self, h: u64) -> bool {
         match self.format {

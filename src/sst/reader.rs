@@ -745,7 +745,7 @@ fn compression_name(compressed: bool) -> &'static str {
     }
 }
 
-/// What [`Table::verify`] walked.
+/// What [`crate::inspect::SstFile::verify`] walked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyReport {
     /// Entries in data blocks.
@@ -766,7 +766,7 @@ pub struct VerifyReport {
     pub raw_value_size: u64,
 }
 
-/// Structure of an SST file, from [`Table::layout`].
+/// Structure of an SST file, from [`crate::inspect::SstFile::layout`].
 #[derive(Debug, Clone)]
 pub struct TableLayout {
     /// File size in bytes.

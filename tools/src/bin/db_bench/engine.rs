@@ -2,7 +2,7 @@
 //! benchmark runs the same code (the same keys, values, seeds and threads)
 //! whatever the engine: Lightning DB (`--engine=lightning`, the default)
 //! and, with the `peer-fjall` cargo feature, fjall 3 (`--engine=fjall`, see
-//! [`crate::fjall_engine`]).
+//! `fjall_engine.rs`).
 //!
 //! The benchmark loop is generic over [`Engine`] (no dynamic dispatch per
 //! operation), so adding the trait costs our own figures nothing.
