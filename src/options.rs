@@ -82,7 +82,7 @@ pub struct Options {
     /// Keep a bloom filter over each memtable's keys, so that a point read
     /// of a key the memtable does not hold skips its skiplist search
     /// (default `true`). Costs `write_buffer_size / 128` bytes per memtable
-    /// (512 KiB for 64 MiB) and a hash per write.
+    /// (512 KiB for 64 MiB; at most 32 MiB) and a hash per write.
     pub memtable_bloom: bool,
     /// Target size of an uncompressed data block (default 4 KiB).
     pub block_size: usize,
@@ -259,10 +259,12 @@ fn check(
 }
 
 impl Options {
-    /// Bytes of each memtable's key filter (0 without one).
+    /// Bytes of each memtable's key filter (0 without one): 1/128 of the
+    /// write buffer, at most 32 MiB (about 27M keys at 10 bits each).
     pub(crate) fn memtable_bloom_bytes(&self) -> usize {
+        const MAX: usize = 32 << 20;
         if self.memtable_bloom {
-            self.write_buffer_size / 128
+            (self.write_buffer_size / 128).min(MAX)
         } else {
             0
         }
@@ -396,6 +398,16 @@ pub struct WriteOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memtable_bloom_is_a_bounded_share_of_the_write_buffer() {
+        let mut o = Options::default();
+        assert_eq!(o.memtable_bloom_bytes(), 512 << 10);
+        o.write_buffer_size = 1 << 40;
+        assert_eq!(o.memtable_bloom_bytes(), 32 << 20);
+        o.memtable_bloom = false;
+        assert_eq!(o.memtable_bloom_bytes(), 0);
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -571,7 +571,7 @@ fn to_toml(o: &Options) -> String {
         &int_value(o.max_write_buffer_number as u64),
     );
     kv(
-        "Bloom filter over each memtable's keys, so point reads skip its search (write_buffer_size / 128 bytes).",
+        "Bloom filter over each memtable's keys, so point reads skip its search (write_buffer_size / 128 bytes, at most 32MiB).",
         "memtable_bloom",
         &o.memtable_bloom,
     );
