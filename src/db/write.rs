@@ -358,12 +358,13 @@ impl DbInner {
         {
             let mut wal = self.wal.lock();
             let res = (|| {
-                let mut added = 0u64;
+                // Bytes appended to the file: records with their headers
+                // and any block padding.
+                let start = wal.len();
                 for w in group {
-                    let b = w.batch.lock();
-                    wal.add_record(b.data())?;
-                    added += b.data().len() as u64;
+                    wal.add_record(w.batch.lock().data())?;
                 }
+                let added = wal.len() - start;
                 self.wal_bytes.fetch_add(added, Ordering::Relaxed);
                 let unsynced = self.wal_unsynced.load(Ordering::Relaxed) + added;
                 let per_bytes = self.opts.wal_bytes_per_sync;

@@ -230,7 +230,6 @@ impl LogWriter {
         r
     }
 
-    #[cfg(any(test, feature = "bench-internals"))]
     /// Bytes written to the file so far, header and padding included.
     pub(crate) fn len(&self) -> u64 {
         self.file.len()
