@@ -15,8 +15,8 @@
 //!   sees a stable snapshot of it.
 //!
 //! Layout: the skiplist key is a [`MemKey`] holding the first 8 bytes of
-//! the user key and the trailer inline, and a pointer to the encoded
-//! internal key in the memtable's [`Arena`]; values are `Bytes` slices of
+//! the user key inline and a pointer to the encoded internal key in the
+//! memtable's [`Arena`]; values are `Bytes` slices of
 //! arena chunks. Most comparisons during a search are decided by the
 //! inline prefix without following the pointer, and an insert makes no
 //! heap allocation of its own beyond the skiplist node.
@@ -42,22 +42,29 @@ use crate::key::{key_prefix, pack_trailer, parse_internal_key, SeqNo, ValueKind,
 use crate::sst::filter_hash;
 
 /// Bytes counted per entry on top of key and value: the skiplist node (its
-/// 8-byte header, the 32-byte [`MemKey`], on average 2 tower pointers, and
-/// the allocator's rounding).
-const ENTRY_OVERHEAD: usize = 64;
+/// 8-byte header, the 24-byte [`MemKey`] and a tower of `h` pointers, where
+/// `h` is `k` with probability `2^-k`), as the allocator rounds it: 58.7
+/// bytes on average with glibc's 16-byte chunks.
+const ENTRY_OVERHEAD: usize = 59;
 
 /// A skiplist key: an encoded internal key in the arena, followed there by
 /// its value, with the first 8 bytes of its user key (big-endian,
-/// zero-padded) and its trailer copied inline. The skiplist's values are
-/// `()`: keeping the value's length here makes a node 32 bytes smaller than
-/// a `Bytes` handle would. Ordered like [`crate::key::compare_internal`]: user key
+/// zero-padded) copied inline. The skiplist's values are `()`: keeping the
+/// value's length here makes a node 32 bytes smaller than a `Bytes` handle
+/// would. Ordered like [`crate::key::compare_internal`]: user key
 /// ascending, then trailer (sequence, kind) descending.
 ///
 /// Prefix order agrees with user-key order ([`key_prefix`]); equal
-/// prefixes fall back to comparing the whole user keys.
+/// prefixes fall back to comparing the whole user keys, and equal user
+/// keys to the trailers, read from the arena next to the user key (the
+/// comparison has just read those bytes). 24 bytes: a trailer copy would
+/// make every node 8 bytes larger, about 10 bytes with the allocator's
+/// rounding.
+///
+/// Invariant: `ptr` points at a whole encoded internal key of `len` bytes
+/// (stored keys and lookup keys alike).
 pub(crate) struct MemKey {
     prefix: u64,
-    trailer: u64,
     /// The encoded internal key (user key then 8-byte trailer), then the
     /// value.
     ptr: *const u8,
@@ -70,9 +77,15 @@ pub(crate) struct MemKey {
 // SAFETY: a `MemKey` in the skiplist points into its memtable's arena,
 // immutable bytes that live as long as the memtable (and the skiplist,
 // which the memtable drops first); a lookup key points at the caller's
-// slice for the duration of one search call. Neither is written through.
+// encoded internal key for the duration of one search call. Neither is
+// written through.
 unsafe impl Send for MemKey {}
 unsafe impl Sync for MemKey {}
+
+thread_local! {
+    /// The encoded lookup key of [`MemTable::get_hashed`], reused.
+    static LOOKUP_KEY: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
 
 impl MemKey {
     /// A key over `ikey`, an encoded internal key that must outlive every
@@ -81,21 +94,15 @@ impl MemKey {
     #[inline]
     fn over(ikey: &[u8]) -> MemKey {
         let split = ikey.len().saturating_sub(TRAILER_LEN);
-        let trailer = ikey
-            .get(split..)
-            .and_then(|t| <[u8; 8]>::try_from(t).ok())
-            .map_or(0, u64::from_le_bytes);
         MemKey {
             prefix: key_prefix(&ikey[..split]),
-            trailer,
             ptr: ikey.as_ptr(),
             len: ikey.len() as u32,
             vlen: 0,
         }
     }
 
-    /// The encoded internal key. Only for keys stored in the skiplist (a
-    /// [`MemTable::get_hashed`] lookup key points at the user key alone).
+    /// The encoded internal key.
     #[inline]
     fn bytes(&self) -> &[u8] {
         // SAFETY: see the `Send`/`Sync` comment: the bytes outlive `self`.
@@ -109,13 +116,24 @@ impl MemKey {
         unsafe { std::slice::from_raw_parts(self.ptr.add(self.len as usize), self.vlen as usize) }
     }
 
-    /// The user key: the first `len - 8` bytes, the only ones every
-    /// `MemKey` (stored or lookup) is guaranteed to point at.
+    /// The user key: the first `len - 8` bytes.
     #[inline]
     fn user_key(&self) -> &[u8] {
         let n = (self.len as usize).saturating_sub(TRAILER_LEN);
         // SAFETY: as in `bytes`, for the user-key part.
         unsafe { std::slice::from_raw_parts(self.ptr, n) }
+    }
+
+    /// The trailer: the last 8 bytes, little-endian (0 for a key shorter
+    /// than a trailer, which no internal key is).
+    #[inline]
+    fn trailer(&self) -> u64 {
+        let b = self.bytes();
+        b.len()
+            .checked_sub(TRAILER_LEN)
+            .and_then(|at| b.get(at..))
+            .and_then(|t| <[u8; 8]>::try_from(t).ok())
+            .map_or(0, u64::from_le_bytes)
     }
 }
 
@@ -125,7 +143,7 @@ impl Ord for MemKey {
         self.prefix
             .cmp(&other.prefix)
             .then_with(|| self.user_key().cmp(other.user_key()))
-            .then_with(|| other.trailer.cmp(&self.trailer))
+            .then_with(|| other.trailer().cmp(&self.trailer()))
     }
 }
 
@@ -196,7 +214,6 @@ impl MemTable {
         let ptr = self.arena.copy_raw(&[user_key, &trailer, value]);
         let key = MemKey {
             prefix: key_prefix(user_key),
-            trailer: u64::from_le_bytes(trailer),
             ptr,
             len: klen as u32,
             vlen: value.len() as u32,
@@ -239,16 +256,19 @@ impl MemTable {
         if self.bloom.as_ref().is_some_and(|b| !b.may_contain(hash)) {
             return None;
         }
-        // Only `prefix`, the user key and `trailer` take part in the
-        // comparisons: the lookup key points at the user key alone.
-        let lookup = MemKey {
-            prefix: key_prefix(user_key),
-            trailer: pack_trailer(seq, ValueKind::FOR_SEEK),
-            ptr: user_key.as_ptr(),
-            len: (user_key.len() + TRAILER_LEN) as u32,
-            vlen: 0,
-        };
-        let entry = self.map.lower_bound(std::ops::Bound::Included(&lookup))?;
+        // The lookup key is the encoded internal key (user key, then the
+        // trailer), built in this thread's buffer.
+        let entry = LOOKUP_KEY.with(|cell| {
+            let mut buf = cell.take();
+            buf.clear();
+            buf.extend_from_slice(user_key);
+            buf.extend_from_slice(&pack_trailer(seq, ValueKind::FOR_SEEK).to_le_bytes());
+            let entry = self
+                .map
+                .lower_bound(std::ops::Bound::Included(&MemKey::over(&buf)));
+            cell.replace(buf);
+            entry
+        })?;
         let parsed = parse_internal_key(entry.key().bytes())?;
         if parsed.user_key != user_key {
             return None;
@@ -394,6 +414,12 @@ impl InternalIterator for MemTableIterator {
 mod tests {
     use super::*;
     use crate::key::encode_internal_key;
+
+    #[test]
+    fn mem_key_is_24_bytes() {
+        // ENTRY_OVERHEAD's arithmetic assumes it.
+        assert_eq!(std::mem::size_of::<MemKey>(), 24);
+    }
 
     #[test]
     fn get_sees_newest_visible_version() {
