@@ -471,6 +471,12 @@ impl BlockIter {
         self.key
     }
 
+    /// Takes the key buffer out, leaving an empty one (for a cursor about
+    /// to be dropped).
+    pub fn take_key_buf(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.key)
+    }
+
     /// The block under the cursor.
     pub fn block(&self) -> &Block {
         &self.block

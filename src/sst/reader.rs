@@ -1009,14 +1009,14 @@ impl TableIterator {
     fn new(table: Arc<Table>) -> Self {
         let depth = table.footer.index_depth as usize;
         let pages = (0..depth)
-            .map(|_| BlockIter::new(empty_block(), Vec::new()))
+            .map(|_| BlockIter::new(empty_block(), take_key_buf()))
             .collect();
         TableIterator {
             table,
             release_behind: false,
             released_upto: 0,
             pages,
-            data: BlockIter::new(empty_block(), Vec::new()),
+            data: BlockIter::new(empty_block(), take_key_buf()),
             err: None,
         }
     }
@@ -1167,6 +1167,50 @@ impl TableIterator {
             }
         }
     }
+}
+
+impl Drop for TableIterator {
+    fn drop(&mut self) {
+        give_key_buf(self.data.take_key_buf());
+        for p in &mut self.pages {
+            give_key_buf(p.take_key_buf());
+        }
+    }
+}
+
+thread_local! {
+    /// Key buffers of dropped table cursors, for the next ones: a seek
+    /// opens a cursor per file, each with a key buffer per index level and
+    /// one for its data block, which would otherwise allocate anew.
+    static SPARE_KEY_BUFS: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Buffers kept per thread, and the largest one kept.
+const SPARE_KEY_BUFS_MAX: usize = 64;
+const SPARE_KEY_BUF_BYTES: usize = 4096;
+
+/// A key buffer from this thread's spares, or a new empty one.
+fn take_key_buf() -> Vec<u8> {
+    SPARE_KEY_BUFS
+        .try_with(|c| c.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Keeps `buf` for a later cursor unless it is empty, large, or the
+/// thread already keeps enough.
+fn give_key_buf(mut buf: Vec<u8>) {
+    if buf.capacity() == 0 || buf.capacity() > SPARE_KEY_BUF_BYTES {
+        return;
+    }
+    buf.clear();
+    let _ = SPARE_KEY_BUFS.try_with(|c| {
+        let mut spares = c.borrow_mut();
+        if spares.len() < SPARE_KEY_BUFS_MAX {
+            spares.push(buf);
+        }
+    });
 }
 
 impl InternalIterator for TableIterator {
