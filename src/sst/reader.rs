@@ -365,7 +365,12 @@ impl Table {
     /// The block at `handle`: the root or a pinned index page, from the
     /// block cache, or read, verified, decompressed (and then cached). The
     /// one place blocks are loaded.
-    fn read_block(&self, handle: BlockHandle, what: &str, access: Access) -> Result<Block> {
+    pub(super) fn read_block(
+        &self,
+        handle: BlockHandle,
+        what: &str,
+        access: Access,
+    ) -> Result<Block> {
         if handle == self.footer.index_root {
             return Ok(self.root.clone());
         }
@@ -374,26 +379,28 @@ impl Table {
                 return Ok(b.clone());
             }
         }
+        // Every line of the block and its trailer is about to be read
+        // (checksum, search): request them all before the first one stalls.
+        let span = handle.end_with_trailer().and_then(|end| {
+            let start = usize::try_from(handle.offset).ok()?;
+            self.data.get(start..usize::try_from(end).ok()?)
+        });
+        if let Some(bytes) = span {
+            crate::prefetch::prefetch_range(bytes);
+        }
         // Only blocks that need decompressing are cached. An uncompressed
         // block is a zero-copy slice of the map, and re-verifying its
         // checksum (one pass over bytes the lookup reads next anyway)
         // measured cheaper than a cache hit: readrandom, 1M keys, every
         // block cached: 1.47 µs/get without the cache, 1.87 µs with it.
-        // The type byte peeked here only picks the path; `read_block`
-        // verifies it with the rest.
-        // Every line of the block is about to be read (checksum, search):
-        // request them all before the first one stalls.
-        if let (Ok(start), Ok(end)) = (
-            usize::try_from(handle.offset),
-            usize::try_from(handle.offset + handle.size + BLOCK_TRAILER_LEN as u64),
-        ) {
-            if let Some(bytes) = self.data.get(start..end) {
-                crate::prefetch::prefetch_range(bytes);
-            }
-        }
-        let stored_type = usize::try_from(handle.offset + handle.size)
-            .ok()
-            .and_then(|end| self.data.get(end));
+        // The type byte (the trailer's first) peeked here only picks the
+        // path; `read_block` verifies it with the rest, and reports a
+        // handle outside the file.
+        let stored_type = span.and_then(|b| {
+            b.len()
+                .checked_sub(BLOCK_TRAILER_LEN)
+                .and_then(|at| b.get(at))
+        });
         let Some(tc) = self
             .cache
             .as_ref()

@@ -390,6 +390,25 @@ fn assert_corruption<T: std::fmt::Debug>(r: Result<T>) {
     }
 }
 
+/// A block handle that runs past the end of the file, or whose end does
+/// not fit in 64 bits, is a corruption error, never a panic or a wrapped
+/// offset.
+#[test]
+fn handles_past_the_file_are_corruption() {
+    let m = simple_model(50);
+    let (data, _) = build(&m, small_opts(512, 256, false));
+    let t = open(data.clone()).unwrap();
+    let len = data.len() as u64;
+    for h in [
+        BlockHandle::new(u64::MAX - 2, 10),
+        BlockHandle::new(3, u64::MAX),
+        BlockHandle::new(len - 3, 100),
+        BlockHandle::new(len + 100, 1),
+    ] {
+        assert_corruption(t.read_block(h, "data block", crate::cache::Access::Point));
+    }
+}
+
 #[test]
 fn foreign_files_are_refused() {
     assert_corruption(open(Bytes::new()));
