@@ -93,8 +93,11 @@ thread_local! {
 /// An empty batch, reusing this thread's last write's buffer when there is
 /// one: `Db::put` and `Db::delete` allocate nothing in steady state.
 pub(crate) fn take_spare_batch() -> WriteBatch {
+    // `try_with`: a write from a thread-local destructor just allocates.
     let mut b = SPARE_BATCH
-        .with(|c| c.borrow_mut().take())
+        .try_with(|c| c.borrow_mut().take())
+        .ok()
+        .flatten()
         .unwrap_or_default();
     b.clear();
     b
@@ -104,7 +107,7 @@ pub(crate) fn take_spare_batch() -> WriteBatch {
 /// [`take_spare_batch`] unless it is large.
 fn keep_spare_batch(batch: WriteBatch) {
     if batch.capacity() <= REUSE_MAX_BYTES {
-        SPARE_BATCH.with(|c| *c.borrow_mut() = Some(batch));
+        let _ = SPARE_BATCH.try_with(|c| *c.borrow_mut() = Some(batch));
     }
 }
 
@@ -118,7 +121,11 @@ impl Writer {
         force_switch: bool,
         check: Option<CommitCheck>,
     ) -> Arc<Writer> {
-        if let Some(mut w) = SPARE_WRITER.with(|c| c.borrow_mut().take()) {
+        if let Some(mut w) = SPARE_WRITER
+            .try_with(|c| c.borrow_mut().take())
+            .ok()
+            .flatten()
+        {
             if let Some(m) = Arc::get_mut(&mut w) {
                 let old = std::mem::replace(m.batch.get_mut(), batch);
                 keep_spare_batch(old);
@@ -149,7 +156,7 @@ impl Writer {
         // A transaction's read set is not kept alive by the cache.
         m.check = None;
         if m.batch.get_mut().capacity() <= REUSE_MAX_BYTES {
-            SPARE_WRITER.with(|c| *c.borrow_mut() = Some(w));
+            let _ = SPARE_WRITER.try_with(|c| *c.borrow_mut() = Some(w));
         }
     }
 }
