@@ -129,6 +129,14 @@ pub struct Options {
     pub wal_sync_interval_ms: u64,
     /// How recovery treats damage in the newest WAL.
     pub wal_recovery_mode: WalRecoveryMode,
+    /// Write the WAL through a shared memory map (default `true`): an
+    /// unsynced write reaches the operating system as a copy into the page
+    /// cache instead of a `write` system call, and survives a crash of the
+    /// process the same way. The WAL's blocks are reserved ahead with
+    /// `fallocate`, 1 MiB at a time, so a full disk is an error before a
+    /// write, never a `SIGBUS`. Where the file system cannot reserve blocks
+    /// (or off Linux), the WAL uses plain appends whatever this says.
+    pub wal_mmap: bool,
     /// What the database counts (default [`StatsLevel::Counters`]: every
     /// metric but the per-operation latency histograms; `All` adds them at
     /// the cost of two clock reads per operation; `Off` counts no user
@@ -188,6 +196,7 @@ impl Default for Options {
             wal_bytes_per_sync: 0,
             wal_sync_interval_ms: 0,
             wal_recovery_mode: WalRecoveryMode::PointInTime,
+            wal_mmap: true,
             statistics: StatsLevel::Counters,
             metrics_label: String::new(),
             metrics_registry: None,
@@ -222,6 +231,7 @@ impl fmt::Debug for Options {
             .field("wal_bytes_per_sync", &self.wal_bytes_per_sync)
             .field("wal_sync_interval_ms", &self.wal_sync_interval_ms)
             .field("wal_recovery_mode", &self.wal_recovery_mode)
+            .field("wal_mmap", &self.wal_mmap)
             .field("statistics", &self.statistics)
             .field("metrics_label", &self.metrics_label)
             .field("metrics_registry", &self.metrics_registry.is_some())

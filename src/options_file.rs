@@ -44,6 +44,7 @@ const TOP_KEYS: &[&str] = &[
     "wal_bytes_per_sync",
     "wal_sync_interval_ms",
     "wal_recovery_mode",
+    "wal_mmap",
     "statistics",
     "metrics_label",
     "event_log",
@@ -293,6 +294,7 @@ struct FileOptions {
     wal_bytes_per_sync: Size,
     wal_sync_interval_ms: u64,
     wal_recovery_mode: RecoveryMode,
+    wal_mmap: bool,
     statistics: StatsName,
     metrics_label: String,
     event_log: bool,
@@ -404,6 +406,7 @@ impl Default for FileOptions {
             wal_bytes_per_sync: Size(o.wal_bytes_per_sync as usize),
             wal_sync_interval_ms: o.wal_sync_interval_ms,
             wal_recovery_mode: o.wal_recovery_mode.into(),
+            wal_mmap: o.wal_mmap,
             statistics: o.statistics.into(),
             metrics_label: o.metrics_label,
             event_log: o.event_log,
@@ -439,6 +442,7 @@ impl FileOptions {
             wal_bytes_per_sync: self.wal_bytes_per_sync.0 as u64,
             wal_sync_interval_ms: self.wal_sync_interval_ms,
             wal_recovery_mode: self.wal_recovery_mode.into(),
+            wal_mmap: self.wal_mmap,
             statistics: self.statistics.into(),
             metrics_label: self.metrics_label,
             event_log: self.event_log,
@@ -649,6 +653,11 @@ fn to_toml(o: &Options) -> String {
         &mode,
     );
     kv(
+        "Write the WAL through a shared memory map (a copy into the page cache per write instead of a system call).",
+        "wal_mmap",
+        &o.wal_mmap,
+    );
+    kv(
         "What the database counts: \"counters\" (every metric but per-operation latencies), \"all\" (plus latency histograms: two clock reads per operation) or \"off\".",
         "statistics",
         &format!("\"{}\"", o.statistics.name()),
@@ -810,6 +819,7 @@ mod tests {
             compression_per_level: vec![Compression::None, Compression::Zstd { level: 19 }],
             block_size_per_level: vec![4096, 65536],
             sync_writes: true,
+            wal_mmap: false,
             statistics: StatsLevel::All,
             metrics_label: "orders \"eu\" \\ db".into(),
             event_log: true,

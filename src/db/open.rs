@@ -251,7 +251,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let options_number = next_file + 2;
     next_file += 3;
     let wal_path = log_file_name(dir, log_number);
-    let mut wal = LogWriter::new(fs.create(&wal_path)?, wal_path, LogKind::Wal, log_number)?;
+    let mut wal = LogWriter::create_wal(fs.as_ref(), wal_path, log_number, opts.wal_mmap)?;
     wal.sync()?;
     let version = Arc::new(base);
     let versions = VersionSet::create(

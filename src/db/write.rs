@@ -37,7 +37,7 @@ use super::{DbInner, WriterQueue};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::filename::log_file_name;
-use crate::log::{LogKind, LogWriter};
+use crate::log::LogWriter;
 use crate::memtable::MemTable;
 use crate::metrics::{db_event, Stall};
 use crate::txn::validate::{validate_group, CommitCheck};
@@ -500,8 +500,8 @@ impl DbInner {
             // the new one can be: a power loss then never leaves a hole.
             self.timed_wal_sync(|| wal.finish())?;
             self.wal_unsynced.store(0, Ordering::Relaxed);
-            let file = self.fs.create(&path)?;
-            let mut new_wal = LogWriter::new(file, path.clone(), LogKind::Wal, number)?;
+            let mut new_wal =
+                LogWriter::create_wal(self.fs.as_ref(), path.clone(), number, self.opts.wal_mmap)?;
             // The header becomes durable before the directory entry does:
             // a crash can then leave the new WAL missing, or with a valid
             // header, but never with a torn one (which recovery must take

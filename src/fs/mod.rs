@@ -10,6 +10,7 @@
 //! Every method reports failures as [`crate::Error::Io`] naming the path.
 
 mod fault;
+mod mapped;
 mod mem;
 mod posix;
 
@@ -70,6 +71,15 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     fn create_dir_all(&self, dir: &Path) -> Result<()>;
     /// Creates `path` (truncating any existing file) for appending.
     fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>>;
+    /// Creates `path` like [`create`](Self::create), for a file whose
+    /// unsynced appends must reach the operating system one by one (the
+    /// WAL). [`PosixFs`] writes it through a shared memory map: an append
+    /// is a copy into the page cache and [`WritableFile::flush`] costs
+    /// nothing; the file carries a preallocated zero tail until
+    /// [`WritableFile::trim`]. The default is [`create`](Self::create).
+    fn create_mapped(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
+        self.create(path)
+    }
     /// The whole content of an existing file, read-only. The real file
     /// system maps it into memory, so this is cheap for large immutable
     /// files. The file must not be modified while the returned bytes live.

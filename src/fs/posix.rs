@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
+use super::mapped::MappedWritable;
 use super::{FileLock, FileSystem, WritableFile};
 use crate::error::{Error, Result};
 
@@ -117,6 +118,22 @@ impl FileSystem for PosixFs {
             len: 0,
             allocated: 0,
         }))
+    }
+
+    fn create_mapped(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
+        // Read access too: a shared writable mapping needs both.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        match MappedWritable::new(path.to_path_buf(), file)? {
+            Some(mapped) => Ok(Box::new(mapped)),
+            // No block reservation on this file system: plain appends.
+            None => self.create(path),
+        }
     }
 
     fn read_file(&self, path: &Path) -> Result<Bytes> {

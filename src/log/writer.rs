@@ -6,7 +6,9 @@
 //! buffer, so records of hundreds of MiB cost one pass. Nothing reaches the
 //! operating system until [`LogWriter::flush`] or [`LogWriter::sync`]
 //! (beyond what the file's own buffer spills), so group commit can add many
-//! records and pay for one system call.
+//! records and pay for one system call. A WAL written through a memory map
+//! ([`FileSystem::create_mapped`]) is in the page cache as soon as a record
+//! is added, and its flush costs nothing.
 //!
 //! Invariant: `block_offset == file.len() % BLOCK_SIZE`. After any error
 //! the writer is failed and refuses further work.
@@ -19,7 +21,7 @@ use super::format::{
     HEADER_LEN,
 };
 use crate::error::{Error, Result};
-use crate::fs::WritableFile;
+use crate::fs::{FileSystem, WritableFile};
 
 /// Zero bytes used to pad a block tail shorter than a fragment header.
 const PADDING: [u8; HEADER_LEN - 1] = [0; HEADER_LEN - 1];
@@ -109,6 +111,23 @@ impl LogWriter {
         };
         w.add_record(&encode_file_header_payload(kind, file_number))?;
         Ok(w)
+    }
+
+    /// Creates the WAL file `path` in `fs` and starts it (see
+    /// [`new`](Self::new)): through a shared memory map when `mmap`
+    /// ([`FileSystem::create_mapped`]), else with buffered appends.
+    pub(crate) fn create_wal(
+        fs: &dyn FileSystem,
+        path: PathBuf,
+        file_number: u64,
+        mmap: bool,
+    ) -> Result<Self> {
+        let file = if mmap {
+            fs.create_mapped(&path)?
+        } else {
+            fs.create(&path)?
+        };
+        LogWriter::new(file, path, LogKind::Wal, file_number)
     }
 
     /// A writer for a database opened read-only: it opens no file and
