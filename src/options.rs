@@ -134,7 +134,9 @@ pub struct Options {
     /// cache instead of a `write` system call, and survives a crash of the
     /// process the same way. The WAL's blocks are reserved ahead with
     /// `fallocate`, 1 MiB at a time, so a full disk is an error before a
-    /// write, never a `SIGBUS`. Where the file system cannot reserve blocks
+    /// write, never a `SIGBUS`. A writer that syncs every write gets plain
+    /// `pwrite`s instead (faster there), switched back to the map after a
+    /// few unsynced writes. Where the file system cannot reserve blocks
     /// (or off Linux), the WAL uses plain appends whatever this says.
     pub wal_mmap: bool,
     /// What the database counts (default [`StatsLevel::Counters`]: every

@@ -60,7 +60,10 @@ fn a_full_disk_fails_the_write_and_loses_nothing_acknowledged() {
         set_file_size_limit(20 << 20);
         let mut acked = 0u32;
         let err = loop {
-            assert!(acked < 1_000_000, "the limit never bit (wal_mmap {wal_mmap})");
+            assert!(
+                acked < 1_000_000,
+                "the limit never bit (wal_mmap {wal_mmap})"
+            );
             match db.put(key(acked), value(acked)) {
                 Ok(()) => acked += 1,
                 Err(e) => break e,
