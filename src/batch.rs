@@ -7,8 +7,11 @@
 //! sequence: u64 LE ‖ count: u32 LE ‖ count × (kind: u8, key: lp-bytes, [value: lp-bytes])
 //! ```
 //!
-//! so writing it to the WAL is one `add_record(batch.data())` without
-//! re-encoding, and group commit concatenates batches with [`WriteBatch::append`].
+//! and group commit concatenates batches with [`WriteBatch::append`].
+//! WALs of format version 2 store the sequence and count as varints
+//! instead ([`WriteBatch::with_wal_payload`]): the batch writes that
+//! shorter header into the tail of its 12 header bytes for the length of
+//! one `add_record`, so the record is still written without a copy.
 //!
 //! Invariants: `rep` always starts with the 12-byte header; the count in
 //! the header equals the number of encoded operations (mod 2^32, see
@@ -210,9 +213,63 @@ impl WriteBatch {
         u64::from_le_bytes(a)
     }
 
-    /// The encoded batch: exactly a WAL record payload.
+    /// The encoded batch: exactly a WAL record payload of log format
+    /// version 1 (fixed-width sequence and count). Tests and fuzzing only:
+    /// the engine writes [`with_wal_payload`](Self::with_wal_payload).
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn data(&self) -> &[u8] {
         &self.rep
+    }
+
+    /// Calls `f` with this batch's WAL record payload in the current log
+    /// format (version 2: `sequence` and `count` as varints, then the
+    /// operations; docs/format.md). The short header is written over the
+    /// end of the fixed 12-byte one for the call and the fixed header is
+    /// put back after it, so the payload is not copied; a header longer
+    /// than 12 bytes (a sequence above 2^56 or a count above 2^28, which
+    /// the limits refuse anyway) is built in a separate buffer instead.
+    pub(crate) fn with_wal_payload<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> R {
+        let (short, n) = self.wal_header();
+        let short = short.get(..n).unwrap_or_default();
+        let (Some(start), Some(fixed)) = (
+            BATCH_HEADER_LEN.checked_sub(n),
+            self.rep.get(..BATCH_HEADER_LEN),
+        ) else {
+            let mut whole = short.to_vec();
+            whole.extend_from_slice(self.rep.get(BATCH_HEADER_LEN..).unwrap_or_default());
+            return f(&whole);
+        };
+        let mut saved = [0u8; BATCH_HEADER_LEN];
+        saved.copy_from_slice(fixed);
+        if let Some(dst) = self.rep.get_mut(start..BATCH_HEADER_LEN) {
+            dst.copy_from_slice(short);
+        }
+        let out = f(self.rep.get(start..).unwrap_or_default());
+        if let Some(dst) = self.rep.get_mut(..BATCH_HEADER_LEN) {
+            dst.copy_from_slice(&saved);
+        }
+        out
+    }
+
+    /// The version-2 WAL header of this batch (varint sequence, varint
+    /// count) and its length: at most 10 + 5 bytes.
+    fn wal_header(&self) -> ([u8; 15], usize) {
+        let mut buf = [0u8; 15];
+        let mut n = 0;
+        for mut v in [self.sequence(), u64::from(self.count())] {
+            loop {
+                let more = v >= 0x80;
+                if let Some(b) = buf.get_mut(n) {
+                    *b = (v as u8 & 0x7f) | if more { 0x80 } else { 0 };
+                }
+                n += 1;
+                v >>= 7;
+                if !more {
+                    break;
+                }
+            }
+        }
+        (buf, n)
     }
 
     /// Appends the operations of `other` after this batch's, so both apply
@@ -236,14 +293,35 @@ impl WriteBatch {
         }
     }
 
-    /// Decodes and fully validates a WAL record payload: header present,
+    /// Decodes and fully validates a version-1 WAL record payload (tests;
+    /// the engine calls [`from_wal_record`](Self::from_wal_record)): header present,
     /// exactly `count` well-formed operations with known kinds, no byte
     /// left over, keys and values within the limits, and sequence numbers
     /// `sequence .. sequence + count` within the 56-bit range.
+    #[cfg(test)]
     pub(crate) fn from_record(data: &[u8]) -> Result<WriteBatch, DecodeError> {
+        Self::from_wal_record(data, 1)
+    }
+
+    /// [`from_record`](Self::from_record) for a record of a WAL of log
+    /// format `version`: 1 has the fixed 12-byte header, 2 and later the
+    /// varint one ([`with_wal_payload`](Self::with_wal_payload)). Varints
+    /// must be minimal, so an accepted record is exactly what
+    /// `with_wal_payload` writes for the batch.
+    pub(crate) fn from_wal_record(data: &[u8], version: u32) -> Result<WriteBatch, DecodeError> {
         let mut c = Cursor::new(data);
-        let seq = c.u64("truncated write batch header")?;
-        let count = c.u32("truncated write batch header")?;
+        let (seq, count) = if version >= 2 {
+            (
+                c.varint64("truncated write batch header")?,
+                c.varint32("truncated write batch header")?,
+            )
+        } else {
+            (
+                c.u64("truncated write batch header")?,
+                c.u32("truncated write batch header")?,
+            )
+        };
+        let ops_start = c.position();
         if count > 0
             && seq
                 .checked_add(u64::from(count) - 1)
@@ -291,8 +369,13 @@ impl WriteBatch {
         if !c.is_empty() {
             return Err(c.error("bytes left over after the write batch's operations"));
         }
+        let ops = data.get(ops_start..).unwrap_or_default();
+        let mut rep = Vec::with_capacity(BATCH_HEADER_LEN + ops.len());
+        rep.extend_from_slice(&seq.to_le_bytes());
+        rep.extend_from_slice(&count.to_le_bytes());
+        rep.extend_from_slice(ops);
         Ok(WriteBatch {
-            rep: data.to_vec(),
+            rep,
             ops: u64::from(count),
             max_key,
             max_value,
@@ -350,6 +433,95 @@ mod tests {
         b.iter()
             .map(|o| (o.kind, o.key.to_vec(), o.value.to_vec()))
             .collect()
+    }
+
+    /// WAL format 2: varint header, exact bytes, header restored after the
+    /// call, and every size of header (including one longer than the 12
+    /// fixed bytes, built in a separate buffer).
+    #[test]
+    fn wal_v2_payload_round_trip() {
+        let mut b = WriteBatch::new();
+        b.put(b"k1", b"v1");
+        b.delete("k2");
+        b.set_sequence(300);
+        let fixed = b.data().to_vec();
+        let p = b.with_wal_payload(<[u8]>::to_vec);
+        // 300 = 0xac 0x02; count 2.
+        assert_eq!(&p[..3], &[0xac, 0x02, 2]);
+        assert_eq!(&p[3..], &fixed[12..]);
+        assert_eq!(b.data(), &fixed[..], "the fixed header is put back");
+        let d = WriteBatch::from_wal_record(&p, 2).unwrap();
+        assert_eq!(d, b);
+        for seq in [
+            0,
+            1,
+            127,
+            128,
+            1 << 21,
+            1 << 49,
+            MAX_SEQUENCE - 2,
+            u64::MAX - 5,
+        ] {
+            b.set_sequence(seq);
+            let p = b.with_wal_payload(<[u8]>::to_vec);
+            let (_, n) = b.wal_header();
+            assert_eq!(p.len(), n + fixed.len() - 12, "seq {seq}");
+            assert_eq!(b.sequence(), seq, "seq {seq}: header put back");
+            match WriteBatch::from_wal_record(&p, 2) {
+                Ok(d) => assert_eq!(d, b, "seq {seq}"),
+                Err(e) => assert!(seq > MAX_SEQUENCE - 1, "seq {seq}: {e:?}"),
+            }
+        }
+        // A header longer than 12 bytes: built in a separate buffer.
+        let mut many = WriteBatch::new();
+        for i in 0..20_000u32 {
+            many.put(i.to_be_bytes(), "");
+        }
+        many.set_sequence(u64::MAX - 5);
+        assert_eq!(many.wal_header().1, 13);
+        let fixed_many = many.data().to_vec();
+        let p = many.with_wal_payload(<[u8]>::to_vec);
+        assert_eq!(p.len(), 13 + fixed_many.len() - 12);
+        assert_eq!(&p[13..], &fixed_many[12..]);
+        assert_eq!(&p[10..13], &[0xa0, 0x9c, 0x01], "count 20000");
+        assert_eq!(many.data(), &fixed_many[..]);
+        // The two versions do not read each other's records.
+        b.set_sequence(300);
+        let v2 = b.with_wal_payload(<[u8]>::to_vec);
+        assert!(WriteBatch::from_wal_record(&v2, 1).is_err());
+        assert!(WriteBatch::from_wal_record(b.data(), 2).is_err());
+    }
+
+    #[test]
+    fn wal_v2_decoder_rejects_malformed() {
+        let mut b = WriteBatch::new();
+        b.put(b"key", b"value");
+        b.set_sequence(5);
+        let good = b.with_wal_payload(<[u8]>::to_vec);
+        assert_eq!(&good[..2], &[5, 1]);
+        // Every truncation.
+        for n in 0..good.len() {
+            assert!(
+                WriteBatch::from_wal_record(&good[..n], 2).is_err(),
+                "len {n}"
+            );
+        }
+        // A non-minimal varint sequence (5 as 0x85 0x00).
+        let mut long = vec![0x85, 0x00];
+        long.extend_from_slice(&good[1..]);
+        assert!(WriteBatch::from_wal_record(&long, 2).is_err());
+        // A count that disagrees with the operations.
+        let mut c = good.clone();
+        c[1] = 2;
+        assert!(WriteBatch::from_wal_record(&c, 2).is_err());
+        // A count above u32.
+        let mut big = vec![5, 0x80, 0x80, 0x80, 0x80, 0x10];
+        big.extend_from_slice(&good[2..]);
+        assert!(WriteBatch::from_wal_record(&big, 2).is_err());
+        // A byte left over.
+        let mut extra = good.clone();
+        extra.push(0);
+        assert!(WriteBatch::from_wal_record(&extra, 2).is_err());
     }
 
     #[test]

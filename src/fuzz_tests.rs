@@ -124,7 +124,9 @@ fn small_key() -> impl Strategy<Value = Vec<u8>> {
     proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'b'), any::<u8>()], 0..12)
 }
 
-fn batch_bytes(ops: &[(bool, Vec<u8>, Vec<u8>)], seq: u64) -> Vec<u8> {
+/// A batch of `ops` numbered from `seq`, as a WAL record payload of log
+/// format `version`.
+fn batch_bytes_v(ops: &[(bool, Vec<u8>, Vec<u8>)], seq: u64, version: u32) -> Vec<u8> {
     let mut b = WriteBatch::new();
     for (put, k, v) in ops {
         if *put {
@@ -134,7 +136,14 @@ fn batch_bytes(ops: &[(bool, Vec<u8>, Vec<u8>)], seq: u64) -> Vec<u8> {
         }
     }
     b.set_sequence(seq);
-    b.data().to_vec()
+    match version {
+        1 => b.data().to_vec(),
+        _ => b.with_wal_payload(<[u8]>::to_vec),
+    }
+}
+
+fn batch_bytes(ops: &[(bool, Vec<u8>, Vec<u8>)], seq: u64) -> Vec<u8> {
+    batch_bytes_v(ops, seq, 1)
 }
 
 fn batch_ops() -> impl Strategy<Value = Vec<(bool, Vec<u8>, Vec<u8>)>> {
@@ -291,7 +300,7 @@ proptest! {
             }).collect();
             (LogKind::Manifest, r)
         } else {
-            (LogKind::Wal, recs.iter().map(|(ops, s)| batch_bytes(ops, *s)).collect())
+            (LogKind::Wal, recs.iter().map(|(ops, s)| batch_bytes_v(ops, *s, 2)).collect())
         };
         let mut records = records;
         if big {
@@ -312,6 +321,14 @@ proptest! {
     #[test]
     fn write_batch_mutated(ops in batch_ops(), seq in 0u64..(1 << 56), muts in mutations()) {
         let mut d = batch_bytes(&ops, seq);
+        fuzzing::decode_write_batch(&d);
+        apply(&mut d, &muts);
+        fuzzing::decode_write_batch(&d);
+    }
+
+    #[test]
+    fn write_batch_v2_mutated(ops in batch_ops(), seq in 0u64..(1 << 56), muts in mutations()) {
+        let mut d = batch_bytes_v(&ops, seq, 2);
         fuzzing::decode_write_batch(&d);
         apply(&mut d, &muts);
         fuzzing::decode_write_batch(&d);

@@ -92,32 +92,48 @@ pub fn decode_log(data: &[u8]) {
     }
 }
 
-/// A WAL record payload ([`WriteBatch`]). An accepted batch holds exactly
-/// the input bytes, `count` operations within the limits, and sequence
-/// numbers inside the 56-bit range.
+/// A WAL record payload ([`WriteBatch`]), decoded as each WAL format
+/// version (1: fixed header, 2: varint header). An accepted batch encodes
+/// back to exactly the input bytes in that version, holds `count`
+/// operations within the limits, and has sequence numbers inside the
+/// 56-bit range.
 pub fn decode_write_batch(data: &[u8]) {
-    let Ok(b) = WriteBatch::from_record(data) else {
-        return;
-    };
-    assert_eq!(b.data(), data, "accepted batch differs from its bytes");
-    assert_eq!(
-        b.iter().count(),
-        b.len(),
-        "batch count differs from its ops"
-    );
-    assert!(b.check_limits().is_ok(), "accepted batch breaks the limits");
-    if !b.is_empty() {
-        assert!(b.sequence() + b.len() as u64 - 1 <= MAX_SEQUENCE);
-    }
-    let mut again = WriteBatch::new();
-    for op in b.iter() {
-        match op.kind {
-            crate::key::ValueKind::Value => again.put(op.key, op.value),
-            crate::key::ValueKind::Delete => again.delete(op.key),
+    for version in [1, 2] {
+        let Ok(mut b) = WriteBatch::from_wal_record(data, version) else {
+            continue;
+        };
+        let encoded = |b: &mut WriteBatch| match version {
+            1 => b.data().to_vec(),
+            _ => b.with_wal_payload(<[u8]>::to_vec),
+        };
+        assert_eq!(
+            encoded(&mut b),
+            data,
+            "accepted batch differs from its bytes"
+        );
+        assert_eq!(
+            b.iter().count(),
+            b.len(),
+            "batch count differs from its ops"
+        );
+        assert!(b.check_limits().is_ok(), "accepted batch breaks the limits");
+        if !b.is_empty() {
+            assert!(b.sequence() + b.len() as u64 - 1 <= MAX_SEQUENCE);
         }
+        let mut again = WriteBatch::new();
+        for op in b.iter() {
+            match op.kind {
+                crate::key::ValueKind::Value => again.put(op.key, op.value),
+                crate::key::ValueKind::Delete => again.delete(op.key),
+            }
+        }
+        again.set_sequence(b.sequence());
+        assert_eq!(
+            encoded(&mut again),
+            data,
+            "batch does not re-encode to its bytes"
+        );
     }
-    again.set_sequence(b.sequence());
-    assert_eq!(again.data(), data, "batch does not re-encode to its bytes");
 }
 
 /// A manifest record payload ([`VersionEdit`]). An accepted edit encodes

@@ -297,8 +297,8 @@ pub fn read_wal(path: impl AsRef<Path>) -> Result<WalContents> {
     let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Wal, number)?;
     let mut batches = Vec::new();
     while let Some(rec) = reader.next_record()? {
-        let b =
-            WriteBatch::from_record(&rec.payload).map_err(|e| e.into_error(path, rec.offset))?;
+        let b = WriteBatch::from_wal_record(&rec.payload, reader.version())
+            .map_err(|e| e.into_error(path, rec.offset))?;
         batches.push(WalBatch {
             offset: rec.offset,
             sequence: b.sequence(),

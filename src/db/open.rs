@@ -199,7 +199,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
                     ),
                 ));
             }
-            let batch = WriteBatch::from_record(&rec.payload)
+            let batch = WriteBatch::from_wal_record(&rec.payload, reader.version())
                 .map_err(|e| e.into_error(&path, rec.offset))?;
             last_seq = last_seq.max(mem.insert_batch(&batch));
             records += 1;
@@ -405,7 +405,7 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         let data = fs.read_file(&path)?;
         let mut reader = LogReader::new(path.clone(), data, LogKind::Wal, n)?;
         while let Some(rec) = reader.next_record()? {
-            let batch = WriteBatch::from_record(&rec.payload)
+            let batch = WriteBatch::from_wal_record(&rec.payload, reader.version())
                 .map_err(|e| e.into_error(&path, rec.offset))?;
             last_seq = last_seq.max(mem.insert_batch(&batch));
         }
@@ -615,14 +615,31 @@ mod tests {
     /// Writes WAL `n` holding one batch per key (sequences from `seq`),
     /// cut by `cut` bytes at the end.
     fn write_wal(fs: &MemFs, dir: &Path, n: u64, seq: u64, keys: &[&str], cut: usize) {
+        write_wal_version(fs, dir, n, seq, keys, cut, LogKind::Wal.format_version());
+    }
+
+    /// [`write_wal`] in WAL format `version` (1: fixed batch headers).
+    fn write_wal_version(
+        fs: &MemFs,
+        dir: &Path,
+        n: u64,
+        seq: u64,
+        keys: &[&str],
+        cut: usize,
+        version: u32,
+    ) {
         let path = log_file_name(dir, n);
-        let mut w =
-            LogWriter::new(fs.create(&path).unwrap(), path.clone(), LogKind::Wal, n).unwrap();
+        let file = fs.create(&path).unwrap();
+        let mut w = LogWriter::with_version(file, path.clone(), LogKind::Wal, n, version).unwrap();
         for (i, k) in keys.iter().enumerate() {
             let mut b = WriteBatch::new();
-            b.put(k, "v");
+            b.put(k, format!("v-{k}"));
             b.set_sequence(seq + i as u64);
-            w.add_record(b.data()).unwrap();
+            if version == 1 {
+                w.add_record(b.data()).unwrap();
+            } else {
+                b.with_wal_payload(|p| w.add_record(p)).unwrap();
+            }
         }
         w.sync().unwrap();
         drop(w);
@@ -675,5 +692,55 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// WALs written by a build of format version 1 (fixed 12-byte batch
+    /// headers) still replay, also beside a newer version-2 WAL.
+    #[test]
+    fn version_1_wals_still_replay() {
+        let dir = Path::new("/db");
+        let fs = Arc::new(MemFs::new());
+        let last = fresh(&fs, dir);
+        write_wal_version(&fs, dir, last, 1, &["a", "b"], 0, 1);
+        write_wal_version(&fs, dir, last + 1, 3, &["c", "a"], 0, 2);
+        let opts = || Options {
+            fs: fs.clone(),
+            ..Options::default()
+        };
+        let db = Db::open(dir, opts()).unwrap();
+        assert_eq!(db.get("a").unwrap().as_deref(), Some(&b"v-a"[..]));
+        assert_eq!(db.get("b").unwrap().as_deref(), Some(&b"v-b"[..]));
+        assert_eq!(db.get("c").unwrap().as_deref(), Some(&b"v-c"[..]));
+        db.put("d", "v-d").unwrap();
+        db.close().unwrap();
+        let db = Db::open(dir, opts()).unwrap();
+        for k in ["a", "b", "c", "d"] {
+            assert_eq!(
+                db.get(k).unwrap().as_deref(),
+                Some(format!("v-{k}").as_bytes())
+            );
+        }
+        // A version-1 record in a version-2 WAL is corruption, not a
+        // silently different batch.
+        let fs = Arc::new(MemFs::new());
+        let last = fresh(&fs, dir);
+        let path = log_file_name(dir, last);
+        let mut w =
+            LogWriter::new(fs.create(&path).unwrap(), path.clone(), LogKind::Wal, last).unwrap();
+        let mut b = WriteBatch::new();
+        b.put("x", "y");
+        b.set_sequence(1);
+        w.add_record(b.data()).unwrap();
+        w.sync().unwrap();
+        drop(w);
+        let e = Db::open(
+            dir,
+            Options {
+                fs: fs.clone(),
+                ..Options::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Corruption { .. }), "{e}");
     }
 }

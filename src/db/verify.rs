@@ -333,7 +333,8 @@ fn check_wal(path: &Path, number: u64, data: Bytes, last: bool, r: &mut Integrit
     let result = (|| {
         let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Wal, number)?;
         while let Some(rec) = reader.next_record()? {
-            WriteBatch::from_record(&rec.payload).map_err(|e| e.into_error(path, rec.offset))?;
+            WriteBatch::from_wal_record(&rec.payload, reader.version())
+                .map_err(|e| e.into_error(path, rec.offset))?;
             r.wal_batches += 1;
         }
         Ok(reader.torn_tail())

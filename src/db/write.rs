@@ -369,7 +369,7 @@ impl DbInner {
                 // and any block padding.
                 let start = wal.len();
                 for w in group {
-                    wal.add_record(w.batch.lock().data())?;
+                    w.batch.lock().with_wal_payload(|p| wal.add_record(p))?;
                 }
                 let added = wal.len() - start;
                 self.wal_bytes.fetch_add(added, Ordering::Relaxed);

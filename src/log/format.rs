@@ -4,7 +4,8 @@
 //!
 //! Fragment header (7 bytes): `checksum: u32` over `type ‖ payload`,
 //! `length: u16`, `type: u8`. Header record payload (20 bytes): magic (8),
-//! format version `u32`, file number `u64`.
+//! format version `u32`, file number `u64`. The version is per kind of log
+//! ([`LogKind::format_version`]).
 
 use crate::coding::checksum_parts;
 
@@ -16,9 +17,6 @@ pub(crate) const HEADER_LEN: usize = 7;
 
 /// Largest payload of one fragment (a whole block minus its header).
 pub(crate) const MAX_FRAGMENT_PAYLOAD: usize = BLOCK_SIZE - HEADER_LEN;
-
-/// Log format version written by this build and the highest it reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// Bytes of the header record's payload: magic, version, file number.
 pub(crate) const FILE_HEADER_PAYLOAD_LEN: usize = 8 + 4 + 8;
@@ -72,6 +70,16 @@ impl LogKind {
         }
     }
 
+    /// The format version this build writes for this kind of log, and the
+    /// highest it reads. WAL 2: the write batch header is two varints
+    /// (version 1, still read: fixed 8 + 4 bytes). Manifest: 1.
+    pub(crate) fn format_version(self) -> u32 {
+        match self {
+            LogKind::Wal => 2,
+            LogKind::Manifest => 1,
+        }
+    }
+
     /// A name for error messages.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -100,22 +108,29 @@ pub(crate) fn encode_fragment_header(ty: FragmentType, payload: &[u8]) -> [u8; H
     h
 }
 
-/// The payload of the header record of a log of `kind` numbered `file_number`.
+/// The payload of the header record of a log of `kind` numbered
+/// `file_number`, in format `version`.
 pub(crate) fn encode_file_header_payload(
     kind: LogKind,
     file_number: u64,
+    version: u32,
 ) -> [u8; FILE_HEADER_PAYLOAD_LEN] {
     let mut p = [0u8; FILE_HEADER_PAYLOAD_LEN];
     p[..8].copy_from_slice(kind.magic());
-    p[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    p[8..12].copy_from_slice(&version.to_le_bytes());
     p[12..20].copy_from_slice(&file_number.to_le_bytes());
     p
 }
 
-/// The exact bytes a writer puts at the start of a log of `kind` numbered
-/// `file_number`: one `FULL` fragment holding the header payload.
-pub(crate) fn encode_file_header(kind: LogKind, file_number: u64) -> [u8; FILE_HEADER_LEN] {
-    let payload = encode_file_header_payload(kind, file_number);
+/// The exact bytes a writer of format `version` puts at the start of a log
+/// of `kind` numbered `file_number`: one `FULL` fragment holding the
+/// header payload.
+pub(crate) fn encode_file_header(
+    kind: LogKind,
+    file_number: u64,
+    version: u32,
+) -> [u8; FILE_HEADER_LEN] {
+    let payload = encode_file_header_payload(kind, file_number, version);
     let header = encode_fragment_header(FragmentType::Full, &payload);
     let mut out = [0u8; FILE_HEADER_LEN];
     out[..HEADER_LEN].copy_from_slice(&header);

@@ -30,7 +30,7 @@ use bytes::Bytes;
 
 use super::format::{
     encode_file_header, fragment_checksum, FragmentType, LogKind, BLOCK_SIZE, FILE_HEADER_LEN,
-    FILE_HEADER_PAYLOAD_LEN, FORMAT_VERSION, HEADER_LEN,
+    FILE_HEADER_PAYLOAD_LEN, HEADER_LEN,
 };
 use crate::coding::{checksum_matches, Cursor};
 use crate::error::{Error, Result};
@@ -120,6 +120,9 @@ pub(crate) struct LogReader {
     /// Mid-file corruption found: repeated on every later call.
     corrupt: Option<(u64, &'static str)>,
     kind: LogKind,
+    /// Format version from the header record (the current one of `kind`
+    /// when the header is torn: then there are no records).
+    version: u32,
 }
 
 impl fmt::Debug for LogReader {
@@ -157,6 +160,7 @@ impl LogReader {
             torn: None,
             corrupt: None,
             kind,
+            version: kind.format_version(),
         };
         if r.data.is_empty() {
             r.finish_torn("empty file: the log header was never written");
@@ -165,16 +169,19 @@ impl LogReader {
         match decode_fragment(&r.data, 0) {
             Fragment::Valid { ty, start, len } => {
                 let payload = r.data.get(start..start + len).unwrap_or_default();
-                r.check_header(ty, payload, kind, expected_file_number)?;
+                r.version = r.check_header(ty, payload, kind, expected_file_number)?;
                 r.pos = start + len;
                 r.valid_len = r.pos;
                 Ok(r)
             }
             Fragment::Bad(reason) => {
-                let expected = encode_file_header(kind, expected_file_number);
                 let n = r.data.len().min(FILE_HEADER_LEN);
                 let head = r.data.get(..n).unwrap_or_default();
-                let plausible = head.iter().all(|&b| b == 0) || expected.get(..n) == Some(head);
+                // A prefix of the header any supported version writes.
+                let plausible = head.iter().all(|&b| b == 0)
+                    || (1..=kind.format_version()).any(|v| {
+                        encode_file_header(kind, expected_file_number, v).get(..n) == Some(head)
+                    });
                 if !plausible {
                     return Err(Error::corruption(
                         &r.path,
@@ -188,13 +195,18 @@ impl LogReader {
         }
     }
 
+    /// The log's format version, from its header record.
+    pub(crate) fn version(&self) -> u32 {
+        self.version
+    }
+
     fn check_header(
         &self,
         ty: FragmentType,
         payload: &[u8],
         kind: LogKind,
         expected_file_number: u64,
-    ) -> Result<()> {
+    ) -> Result<u32> {
         let err = |reason: String| Error::corruption(&self.path, 0, reason);
         if ty != FragmentType::Full || payload.len() != FILE_HEADER_PAYLOAD_LEN {
             return Err(err(format!(
@@ -214,11 +226,11 @@ impl LogReader {
                 kind.name()
             )));
         }
-        if version > FORMAT_VERSION {
+        if version > kind.format_version() {
             return Err(Error::UnsupportedVersion {
                 file: self.path.clone(),
                 found: version,
-                supported: FORMAT_VERSION,
+                supported: kind.format_version(),
             });
         }
         if version == 0 {
@@ -230,7 +242,7 @@ impl LogReader {
                  {expected_file_number} (renamed or misplaced file)"
             )));
         }
-        Ok(())
+        Ok(version)
     }
 
     /// Stops reading at a torn tail ending at the last whole record.
@@ -729,7 +741,7 @@ mod tests {
     #[test]
     fn sequence_breaks_are_corruption() {
         // Hand-build: header, then a FIRST fragment followed by a FULL one.
-        let mut d = encode_file_header(LogKind::Wal, NUM).to_vec();
+        let mut d = encode_file_header(LogKind::Wal, NUM, 2).to_vec();
         let frag = |ty: FragmentType, p: &[u8], d: &mut Vec<u8>| {
             d.extend_from_slice(&super::super::format::encode_fragment_header(ty, p));
             d.extend_from_slice(p);
@@ -759,8 +771,7 @@ mod tests {
         let e = LogReader::new(path(), Bytes::from(data.clone()), LogKind::Wal, 8).unwrap_err();
         assert!(matches!(e, Error::Corruption { offset: 0, .. }), "{e}");
         // Newer version with a valid checksum.
-        let mut payload = super::super::format::encode_file_header_payload(LogKind::Wal, NUM);
-        payload[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let payload = super::super::format::encode_file_header_payload(LogKind::Wal, NUM, 3);
         let mut d =
             super::super::format::encode_fragment_header(FragmentType::Full, &payload).to_vec();
         d.extend_from_slice(&payload);
@@ -769,8 +780,8 @@ mod tests {
             matches!(
                 e,
                 Error::UnsupportedVersion {
-                    found: 2,
-                    supported: 1,
+                    found: 3,
+                    supported: 2,
                     ..
                 }
             ),

@@ -93,6 +93,18 @@ impl LogWriter {
         kind: LogKind,
         file_number: u64,
     ) -> Result<Self> {
+        Self::with_version(file, path, kind, file_number, kind.format_version())
+    }
+
+    /// [`new`](Self::new) writing format `version` in the header (tests
+    /// write older versions; the records must then be in that format).
+    pub(crate) fn with_version(
+        file: Box<dyn WritableFile>,
+        path: PathBuf,
+        kind: LogKind,
+        file_number: u64,
+        version: u32,
+    ) -> Result<Self> {
         if !file.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "log file {} is not empty ({} bytes); logs are only written from the start",
@@ -109,7 +121,7 @@ impl LogWriter {
             failed: false,
             preallocated: 0,
         };
-        w.add_record(&encode_file_header_payload(kind, file_number))?;
+        w.add_record(&encode_file_header_payload(kind, file_number, version))?;
         Ok(w)
     }
 
