@@ -491,13 +491,14 @@ fn new_inner(
     block_cache: Option<Arc<BlockCache>>,
     metrics: Arc<Metrics>,
 ) -> DbInner {
+    let active_mem = Arc::clone(&sv.mem);
     DbInner {
         dir: dir.to_path_buf(),
         fs,
         sv: ArcSwap::from_pointee(sv),
         visible_seq: AtomicU64::new(last_seq),
         next_file_number: AtomicU64::new(next_file),
-        queue: Mutex::new(WriteQueue::new(last_seq)),
+        queue: Mutex::new(WriteQueue::new(last_seq, active_mem)),
         stall_cv: Condvar::new(),
         wal: Mutex::new(wal),
         versions: Mutex::new(versions),

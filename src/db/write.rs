@@ -60,15 +60,23 @@ pub(crate) struct WriteQueue {
     /// The leader's group vector, kept empty between groups so building a
     /// group allocates nothing.
     spare_group: Vec<Arc<Writer>>,
+    /// The active memtable: always the current `SuperVersion`'s, because
+    /// only a leader replaces that (`switch_memtable`, queue locked) and
+    /// sets it here too. A leader moves it out for the unlocked part of
+    /// its group and puts it back before the next leader can run, so a
+    /// group costs no `SuperVersion` load and no reference count. `None`
+    /// only while a leader holds it (or if one unwound with it).
+    active_mem: Option<Arc<MemTable>>,
 }
 
 impl WriteQueue {
-    pub(crate) fn new(last_seq: u64) -> Self {
+    pub(crate) fn new(last_seq: u64, active_mem: Arc<MemTable>) -> Self {
         WriteQueue {
             writers: WriterQueue::new(),
             last_seq,
             last_sync_group: 0,
             spare_group: Vec::new(),
+            active_mem: Some(active_mem),
         }
     }
 }
@@ -255,7 +263,10 @@ impl DbInner {
         if group.iter().any(|w| w.sync) {
             q.last_sync_group = group.len();
         }
-        let mem = Arc::clone(&self.sv.load().mem);
+        let mem = q
+            .active_mem
+            .take()
+            .unwrap_or_else(|| Arc::clone(&self.sv.load().mem));
 
         // With the queue unlocked (new writers keep queuing): validate the
         // transactions of the group, number the writers that stay in, then
@@ -289,6 +300,7 @@ impl DbInner {
             };
             (result, rejected, seq)
         });
+        q.active_mem = Some(mem);
         q.last_seq = last_seq;
 
         // Hand results to the group (the leader is its first member).
@@ -447,11 +459,23 @@ impl DbInner {
                 }
                 _ => {}
             }
-            let sv = self.sv.load_full();
-            let full = sv.mem.approximate_size() >= self.opts.write_buffer_size;
-            if !(full || force) || (force && sv.mem.is_empty()) {
+            let (full, empty) = match &q.active_mem {
+                Some(m) => (
+                    m.approximate_size() >= self.opts.write_buffer_size,
+                    m.is_empty(),
+                ),
+                None => {
+                    let m = &self.sv.load().mem;
+                    (
+                        m.approximate_size() >= self.opts.write_buffer_size,
+                        m.is_empty(),
+                    )
+                }
+            };
+            if !(full || force) || (force && empty) {
                 break Ok(());
             }
+            let sv = self.sv.load_full();
             if sv.imms.len() + 1 >= self.opts.max_write_buffer_number {
                 if stalled.is_none() {
                     db_event!(
@@ -468,10 +492,11 @@ impl DbInner {
                 self.metrics.stalled_for(Stall::MemtableStop, t.elapsed());
                 continue;
             }
-            if let Err(e) = self.switch_memtable(&sv) {
+            match self.switch_memtable(&sv) {
+                Ok(mem) => q.active_mem = Some(mem),
                 // Recorded here, with the queue held: `set_bg_error` would
                 // lock the queue again and deadlock.
-                break Err(Error::Background(self.set_bg_error_queue_locked(e, q)));
+                Err(e) => break Err(Error::Background(self.set_bg_error_queue_locked(e, q))),
             }
             force = false;
         };
@@ -490,8 +515,8 @@ impl DbInner {
     /// Freezes the active memtable and starts a new one with a new WAL.
     /// Called by the leader with the queue locked; an error must become the
     /// background error (the old WAL's sync may have failed), which the
-    /// caller records.
-    fn switch_memtable(&self, sv: &SuperVersion) -> Result<()> {
+    /// caller records. Returns the new active memtable.
+    fn switch_memtable(&self, sv: &SuperVersion) -> Result<Arc<MemTable>> {
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
         let path = log_file_name(&self.dir, number);
         let res = (|| {
@@ -520,7 +545,7 @@ impl DbInner {
             imms.push(Arc::clone(&sv.mem));
             imms.extend(cur.imms.iter().cloned());
             self.sv.store(Arc::new(SuperVersion {
-                mem,
+                mem: Arc::clone(&mem),
                 imms,
                 version: Arc::clone(&cur.version),
             }));
@@ -528,7 +553,7 @@ impl DbInner {
         let mut st = self.flush_state.lock();
         st.pending = true;
         self.flush_cv.notify_one();
-        Ok(())
+        Ok(mem)
     }
 }
 
