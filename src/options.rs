@@ -86,7 +86,11 @@ pub struct Options {
     pub memtable_bloom: bool,
     /// Target size of an uncompressed data block (default 4 KiB).
     pub block_size: usize,
-    /// Entries between restart points in data blocks (default 16).
+    /// Entries between restart points in data blocks (default 8; RocksDB
+    /// and LevelDB use 16). A seek binary-searches the restart points and
+    /// then decodes entries one by one: with 100-byte values, 8 measured
+    /// 4-5 % faster point reads and seeks than 16 for about 1 % more disk
+    /// and 4 % slower full scans.
     pub block_restart_interval: usize,
     /// Target size of a B+Tree index page (default 4 KiB).
     pub index_page_size: usize,
@@ -184,7 +188,7 @@ impl Default for Options {
             max_write_buffer_number: 2,
             memtable_bloom: true,
             block_size: 4096,
-            block_restart_interval: 16,
+            block_restart_interval: 8,
             index_page_size: 4096,
             bloom_bits_per_key: 10,
             block_cache_size: 32 * 1024 * 1024,

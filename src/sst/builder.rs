@@ -37,7 +37,7 @@ impl Default for TableBuildOptions {
     fn default() -> Self {
         TableBuildOptions {
             block_size: 4096,
-            block_restart_interval: 16,
+            block_restart_interval: 8,
             index_page_size: 4096,
             bloom_bits_per_key: 10,
             compression: Compression::None,
