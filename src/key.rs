@@ -112,11 +112,26 @@ fn trailer(ikey: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// Compares two user keys bytewise, as `a.cmp(b)` does. When both have 8
+/// bytes or more their first 8 bytes are compared as one big-endian
+/// integer first, inline: keys that differ there (most, in a sorted run)
+/// then cost no `memcmp` call.
+#[inline]
+pub fn compare_user_keys(a: &[u8], b: &[u8]) -> Ordering {
+    if let (Some(x), Some(y)) = (a.first_chunk::<8>(), b.first_chunk::<8>()) {
+        let (x, y) = (u64::from_be_bytes(*x), u64::from_be_bytes(*y));
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.cmp(b)
+}
+
 /// Compares two encoded internal keys: user key ascending, then trailer
 /// (sequence number, kind) descending.
 #[inline]
 pub fn compare_internal(a: &[u8], b: &[u8]) -> Ordering {
-    match user_key(a).cmp(user_key(b)) {
+    match compare_user_keys(user_key(a), user_key(b)) {
         Ordering::Equal => trailer(b).cmp(&trailer(a)),
         o => o,
     }
@@ -139,6 +154,18 @@ pub(crate) fn key_prefix(user_key: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn compare_user_keys_is_bytewise(
+            a in proptest::collection::vec(0u8..4, 0..12),
+            b in proptest::collection::vec(0u8..4, 0..12),
+        ) {
+            proptest::prop_assert_eq!(compare_user_keys(&a, &b), a.cmp(&b));
+            proptest::prop_assert_eq!(compare_user_keys(&b, &a), b.cmp(&a));
+            proptest::prop_assert_eq!(compare_user_keys(&a, &a), std::cmp::Ordering::Equal);
+        }
+    }
 
     #[test]
     fn order_is_user_key_then_newest_first() {

@@ -136,7 +136,7 @@ impl std::hash::Hasher for OffsetHasher {
 fn cmp_with_parts(k: &[u8], uk: &[u8], trailer: u64) -> Ordering {
     let split = k.len().saturating_sub(TRAILER_LEN);
     let (kuk, kt) = k.split_at(split);
-    match kuk.cmp(uk) {
+    match crate::key::compare_user_keys(kuk, uk) {
         Ordering::Equal => {
             let t = <[u8; 8]>::try_from(kt).map(u64::from_le_bytes).unwrap_or(0);
             trailer.cmp(&t)
