@@ -92,6 +92,18 @@ impl WritableFile for PosixWritable {
     }
 }
 
+/// Creates `path` (truncating an existing file) for writing, and for
+/// reading too when `read`.
+fn create_file(path: &Path, read: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(read)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}
+
 #[derive(Debug)]
 struct PosixLock {
     _file: File,
@@ -105,12 +117,7 @@ impl FileSystem for PosixFs {
     }
 
     fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let file = create_file(path, false)?;
         Ok(Box::new(PosixWritable {
             path: path.to_path_buf(),
             file,
@@ -122,13 +129,7 @@ impl FileSystem for PosixFs {
 
     fn create_mapped(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
         // Read access too: a shared writable mapping needs both.
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let file = create_file(path, true)?;
         match MappedWritable::new(path.to_path_buf(), file)? {
             Some(mapped) => Ok(Box::new(mapped)),
             // No block reservation on this file system: plain appends.
