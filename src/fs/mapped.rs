@@ -190,7 +190,9 @@ impl WritableFile for MappedWritable {
     fn sync_data(&mut self) -> Result<()> {
         self.write_out()?;
         if !self.buffered && self.flushes_since_sync == 0 {
-            // Two syncs with no unsynced flush between: synced writes.
+            // No unsynced flush since the previous sync (or since the file
+            // was created, e.g. the sync of a new WAL's header): the
+            // writer syncs every group, or has not written yet.
             self.buffered = true;
             self.window = None;
         }
