@@ -459,18 +459,19 @@ impl DbInner {
                 }
                 _ => {}
             }
-            let (full, empty) = match &q.active_mem {
-                Some(m) => (
-                    m.approximate_size() >= self.opts.write_buffer_size,
-                    m.is_empty(),
-                ),
-                None => {
-                    let m = &self.sv.load().mem;
-                    (
-                        m.approximate_size() >= self.opts.write_buffer_size,
-                        m.is_empty(),
-                    )
-                }
+            let (full, empty) = {
+                let loaded;
+                let active = match &q.active_mem {
+                    Some(m) => m,
+                    None => {
+                        loaded = self.sv.load();
+                        &loaded.mem
+                    }
+                };
+                (
+                    active.approximate_size() >= self.opts.write_buffer_size,
+                    active.is_empty(),
+                )
             };
             if !(full || force) || (force && empty) {
                 break Ok(());

@@ -38,7 +38,9 @@ use crossbeam_skiplist::SkipMap;
 
 use crate::error::Result;
 use crate::iter::InternalIterator;
-use crate::key::{key_prefix, pack_trailer, parse_internal_key, SeqNo, ValueKind, TRAILER_LEN};
+use crate::key::{
+    compare_internal, key_prefix, pack_trailer, parse_internal_key, SeqNo, ValueKind, TRAILER_LEN,
+};
 use crate::sst::filter_hash;
 
 /// Bytes counted per entry on top of key and value: the skiplist node (its
@@ -115,35 +117,16 @@ impl MemKey {
         // SAFETY: a stored key's arena copy holds `len + vlen` bytes.
         unsafe { std::slice::from_raw_parts(self.ptr.add(self.len as usize), self.vlen as usize) }
     }
-
-    /// The user key: the first `len - 8` bytes.
-    #[inline]
-    fn user_key(&self) -> &[u8] {
-        let n = (self.len as usize).saturating_sub(TRAILER_LEN);
-        // SAFETY: as in `bytes`, for the user-key part.
-        unsafe { std::slice::from_raw_parts(self.ptr, n) }
-    }
-
-    /// The trailer: the last 8 bytes, little-endian (0 for a key shorter
-    /// than a trailer, which no internal key is).
-    #[inline]
-    fn trailer(&self) -> u64 {
-        let b = self.bytes();
-        b.len()
-            .checked_sub(TRAILER_LEN)
-            .and_then(|at| b.get(at..))
-            .and_then(|t| <[u8; 8]>::try_from(t).ok())
-            .map_or(0, u64::from_le_bytes)
-    }
 }
 
 impl Ord for MemKey {
     #[inline]
     fn cmp(&self, other: &Self) -> CmpOrdering {
+        // Equal prefixes: the whole internal keys decide (user key, then
+        // trailer descending), read from the arena.
         self.prefix
             .cmp(&other.prefix)
-            .then_with(|| self.user_key().cmp(other.user_key()))
-            .then_with(|| other.trailer().cmp(&self.trailer()))
+            .then_with(|| compare_internal(self.bytes(), other.bytes()))
     }
 }
 
