@@ -376,6 +376,11 @@ impl Table {
         }
         if let Some((size, b)) = self.pinned_pages.get(&handle.offset) {
             if *size == handle.size {
+                // Request every line of the page before the binary search
+                // probes it: pinned pages are not re-verified, so nothing
+                // else would, and the probes would each wait for memory in
+                // turn. readrandom at 10M keys +28 %, at 1M +10 %.
+                crate::prefetch::prefetch_range(b.data());
                 return Ok(b.clone());
             }
         }
