@@ -7,8 +7,11 @@
 //! — with the queue unlocked, so new writers can queue up — appends one WAL
 //! record per batch, hands the WAL to the OS once and fsyncs it at most once
 //! for the whole group, inserts the batches into the memtable and publishes
-//! the group's last sequence number. Then it wakes the group and the next
-//! leader.
+//! the group's last sequence number. Then it wakes the next leader and the
+//! group. Waiting writers park on their own thread, not on the queue
+//! mutex: a leader stores each one's new state (done, or lead) and unparks
+//! it after unlocking the queue, so a woken group does not take turns on
+//! the queue lock.
 //!
 //! Invariants:
 //! - Only the head of the queue runs as leader, so WAL appends, memtable
@@ -27,10 +30,11 @@
 //!   that fails validation is answered with its error, gets no sequence
 //!   numbers and writes nothing.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::thread::Thread;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 
 use super::compact::decode_stall;
 use super::{DbInner, WriterQueue};
@@ -96,7 +100,17 @@ thread_local! {
     /// A cleared batch with capacity, for [`take_spare_batch`].
     static SPARE_BATCH: std::cell::RefCell<Option<WriteBatch>> =
         const { std::cell::RefCell::new(None) };
+    /// The threads a leader wakes after its group, reused.
+    static SPARE_WAKE: std::cell::RefCell<Vec<Thread>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// [`Writer::state`]: queued, waiting for its turn or its group.
+const WAITING: u8 = 0;
+/// [`Writer::state`]: written by a group; the result is set.
+const DONE: u8 = 1;
+/// [`Writer::state`]: at the head of the queue; it leads the next group.
+const LEAD: u8 = 2;
 
 /// An empty batch, reusing this thread's last write's buffer when there is
 /// one: `Db::put` and `Db::delete` allocate nothing in steady state.
@@ -140,7 +154,7 @@ impl Writer {
                 m.sync = sync;
                 m.force_switch = force_switch;
                 m.check = check;
-                *m.done.get_mut() = false;
+                *m.state.get_mut() = WAITING;
                 *m.result.get_mut() = None;
                 return w;
             }
@@ -150,9 +164,9 @@ impl Writer {
             sync,
             force_switch,
             check,
-            done: AtomicBool::new(false),
+            state: AtomicU8::new(WAITING),
             result: Mutex::new(None),
-            cv: Condvar::new(),
+            thread: std::thread::current(),
         })
     }
 
@@ -177,9 +191,13 @@ pub(crate) struct Writer {
     force_switch: bool,
     /// A transaction's commit validation, run by the leader.
     check: Option<CommitCheck>,
-    done: AtomicBool,
+    /// `WAITING`, then `DONE` (set after `result`) or `LEAD`, each stored
+    /// with release by the leader before it unparks `thread`.
+    state: AtomicU8,
     result: Mutex<Option<Result<()>>>,
-    cv: Condvar,
+    /// The thread that queued this writer and parks until `state` moves.
+    /// A writer is only reused by the thread that made it.
+    thread: Thread,
 }
 
 impl DbInner {
@@ -203,30 +221,58 @@ impl DbInner {
         let w = Writer::take(batch, sync, force_switch, check);
         let mut q = self.queue.lock();
         q.writers.push_back(Arc::clone(&w));
-        while !w.done.load(Ordering::Acquire)
-            && !q.writers.front().is_some_and(|f| Arc::ptr_eq(f, &w))
-        {
-            w.cv.wait(&mut q);
-        }
-        if w.done.load(Ordering::Acquire) {
+        if q.writers.len() > 1 {
+            // Behind another writer: park, without the queue lock, until a
+            // leader either wrote this batch or made this writer the next
+            // leader. Waking needs no lock, so a group's writers do not
+            // take turns on the queue mutex to learn they are done.
             drop(q);
-            let result = w.result.lock().take().unwrap_or(Ok(()));
-            Writer::keep(w);
-            return result;
+            loop {
+                match w.state.load(Ordering::Acquire) {
+                    DONE => {
+                        let result = w.result.lock().take().unwrap_or(Ok(()));
+                        Writer::keep(w);
+                        return result;
+                    }
+                    LEAD => break,
+                    _ => std::thread::park(),
+                }
+            }
+            q = self.queue.lock();
         }
-        // Leader.
-        let result = self.lead(&mut q, &w);
-        if let Some(next) = q.writers.front() {
-            next.cv.notify_one();
-        }
+        // Leader: at the head of the queue.
+        debug_assert!(q.writers.front().is_some_and(|f| Arc::ptr_eq(f, &w)));
+        let mut wake = SPARE_WAKE
+            .try_with(|c| std::mem::take(&mut *c.borrow_mut()))
+            .unwrap_or_default();
+        let result = self.lead(&mut q, &w, &mut wake);
+        // The next leader first: its group can start while this one's
+        // writers are still being woken.
+        let next = q.writers.front().map(|n| {
+            n.state.store(LEAD, Ordering::Release);
+            n.thread.clone()
+        });
         drop(q);
+        if let Some(t) = next {
+            t.unpark();
+        }
+        for t in wake.drain(..) {
+            t.unpark();
+        }
+        let _ = SPARE_WAKE.try_with(|c| *c.borrow_mut() = wake);
         Writer::keep(w);
         result
     }
 
     /// Runs one group with `leader` at the head of the queue; pops the
-    /// group from the queue before returning.
-    fn lead(&self, q: &mut MutexGuard<'_, WriteQueue>, leader: &Arc<Writer>) -> Result<()> {
+    /// group from the queue before returning, with each follower's result
+    /// set and its thread in `wake`, to unpark once the queue is unlocked.
+    fn lead(
+        &self,
+        q: &mut MutexGuard<'_, WriteQueue>,
+        leader: &Arc<Writer>,
+        wake: &mut Vec<Thread>,
+    ) -> Result<()> {
         if let Err(e) = self.make_room(q, leader.force_switch) {
             q.writers.pop_front();
             return Err(e);
@@ -315,11 +361,11 @@ impl DbInner {
                 (None, Ok(())) => Ok(()),
                 (None, Err(e)) => Err(clone_error(e)),
             });
-            w.done.store(true, Ordering::Release);
-            w.cv.notify_one();
+            wake.push(w.thread.clone());
+            w.state.store(DONE, Ordering::Release);
         }
-        // The woken writers need the queue lock, still held: drop the
-        // group's references first so each can reuse its writer.
+        // Drop the group's references before anyone is woken, so each
+        // writer can be reused by its thread.
         group.clear();
         q.spare_group = group;
         match leader_rejected {
