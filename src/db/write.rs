@@ -490,7 +490,7 @@ impl DbInner {
             user_bytes += b.user_bytes();
             ops += u64::from(b.count());
             deletes += b.deletes();
-            mem.insert_batch(&b);
+            mem.insert_batch(b);
         }
         self.visible_seq.store(last_seq, Ordering::Release);
         self.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
