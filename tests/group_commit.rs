@@ -51,10 +51,7 @@ fn every_batch_of_every_thread_is_written_once_and_intact() {
                     // Every fifth write of the even threads is synced: those
                     // gather company; the rest ride along in their groups.
                     let sync = t % 2 == 0 && i % 5 == 0;
-                    let wo = WriteOptions {
-                        sync,
-                        ..WriteOptions::default()
-                    };
+                    let wo = WriteOptions { sync };
                     let n = batch_len(t, i);
                     if n == 1 {
                         // Db::put reuses the thread's spare batch buffer.
