@@ -137,6 +137,23 @@ pub fn compare_internal(a: &[u8], b: &[u8]) -> Ordering {
     }
 }
 
+/// Compares the encoded internal key `k` with the internal key given as
+/// its parts, user key `uk` and packed `trailer`, without encoding it.
+#[inline]
+pub(crate) fn compare_with_parts(k: &[u8], uk: &[u8], trailer: u64) -> Ordering {
+    match compare_user_keys(user_key(k), uk) {
+        Ordering::Equal => trailer.cmp(&self::trailer(k)),
+        o => o,
+    }
+}
+
+/// The user key and packed trailer of an encoded internal key (the
+/// trailer is 0 when the key is too short to hold one).
+#[inline]
+pub(crate) fn split_internal_key(ikey: &[u8]) -> (&[u8], u64) {
+    (user_key(ikey), trailer(ikey))
+}
+
 /// The first 8 bytes of `user_key`, big-endian, zero-padded: comparing
 /// two prefixes orders the keys as comparing the keys would, except that
 /// equal prefixes say nothing (compare the whole keys then). If padded

@@ -18,6 +18,7 @@
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -25,10 +26,11 @@ use crate::coding::{
     checksum, checksum_matches, checksum_parts, put_u32, put_varint32, Cursor, DecodeError,
 };
 use crate::error::{Error, Result};
-use crate::key::{compare_internal, TRAILER_LEN};
+use crate::key::{compare_internal, compare_with_parts, split_internal_key, TRAILER_LEN};
 use crate::options::Compression;
 
 use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
+use super::page_summary::PageSummary;
 
 /// Compression type byte of a stored block: none.
 pub(crate) const COMPRESSION_NONE: u8 = 0;
@@ -298,6 +300,9 @@ pub(crate) struct Block {
     num_restarts: usize,
     base: u64,
     compressed: bool,
+    /// Set on pinned index pages ([`Block::with_summary`]): seeks search
+    /// it instead of the restart array.
+    summary: Option<Arc<PageSummary>>,
 }
 
 impl Block {
@@ -340,7 +345,38 @@ impl Block {
             num_restarts: n,
             base,
             compressed,
+            summary: None,
         })
+    }
+
+    /// The block with a [`PageSummary`] for its seeks, when it is a page
+    /// with a restart at every entry (index pages); unchanged otherwise.
+    /// For blocks kept for long and searched often: building one decodes
+    /// every entry.
+    pub fn with_summary(mut self) -> Block {
+        self.summary = PageSummary::build(&self).map(Arc::new);
+        self
+    }
+
+    /// The search summary, if [`Block::with_summary`] built one.
+    pub fn summary(&self) -> Option<&PageSummary> {
+        self.summary.as_deref()
+    }
+
+    /// The key of the entry at restart `i` when that entry is the only one
+    /// before the next restart (or the restart array) and shares no bytes;
+    /// `None` otherwise or if it does not decode.
+    pub fn sole_restart_key(&self, i: usize) -> Option<&[u8]> {
+        let off = self.restart(i);
+        let end = if i + 1 < self.num_restarts {
+            self.restart(i + 1)
+        } else {
+            self.restarts_off
+        };
+        let (shared, non_shared, value_len, delta) = self.decode_entry(off).ok()?;
+        (shared == 0 && delta + non_shared + value_len == end)
+            .then(|| self.data.get(delta..delta + non_shared))
+            .flatten()
     }
 
     /// The uncompressed contents.
@@ -532,6 +568,13 @@ impl BlockIter {
         self.next = self.block.restarts_off;
     }
 
+    /// Leaves the cursor past the last entry, without an error.
+    fn invalidate(&mut self) {
+        self.valid = false;
+        self.cur = self.block.restarts_off;
+        self.next = self.block.restarts_off;
+    }
+
     fn seek_to_restart(&mut self, i: usize) {
         self.key.clear();
         self.restart_idx = i;
@@ -640,7 +683,39 @@ impl BlockIter {
 
     /// Moves to the first entry whose key is `>= target` (internal order).
     pub fn seek(&mut self, target: &[u8]) {
-        self.seek_by(|k| compare_internal(k, target));
+        if self.block.summary.is_some() {
+            let (uk, trailer) = split_internal_key(target);
+            self.seek_parts(uk, trailer);
+        } else {
+            self.seek_by(|k| compare_internal(k, target));
+        }
+    }
+
+    /// [`seek`](Self::seek) to the internal key given as its user key and
+    /// packed trailer. Uses the block's [`PageSummary`] when it has one.
+    pub fn seek_parts(&mut self, uk: &[u8], trailer: u64) {
+        let block = &self.block;
+        let found = match block.summary.as_deref() {
+            None => return self.seek_by(|k| compare_with_parts(k, uk, trailer)),
+            Some(summary) => summary.find(uk, |i| {
+                let off = block.restart(i);
+                let (_, non_shared, _, delta) = block.decode_entry(off)?;
+                let k = block
+                    .data
+                    .get(delta..delta + non_shared)
+                    .unwrap_or_default();
+                Ok(compare_with_parts(k, uk, trailer))
+            }),
+        };
+        self.err = None;
+        match found {
+            Ok(i) if i < self.block.num_restarts => {
+                self.seek_to_restart(i);
+                self.parse_next();
+            }
+            Ok(_) => self.invalidate(),
+            Err(e) => self.fail(e),
+        }
     }
 
     /// Moves to the first entry for which `cmp(key)` is not `Less`

@@ -31,6 +31,7 @@ pub(crate) mod filter;
 pub(crate) mod footer;
 pub(crate) mod handle;
 mod index;
+mod page_summary;
 pub(crate) mod properties;
 mod reader;
 #[cfg(test)]
