@@ -13,6 +13,7 @@ mod fault;
 mod mapped;
 mod mem;
 mod posix;
+mod writeback;
 
 use std::fmt;
 use std::path::Path;
