@@ -33,13 +33,19 @@ enum Direction {
 /// A sorted merge of several internal iterators.
 pub(crate) struct MergingIterator {
     children: Vec<Box<dyn InternalIterator>>,
-    /// [`key_prefix`] of each valid child's current user key, refreshed
-    /// whenever the child moves: most heap comparisons are decided by it
-    /// without calling into the children.
-    prefixes: Vec<u64>,
-    /// Indices of valid children, heap-ordered for `direction`.
-    heap: Vec<usize>,
+    /// The valid children, heap-ordered for `direction`, each with the
+    /// [`key_prefix`] of its current user key (refreshed whenever the child
+    /// moves): most heap comparisons are decided by the prefixes, side by
+    /// side in this one array, without calling into the children.
+    heap: Vec<Slot>,
     direction: Direction,
+}
+
+/// A heap entry: a child and the prefix of its current key.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    prefix: u64,
+    child: usize,
 }
 
 impl MergingIterator {
@@ -47,24 +53,28 @@ impl MergingIterator {
     pub(crate) fn new(children: Vec<Box<dyn InternalIterator>>) -> Self {
         MergingIterator {
             heap: Vec::with_capacity(children.len()),
-            prefixes: vec![0; children.len()],
             children,
             direction: Direction::Forward,
         }
     }
 
-    /// Records the prefix of child `i`'s current key (it must be valid).
+    /// The heap entry of child `i` (which must be valid) at its current key.
     #[inline]
-    fn load_prefix(&mut self, i: usize) {
+    fn slot(&self, i: usize) -> Slot {
         let k = self.children[i].key();
-        self.prefixes[i] = key_prefix(k.get(..k.len().saturating_sub(TRAILER_LEN)).unwrap_or(k));
+        Slot {
+            prefix: key_prefix(k.get(..k.len().saturating_sub(TRAILER_LEN)).unwrap_or(k)),
+            child: i,
+        }
     }
 
-    /// True when child `a` should be above child `b` in the heap.
+    /// True when entry `a` should be above entry `b` in the heap.
     #[inline]
-    fn before(&self, a: usize, b: usize) -> bool {
-        let o = match self.prefixes[a].cmp(&self.prefixes[b]) {
-            Ordering::Equal => compare_internal(self.children[a].key(), self.children[b].key()),
+    fn before(&self, a: Slot, b: Slot) -> bool {
+        let o = match a.prefix.cmp(&b.prefix) {
+            Ordering::Equal => {
+                compare_internal(self.children[a.child].key(), self.children[b.child].key())
+            }
             o => o,
         };
         match self.direction {
@@ -99,8 +109,8 @@ impl MergingIterator {
         self.heap.clear();
         for i in 0..self.children.len() {
             if self.children[i].valid() {
-                self.load_prefix(i);
-                self.heap.push(i);
+                let slot = self.slot(i);
+                self.heap.push(slot);
             } else if self.children[i].status().is_err() {
                 // A failed child would silently drop its entries (and show
                 // older versions from other sources): stop the whole merge.
@@ -115,11 +125,11 @@ impl MergingIterator {
 
     /// After the top child moved: keep it in the heap if still valid.
     fn fix_top(&mut self) {
-        let Some(&top) = self.heap.first() else {
+        let Some(top) = self.heap.first().map(|s| s.child) else {
             return;
         };
         if self.children[top].valid() {
-            self.load_prefix(top);
+            self.heap[0] = self.slot(top);
             self.sift_down(0);
         } else if self.children[top].status().is_err() {
             // See `rebuild`: an error ends the merge; `status` reports it.
@@ -133,7 +143,7 @@ impl MergingIterator {
     }
 
     fn current(&self) -> Option<&dyn InternalIterator> {
-        self.heap.first().map(|&i| self.children[i].as_ref())
+        self.heap.first().map(|s| self.children[s.child].as_ref())
     }
 }
 
@@ -171,7 +181,7 @@ impl InternalIterator for MergingIterator {
     }
 
     fn next(&mut self) {
-        let Some(&top) = self.heap.first() else {
+        let Some(top) = self.heap.first().map(|s| s.child) else {
             return;
         };
         if self.direction != Direction::Forward {
@@ -188,14 +198,14 @@ impl InternalIterator for MergingIterator {
             }
             self.rebuild(Direction::Forward);
             // `top` is still the smallest valid child: everything else is now > key.
-            debug_assert_eq!(self.heap.first(), Some(&top));
+            debug_assert_eq!(self.heap.first().map(|s| s.child), Some(top));
         }
         self.children[top].next();
         self.fix_top();
     }
 
     fn prev(&mut self) {
-        let Some(&top) = self.heap.first() else {
+        let Some(top) = self.heap.first().map(|s| s.child) else {
             return;
         };
         if self.direction != Direction::Backward {
@@ -210,7 +220,7 @@ impl InternalIterator for MergingIterator {
                 }
             }
             self.rebuild(Direction::Backward);
-            debug_assert_eq!(self.heap.first(), Some(&top));
+            debug_assert_eq!(self.heap.first().map(|s| s.child), Some(top));
         }
         self.children[top].prev();
         self.fix_top();
