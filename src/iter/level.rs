@@ -13,11 +13,30 @@ use bytes::Bytes;
 use super::InternalIterator;
 use crate::error::Result;
 use crate::key::compare_internal;
-use crate::version::version::TableFile;
+use crate::version::version::{TableFile, Version};
+
+/// The files a [`LevelIterator`] walks.
+enum Files {
+    /// A list of its own (a compaction's inputs).
+    Owned(Vec<Arc<TableFile>>),
+    /// One level of a version, shared: opening a cursor over a level then
+    /// counts one reference instead of one per file.
+    Level(Arc<Version>, usize),
+}
+
+impl Files {
+    #[inline]
+    fn get(&self) -> &[Arc<TableFile>] {
+        match self {
+            Files::Owned(v) => v,
+            Files::Level(v, level) => v.files(*level),
+        }
+    }
+}
 
 /// Concatenation of the non-overlapping, key-ordered `files`.
 pub(crate) struct LevelIterator {
-    files: Vec<Arc<TableFile>>,
+    files: Files,
     /// Index of the file under the cursor and its iterator.
     current: Option<(usize, Box<dyn InternalIterator>)>,
     /// Open files with [`crate::sst::Table::iter_releasing`] (one forward
@@ -26,8 +45,12 @@ pub(crate) struct LevelIterator {
 }
 
 impl LevelIterator {
-    /// A cursor over `files` (sorted by key, not overlapping).
-    pub(crate) fn new(files: Vec<Arc<TableFile>>) -> Self {
+    /// A cursor over level `level` (not 0) of `version`.
+    pub(crate) fn over_level(version: Arc<Version>, level: usize) -> Self {
+        Self::with_files(Files::Level(version, level))
+    }
+
+    fn with_files(files: Files) -> Self {
         LevelIterator {
             files,
             current: None,
@@ -40,12 +63,12 @@ impl LevelIterator {
     pub(crate) fn new_releasing(files: Vec<Arc<TableFile>>) -> Self {
         LevelIterator {
             releasing: true,
-            ..Self::new(files)
+            ..Self::with_files(Files::Owned(files))
         }
     }
 
     fn open(&mut self, i: usize) -> Option<&mut Box<dyn InternalIterator>> {
-        let f = self.files.get(i)?;
+        let f = self.files.get().get(i)?;
         let it: Box<dyn InternalIterator> = if self.releasing {
             Box::new(f.table.iter_releasing())
         } else {
@@ -102,7 +125,7 @@ impl InternalIterator for LevelIterator {
     }
 
     fn seek_to_last(&mut self) {
-        let Some(last) = self.files.len().checked_sub(1) else {
+        let Some(last) = self.files.get().len().checked_sub(1) else {
             self.current = None;
             return;
         };
@@ -116,6 +139,7 @@ impl InternalIterator for LevelIterator {
         // First file whose largest key is >= target.
         let i = self
             .files
+            .get()
             .partition_point(|f| compare_internal(&f.meta.largest, target) == Ordering::Less);
         match self.open(i) {
             Some(it) => it.seek(target),
@@ -128,6 +152,7 @@ impl InternalIterator for LevelIterator {
         // Last file whose smallest key is <= target.
         let n = self
             .files
+            .get()
             .partition_point(|f| compare_internal(&f.meta.smallest, target) != Ordering::Greater);
         let Some(i) = n.checked_sub(1) else {
             self.current = None;

@@ -184,14 +184,13 @@ impl Version {
 
     /// Adds to `out` an iterator for every level-0 file and one
     /// concatenating iterator for each deeper non-empty level.
-    pub(crate) fn add_iterators(&self, out: &mut Vec<Box<dyn InternalIterator>>) {
+    pub(crate) fn add_iterators(self: &Arc<Self>, out: &mut Vec<Box<dyn InternalIterator>>) {
         for f in self.files(0) {
             out.push(Box::new(f.table.iter()));
         }
         for level in 1..self.levels.len() {
-            let files = self.files(level);
-            if !files.is_empty() {
-                out.push(Box::new(LevelIterator::new(files.to_vec())));
+            if !self.files(level).is_empty() {
+                out.push(Box::new(LevelIterator::over_level(Arc::clone(self), level)));
             }
         }
     }
