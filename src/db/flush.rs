@@ -60,7 +60,7 @@ pub(crate) fn build_table(
     let path = table_file_name(dir, number);
     let file = fs.create(&path)?;
     let mut builder = TableBuilder::new(file, path.clone(), TableBuildOptions::for_level(opts, 0));
-    let mut it: Box<dyn InternalIterator> = Box::new(mem.iter());
+    let mut it: Box<dyn InternalIterator> = Box::new(mem.iter_frozen());
     it.seek_to_first();
     let policy = GcPolicy {
         snapshots: snapshots.to_vec(),
