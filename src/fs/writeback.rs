@@ -18,8 +18,8 @@
 //!   `fdatasync`, which this call does not consume.
 
 use std::fs::File;
-use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::{Arc, OnceLock};
 
 /// Ranges waiting for the helper; beyond this, requests are dropped.
 const QUEUE: usize = 256;
@@ -31,8 +31,8 @@ struct Request {
 }
 
 /// The helper's queue; `None` when the helper could not be started.
-fn queue() -> Option<&'static Mutex<SyncSender<Request>>> {
-    static QUEUE_TX: OnceLock<Option<Mutex<SyncSender<Request>>>> = OnceLock::new();
+fn queue() -> Option<&'static SyncSender<Request>> {
+    static QUEUE_TX: OnceLock<Option<SyncSender<Request>>> = OnceLock::new();
     QUEUE_TX
         .get_or_init(|| {
             let (tx, rx) = sync_channel::<Request>(QUEUE);
@@ -47,7 +47,7 @@ fn queue() -> Option<&'static Mutex<SyncSender<Request>>> {
                     }
                 })
                 .ok()
-                .map(|_| Mutex::new(tx))
+                .map(|_| tx)
         })
         .as_ref()
 }
@@ -64,10 +64,8 @@ pub(super) fn request(file: &Arc<File>, offset: u64, len: u64) {
         offset,
         len,
     };
-    let tx = q.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    match tx.try_send(r) {
-        Ok(()) | Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
-    }
+    // When the queue is full (or the helper is gone) the hint is dropped.
+    let _ = q.try_send(r);
 }
 
 /// One `sync_file_range(SYNC_FILE_RANGE_WRITE)`; false when the kernel
