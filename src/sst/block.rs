@@ -384,6 +384,11 @@ impl Block {
         &self.data
     }
 
+    /// The restart array's bytes (offsets of the restart points).
+    pub fn restart_array(&self) -> &[u8] {
+        self.data.get(self.restarts_off..).unwrap_or_default()
+    }
+
     /// Number of restart points.
     pub fn num_restarts(&self) -> usize {
         self.num_restarts
