@@ -24,7 +24,7 @@
 
 use std::fmt;
 
-use crate::coding::{put_length_prefixed, Cursor, DecodeError};
+use crate::coding::{encode_varint64, put_length_prefixed, Cursor, DecodeError, MAX_VARINT64_LEN};
 use crate::error::{Error, Result};
 use crate::key::{SeqNo, ValueKind, MAX_SEQUENCE};
 use crate::options::{MAX_KEY_SIZE, MAX_VALUE_SIZE};
@@ -256,18 +256,13 @@ impl WriteBatch {
     fn wal_header(&self) -> ([u8; 15], usize) {
         let mut buf = [0u8; 15];
         let mut n = 0;
-        for mut v in [self.sequence(), u64::from(self.count())] {
-            loop {
-                let more = v >= 0x80;
-                if let Some(b) = buf.get_mut(n) {
-                    *b = (v as u8 & 0x7f) | if more { 0x80 } else { 0 };
-                }
-                n += 1;
-                v >>= 7;
-                if !more {
-                    break;
-                }
+        for v in [self.sequence(), u64::from(self.count())] {
+            let mut one = [0u8; MAX_VARINT64_LEN];
+            let len = encode_varint64(&mut one, v);
+            if let (Some(dst), Some(src)) = (buf.get_mut(n..n + len), one.get(..len)) {
+                dst.copy_from_slice(src);
             }
+            n += len;
         }
         (buf, n)
     }

@@ -40,14 +40,29 @@ pub fn checksum_parts(parts: &[&[u8]]) -> u32 {
     h.digest() as u32
 }
 
-/// Appends `v` as a LEB128 varint.
+/// Writes `v` as a LEB128 varint at the start of `out`; returns its
+/// length. For callers that build a header in place, without a `Vec`.
 #[inline]
-pub fn put_varint64(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+pub fn encode_varint64(out: &mut [u8; MAX_VARINT64_LEN], mut v: u64) -> usize {
+    let mut n = 0;
+    for b in out.iter_mut() {
+        n += 1;
+        if v < 0x80 {
+            *b = v as u8;
+            break;
+        }
+        *b = (v as u8) | 0x80;
         v >>= 7;
     }
-    out.push(v as u8);
+    n
+}
+
+/// Appends `v` as a LEB128 varint.
+#[inline]
+pub fn put_varint64(out: &mut Vec<u8>, v: u64) {
+    let mut b = [0u8; MAX_VARINT64_LEN];
+    let n = encode_varint64(&mut b, v);
+    out.extend_from_slice(b.get(..n).unwrap_or_default());
 }
 
 /// Appends `v` as a LEB128 varint.

@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use super::InternalIterator;
 use crate::error::Result;
-use crate::key::{compare_internal, key_prefix, TRAILER_LEN};
+use crate::key::{compare_internal, key_prefix, user_key};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -63,7 +63,7 @@ impl MergingIterator {
     fn slot(&self, i: usize) -> Slot {
         let k = self.children[i].key();
         Slot {
-            prefix: key_prefix(k.get(..k.len().saturating_sub(TRAILER_LEN)).unwrap_or(k)),
+            prefix: key_prefix(user_key(k)),
             child: i,
         }
     }
