@@ -111,9 +111,10 @@ const SLOW_YIELDS: u32 = 3;
 /// batches, that was most of the 45-95 µs between one group's fdatasync
 /// and the next one's. Yielding for 200 µs took 8-thread fillsync from
 /// 35.7K to 49.1K ops/sec; yielding for 400-1500 µs gave only 42-45K
-/// (writers two groups back took CPU from the leader), hence a budget of
-/// about one group. A yield loop gives the CPU away whenever anything else
-/// wants it, and a writer whose yields come back slowly parks.
+/// (probably writers two groups back taking CPU from the leader), hence a
+/// budget of about one group. A yield loop gives the CPU away whenever
+/// anything else wants it, and a writer whose yields come back slowly
+/// parks.
 fn sync_spin(avg_us: u64) -> std::time::Duration {
     std::time::Duration::from_micros(avg_us.saturating_mul(5) / 4).min(SYNC_SPIN_MAX)
 }
@@ -390,7 +391,9 @@ impl DbInner {
         if synced {
             q.last_sync_group = group.len();
         }
-        let group_start = std::time::Instant::now();
+        // Timed for `sync_spin` (synced groups only: a clock read is not
+        // free next to an unsynced put).
+        let group_start = synced.then(std::time::Instant::now);
         let mem = q
             .active_mem
             .take()
@@ -431,8 +434,8 @@ impl DbInner {
         });
         q.active_mem = Some(mem);
         q.last_seq = last_seq;
-        if synced {
-            let us = u64::try_from(group_start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if let Some(start) = group_start {
+            let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
             q.sync_group_us = (q.sync_group_us.saturating_mul(7)).saturating_add(us) / 8;
         }
 
