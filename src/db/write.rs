@@ -295,8 +295,10 @@ impl DbInner {
             } else {
                 std::time::Duration::ZERO
             };
+            // The end of the yielding; `None` (no clock read) for unsynced
+            // writers and before the first synced group.
+            let spin_until = (!spin.is_zero()).then(|| std::time::Instant::now() + spin);
             drop(q);
-            let spin_start = std::time::Instant::now();
             let mut slow_yields = 0;
             loop {
                 match w.state.load(Ordering::Acquire) {
@@ -306,7 +308,9 @@ impl DbInner {
                         return result;
                     }
                     LEAD => break,
-                    _ if slow_yields < SLOW_YIELDS && spin_start.elapsed() < spin => {
+                    _ if slow_yields < SLOW_YIELDS
+                        && spin_until.is_some_and(|u| std::time::Instant::now() < u) =>
+                    {
                         let t = std::time::Instant::now();
                         std::thread::yield_now();
                         if t.elapsed() >= SLOW_YIELD {
