@@ -31,6 +31,7 @@ use crate::key::{compare_internal, parse_internal_key, MAX_SEQUENCE};
 use crate::log::{LogKind, LogReader};
 use crate::sst::block::{read_block, valid_ikey, Block, BlockIter};
 use crate::sst::filter::{FilterBuilder, FilterFormat, FilterReader};
+use crate::sst::footer::FORMAT_VERSION;
 use crate::sst::{BlockHandle, Footer, Table, TableProperties};
 use crate::version::current::{encode_current, parse_current};
 use crate::version::edit::VersionEdit;
@@ -265,13 +266,14 @@ pub fn decode_block_handle(data: &[u8]) {
 }
 
 /// An SST footer (the last 68 bytes of a file). An accepted footer has a
-/// depth in 1..=16, version 1, and re-encodes to the input.
+/// depth in 1..=16, a version this build reads (1..=`FORMAT_VERSION`), and
+/// re-encodes to the input.
 pub fn decode_footer(data: &[u8]) {
     let len = data.len() as u64 + 4096;
     match Footer::decode_from(data, Path::new("f.sst"), len) {
         Ok(f) => {
             assert!((1..=16).contains(&f.index_depth));
-            assert_eq!(f.version, 1);
+            assert!((1..=FORMAT_VERSION).contains(&f.version));
             let mut buf = Vec::new();
             f.encode_into(&mut buf);
             // Bytes 56..60 are the checksum, not enforced in fuzzing builds.
