@@ -633,3 +633,35 @@ fn footer_of_every_readable_version_passes() {
         fuzzing::decode_footer(&d);
     }
 }
+
+/// An index page whose last restart point lies inside its last entry (with
+/// the checksum fixed) must not pass verification: forward iteration once
+/// ended cleanly on it while backward iteration decoded from the middle of
+/// the entry (found by `table_mutated`).
+#[test]
+fn restart_point_inside_last_index_entry_is_refused() {
+    let keys: Vec<(Vec<u8>, u8, bool, Vec<u8>)> = (0..40u8)
+        .map(|i| (vec![b'k', i], 1, true, vec![b'v'; 20]))
+        .collect();
+    let entries = table_entries(&keys);
+    let mut d = table_bytes(&entries, false, false);
+    let handles = all_handles(&d);
+    let t = Table::from_bytes(PathBuf::from("t.sst"), Bytes::from(d.clone())).unwrap();
+    let root = t.layout().unwrap().footer.index_root;
+    assert!(t.layout().unwrap().index_levels[0].pages[0].entries >= 2);
+    // The restart array ends the page: `restarts: u32 × n ‖ n: u32`; the
+    // index builder makes every entry a restart point.
+    let end = (root.offset + root.size) as usize;
+    let last_at = end - 8;
+    let last = u32::from_le_bytes(d[last_at..last_at + 4].try_into().unwrap());
+    d[last_at..last_at + 4].copy_from_slice(&(last + 1).to_le_bytes());
+    fix_checksums(&mut d, &handles);
+    fuzzing::read_table(&d);
+    let t = Table::from_bytes(PathBuf::from("t.sst"), Bytes::from(d)).unwrap();
+    let e = t.verify().unwrap_err();
+    assert!(e.is_corruption(), "{e}");
+    assert!(
+        e.to_string().contains("restart point inside an entry"),
+        "{e}"
+    );
+}

@@ -10,8 +10,8 @@
 //! inside the entry area. A [`BlockIter`] checks every entry as it decodes
 //! it (lengths inside the entry area, `shared` not longer than the previous
 //! key, `shared == 0` at restart points, keys at least a trailer long with a
-//! known kind) and stops with a [`DecodeError`] instead of returning bad
-//! data. Key order is checked by `Table::verify`, not on every read (the
+//! known kind, every restart point it passes or ends before at an entry
+//! start) and stops with a [`DecodeError`] instead of returning bad data. Key order is checked by `Table::verify`, not on every read (the
 //! checksum already vouches for the bytes).
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -591,6 +591,16 @@ impl BlockIter {
     fn parse_next(&mut self) -> bool {
         let off = self.next;
         if off >= self.block.restarts_off {
+            // Every restart point is an entry start, so the end is reached
+            // in the last restart interval; a restart point not yet passed
+            // lies inside the last entry (no later entry would catch it).
+            if self.restart_idx + 1 < self.block.num_restarts {
+                self.fail(DecodeError {
+                    offset: self.block.restarts_off + 4 * (self.restart_idx + 1),
+                    reason: "restart point inside an entry",
+                });
+                return false;
+            }
             self.valid = false;
             self.cur = self.block.restarts_off;
             return false;
@@ -860,6 +870,36 @@ mod tests {
         let e = it.error().expect("misaligned restart point accepted");
         assert_eq!(e.reason, "restart point inside an entry");
         assert_eq!(e.offset, r1_at);
+    }
+
+    #[test]
+    fn restart_point_inside_the_last_entry_is_refused() {
+        // Found by the table fuzz test (src/fuzz_tests.rs, an index page
+        // of two entries): a restart point inside the last entry is never
+        // passed by a following entry, so forward iteration ended cleanly
+        // and Table::verify accepted a page that backward iteration and
+        // seeks decode from the middle of an entry.
+        let good = build(7, 2);
+        assert_eq!(good.num_restarts(), 4, "the last entry starts a restart");
+        let mut b = good.data().to_vec();
+        let n = b.len();
+        let last_at = n - 8;
+        let last = u32::from_le_bytes(b[last_at..last_at + 4].try_into().unwrap());
+        b[last_at..last_at + 4].copy_from_slice(&(last + 1).to_le_bytes());
+        let block = Block::new(Bytes::from(b), 0, false).unwrap();
+        let mut it = BlockIter::new(block, Vec::new());
+        it.seek_to_first();
+        let mut seen = 0;
+        while it.valid() {
+            seen += 1;
+            it.next();
+        }
+        assert_eq!(seen, 7, "every entry decodes before the end is checked");
+        let e = it
+            .error()
+            .expect("restart point inside the last entry accepted");
+        assert_eq!(e.reason, "restart point inside an entry");
+        assert_eq!(e.offset, last_at);
     }
 
     #[test]
