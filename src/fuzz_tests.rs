@@ -590,29 +590,46 @@ fn fuzz_regressions_and_seeds() {
     );
 }
 
-/// A data block whose second restart point lies inside an entry (with its
-/// checksum fixed) must not pass verification while iterating differently
-/// backwards; the table reader refuses it.
-#[test]
-fn misaligned_restart_point_is_refused() {
+/// A table of 40 entries with `value_len`-byte values, whose block at `h`
+/// (chosen from the table's handles) has restart point `i` (`None`: the
+/// last) moved one byte forward, inside the entry it started, and every
+/// checksum fixed. The table reader must refuse it: forward iteration
+/// must not pass what backward iteration would misread.
+fn assert_shifted_restart_refused(
+    value_len: usize,
+    pick: impl Fn(&Table, &[BlockHandle]) -> BlockHandle,
+    i: Option<usize>,
+) {
     let keys: Vec<(Vec<u8>, u8, bool, Vec<u8>)> = (0..40u8)
-        .map(|i| (vec![b'k', i], 1, true, vec![b'v'; 5]))
+        .map(|k| (vec![b'k', k], 1, true, vec![b'v'; value_len]))
         .collect();
     let entries = table_entries(&keys);
     let mut d = table_bytes(&entries, false, false);
     let handles = all_handles(&d);
-    let h = handles[0];
+    let t = Table::from_bytes(PathBuf::from("t.sst"), Bytes::from(d.clone())).unwrap();
+    let h = pick(&t, &handles);
     // The restart array ends the block: `restarts: u32 × n ‖ n: u32`.
     let end = (h.offset + h.size) as usize;
     let n = u32::from_le_bytes(d[end - 4..end].try_into().unwrap()) as usize;
     assert!(n >= 2);
-    let r1_at = end - 4 - 4 * n + 4;
-    let r1 = u32::from_le_bytes(d[r1_at..r1_at + 4].try_into().unwrap());
-    d[r1_at..r1_at + 4].copy_from_slice(&(r1 + 1).to_le_bytes());
+    let at = end - 4 - 4 * n + 4 * i.unwrap_or(n - 1);
+    let r = u32::from_le_bytes(d[at..at + 4].try_into().unwrap());
+    d[at..at + 4].copy_from_slice(&(r + 1).to_le_bytes());
     fix_checksums(&mut d, &handles);
     fuzzing::read_table(&d);
     let t = Table::from_bytes(PathBuf::from("t.sst"), Bytes::from(d)).unwrap();
-    assert!(t.verify().unwrap_err().is_corruption());
+    let e = t.verify().unwrap_err();
+    assert!(e.is_corruption(), "{e}");
+    assert!(
+        e.to_string().contains("restart point inside an entry"),
+        "{e}"
+    );
+}
+
+/// A data block whose second restart point lies inside an entry.
+#[test]
+fn misaligned_restart_point_is_refused() {
+    assert_shifted_restart_refused(5, |_, hs| hs[0], Some(1));
 }
 
 /// Every footer version this build reads passes the footer target: format
@@ -634,34 +651,10 @@ fn footer_of_every_readable_version_passes() {
     }
 }
 
-/// An index page whose last restart point lies inside its last entry (with
-/// the checksum fixed) must not pass verification: forward iteration once
-/// ended cleanly on it while backward iteration decoded from the middle of
-/// the entry (found by `table_mutated`).
+/// An index page whose last restart point lies inside its last entry:
+/// forward iteration once ended cleanly on it while backward iteration
+/// decoded from the middle of the entry (found by `table_mutated`).
 #[test]
 fn restart_point_inside_last_index_entry_is_refused() {
-    let keys: Vec<(Vec<u8>, u8, bool, Vec<u8>)> = (0..40u8)
-        .map(|i| (vec![b'k', i], 1, true, vec![b'v'; 20]))
-        .collect();
-    let entries = table_entries(&keys);
-    let mut d = table_bytes(&entries, false, false);
-    let handles = all_handles(&d);
-    let t = Table::from_bytes(PathBuf::from("t.sst"), Bytes::from(d.clone())).unwrap();
-    let root = t.layout().unwrap().footer.index_root;
-    assert!(t.layout().unwrap().index_levels[0].pages[0].entries >= 2);
-    // The restart array ends the page: `restarts: u32 × n ‖ n: u32`; the
-    // index builder makes every entry a restart point.
-    let end = (root.offset + root.size) as usize;
-    let last_at = end - 8;
-    let last = u32::from_le_bytes(d[last_at..last_at + 4].try_into().unwrap());
-    d[last_at..last_at + 4].copy_from_slice(&(last + 1).to_le_bytes());
-    fix_checksums(&mut d, &handles);
-    fuzzing::read_table(&d);
-    let t = Table::from_bytes(PathBuf::from("t.sst"), Bytes::from(d)).unwrap();
-    let e = t.verify().unwrap_err();
-    assert!(e.is_corruption(), "{e}");
-    assert!(
-        e.to_string().contains("restart point inside an entry"),
-        "{e}"
-    );
+    assert_shifted_restart_refused(20, |t, _| t.layout().unwrap().footer.index_root, None);
 }

@@ -844,18 +844,19 @@ mod tests {
         assert!(Block::new(Bytes::from_static(&[0xff, 0, 0, 0, 1, 0, 0, 0]), 0, false).is_err());
     }
 
-    #[test]
-    fn restart_point_inside_an_entry_is_refused() {
-        // Found by the misaligned-restart table test (src/fuzz_tests.rs):
-        // forward iteration used to step over such a restart point, so
-        // Table::verify passed a block that backward iteration misreads.
-        let good = build(8, 2);
+    /// `good` with restart point `i` moved one byte forward (inside the
+    /// entry it started), and the offset of that restart's slot.
+    fn with_restart_shifted(good: &Block, i: usize) -> (Block, usize) {
         let mut b = good.data().to_vec();
-        let n = b.len();
-        let r1_at = n - 4 - 4 * good.num_restarts() + 4;
-        let r1 = u32::from_le_bytes(b[r1_at..r1_at + 4].try_into().unwrap());
-        b[r1_at..r1_at + 4].copy_from_slice(&(r1 + 1).to_le_bytes());
-        let block = Block::new(Bytes::from(b), 0, false).unwrap();
+        let at = b.len() - 4 - 4 * good.num_restarts() + 4 * i;
+        let r = u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+        b[at..at + 4].copy_from_slice(&(r + 1).to_le_bytes());
+        (Block::new(Bytes::from(b), 0, false).unwrap(), at)
+    }
+
+    /// Entries a forward pass from the first yields, and the error that
+    /// ended it.
+    fn forward_pass(block: Block) -> (usize, Option<DecodeError>) {
         let mut it = BlockIter::new(block, Vec::new());
         it.seek_to_first();
         let mut seen = 0;
@@ -863,11 +864,21 @@ mod tests {
             seen += 1;
             it.next();
         }
+        (seen, it.error())
+    }
+
+    #[test]
+    fn restart_point_inside_an_entry_is_refused() {
+        // Found by the misaligned-restart table test (src/fuzz_tests.rs):
+        // forward iteration used to step over such a restart point, so
+        // Table::verify passed a block that backward iteration misreads.
+        let (block, r1_at) = with_restart_shifted(&build(8, 2), 1);
+        let (seen, e) = forward_pass(block);
         assert_eq!(
             seen, 3,
             "the entries up to the one holding the bad restart point"
         );
-        let e = it.error().expect("misaligned restart point accepted");
+        let e = e.expect("misaligned restart point accepted");
         assert_eq!(e.reason, "restart point inside an entry");
         assert_eq!(e.offset, r1_at);
     }
@@ -881,23 +892,10 @@ mod tests {
         // seeks decode from the middle of an entry.
         let good = build(7, 2);
         assert_eq!(good.num_restarts(), 4, "the last entry starts a restart");
-        let mut b = good.data().to_vec();
-        let n = b.len();
-        let last_at = n - 8;
-        let last = u32::from_le_bytes(b[last_at..last_at + 4].try_into().unwrap());
-        b[last_at..last_at + 4].copy_from_slice(&(last + 1).to_le_bytes());
-        let block = Block::new(Bytes::from(b), 0, false).unwrap();
-        let mut it = BlockIter::new(block, Vec::new());
-        it.seek_to_first();
-        let mut seen = 0;
-        while it.valid() {
-            seen += 1;
-            it.next();
-        }
+        let (block, last_at) = with_restart_shifted(&good, 3);
+        let (seen, e) = forward_pass(block);
         assert_eq!(seen, 7, "every entry decodes before the end is checked");
-        let e = it
-            .error()
-            .expect("restart point inside the last entry accepted");
+        let e = e.expect("restart point inside the last entry accepted");
         assert_eq!(e.reason, "restart point inside an entry");
         assert_eq!(e.offset, last_at);
     }
