@@ -10,9 +10,10 @@
 //! inside the entry area. A [`BlockIter`] checks every entry as it decodes
 //! it (lengths inside the entry area, `shared` not longer than the previous
 //! key, `shared == 0` at restart points, keys at least a trailer long with a
-//! known kind, every restart point it passes or ends before at an entry
-//! start) and stops with a [`DecodeError`] instead of returning bad data. Key order is checked by `Table::verify`, not on every read (the
-//! checksum already vouches for the bytes).
+//! known kind, every restart point it passes, up to the end of the
+//! entries, at an entry start) and stops with a [`DecodeError`] instead of
+//! returning bad data. Key order is checked by `Table::verify`, not on
+//! every read (the checksum already vouches for the bytes).
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::cell::RefCell;
@@ -590,17 +591,24 @@ impl BlockIter {
     #[inline]
     fn parse_next(&mut self) -> bool {
         let off = self.next;
-        if off >= self.block.restarts_off {
-            // Every restart point is an entry start, so the end is reached
-            // in the last restart interval; a restart point not yet passed
-            // lies inside the last entry (no later entry would catch it).
-            if self.restart_idx + 1 < self.block.num_restarts {
+        // Pass the restart points up to `off`. Entries are decoded in order
+        // from a restart point, so each is reached exactly at an entry
+        // start, or at the end of the entries (`off == restarts_off`) none
+        // is left; one passed inside an entry (the last entry included)
+        // would make backward iteration and seeks decode from its middle.
+        while self.restart_idx + 1 < self.block.num_restarts
+            && self.block.restart(self.restart_idx + 1) <= off
+        {
+            self.restart_idx += 1;
+            if self.block.restart(self.restart_idx) != off {
                 self.fail(DecodeError {
-                    offset: self.block.restarts_off + 4 * (self.restart_idx + 1),
+                    offset: self.block.restarts_off + 4 * self.restart_idx,
                     reason: "restart point inside an entry",
                 });
                 return false;
             }
+        }
+        if off >= self.block.restarts_off {
             self.valid = false;
             self.cur = self.block.restarts_off;
             return false;
@@ -612,22 +620,6 @@ impl BlockIter {
                 return false;
             }
         };
-        while self.restart_idx + 1 < self.block.num_restarts
-            && self.block.restart(self.restart_idx + 1) <= off
-        {
-            self.restart_idx += 1;
-            // Entries are decoded in order from a restart point, so the
-            // next restart point is reached exactly at an entry start; one
-            // passed inside an entry would make backward iteration and
-            // seeks decode from the middle of an entry.
-            if self.block.restart(self.restart_idx) != off {
-                self.fail(DecodeError {
-                    offset: self.block.restarts_off + 4 * self.restart_idx,
-                    reason: "restart point inside an entry",
-                });
-                return false;
-            }
-        }
         let at_restart = self.block.restart(self.restart_idx) == off;
         if shared > self.key.len() || (at_restart && shared != 0) {
             self.fail(DecodeError {
