@@ -71,3 +71,50 @@ fn tolerate_torn_tail_refuses_damage_followed_by_valid_records() {
     let db = Db::open(dir.path(), Options::default()).unwrap();
     assert!(db.get([1u8, 19]).unwrap().is_some());
 }
+
+/// Regression (issue 16, defect 3): one flipped bit in a record followed by
+/// intact, synced records *in the same 32 KiB block*. `tolerate_torn_tail`
+/// used to look for valid data only at later block boundaries, so it took
+/// the damage for a torn tail and silently dropped the synced records after
+/// it.
+#[test]
+fn tolerate_torn_tail_refuses_damage_followed_by_records_in_the_same_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    let sync = lightning_db::WriteOptions { sync: true };
+    for i in 0..10u8 {
+        db.put_opt([i], vec![i; 100], &sync).unwrap();
+    }
+    db.close().unwrap();
+    let mut logs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    let log = logs.pop().unwrap();
+    let mut bytes = std::fs::read(&log).unwrap();
+    assert!(bytes.len() < 32768, "every record lies in the first block");
+    // Inside the value of the third record (header ~30 B, records ~120 B).
+    let at = bytes.len() - 7 * 120;
+    bytes[at] ^= 0x01;
+    std::fs::write(&log, &bytes).unwrap();
+    let o = Options {
+        wal_recovery_mode: WalRecoveryMode::TolerateTornTail,
+        ..Options::default()
+    };
+    match Db::open(dir.path(), o) {
+        Err(Error::Corruption { file, .. }) => assert_eq!(file, log),
+        Ok(db) => {
+            let present = (0..10u8)
+                .filter(|&i| db.get([i]).unwrap().is_some())
+                .count();
+            panic!("open succeeded with {present} of 10 synced records");
+        }
+        Err(e) => panic!("expected Corruption, got {e}"),
+    }
+    // The default mode recovers the prefix before the damage.
+    let db = Db::open(dir.path(), Options::default()).unwrap();
+    assert!(db.get([0u8]).unwrap().is_some());
+    assert!(db.get([9u8]).unwrap().is_none());
+}

@@ -8,7 +8,8 @@
 //! Damage handling (docs/format.md, "Reading and torn tails"): the reader
 //! stops at the first fragment that is incomplete, fails its checksum, has
 //! an unknown type or a length that leaves its block. If a valid fragment
-//! starts at any later block boundary, that is mid-file corruption and
+//! starts anywhere after it (at any byte of the damaged block, or at a
+//! later block boundary), that is mid-file corruption and
 //! [`LogReader::next_record`] fails with [`Error::Corruption`] at the offset
 //! of the bad fragment. Otherwise it is a torn tail: the records before it
 //! are the log, [`LogReader::torn_tail`] says where valid data ends. A
@@ -259,30 +260,37 @@ impl LogReader {
         Error::corruption(&self.path, offset, reason)
     }
 
-    /// Damage at `offset`: a torn tail unless a valid fragment starts at a
-    /// later block boundary, in which case mid-file corruption.
+    /// Damage at `offset`: a torn tail unless a valid fragment starts after
+    /// it, in which case mid-file corruption.
     ///
-    /// A manifest is stricter: each of its records is synced before the
-    /// next one is appended, so a crash can only tear the last record, and
-    /// a valid fragment at any later offset (also in the same block) means
-    /// real damage. Taking it for a torn tail would silently drop the
+    /// An interrupted append leaves nothing valid behind the record it
+    /// tore: the rest of the file is the zeros of the preallocated tail, or
+    /// nothing. So a valid fragment anywhere after the damage means real
+    /// damage, never a torn tail. Fragments need not start at fixed offsets
+    /// inside a block, so the rest of the damaged block is tried at every
+    /// byte; every later block starts with a fragment, so only its first
+    /// byte is tried. A manifest is searched at every byte to its end (it is
+    /// small): taking damage there for a torn tail would silently drop the
     /// flushes recorded after it, whose WALs are already deleted.
+    ///
+    /// The search costs at most one checksum per byte of the damaged block
+    /// whose header looks valid; it runs once per damaged log.
     fn damage(&mut self, offset: usize, reason: &'static str) -> Result<()> {
-        if self.kind == LogKind::Manifest {
-            let later_valid = (offset + 1..self.data.len()).any(|p| {
-                BLOCK_SIZE - p % BLOCK_SIZE >= HEADER_LEN
-                    && matches!(decode_fragment(&self.data, p), Fragment::Valid { .. })
-            });
-            if later_valid {
-                return Err(self.fail(offset as u64, reason));
-            }
-        }
-        let mut b = (offset / BLOCK_SIZE + 1) * BLOCK_SIZE;
-        while b < self.data.len() {
-            if let Fragment::Valid { .. } = decode_fragment(&self.data, b) {
-                return Err(self.fail(offset as u64, reason));
-            }
-            b += BLOCK_SIZE;
+        let block_end = if self.kind == LogKind::Manifest {
+            self.data.len()
+        } else {
+            ((offset / BLOCK_SIZE + 1) * BLOCK_SIZE).min(self.data.len())
+        };
+        let valid_at = |p: usize| {
+            BLOCK_SIZE - p % BLOCK_SIZE >= HEADER_LEN
+                && matches!(decode_fragment(&self.data, p), Fragment::Valid { .. })
+        };
+        let later_valid = (offset + 1..block_end).any(valid_at)
+            || (block_end..self.data.len())
+                .step_by(BLOCK_SIZE)
+                .any(valid_at);
+        if later_valid {
+            return Err(self.fail(offset as u64, reason));
         }
         self.finish_torn(reason);
         Ok(())
@@ -669,6 +677,8 @@ mod tests {
     fn flipping_any_byte_never_yields_wrong_records() {
         let recs = small_log_records();
         let data = write_log(&recs);
+        let (clean, _) = read_all(&data);
+        let last_record = clean.last().unwrap().offset as usize;
         for i in 0..data.len() {
             for mask in [0x01u8, 0x80, 0xff] {
                 let mut d = data.clone();
@@ -682,9 +692,13 @@ mod tests {
                         "byte {i}: {e}"
                     ),
                 }
-                if i >= FILE_HEADER_LEN {
-                    // Damage in the only block is a torn tail.
+                if i >= last_record {
+                    // Damage in the last record is a torn tail.
                     assert!(end.unwrap().is_some() || got.len() == recs.len());
+                } else if i >= FILE_HEADER_LEN {
+                    // Damage followed by a valid record, even in the same
+                    // block, is never taken for a torn tail.
+                    assert!(end.is_err(), "byte {i}: {end:?}");
                 }
             }
         }
