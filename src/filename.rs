@@ -22,7 +22,8 @@ pub(crate) enum FileKind {
     Current,
     /// `LOCK`: held while the database is open.
     Lock,
-    /// `*.tmp`: a file being written, renamed into place when complete.
+    /// `CURRENT.tmp` or `OPTIONS-NNNNNN.tmp`: a file being written, renamed
+    /// into place when complete. No other `*.tmp` name is ours.
     Temp,
     /// `OPTIONS-NNNNNN`: a record of the options a database was opened with.
     Options(u64),
@@ -116,7 +117,13 @@ pub(crate) fn parse_file_name(name: &str) -> Option<FileKind> {
             .map(FileKind::OldInfoLog);
     }
     if let Some(base) = name.strip_suffix(".tmp") {
-        return (!base.is_empty()).then_some(FileKind::Temp);
+        // Only the temporary names this engine writes: any other `*.tmp`
+        // belongs to someone else and is never deleted.
+        let ours = base == "CURRENT"
+            || base
+                .strip_prefix("OPTIONS-")
+                .is_some_and(|n| parse_number(n).is_some());
+        return ours.then_some(FileKind::Temp);
     }
     if let Some(n) = name.strip_suffix(".log") {
         return parse_number(n).map(FileKind::Log);
@@ -183,6 +190,10 @@ mod tests {
             Some(FileKind::OldInfoLog(1_700_000_000_000_000))
         );
         assert_eq!(parse_file_name("CURRENT.tmp"), Some(FileKind::Temp));
+        assert_eq!(
+            parse_file_name(&base(temp_file_name(d, &base(options_file_name(d, 12))))),
+            Some(FileKind::Temp)
+        );
     }
 
     #[test]
@@ -197,6 +208,10 @@ mod tests {
             "manifest-000007",
             "000007.SST",
             ".tmp",
+            "notes.tmp",
+            "000007.log.tmp",
+            "OPTIONS-7.tmp",
+            "MANIFEST-000007.tmp",
             "CURRENT2",
             "LOG.old.",
             "LOG.old.01",

@@ -360,3 +360,79 @@ fn transient_read_errors_are_retried_a_few_times() {
         }
     }
 }
+
+/// Regression (issue 16, defect 2): a first open that fails part-way must
+/// leave a directory that a later open turns into a database. It used to
+/// keep `000002.log` without `CURRENT`, and every later open returned
+/// `NotADatabase`. Each mutating step of a first open is made to fail in
+/// turn (an I/O error, then a power cut at that step followed by a crash in
+/// each crash mode); the next open must create a working database.
+#[test]
+fn first_open_interrupted_at_any_step_leaves_a_creatable_directory() {
+    let dir = "/fresh/db";
+    let opts = |fs: &Arc<FaultFs>| Options {
+        fs: fs.clone(),
+        write_buffer_size: 64 * 1024,
+        ..Options::default()
+    };
+    // How many mutating operations a first open does.
+    let steps = {
+        let fs = Arc::new(FaultFs::new());
+        let before = fs.stats().total_ops() - fs.stats().ops(OpKind::Read);
+        Db::open(dir, opts(&fs)).unwrap().close().unwrap();
+        let s = fs.stats();
+        s.total_ops() - s.ops(OpKind::Read) - before
+    };
+    assert!(steps >= 5, "a first open does {steps} mutating operations");
+    let reopen_and_use = |fs: &Arc<FaultFs>, what: &str| {
+        fs.clear_faults();
+        let db = Db::open(dir, opts(fs)).unwrap_or_else(|e| panic!("{what}: reopen: {e}"));
+        assert_eq!(db.iter().count(), 0, "{what}: a new database is empty");
+        let (acked, _, _) = write_range(&db, 0, 50, 1);
+        db.close().unwrap();
+        let db = Db::open(dir, opts(fs)).unwrap_or_else(|e| panic!("{what}: third open: {e}"));
+        assert_has(&db, acked, what);
+    };
+    for step in 0..steps {
+        for kind in [
+            OpKind::Create,
+            OpKind::Append,
+            OpKind::Sync,
+            OpKind::SyncDir,
+            OpKind::Rename,
+        ] {
+            let fs = Arc::new(FaultFs::new());
+            fs.inject(FaultRule::new(kind, step, ErrorKind::StorageFull));
+            let what = format!("{kind:?} #{step} fails");
+            if Db::open(dir, opts(&fs)).is_ok() {
+                continue; // fewer operations of this kind than `step`
+            }
+            reopen_and_use(&fs, &what);
+        }
+        for (m, mode) in [
+            CrashMode::DROP_UNSYNCED,
+            CrashMode {
+                keep_unsynced_prefix: true,
+                tear_last_page: true,
+                keep_unsynced_dir_ops: true,
+            },
+            CrashMode {
+                keep_unsynced_prefix: true,
+                tear_last_page: false,
+                keep_unsynced_dir_ops: true,
+            },
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let fs = Arc::new(FaultFs::new());
+            fs.power_off_after(step);
+            let what = format!("power cut at step {step}, crash mode {m}");
+            if let Ok(db) = Db::open(dir, opts(&fs)) {
+                drop(db);
+            }
+            fs.crash(step, mode);
+            reopen_and_use(&fs, &what);
+        }
+    }
+}

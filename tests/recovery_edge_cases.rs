@@ -110,6 +110,54 @@ fn leftover_current_tmp_is_ignored_and_removed() {
     assert!(!dir.path().join("CURRENT.tmp").exists());
 }
 
+/// Regression (issue 16, defect 8): only the temporary names this engine
+/// writes (`CURRENT.tmp`, `OPTIONS-NNNNNN.tmp`) are its own. Any other
+/// `*.tmp` used to be deleted at open, and a directory of such a name
+/// failed every open.
+#[test]
+fn foreign_tmp_files_and_directories_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = build_db(dir.path());
+    std::fs::write(dir.path().join("notes.tmp"), b"the user's file").unwrap();
+    std::fs::create_dir(dir.path().join("scratch.tmp")).unwrap();
+    std::fs::write(dir.path().join("OPTIONS-000099.tmp"), b"half written").unwrap();
+    for _ in 0..2 {
+        let db = Db::open(dir.path(), fast_opts()).unwrap();
+        assert_eq!(dump(&db).unwrap(), model);
+        db.close().unwrap();
+    }
+    assert!(dir.path().join("notes.tmp").is_file());
+    assert!(dir.path().join("scratch.tmp").is_dir());
+    assert!(!dir.path().join("OPTIONS-000099.tmp").exists());
+}
+
+/// Regression (issue 16, defect 8): an open that refuses a directory
+/// (`create_if_missing = false`, or foreign files) used to leave a `LOCK`
+/// file behind in it.
+#[test]
+fn refused_open_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options {
+        create_if_missing: false,
+        ..fast_opts()
+    };
+    assert!(matches!(
+        Db::open(dir.path(), o),
+        Err(lightning_db::Error::NotADatabase { .. })
+    ));
+    std::fs::write(dir.path().join("photo.jpg"), b"not a database").unwrap();
+    assert!(matches!(
+        Db::open(dir.path(), fast_opts()),
+        Err(lightning_db::Error::NotADatabase { .. })
+    ));
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["photo.jpg"]);
+}
+
 #[test]
 fn orphan_sst_not_in_manifest_is_ignored() {
     let dir = tempfile::tempdir().unwrap();

@@ -72,12 +72,28 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         }
         fs.create_dir_all(dir)?;
     }
+    // A directory that is refused gets nothing written into it, not even
+    // `LOCK`: check before locking, and again under the lock (another
+    // process may have created a database meanwhile).
+    let has_current = |names: &[String]| {
+        names
+            .iter()
+            .any(|n| parse_file_name(n) == Some(FileKind::Current))
+    };
+    let names = fs.list_dir(dir)?;
+    if !has_current(&names) {
+        if !opts.create_if_missing {
+            return Err(Error::NotADatabase {
+                path: dir.to_path_buf(),
+                reason: "no database here and create_if_missing is off".into(),
+            });
+        }
+        check_creatable(fs.as_ref(), dir, &names)?;
+    }
     let lock = fs.lock(&lock_file_name(dir))?;
     let names = fs.list_dir(dir)?;
     let cache = opts.make_block_cache();
-    let exists = names
-        .iter()
-        .any(|n| parse_file_name(n) == Some(FileKind::Current));
+    let exists = has_current(&names);
 
     let recovered = if exists {
         if opts.error_if_exists {
@@ -88,7 +104,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         }
         recover_manifest(fs.as_ref(), dir)?
     } else {
-        check_creatable(dir, &names)?;
+        check_creatable(fs.as_ref(), dir, &names)?;
         if !opts.create_if_missing {
             return Err(Error::NotADatabase {
                 path: dir.to_path_buf(),
@@ -122,7 +138,9 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         match parse_file_name(n) {
             Some(FileKind::Log(x)) => {
                 next_file = next_file.max(x + 1);
-                if x >= recovered.log_number {
+                // Without CURRENT a WAL is a creation leftover without
+                // records (`check_creatable`): nothing to replay.
+                if exists && x >= recovered.log_number {
                     logs.push(x);
                 }
             }
@@ -525,8 +543,20 @@ fn new_inner(
 }
 
 /// A directory without `CURRENT` may become a database only when it holds
-/// nothing but what an interrupted creation leaves behind.
-fn check_creatable(dir: &Path, names: &[String]) -> Result<()> {
+/// nothing but what an interrupted creation leaves behind: the lock, a
+/// manifest, temporary files, event logs, and WALs that hold no record (a
+/// first open creates and syncs its WAL before `CURRENT` names a manifest;
+/// no record is written to a WAL before `CURRENT` exists). Such a WAL is
+/// numbered below the new one and deleted with the other leftovers.
+fn check_creatable(fs: &dyn FileSystem, dir: &Path, names: &[String]) -> Result<()> {
+    let refuse = |n: &str, why: &str| {
+        Err(Error::NotADatabase {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "it has no CURRENT file but holds `{n}`{why}; refusing to create a database over it"
+            ),
+        })
+    };
     for n in names {
         match parse_file_name(n) {
             Some(FileKind::Lock)
@@ -534,14 +564,23 @@ fn check_creatable(dir: &Path, names: &[String]) -> Result<()> {
             | Some(FileKind::Temp)
             | Some(FileKind::InfoLog)
             | Some(FileKind::OldInfoLog(_)) => {}
-            _ => {
-                return Err(Error::NotADatabase {
-                    path: dir.to_path_buf(),
-                    reason: format!(
-                    "it has no CURRENT file but holds `{n}`; refusing to create a database over it"
-                ),
-                })
+            Some(FileKind::Log(x)) => {
+                let path = log_file_name(dir, x);
+                let data = crate::fs::read_file_retrying(fs, &path)?;
+                // Power lost before the header was synced may leave any
+                // bytes in the header's place, and zeros after it.
+                let torn_header_only = data
+                    .get(crate::log::format::FILE_HEADER_LEN..)
+                    .is_none_or(|rest| rest.iter().all(|&b| b == 0));
+                let empty = torn_header_only
+                    || LogReader::new(path, data, LogKind::Wal, x)
+                        .and_then(|mut r| r.next_record())
+                        .is_ok_and(|r| r.is_none());
+                if !empty {
+                    return refuse(n, " (a WAL with records, or not a WAL)");
+                }
             }
+            _ => return refuse(n, ""),
         }
     }
     Ok(())

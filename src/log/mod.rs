@@ -16,8 +16,8 @@
 //! - [`reader::LogReader`] returns only records whose every fragment passed its
 //!   checksum, in file order; it stops at the first damage and reports
 //!   either a torn tail (nothing valid after the damage) or
-//!   [`crate::Error::Corruption`] (a valid fragment at a later block
-//!   boundary, or a valid fragment that breaks the FIRST/MIDDLE/LAST
+//!   [`crate::Error::Corruption`] (a valid fragment anywhere after the
+//!   damage, or a valid fragment that breaks the FIRST/MIDDLE/LAST
 //!   sequence).
 
 pub(crate) mod format;
