@@ -67,6 +67,24 @@ fn tolerate_torn_tail_refuses_damage_followed_by_valid_records() {
         }
         other => panic!("expected Corruption, got {other:?}"),
     }
+    // A read-only open follows the same mode (it used to ignore it).
+    let o = Options {
+        wal_recovery_mode: WalRecoveryMode::TolerateTornTail,
+        ..Options::default()
+    };
+    assert!(matches!(
+        Db::open_read_only(dir.path(), o),
+        Err(Error::Corruption { .. })
+    ));
+    let ro = Db::open_read_only(dir.path(), Options::default()).unwrap();
+    for round in 0..6u8 {
+        assert_eq!(
+            ro.get([round, 0]).unwrap().is_some(),
+            round < 2,
+            "round {round}"
+        );
+    }
+    drop(ro);
     // Nothing was changed: the default mode still recovers the prefix.
     let db = Db::open(dir.path(), Options::default()).unwrap();
     assert!(db.get([1u8, 19]).unwrap().is_some());

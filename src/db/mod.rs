@@ -168,8 +168,10 @@ impl Db {
     ///
     /// Nothing in the directory is created, written, renamed or deleted:
     /// the manifest and the live WALs are replayed into memory (the WALs'
-    /// contents are not flushed), and reads, iterators and snapshots see
-    /// the state a normal open would recover. Every write method (`put`,
+    /// contents are not flushed) by the same rules as [`Db::open`],
+    /// `wal_recovery_mode` included, so reads, iterators and snapshots see
+    /// the state a normal open would recover, and a directory that
+    /// [`Db::open`] recovers opens read-only too. Every write method (`put`,
     /// `delete`, `write`, `write_opt`, `flush`, `compact_range`) fails with
     /// [`Error::ReadOnly`]; no background thread runs.
     ///

@@ -171,84 +171,17 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let mut new_files: Vec<FileMetaData> = Vec::new();
     // Replay memtables are only flushed, never read: no key filter.
     let mut mem = Arc::new(MemTable::new(0, 0));
-    let (mut records, mut bytes) = (0u64, 0u64);
-    // A torn tail seen so far: fine unless a newer WAL holds a record.
-    let mut torn: Option<(std::path::PathBuf, u64, String)> = None;
-    for &n in &logs {
-        let path = log_file_name(dir, n);
-        let data = crate::fs::read_file_retrying(fs.as_ref(), &path)?;
-        let data_len = data.len() as u64;
-        bytes += data_len;
-        let records_before = records;
-        let mut reader = LogReader::new(path.clone(), data, LogKind::Wal, n)?;
-        loop {
-            let rec = match reader.next_record() {
-                Ok(Some(rec)) => rec,
-                Ok(None) => break,
-                Err(Error::Corruption { offset, reason, .. })
-                    if opts.wal_recovery_mode == WalRecoveryMode::PointInTime =>
-                {
-                    // Unsynced writes of the newest WAL may come back as
-                    // any mix of old, new and torn pages after a power
-                    // loss: recover the consistent prefix before the damage.
-                    // Like a torn tail, it is corruption only if a newer
-                    // WAL holds a record (older WALs were synced).
-                    db_event!(
-                        metrics,
-                        WARN,
-                        "damaged record in the WAL; recovering the batches before it (wal_recovery_mode = point_in_time)",
-                        wal = path.display().to_string(),
-                        offset = offset,
-                        reason = reason.to_string(),
-                    );
-                    torn.get_or_insert((path.clone(), offset, reason));
-                    break;
-                }
-                Err(e) => return Err(e),
-            };
-            if let Some((p, offset, reason)) = torn.take() {
-                return Err(Error::corruption(
-                    &p,
-                    offset,
-                    format!(
-                        "WAL ends in a damaged record ({reason}) but a newer WAL with records \
-                         follows it ({})",
-                        path.display()
-                    ),
-                ));
+    let replayed = replay_wals(fs.as_ref(), dir, &logs, &opts, &metrics, |batch| {
+        last_seq = last_seq.max(mem.insert_batch(batch));
+        if mem.approximate_size() >= opts.write_buffer_size {
+            if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts, &[])? {
+                new_files.push(m);
             }
-            let batch = WriteBatch::from_wal_record(&rec.payload, reader.version())
-                .map_err(|e| e.into_error(&path, rec.offset))?;
-            last_seq = last_seq.max(mem.insert_batch(&batch));
-            records += 1;
-            if mem.approximate_size() >= opts.write_buffer_size {
-                if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts, &[])? {
-                    new_files.push(m);
-                }
-                next_file += 1;
-                mem = Arc::new(MemTable::new(0, 0));
-            }
+            next_file += 1;
+            mem = Arc::new(MemTable::new(0, 0));
         }
-        tracing::debug!(
-            db = metrics.label.as_str(),
-            wal = n,
-            records = records - records_before,
-            bytes = data_len,
-            "replayed WAL"
-        );
-        if let Some(t) = reader.torn_tail() {
-            db_event!(
-                metrics,
-                WARN,
-                "WAL ends in a torn record; recovered up to it",
-                wal = path.display().to_string(),
-                offset = t.offset,
-                reason = t.reason.to_string(),
-            );
-            // The oldest torn tail is the one a later record contradicts.
-            torn.get_or_insert((path.clone(), t.offset, t.reason.to_string()));
-        }
-    }
+        Ok(())
+    })?;
     if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts, &[])? {
         new_files.push(m);
     }
@@ -297,8 +230,8 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         "opened database",
         dir = dir.display().to_string(),
         wals_replayed = logs.len(),
-        records = records,
-        bytes = bytes,
+        records = replayed.records,
+        bytes = replayed.bytes,
         flushed_files = new_files.len(),
         last_sequence = last_seq,
         files = version.all_files().count(),
@@ -358,8 +291,8 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
 
 /// Opens an existing database read-only (see [`Db::open_read_only`]):
 /// takes a shared lock on `LOCK` if the file exists, replays the manifest
-/// and every live WAL into memory (a torn tail only in the last WAL, as in
-/// [`open`]), and creates, writes, renames and deletes nothing.
+/// and every live WAL into memory ([`replay_wals`], as [`open`]), and
+/// creates, writes, renames and deletes nothing.
 pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     opts.validate()?;
     let metrics = observe::make_metrics(dir, &opts, false);
@@ -418,28 +351,10 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     // Everything the WALs hold stays in memory: nothing is flushed.
     let mut last_seq = recovered.last_sequence;
     let mem = Arc::new(MemTable::new(0, opts.memtable_bloom_bytes()));
-    for (i, &n) in logs.iter().enumerate() {
-        let path = log_file_name(dir, n);
-        let data = fs.read_file(&path)?;
-        let mut reader = LogReader::new(path.clone(), data, LogKind::Wal, n)?;
-        while let Some(rec) = reader.next_record()? {
-            let batch = WriteBatch::from_wal_record(&rec.payload, reader.version())
-                .map_err(|e| e.into_error(&path, rec.offset))?;
-            last_seq = last_seq.max(mem.insert_batch(&batch));
-        }
-        if let Some(t) = reader.torn_tail() {
-            if i + 1 != logs.len() {
-                return Err(Error::corruption(
-                    &path,
-                    t.offset,
-                    format!(
-                        "WAL ends in a damaged record ({}) but a newer WAL follows it",
-                        t.reason
-                    ),
-                ));
-            }
-        }
-    }
+    replay_wals(fs.as_ref(), dir, &logs, &opts, &metrics, |batch| {
+        last_seq = last_seq.max(mem.insert_batch(batch));
+        Ok(())
+    })?;
     let version = Arc::new(base);
     let versions = VersionSet::read_only(
         Arc::clone(&fs),
@@ -491,6 +406,107 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         lock: Mutex::new(lock),
         registry,
     })
+}
+
+/// What [`replay_wals`] read.
+struct Replayed {
+    /// Batches replayed.
+    records: u64,
+    /// Bytes of the WAL files read.
+    bytes: u64,
+}
+
+/// Replays the WALs numbered `logs` (ascending) of `dir`, oldest first,
+/// handing every batch to `apply`, as both [`open`] and [`open_read_only`]
+/// recover (docs/durability.md, "Recovery and `wal_recovery_mode`").
+///
+/// Damage is handled per `opts.wal_recovery_mode`: a torn tail, and with
+/// `PointInTime` any damage, ends the replay of that WAL; it is
+/// [`Error::Corruption`] only when a newer WAL holds a record (older WALs
+/// were synced before the next one started; a newer WAL without records is
+/// what an interrupted open leaves behind). With `TolerateTornTail`, damage
+/// followed by a valid record is `Corruption` at once.
+fn replay_wals(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    logs: &[u64],
+    opts: &Options,
+    metrics: &Metrics,
+    mut apply: impl FnMut(&WriteBatch) -> Result<()>,
+) -> Result<Replayed> {
+    let mut out = Replayed {
+        records: 0,
+        bytes: 0,
+    };
+    // A torn tail seen so far: fine unless a newer WAL holds a record.
+    let mut torn: Option<(std::path::PathBuf, u64, String)> = None;
+    for &n in logs {
+        let path = log_file_name(dir, n);
+        let data = crate::fs::read_file_retrying(fs, &path)?;
+        let data_len = data.len() as u64;
+        out.bytes += data_len;
+        let records_before = out.records;
+        let mut reader = LogReader::new(path.clone(), data, LogKind::Wal, n)?;
+        loop {
+            let rec = match reader.next_record() {
+                Ok(Some(rec)) => rec,
+                Ok(None) => break,
+                Err(Error::Corruption { offset, reason, .. })
+                    if opts.wal_recovery_mode == WalRecoveryMode::PointInTime =>
+                {
+                    // Unsynced writes of the newest WAL may come back as
+                    // any mix of old, new and torn pages after a power
+                    // loss: recover the consistent prefix before the damage.
+                    db_event!(
+                        metrics,
+                        WARN,
+                        "damaged record in the WAL; recovering the batches before it (wal_recovery_mode = point_in_time)",
+                        wal = path.display().to_string(),
+                        offset = offset,
+                        reason = reason.to_string(),
+                    );
+                    torn.get_or_insert((path.clone(), offset, reason));
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some((p, offset, reason)) = torn.take() {
+                return Err(Error::corruption(
+                    &p,
+                    offset,
+                    format!(
+                        "WAL ends in a damaged record ({reason}) but a newer WAL with records \
+                         follows it ({})",
+                        path.display()
+                    ),
+                ));
+            }
+            let batch = WriteBatch::from_wal_record(&rec.payload, reader.version())
+                .map_err(|e| e.into_error(&path, rec.offset))?;
+            apply(&batch)?;
+            out.records += 1;
+        }
+        tracing::debug!(
+            db = metrics.label.as_str(),
+            wal = n,
+            records = out.records - records_before,
+            bytes = data_len,
+            "replayed WAL"
+        );
+        if let Some(t) = reader.torn_tail() {
+            db_event!(
+                metrics,
+                WARN,
+                "WAL ends in a torn record; recovered up to it",
+                wal = path.display().to_string(),
+                offset = t.offset,
+                reason = t.reason.to_string(),
+            );
+            // The oldest torn tail is the one a later record contradicts.
+            torn.get_or_insert((path.clone(), t.offset, t.reason.to_string()));
+        }
+    }
+    Ok(out)
 }
 
 /// The shared state of a freshly opened database (writable or read-only).
@@ -715,11 +731,24 @@ mod tests {
             write_wal(&fs, dir, last + 10, 10, &[], 0);
             let newer: &[&str] = if newer_has_records { &["d"] } else { &[] };
             write_wal(&fs, dir, last + 20, 10, newer, 0);
-            let opts = Options {
+            let opts = || Options {
                 fs: fs.clone(),
                 ..Options::default()
             };
-            match Db::open(dir, opts) {
+            // A read-only open recovers exactly what an open does (it
+            // used to refuse a torn WAL followed by an empty one).
+            match Db::open_read_only(dir, opts()) {
+                Ok(db) => {
+                    assert!(!newer_has_records);
+                    assert!(db.get("b").unwrap().is_some());
+                    assert!(db.get("c").unwrap().is_none());
+                }
+                Err(e) => {
+                    assert!(newer_has_records, "read-only: {e}");
+                    assert!(matches!(e, Error::Corruption { .. }), "{e}");
+                }
+            }
+            match Db::open(dir, opts()) {
                 Ok(db) => {
                     assert!(!newer_has_records);
                     assert!(db.get("b").unwrap().is_some());
