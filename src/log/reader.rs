@@ -324,7 +324,17 @@ impl LogReader {
                 // Block trailer: zero padding the writer left.
                 let next = self.pos + in_block;
                 if next > self.data.len() {
-                    self.finish_torn("file ends inside a block's zero padding");
+                    // The writer pads a block's tail only when the next
+                    // record comes: a log may end here cleanly, with part
+                    // or none of the padding written.
+                    let tail = self.data.get(self.pos..).unwrap_or_default();
+                    if !tail.iter().all(|&b| b == 0) {
+                        self.damage(self.pos, "non-zero bytes in a block's padding")?;
+                    } else if record_start.is_some() {
+                        self.finish_torn("file ends inside a record split over fragments");
+                    } else {
+                        self.done = true;
+                    }
                     return Ok(None);
                 }
                 self.pos = next;
@@ -622,6 +632,43 @@ mod tests {
         assert!(got.len() <= want.len());
         for (g, w) in got.iter().zip(want) {
             assert_eq!(&g.payload[..], &w[..], "a returned record differs");
+        }
+    }
+
+    /// Regression: a log whose last record ends 1 to 6 bytes before a
+    /// block boundary ends cleanly (the writer pads a block's tail only
+    /// when the next record comes). It used to read as a torn tail ("file
+    /// ends inside a block's zero padding"), so recovery refused a rotated
+    /// WAL ending there as damage followed by a newer WAL, and a live
+    /// `verify` reported it.
+    #[test]
+    fn log_ending_just_before_a_block_boundary_ends_cleanly() {
+        for gap in 0..HEADER_LEN {
+            // One record filling the first block up to `gap` bytes.
+            let first_len = BLOCK_SIZE - FILE_HEADER_LEN - HEADER_LEN - gap;
+            let recs = vec![pattern(first_len, 1)];
+            let data = write_log(&recs);
+            assert_eq!(data.len(), BLOCK_SIZE - gap);
+            let (got, end) = read_all(&data);
+            assert_eq!(got.len(), 1, "gap {gap}");
+            assert_eq!(end.unwrap(), None, "gap {gap}: a clean end");
+            // The padding written when the next record comes, then cut.
+            let recs = vec![pattern(first_len, 1), b"next".to_vec()];
+            let data = write_log(&recs);
+            for cut in BLOCK_SIZE - gap..=BLOCK_SIZE {
+                let (got, end) = read_all(&data[..cut]);
+                assert_eq!(got.len(), 1, "gap {gap}, cut {cut}");
+                assert_eq!(end.unwrap(), None, "gap {gap}, cut {cut}: a clean end");
+            }
+            // Garbage where the padding goes, at the end of the file, is
+            // a torn tail, not a clean end. (Complete padding is skipped
+            // unread: it holds no record.)
+            if gap > 1 {
+                let mut d = data[..BLOCK_SIZE - gap + 1].to_vec();
+                *d.last_mut().unwrap() = 0x5a;
+                let (_, end) = read_all(&d);
+                assert!(end.unwrap().is_some(), "gap {gap}: a torn tail");
+            }
         }
     }
 
