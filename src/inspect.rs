@@ -15,7 +15,7 @@ use bytes::Bytes;
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::filename::{parse_file_name, FileKind};
-use crate::fs::{FileSystem, PosixFs};
+use crate::fs::{lock_shared_or_live, read_prefix, PosixFs};
 use crate::iter::InternalIterator;
 use crate::key::parse_internal_key;
 use crate::log::{LogKind, LogReader};
@@ -262,6 +262,7 @@ pub struct WalBatch {
 
 /// The contents of a WAL file.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct WalContents {
     /// File number from the header.
     pub file_number: u64,
@@ -269,6 +270,18 @@ pub struct WalContents {
     pub batches: Vec<WalBatch>,
     /// Where a torn last record starts, and why it was dropped.
     pub torn_tail: Option<(u64, &'static str)>,
+    /// The database in the WAL's directory was open by a writer: the WAL
+    /// was read as it was at that moment, and a torn last record may be a
+    /// write in progress rather than the trace of a crash.
+    pub live: bool,
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 fn file_number(path: &Path, want: fn(FileKind) -> Option<u64>) -> Result<u64> {
@@ -287,13 +300,20 @@ fn file_number(path: &Path, want: fn(FileKind) -> Option<u64>) -> Result<u64> {
 /// Decodes a WAL file (`NNNNNN.log`): every batch, as recovery would read
 /// it. Damage in the middle of the log is an error; a torn last record is
 /// reported in [`WalContents::torn_tail`].
+///
+/// Safe on a database that is open: the file is read with positional
+/// reads (a live WAL is shortened when it is rotated; nothing is mapped).
+/// While it reads, it holds a shared lock on the directory's `LOCK`, so no
+/// writer opens the database meanwhile; when a writer has it open already,
+/// the result says so ([`WalContents::live`]).
 pub fn read_wal(path: impl AsRef<Path>) -> Result<WalContents> {
     let path = path.as_ref();
     let number = file_number(path, |k| match k {
         FileKind::Log(n) => Some(n),
         _ => None,
     })?;
-    let data = PosixFs.read_file(path)?;
+    let (_lock, live) = lock_shared_or_live(&PosixFs, parent_dir(path))?;
+    let data = read_prefix(&PosixFs, path, None)?;
     let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Wal, number)?;
     let mut batches = Vec::new();
     while let Some(rec) = reader.next_record()? {
@@ -318,18 +338,20 @@ pub fn read_wal(path: impl AsRef<Path>) -> Result<WalContents> {
         file_number: number,
         batches,
         torn_tail: reader.torn_tail().map(|t| (t.offset, t.reason)),
+        live,
     })
 }
 
 /// Decodes a manifest file (`MANIFEST-NNNNNN`): every version edit with
-/// its file offset, in order.
+/// its file offset, in order. Safe on a database that is open (positional
+/// reads; a record being appended is left out as a torn tail).
 pub fn read_manifest(path: impl AsRef<Path>) -> Result<Vec<(u64, VersionEdit)>> {
     let path = path.as_ref();
     let number = file_number(path, |k| match k {
         FileKind::Manifest(n) => Some(n),
         _ => None,
     })?;
-    let data = PosixFs.read_file(path)?;
+    let data = read_prefix(&PosixFs, path, None)?;
     let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Manifest, number)?;
     let mut edits = Vec::new();
     while let Some(rec) = reader.next_record()? {
@@ -351,7 +373,7 @@ pub fn read_current(dir: impl AsRef<Path>) -> Result<u64> {
 /// the key.
 pub fn read_options_file(path: impl AsRef<Path>) -> Result<crate::Options> {
     let path = path.as_ref();
-    let data = PosixFs.read_file(path)?;
+    let data = read_prefix(&PosixFs, path, None)?;
     let text = std::str::from_utf8(&data).map_err(|e| {
         Error::InvalidArgument(format!(
             "{}: not UTF-8 text (invalid byte at offset {})",

@@ -23,7 +23,7 @@ use crate::filename::{
     current_file_name, log_file_name, manifest_file_name, parse_file_name, table_file_name,
     FileKind,
 };
-use crate::fs::FileSystem;
+use crate::fs::{lock_shared_or_live, read_prefix, FileSystem};
 use crate::log::{LogKind, LogReader};
 use crate::sst::Table;
 use crate::version::current::read_current;
@@ -33,6 +33,7 @@ use crate::version::set::{apply_to_state, RecoveredManifest};
 /// What [`Db::verify`] or [`Db::verify_dir`] checked, and every problem
 /// found.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct IntegrityReport {
     /// Files read and checked completely: `CURRENT` (by
     /// [`Db::verify_dir`]), the manifest, every live SST file and every
@@ -54,6 +55,13 @@ pub struct IntegrityReport {
     /// the record (it was never acknowledged with `sync`). A torn record in
     /// any other WAL is a problem.
     pub torn_tails: Vec<(PathBuf, u64, &'static str)>,
+    /// [`Db::verify_dir`] found the database open by a writer (its `LOCK`
+    /// held), and checked it live: files were read with positional reads as
+    /// they were at that moment, the newest WAL's torn tail may be a write
+    /// in progress, and files the writer deleted during the check (after a
+    /// flush or compaction) are not problems. Always false for
+    /// [`Db::verify`], which checks under the database's own locks.
+    pub live: bool,
 }
 
 impl IntegrityReport {
@@ -86,11 +94,11 @@ impl Db {
         let dir = inner.dir.as_path();
         let mut r = IntegrityReport::default();
         // The manifest is appended (and synced) under the versions lock:
-        // mapped under it, it ends at a whole record.
+        // read under it, it ends at a whole record.
         let (version, manifest_number, log_number, manifest) = {
             let vs = inner.versions.lock();
             let n = vs.manifest_number();
-            let data = fs.read_file(&manifest_file_name(dir, n));
+            let data = read_prefix(fs, &manifest_file_name(dir, n), None);
             (vs.current(), n, vs.log_number(), data)
         };
         match manifest {
@@ -107,13 +115,21 @@ impl Db {
             r.file(f.table.file_size());
             check_table(&f.table, Some(&f.meta), &path, &mut r);
         }
-        // WAL records are appended and flushed under the WAL lock: mapped
-        // under it, a WAL ends at a whole record.
+        // WAL records are appended and flushed under the WAL lock: the
+        // live WAL's length taken under it ends at a whole record, and the
+        // file is read up to there with positional reads. (It must not be
+        // mapped: it carries a preallocated tail that a WAL switch cuts
+        // off, and a mapping would fault past the new end.) Older WALs are
+        // finished and immutable; newer ones were started after this call.
+        let (live_wal, live_len) = {
+            let w = inner.wal.lock();
+            (w.file_number(), w.len())
+        };
         let mut logs: Vec<u64> = fs
             .list_dir(dir)?
             .iter()
             .filter_map(|n| match parse_file_name(n) {
-                Some(FileKind::Log(x)) if x >= log_number => Some(x),
+                Some(FileKind::Log(x)) if x >= log_number && x <= live_wal => Some(x),
                 _ => None,
             })
             .collect();
@@ -121,11 +137,8 @@ impl Db {
         let count = logs.len();
         for (i, n) in logs.into_iter().enumerate() {
             let path = log_file_name(dir, n);
-            let data = {
-                let _w = inner.wal.lock();
-                fs.read_file(&path)
-            };
-            match data {
+            let len = (n == live_wal).then_some(live_len);
+            match read_prefix(fs, &path, len) {
                 Ok(d) => check_wal(&path, n, d, i + 1 == count, &mut r),
                 // Deleted as obsolete by a flush since the listing.
                 Err(_) if !fs.exists(&path).unwrap_or(true) => {}
@@ -138,9 +151,14 @@ impl Db {
         Ok(r)
     }
 
-    /// Verifies the database in the directory `path`, which must not be
-    /// open for writing: the same checks as [`Db::verify`], read-only. It
-    /// takes no lock, and creates, writes, renames and deletes nothing.
+    /// Verifies the database in the directory `path`: the same checks as
+    /// [`Db::verify`], read-only. It creates, writes, renames and deletes
+    /// nothing. It holds a shared lock on `LOCK` while it runs (as
+    /// [`Db::open_read_only`] does), so no writer opens the database
+    /// meanwhile; when a writer already has it open, the check runs live
+    /// and says so ([`IntegrityReport::live`]). Nothing is memory-mapped
+    /// that a writer may shorten, so a live check never endangers the
+    /// process.
     ///
     /// `CURRENT` and the manifest are checked first. When they cannot be
     /// read, every SST and WAL file in the directory is checked instead of
@@ -155,7 +173,8 @@ impl Db {
 
 /// [`Db::verify_dir`] through the file system `fs`.
 pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<IntegrityReport> {
-    let names = fs.list_dir(dir)?;
+    let (_lock, live) = lock_shared_or_live(fs, dir)?;
+    let mut names = fs.list_dir(dir)?;
     if !names
         .iter()
         .any(|n| parse_file_name(n) == Some(FileKind::Current))
@@ -165,12 +184,15 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
             reason: "no CURRENT file".into(),
         });
     }
-    let mut r = IntegrityReport::default();
+    let mut r = IntegrityReport {
+        live,
+        ..IntegrityReport::default()
+    };
     r.file(fs.file_size(&current_file_name(dir)).unwrap_or(0));
     let state = match read_current(fs, dir) {
         Ok(n) => {
             let path = manifest_file_name(dir, n);
-            match fs.read_file(&path) {
+            match read_prefix(fs, &path, None) {
                 Ok(data) => check_manifest(n, dir, data, &mut r),
                 Err(e) => {
                     r.file(0);
@@ -185,6 +207,11 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
         }
     };
 
+    if live {
+        // Files the manifest names were created before it named them; list
+        // after reading it so that they are all seen.
+        names = fs.list_dir(dir)?;
+    }
     let mut tables: BTreeMap<u64, Option<FileMetaData>> = BTreeMap::new();
     let mut logs: Vec<u64> = Vec::new();
     for n in &names {
@@ -203,7 +230,8 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
             tables.insert(meta.number, Some(meta.clone()));
         }
         logs.sort_unstable();
-        if logs.first() != Some(&s.log_number) {
+        // Live, the writer may have deleted it after a newer edit.
+        if !live && logs.first() != Some(&s.log_number) {
             r.problems.push(Error::corruption(
                 log_file_name(dir, s.log_number),
                 0,
@@ -213,8 +241,12 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
     }
     for (number, meta) in tables {
         let path = table_file_name(dir, number);
+        // SSTs are never shortened by the engine: mapping them is safe
+        // also while a writer has the database open.
         let data = match fs.read_file(&path) {
             Ok(d) => d,
+            // Deleted by the live writer's compaction since the listing.
+            Err(_) if live && !fs.exists(&path).unwrap_or(true) => continue,
             Err(e) => {
                 r.file(0);
                 r.problems.push(match fs.exists(&path) {
@@ -238,8 +270,10 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
     let count = logs.len();
     for (i, n) in logs.into_iter().enumerate() {
         let path = log_file_name(dir, n);
-        match fs.read_file(&path) {
+        match read_prefix(fs, &path, None) {
             Ok(d) => check_wal(&path, n, d, i + 1 == count, &mut r),
+            // Deleted by the live writer's flush since the listing.
+            Err(_) if live && !fs.exists(&path).unwrap_or(true) => {}
             Err(e) => {
                 r.file(0);
                 r.problems.push(e);

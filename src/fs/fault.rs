@@ -63,7 +63,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::{FileLock, FileSystem, WritableFile};
+use super::{FileLock, FileSystem, RandomAccessFile, WritableFile};
 use crate::error::{Error, Result};
 
 /// Size of the page that [`CrashMode::tear_last_page`] garbles.
@@ -298,7 +298,8 @@ struct RandomFaults {
 struct State {
     dirs: BTreeMap<PathBuf, Dir>,
     inodes: HashMap<u64, Inode>,
-    /// Open writers per inode (an open file is kept even when unnamed).
+    /// Open handles (writers and readers) per inode (an open file is kept
+    /// even when unnamed).
     open: HashMap<u64, usize>,
     next_inode: u64,
     /// Incremented by every crash: handles of an older epoch are dead.
@@ -394,7 +395,24 @@ impl State {
             .ok_or_else(|| not_found(path, "no such directory"))
     }
 
-    /// Drops inodes that no name (live or durable) and no writer holds.
+    /// A handle (writer or reader) of `ino` opened in `epoch` is dropped:
+    /// the inode goes when nothing else holds it. A handle from before a
+    /// crash holds nothing.
+    fn close_handle(&mut self, ino: u64, epoch: u64) {
+        if self.epoch != epoch {
+            return;
+        }
+        if let Some(n) = self.open.get_mut(&ino) {
+            *n -= 1;
+            if *n == 0 {
+                self.open.remove(&ino);
+            }
+        }
+        self.collect(&[ino]);
+    }
+
+    /// Drops inodes that no name (live or durable) and no open handle
+    /// holds.
     fn collect(&mut self, candidates: &[u64]) {
         for &ino in candidates {
             if self.open.get(&ino).is_some_and(|&n| n > 0) {
@@ -651,17 +669,47 @@ impl WritableFile for FaultFile {
 
 impl Drop for FaultFile {
     fn drop(&mut self) {
+        self.state.lock().close_handle(self.ino, self.epoch);
+    }
+}
+
+/// A [`RandomAccessFile`] of a [`FaultFs`].
+struct FaultReader {
+    state: Arc<Mutex<State>>,
+    path: PathBuf,
+    ino: u64,
+    epoch: u64,
+}
+
+impl RandomAccessFile for FaultReader {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let mut s = self.state.lock();
-        if s.epoch != self.epoch {
-            return;
-        }
-        if let Some(n) = s.open.get_mut(&self.ino) {
-            *n -= 1;
-            if *n == 0 {
-                s.open.remove(&self.ino);
-            }
-        }
-        s.collect(&[self.ino]);
+        s.check_epoch(self.epoch, &self.path)?;
+        s.check(OpKind::Read, &self.path)?;
+        let f = s
+            .inodes
+            .get(&self.ino)
+            .ok_or_else(|| not_found(&self.path, "no such file"))?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let src = f.data.get(start..).unwrap_or_default();
+        let n = src.len().min(buf.len());
+        buf[..n].copy_from_slice(&src[..n]);
+        Ok(n)
+    }
+
+    fn size(&self) -> Result<u64> {
+        let s = self.state.lock();
+        s.check_epoch(self.epoch, &self.path)?;
+        s.inodes
+            .get(&self.ino)
+            .map(|f| f.data.len() as u64)
+            .ok_or_else(|| not_found(&self.path, "no such file"))
+    }
+}
+
+impl Drop for FaultReader {
+    fn drop(&mut self) {
+        self.state.lock().close_handle(self.ino, self.epoch);
     }
 }
 
@@ -745,6 +793,26 @@ impl FileSystem for FaultFs {
             .get(&ino)
             .ok_or_else(|| not_found(path, "no such file"))?;
         Ok(Bytes::copy_from_slice(&f.data))
+    }
+
+    /// Opening counts as a `Read` operation, and so does every
+    /// [`RandomAccessFile::read_at`]: each can be made to fail. The handle
+    /// reads the file's current content (unsynced data included) and keeps
+    /// the file alive after its name is removed, as an open descriptor
+    /// does; a crash kills it.
+    fn open_random(&self, path: &Path) -> Result<Box<dyn RandomAccessFile>> {
+        let mut s = self.state.lock();
+        s.check(OpKind::Read, path)?;
+        let ino = s
+            .lookup(path)
+            .ok_or_else(|| not_found(path, "no such file"))?;
+        *s.open.entry(ino).or_insert(0) += 1;
+        Ok(Box::new(FaultReader {
+            state: Arc::clone(&self.state),
+            path: path.to_path_buf(),
+            ino,
+            epoch: s.epoch,
+        }))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {

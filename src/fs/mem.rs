@@ -12,7 +12,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use super::{FaultFs, FileLock, FileSystem, WritableFile};
+use super::{FaultFs, FileLock, FileSystem, RandomAccessFile, WritableFile};
 use crate::error::Result;
 
 /// An in-memory [`FileSystem`] (see the module docs).
@@ -37,6 +37,9 @@ impl FileSystem for MemFs {
     }
     fn read_file(&self, path: &Path) -> Result<Bytes> {
         self.inner.read_file(path)
+    }
+    fn open_random(&self, path: &Path) -> Result<Box<dyn RandomAccessFile>> {
+        self.inner.open_random(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         self.inner.rename(from, to)

@@ -63,6 +63,36 @@ pub trait WritableFile: Send + Sync {
     }
 }
 
+/// A file opened for positional reads (`pread`). Nothing is mapped: a
+/// file shortened by anyone, or a device read error, is an
+/// [`crate::Error::Io`] (or a short read) for that call, never a signal
+/// that kills the process. The handle keeps reading the file it opened
+/// even after the name is removed or replaced.
+pub trait RandomAccessFile: Send + Sync {
+    /// Reads up to `buf.len()` bytes at `offset` into `buf`; returns how
+    /// many were read, fewer only at the end of the file (0 past it).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize>;
+    /// The file's size now (it may change while another handle writes it).
+    fn size(&self) -> Result<u64>;
+}
+
+/// A [`RandomAccessFile`] over bytes read once: what
+/// [`FileSystem::open_random`] gives by default.
+struct BytesFile(Bytes);
+
+impl RandomAccessFile for BytesFile {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let src = self.0.get(start..).unwrap_or_default();
+        let n = src.len().min(buf.len());
+        buf[..n].copy_from_slice(&src[..n]);
+        Ok(n)
+    }
+    fn size(&self) -> Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+}
+
 /// An exclusive lock on a file, released when dropped.
 pub trait FileLock: Send + Sync + fmt::Debug {}
 
@@ -85,6 +115,14 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// system maps it into memory, so this is cheap for large immutable
     /// files. The file must not be modified while the returned bytes live.
     fn read_file(&self, path: &Path) -> Result<Bytes>;
+    /// Opens the existing file `path` for positional reads (`pread`), for
+    /// files that may change while they are read (a live WAL or manifest)
+    /// or that must not be mapped. The default reads the whole file once
+    /// through [`read_file`](Self::read_file): right for in-memory file
+    /// systems, not for one whose `read_file` maps files.
+    fn open_random(&self, path: &Path) -> Result<Box<dyn RandomAccessFile>> {
+        Ok(Box::new(BytesFile(self.read_file(path)?)))
+    }
     /// Says that `data`, part of what [`read_file`](Self::read_file)
     /// returned, will not be read again soon. The real file system drops
     /// those pages from this process's memory map (they stay in the OS page
@@ -134,6 +172,50 @@ pub fn default_fs() -> Arc<dyn FileSystem> {
     Arc::new(PosixFs)
 }
 
+/// The first `len` bytes of `path` (all of it with `None`, or fewer when
+/// the file is shorter), read with positional reads into one buffer:
+/// nothing is mapped, so a file that shrinks or fails meanwhile gives a
+/// shorter result or [`crate::Error::Io`], never a signal. A transient
+/// error (`Interrupted`, `WouldBlock`) is retried as in
+/// [`read_file_retrying`]. For files that may change while they are read:
+/// the live WAL and manifest, and files of a database another process has
+/// open.
+pub(crate) fn read_prefix(fs: &dyn FileSystem, path: &Path, len: Option<u64>) -> Result<Bytes> {
+    let file = retry_transient(path, || fs.open_random(path))?;
+    let len = match len {
+        Some(n) => n,
+        None => retry_transient(path, || file.size())?,
+    };
+    let mut buf = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
+    let mut done = 0;
+    while done < buf.len() {
+        let n = retry_transient(path, || file.read_at(done as u64, &mut buf[done..]))?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    buf.truncate(done);
+    Ok(Bytes::from(buf))
+}
+
+/// A shared lock on the `LOCK` of database directory `dir`, for a tool
+/// that reads the database and wants a stable view: `(Some(lock), false)`
+/// while it is held, `(None, false)` when there is no `LOCK` file (the
+/// database was never opened for writing here, or the file system does
+/// not lock), and `(None, true)` when a writer has the database open: the
+/// caller then reads it live and must say so.
+pub(crate) fn lock_shared_or_live(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<(Option<Box<dyn FileLock>>, bool)> {
+    match fs.lock_shared(&crate::filename::lock_file_name(dir)) {
+        Ok(lock) => Ok((lock, false)),
+        Err(crate::Error::Locked(_)) => Ok((None, true)),
+        Err(e) => Err(e),
+    }
+}
+
 /// Attempts of [`read_file_retrying`] for a transient error.
 pub(crate) const READ_ATTEMPTS: u32 = 3;
 
@@ -144,9 +226,15 @@ pub(crate) const READ_ATTEMPTS: u32 = 3;
 /// through here. Writes and syncs are never retried: after a failed write
 /// or fsync the state of the data is unknown.
 pub(crate) fn read_file_retrying(fs: &dyn FileSystem, path: &Path) -> Result<Bytes> {
+    retry_transient(path, || fs.read_file(path))
+}
+
+/// Runs the read `f` on `path`, retrying a transient error as
+/// [`read_file_retrying`] says.
+fn retry_transient<T>(path: &Path, mut f: impl FnMut() -> Result<T>) -> Result<T> {
     let mut attempt = 1;
     loop {
-        match fs.read_file(path) {
+        match f() {
             Err(crate::Error::Io { source, .. })
                 if attempt < READ_ATTEMPTS
                     && matches!(

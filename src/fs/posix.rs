@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::mapped::MappedWritable;
-use super::{FileLock, FileSystem, WritableFile};
+use super::{FileLock, FileSystem, RandomAccessFile, WritableFile};
 use crate::error::{Error, Result};
 
 /// Size of the user-space write buffer of a [`WritableFile`].
@@ -104,6 +104,44 @@ fn create_file(path: &Path, read: bool) -> Result<File> {
         .map_err(|e| Error::io(path, e))
 }
 
+/// A file read with `pread`.
+struct PosixRandom {
+    path: PathBuf,
+    file: File,
+}
+
+impl RandomAccessFile for PosixRandom {
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            match read_at(&self.file, &mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) => return Err(Error::io(&self.path, e)),
+            }
+        }
+        Ok(done)
+    }
+
+    fn size(&self) -> Result<u64> {
+        Ok(self
+            .file
+            .metadata()
+            .map_err(|e| Error::io(&self.path, e))?
+            .len())
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::unix::fs::FileExt::read_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    std::os::windows::fs::FileExt::seek_read(file, buf, offset)
+}
+
 #[derive(Debug)]
 struct PosixLock {
     _file: File,
@@ -149,6 +187,14 @@ impl FileSystem for PosixFs {
         // the engine's contract (documented in docs/durability.md).
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         Ok(Bytes::from_owner(map))
+    }
+
+    fn open_random(&self, path: &Path) -> Result<Box<dyn RandomAccessFile>> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        Ok(Box::new(PosixRandom {
+            path: path.to_path_buf(),
+            file,
+        }))
     }
 
     unsafe fn release_read_pages(&self, data: &[u8]) {

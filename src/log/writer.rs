@@ -272,7 +272,6 @@ impl LogWriter {
         &self.path
     }
 
-    #[cfg(test)]
     /// The file number written in the header.
     pub(crate) fn file_number(&self) -> u64 {
         self.file_number

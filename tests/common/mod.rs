@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lightning_db::fs::{FileLock, FileSystem, PosixFs, WritableFile};
+use lightning_db::fs::{FileLock, FileSystem, PosixFs, RandomAccessFile, WritableFile};
 use lightning_db::{Bytes, Db, Options, Result};
 
 /// The real file system with `sync_data` and `sync_dir` turned into
@@ -45,6 +45,9 @@ impl FileSystem for NoSyncFs {
     }
     fn read_file(&self, path: &Path) -> Result<Bytes> {
         PosixFs.read_file(path)
+    }
+    fn open_random(&self, path: &Path) -> Result<Box<dyn RandomAccessFile>> {
+        PosixFs.open_random(path)
     }
     unsafe fn release_read_pages(&self, data: &[u8]) {
         // SAFETY: forwarded under the caller's guarantee (`read_file` above

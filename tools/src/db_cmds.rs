@@ -211,6 +211,9 @@ struct WalFile {
     batches: Vec<JsonBatch>,
     /// A torn last record (normal after a crash; not a problem).
     torn_tail: Option<JsonTorn>,
+    /// The database was open by a writer: the WAL was read as it was at
+    /// that moment (a torn tail may be a write in progress).
+    live: bool,
     error: Option<Problem>,
 }
 
@@ -225,11 +228,13 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
             file_number: None,
             batches: Vec::new(),
             torn_tail: None,
+            live: false,
             error: None,
         };
         match read_wal(&path) {
             Ok(w) => {
                 wf.file_number = Some(w.file_number);
+                wf.live = w.live;
                 wf.torn_tail = w
                     .torn_tail
                     .map(|(offset, reason)| JsonTorn { offset, reason });
@@ -243,6 +248,13 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
                         w.batches.len(),
                         ops
                     )?;
+                    if w.live {
+                        writeln!(
+                            ctx.out,
+                            "(live: the database is open for writing; read as it was now, \
+                             a torn tail may be a write in progress)"
+                        )?;
+                    }
                 }
                 let s = ctx.style;
                 for b in &w.batches {
@@ -293,7 +305,12 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
                     if !ctx.args.json {
                         writeln!(
                             ctx.out,
-                            "torn tail at offset {off}: {reason} (dropped, as recovery does)"
+                            "torn tail at offset {off}: {reason} ({})",
+                            if w.live {
+                                "a write in progress, or dropped as recovery does"
+                            } else {
+                                "dropped, as recovery does"
+                            }
                         )?;
                     }
                 }
