@@ -143,6 +143,13 @@ pub struct Options {
     /// few unsynced writes. Where the file system cannot reserve blocks
     /// (or off Linux), the WAL uses plain appends whatever this says.
     pub wal_mmap: bool,
+    /// Size in bytes past which the manifest is rewritten (RocksDB's
+    /// `max_manifest_file_size`; default 64 MiB, at least 1 KiB): the next
+    /// change of the file set starts a new manifest holding a snapshot of
+    /// the live files, `CURRENT` is switched to it and the old one is
+    /// deleted. Bounds the manifest's disk use and the time an open spends
+    /// replaying it.
+    pub max_manifest_file_size: u64,
     /// What the database counts (default [`StatsLevel::Counters`]: every
     /// metric but the per-operation latency histograms; `All` adds them at
     /// the cost of two clock reads per operation; `Off` counts no user
@@ -203,6 +210,7 @@ impl Default for Options {
             wal_sync_interval_ms: 0,
             wal_recovery_mode: WalRecoveryMode::PointInTime,
             wal_mmap: true,
+            max_manifest_file_size: 64 << 20,
             statistics: StatsLevel::Counters,
             metrics_label: String::new(),
             metrics_registry: None,
@@ -238,6 +246,7 @@ impl fmt::Debug for Options {
             .field("wal_sync_interval_ms", &self.wal_sync_interval_ms)
             .field("wal_recovery_mode", &self.wal_recovery_mode)
             .field("wal_mmap", &self.wal_mmap)
+            .field("max_manifest_file_size", &self.max_manifest_file_size)
             .field("statistics", &self.statistics)
             .field("metrics_label", &self.metrics_label)
             .field("metrics_registry", &self.metrics_registry.is_some())
@@ -340,6 +349,12 @@ impl Options {
             "index_page_size",
             "256 B ..= 64 MiB",
             self.index_page_size,
+        )?;
+        check(
+            (1024..=(1 << 40)).contains(&self.max_manifest_file_size),
+            "max_manifest_file_size",
+            "1 KiB ..= 1 TiB",
+            self.max_manifest_file_size,
         )?;
         check(
             self.bloom_bits_per_key <= 64,

@@ -45,6 +45,7 @@ const TOP_KEYS: &[&str] = &[
     "wal_sync_interval_ms",
     "wal_recovery_mode",
     "wal_mmap",
+    "max_manifest_file_size",
     "statistics",
     "metrics_label",
     "event_log",
@@ -295,6 +296,7 @@ struct FileOptions {
     wal_sync_interval_ms: u64,
     wal_recovery_mode: RecoveryMode,
     wal_mmap: bool,
+    max_manifest_file_size: Size,
     statistics: StatsName,
     metrics_label: String,
     event_log: bool,
@@ -407,6 +409,7 @@ impl Default for FileOptions {
             wal_sync_interval_ms: o.wal_sync_interval_ms,
             wal_recovery_mode: o.wal_recovery_mode.into(),
             wal_mmap: o.wal_mmap,
+            max_manifest_file_size: Size(o.max_manifest_file_size as usize),
             statistics: o.statistics.into(),
             metrics_label: o.metrics_label,
             event_log: o.event_log,
@@ -443,6 +446,7 @@ impl FileOptions {
             wal_sync_interval_ms: self.wal_sync_interval_ms,
             wal_recovery_mode: self.wal_recovery_mode.into(),
             wal_mmap: self.wal_mmap,
+            max_manifest_file_size: self.max_manifest_file_size.0 as u64,
             statistics: self.statistics.into(),
             metrics_label: self.metrics_label,
             event_log: self.event_log,
@@ -658,6 +662,11 @@ fn to_toml(o: &Options) -> String {
         &o.wal_mmap,
     );
     kv(
+        "Rewrite the manifest (a snapshot of the live files) once it grows past this size.",
+        "max_manifest_file_size",
+        &size_value(o.max_manifest_file_size),
+    );
+    kv(
         "What the database counts: \"counters\" (every metric but per-operation latencies), \"all\" (plus latency histograms: two clock reads per operation) or \"off\".",
         "statistics",
         &format!("\"{}\"", o.statistics.name()),
@@ -820,6 +829,7 @@ mod tests {
             block_size_per_level: vec![4096, 65536],
             sync_writes: true,
             wal_mmap: false,
+            max_manifest_file_size: 5 << 20,
             statistics: StatsLevel::All,
             metrics_label: "orders \"eu\" \\ db".into(),
             event_log: true,

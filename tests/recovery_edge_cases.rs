@@ -158,6 +158,58 @@ fn refused_open_creates_nothing() {
     assert_eq!(names, ["photo.jpg"]);
 }
 
+/// Regression (issue 16, defect 8): the manifest was only ever rewritten at
+/// open, so a database open for a long time grew it without bound, and the
+/// next open replayed all of it. Past `max_manifest_file_size` the next
+/// edit starts a new manifest with a snapshot; the old one is deleted.
+#[test]
+fn manifest_is_rewritten_past_max_manifest_file_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || Options {
+        max_manifest_file_size: 2048,
+        ..fast_opts()
+    };
+    let manifests = |p: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("MANIFEST-"))
+            .collect();
+        v.sort();
+        v
+    };
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let first = manifests(dir.path());
+    let mut model = std::collections::BTreeMap::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for round in 0..60u64 {
+        for i in 0..20u64 {
+            let k = key(round * 7 + i);
+            let v = format!("r{round}.{i}").into_bytes();
+            db.put(&k, &v).unwrap();
+            model.insert(k, v);
+        }
+        db.flush().unwrap();
+        let m = manifests(dir.path());
+        assert_eq!(m.len(), 1, "round {round}: one manifest at a time: {m:?}");
+        let len = std::fs::metadata(dir.path().join(&m[0])).unwrap().len();
+        assert!(
+            len < 2048 + 4096,
+            "round {round}: the manifest is {len} bytes"
+        );
+        seen.insert(m[0].clone());
+    }
+    assert!(
+        seen.len() >= 3,
+        "the manifest was rewritten: {seen:?} (first {first:?})"
+    );
+    assert_eq!(dump(&db).unwrap(), model);
+    assert!(db.verify().unwrap().is_ok());
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(dump(&db).unwrap(), model);
+}
+
 #[test]
 fn orphan_sst_not_in_manifest_is_ignored() {
     let dir = tempfile::tempdir().unwrap();

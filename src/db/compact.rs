@@ -303,7 +303,7 @@ impl DbInner {
         let mut versions = self.versions.lock();
         let version = versions.log_and_apply(
             edit,
-            self.next_file_number.load(Ordering::Acquire),
+            &self.next_file_number,
             self.visible_seq.load(Ordering::Acquire),
         )?;
         let cur = self.sv.load_full();

@@ -180,7 +180,7 @@ impl DbInner {
             }
             let version = versions.log_and_apply(
                 edit,
-                self.next_file_number.load(Ordering::Acquire),
+                &self.next_file_number,
                 self.visible_seq.load(Ordering::Acquire),
             )?;
             self.sv.store(Arc::new(SuperVersion {

@@ -214,6 +214,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         log_number,
         next_file,
         last_seq,
+        opts.max_manifest_file_size,
     )?;
     write_options_file(fs.as_ref(), dir, options_number, &opts)?;
     remove_obsolete_files(

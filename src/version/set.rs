@@ -5,14 +5,16 @@
 //! [`VersionEdit`], appended to the manifest as one checksummed record and
 //! synced before the change is published, so after a crash the manifest
 //! replays to exactly the published file sets. A new manifest is started at
-//! every open with a full snapshot of the current version, and `CURRENT` is
-//! switched to it atomically.
+//! every open, and whenever the manifest grows past
+//! `Options::max_manifest_file_size`, with a full snapshot of the current
+//! version, and `CURRENT` is switched to it atomically.
 //!
 //! Locking: the database keeps the `VersionSet` behind its versions mutex;
 //! every method takes `&mut self`, so edits are applied one at a time.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::cache::BlockCache;
@@ -114,11 +116,15 @@ pub(crate) struct VersionSet {
     last_sequence: u64,
     /// Block cache of the tables this set opens.
     cache: Option<Arc<BlockCache>>,
+    /// The manifest is rewritten before an edit once it is this long
+    /// (`Options::max_manifest_file_size`).
+    max_manifest_file_size: u64,
 }
 
 impl VersionSet {
     /// Starts manifest `manifest_number` holding a snapshot of `version`,
-    /// syncs it, and points `CURRENT` at it.
+    /// syncs it, and points `CURRENT` at it. The manifest is rewritten the
+    /// same way once it grows past `max_manifest_file_size` bytes.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn create(
         fs: Arc<dyn FileSystem>,
@@ -129,23 +135,17 @@ impl VersionSet {
         log_number: u64,
         next_file_number: u64,
         last_sequence: u64,
+        max_manifest_file_size: u64,
     ) -> Result<Self> {
-        let path = manifest_file_name(dir, manifest_number);
-        let file = fs.create(&path)?;
-        let mut manifest = LogWriter::new(file, path, LogKind::Manifest, manifest_number)?;
-        let mut snapshot = VersionEdit {
-            log_number: Some(log_number),
-            next_file_number: Some(next_file_number),
-            last_sequence: Some(last_sequence),
-            ..VersionEdit::default()
-        };
-        for (level, f) in version.all_files() {
-            snapshot.new_files.push((level as u32, f.meta.clone()));
-        }
-        let mut buf = Vec::new();
-        snapshot.encode_into(&mut buf);
-        manifest.add_record(&buf)?;
-        manifest.sync()?;
+        let manifest = start_manifest(
+            fs.as_ref(),
+            dir,
+            manifest_number,
+            &version,
+            log_number,
+            next_file_number,
+            last_sequence,
+        )?;
         write_current(fs.as_ref(), dir, manifest_number)?;
         Ok(VersionSet {
             dir: dir.to_path_buf(),
@@ -156,6 +156,7 @@ impl VersionSet {
             log_number,
             last_sequence,
             cache,
+            max_manifest_file_size,
         })
     }
 
@@ -180,6 +181,7 @@ impl VersionSet {
             log_number,
             last_sequence,
             cache,
+            max_manifest_file_size: u64::MAX,
         }
     }
 
@@ -202,13 +204,20 @@ impl VersionSet {
     /// produces current. `next_file_number` and `last_sequence` are written
     /// into the edit. On error nothing is published; the caller must stop
     /// writing (the manifest's state on disk is unknown).
+    ///
+    /// When the manifest has grown past `max_manifest_file_size`, a new one
+    /// is started first ([`VersionSet::rotate_manifest`]), numbered from
+    /// `next_file`; the edit then goes to the new manifest.
     pub(crate) fn log_and_apply(
         &mut self,
         mut edit: VersionEdit,
-        next_file_number: u64,
+        next_file: &AtomicU64,
         last_sequence: u64,
     ) -> Result<Arc<Version>> {
-        edit.next_file_number = Some(next_file_number);
+        if self.manifest.len() >= self.max_manifest_file_size {
+            self.rotate_manifest(next_file)?;
+        }
+        edit.next_file_number = Some(next_file.load(Ordering::Acquire));
         let last_sequence = last_sequence.max(self.last_sequence);
         edit.last_sequence = Some(last_sequence);
         let dir = self.dir.clone();
@@ -241,6 +250,78 @@ impl VersionSet {
         self.current = Arc::new(version);
         Ok(Arc::clone(&self.current))
     }
+}
+
+impl VersionSet {
+    /// Replaces the manifest by a new one holding a snapshot of the current
+    /// version (the same steps as at open): the new manifest is written and
+    /// synced, `CURRENT` is switched to it (temporary file, sync, rename,
+    /// directory sync), and only then is the old manifest deleted. A crash
+    /// at any point leaves `CURRENT` naming a complete manifest describing
+    /// the current version. An error is returned as it is (the caller
+    /// stops writing): after a failed switch of `CURRENT` it is not known
+    /// which manifest it names.
+    fn rotate_manifest(&mut self, next_file: &AtomicU64) -> Result<()> {
+        let number = next_file.fetch_add(1, Ordering::AcqRel);
+        let old = self.manifest_number;
+        let manifest = start_manifest(
+            self.fs.as_ref(),
+            &self.dir,
+            number,
+            &self.current,
+            self.log_number,
+            next_file.load(Ordering::Acquire),
+            self.last_sequence,
+        )?;
+        write_current(self.fs.as_ref(), &self.dir, number)?;
+        let old_len = self.manifest.len();
+        self.manifest = manifest;
+        self.manifest_number = number;
+        tracing::info!(
+            old_manifest = old,
+            old_bytes = old_len,
+            new_manifest = number,
+            "manifest rewritten (max_manifest_file_size)"
+        );
+        let path = manifest_file_name(&self.dir, old);
+        if let Err(e) = self.fs.remove_file(&path) {
+            // Harmless: the next open deletes every manifest but the one
+            // CURRENT names.
+            tracing::warn!(file = %path.display(), error = %e, "could not delete the old manifest");
+        }
+        Ok(())
+    }
+}
+
+/// Writes manifest `number`: its header and one record, a snapshot of
+/// `version` with the log number, next file number and last sequence;
+/// synced. `CURRENT` is not touched.
+fn start_manifest(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    number: u64,
+    version: &Version,
+    log_number: u64,
+    next_file_number: u64,
+    last_sequence: u64,
+) -> Result<LogWriter> {
+    let path = manifest_file_name(dir, number);
+    let file = fs.create(&path)?;
+    let mut manifest = LogWriter::new(file, path, LogKind::Manifest, number)?;
+    let mut snapshot = VersionEdit {
+        log_number: Some(log_number),
+        next_file_number: Some(next_file_number),
+        last_sequence: Some(last_sequence),
+        ..VersionEdit::default()
+    };
+    for (level, f) in version.all_files() {
+        snapshot.new_files.push((level as u32, f.meta.clone()));
+    }
+    let mut buf = Vec::new();
+    snapshot.encode_into(&mut buf);
+    manifest.add_record(&buf)?;
+    manifest.sync()?;
+    Ok(manifest)
 }
 
 /// Opens the SST file described by `meta` and checks it against the

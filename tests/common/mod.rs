@@ -88,11 +88,15 @@ pub fn fast_opts() -> Options {
 
 /// Options under which background work never rests: small memtables and a
 /// tiny tree, so writes keep switching memtables, flushing and compacting
-/// (two subcompactions per job).
+/// (two subcompactions per job), and a small manifest that is rewritten
+/// often.
 pub fn churn_opts() -> Options {
     let mut o = Options {
         write_buffer_size: 64 * 1024,
         max_write_buffer_number: 3,
+        // The manifest is rewritten every few dozen edits, so crashes land
+        // during rewrites too.
+        max_manifest_file_size: 4096,
         ..Options::default()
     };
     o.compaction.level0_file_num_compaction_trigger = 2;
