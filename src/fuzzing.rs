@@ -181,7 +181,8 @@ pub fn decode_block(data: &[u8]) {
         file.extend_from_slice(&crate::sst::block::block_trailer(rest, ctype));
         let len = file.len() as u64;
         let h = BlockHandle::new(0, rest.len() as u64);
-        match read_block(Path::new("f.sst"), &Bytes::from(file), len, h, "block") {
+        let file = crate::sst::table_data::TableData::Whole(Bytes::from(file));
+        match read_block(Path::new("f.sst"), &file, len, h, "block") {
             Ok(b) => b,
             Err(e) => {
                 assert!(e.is_corruption(), "block: unexpected error {e}");

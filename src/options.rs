@@ -143,6 +143,14 @@ pub struct Options {
     /// few unsynced writes. Where the file system cannot reserve blocks
     /// (or off Linux), the WAL uses plain appends whatever this says.
     pub wal_mmap: bool,
+    /// Read SST files through a read-only memory map (RocksDB's name;
+    /// default `true`, see `docs/durability.md` for the measurements).
+    /// With the map, a value of an uncompressed block is a zero-copy slice
+    /// of the file; but a device read error, or a file shortened by anyone,
+    /// kills the process with `SIGBUS`. With `false`, every block is read
+    /// with `pread` into the block cache, and such a failure is an
+    /// [`Error::Io`] (or [`Error::Corruption`]) for that read only.
+    pub allow_mmap_reads: bool,
     /// Size in bytes past which the manifest is rewritten (RocksDB's
     /// `max_manifest_file_size`; default 64 MiB, at least 1 KiB): the next
     /// change of the file set starts a new manifest holding a snapshot of
@@ -211,6 +219,7 @@ impl Default for Options {
             wal_recovery_mode: WalRecoveryMode::PointInTime,
             wal_mmap: true,
             max_manifest_file_size: 64 << 20,
+            allow_mmap_reads: true,
             statistics: StatsLevel::Counters,
             metrics_label: String::new(),
             metrics_registry: None,
@@ -247,6 +256,7 @@ impl fmt::Debug for Options {
             .field("wal_recovery_mode", &self.wal_recovery_mode)
             .field("wal_mmap", &self.wal_mmap)
             .field("max_manifest_file_size", &self.max_manifest_file_size)
+            .field("allow_mmap_reads", &self.allow_mmap_reads)
             .field("statistics", &self.statistics)
             .field("metrics_label", &self.metrics_label)
             .field("metrics_registry", &self.metrics_registry.is_some())

@@ -46,6 +46,7 @@ const TOP_KEYS: &[&str] = &[
     "wal_recovery_mode",
     "wal_mmap",
     "max_manifest_file_size",
+    "allow_mmap_reads",
     "statistics",
     "metrics_label",
     "event_log",
@@ -297,6 +298,7 @@ struct FileOptions {
     wal_recovery_mode: RecoveryMode,
     wal_mmap: bool,
     max_manifest_file_size: Size,
+    allow_mmap_reads: bool,
     statistics: StatsName,
     metrics_label: String,
     event_log: bool,
@@ -410,6 +412,7 @@ impl Default for FileOptions {
             wal_recovery_mode: o.wal_recovery_mode.into(),
             wal_mmap: o.wal_mmap,
             max_manifest_file_size: Size(o.max_manifest_file_size as usize),
+            allow_mmap_reads: o.allow_mmap_reads,
             statistics: o.statistics.into(),
             metrics_label: o.metrics_label,
             event_log: o.event_log,
@@ -447,6 +450,7 @@ impl FileOptions {
             wal_recovery_mode: self.wal_recovery_mode.into(),
             wal_mmap: self.wal_mmap,
             max_manifest_file_size: self.max_manifest_file_size.0 as u64,
+            allow_mmap_reads: self.allow_mmap_reads,
             statistics: self.statistics.into(),
             metrics_label: self.metrics_label,
             event_log: self.event_log,
@@ -667,6 +671,11 @@ fn to_toml(o: &Options) -> String {
         &size_value(o.max_manifest_file_size),
     );
     kv(
+        "Read SST files through a memory map (false: pread into the block cache; a read error is then an error, not SIGBUS).",
+        "allow_mmap_reads",
+        &o.allow_mmap_reads,
+    );
+    kv(
         "What the database counts: \"counters\" (every metric but per-operation latencies), \"all\" (plus latency histograms: two clock reads per operation) or \"off\".",
         "statistics",
         &format!("\"{}\"", o.statistics.name()),
@@ -830,6 +839,7 @@ mod tests {
             sync_writes: true,
             wal_mmap: false,
             max_manifest_file_size: 5 << 20,
+            allow_mmap_reads: false,
             statistics: StatsLevel::All,
             metrics_label: "orders \"eu\" \\ db".into(),
             event_log: true,

@@ -48,7 +48,7 @@ use crate::metrics::event_log::rfc3339_utc;
 use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WalRecoveryMode};
 use crate::version::edit::{FileMetaData, VersionEdit};
-use crate::version::set::{open_table_file, recover_manifest, RecoveredManifest, VersionSet};
+use crate::version::set::{recover_manifest, RecoveredManifest, TableOpener, VersionSet};
 use crate::version::superversion::SuperVersion;
 use crate::version::version::Version;
 
@@ -127,9 +127,13 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     for ((level, _), meta) in &recovered.files {
         snapshot_edit.new_files.push((*level, meta.clone()));
     }
-    base = base.apply(&snapshot_edit, |m| {
-        open_table_file(&fs, dir, cache.as_ref(), m)
-    })?;
+    let opener = TableOpener {
+        fs: Arc::clone(&fs),
+        dir: dir.to_path_buf(),
+        cache: cache.clone(),
+        mmap_reads: opts.allow_mmap_reads,
+    };
+    base = base.apply(&snapshot_edit, |m| opener.open(m))?;
 
     // File numbers: past everything the manifest or the directory knows.
     let mut next_file = recovered.next_file_number.max(1);
@@ -192,7 +196,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
             new_files: new_files.iter().map(|m| (0, m.clone())).collect(),
             ..VersionEdit::default()
         };
-        base = base.apply(&edit, |m| open_table_file(&fs, dir, cache.as_ref(), m))?;
+        base = base.apply(&edit, |m| opener.open(m))?;
     }
 
     // New WAL, then a new manifest that makes everything above durable,
@@ -206,9 +210,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     wal.sync()?;
     let version = Arc::new(base);
     let versions = VersionSet::create(
-        Arc::clone(&fs),
-        dir,
-        cache.clone(),
+        opener,
         manifest_number,
         Arc::clone(&version),
         log_number,
@@ -329,9 +331,14 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     for ((level, _), meta) in &recovered.files {
         snapshot_edit.new_files.push((*level, meta.clone()));
     }
-    let base = Version::empty(opts.compaction.num_levels).apply(&snapshot_edit, |m| {
-        open_table_file(&fs, dir, cache.as_ref(), m)
-    })?;
+    let opener = TableOpener {
+        fs: Arc::clone(&fs),
+        dir: dir.to_path_buf(),
+        cache: cache.clone(),
+        mmap_reads: opts.allow_mmap_reads,
+    };
+    let base =
+        Version::empty(opts.compaction.num_levels).apply(&snapshot_edit, |m| opener.open(m))?;
 
     let mut logs: Vec<u64> = names
         .iter()
@@ -358,9 +365,7 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     })?;
     let version = Arc::new(base);
     let versions = VersionSet::read_only(
-        Arc::clone(&fs),
-        dir,
-        cache.clone(),
+        opener,
         recovered.manifest_number,
         Arc::clone(&version),
         recovered.log_number,

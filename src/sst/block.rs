@@ -32,6 +32,7 @@ use crate::options::Compression;
 
 use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
 use super::page_summary::PageSummary;
+use super::table_data::TableData;
 
 /// Compression type byte of a stored block: none.
 pub(crate) const COMPRESSION_NONE: u8 = 0;
@@ -215,14 +216,14 @@ fn decompress_zstd(contents: &[u8]) -> std::result::Result<Vec<u8>, &'static str
 /// contents and compression type byte.
 pub(crate) fn read_raw_block(
     path: &Path,
-    file: &Bytes,
+    file: &TableData,
     limit: u64,
     handle: BlockHandle,
     what: &str,
 ) -> Result<(Bytes, u8)> {
     let end = handle
         .end_with_trailer()
-        .filter(|&e| e <= limit && e <= file.len() as u64)
+        .filter(|&e| e <= limit && e <= file.len())
         .ok_or_else(|| {
             Error::corruption(
                 path,
@@ -233,18 +234,25 @@ pub(crate) fn read_raw_block(
                 ),
             )
         })?;
-    let start = handle.offset as usize;
-    let cend = (handle.offset + handle.size) as usize;
-    let contents = file.slice(start..cend);
-    let trailer = file.get(cend..end as usize).unwrap_or_default();
+    // Contents, then the trailer: the type byte and the checksum.
+    let raw = file.read(path, handle.offset, end - handle.offset, what)?;
+    let cend = handle.size as usize;
+    let contents = raw.slice(..cend);
+    let trailer = raw.get(cend..).unwrap_or_default();
     let mut c = Cursor::new(trailer);
     let (ctype, stored) = match (c.u8("trailer"), c.u32("trailer")) {
         (Ok(t), Ok(s)) => (t, s),
-        _ => return Err(Error::corruption(path, cend as u64, "short block trailer")),
+        _ => {
+            return Err(Error::corruption(
+                path,
+                handle.offset + handle.size,
+                "short block trailer",
+            ))
+        }
     };
     // Contents and type byte are adjacent in the file: hash them in one
     // pass (the one-shot hash is much faster than the streaming one).
-    let covered = file.get(start..cend + 1).unwrap_or_default();
+    let covered = raw.get(..cend + 1).unwrap_or_default();
     if !checksum_matches(checksum(covered), stored) {
         return Err(Error::corruption(
             path,
@@ -255,15 +263,9 @@ pub(crate) fn read_raw_block(
     Ok((contents, ctype))
 }
 
-/// Reads, verifies and (if needed) decompresses the block at `handle`, and
-/// checks its restart array. The returned block's bytes are a zero-copy
-/// slice of `file` when it is stored uncompressed.
-///
-/// This is the one place blocks are materialized: a block cache plugs in
-/// here.
 pub(crate) fn read_block(
     path: &Path,
-    file: &Bytes,
+    file: &TableData,
     limit: u64,
     handle: BlockHandle,
     what: &str,

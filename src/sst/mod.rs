@@ -18,12 +18,12 @@
 //!   type; readers verify it on every read and check every length and
 //!   offset before use. Damage is reported as `Error::Corruption` with the
 //!   file and absolute offset, never as a panic or wrong data.
-//! - Values of uncompressed blocks are handed out as zero-copy slices of
-//!   the memory map; decompressed blocks own their buffer (`read_block` is
-//!   where a block cache will plug in).
-
-// Nothing outside this module calls it until the database's flush and read
-// paths land; test builds still report items that not even tests use.
+//! - A table reads its file through a read-only memory map
+//!   (`Options::allow_mmap_reads`: values of uncompressed blocks are then
+//!   zero-copy slices of the map) or with one positional read per block
+//!   into a buffer that the block cache keeps ([`table_data`]).
+//!   Decompressed blocks own their buffer and are kept in the block cache
+//!   either way (`Table::read_block` is the one place blocks are loaded).
 
 pub(crate) mod block;
 mod builder;
@@ -34,6 +34,7 @@ mod index;
 mod page_summary;
 pub(crate) mod properties;
 mod reader;
+pub(crate) mod table_data;
 #[cfg(test)]
 mod tests;
 

@@ -30,6 +30,7 @@ use super::filter::{filter_hash, FilterFormat, FilterReader};
 use super::footer::Footer;
 use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
 use super::properties::TableProperties;
+use super::table_data::TableData;
 
 thread_local! {
     /// Key buffer reused by point lookups on this thread.
@@ -92,7 +93,7 @@ struct TableCache {
 #[derive(Debug)]
 pub struct Table {
     path: PathBuf,
-    data: Bytes,
+    pub(super) data: TableData,
     footer: Footer,
     props: TableProperties,
     filter: Option<FilterReader>,
@@ -137,18 +138,29 @@ impl Table {
         Self::from_bytes(path.to_path_buf(), data)
     }
 
+    /// Opens the SST file at `path` for reads with `pread`, one per block:
+    /// nothing of it is mapped.
+    pub(crate) fn open_pread(fs: &dyn FileSystem, path: &Path) -> Result<Table> {
+        let file = fs.open_random(path)?;
+        let len = file.size()?;
+        Self::from_data(path.to_path_buf(), TableData::Pread { file, len })
+    }
+
     /// Opens an SST held in `data` (named `path` in errors). Validates the
     /// footer (magic, checksum, version, depth), that every footer handle
     /// lies before the footer, and reads and checks the properties, filter
     /// and root index page.
     pub fn from_bytes(path: PathBuf, data: Bytes) -> Result<Table> {
-        let len = data.len() as u64;
-        let flen = Footer::ENCODED_LEN;
-        let tail = data
-            .get(data.len().saturating_sub(flen)..)
-            .unwrap_or_default();
-        let footer = Footer::decode_from(tail, &path, len)?;
-        let limit = len - flen as u64;
+        Self::from_data(path, TableData::Whole(data))
+    }
+
+    /// [`Table::from_bytes`] for the file's bytes however they are read.
+    fn from_data(path: PathBuf, data: TableData) -> Result<Table> {
+        let len = data.len();
+        let flen = Footer::ENCODED_LEN as u64;
+        let tail = data.read(&path, len - flen.min(len), flen.min(len), "footer")?;
+        let footer = Footer::decode_from(&tail, &path, len)?;
+        let limit = len - flen;
         let in_range = |h: BlockHandle| h.end_with_trailer().is_some_and(|e| e <= limit);
         let check = |h: BlockHandle, what: &str| {
             if in_range(h) {
@@ -231,15 +243,22 @@ impl Table {
         })
     }
 
-    /// Opens the SST file at `path`, reading its blocks through `cache`.
-    /// The filter and root index page are charged to the cache for the
+    /// Opens the SST file at `path`, reading its blocks through `cache`:
+    /// through a read-only memory map with `mmap`, else with one `pread`
+    /// per block (`Options::allow_mmap_reads`). The filter, the root index
+    /// page and the pinned index pages are charged to the cache for the
     /// table's life.
     pub fn open_cached(
         fs: &Arc<dyn FileSystem>,
         path: &Path,
         cache: Option<&Arc<BlockCache>>,
+        mmap: bool,
     ) -> Result<Table> {
-        let mut t = Self::open(fs.as_ref(), path)?;
+        let mut t = if mmap {
+            Self::open(fs.as_ref(), path)?
+        } else {
+            Self::open_pread(fs.as_ref(), path)?
+        };
         t.fs = Some(Arc::clone(fs));
         t.pinned_pages = t.load_index_pages();
         t.root = t.root.detached().with_summary();
@@ -250,7 +269,7 @@ impl Table {
         // copies now: give the mapping's pages back (reads fault in what
         // they need). Peak RSS of a 10M-key fillrandom + compaction went
         // from 263 to 159 MiB.
-        t.release_below(0, t.data.len() as u64);
+        t.release_below(0, t.data.len());
         if let Some(cache) = cache {
             let held = |b: &Block| b.data().len() + b.summary().map_or(0, |s| s.heap_bytes());
             let pinned = held(&t.root)
@@ -283,12 +302,12 @@ impl Table {
     #[cfg(test)]
     /// The whole file (the memory map); values handed out are slices of it.
     pub fn file_bytes(&self) -> &Bytes {
-        &self.data
+        self.data.whole().expect("a table read whole")
     }
 
     /// Size of the file in bytes.
     pub fn file_size(&self) -> u64 {
-        self.data.len() as u64
+        self.data.len()
     }
 
     /// False only when the file certainly holds no entry of `user_key`
@@ -380,29 +399,28 @@ impl Table {
         // (checksum, search): request them all before the first one stalls.
         let span = handle.end_with_trailer().and_then(|end| {
             let start = usize::try_from(handle.offset).ok()?;
-            self.data.get(start..usize::try_from(end).ok()?)
+            self.data.whole()?.get(start..usize::try_from(end).ok()?)
         });
         if let Some(bytes) = span {
             crate::prefetch::prefetch_range(bytes);
         }
-        // Only blocks that need decompressing are cached. An uncompressed
-        // block is a zero-copy slice of the map, and re-verifying its
-        // checksum (one pass over bytes the lookup reads next anyway)
-        // measured cheaper than a cache hit: readrandom, 1M keys, every
-        // block cached: 1.47 µs/get without the cache, 1.87 µs with it.
-        // The type byte (the trailer's first) peeked here only picks the
-        // path; `read_block` verifies it with the rest, and reports a
-        // handle outside the file.
+        // From a map, only blocks that need decompressing are cached. An
+        // uncompressed block is a zero-copy slice of the map, and
+        // re-verifying its checksum (one pass over bytes the lookup reads
+        // next anyway) measured cheaper than a cache hit: readrandom, 1M
+        // keys, every block cached: 1.47 µs/get without the cache, 1.87 µs
+        // with it. The type byte (the trailer's first) peeked here only
+        // picks the path; `read_block` verifies it with the rest, and
+        // reports a handle outside the file. Read with `pread`, every block
+        // is cached: a miss costs a system call.
         let stored_type = span.and_then(|b| {
             b.len()
                 .checked_sub(BLOCK_TRAILER_LEN)
                 .and_then(|at| b.get(at))
         });
-        let Some(tc) = self
-            .cache
-            .as_ref()
-            .filter(|_| stored_type.is_some_and(|&t| t != COMPRESSION_NONE))
-        else {
+        let cacheable =
+            self.data.whole().is_none() || stored_type.is_some_and(|&t| t != COMPRESSION_NONE);
+        let Some(tc) = self.cache.as_ref().filter(|_| cacheable) else {
             return read_block(&self.path, &self.data, self.limit, handle, what);
         };
         let key = CacheKey {
@@ -553,7 +571,7 @@ impl Table {
         else {
             return;
         };
-        if let Some(range) = self.data.get(from..to) {
+        if let Some(range) = self.data.whole().and_then(|d| d.get(from..to)) {
             // SAFETY: `data` is what `fs.read_file` returned for this file
             // (`open_cached`), alive as long as `self`.
             unsafe { fs.release_read_pages(range) };

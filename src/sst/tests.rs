@@ -63,6 +63,17 @@ fn open(data: Bytes) -> Result<Arc<Table>> {
     Table::from_bytes(PathBuf::from("mem.sst"), data).map(Arc::new)
 }
 
+/// The same table opened for `pread`s (`allow_mmap_reads = false`), from
+/// an in-memory file system.
+fn open_pread(data: &Bytes) -> Arc<Table> {
+    let fs = crate::fs::MemFs::new();
+    let path = PathBuf::from("/mem.sst");
+    let mut f = fs.create(&path).unwrap();
+    f.append(data).unwrap();
+    drop(f);
+    Arc::new(Table::open_pread(&fs, &path).unwrap())
+}
+
 fn model_get(m: &Model, uk: &[u8], seq: SeqNo) -> Option<(SeqNo, ValueKind, Vec<u8>)> {
     m.range((uk.to_vec(), Reverse(seq))..=(uk.to_vec(), Reverse(0)))
         .next()
@@ -104,8 +115,16 @@ fn simple_model(n: u32) -> Model {
     m
 }
 
-/// Checks everything a reader can observe against the model.
+/// Checks everything a reader can observe against the model, for the
+/// table as given and, when it is held whole, opened for `pread`s too.
 fn check_table(t: &Arc<Table>, m: &Model) {
+    check_table_reads(t, m);
+    if let Some(data) = t.data.whole() {
+        check_table_reads(&open_pread(data), m);
+    }
+}
+
+fn check_table_reads(t: &Arc<Table>, m: &Model) {
     let es = entries(m);
     // Point reads of every present key at several snapshots.
     for ((uk, Reverse(s)), _) in m.iter() {
@@ -516,16 +535,11 @@ fn oversized_zstd_frames_are_refused() {
     frame.extend_from_slice(&[0; 8]);
     let mut file = frame.clone();
     file.extend_from_slice(&super::block::block_trailer(&frame, 1));
-    let data = Bytes::from(file);
+    let len = file.len() as u64;
+    let data = super::table_data::TableData::Whole(Bytes::from(file));
     let h = BlockHandle::new(0, frame.len() as u64);
-    let e = super::block::read_block(
-        std::path::Path::new("z.sst"),
-        &data,
-        data.len() as u64,
-        h,
-        "data block",
-    )
-    .unwrap_err();
+    let e = super::block::read_block(std::path::Path::new("z.sst"), &data, len, h, "data block")
+        .unwrap_err();
     assert!(e.to_string().contains("256 MiB"), "{e}");
 }
 

@@ -114,8 +114,8 @@ pub(crate) struct VersionSet {
     manifest_number: u64,
     log_number: u64,
     last_sequence: u64,
-    /// Block cache of the tables this set opens.
-    cache: Option<Arc<BlockCache>>,
+    /// Opens the tables that edits add.
+    opener: TableOpener,
     /// The manifest is rewritten before an edit once it is this long
     /// (`Options::max_manifest_file_size`).
     max_manifest_file_size: u64,
@@ -127,9 +127,7 @@ impl VersionSet {
     /// same way once it grows past `max_manifest_file_size` bytes.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn create(
-        fs: Arc<dyn FileSystem>,
-        dir: &Path,
-        cache: Option<Arc<BlockCache>>,
+        opener: TableOpener,
         manifest_number: u64,
         version: Arc<Version>,
         log_number: u64,
@@ -137,25 +135,26 @@ impl VersionSet {
         last_sequence: u64,
         max_manifest_file_size: u64,
     ) -> Result<Self> {
+        let (fs, dir) = (Arc::clone(&opener.fs), opener.dir.clone());
         let manifest = start_manifest(
             fs.as_ref(),
-            dir,
+            &dir,
             manifest_number,
             &version,
             log_number,
             next_file_number,
             last_sequence,
         )?;
-        write_current(fs.as_ref(), dir, manifest_number)?;
+        write_current(fs.as_ref(), &dir, manifest_number)?;
         Ok(VersionSet {
-            dir: dir.to_path_buf(),
+            dir,
             fs,
             current: version,
             manifest,
             manifest_number,
             log_number,
             last_sequence,
-            cache,
+            opener,
             max_manifest_file_size,
         })
     }
@@ -164,23 +163,21 @@ impl VersionSet {
     /// recovered from manifest `manifest_number`, which is only read.
     /// [`VersionSet::log_and_apply`] fails with [`Error::ReadOnly`].
     pub(crate) fn read_only(
-        fs: Arc<dyn FileSystem>,
-        dir: &Path,
-        cache: Option<Arc<BlockCache>>,
+        opener: TableOpener,
         manifest_number: u64,
         version: Arc<Version>,
         log_number: u64,
         last_sequence: u64,
     ) -> Self {
         VersionSet {
-            dir: dir.to_path_buf(),
-            fs,
+            dir: opener.dir.clone(),
+            fs: Arc::clone(&opener.fs),
             current: version,
-            manifest: LogWriter::read_only(dir.to_path_buf(), LogKind::Manifest),
+            manifest: LogWriter::read_only(opener.dir.clone(), LogKind::Manifest),
             manifest_number,
             log_number,
             last_sequence,
-            cache,
+            opener,
             max_manifest_file_size: u64::MAX,
         }
     }
@@ -220,12 +217,8 @@ impl VersionSet {
         edit.next_file_number = Some(next_file.load(Ordering::Acquire));
         let last_sequence = last_sequence.max(self.last_sequence);
         edit.last_sequence = Some(last_sequence);
-        let dir = self.dir.clone();
-        let fs = Arc::clone(&self.fs);
-        let cache = self.cache.clone();
-        let version = self.current.apply(&edit, |meta| {
-            open_table_file(&fs, &dir, cache.as_ref(), meta)
-        })?;
+        let opener = &self.opener;
+        let version = self.current.apply(&edit, |meta| opener.open(meta))?;
         let mut buf = Vec::new();
         edit.encode_into(&mut buf);
         self.manifest.add_record(&buf)?;
@@ -324,38 +317,48 @@ fn start_manifest(
     Ok(manifest)
 }
 
-/// Opens the SST file described by `meta` and checks it against the
-/// manifest's view of it.
-pub(crate) fn open_table_file(
-    fs: &Arc<dyn FileSystem>,
-    dir: &Path,
-    cache: Option<&Arc<BlockCache>>,
-    meta: &FileMetaData,
-) -> Result<Arc<TableFile>> {
-    let path = crate::filename::table_file_name(dir, meta.number);
-    if !fs.exists(&path)? {
-        return Err(Error::corruption(
-            &path,
-            0,
-            "the manifest lists this table file but it is missing",
-        ));
+/// Opens the live SST files of a database: where they are, the block
+/// cache they read through, and how they are read. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct TableOpener {
+    pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) dir: PathBuf,
+    pub(crate) cache: Option<Arc<BlockCache>>,
+    /// `Options::allow_mmap_reads`: map files, or read them with `pread`.
+    pub(crate) mmap_reads: bool,
+}
+
+impl TableOpener {
+    /// Opens the SST file described by `meta` and checks it against the
+    /// manifest's view of it (present, same size).
+    pub(crate) fn open(&self, meta: &FileMetaData) -> Result<Arc<TableFile>> {
+        let fs = &self.fs;
+        let path = crate::filename::table_file_name(&self.dir, meta.number);
+        if !fs.exists(&path)? {
+            return Err(Error::corruption(
+                &path,
+                0,
+                "the manifest lists this table file but it is missing",
+            ));
+        }
+        let table =
+            crate::sst::Table::open_cached(fs, &path, self.cache.as_ref(), self.mmap_reads)?;
+        let actual = table.file_size();
+        if actual != meta.file_size {
+            return Err(Error::corruption(
+                &path,
+                0,
+                format!(
+                    "file is {actual} bytes but the manifest recorded {} bytes",
+                    meta.file_size
+                ),
+            ));
+        }
+        Ok(Arc::new(TableFile::new(
+            meta.clone(),
+            Arc::new(table),
+            path,
+            Arc::clone(fs),
+        )))
     }
-    let table = crate::sst::Table::open_cached(fs, &path, cache)?;
-    let actual = fs.file_size(&path)?;
-    if actual != meta.file_size {
-        return Err(Error::corruption(
-            &path,
-            0,
-            format!(
-                "file is {actual} bytes but the manifest recorded {} bytes",
-                meta.file_size
-            ),
-        ));
-    }
-    Ok(Arc::new(TableFile::new(
-        meta.clone(),
-        Arc::new(table),
-        path,
-        Arc::clone(fs),
-    )))
 }

@@ -30,7 +30,7 @@ use crate::version::edit::{FileMetaData, VersionEdit};
 pub(crate) struct TableFile {
     /// What the manifest says about the file.
     pub(crate) meta: FileMetaData,
-    /// The open, memory-mapped table.
+    /// The open table (mapped or read with `pread`).
     pub(crate) table: Arc<Table>,
     path: PathBuf,
     fs: Arc<dyn FileSystem>,

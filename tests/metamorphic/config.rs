@@ -1,7 +1,8 @@
 //! Randomly drawn option sets: every run of an operation sequence uses
 //! one, from tiny memtables and files to the defaults, every compaction
-//! style, compression on and off, the WAL mapped or not, small manifests,
-//! and the in-memory or the real file system.
+//! style, compression on and off, the WAL mapped or not, SSTs mapped or
+//! read with `pread`, small manifests, and the in-memory or the real file
+//! system.
 
 use std::fmt;
 
@@ -78,6 +79,7 @@ impl Config {
         o.sync_writes = r.one_in(10);
         o.wal_bytes_per_sync = pick(r, &[0, 0, 4096, 64 << 10]);
         o.wal_mmap = r.one_in(2);
+        o.allow_mmap_reads = r.one_in(2);
         o.max_manifest_file_size = pick(r, &[1024, 4096, 64 << 20]);
         o.wal_recovery_mode = if r.one_in(4) {
             WalRecoveryMode::TolerateTornTail
