@@ -303,9 +303,17 @@ fn check_job(t: &Tree, job: &CompactionJob, config: &CompactionConfig) -> Result
     {
         return Err("target file size".into());
     }
+    // Older data: every level below the output, and the level-0 files
+    // older than the oldest level-0 input (level 0 is newest first).
+    let oldest_l0_input = t.state.levels[0].iter().rposition(|f| ids.contains(&f.id));
+    let older_l0 = match oldest_l0_input {
+        Some(i) => &t.state.levels[0][i + 1..],
+        None => &[][..],
+    };
     let bottommost = t.state.levels[job.output_level + 1..]
         .iter()
         .flatten()
+        .chain(older_l0.iter().filter(|f| !ids.contains(&f.id)))
         .all(|f| !f.overlaps(&lo, &hi));
     if bottommost != job.bottommost {
         return Err(format!(
@@ -659,6 +667,39 @@ fn tiered_rules() {
     assert_eq!(job.reason, CompactionReason::RunCount);
     assert_eq!(job.inputs.len(), 2);
     assert_eq!(job.output_level, 4);
+}
+
+/// Regression: a tiered merge of the newest level-0 runs into level 0,
+/// with an older level-0 run overlapping them left out, was marked
+/// bottommost (only the levels below the output were checked), so the
+/// merge dropped tombstones that still shadowed values in the older run:
+/// deleted keys came back (found by the metamorphic test).
+#[test]
+fn tiered_merge_above_an_older_overlapping_run_is_not_bottommost() {
+    let config = CompactionConfig {
+        style: CompactionStyle::Tiered,
+        level0_file_num_compaction_trigger: 2,
+        ..CompactionConfig::default()
+    };
+    let mut t = Tree::new(7);
+    t.flush(0, 100, 10 * MB); // the oldest run, holding the deleted keys
+    t.flush(0, 10, MB);
+    t.flush(0, 10, MB); // the tombstones
+    let job = pick(&t.state, &config).expect("size ratio");
+    assert_eq!(job.reason, CompactionReason::SizeRatio);
+    assert_eq!(job.input_files().count(), 2);
+    assert_eq!(job.output_level, 0);
+    assert!(!job.bottommost, "an older run overlaps the merged range");
+    check_job(&t, &job, &config).unwrap();
+    // Without the overlap the merge is bottommost.
+    let mut t = Tree::new(7);
+    t.flush(500, 600, 10 * MB);
+    t.flush(0, 10, MB);
+    t.flush(0, 10, MB);
+    let job = pick(&t.state, &config).expect("size ratio");
+    assert_eq!(job.output_level, 0);
+    assert!(job.bottommost);
+    check_job(&t, &job, &config).unwrap();
 }
 
 struct SimResult {

@@ -1,6 +1,6 @@
 //! The tiered style (RocksDB's universal compaction, simplified).
 
-use super::{hull, is_bottommost, ManualStep};
+use super::{hull, ManualStep};
 use crate::config::CompactionConfig;
 use crate::types::{CompactionJob, CompactionReason, FileInfo, LevelInputs, LevelState};
 
@@ -213,7 +213,15 @@ fn job(
         } else {
             config.target_file_size(output_level)
         },
-        bottommost: is_bottommost(state, output_level, &lo, &hi),
+        // Every run older than the picked ones comes after them, level-0
+        // runs left out included (checking only the levels below the
+        // output missed those when the output is level 0, and the merge
+        // dropped tombstones that still shadowed their values).
+        bottommost: runs
+            .get(range.end..)
+            .unwrap_or_default()
+            .iter()
+            .all(|r| r.files.iter().all(|f| !f.overlaps(&lo, &hi))),
         // Subcompactions write one file each: a level-0 output must stay
         // one file, or the merge would raise the run count it was meant to
         // lower (and the planner would merge the pieces again, forever).
