@@ -159,6 +159,50 @@ impl Error {
         }
     }
 
+    /// An error equal to this one, of the same kind, for a second caller
+    /// (an iterator that reports its error on every `status` call). An
+    /// `io::Error` cannot be cloned: the copy has its kind and message.
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Io { path, source } => Error::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Corruption {
+                file,
+                offset,
+                reason,
+            } => Error::corruption(file.clone(), *offset, reason.clone()),
+            Error::UnsupportedVersion {
+                file,
+                found,
+                supported,
+            } => Error::UnsupportedVersion {
+                file: file.clone(),
+                found: *found,
+                supported: *supported,
+            },
+            Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
+            Error::NotADatabase { path, reason } => Error::NotADatabase {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            Error::Locked(p) => Error::Locked(p.clone()),
+            Error::Background(e) => Error::Background(Arc::clone(e)),
+            Error::Closed => Error::Closed,
+            Error::ReadOnly(p) => Error::ReadOnly(p.clone()),
+            Error::Conflict {
+                key,
+                snapshot,
+                kind,
+            } => Error::Conflict {
+                key: key.clone(),
+                snapshot: *snapshot,
+                kind: *kind,
+            },
+        }
+    }
+
     /// True for [`Error::Corruption`].
     pub fn is_corruption(&self) -> bool {
         matches!(self, Error::Corruption { .. })

@@ -143,6 +143,15 @@ pub struct Options {
     /// few unsynced writes. Where the file system cannot reserve blocks
     /// (or off Linux), the WAL uses plain appends whatever this says.
     pub wal_mmap: bool,
+    /// Most SST files open at once (RocksDB's name; default -1: as many as
+    /// the system allows). An open file holds a memory map (or, with
+    /// `allow_mmap_reads = false`, a file descriptor) and its pinned filter
+    /// and index pages; past the bound the least recently read are closed
+    /// and opened again when next read. The system's own bound always
+    /// applies: half of what `vm.max_map_count` leaves after 8,192 maps
+    /// with mapped reads, half of the open-file limit after 256 files
+    /// with `pread` (at least 64). Otherwise -1 or 16 ..= 10,000,000.
+    pub max_open_files: i64,
     /// Read SST files through a read-only memory map (RocksDB's name;
     /// default `true`, see `docs/durability.md` for the measurements).
     /// With the map, a value of an uncompressed block is a zero-copy slice
@@ -220,6 +229,7 @@ impl Default for Options {
             wal_mmap: true,
             max_manifest_file_size: 64 << 20,
             allow_mmap_reads: true,
+            max_open_files: -1,
             statistics: StatsLevel::Counters,
             metrics_label: String::new(),
             metrics_registry: None,
@@ -257,6 +267,7 @@ impl fmt::Debug for Options {
             .field("wal_mmap", &self.wal_mmap)
             .field("max_manifest_file_size", &self.max_manifest_file_size)
             .field("allow_mmap_reads", &self.allow_mmap_reads)
+            .field("max_open_files", &self.max_open_files)
             .field("statistics", &self.statistics)
             .field("metrics_label", &self.metrics_label)
             .field("metrics_registry", &self.metrics_registry.is_some())
@@ -359,6 +370,12 @@ impl Options {
             "index_page_size",
             "256 B ..= 64 MiB",
             self.index_page_size,
+        )?;
+        check(
+            self.max_open_files == -1 || (16..=10_000_000).contains(&self.max_open_files),
+            "max_open_files",
+            "-1 (as many as the system allows) or 16 ..= 10000000",
+            self.max_open_files,
         )?;
         check(
             (1024..=(1 << 40)).contains(&self.max_manifest_file_size),

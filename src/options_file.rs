@@ -47,6 +47,7 @@ const TOP_KEYS: &[&str] = &[
     "wal_mmap",
     "max_manifest_file_size",
     "allow_mmap_reads",
+    "max_open_files",
     "statistics",
     "metrics_label",
     "event_log",
@@ -299,6 +300,7 @@ struct FileOptions {
     wal_mmap: bool,
     max_manifest_file_size: Size,
     allow_mmap_reads: bool,
+    max_open_files: i64,
     statistics: StatsName,
     metrics_label: String,
     event_log: bool,
@@ -413,6 +415,7 @@ impl Default for FileOptions {
             wal_mmap: o.wal_mmap,
             max_manifest_file_size: Size(o.max_manifest_file_size as usize),
             allow_mmap_reads: o.allow_mmap_reads,
+            max_open_files: o.max_open_files,
             statistics: o.statistics.into(),
             metrics_label: o.metrics_label,
             event_log: o.event_log,
@@ -451,6 +454,7 @@ impl FileOptions {
             wal_mmap: self.wal_mmap,
             max_manifest_file_size: self.max_manifest_file_size.0 as u64,
             allow_mmap_reads: self.allow_mmap_reads,
+            max_open_files: self.max_open_files,
             statistics: self.statistics.into(),
             metrics_label: self.metrics_label,
             event_log: self.event_log,
@@ -676,6 +680,11 @@ fn to_toml(o: &Options) -> String {
         &o.allow_mmap_reads,
     );
     kv(
+        "Most SST files open at once (-1: as many as vm.max_map_count or the open-file limit allow).",
+        "max_open_files",
+        &o.max_open_files,
+    );
+    kv(
         "What the database counts: \"counters\" (every metric but per-operation latencies), \"all\" (plus latency histograms: two clock reads per operation) or \"off\".",
         "statistics",
         &format!("\"{}\"", o.statistics.name()),
@@ -840,6 +849,7 @@ mod tests {
             wal_mmap: false,
             max_manifest_file_size: 5 << 20,
             allow_mmap_reads: false,
+            max_open_files: 500,
             statistics: StatsLevel::All,
             metrics_label: "orders \"eu\" \\ db".into(),
             event_log: true,

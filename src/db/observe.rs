@@ -262,6 +262,8 @@ impl DbInner {
             "block-cache-usage" => Prop::Int(cache().usage_bytes + cache().pinned_bytes),
             "block-cache-pinned-usage" => Prop::Int(cache().pinned_bytes),
             "latest-sequence-number" => Prop::Int(self.visible_seq.load(Ordering::Acquire)),
+            "num-open-tables" => Prop::Int(self.versions.lock().table_cache().open_tables() as u64),
+            "max-open-tables" => Prop::Int(self.versions.lock().table_cache().capacity() as u64),
             _ => return None,
         })
     }
@@ -300,6 +302,8 @@ pub const PROPERTY_NAMES: &[&str] = &[
     "lightning.block-cache-usage",
     "lightning.block-cache-pinned-usage",
     "lightning.latest-sequence-number",
+    "lightning.num-open-tables",
+    "lightning.max-open-tables",
 ];
 
 /// `lightning.levelstats`: files and megabytes per level, as RocksDB's
@@ -385,6 +389,8 @@ impl Db {
     /// - `block-cache-capacity`, `block-cache-usage` (cached plus pinned
     ///   bytes), `block-cache-pinned-usage`.
     /// - `latest-sequence-number`.
+    /// - `num-open-tables`, `max-open-tables`: SST files open now, and the
+    ///   most kept open (`max_open_files`, bounded by the system).
     pub fn property(&self, name: &str) -> Option<String> {
         Some(match self.inner.property(name)? {
             Prop::Int(n) => n.to_string(),

@@ -48,8 +48,9 @@ use crate::metrics::event_log::rfc3339_utc;
 use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WalRecoveryMode};
 use crate::version::edit::{FileMetaData, VersionEdit};
-use crate::version::set::{recover_manifest, RecoveredManifest, TableOpener, VersionSet};
+use crate::version::set::{recover_manifest, RecoveredManifest, VersionSet};
 use crate::version::superversion::SuperVersion;
+use crate::version::table_cache::{capacity_for, TableCache, TableOpener};
 use crate::version::version::Version;
 
 pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
@@ -127,12 +128,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     for ((level, _), meta) in &recovered.files {
         snapshot_edit.new_files.push((*level, meta.clone()));
     }
-    let opener = TableOpener {
-        fs: Arc::clone(&fs),
-        dir: dir.to_path_buf(),
-        cache: cache.clone(),
-        mmap_reads: opts.allow_mmap_reads,
-    };
+    let opener = table_opener(&fs, dir, &cache, &opts);
     base = base.apply(&snapshot_edit, |m| opener.open(m))?;
 
     // File numbers: past everything the manifest or the directory knows.
@@ -331,12 +327,7 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     for ((level, _), meta) in &recovered.files {
         snapshot_edit.new_files.push((*level, meta.clone()));
     }
-    let opener = TableOpener {
-        fs: Arc::clone(&fs),
-        dir: dir.to_path_buf(),
-        cache: cache.clone(),
-        mmap_reads: opts.allow_mmap_reads,
-    };
+    let opener = table_opener(&fs, dir, &cache, &opts);
     let base =
         Version::empty(opts.compaction.num_levels).apply(&snapshot_edit, |m| opener.open(m))?;
 
@@ -513,6 +504,30 @@ fn replay_wals(
         }
     }
     Ok(out)
+}
+
+/// How the database opens its tables (`allow_mmap_reads`), and the table
+/// cache bounding how many are open (`max_open_files`).
+fn table_opener(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    cache: &Option<Arc<BlockCache>>,
+    opts: &Options,
+) -> TableOpener {
+    let capacity = capacity_for(opts.max_open_files, opts.allow_mmap_reads);
+    tracing::debug!(
+        dir = %dir.display(),
+        max_open_files = opts.max_open_files,
+        open_tables_at_most = capacity,
+        "table cache"
+    );
+    TableOpener {
+        fs: Arc::clone(fs),
+        dir: dir.to_path_buf(),
+        cache: cache.clone(),
+        mmap_reads: opts.allow_mmap_reads,
+        tables: Arc::new(TableCache::new(capacity)),
+    }
 }
 
 /// The shared state of a freshly opened database (writable or read-only).

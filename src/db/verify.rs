@@ -112,8 +112,16 @@ impl Db {
         }
         for (_, f) in version.all_files() {
             let path = table_file_name(dir, f.meta.number);
-            r.file(f.table.file_size());
-            check_table(&f.table, Some(&f.meta), &path, &mut r);
+            match f.table() {
+                Ok(t) => {
+                    r.file(t.file_size());
+                    check_table(&t, Some(&f.meta), &path, &mut r);
+                }
+                Err(e) => {
+                    r.file(0);
+                    r.problems.push(e);
+                }
+            }
         }
         // WAL records are appended and flushed under the WAL lock: the
         // live WAL's length taken under it ends at a whole record, and the

@@ -69,11 +69,7 @@ impl LevelIterator {
 
     fn open(&mut self, i: usize) -> Option<&mut Box<dyn InternalIterator>> {
         let f = self.files.get().get(i)?;
-        let it: Box<dyn InternalIterator> = if self.releasing {
-            Box::new(f.table.iter_releasing())
-        } else {
-            Box::new(f.table.iter())
-        };
+        let it = crate::version::version::table_iter(f, self.releasing);
         self.current = Some((i, it));
         self.current.as_mut().map(|(_, it)| it)
     }

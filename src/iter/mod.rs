@@ -50,3 +50,35 @@ pub trait InternalIterator: Send {
     /// The error that stopped the cursor, if any.
     fn status(&self) -> Result<()>;
 }
+
+/// A cursor over nothing that reports an error: for a source that could
+/// not be opened (a table the table cache closed and that fails to open
+/// again), so the merge above it stops with that error.
+pub(crate) struct ErrorIterator(crate::error::Error);
+
+impl ErrorIterator {
+    pub(crate) fn new(e: crate::error::Error) -> Self {
+        ErrorIterator(e)
+    }
+}
+
+impl InternalIterator for ErrorIterator {
+    fn valid(&self) -> bool {
+        false
+    }
+    fn seek_to_first(&mut self) {}
+    fn seek_to_last(&mut self) {}
+    fn seek(&mut self, _target: &[u8]) {}
+    fn seek_for_prev(&mut self, _target: &[u8]) {}
+    fn next(&mut self) {}
+    fn prev(&mut self) {}
+    fn key(&self) -> &[u8] {
+        &[]
+    }
+    fn value(&self) -> &[u8] {
+        &[]
+    }
+    fn status(&self) -> Result<()> {
+        Err(self.0.duplicate())
+    }
+}

@@ -1299,12 +1299,8 @@ impl InternalIterator for TableIterator {
     fn status(&self) -> Result<()> {
         match &self.err {
             None => Ok(()),
-            Some(Error::Corruption {
-                file,
-                offset,
-                reason,
-            }) => Err(Error::corruption(file.clone(), *offset, reason.clone())),
-            Some(e) => Err(Error::corruption(self.table.path.clone(), 0, e.to_string())),
+            // Of the same kind: a failed read stays `Error::Io`.
+            Some(e) => Err(e.duplicate()),
         }
     }
 }

@@ -158,7 +158,7 @@ fn written_after(sv: &SuperVersion, key: &[u8], snapshot: SeqNo) -> Result<bool>
         if !file_overlaps(f, &Bound::Included(key), &Bound::Included(key)) {
             continue;
         }
-        if let Some((seq, _, _)) = f.table.get(key, MAX_SEQUENCE)? {
+        if let Some((seq, _, _)) = f.table()?.get(key, MAX_SEQUENCE)? {
             if seq > snapshot {
                 return Ok(true);
             }
@@ -181,7 +181,7 @@ fn range_written_after(
     }
     for f in candidate_files(sv, snapshot) {
         if file_overlaps(f, &as_slice_bound(lo), &as_slice_bound(hi)) {
-            sources.push(Box::new(f.table.iter()));
+            sources.push(crate::version::version::table_iter(f, false));
         }
     }
     let mut first: Option<Bytes> = None;

@@ -6,10 +6,12 @@
 //! - [`version`]: an immutable file set, level by level.
 //! - [`set`]: the current version and the manifest that records its changes.
 //! - [`superversion`]: memtables plus version, published to readers.
+//! - [`table_cache`]: opening tables, and the bound on how many are open.
 
 pub(crate) mod current;
 pub(crate) mod edit;
 pub(crate) mod set;
 pub(crate) mod superversion;
+pub(crate) mod table_cache;
 #[allow(clippy::module_inception)]
 pub(crate) mod version;

@@ -17,14 +17,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::filename::manifest_file_name;
 use crate::fs::FileSystem;
 use crate::log::{LogKind, LogReader, LogWriter};
 use crate::version::current::{read_current, write_current};
 use crate::version::edit::{FileMetaData, VersionEdit};
-use crate::version::version::{TableFile, Version};
+use crate::version::table_cache::TableOpener;
+use crate::version::version::Version;
 
 /// What replaying a manifest yields.
 #[derive(Debug, Default)]
@@ -192,6 +192,11 @@ impl VersionSet {
         Arc::clone(&self.current)
     }
 
+    /// The table cache of the tables this set opens.
+    pub(crate) fn table_cache(&self) -> &crate::version::table_cache::TableCache {
+        &self.opener.tables
+    }
+
     /// WALs below this number are no longer needed.
     pub(crate) fn log_number(&self) -> u64 {
         self.log_number
@@ -315,50 +320,4 @@ fn start_manifest(
     manifest.add_record(&buf)?;
     manifest.sync()?;
     Ok(manifest)
-}
-
-/// Opens the live SST files of a database: where they are, the block
-/// cache they read through, and how they are read. Cheap to clone.
-#[derive(Clone)]
-pub(crate) struct TableOpener {
-    pub(crate) fs: Arc<dyn FileSystem>,
-    pub(crate) dir: PathBuf,
-    pub(crate) cache: Option<Arc<BlockCache>>,
-    /// `Options::allow_mmap_reads`: map files, or read them with `pread`.
-    pub(crate) mmap_reads: bool,
-}
-
-impl TableOpener {
-    /// Opens the SST file described by `meta` and checks it against the
-    /// manifest's view of it (present, same size).
-    pub(crate) fn open(&self, meta: &FileMetaData) -> Result<Arc<TableFile>> {
-        let fs = &self.fs;
-        let path = crate::filename::table_file_name(&self.dir, meta.number);
-        if !fs.exists(&path)? {
-            return Err(Error::corruption(
-                &path,
-                0,
-                "the manifest lists this table file but it is missing",
-            ));
-        }
-        let table =
-            crate::sst::Table::open_cached(fs, &path, self.cache.as_ref(), self.mmap_reads)?;
-        let actual = table.file_size();
-        if actual != meta.file_size {
-            return Err(Error::corruption(
-                &path,
-                0,
-                format!(
-                    "file is {actual} bytes but the manifest recorded {} bytes",
-                    meta.file_size
-                ),
-            ));
-        }
-        Ok(Arc::new(TableFile::new(
-            meta.clone(),
-            Arc::new(table),
-            path,
-            Arc::clone(fs),
-        )))
-    }
 }

@@ -15,43 +15,121 @@
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+
+use arc_swap::ArcSwapOption;
+use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::fs::FileSystem;
 use crate::iter::level::LevelIterator;
 use crate::iter::InternalIterator;
 use crate::key::{user_key, SeqNo};
 use crate::memtable::Lookup;
 use crate::sst::Table;
 use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::table_cache::TableOpener;
 
-/// An open SST file of a version.
+/// An SST file of a version: its metadata, and its table while open.
+///
+/// The table is opened when the file joins a version, and may be closed
+/// by the table cache ([`crate::version::table_cache`]) when too many are
+/// open; [`TableFile::table`] opens it again for the next read.
 pub(crate) struct TableFile {
     /// What the manifest says about the file.
     pub(crate) meta: FileMetaData,
-    /// The open table (mapped or read with `pread`).
-    pub(crate) table: Arc<Table>,
+    /// The open table (mapped or read with `pread`), `None` while closed.
+    table: ArcSwapOption<Table>,
+    /// Read since the table cache last looked (CLOCK's reference bit).
+    referenced: AtomicBool,
+    /// Held while the table is being opened again (one opener at a time).
+    reopening: Mutex<()>,
+    /// How to open it again, and the cache counting open tables.
+    opener: TableOpener,
+    /// This file, for the table cache's ring.
+    this: Weak<TableFile>,
     path: PathBuf,
-    fs: Arc<dyn FileSystem>,
     obsolete: AtomicBool,
 }
 
-impl TableFile {
-    /// Wraps an opened table.
-    pub(crate) fn new(
-        meta: FileMetaData,
-        table: Arc<Table>,
-        path: PathBuf,
-        fs: Arc<dyn FileSystem>,
-    ) -> Self {
-        TableFile {
-            meta,
-            table,
-            path,
-            fs,
-            obsolete: AtomicBool::new(false),
+/// A table borrowed from a [`TableFile`] for one read: it stays open
+/// while the borrow lives, even if the table cache closes it meanwhile.
+pub(crate) enum TableRef {
+    /// Loaded from the file's slot (no reference count touched).
+    Slot(arc_swap::Guard<Option<Arc<Table>>>),
+    /// Just opened again.
+    Opened(Arc<Table>),
+}
+
+impl std::ops::Deref for TableRef {
+    type Target = Arc<Table>;
+    fn deref(&self) -> &Arc<Table> {
+        match self {
+            TableRef::Slot(g) => match g.as_ref() {
+                Some(t) => t,
+                // A `Slot` is only made from a loaded slot.
+                None => unreachable!("TableRef::Slot of a closed table"),
+            },
+            TableRef::Opened(t) => t,
         }
+    }
+}
+
+impl TableFile {
+    /// The file described by `meta`, whose table `table` is open.
+    pub(crate) fn new(meta: FileMetaData, table: Arc<Table>, opener: TableOpener) -> Arc<Self> {
+        let path = crate::filename::table_file_name(&opener.dir, meta.number);
+        let f = Arc::new_cyclic(|this| TableFile {
+            meta,
+            table: ArcSwapOption::new(Some(table)),
+            referenced: AtomicBool::new(true),
+            reopening: Mutex::new(()),
+            opener,
+            this: this.clone(),
+            path,
+            obsolete: AtomicBool::new(false),
+        });
+        f.opener.tables.loaded(Weak::clone(&f.this));
+        f
+    }
+
+    /// The file's table, opened again if the table cache closed it.
+    #[inline]
+    pub(crate) fn table(&self) -> Result<TableRef> {
+        let g = self.table.load();
+        if g.is_some() {
+            // A shared write only when the mark was clear.
+            if !self.referenced.load(AtomicOrdering::Relaxed) {
+                self.referenced.store(true, AtomicOrdering::Relaxed);
+            }
+            return Ok(TableRef::Slot(g));
+        }
+        drop(g);
+        self.reopen()
+    }
+
+    #[cold]
+    fn reopen(&self) -> Result<TableRef> {
+        let _one = self.reopening.lock();
+        if let Some(t) = self.table.load_full() {
+            return Ok(TableRef::Opened(t));
+        }
+        let t = self.opener.open_table(&self.meta)?;
+        self.table.store(Some(Arc::clone(&t)));
+        self.referenced.store(true, AtomicOrdering::Relaxed);
+        self.opener.tables.loaded(Weak::clone(&self.this));
+        Ok(TableRef::Opened(t))
+    }
+
+    /// For the table cache: whether the table was read since the last
+    /// call (and clears the mark).
+    pub(crate) fn take_referenced(&self) -> bool {
+        self.referenced.swap(false, AtomicOrdering::Relaxed)
+    }
+
+    /// For the table cache: closes the table (reads in progress keep
+    /// theirs); true when it was open.
+    pub(crate) fn close_table(&self) -> bool {
+        self.table.swap(None).is_some()
     }
 
     /// Marks the file for deletion once nothing refers to it.
@@ -72,8 +150,11 @@ impl TableFile {
 
 impl Drop for TableFile {
     fn drop(&mut self) {
+        if self.table.swap(None).is_some() {
+            self.opener.tables.forget();
+        }
         if self.obsolete.load(AtomicOrdering::Acquire) {
-            if let Err(e) = self.fs.remove_file(&self.path) {
+            if let Err(e) = self.opener.fs.remove_file(&self.path) {
                 tracing::warn!(file = %self.path.display(), error = %e, "could not delete obsolete table file");
             }
         }
@@ -137,11 +218,13 @@ impl Version {
         // loading each one's filter line, so their cache misses overlap;
         // pass two probes them in order and stops at the first hit.
         self.for_each_candidate(key, seq, |f| {
-            f.table.prefetch_filter(hash);
+            if let Ok(t) = f.table() {
+                t.prefetch_filter(hash);
+            }
             Ok(None)
         })?;
         self.for_each_candidate(key, seq, |f| {
-            Ok(f.table
+            Ok(f.table()?
                 .get_hashed(key, hash, seq)?
                 .map(|(_, kind, v)| match kind {
                     crate::key::ValueKind::Value => Lookup::Value(v),
@@ -186,7 +269,7 @@ impl Version {
     /// concatenating iterator for each deeper non-empty level.
     pub(crate) fn add_iterators(self: &Arc<Self>, out: &mut Vec<Box<dyn InternalIterator>>) {
         for f in self.files(0) {
-            out.push(Box::new(f.table.iter()));
+            out.push(table_iter(f, false));
         }
         for level in 1..self.levels.len() {
             if !self.files(level).is_empty() {
@@ -241,5 +324,16 @@ impl Version {
             }
         }
         Ok(Version { levels })
+    }
+}
+
+/// A cursor over `f`'s table (one that hands the pages it passed back to
+/// the OS with `releasing`), or one that reports why the table could not
+/// be opened again.
+pub(crate) fn table_iter(f: &TableFile, releasing: bool) -> Box<dyn InternalIterator> {
+    match f.table() {
+        Ok(t) if releasing => Box::new(t.iter_releasing()),
+        Ok(t) => Box::new(t.iter()),
+        Err(e) => Box::new(crate::iter::ErrorIterator::new(e)),
     }
 }
