@@ -103,6 +103,7 @@ impl Config {
         // New draws go last, so that a seed keeps drawing the same values
         // for the options before them.
         o.allow_mmap_reads = r.one_in(2);
+        o.max_open_files = if r.one_in(3) { 16 } else { -1 };
         if let Err(e) = o.validate() {
             panic!("option set {seed} is invalid: {e}\n{o:?}");
         }
