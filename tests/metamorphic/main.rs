@@ -164,7 +164,7 @@ fn metamorphic() {
             let cfg_seed = if s == 0 && c == 0 {
                 0
             } else {
-                seed.wrapping_mul(0x9e37_79b9).wrapping_add(c) | 1
+                common::Rng(seed ^ c.wrapping_mul(0x9e37_79b9_7f4a_7c15)).next() | 1
             };
             let cfg = Config::draw(cfg_seed);
             option_sets.insert(cfg_seed);
