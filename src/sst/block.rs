@@ -38,8 +38,15 @@ use super::table_data::TableData;
 pub(crate) const COMPRESSION_NONE: u8 = 0;
 /// Compression type byte of a stored block: one zstd frame.
 pub(crate) const COMPRESSION_ZSTD: u8 = 1;
-/// Largest decompressed block a reader accepts (256 MiB + 64 KiB).
-pub(crate) const MAX_DECOMPRESSED_LEN: u64 = (256 << 20) + (64 << 10);
+/// Largest decompressed block a reader accepts: the largest block the
+/// builder can write. A block holds entries up to `block_size` (at most
+/// 64 MiB), or one entry alone, at most a key of `MAX_KEY_SIZE` with its
+/// 8-byte trailer, a value of `MAX_VALUE_SIZE`, three varint32 lengths (15
+/// bytes) and a one-point restart array (8 bytes); 64 bytes of slack cover
+/// those. (It was 256 MiB + 64 KiB, less than that entry: the largest key
+/// with the largest value read back as corruption when compressed.)
+pub(crate) const MAX_DECOMPRESSED_LEN: u64 =
+    (crate::options::MAX_VALUE_SIZE + crate::options::MAX_KEY_SIZE + 64) as u64;
 
 /// Builds the uncompressed contents of one block.
 #[derive(Debug)]
@@ -191,7 +198,7 @@ fn decompress_zstd(contents: &[u8]) -> std::result::Result<Vec<u8>, &'static str
         Err(_) => return Err("invalid zstd frame header"),
     };
     if size > MAX_DECOMPRESSED_LEN {
-        return Err("zstd block decompresses beyond the 256 MiB + 64 KiB limit");
+        return Err("zstd block decompresses beyond the largest block (256 MiB + 64 KiB + 64 B)");
     }
     let mut out = Vec::with_capacity(size as usize);
     let n = DECOMPRESSOR.with(|d| {
