@@ -267,13 +267,13 @@ pub fn decode_block_handle(data: &[u8]) {
 }
 
 /// An SST footer (the last 68 bytes of a file). An accepted footer has a
-/// depth in 1..=16, a version this build reads (1..=`FORMAT_VERSION`), and
+/// depth in 1..=64, a version this build reads (1..=`FORMAT_VERSION`), and
 /// re-encodes to the input.
 pub fn decode_footer(data: &[u8]) {
     let len = data.len() as u64 + 4096;
     match Footer::decode_from(data, Path::new("f.sst"), len) {
         Ok(f) => {
-            assert!((1..=16).contains(&f.index_depth));
+            assert!((1..=64).contains(&f.index_depth));
             assert!((1..=FORMAT_VERSION).contains(&f.version));
             let mut buf = Vec::new();
             f.encode_into(&mut buf);

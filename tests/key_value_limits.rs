@@ -43,3 +43,99 @@ fn largest_key_with_largest_value_round_trips_compressed_or_not() {
         assert_eq!(db.get("small").unwrap().as_deref(), Some(&b"value"[..]));
     }
 }
+
+/// Keys of 208 bytes sharing a 200-byte prefix: separators cannot be
+/// shortened, so with the smallest pages every index page holds only 2
+/// entries and the index B+Tree is about `log2(blocks)` deep.
+fn long_prefix_key(i: u32) -> Vec<u8> {
+    let mut k = vec![b'p'; 200];
+    k.extend_from_slice(format!("{i:08}").as_bytes());
+    k
+}
+
+/// Regression (defect 4): with `block_size = index_page_size = 256` such
+/// keys made the index deeper than the 16 levels the format allowed; the
+/// flush failed, writes stopped, and every reopen failed replaying the WAL.
+/// (The report's figures: 300,000 keys.)
+#[test]
+fn long_shared_prefixes_with_the_smallest_pages_flush_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options {
+        block_size: 256,
+        index_page_size: 256,
+        write_buffer_size: 256 << 20,
+        ..Options::default()
+    };
+    o.validate().unwrap();
+    let n = 300_000;
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    for i in 0..n {
+        db.put(long_prefix_key(i), i.to_le_bytes()).unwrap();
+    }
+    db.flush().unwrap();
+    let check = |db: &Db| {
+        for i in (0..n).step_by(37) {
+            assert_eq!(
+                db.get(long_prefix_key(i)).unwrap().as_deref(),
+                Some(&i.to_le_bytes()[..]),
+                "key {i}"
+            );
+        }
+        assert_eq!(db.iter().count(), n as usize);
+        let last = db.iter().rev().next().unwrap().unwrap().0;
+        assert_eq!(&last[..], &long_prefix_key(n - 1)[..]);
+        let from = long_prefix_key(n / 2);
+        let first = db.range(from.clone()..).next().unwrap().unwrap().0;
+        assert_eq!(&first[..], &from[..]);
+    };
+    check(&db);
+    assert!(db.verify().unwrap().is_ok());
+    db.compact_range::<&[u8], _>(..).unwrap();
+    check(&db);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    check(&db);
+}
+
+/// The largest keys (64 KiB, differing only in their last bytes, so no
+/// separator is shorter than a key) with the smallest blocks and pages
+/// `validate()` accepts: one entry per block, two per index page.
+#[test]
+fn largest_keys_with_the_smallest_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = Options {
+        block_size: 256,
+        index_page_size: 256,
+        compression: Compression::Zstd { level: 1 },
+        ..Options::default()
+    };
+    o.validate().unwrap();
+    let key = |i: u32| {
+        let mut k = vec![b'x'; MAX_KEY_SIZE - 4];
+        k.extend_from_slice(&i.to_be_bytes());
+        k
+    };
+    let n = 300;
+    let db = Db::open(dir.path(), o.clone()).unwrap();
+    for i in 0..n {
+        db.put(key(i), i.to_le_bytes()).unwrap();
+        if i % 100 == 99 {
+            db.flush().unwrap();
+        }
+    }
+    db.compact_range::<&[u8], _>(..).unwrap();
+    db.close().unwrap();
+    let db = Db::open(dir.path(), o).unwrap();
+    for i in 0..n {
+        assert_eq!(
+            db.get(key(i)).unwrap().as_deref(),
+            Some(&i.to_le_bytes()[..])
+        );
+    }
+    let fwd: Vec<_> = db.iter().map(|r| r.unwrap().0).collect();
+    assert_eq!(fwd.len(), n as usize);
+    let mut back: Vec<_> = db.iter().rev().map(|r| r.unwrap().0).collect();
+    back.reverse();
+    assert_eq!(fwd, back);
+    assert!(db.verify().unwrap().is_ok());
+}
