@@ -82,7 +82,7 @@ fn long_shared_prefixes_with_the_smallest_pages_flush_and_reopen() {
             );
         }
         assert_eq!(db.iter().count(), n as usize);
-        let last = db.iter().rev().next().unwrap().unwrap().0;
+        let last = db.iter().next_back().unwrap().unwrap().0;
         assert_eq!(&last[..], &long_prefix_key(n - 1)[..]);
         let from = long_prefix_key(n / 2);
         let first = db.range(from.clone()..).next().unwrap().unwrap().0;
