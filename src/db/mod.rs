@@ -359,9 +359,23 @@ impl Db {
         self.shutdown()
     }
 
+    /// Closing, in order: `closed` is set, so new writes fail with
+    /// [`Error::Closed`]; writers stalled for a flush or a compaction are
+    /// woken (they fail too: no flush runs after this); the write queue is
+    /// drained, so every group in flight ends, acknowledged or failed,
+    /// before anything else; the background threads and compactions stop;
+    /// the WAL is synced. After that nothing touches the directory, so a
+    /// write can never be acknowledged that the final sync missed.
     fn shutdown(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
+        }
+        {
+            let mut q = self.inner.queue.lock();
+            self.inner.stall_cv.notify_all();
+            while !q.writers.is_empty() {
+                self.inner.stall_cv.wait(&mut q);
+            }
         }
         {
             let mut st = self.inner.flush_state.lock();
@@ -378,9 +392,14 @@ impl Db {
                 self.inner.compaction_cv.wait(&mut st);
             }
         }
-        // Let a writer in flight finish, then sync what the WAL holds.
+        // Sync what the WAL holds (the queue is drained and stays empty).
+        // Also after a background error: a failed flush or compaction
+        // leaves the WAL sound, and its acknowledged writes must become
+        // durable. After a failed WAL write or sync the WAL refuses
+        // (`LogWriter` is failed) and the error is returned: an fsync is
+        // never retried as if the data were safe.
         let _q = self.inner.queue.lock();
-        let res = if self.inner.read_only || self.inner.has_bg_error.load(Ordering::Acquire) {
+        let res = if self.inner.read_only {
             Ok(())
         } else {
             self.inner.timed_wal_sync(|| self.inner.wal.lock().finish())

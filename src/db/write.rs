@@ -282,6 +282,15 @@ impl DbInner {
         self.check_writable()?;
         let w = Writer::take(batch, sync, force_switch, check);
         let mut q = self.queue.lock();
+        // Checked again under the queue lock: `shutdown` sets `closed`
+        // before it locks the queue to wait for it to drain, so a writer
+        // either sees `closed` here or is queued before that wait, which
+        // then waits for it.
+        if let Err(e) = self.check_open() {
+            drop(q);
+            Writer::keep(w);
+            return Err(e);
+        }
         q.writers.push_back(Arc::clone(&w));
         if q.writers.len() > 1 {
             // Behind another writer: wait, without the queue lock, until a
@@ -336,6 +345,10 @@ impl DbInner {
             n.state.store(LEAD, Ordering::Release);
             n.thread.clone()
         });
+        if next.is_none() && self.closed.load(Ordering::Acquire) {
+            // `shutdown` waits for the queue to drain.
+            self.stall_cv.notify_all();
+        }
         drop(q);
         if let Some(t) = next {
             t.unpark();
@@ -538,6 +551,9 @@ impl DbInner {
                 }
                 Ok(())
             })();
+            // The WAL lock is released before the queue is taken to
+            // record the error (lock order: queue, then WAL).
+            drop(wal);
             if let Err(e) = res {
                 return Err(Error::Background(self.set_bg_error(e)));
             }
