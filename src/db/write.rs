@@ -466,7 +466,8 @@ impl DbInner {
             *w.result.lock() = Some(match (r, &result) {
                 (Some(e), _) => Err(e),
                 (None, Ok(())) => Ok(()),
-                (None, Err(e)) => Err(clone_error(e)),
+                // Of the same kind as the leader's (issue 22).
+                (None, Err(e)) => Err(e.duplicate()),
             });
             wake.push(w.thread.clone());
             w.state.store(DONE, Ordering::Release);
@@ -750,14 +751,6 @@ impl DbInner {
                 }
             }
         }
-    }
-}
-
-/// A copy of `e` for another member of a failed group.
-fn clone_error(e: &Error) -> Error {
-    match e {
-        Error::Background(a) => Error::Background(Arc::clone(a)),
-        other => Error::InvalidArgument(other.to_string()),
     }
 }
 
