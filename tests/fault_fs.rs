@@ -250,3 +250,68 @@ fn power_off_freezes_everything_until_the_crash() {
     // The crash released the lock.
     fs.lock(Path::new("/d/LOCK")).unwrap();
 }
+
+/// Preallocated zero tails (a WAL's) and `trim`: appends overwrite the
+/// zeros in place; the tail, the writes into it and a trim are durable only
+/// after a sync, and a crash before keeps what was synced.
+#[test]
+fn preallocated_tails_and_trim_follow_the_sync() {
+    let fs = FaultFs::new();
+    fs.create_dir_all(Path::new("/d")).unwrap();
+    let p = Path::new("/d/w");
+    let mut f = fs.create(p).unwrap();
+    f.append(b"head").unwrap();
+    f.preallocate(64).unwrap();
+    f.sync_data().unwrap();
+    fs.sync_dir(Path::new("/d")).unwrap();
+    let mut want = b"head".to_vec();
+    want.resize(64, 0);
+    assert_eq!(&fs.read_file(p).unwrap()[..], &want[..]);
+    // Written into the zero tail, unsynced: lost to a crash, zeros stay.
+    f.append(b"more").unwrap();
+    assert_eq!(&fs.read_file(p).unwrap()[..8], b"headmore");
+    assert_eq!(fs.read_file(p).unwrap().len(), 64, "in place, not appended");
+    drop(f);
+    fs.crash(1, CrashMode::DROP_UNSYNCED);
+    assert_eq!(&fs.read_file(p).unwrap()[..], &want[..]);
+    // Synced writes into the tail survive; an unsynced trim does not.
+    let fs = FaultFs::new();
+    fs.create_dir_all(Path::new("/d")).unwrap();
+    let mut f = fs.create(p).unwrap();
+    f.append(b"head").unwrap();
+    f.preallocate(64).unwrap();
+    f.append(b"more").unwrap();
+    f.sync_data().unwrap();
+    fs.sync_dir(Path::new("/d")).unwrap();
+    f.trim().unwrap();
+    assert_eq!(&fs.read_file(p).unwrap()[..], b"headmore");
+    drop(f);
+    fs.crash(2, CrashMode::DROP_UNSYNCED);
+    let got = fs.read_file(p).unwrap();
+    assert_eq!(got.len(), 64, "the trim was never synced");
+    assert_eq!(&got[..8], b"headmore");
+    // A crash keeping part of the unsynced writes keeps a prefix of them.
+    let mut f = fs.create(p).unwrap();
+    f.append(&[7u8; 100]).unwrap();
+    f.preallocate(200).unwrap();
+    f.sync_data().unwrap();
+    fs.sync_dir(Path::new("/d")).unwrap();
+    f.append(&[9u8; 50]).unwrap();
+    drop(f);
+    fs.crash(
+        3,
+        CrashMode {
+            keep_unsynced_prefix: true,
+            tear_last_page: false,
+            keep_unsynced_dir_ops: false,
+        },
+    );
+    let got = fs.read_file(p).unwrap();
+    assert_eq!(got.len(), 200);
+    assert!(got[..100].iter().all(|&b| b == 7));
+    let nines = got[100..].iter().take_while(|&&b| b == 9).count();
+    assert!(
+        got[100 + nines..].iter().all(|&b| b == 0),
+        "a prefix, then zeros"
+    );
+}

@@ -4,9 +4,15 @@
 //! # Durability model
 //!
 //! Like LevelDB's `fault_injection_test.cc` and Pebble's `CrashableMem`,
-//! every file keeps its *synced* content apart from the tail that was
-//! written but not yet synced: [`WritableFile::sync_data`] makes the file's
-//! current content durable. Files are append-only; [`FileSystem::create`]
+//! every file keeps its *synced* content apart from what was written but
+//! not yet synced: [`WritableFile::sync_data`] makes the file's current
+//! content durable, its size included. [`WritableFile::preallocate`]
+//! extends a file with zeros that appends then overwrite in place (as a
+//! WAL's `fallocate`d or sparse tail), and [`WritableFile::trim`] cuts it
+//! back; both count as `Append` operations, and both, like the writes
+//! into the zero tail, are lost to a power cut until the next sync. So a
+//! crash can leave a WAL with a durable zero tail behind its records, or
+//! with its last page torn inside that tail, as on a real disk. Files are append-only; [`FileSystem::create`]
 //! always makes a new file (an existing name is replaced by it, as after an
 //! `unlink` + `creat`).
 //!
@@ -271,11 +277,42 @@ impl Rng {
     }
 }
 
-#[derive(Debug)]
+/// A file: what readers see now, and what survives a power loss.
+#[derive(Debug, Default)]
 struct Inode {
+    /// The content now (the page cache).
     data: Vec<u8>,
-    /// Length of the durable prefix of `data`.
-    synced_len: usize,
+    /// The content at the last sync (the disk).
+    durable: Vec<u8>,
+    /// `data` equals `durable` before this offset: the first byte written,
+    /// preallocated or cut off since the last sync.
+    dirty_from: usize,
+}
+
+impl Inode {
+    /// Writes `bytes` at `at` (extending the file as needed).
+    fn write_at(&mut self, at: usize, bytes: &[u8]) {
+        if self.data.len() < at + bytes.len() {
+            self.data.resize(at + bytes.len(), 0);
+        }
+        self.data[at..at + bytes.len()].copy_from_slice(bytes);
+        self.dirty_from = self.dirty_from.min(at);
+    }
+
+    /// Sets the file's size to `len` (zeros past the old end).
+    fn set_len(&mut self, len: usize) {
+        self.dirty_from = self.dirty_from.min(len.min(self.data.len()));
+        self.data.resize(len, 0);
+    }
+
+    /// Makes the content durable (`fdatasync`; a size change included).
+    fn sync(&mut self) {
+        let from = self.dirty_from.min(self.durable.len());
+        self.durable.truncate(from);
+        self.durable
+            .extend_from_slice(self.data.get(from..).unwrap_or_default());
+        self.dirty_from = self.data.len();
+    }
 }
 
 #[derive(Debug, Default)]
@@ -519,23 +556,35 @@ impl FaultFs {
             let Some(f) = s.inodes.get_mut(&ino) else {
                 continue;
             };
-            let synced = f.synced_len.min(f.data.len());
-            let unsynced = f.data.len() - synced;
+            // The disk's content, with a random prefix of what was
+            // written since the last sync (from its first changed byte),
+            // the last page of that possibly torn. A file cut shorter
+            // since (`trim`) keeps its durable length.
+            let synced = f.dirty_from.min(f.data.len()).min(f.durable.len());
+            let unsynced = f.data.len().saturating_sub(synced);
+            let mut out = std::mem::take(&mut f.durable);
             let mut keep = synced;
             if mode.keep_unsynced_prefix && unsynced > 0 {
                 keep += rng.below(unsynced as u64 + 1) as usize;
             }
-            f.data.truncate(keep);
+            if keep > synced {
+                if out.len() < keep {
+                    out.resize(keep, 0);
+                }
+                out[synced..keep].copy_from_slice(&f.data[synced..keep]);
+            }
             if mode.tear_last_page && keep > synced {
                 let page = (keep - 1) / PAGE_SIZE * PAGE_SIZE;
                 let from = page.max(synced);
                 let a = from + rng.below((keep - from) as u64) as usize;
                 let b = a + 1 + rng.below((keep - a) as u64) as usize;
-                for byte in &mut f.data[a..b] {
+                for byte in &mut out[a..b] {
                     *byte = rng.next_u64() as u8;
                 }
             }
-            f.synced_len = f.data.len();
+            f.data = out.clone();
+            f.durable = out;
+            f.dirty_from = f.data.len();
         }
     }
 
@@ -608,7 +657,7 @@ impl FaultFs {
     pub fn synced_len(&self, path: &Path) -> Option<u64> {
         let s = self.state.lock();
         let ino = s.lookup(path)?;
-        s.inodes.get(&ino).map(|f| f.synced_len as u64)
+        s.inodes.get(&ino).map(|f| f.durable.len() as u64)
     }
 
     /// True when the directory entry of `path` is durable: it survives a
@@ -649,9 +698,30 @@ impl FaultFile {
 
 impl WritableFile for FaultFile {
     fn append(&mut self, data: &[u8]) -> Result<()> {
-        self.op(OpKind::Append, |f| f.data.extend_from_slice(data))?;
+        let at = self.len as usize;
+        self.op(OpKind::Append, |f| f.write_at(at, data))?;
         self.len += data.len() as u64;
         Ok(())
+    }
+
+    /// Counts as an `Append` (it can fail as `fallocate` can: ENOSPC).
+    /// The zero tail is unsynced until the next sync, like a size change.
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        self.op(OpKind::Append, |f| {
+            if len as usize > f.data.len() {
+                f.set_len(len as usize);
+            }
+        })
+    }
+
+    /// Counts as an `Append` (an `ftruncate`).
+    fn trim(&mut self) -> Result<()> {
+        let len = self.len as usize;
+        self.op(OpKind::Append, |f| {
+            if f.data.len() > len {
+                f.set_len(len);
+            }
+        })
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -659,7 +729,7 @@ impl WritableFile for FaultFile {
     }
 
     fn sync_data(&mut self) -> Result<()> {
-        self.op(OpKind::Sync, |f| f.synced_len = f.data.len())
+        self.op(OpKind::Sync, Inode::sync)
     }
 
     fn len(&self) -> u64 {
@@ -762,13 +832,7 @@ impl FileSystem for FaultFs {
         let ino = s.next_inode;
         let old = s.dir_mut(dir, path)?.live.insert(name.to_string(), ino);
         s.next_inode += 1;
-        s.inodes.insert(
-            ino,
-            Inode {
-                data: Vec::new(),
-                synced_len: 0,
-            },
-        );
+        s.inodes.insert(ino, Inode::default());
         *s.open.entry(ino).or_insert(0) += 1;
         if let Some(old) = old {
             s.collect(&[old]);
@@ -909,13 +973,7 @@ impl FileSystem for FaultFs {
             let ino = s.next_inode;
             s.dir_mut(dir, path)?.live.insert(name.to_string(), ino);
             s.next_inode += 1;
-            s.inodes.insert(
-                ino,
-                Inode {
-                    data: Vec::new(),
-                    synced_len: 0,
-                },
-            );
+            s.inodes.insert(ino, Inode::default());
         }
         let epoch = s.epoch;
         s.locks.insert(path.to_path_buf(), epoch);

@@ -18,8 +18,10 @@
 //!
 //! The header record is checked by [`LogReader::new`]. A file that is empty,
 //! or shorter than the header and holding a prefix of the expected header
-//! (or only zeros), is a log created but never written before a crash: an
-//! empty log with a torn tail at offset 0. A file whose header is complete
+//! (or only zeros), or a WAL whose header is garbled and after which no
+//! valid fragment follows (a torn page before its first sync), is a log
+//! created but never written before a crash: an empty log with a torn tail
+//! at offset 0. A file whose header is complete
 //! but wrong (foreign magic, garbage) is corruption; a newer version is
 //! [`Error::UnsupportedVersion`].
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -107,6 +109,22 @@ fn decode_fragment(data: &[u8], pos: usize) -> Fragment {
     }
 }
 
+/// True when `data`, the content of a log file, holds at least one valid
+/// record fragment after its header: what a file that only held a header
+/// (or a header torn by a power loss, or zeros) never does. Used to tell
+/// what an interrupted creation leaves behind from a log with data.
+pub(crate) fn holds_a_fragment(data: &[u8]) -> bool {
+    // A valid header is a fragment too: skip it when it is there.
+    let from = match decode_fragment(data, 0) {
+        Fragment::Valid { start, len, .. } => start + len,
+        Fragment::Bad(_) => 1,
+    };
+    (from..data.len()).any(|p| {
+        BLOCK_SIZE - p % BLOCK_SIZE >= HEADER_LEN
+            && matches!(decode_fragment(data, p), Fragment::Valid { .. })
+    })
+}
+
 /// Reads the records of one log file in order.
 pub(crate) struct LogReader {
     path: PathBuf,
@@ -179,10 +197,14 @@ impl LogReader {
                 let n = r.data.len().min(FILE_HEADER_LEN);
                 let head = r.data.get(..n).unwrap_or_default();
                 // A prefix of the header any supported version writes.
+                // Or a WAL header garbled by a torn page before it was
+                // ever synced: then nothing valid follows it (a WAL gets
+                // its first record only after its header is synced).
                 let plausible = head.iter().all(|&b| b == 0)
                     || (1..=kind.format_version()).any(|v| {
                         encode_file_header(kind, expected_file_number, v).get(..n) == Some(head)
-                    });
+                    })
+                    || (kind == LogKind::Wal && !holds_a_fragment(&r.data));
                 if !plausible {
                     return Err(Error::corruption(
                         &r.path,
@@ -848,17 +870,35 @@ mod tests {
             ),
             "{e}"
         );
-        // Garbage.
+        // Garbage: not a manifest.
         let e = LogReader::new(
             path(),
             Bytes::from_static(b"hello world, not a log at all"),
-            LogKind::Wal,
+            LogKind::Manifest,
             NUM,
         )
         .unwrap_err();
         assert!(e.is_corruption());
-        let e = LogReader::new(path(), Bytes::from_static(b"xy"), LogKind::Wal, NUM).unwrap_err();
+        let e =
+            LogReader::new(path(), Bytes::from_static(b"xy"), LogKind::Manifest, NUM).unwrap_err();
         assert!(e.is_corruption());
+        // A WAL whose header a power loss garbled before its first sync:
+        // nothing valid follows, so it is an empty log, torn at 0. With a
+        // valid record after the garbled header, it is corruption.
+        let mut torn = data.clone();
+        torn[3] ^= 0x5a;
+        let with_records = torn.clone();
+        torn.truncate(FILE_HEADER_LEN);
+        torn.resize(8192, 0);
+        let mut r = LogReader::new(path(), Bytes::from(torn), LogKind::Wal, NUM).unwrap();
+        assert!(r.next_record().unwrap().is_none());
+        assert_eq!(r.torn_tail().unwrap().offset, 0);
+        let recs = write_log(&[b"a record".to_vec()]);
+        let mut with_records = with_records[..FILE_HEADER_LEN].to_vec();
+        with_records.extend_from_slice(&recs[FILE_HEADER_LEN..]);
+        let e = LogReader::new(path(), Bytes::from(with_records), LogKind::Wal, NUM)
+            .and_then(|mut r| r.next_record());
+        assert!(e.is_err_and(|e| e.is_corruption()));
         // Empty, zero-filled, or a partial header: an empty log with a torn tail.
         for d in [
             vec![],
