@@ -722,7 +722,9 @@ impl DbInner {
     /// Body of the periodic WAL sync thread (`wal_sync_interval_ms`):
     /// every half interval, syncs the WAL if it holds unsynced writes, so
     /// a write that returned more than one interval ago is durable. A
-    /// failed sync is a background error (writes stop).
+    /// failed sync is a background error (writes stop); after a failure of
+    /// the WAL itself it syncs no more, after any other background error it
+    /// goes on.
     pub(crate) fn wal_sync_loop(self: Arc<Self>) {
         let half = std::time::Duration::from_millis(self.opts.wal_sync_interval_ms.div_ceil(2));
         loop {
@@ -736,12 +738,17 @@ impl DbInner {
                     return;
                 }
             }
-            if self.has_bg_error.load(Ordering::Acquire)
-                || self.wal_unsynced.load(Ordering::Relaxed) == 0
-            {
+            if self.wal_unsynced.load(Ordering::Relaxed) == 0 {
                 continue;
             }
             let mut wal = self.wal.lock();
+            if wal.check_failed().is_err() {
+                // The WAL itself failed: never fsync it again (fail-stop).
+                // Any other background error (a failed flush or
+                // compaction) leaves it sound, and its acknowledged writes
+                // are still made durable on time.
+                return;
+            }
             match self.sync_wal(&mut wal) {
                 Ok(()) => self.wal_unsynced.store(0, Ordering::Relaxed),
                 Err(e) => {

@@ -157,7 +157,7 @@ impl LogWriter {
         }
     }
 
-    fn check_failed(&self) -> Result<()> {
+    pub(crate) fn check_failed(&self) -> Result<()> {
         if self.failed {
             Err(Error::io(
                 &self.path,
