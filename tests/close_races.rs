@@ -13,8 +13,10 @@
 
 use std::io::ErrorKind;
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
 
+mod common;
+
+use common::within;
 use lightning_db::fs::{CrashMode, FaultFs, FaultRule, OpKind};
 use lightning_db::{Db, Error, Options, Transaction};
 
@@ -24,16 +26,6 @@ fn opts(fs: &Arc<FaultFs>) -> Options {
         write_buffer_size: 64 * 1024,
         ..Options::default()
     }
-}
-
-/// Runs `f` on a thread; fails if it takes more than `secs` (a deadlock).
-fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("{what}: no answer within {secs} s (deadlock?)"))
 }
 
 /// Committer threads: each commits the transactions it receives and

@@ -11,10 +11,12 @@
 //! retried; transient read errors (`Interrupted`) are retried a few times.
 
 use std::io::ErrorKind;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::within;
 use lightning_db::fs::{CrashMode, FaultFs, FaultRule, OpKind};
 use lightning_db::{Db, Error, Options, WriteBatch, WriteOptions};
 
@@ -26,17 +28,6 @@ fn options(fs: &Arc<FaultFs>) -> Options {
         write_buffer_size: 64 * 1024,
         ..Options::default()
     }
-}
-
-/// Runs `f` on another thread and fails the test if it does not return
-/// within `secs` seconds (a deadlock would otherwise hang the test run).
-fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("{what}: no answer within {secs} s (deadlock?)"))
 }
 
 fn key(i: u64) -> String {

@@ -356,3 +356,18 @@ pub fn memtable_stall(o: Options, hold: Duration) -> Arc<Db> {
     writer.join().unwrap();
     db
 }
+
+/// Runs `f` on another thread and fails the test if it does not return
+/// within `secs` seconds (a deadlock would otherwise hang the test run).
+pub fn within<T: Send + 'static>(
+    secs: u64,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("{what}: no answer within {secs} s (deadlock?)"))
+}
