@@ -40,8 +40,15 @@
 //! - Bytes past [`WritableFile::len`] are zeros until
 //!   [`WritableFile::trim`] cuts them off, the same preallocated tail the
 //!   log format already allows (`docs/format.md`).
+//!
+//! The system calls are made through a [`MapBackend`]: [`PosixMap`] on a
+//! real file, and `FaultFs`'s simulated file in the power-loss and
+//! I/O-error tests, so that this logic is what those tests crash
+//! (`docs/durability.md`). `MappedWritable` is generic over the backend:
+//! the real one's `store` is an inlined `memcpy`.
 
 use std::fs::File;
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -58,17 +65,136 @@ pub(super) const WINDOW: u64 = 1 << 20;
 /// again (see the module docs).
 pub(super) const MAP_AFTER_FLUSHES: u32 = 8;
 
-/// A [`WritableFile`] whose appends are copies into a shared mapping (see
-/// the module docs).
-pub(super) struct MappedWritable {
-    path: PathBuf,
+/// The calls [`MappedWritable`] makes on its file, apart from its logic so
+/// that the same logic (windows, blocks reserved ahead, the switches
+/// between the map and `pwrite`, the trim, the writeback hand-off) runs
+/// over the real file ([`PosixMap`]) and over a simulated one (`FaultFs`,
+/// where a power cut or an injected error can hit each call).
+/// `MappedWritable` is generic over it: the production append path has no
+/// dynamic dispatch and no lock it did not have before.
+///
+/// Each method behaves as the system call it names; a failed call changes
+/// nothing the writer relies on (the writer's state is only advanced after
+/// a call succeeds).
+pub(super) trait MapBackend: Send + Sync + 'static {
+    /// A window of the file mapped read-write and shared: a store through
+    /// it is in the file (the page cache) at once.
+    type Window: Send + Sync;
+
+    /// `fallocate(offset, len)` (mode 0): reserves real blocks for the
+    /// range, reading as zeros, and grows the file's size to at least
+    /// `offset + len`.
+    fn allocate(&self, offset: u64, len: u64) -> io::Result<()>;
+
+    /// `ftruncate(len)`: the file's size becomes `len`.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+
+    /// `pwrite` of the whole of `data` at `offset` (inside the file's
+    /// allocated size: the size does not change).
+    fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()>;
+
+    /// Maps `len` bytes of the file at `offset` (a multiple of the page
+    /// size), shared and writable.
+    ///
+    /// # Safety
+    ///
+    /// While the window lives the caller keeps the whole of it inside the
+    /// file's allocated size (never `set_len` below its end), and nothing
+    /// else writes the file: on a real mapping a store past the end of
+    /// the file is a `SIGBUS`, and another writer would alias the bytes.
+    unsafe fn map(&self, offset: u64, len: usize) -> io::Result<Self::Window>;
+
+    /// Copies `data` into `window` at `at` (offset inside the window). A
+    /// range outside the window is an error that changes nothing.
+    fn store(&self, window: &mut Self::Window, at: usize, data: &[u8]) -> io::Result<()>;
+
+    /// `fdatasync`.
+    fn sync_data(&self) -> io::Result<()>;
+
+    /// Asks for writeback of `len` bytes at `offset` to start, without
+    /// waiting: a hint, never a durability point, never an error.
+    fn start_writeback(&self, offset: u64, len: u64);
+}
+
+/// The real [`MapBackend`]: a file, `fallocate`, `pwrite`, `mmap` and the
+/// writeback helper thread (`super::writeback`).
+pub(super) struct PosixMap {
+    /// Shared with pending writeback requests, which keep it open.
     file: Arc<File>,
+}
+
+impl PosixMap {
+    /// Wraps `file`, opened for reading and writing (a shared writable
+    /// mapping needs both).
+    pub(super) fn new(file: File) -> PosixMap {
+        PosixMap {
+            file: Arc::new(file),
+        }
+    }
+}
+
+impl MapBackend for PosixMap {
+    type Window = MmapMut;
+
+    fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        fallocate(&self.file, offset, len)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    fn write_at(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(data, offset)
+    }
+
+    unsafe fn map(&self, offset: u64, len: usize) -> io::Result<MmapMut> {
+        // SAFETY: the caller keeps the window inside the allocated file and
+        // is its only writer (this method's contract); other processes
+        // modifying a live WAL are outside the engine's contract
+        // (docs/durability.md), as for the read-only maps of SSTs.
+        unsafe {
+            MmapOptions::new()
+                .offset(offset)
+                .len(len)
+                .map_mut(&*self.file)
+        }
+    }
+
+    #[inline]
+    fn store(&self, window: &mut MmapMut, at: usize, data: &[u8]) -> io::Result<()> {
+        match at
+            .checked_add(data.len())
+            .and_then(|end| window.get_mut(at..end))
+        {
+            Some(dst) => {
+                dst.copy_from_slice(data);
+                Ok(())
+            }
+            None => Err(io::Error::other("append offset outside the mapped window")),
+        }
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+
+    fn start_writeback(&self, offset: u64, len: u64) {
+        super::writeback::request(&self.file, offset, len);
+    }
+}
+
+/// A [`WritableFile`] whose appends are copies into a shared mapping (see
+/// the module docs), over the file calls of `B`.
+pub(super) struct MappedWritable<B: MapBackend> {
+    path: PathBuf,
+    file: B,
     /// Bytes appended (the logical size).
     len: u64,
     /// The file's size: every byte below it is allocated.
     allocated: u64,
     /// The mapped window, covering `window_start..window_start + WINDOW`.
-    window: Option<MmapMut>,
+    window: Option<B::Window>,
     window_start: u64,
     /// True while appends are buffered in `buf` and written with `pwrite`
     /// (a writer that syncs every group); false while they go to the map.
@@ -81,14 +207,14 @@ pub(super) struct MappedWritable {
     writeback_from: u64,
 }
 
-impl MappedWritable {
+impl<B: MapBackend> MappedWritable<B> {
     /// Wraps `file`, just created empty at `path`. `Ok(None)` when the file
     /// system cannot reserve blocks (`fallocate` unsupported): the caller
     /// then writes the file with plain appends.
-    pub(super) fn new(path: PathBuf, file: File) -> Result<Option<MappedWritable>> {
+    pub(super) fn new(path: PathBuf, file: B) -> Result<Option<MappedWritable<B>>> {
         let mut w = MappedWritable {
             path,
-            file: Arc::new(file),
+            file,
             len: 0,
             allocated: 0,
             window: None,
@@ -102,7 +228,7 @@ impl MappedWritable {
             Ok(()) => Ok(Some(w)),
             Err(Error::Io { source, .. })
                 if source.raw_os_error() == Some(libc::EOPNOTSUPP)
-                    || source.kind() == std::io::ErrorKind::Unsupported =>
+                    || source.kind() == io::ErrorKind::Unsupported =>
             {
                 Ok(None)
             }
@@ -117,7 +243,8 @@ impl MappedWritable {
             return Ok(());
         }
         let end = end.next_multiple_of(WINDOW);
-        fallocate(&self.file, self.allocated, end - self.allocated)
+        self.file
+            .allocate(self.allocated, end - self.allocated)
             .map_err(|e| Error::io(&self.path, e))?;
         self.allocated = end;
         Ok(())
@@ -128,7 +255,8 @@ impl MappedWritable {
     fn start_writeback(&mut self) {
         let upto = self.len / WINDOW * WINDOW;
         if upto > self.writeback_from {
-            super::writeback::request(&self.file, self.writeback_from, upto - self.writeback_from);
+            self.file
+                .start_writeback(self.writeback_from, upto - self.writeback_from);
             self.writeback_from = upto;
         }
     }
@@ -141,18 +269,11 @@ impl MappedWritable {
             self.window = None;
             self.start_writeback();
             self.allocate(start + WINDOW)?;
-            // SAFETY: the mapping covers allocated bytes of a file this
-            // writer created and alone writes; the engine never truncates a
-            // live WAL below the window (`trim` unmaps first), and other
-            // processes modifying it are outside the engine's contract
-            // (docs/durability.md), as for the read-only maps of SSTs.
-            let map = unsafe {
-                MmapOptions::new()
-                    .offset(start)
-                    .len(WINDOW as usize)
-                    .map_mut(&self.file)
-            }
-            .map_err(|e| Error::io(&self.path, e))?;
+            // SAFETY: the window lies inside the allocated file (just
+            // above), which this writer created and alone writes; the file
+            // is never cut below a live window (`trim` unmaps first).
+            let map = unsafe { self.file.map(start, WINDOW as usize) }
+                .map_err(|e| Error::io(&self.path, e))?;
             self.window = Some(map);
             self.window_start = start;
         }
@@ -166,7 +287,7 @@ impl MappedWritable {
             let at = self.len - self.buf.len() as u64;
             self.allocate(self.len)?;
             self.file
-                .write_all_at(&self.buf, at)
+                .write_at(&self.buf, at)
                 .map_err(|e| Error::io(&self.path, e))?;
             self.buf.clear();
             self.start_writeback();
@@ -175,7 +296,7 @@ impl MappedWritable {
     }
 }
 
-impl WritableFile for MappedWritable {
+impl<B: MapBackend> WritableFile for MappedWritable<B> {
     fn append(&mut self, mut data: &[u8]) -> Result<()> {
         if self.buffered {
             self.buf.extend_from_slice(data);
@@ -185,15 +306,15 @@ impl WritableFile for MappedWritable {
         while !data.is_empty() {
             self.map_window()?;
             let at = (self.len % WINDOW) as usize;
-            let Some(dst) = self.window.as_mut().and_then(|w| w.get_mut(at..)) else {
-                let e = std::io::Error::other("append offset outside the mapped window");
+            let n = (WINDOW as usize - at).min(data.len());
+            let (now, rest) = data.split_at(n);
+            let Some(window) = self.window.as_mut() else {
+                let e = io::Error::other("no window mapped");
                 return Err(Error::io(&self.path, e));
             };
-            let n = dst.len().min(data.len());
-            let (now, rest) = data.split_at(n);
-            if let Some(d) = dst.get_mut(..n) {
-                d.copy_from_slice(now);
-            }
+            self.file
+                .store(window, at, now)
+                .map_err(|e| Error::io(&self.path, e))?;
             self.len += n as u64;
             data = rest;
         }
@@ -273,7 +394,7 @@ fn fallocate(_file: &File, _offset: u64, _len: u64) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    fn create(dir: &std::path::Path) -> MappedWritable {
+    fn create(dir: &std::path::Path) -> MappedWritable<PosixMap> {
         let path = dir.join("000001.log");
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -282,7 +403,7 @@ mod tests {
             .truncate(true)
             .open(&path)
             .unwrap();
-        MappedWritable::new(path, file)
+        MappedWritable::new(path, PosixMap::new(file))
             .unwrap()
             .expect("fallocate works on the test directory")
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use super::mapped::MappedWritable;
+use super::mapped::{MappedWritable, PosixMap};
 use super::{FileLock, FileSystem, RandomAccessFile, WritableFile};
 use crate::error::{Error, Result};
 
@@ -168,7 +168,7 @@ impl FileSystem for PosixFs {
     fn create_mapped(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
         // Read access too: a shared writable mapping needs both.
         let file = create_file(path, true)?;
-        match MappedWritable::new(path.to_path_buf(), file)? {
+        match MappedWritable::new(path.to_path_buf(), PosixMap::new(file))? {
             Some(mapped) => Ok(Box::new(mapped)),
             // No block reservation on this file system: plain appends.
             None => self.create(path),
