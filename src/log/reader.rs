@@ -17,11 +17,13 @@
 //! is always corruption: a crash during an append cannot produce it.
 //!
 //! The header record is checked by [`LogReader::new`]. A file that is empty,
-//! or shorter than the header and holding a prefix of the expected header
-//! (or only zeros), or a WAL whose header is garbled and after which no
-//! valid fragment follows (a torn page before its first sync), is a log
-//! created but never written before a crash: an empty log with a torn tail
-//! at offset 0. A file whose header is complete
+//! or whose first header-length bytes are a prefix of the expected header
+//! (possibly empty) followed only by zeros or by the end of the file (the
+//! zeros are the preallocated tail of a WAL whose header write was cut
+//! short), or a WAL whose header is garbled and after which no valid
+//! fragment follows (a torn page before its first sync), is a log created
+//! but never written before a crash: an empty log with a torn tail at
+//! offset 0. A file whose header is complete
 //! but wrong (foreign magic, garbage) is corruption; a newer version is
 //! [`Error::UnsupportedVersion`].
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -196,15 +198,21 @@ impl LogReader {
             Fragment::Bad(reason) => {
                 let n = r.data.len().min(FILE_HEADER_LEN);
                 let head = r.data.get(..n).unwrap_or_default();
-                // A prefix of the header any supported version writes.
-                // Or a WAL header garbled by a torn page before it was
-                // ever synced: then nothing valid follows it (a WAL gets
-                // its first record only after its header is synced).
-                let plausible = head.iter().all(|&b| b == 0)
-                    || (1..=kind.format_version()).any(|v| {
-                        encode_file_header(kind, expected_file_number, v).get(..n) == Some(head)
-                    })
-                    || (kind == LogKind::Wal && !holds_a_fragment(&r.data));
+                // A prefix of the header any supported version writes,
+                // then only zeros: the end of the file, or the zero tail
+                // of a preallocated WAL (docs/format.md). Or a WAL header
+                // garbled by a torn page before it was ever synced: then
+                // nothing valid follows it (a WAL gets its first record
+                // only after its header is synced).
+                let plausible = (1..=kind.format_version()).any(|v| {
+                    let expected = encode_file_header(kind, expected_file_number, v);
+                    let same = head
+                        .iter()
+                        .zip(expected.iter())
+                        .take_while(|(a, b)| a == b)
+                        .count();
+                    head.get(same..).unwrap_or_default().iter().all(|&b| b == 0)
+                }) || (kind == LogKind::Wal && !holds_a_fragment(&r.data));
                 if !plausible {
                     return Err(Error::corruption(
                         &r.path,
@@ -899,13 +907,30 @@ mod tests {
         let e = LogReader::new(path(), Bytes::from(with_records), LogKind::Wal, NUM)
             .and_then(|mut r| r.next_record());
         assert!(e.is_err_and(|e| e.is_corruption()));
-        // Empty, zero-filled, or a partial header: an empty log with a torn tail.
-        for d in [
-            vec![],
-            vec![0u8; 5],
-            vec![0u8; 4096],
-            data[..FILE_HEADER_LEN - 1].to_vec(),
-        ] {
+        // A partial manifest header followed by anything but zeros is not ours.
+        // (A WAL's would be a header torn before its first sync.)
+        let manifest_header = encode_file_header(LogKind::Manifest, NUM, 1);
+        let mut d = manifest_header[..10].to_vec();
+        d.resize(4096, 0);
+        let mut r = LogReader::new(path(), Bytes::from(d.clone()), LogKind::Manifest, NUM).unwrap();
+        assert!(r.next_record().unwrap().is_none());
+        d[20] = 1;
+        let e = LogReader::new(path(), Bytes::from(d), LogKind::Manifest, NUM).unwrap_err();
+        assert!(e.is_corruption(), "{e}");
+        // Empty, zero-filled, or a partial header, alone or followed by the
+        // zeros of a preallocated tail (a power cut during the header
+        // write of a new mapped WAL): an empty log with a torn tail.
+        let mut cases = vec![vec![], vec![0u8; 5], vec![0u8; 4096]];
+        for k in 1..FILE_HEADER_LEN {
+            cases.push(data[..k].to_vec());
+            // (Unless the header's remaining bytes are zeros: it is whole.)
+            if data[k..FILE_HEADER_LEN].iter().any(|&b| b != 0) {
+                let mut zero_tail = data[..k].to_vec();
+                zero_tail.resize(4096, 0);
+                cases.push(zero_tail);
+            }
+        }
+        for d in cases {
             let mut r = LogReader::new(path(), Bytes::from(d), LogKind::Wal, NUM).unwrap();
             assert!(r.next_record().unwrap().is_none());
             assert_eq!(r.torn_tail().unwrap().offset, 0);
