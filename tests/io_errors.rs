@@ -44,18 +44,54 @@ fn is_background(e: &Error) -> bool {
     matches!(e, Error::Background(_))
 }
 
-/// WAL rotation (memtable full) failing: the old WAL's sync, the new WAL's
-/// creation or its directory sync. The writer that triggered the rotation
-/// must get an error, not hang.
+/// The kind of the I/O error `e` reports (under `Error::Background`).
+fn io_kind(e: &Error) -> Option<ErrorKind> {
+    match e {
+        Error::Io { source, .. } => Some(source.kind()),
+        Error::Background(inner) => io_kind(inner),
+        _ => None,
+    }
+}
+
+/// WAL rotation (memtable full) failing: the old WAL's trim or sync, the
+/// new WAL's creation, its blocks (`fallocate`, mapped WAL) or sparse tail
+/// (`ftruncate`, plain appends), or the directory sync; with either WAL
+/// writer. The writer that triggered the rotation must get an error
+/// reporting the injected one, not hang.
 #[test]
 fn failed_wal_rotation_returns_an_error() {
-    for rule in [
-        FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on(".log"),
+    let log = |kind, skip, error| FaultRule::new(kind, skip, error).on(".log");
+    let both = [
+        log(OpKind::Create, 0, ErrorKind::StorageFull),
         FaultRule::new(OpKind::SyncDir, 0, ErrorKind::Other),
-        FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on(".log"),
-    ] {
+        log(OpKind::Sync, 0, ErrorKind::Other),
+        // The old WAL's trim.
+        log(OpKind::SetLen, 0, ErrorKind::Other),
+    ];
+    // The new WAL's first blocks, then its preallocation (mapped); its
+    // sparse tail (plain appends).
+    let mapped = [
+        log(OpKind::Allocate, 0, ErrorKind::StorageFull),
+        log(OpKind::Allocate, 1, ErrorKind::StorageFull),
+    ];
+    let plain = [log(OpKind::SetLen, 1, ErrorKind::StorageFull)];
+    let cases = both
+        .iter()
+        .flat_map(|r| [(true, r.clone()), (false, r.clone())])
+        .chain(mapped.map(|r| (true, r)))
+        .chain(plain.map(|r| (false, r)));
+    for (wal_mmap, rule) in cases {
         let fs = Arc::new(FaultFs::new());
-        let db = Arc::new(Db::open(DIR, options(&fs)).unwrap());
+        let db = Arc::new(
+            Db::open(
+                DIR,
+                Options {
+                    wal_mmap,
+                    ..options(&fs)
+                },
+            )
+            .unwrap(),
+        );
         fs.inject(rule.clone());
         let d = Arc::clone(&db);
         let (acked, err) = within(20, "write through a failed WAL rotation", move || {
@@ -67,6 +103,7 @@ fn failed_wal_rotation_returns_an_error() {
             panic!("no write failed");
         });
         assert!(is_background(&err), "{rule:?}: {err}");
+        assert_eq!(io_kind(&err), Some(rule.error), "{rule:?}: {err}");
         assert_eq!(fs.stats().total_injected(), 1);
         // Fail-stop: writes fail, reads work.
         assert!(is_background(&db.put("x", "y").unwrap_err()));
@@ -184,21 +221,42 @@ fn assert_no_fsync_retry(fs: &FaultFs, what: &str) {
     }
 }
 
+/// Every WAL call failing at a few points, for both WAL writers: plain
+/// appends (`Append`, `Flush`, `Sync`, and the `ftruncate` of the sparse
+/// preallocated tail and of the trim), and the mapped writer (`Append` is
+/// a store into the map or a `pwrite`; `fallocate` reserves blocks; a
+/// flush makes no call there, its bytes are in the page cache already).
 #[test]
 fn wal_write_errors_are_fail_stop_and_lose_nothing_acknowledged() {
+    // Appends and syncs happen at every write; the size calls only at a
+    // WAL switch (every few hundred writes here): fewer of them are
+    // skipped.
+    let often = [0u64, 7, 40];
+    let at_switch = [0u64, 2, 5];
     let cases = [
-        (OpKind::Append, ErrorKind::Other),
-        (OpKind::Append, ErrorKind::StorageFull),
-        (OpKind::Flush, ErrorKind::Other),
-        (OpKind::Sync, ErrorKind::Other),
-        (OpKind::Sync, ErrorKind::StorageFull),
+        (false, OpKind::Append, ErrorKind::Other, often),
+        (false, OpKind::Append, ErrorKind::StorageFull, often),
+        (false, OpKind::Flush, ErrorKind::Other, often),
+        (false, OpKind::Sync, ErrorKind::Other, often),
+        (false, OpKind::Sync, ErrorKind::StorageFull, often),
+        (false, OpKind::SetLen, ErrorKind::StorageFull, at_switch),
+        (true, OpKind::Append, ErrorKind::Other, often),
+        (true, OpKind::Append, ErrorKind::StorageFull, often),
+        (true, OpKind::Sync, ErrorKind::Other, often),
+        (true, OpKind::Sync, ErrorKind::StorageFull, often),
+        (true, OpKind::Allocate, ErrorKind::StorageFull, at_switch),
+        (true, OpKind::SetLen, ErrorKind::Other, at_switch),
     ];
     let mut faults = 0;
-    for (kind, error) in cases {
-        for skip in [0u64, 7, 40] {
-            let what = format!("{kind:?} {error:?} after {skip}");
+    for (wal_mmap, kind, error, skips) in cases {
+        for skip in skips {
+            let what = format!("{kind:?} {error:?} after {skip}, wal_mmap {wal_mmap}");
             let fs = Arc::new(FaultFs::new());
-            let db = Db::open(DIR, options(&fs)).unwrap();
+            let opts = Options {
+                wal_mmap,
+                ..options(&fs)
+            };
+            let db = Db::open(DIR, opts).unwrap();
             let (acked, _, e) = write_range(&db, 0, 100, 10);
             assert!(e.is_none());
             fs.record_ops(true);
@@ -206,12 +264,13 @@ fn wal_write_errors_are_fail_stop_and_lose_nothing_acknowledged() {
             let (acked, synced, e) = write_range(&db, acked, 2000, 10);
             let e = e.unwrap_or_else(|| panic!("{what}: no write failed"));
             assert!(is_background(&e), "{what}: {e}");
+            assert_eq!(io_kind(&e), Some(error), "{what}: {e}");
             faults += fs.stats().total_injected();
             assert_no_fsync_retry(&fs, &what);
             check_fail_stop_and_recovery(&fs, db, acked, synced, &what);
         }
     }
-    assert_eq!(faults, 15);
+    assert_eq!(faults, 36);
 }
 
 #[test]
@@ -277,6 +336,8 @@ fn failed_opens_leave_the_database_openable() {
     let rules = [
         FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on(".sst"),
         FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on(".log"),
+        FaultRule::new(OpKind::Allocate, 0, ErrorKind::StorageFull).on(".log"),
+        FaultRule::new(OpKind::Allocate, 1, ErrorKind::StorageFull).on(".log"),
         FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on(".log"),
         FaultRule::new(OpKind::Create, 0, ErrorKind::StorageFull).on("MANIFEST"),
         FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on("MANIFEST"),
@@ -391,6 +452,7 @@ fn first_open_interrupted_at_any_step_leaves_a_creatable_directory() {
             OpKind::Sync,
             OpKind::SyncDir,
             OpKind::Rename,
+            OpKind::Allocate,
         ] {
             let fs = Arc::new(FaultFs::new());
             fs.inject(FaultRule::new(kind, step, ErrorKind::StorageFull));

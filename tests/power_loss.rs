@@ -26,12 +26,22 @@
 //! The run goes on from the recovered state (the history is cut to the
 //! recovered prefix).
 //!
+//! Each cycle draws its configuration ([`Config`]): three cycles in four
+//! write the WAL through the production mapped writer (`wal_mmap`, which
+//! `FaultFs` runs over a simulated file: blocks reserved ahead, 1 MiB
+//! windows, the switches between the map and `pwrite` — every new WAL
+//! starts in `pwrite` mode after its synced header and goes back to the
+//! map after a few unsynced writes —, the trim at rotation and close), the
+//! others with plain appends and a sparse preallocated tail; one cycle in
+//! four writes large values into a larger memtable, so that its WAL
+//! crosses window boundaries and a preallocation step before the cut.
+//!
 //! `LIGHTNING_POWER_LOSS_POINTS=N` sets the number of crash points
 //! (default 1000); `LIGHTNING_POWER_LOSS_SEED=S` the seed (a failure prints
 //! the seed of its cycle; the same seed replays the same workload and
 //! crash choices, up to the scheduling of background threads).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,11 +58,37 @@ type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 /// One batch: `(key, Some(value))` puts, `(key, None)` deletes.
 type Batch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 
-fn options(fs: &Arc<FaultFs>) -> Options {
+/// What a cycle's database looks like.
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    /// The WAL through the mapped writer (`Options::wal_mmap`).
+    wal_mmap: bool,
+    /// Values of 2-26 KiB and a 4 MiB memtable (else 20-620 bytes and
+    /// 64 KiB): the WAL grows past several 1 MiB windows.
+    large: bool,
+}
+
+impl Config {
+    fn random(rng: &mut Rng) -> Config {
+        Config {
+            wal_mmap: !rng.one_in(4),
+            large: rng.one_in(4),
+        }
+    }
+}
+
+fn options(fs: &Arc<FaultFs>, cfg: Config) -> Options {
+    let base = common::churn_opts();
     Options {
         fs: fs.clone(),
         block_size: 1024,
-        ..common::churn_opts()
+        wal_mmap: cfg.wal_mmap,
+        write_buffer_size: if cfg.large {
+            4 << 20
+        } else {
+            base.write_buffer_size
+        },
+        ..base
     }
 }
 
@@ -62,14 +98,18 @@ fn key(k: u64) -> Vec<u8> {
 
 /// A value naming its batch, so that the states after different prefixes
 /// differ.
-fn value(batch: usize, op: usize, rng: &mut Rng) -> Vec<u8> {
+fn value(batch: usize, op: usize, large: bool, rng: &mut Rng) -> Vec<u8> {
     let mut v = format!("b{batch}.{op}:").into_bytes();
-    let len = 20 + rng.below(600) as usize;
+    let len = if large {
+        2048 + rng.below(24 << 10) as usize
+    } else {
+        20 + rng.below(600) as usize
+    };
     v.resize(len, b'a' + (batch % 26) as u8);
     v
 }
 
-fn random_batch(index: usize, rng: &mut Rng) -> Batch {
+fn random_batch(index: usize, large: bool, rng: &mut Rng) -> Batch {
     let n = 1 + rng.below(5) as usize;
     let mut b: Batch = (0..n)
         .map(|op| {
@@ -77,13 +117,13 @@ fn random_batch(index: usize, rng: &mut Rng) -> Batch {
             if op > 0 && rng.one_in(5) {
                 (k, None)
             } else {
-                (k, Some(value(index, op, rng)))
+                (k, Some(value(index, op, large, rng)))
             }
         })
         .collect();
     // At least one put names the batch.
     if b.iter().all(|(_, v)| v.is_none()) {
-        b[0].1 = Some(value(index, 0, rng));
+        b[0].1 = Some(value(index, 0, large, rng));
     }
     b
 }
@@ -156,13 +196,30 @@ struct History {
 
 impl History {
     /// The prefix length in `durable..=batches.len()` whose state is `got`.
+    /// The keys where the state after `n` batches differs from `got` are
+    /// kept up to date batch by batch (comparing whole states for every
+    /// `n` would cost the size of the database each time).
     fn find_prefix(&self, got: &Model) -> Option<usize> {
         let mut m = self.base_state.clone();
+        let mut differ: BTreeSet<Vec<u8>> = m
+            .keys()
+            .chain(got.keys())
+            .filter(|k| m.get(*k) != got.get(*k))
+            .cloned()
+            .collect();
         for n in self.base..=self.batches.len() {
             if n > self.base {
-                apply(&mut m, &self.batches[n - 1]);
+                let b = &self.batches[n - 1];
+                apply(&mut m, b);
+                for (k, _) in b {
+                    if m.get(k) != got.get(k) {
+                        differ.insert(k.clone());
+                    } else {
+                        differ.remove(k);
+                    }
+                }
             }
-            if n >= self.durable && &m == got {
+            if n >= self.durable && differ.is_empty() {
                 return Some(n);
             }
         }
@@ -223,6 +280,8 @@ struct Figures {
     flushes: u64,
     compactions: u64,
     modes: BTreeMap<String, u64>,
+    mapped_cycles: u64,
+    large_cycles: u64,
 }
 
 fn mode_name(m: CrashMode) -> String {
@@ -242,9 +301,27 @@ fn mode_name(m: CrashMode) -> String {
     )
 }
 
+/// `Ok` when the failed call `what` failed because the power is off (the
+/// only fault of this test); an error otherwise.
+fn expect_power_off(fs: &FaultFs, what: &str, e: lightning_db::Error) -> Result<(), String> {
+    if fs.is_powered() {
+        Err(format!("{what} failed with the power on: {e}"))
+    } else {
+        Ok(())
+    }
+}
+
 /// Runs the workload until the power goes off (or `steps` are done, then
-/// cuts it). Returns nothing: the history says what was acknowledged.
-fn workload(db: &Db, fs: &FaultFs, h: &mut History, rng: &mut Rng, figs: &mut Figures) {
+/// cuts it). The history says what was acknowledged; an error is a call
+/// that failed while the power was on.
+fn workload(
+    db: &Db,
+    fs: &FaultFs,
+    cfg: Config,
+    h: &mut History,
+    rng: &mut Rng,
+    figs: &mut Figures,
+) -> Result<(), String> {
     let steps = 1 + rng.below(250);
     let cut_at = rng.below(steps);
     for step in 0..steps {
@@ -257,19 +334,19 @@ fn workload(db: &Db, fs: &FaultFs, h: &mut History, rng: &mut Rng, figs: &mut Fi
         }
         let r = rng.below(100);
         if r < 2 {
-            if db.flush().is_err() {
-                return;
+            if let Err(e) = db.flush() {
+                return expect_power_off(fs, "flush", e);
             }
             figs.flushes += 1;
             h.durable = h.batches.len();
         } else if r < 3 {
-            if db.compact_range::<&[u8], _>(..).is_err() {
-                return;
+            if let Err(e) = db.compact_range::<&[u8], _>(..) {
+                return expect_power_off(fs, "compact_range", e);
             }
             figs.compactions += 1;
             h.durable = h.batches.len();
         } else {
-            let b = random_batch(h.batches.len(), rng);
+            let b = random_batch(h.batches.len(), cfg.large, rng);
             let mut wb = WriteBatch::new();
             for (k, v) in &b {
                 match v {
@@ -280,9 +357,9 @@ fn workload(db: &Db, fs: &FaultFs, h: &mut History, rng: &mut Rng, figs: &mut Fi
             let sync = rng.one_in(5);
             h.batches.push(b);
             figs.batches_written += 1;
-            if db.write_opt(wb, &WriteOptions { sync }).is_err() {
+            if let Err(e) = db.write_opt(wb, &WriteOptions { sync }) {
                 // Not acknowledged: it may or may not survive.
-                return;
+                return expect_power_off(fs, "write", e);
             }
             if sync {
                 figs.acked_synced += 1;
@@ -291,6 +368,7 @@ fn workload(db: &Db, fs: &FaultFs, h: &mut History, rng: &mut Rng, figs: &mut Fi
         }
     }
     fs.power_off();
+    Ok(())
 }
 
 fn check(db: &Db, h: &mut History, figs: &mut Figures) -> Result<(), String> {
@@ -333,11 +411,16 @@ fn power_loss_at_random_points_keeps_a_durable_prefix() {
         let cycle_seed = master.next();
         let mut rng = Rng(cycle_seed);
         fs.record_ops(trace);
-        let ctx =
-            |what: &str| format!("cycle {cycle} (seed {cycle_seed}, base seed {seed}): {what}");
-        let db = Db::open(DIR, options(&fs))
+        let cfg = Config::random(&mut rng);
+        figs.mapped_cycles += u64::from(cfg.wal_mmap);
+        figs.large_cycles += u64::from(cfg.large);
+        let ctx = |what: &str| {
+            format!("cycle {cycle} (seed {cycle_seed}, base seed {seed}, {cfg:?}): {what}")
+        };
+        let db = Db::open(DIR, options(&fs, cfg))
             .unwrap_or_else(|e| panic!("{}", ctx(&format!("open failed: {e}"))));
-        workload(&db, &fs, &mut h, &mut rng, &mut figs);
+        workload(&db, &fs, cfg, &mut h, &mut rng, &mut figs)
+            .unwrap_or_else(|e| panic!("{}", ctx(&e)));
         drop(db);
         let mode = crash_mode(rng.next());
         *figs.modes.entry(mode_name(mode)).or_default() += 1;
@@ -347,7 +430,7 @@ fn power_loss_at_random_points_keeps_a_durable_prefix() {
         // Sometimes the power fails again while recovering.
         if rng.one_in(4) {
             fs.power_off_after(rng.below(12));
-            if let Ok(db) = Db::open(DIR, options(&fs)) {
+            if let Ok(db) = Db::open(DIR, options(&fs, cfg)) {
                 drop(db);
             }
             let mode2 = crash_mode(rng.next());
@@ -355,7 +438,7 @@ fn power_loss_at_random_points_keeps_a_durable_prefix() {
             figs.crashes += 1;
             figs.crashes_during_open += 1;
         }
-        let db = Db::open(DIR, options(&fs)).unwrap_or_else(|e| {
+        let db = Db::open(DIR, options(&fs, cfg)).unwrap_or_else(|e| {
             dump_ops(&fs);
             panic!(
                 "{}",
@@ -369,12 +452,16 @@ fn power_loss_at_random_points_keeps_a_durable_prefix() {
     }
     let st = fs.stats();
     println!(
-        "{} crash points ({} during recovery) in {:.1?}: {} batches written, {} acknowledged with sync, \
+        "{} crash points ({} during recovery) in {:.1?}: {} cycles with a mapped WAL, {} with \
+         large values; {} batches written, {} acknowledged with sync, \
          {} unsynced batches lost, none synced lost; {} flushes, {} compact_range; modes {:?}; \
-         fs ops: {} appends, {} syncs, {} dir syncs, {} renames, {} refused while powered off",
+         fs ops: {} appends, {} syncs, {} dir syncs, {} renames, {} fallocates, {} ftruncates, \
+         {} writeback hints, {} refused while powered off",
         figs.crashes,
         figs.crashes_during_open,
         start.elapsed(),
+        figs.mapped_cycles,
+        figs.large_cycles,
         figs.batches_written,
         figs.acked_synced,
         figs.lost_unsynced,
@@ -385,6 +472,9 @@ fn power_loss_at_random_points_keeps_a_durable_prefix() {
         st.ops(OpKind::Sync),
         st.ops(OpKind::SyncDir),
         st.ops(OpKind::Rename),
+        st.ops(OpKind::Allocate),
+        st.ops(OpKind::SetLen),
+        st.writeback_requests,
         st.refused_powered_off,
     );
 }
@@ -401,8 +491,12 @@ fn torn_header_of_a_rotated_wal_is_not_corruption() {
         keep_unsynced_dir_ops: false,
     };
     for seed in 0..40u64 {
+        let cfg = Config {
+            wal_mmap: seed % 2 == 0,
+            large: false,
+        };
         let fs = Arc::new(FaultFs::new());
-        let db = Db::open(DIR, options(&fs)).unwrap();
+        let db = Db::open(DIR, options(&fs, cfg)).unwrap();
         let mut written = 0;
         // Fill the memtable until the WAL rotates, then a few more writes;
         // nothing is synced.
@@ -439,8 +533,8 @@ fn torn_header_of_a_rotated_wal_is_not_corruption() {
         fs.power_off();
         drop(db);
         fs.crash(seed, mode);
-        let db = Db::open(DIR, options(&fs))
-            .unwrap_or_else(|e| panic!("seed {seed}: reopen failed: {e}"));
+        let db = Db::open(DIR, options(&fs, cfg))
+            .unwrap_or_else(|e| panic!("seed {seed} ({cfg:?}): reopen failed: {e}"));
         assert!(db.iter().count() as u64 <= written, "seed {seed}");
     }
 }

@@ -712,6 +712,7 @@ mod tests {
                 b.with_wal_payload(|p| w.add_record(p)).unwrap();
             }
         }
+        // Trimmed and synced, as a WAL is closed: it ends at its last record.
         w.finish().unwrap();
         drop(w);
         let data = fs.read_file(&path).unwrap();
@@ -796,6 +797,7 @@ mod tests {
             b.put("a", vec![7u8; value_len]);
             b.set_sequence(1);
             b.with_wal_payload(|p| w.add_record(p)).unwrap();
+            // Rotated away: trimmed to its last record and synced.
             w.finish().unwrap();
             let gap = 32_768 - w.len() % 32_768;
             drop(w);

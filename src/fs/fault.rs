@@ -4,17 +4,13 @@
 //! # Durability model
 //!
 //! Like LevelDB's `fault_injection_test.cc` and Pebble's `CrashableMem`,
-//! every file keeps its *synced* content apart from what was written but
-//! not yet synced: [`WritableFile::sync_data`] makes the file's current
-//! content durable, its size included. [`WritableFile::preallocate`]
-//! extends a file with zeros that appends then overwrite in place (as a
-//! WAL's `fallocate`d or sparse tail), and [`WritableFile::trim`] cuts it
-//! back; both count as `Append` operations, and both, like the writes
-//! into the zero tail, are lost to a power cut until the next sync. So a
-//! crash can leave a WAL with a durable zero tail behind its records, or
-//! with its last page torn inside that tail, as on a real disk. Files are append-only; [`FileSystem::create`]
-//! always makes a new file (an existing name is replaced by it, as after an
-//! `unlink` + `creat`).
+//! every file keeps its *synced* content apart from the tail that was
+//! written but not yet synced: [`WritableFile::sync_data`] makes the file's
+//! current content durable. Data is only written at the end of the data
+//! written before (appends, and writes into a preallocated zero tail), so
+//! what is durable is a prefix; [`FileSystem::create`] always makes a new
+//! file (an existing name is replaced by it, as after an `unlink` +
+//! `creat`).
 //!
 //! Directory entries are durable only after [`FileSystem::sync_dir`] of the
 //! parent: creating, renaming and removing a file change the visible
@@ -33,6 +29,47 @@
 //! Afterwards the file system is usable again: the next `Db::open` sees
 //! the crashed state. Files and locks opened before the crash are dead
 //! (every call on them fails; dropping them does nothing).
+//!
+//! # File sizes: preallocation and trim
+//!
+//! A file is the bytes written to it followed by zeros up to its size.
+//! Besides writes, the size changes by `fallocate` ([`OpKind::Allocate`]:
+//! a mapped file's reserved blocks) and `ftruncate` ([`OpKind::SetLen`]:
+//! [`WritableFile::preallocate`] of a plain file, [`WritableFile::trim`]).
+//! Such a change is metadata and is modelled on ext4, which journals it
+//! with the other metadata changes, in order: it is durable once the
+//! journal commits it. `fdatasync` of the file forces that (a size change
+//! is metadata a later read needs, which `fdatasync` must write); before
+//! it, any other file's `fsync` (ext4 has one running transaction) or the
+//! periodic commit may or may not have committed it. So a crash keeps the
+//! size of the last sync plus a prefix of the size changes made since —
+//! none, or with [`CrashMode::keep_unsynced_prefix`] a random number of
+//! them, or with [`CrashMode::keep_unsynced_dir_ops`] (eager metadata) all
+//! — independently of how much unsynced data survives. A preallocated file
+//! can then come back with zeros right after its last surviving byte
+//! (blocks reserved by `fallocate` are "unwritten" extents that read as
+//! zeros until a write into them is committed), and a trim not followed by
+//! a sync can be undone or kept over lost data. Only kept unsynced data is
+//! ever torn; the zero tail reads as zeros.
+//!
+//! # Mapped files
+//!
+//! [`FileSystem::create_mapped`] returns the engine's own mapped writer
+//! (`MappedWritable`, that of the WAL) over a simulated file (`FaultMap`),
+//! so all its logic runs in crash and error tests as it does on a disk:
+//! blocks reserved ahead (one [`OpKind::Allocate`] per `fallocate`), 1 MiB
+//! windows, the switches between stores into the map and buffered
+//! `pwrite`s, the trim and the writeback hand-off. A store into a window
+//! is an [`OpKind::Append`]: its bytes are in the file at once, visible to
+//! every reader and unsynced, as through a shared mapping of the page
+//! cache. A `pwrite` is an `Append` too. A store past the end of the file,
+//! a `SIGBUS` on a real mapping, is an error here. Mapping a window counts
+//! nothing. Writeback hints are counted
+//! ([`FaultStats::writeback_requests`]) and change nothing: data handed to
+//! writeback is as unsynced as any other until a sync. Unlike a real
+//! store, a simulated one can fail (an injected `Append` fault, the power
+//! off): it changes nothing and the writer gets an error, where a real
+//! process would have had none to get, or would have died.
 //!
 //! A crash is usually taken while a database is still running, in three
 //! steps: [`FaultFs::power_off`] (or [`FaultFs::power_off_after`], to cut
@@ -69,6 +106,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
+use super::mapped::{MapBackend, MappedWritable};
 use super::{FileLock, FileSystem, RandomAccessFile, WritableFile};
 use crate::error::{Error, Result};
 
@@ -94,11 +132,17 @@ pub enum OpKind {
     Remove,
     /// [`FileSystem::read_file`].
     Read,
+    /// `fallocate`: the blocks a mapped WAL reserves ahead
+    /// ([`FileSystem::create_mapped`], [`WritableFile::preallocate`]).
+    Allocate,
+    /// `ftruncate`: [`WritableFile::preallocate`] of a plain file (a sparse
+    /// tail) and every [`WritableFile::trim`].
+    SetLen,
 }
 
 impl OpKind {
     /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 8] = [
+    pub const ALL: [OpKind; 10] = [
         OpKind::Create,
         OpKind::Append,
         OpKind::Flush,
@@ -107,6 +151,8 @@ impl OpKind {
         OpKind::Rename,
         OpKind::Remove,
         OpKind::Read,
+        OpKind::Allocate,
+        OpKind::SetLen,
     ];
 
     fn index(self) -> usize {
@@ -123,19 +169,22 @@ impl OpKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CrashMode {
     /// Keep a random prefix (possibly empty, possibly all) of each file's
-    /// unsynced tail, as if the OS had written some of it back.
+    /// unsynced tail, as if the OS had written some of it back, and of its
+    /// size changes since its last sync (see the module docs).
     pub keep_unsynced_prefix: bool,
     /// Garble a random part of the last 4 KiB page of the kept unsynced
     /// data (a torn page write). Synced data is never damaged.
     pub tear_last_page: bool,
     /// Keep the live namespace (every create, rename and remove, synced or
-    /// not) instead of reverting to the last `sync_dir`. File contents
-    /// still revert to their synced data.
+    /// not) instead of reverting to the last `sync_dir`, and every file's
+    /// latest size change (`fallocate`, `ftruncate`; see the module docs).
+    /// File data still reverts to its synced data.
     pub keep_unsynced_dir_ops: bool,
 }
 
 impl CrashMode {
-    /// Lose everything unsynced: data tails and directory changes.
+    /// Lose everything unsynced: data tails, size changes and directory
+    /// changes.
     pub const DROP_UNSYNCED: CrashMode = CrashMode {
         keep_unsynced_prefix: false,
         tear_last_page: false,
@@ -209,12 +258,15 @@ impl FaultRule {
 /// Operation and fault counters of a [`FaultFs`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FaultStats {
-    ops: [u64; 8],
-    injected: [u64; 8],
+    ops: [u64; OpKind::ALL.len()],
+    injected: [u64; OpKind::ALL.len()],
     /// Crashes simulated by [`FaultFs::crash`].
     pub crashes: u64,
     /// Calls refused because the power was off.
     pub refused_powered_off: u64,
+    /// Writeback hints of mapped files (`sync_file_range` on a real file
+    /// system): counted only, they change nothing (see the module docs).
+    pub writeback_requests: u64,
 }
 
 impl FaultStats {
@@ -277,41 +329,110 @@ impl Rng {
     }
 }
 
-/// A file: what readers see now, and what survives a power loss.
+/// A file: the bytes written, then a tail of zeros up to its size.
+///
+/// Data is written at the end only (appends, and writes into the
+/// preallocated zero tail right after the data), so what is durable is a
+/// prefix of `data`. The size set by `fallocate` or `ftruncate` is
+/// metadata kept apart, with the changes made to it since the last sync.
 #[derive(Debug, Default)]
 struct Inode {
-    /// The content now (the page cache).
+    /// Bytes written from offset 0.
     data: Vec<u8>,
-    /// The content at the last sync (the disk).
-    durable: Vec<u8>,
-    /// `data` equals `durable` before this offset: the first byte written,
-    /// preallocated or cut off since the last sync.
-    dirty_from: usize,
+    /// Length of the durable prefix of `data`.
+    synced_len: usize,
+    /// The size last set by `fallocate` or `ftruncate` (0 when never): the
+    /// file is `max(data.len(), alloc)` bytes long and reads as zeros after
+    /// `data`.
+    alloc: usize,
+    /// `alloc` at the last sync: a crash keeps at least this.
+    synced_alloc: usize,
+    /// The values `alloc` took since the last sync, in order: a crash
+    /// keeps a prefix of them (see [`FaultFs::crash`]).
+    alloc_changes: Vec<usize>,
 }
 
 impl Inode {
-    /// Writes `bytes` at `at` (extending the file as needed).
-    fn write_at(&mut self, at: usize, bytes: &[u8]) {
-        if self.data.len() < at + bytes.len() {
-            self.data.resize(at + bytes.len(), 0);
+    /// The file's size.
+    fn size(&self) -> usize {
+        self.data.len().max(self.alloc)
+    }
+
+    fn set_alloc(&mut self, n: usize) {
+        self.alloc = n;
+        self.alloc_changes.push(n);
+    }
+
+    /// `ftruncate(n)`. Cutting into synced data is taken as durable at
+    /// once (the engine never does it: `trim` cuts at the end of the data).
+    fn set_len(&mut self, n: usize) {
+        if n < self.synced_len {
+            self.data.truncate(n);
+            self.synced_len = n;
+            self.synced_alloc = n;
+            self.alloc = n;
+            self.alloc_changes.clear();
+            return;
         }
-        self.data[at..at + bytes.len()].copy_from_slice(bytes);
-        self.dirty_from = self.dirty_from.min(at);
+        self.data.truncate(n);
+        self.set_alloc(n);
     }
 
-    /// Sets the file's size to `len` (zeros past the old end).
-    fn set_len(&mut self, len: usize) {
-        self.dirty_from = self.dirty_from.min(len.min(self.data.len()));
-        self.data.resize(len, 0);
+    /// `fallocate(0..end)`, mode 0: grows the size, never shrinks it.
+    fn allocate(&mut self, end: usize) {
+        if end > self.size() {
+            self.set_alloc(end);
+        }
     }
 
-    /// Makes the content durable (`fdatasync`; a size change included).
+    /// Writes `bytes` at `offset`, at or after the synced data (a gap
+    /// before it reads as zeros, as it did).
+    fn write_at(&mut self, offset: usize, bytes: &[u8]) -> std::io::Result<()> {
+        if offset < self.synced_len {
+            return Err(std::io::Error::new(
+                ErrorKind::Unsupported,
+                "FaultFs: overwriting synced data is not modelled",
+            ));
+        }
+        if offset == self.data.len() {
+            // An append: one copy.
+            self.data.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let end = offset + bytes.len();
+        if self.data.len() < end {
+            self.data.resize(end, 0);
+        }
+        self.data[offset..end].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Makes the data and the size durable (`fdatasync`: a size change is
+    /// metadata a later read needs, so it is written too).
     fn sync(&mut self) {
-        let from = self.dirty_from.min(self.durable.len());
-        self.durable.truncate(from);
-        self.durable
-            .extend_from_slice(self.data.get(from..).unwrap_or_default());
-        self.dirty_from = self.data.len();
+        self.synced_len = self.data.len();
+        self.synced_alloc = self.alloc;
+        self.alloc_changes.clear();
+    }
+
+    /// Copies the bytes at `offset` into `buf`; returns how many (fewer
+    /// only at the end of the file).
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> usize {
+        let n = self.size().saturating_sub(offset).min(buf.len());
+        let from_data = self.data.len().saturating_sub(offset).min(n);
+        if from_data > 0 {
+            buf[..from_data].copy_from_slice(&self.data[offset..offset + from_data]);
+        }
+        buf[from_data..n].fill(0);
+        n
+    }
+
+    /// The whole content.
+    fn contents(&self) -> Bytes {
+        let mut v = Vec::with_capacity(self.size());
+        v.extend_from_slice(&self.data);
+        v.resize(self.size(), 0);
+        Bytes::from(v)
     }
 }
 
@@ -556,35 +677,37 @@ impl FaultFs {
             let Some(f) = s.inodes.get_mut(&ino) else {
                 continue;
             };
-            // The disk's content, with a random prefix of what was
-            // written since the last sync (from its first changed byte),
-            // the last page of that possibly torn. A file cut shorter
-            // since (`trim`) keeps its durable length.
-            let synced = f.dirty_from.min(f.data.len()).min(f.durable.len());
-            let unsynced = f.data.len().saturating_sub(synced);
-            let mut out = std::mem::take(&mut f.durable);
+            let synced = f.synced_len.min(f.data.len());
+            let unsynced = f.data.len() - synced;
             let mut keep = synced;
             if mode.keep_unsynced_prefix && unsynced > 0 {
                 keep += rng.below(unsynced as u64 + 1) as usize;
             }
-            if keep > synced {
-                if out.len() < keep {
-                    out.resize(keep, 0);
-                }
-                out[synced..keep].copy_from_slice(&f.data[synced..keep]);
-            }
+            f.data.truncate(keep);
             if mode.tear_last_page && keep > synced {
                 let page = (keep - 1) / PAGE_SIZE * PAGE_SIZE;
                 let from = page.max(synced);
                 let a = from + rng.below((keep - from) as u64) as usize;
                 let b = a + 1 + rng.below((keep - a) as u64) as usize;
-                for byte in &mut out[a..b] {
+                for byte in &mut f.data[a..b] {
                     *byte = rng.next_u64() as u8;
                 }
             }
-            f.data = out.clone();
-            f.durable = out;
-            f.dirty_from = f.data.len();
+            // Size changes (fallocate, ftruncate) are journalled metadata:
+            // a prefix of those made since the last sync survives.
+            let changes = std::mem::take(&mut f.alloc_changes);
+            let kept = if changes.is_empty() || mode.keep_unsynced_dir_ops {
+                changes.len()
+            } else if mode.keep_unsynced_prefix {
+                rng.below(changes.len() as u64 + 1) as usize
+            } else {
+                0
+            };
+            f.alloc = match kept.checked_sub(1) {
+                Some(i) => changes[i],
+                None => f.synced_alloc,
+            };
+            f.sync();
         }
     }
 
@@ -657,7 +780,7 @@ impl FaultFs {
     pub fn synced_len(&self, path: &Path) -> Option<u64> {
         let s = self.state.lock();
         let ino = s.lookup(path)?;
-        s.inodes.get(&ino).map(|f| f.durable.len() as u64)
+        s.inodes.get(&ino).map(|f| f.synced_len as u64)
     }
 
     /// True when the directory entry of `path` is durable: it survives a
@@ -673,17 +796,19 @@ impl FaultFs {
     }
 }
 
-/// A file of a [`FaultFs`] opened for appending.
-struct FaultFile {
+/// An open handle on a file of a [`FaultFs`], for writing.
+struct Handle {
     state: Arc<Mutex<State>>,
     ino: u64,
     path: PathBuf,
     epoch: u64,
-    len: u64,
 }
 
-impl FaultFile {
-    fn op(&mut self, kind: OpKind, f: impl FnOnce(&mut Inode)) -> Result<()> {
+impl Handle {
+    /// Counts an operation of `kind` on the file (which may fail it: an
+    /// injected fault, the power off, a handle from before a crash), then
+    /// runs `f` on the inode. A failed call changes nothing.
+    fn op<T>(&self, kind: OpKind, f: impl FnOnce(&mut Inode) -> std::io::Result<T>) -> Result<T> {
         let mut s = self.state.lock();
         s.check_epoch(self.epoch, &self.path)?;
         s.check(kind, &self.path)?;
@@ -691,55 +816,228 @@ impl FaultFile {
             .inodes
             .get_mut(&self.ino)
             .ok_or_else(|| not_found(&self.path, "file vanished"))?;
-        f(inode);
-        Ok(())
+        f(inode).map_err(|e| Error::io(&self.path, e))
     }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.state.lock().close_handle(self.ino, self.epoch);
+    }
+}
+
+impl FaultFs {
+    /// Creates the file `path` (one [`OpKind::Create`]; an existing name
+    /// is replaced) and opens it for writing.
+    fn new_file(&self, path: &Path) -> Result<Handle> {
+        let mut s = self.state.lock();
+        s.check(OpKind::Create, path)?;
+        let (dir, name) = split(path).ok_or_else(|| not_found(path, "bad file name"))?;
+        if s.dirs.contains_key(path) {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(ErrorKind::IsADirectory, "is a directory"),
+            ));
+        }
+        let ino = s.next_inode;
+        let old = s.dir_mut(dir, path)?.live.insert(name.to_string(), ino);
+        s.next_inode += 1;
+        s.inodes.insert(ino, Inode::default());
+        *s.open.entry(ino).or_insert(0) += 1;
+        if let Some(old) = old {
+            s.collect(&[old]);
+        }
+        Ok(Handle {
+            state: Arc::clone(&self.state),
+            ino,
+            path: path.to_path_buf(),
+            epoch: s.epoch,
+        })
+    }
+
+    /// [`FileSystem::create_mapped`] before boxing (unit tests look inside
+    /// the writer). `Ok(None)`: the first reservation failed with
+    /// `Unsupported`.
+    pub(super) fn create_mapped_writable(
+        &self,
+        path: &Path,
+    ) -> Result<Option<MappedWritable<FaultMap>>> {
+        let h = self.new_file(path)?;
+        MappedWritable::new(path.to_path_buf(), FaultMap { h })
+    }
+}
+
+/// A file of a [`FaultFs`] opened for appending: every append reaches the
+/// file at once (no user-space buffer).
+struct FaultFile {
+    h: Handle,
+    len: u64,
+    /// The size a `preallocate` gave the file when larger than `len`, else
+    /// 0 (as `PosixFs`'s own writer keeps it).
+    allocated: u64,
 }
 
 impl WritableFile for FaultFile {
     fn append(&mut self, data: &[u8]) -> Result<()> {
-        let at = self.len as usize;
-        self.op(OpKind::Append, |f| f.write_at(at, data))?;
+        let at = usize::try_from(self.len).unwrap_or(usize::MAX);
+        self.h.op(OpKind::Append, |f| f.write_at(at, data))?;
         self.len += data.len() as u64;
         Ok(())
     }
 
-    /// Counts as an `Append` (it can fail as `fallocate` can: ENOSPC).
-    /// The zero tail is unsynced until the next sync, like a size change.
-    fn preallocate(&mut self, len: u64) -> Result<()> {
-        self.op(OpKind::Append, |f| {
-            if len as usize > f.data.len() {
-                f.set_len(len as usize);
-            }
-        })
-    }
-
-    /// Counts as an `Append` (an `ftruncate`).
-    fn trim(&mut self) -> Result<()> {
-        let len = self.len as usize;
-        self.op(OpKind::Append, |f| {
-            if f.data.len() > len {
-                f.set_len(len);
-            }
-        })
-    }
-
     fn flush(&mut self) -> Result<()> {
-        self.op(OpKind::Flush, |_| {})
+        self.h.op(OpKind::Flush, |_| Ok(()))
     }
 
     fn sync_data(&mut self) -> Result<()> {
-        self.op(OpKind::Sync, Inode::sync)
+        self.h.op(OpKind::Sync, |f| {
+            f.sync();
+            Ok(())
+        })
     }
 
     fn len(&self) -> u64 {
         self.len
     }
+
+    /// A sparse tail, as `PosixFs` makes it: one `ftruncate` ([`OpKind::SetLen`]).
+    fn preallocate(&mut self, len: u64) -> Result<()> {
+        if len > self.len.max(self.allocated) {
+            let n = to_usize(len, &self.h.path)?;
+            self.h.op(OpKind::SetLen, |f| {
+                f.set_len(n);
+                Ok(())
+            })?;
+            self.allocated = len;
+        }
+        Ok(())
+    }
+
+    fn trim(&mut self) -> Result<()> {
+        if self.allocated > self.len {
+            let n = to_usize(self.len, &self.h.path)?;
+            self.h.op(OpKind::SetLen, |f| {
+                f.set_len(n);
+                Ok(())
+            })?;
+        }
+        self.allocated = 0;
+        Ok(())
+    }
 }
 
-impl Drop for FaultFile {
-    fn drop(&mut self) {
-        self.state.lock().close_handle(self.ino, self.epoch);
+/// `n` as an in-memory offset.
+fn to_usize(n: u64, path: &Path) -> Result<usize> {
+    usize::try_from(n).map_err(|e| Error::io(path, std::io::Error::other(e)))
+}
+
+/// The [`MapBackend`] of a [`FaultFs`] file: the production
+/// [`MappedWritable`] runs over it (see the module docs, "Mapped files").
+pub(super) struct FaultMap {
+    h: Handle,
+}
+
+/// A window of a [`FaultMap`]: the range it covers. Stores go to the inode.
+pub(super) struct FaultWindow {
+    start: usize,
+    len: usize,
+}
+
+/// The `std::io::Error` inside a [`FaultFs`] error.
+fn into_io(e: Error) -> std::io::Error {
+    match e {
+        Error::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    }
+}
+
+impl FaultMap {
+    fn io_op(
+        &self,
+        kind: OpKind,
+        f: impl FnOnce(&mut Inode) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.h.op(kind, f).map_err(into_io)
+    }
+}
+
+impl MapBackend for FaultMap {
+    type Window = FaultWindow;
+
+    fn allocate(&self, offset: u64, len: u64) -> std::io::Result<()> {
+        let end = offset
+            .checked_add(len)
+            .and_then(|e| usize::try_from(e).ok())
+            .ok_or_else(|| std::io::Error::from(ErrorKind::InvalidInput))?;
+        self.io_op(OpKind::Allocate, |f| {
+            f.allocate(end);
+            Ok(())
+        })
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        let n = usize::try_from(len).map_err(std::io::Error::other)?;
+        self.io_op(OpKind::SetLen, |f| {
+            f.set_len(n);
+            Ok(())
+        })
+    }
+
+    fn write_at(&self, data: &[u8], offset: u64) -> std::io::Result<()> {
+        let at = usize::try_from(offset).map_err(std::io::Error::other)?;
+        self.io_op(OpKind::Append, |f| f.write_at(at, data))
+    }
+
+    /// Counts nothing and cannot be made to fail, except by the power
+    /// being off or the handle being dead.
+    unsafe fn map(&self, offset: u64, len: usize) -> std::io::Result<FaultWindow> {
+        let s = self.h.state.lock();
+        s.check_epoch(self.h.epoch, &self.h.path).map_err(into_io)?;
+        if !s.powered {
+            return Err(std::io::Error::other("FaultFs: the power is off"));
+        }
+        let start = usize::try_from(offset).map_err(std::io::Error::other)?;
+        Ok(FaultWindow { start, len })
+    }
+
+    /// An [`OpKind::Append`]: the bytes are in the file at once, visible
+    /// to readers and unsynced, as through a shared mapping. A store past
+    /// the end of the file, which would be a `SIGBUS` on a real mapping,
+    /// is an error instead (it fails the test that causes it).
+    fn store(&self, w: &mut FaultWindow, at: usize, data: &[u8]) -> std::io::Result<()> {
+        if at.checked_add(data.len()).is_none_or(|end| end > w.len) {
+            return Err(std::io::Error::other(
+                "append offset outside the mapped window",
+            ));
+        }
+        let offset = w.start + at;
+        self.io_op(OpKind::Append, |f| {
+            if offset + data.len() > f.size() {
+                return Err(std::io::Error::other(format!(
+                    "FaultFs: store at {offset}..{} into a mapping past the end of the \
+                     file ({} bytes): SIGBUS on a real file system",
+                    offset + data.len(),
+                    f.size()
+                )));
+            }
+            f.write_at(offset, data)
+        })
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.io_op(OpKind::Sync, |f| {
+            f.sync();
+            Ok(())
+        })
+    }
+
+    /// Counted in [`FaultStats::writeback_requests`]; changes nothing:
+    /// data handed to writeback is as unsynced as any other.
+    fn start_writeback(&self, _offset: u64, _len: u64) {
+        let mut s = self.h.state.lock();
+        if s.epoch == self.h.epoch {
+            s.stats.writeback_requests += 1;
+        }
     }
 }
 
@@ -761,10 +1059,7 @@ impl RandomAccessFile for FaultReader {
             .get(&self.ino)
             .ok_or_else(|| not_found(&self.path, "no such file"))?;
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        let src = f.data.get(start..).unwrap_or_default();
-        let n = src.len().min(buf.len());
-        buf[..n].copy_from_slice(&src[..n]);
-        Ok(n)
+        Ok(f.read_at(start, buf))
     }
 
     fn size(&self) -> Result<u64> {
@@ -772,7 +1067,7 @@ impl RandomAccessFile for FaultReader {
         s.check_epoch(self.epoch, &self.path)?;
         s.inodes
             .get(&self.ino)
-            .map(|f| f.data.len() as u64)
+            .map(|f| f.size() as u64)
             .ok_or_else(|| not_found(&self.path, "no such file"))
     }
 }
@@ -820,30 +1115,23 @@ impl FileSystem for FaultFs {
     }
 
     fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
-        let mut s = self.state.lock();
-        s.check(OpKind::Create, path)?;
-        let (dir, name) = split(path).ok_or_else(|| not_found(path, "bad file name"))?;
-        if s.dirs.contains_key(path) {
-            return Err(Error::io(
-                path,
-                std::io::Error::new(ErrorKind::IsADirectory, "is a directory"),
-            ));
-        }
-        let ino = s.next_inode;
-        let old = s.dir_mut(dir, path)?.live.insert(name.to_string(), ino);
-        s.next_inode += 1;
-        s.inodes.insert(ino, Inode::default());
-        *s.open.entry(ino).or_insert(0) += 1;
-        if let Some(old) = old {
-            s.collect(&[old]);
-        }
         Ok(Box::new(FaultFile {
-            state: Arc::clone(&self.state),
-            ino,
-            path: path.to_path_buf(),
-            epoch: s.epoch,
+            h: self.new_file(path)?,
             len: 0,
+            allocated: 0,
         }))
+    }
+
+    /// The production mapped writer ([`MappedWritable`]) over a
+    /// [`FaultMap`] (see the module docs, "Mapped files"). An injected
+    /// [`OpKind::Allocate`] failure of kind `Unsupported` on its first
+    /// reservation makes it fall back to [`create`](FileSystem::create),
+    /// as `PosixFs` does on a file system without `fallocate`.
+    fn create_mapped(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
+        match self.create_mapped_writable(path)? {
+            Some(w) => Ok(Box::new(w)),
+            None => self.create(path),
+        }
     }
 
     fn read_file(&self, path: &Path) -> Result<Bytes> {
@@ -856,7 +1144,7 @@ impl FileSystem for FaultFs {
             .inodes
             .get(&ino)
             .ok_or_else(|| not_found(path, "no such file"))?;
-        Ok(Bytes::copy_from_slice(&f.data))
+        Ok(f.contents())
     }
 
     /// Opening counts as a `Read` operation, and so does every
@@ -954,7 +1242,7 @@ impl FileSystem for FaultFs {
         let ino = s
             .lookup(path)
             .ok_or_else(|| not_found(path, "no such file"))?;
-        Ok(s.inodes.get(&ino).map_or(0, |f| f.data.len() as u64))
+        Ok(s.inodes.get(&ino).map_or(0, |f| f.size() as u64))
     }
 
     fn lock(&self, path: &Path) -> Result<Box<dyn FileLock>> {

@@ -35,6 +35,9 @@ impl FileSystem for MemFs {
     fn create(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
         self.inner.create(path)
     }
+    fn create_mapped(&self, path: &Path) -> Result<Box<dyn WritableFile>> {
+        self.inner.create_mapped(path)
+    }
     fn read_file(&self, path: &Path) -> Result<Bytes> {
         self.inner.read_file(path)
     }
