@@ -1,6 +1,10 @@
 //! The test file systems themselves: `MemFs` basics and the durability and
 //! fault model of `FaultFs` (synced vs unsynced data, directory entries
-//! durable only after `sync_dir`, power off, crash modes, fault rules).
+//! durable only after `sync_dir`, power off, crash modes, fault rules), and
+//! the WAL's mapped writer over it: a power cut after its blocks are
+//! reserved, between its trim and the trim's sync, and ENOSPC from
+//! `fallocate`. (The crash tests of its windows and of its switches
+//! between the map and `pwrite` are unit tests in `src/fs/mapped.rs`.)
 
 use std::io::ErrorKind;
 use std::path::Path;
@@ -314,4 +318,189 @@ fn preallocated_tails_and_trim_follow_the_sync() {
         got[100 + nines..].iter().all(|&b| b == 0),
         "a prefix, then zeros"
     );
+}
+
+/// Every crash mode.
+fn all_modes() -> impl Iterator<Item = CrashMode> {
+    (0..8u8).map(|m| CrashMode {
+        keep_unsynced_prefix: m & 1 != 0,
+        tear_last_page: m & 2 != 0,
+        keep_unsynced_dir_ops: m & 4 != 0,
+    })
+}
+
+/// A new WAL-like file `/d/1.log` with a durable directory entry: through
+/// the mapped writer or with plain appends.
+fn create_log(fs: &FaultFs, mapped: bool) -> Box<dyn lightning_db::fs::WritableFile> {
+    fs.create_dir_all(Path::new("/d")).unwrap();
+    let f = if mapped {
+        fs.create_mapped(Path::new("/d/1.log")).unwrap()
+    } else {
+        fs.create(Path::new("/d/1.log")).unwrap()
+    };
+    fs.sync_dir(Path::new("/d")).unwrap();
+    f
+}
+
+const MIB: u64 = 1 << 20;
+
+/// A WAL whose blocks were reserved (or whose sparse tail was set) and
+/// nothing written yet, when the power fails: the size change is
+/// metadata, durable at the file's next sync. Without it the crash keeps
+/// the synced size (0) or, where the journal committed them, a prefix of
+/// the size changes: the file comes back empty or as zeros, never
+/// anything else. After a sync the size is kept in every mode.
+#[test]
+fn crash_after_preallocate_before_any_append() {
+    let len = 5 * MIB + 100;
+    for mapped in [true, false] {
+        // The mapped writer reserves whole 1 MiB windows: its first at
+        // creation, then up to the next window boundary.
+        let sizes: &[u64] = if mapped {
+            &[0, MIB, 6 * MIB]
+        } else {
+            &[0, len]
+        };
+        let live = *sizes.last().unwrap();
+        for synced in [false, true] {
+            for (seed, mode) in all_modes().enumerate() {
+                let what = format!("mapped {mapped}, synced {synced}, {mode:?}");
+                let fs = FaultFs::new();
+                let mut f = create_log(&fs, mapped);
+                f.preallocate(len).unwrap();
+                assert_eq!(f.len(), 0, "{what}");
+                assert_eq!(fs.file_size(Path::new("/d/1.log")).unwrap(), live, "{what}");
+                if synced {
+                    f.sync_data().unwrap();
+                }
+                fs.crash(seed as u64, mode);
+                let got = read(&fs, "/d/1.log").unwrap();
+                assert!(got.iter().all(|&b| b == 0), "{what}");
+                let size = got.len() as u64;
+                assert!(sizes.contains(&size), "{what}: size {size}");
+                if synced || mode.keep_unsynced_dir_ops {
+                    assert_eq!(size, live, "{what}");
+                } else if !mode.keep_unsynced_prefix {
+                    assert_eq!(size, 0, "{what}");
+                }
+            }
+        }
+    }
+}
+
+/// Checks a file after a crash: `synced` intact, then a prefix of
+/// `unsynced` (its last 4 KiB page, from the sync point on, may be garbled
+/// when `mode` tears), then only zeros. Returns the kept length.
+fn check_after_crash(got: &[u8], synced: &[u8], unsynced: &[u8], mode: CrashMode) -> usize {
+    assert!(got.len() >= synced.len() && got[..synced.len()] == *synced);
+    let after = &got[synced.len()..];
+    let kept = after.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+    assert!(kept <= unsynced.len());
+    assert!(mode.keep_unsynced_prefix || kept == 0);
+    let exact = if mode.tear_last_page && kept > 0 {
+        ((synced.len() + kept - 1) / 4096 * 4096).max(synced.len()) - synced.len()
+    } else {
+        kept
+    };
+    assert!(after[..exact] == unsynced[..exact]);
+    kept
+}
+
+/// A WAL trimmed (its preallocated tail cut off at rotation or close) and
+/// not yet synced when the power fails: the trim is undone (the tail of
+/// the last sync comes back, zeros after the data) or kept over lost
+/// data (zeros up to the trimmed length); the synced data is intact and
+/// at most a prefix of the unsynced data survives. After the sync the
+/// file is exactly its data in every mode.
+#[test]
+fn crash_between_trim_and_its_sync() {
+    let synced: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8 | 1).collect();
+    let unsynced: Vec<u8> = (0..5000u32).map(|i| (i % 241) as u8 | 0x80).collect();
+    let total = (synced.len() + unsynced.len()) as u64;
+    for mapped in [true, false] {
+        for sync_after_trim in [false, true] {
+            for (seed, mode) in all_modes().enumerate() {
+                let what = format!("mapped {mapped}, sync after trim {sync_after_trim}, {mode:?}");
+                let fs = FaultFs::new();
+                let mut f = create_log(&fs, mapped);
+                // As the log writer does: the tail first, then records.
+                f.preallocate(8 * MIB).unwrap();
+                f.append(&synced).unwrap();
+                f.sync_data().unwrap();
+                f.append(&unsynced).unwrap();
+                f.flush().unwrap();
+                f.trim().unwrap();
+                assert_eq!(fs.file_size(Path::new("/d/1.log")).unwrap(), total);
+                if sync_after_trim {
+                    f.sync_data().unwrap();
+                }
+                fs.crash(seed as u64, mode);
+                let got = read(&fs, "/d/1.log").unwrap();
+                if sync_after_trim {
+                    assert_eq!(got.len() as u64, total, "{what}");
+                    assert!(got[..synced.len()] == synced[..], "{what}");
+                    assert!(got[synced.len()..] == unsynced[..], "{what}");
+                    continue;
+                }
+                let kept = check_after_crash(&got, &synced, &unsynced, mode);
+                let size = got.len() as u64;
+                let untrimmed = 8 * MIB;
+                assert!(size == untrimmed || size == total, "{what}: size {size}");
+                if mode.keep_unsynced_dir_ops {
+                    assert_eq!(size, total, "{what}: the trim reached the journal");
+                } else if !mode.keep_unsynced_prefix {
+                    assert_eq!(size, untrimmed, "{what}: the trim is undone");
+                    assert_eq!(kept, 0, "{what}");
+                }
+            }
+        }
+    }
+}
+
+/// ENOSPC from `fallocate` when the mapped writer reserves its next
+/// window: the append that needed it fails with that error (no signal,
+/// nothing stored past the reserved blocks), what was written before is
+/// intact, and the file can still be synced. A failed `preallocate` is
+/// the same error and leaves the size alone.
+#[test]
+fn fallocate_enospc_is_an_error_before_any_store_past_the_blocks() {
+    let fs = FaultFs::new();
+    // The creation's reservation succeeds, the next one fails.
+    fs.inject(FaultRule::new(OpKind::Allocate, 1, ErrorKind::StorageFull).on(".log"));
+    let mut f = create_log(&fs, true);
+    let first: Vec<u8> = (0..MIB as u32 - 10).map(|i| (i % 253) as u8 | 1).collect();
+    f.append(&first).unwrap();
+    f.flush().unwrap();
+    let e = f.append(&[7u8; 100]).unwrap_err();
+    match &e {
+        Error::Io { source, .. } => assert_eq!(source.kind(), ErrorKind::StorageFull, "{e}"),
+        other => panic!("{other}"),
+    }
+    assert_eq!(fs.stats().injected(OpKind::Allocate), 1);
+    // The first 10 bytes fitted in the reserved window; nothing past it.
+    let got = read(&fs, "/d/1.log").unwrap();
+    assert_eq!(got.len() as u64, MIB);
+    assert!(got[..first.len()] == first[..]);
+    assert_eq!(&got[first.len()..], &[7u8; 10]);
+    f.sync_data().unwrap();
+    fs.inject(FaultRule::new(OpKind::Allocate, 0, ErrorKind::StorageFull));
+    let e = f.preallocate(8 * MIB).unwrap_err();
+    assert!(matches!(&e, Error::Io { source, .. } if source.kind() == ErrorKind::StorageFull));
+    assert_eq!(fs.file_size(Path::new("/d/1.log")).unwrap(), MIB);
+    fs.crash(1, CrashMode::DROP_UNSYNCED);
+    assert_eq!(read(&fs, "/d/1.log").unwrap(), got);
+}
+
+/// `Unsupported` from the first `fallocate` (a file system without it):
+/// the mapped file falls back to plain appends, as on `PosixFs`.
+#[test]
+fn mapped_file_without_fallocate_falls_back_to_appends() {
+    let fs = FaultFs::new();
+    fs.inject(FaultRule::new(OpKind::Allocate, 0, ErrorKind::Unsupported));
+    let mut f = create_log(&fs, true);
+    f.append(b"abc").unwrap();
+    f.flush().unwrap();
+    assert_eq!(read(&fs, "/d/1.log").unwrap(), b"abc");
+    let st = fs.stats();
+    assert_eq!((st.ops(OpKind::Create), st.ops(OpKind::Flush)), (2, 1));
 }

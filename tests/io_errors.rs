@@ -17,7 +17,7 @@ use std::time::Duration;
 mod common;
 
 use common::within;
-use lightning_db::fs::{CrashMode, FaultFs, FaultRule, OpKind};
+use lightning_db::fs::{CrashMode, FaultFs, FaultRule, FileSystem, OpKind};
 use lightning_db::{Db, Error, Options, WriteBatch, WriteOptions};
 
 const DIR: &str = "/db";
@@ -271,6 +271,57 @@ fn wal_write_errors_are_fail_stop_and_lose_nothing_acknowledged() {
         }
     }
     assert_eq!(faults, 36);
+}
+
+/// ENOSPC from `fallocate` in the middle of a mapped WAL, when the writer
+/// reserves its next 4 MiB: the write that needed the blocks fails with
+/// the disk-full error (no signal, and nothing of it stored: the blocks
+/// are reserved before a byte is copied), writes are then fail-stop, and
+/// nothing acknowledged is lost after a reopen, nor anything synced after
+/// a crash.
+#[test]
+fn wal_fallocate_enospc_mid_wal_is_fail_stop_and_loses_nothing_acknowledged() {
+    let fs = Arc::new(FaultFs::new());
+    let opts = Options {
+        wal_mmap: true,
+        write_buffer_size: 64 << 20,
+        ..options(&fs)
+    };
+    let db = Db::open(DIR, opts).unwrap();
+    let allocs = fs.stats().ops(OpKind::Allocate);
+    assert!(allocs >= 2, "the WAL's window, then its preallocation");
+    fs.record_ops(true);
+    fs.inject(FaultRule::new(OpKind::Allocate, 0, ErrorKind::StorageFull).on(".log"));
+    let (acked, synced, e) = write_range(&db, 0, 100_000, 100);
+    let e = e.expect("a write needed more blocks");
+    assert!(is_background(&e), "{e}");
+    assert_eq!(io_kind(&e), Some(ErrorKind::StorageFull), "{e}");
+    assert!(
+        acked > 20_000,
+        "the WAL was several MiB long: {acked} writes"
+    );
+    assert_eq!(fs.stats().injected(OpKind::Allocate), 1);
+    // The record that failed stored nothing: the WAL's bytes after the
+    // last acknowledged record are zeros.
+    let log = fs
+        .list_dir(std::path::Path::new(DIR))
+        .unwrap()
+        .into_iter()
+        .filter(|n| n.ends_with(".log"))
+        .max()
+        .unwrap();
+    let wal = fs.read_file(&std::path::Path::new(DIR).join(&log)).unwrap();
+    let last = val(acked - 1);
+    let at = wal
+        .windows(last.len())
+        .rposition(|w| w == &last[..])
+        .expect("the last acknowledged value is in the WAL");
+    assert!(
+        wal[at + last.len()..].iter().all(|&b| b == 0),
+        "bytes of the failed write were stored"
+    );
+    assert_no_fsync_retry(&fs, "fallocate ENOSPC");
+    check_fail_stop_and_recovery(&fs, db, acked, synced, "fallocate ENOSPC");
 }
 
 #[test]

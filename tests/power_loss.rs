@@ -538,3 +538,119 @@ fn torn_header_of_a_rotated_wal_is_not_corruption() {
         assert!(db.iter().count() as u64 <= written, "seed {seed}");
     }
 }
+
+/// A power cut at every file-system step of a WAL switch and the flush
+/// after it (`Db::flush` freezes the memtable and starts a new WAL), for
+/// both WAL writers, in every crash mode `crash_mode` allows: the old
+/// WAL's trim and the trim's sync, the new WAL's creation, its blocks
+/// reserved (or sparse tail set) before any byte is written, its header,
+/// its sync, the directory sync, the SST, the manifest. The old WAL ends
+/// in 5 unsynced writes (the mapped writer still in `pwrite` mode after
+/// synced ones) or 15 (back in the map, a window mapped at the trim).
+/// The database must open at a prefix of the history holding every batch
+/// acknowledged with a sync. The cuts must include the points a
+/// preallocated WAL adds: between the trim and its sync, and after the
+/// new WAL's preallocation before its first append.
+#[test]
+fn power_cut_at_every_step_of_a_wal_switch() {
+    let modes: Vec<CrashMode> = (0..8u8)
+        .map(|m| CrashMode {
+            keep_unsynced_prefix: m & 1 != 0,
+            tear_last_page: m & 2 != 0,
+            keep_unsynced_dir_ops: m & 4 != 0,
+        })
+        .filter(|m| !(m.tear_last_page && m.keep_unsynced_dir_ops))
+        .collect();
+    // The last batch acknowledged with a sync (every 8th before it is too).
+    let synced = 25;
+    let mut cut_between = BTreeSet::new();
+    for (wal_mmap, tail) in [(true, 5), (true, 15), (false, 5)] {
+        let cfg = Config {
+            wal_mmap,
+            large: false,
+        };
+        let opts = |fs: &Arc<FaultFs>| {
+            let mut o = options(fs, cfg);
+            o.write_buffer_size = 1 << 20;
+            o.compaction.disable_auto_compactions = true;
+            o
+        };
+        let mut rng = Rng(0x5717c4);
+        let batches: Vec<Batch> = (0..synced + tail)
+            .map(|i| random_batch(i, false, &mut rng))
+            .collect();
+        let run = |fs: &Arc<FaultFs>, cut: Option<u64>| {
+            let db = Db::open(DIR, opts(fs)).unwrap();
+            for (i, b) in batches.iter().enumerate() {
+                let mut wb = WriteBatch::new();
+                for (k, v) in b {
+                    match v {
+                        Some(v) => wb.put(k, v),
+                        None => wb.delete(k),
+                    }
+                }
+                let sync = i + 1 == synced || (i < synced && i % 8 == 0);
+                db.write_opt(wb, &WriteOptions { sync }).unwrap();
+            }
+            fs.record_ops(true);
+            if let Some(n) = cut {
+                fs.power_off_after(n);
+            }
+            let flushed = db.flush();
+            fs.power_off();
+            drop(db);
+            flushed
+        };
+        // The mutating steps of the switch and flush, counted uncut.
+        let steps = {
+            let fs = Arc::new(FaultFs::new());
+            run(&fs, None).unwrap();
+            fs.ops_log().iter().filter(|o| o.kind.is_mutation()).count() as u64
+        };
+        assert!(steps > 10, "{steps} steps");
+        for n in 0..=steps {
+            for (m, &mode) in modes.iter().enumerate() {
+                let what =
+                    format!("wal_mmap {wal_mmap}, tail {tail}, cut after {n} steps, {mode:?}");
+                let fs = Arc::new(FaultFs::new());
+                let _ = run(&fs, Some(n));
+                // Where the power went off: the last step done and the
+                // first refused.
+                let log: Vec<_> = fs
+                    .ops_log()
+                    .into_iter()
+                    .filter(|o| o.kind.is_mutation())
+                    .collect();
+                if let Some(i) = log.iter().position(|o| o.failed) {
+                    let before = i.checked_sub(1).map(|j| log[j].kind);
+                    cut_between.insert((wal_mmap, before, log[i].kind));
+                }
+                fs.crash(n * 8 + m as u64, mode);
+                let db = Db::open(DIR, opts(&fs))
+                    .unwrap_or_else(|e| panic!("{what}: reopen failed: {e}"));
+                let h = History {
+                    batches: batches.clone(),
+                    base_state: Model::new(),
+                    base: 0,
+                    durable: synced,
+                };
+                let got = read_state(&db).unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert!(
+                    h.find_prefix(&got).is_some(),
+                    "{what}: the state is not a prefix of the history holding the synced batches"
+                );
+            }
+        }
+    }
+    for point in [
+        (true, Some(OpKind::SetLen), OpKind::Sync),
+        (true, Some(OpKind::Allocate), OpKind::Append),
+        (false, Some(OpKind::SetLen), OpKind::Sync),
+        (false, Some(OpKind::SetLen), OpKind::Append),
+    ] {
+        assert!(
+            cut_between.contains(&point),
+            "no cut between {point:?}: {cut_between:?}"
+        );
+    }
+}

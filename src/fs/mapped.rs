@@ -524,3 +524,246 @@ mod tests {
         assert_eq!(&on_disk[..7], b"abcdef\0");
     }
 }
+
+/// The writer over `FaultFs`'s simulated file: what a power cut leaves at
+/// each point of its state machine.
+#[cfg(test)]
+mod fault_tests {
+    use std::path::Path;
+
+    use super::super::fault::FaultMap;
+    use super::super::{CrashMode, FaultFs, FileSystem, PAGE_SIZE};
+    use super::*;
+
+    const PATH: &str = "/d/000001.log";
+
+    /// A mapped writer on a new file whose directory entry is durable.
+    fn create(fs: &FaultFs) -> MappedWritable<FaultMap> {
+        fs.create_dir_all(Path::new("/d")).unwrap();
+        let w = fs
+            .create_mapped_writable(Path::new(PATH))
+            .unwrap()
+            .expect("FaultFs reserves blocks");
+        fs.sync_dir(Path::new("/d")).unwrap();
+        w
+    }
+
+    fn read(fs: &FaultFs) -> Vec<u8> {
+        fs.read_file(Path::new(PATH)).unwrap().to_vec()
+    }
+
+    /// Every crash mode.
+    fn modes() -> impl Iterator<Item = CrashMode> {
+        (0..8u8).map(|m| CrashMode {
+            keep_unsynced_prefix: m & 1 != 0,
+            tear_last_page: m & 2 != 0,
+            keep_unsynced_dir_ops: m & 4 != 0,
+        })
+    }
+
+    /// `n` bytes, none of them zero (so a kept prefix ends where the zero
+    /// tail starts), different for each `tag`.
+    fn bytes(n: usize, tag: u32) -> Vec<u8> {
+        (0..n as u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) ^ tag) as u8 | 1)
+            .collect()
+    }
+
+    /// Appends `data` in pieces of varied sizes (one flush every few).
+    fn append_in_pieces(w: &mut MappedWritable<FaultMap>, data: &[u8]) {
+        let mut rest = data;
+        let mut i = 0usize;
+        while !rest.is_empty() {
+            let n = ((i * 7919) % 9000 + 1).min(rest.len());
+            let (now, later) = rest.split_at(n);
+            w.append(now).unwrap();
+            if i % 5 == 4 {
+                w.flush().unwrap();
+            }
+            rest = later;
+            i += 1;
+        }
+        w.flush().unwrap();
+    }
+
+    /// Checks a file after a crash: `synced` intact; then a prefix of
+    /// `unsynced`, whose last 4 KiB page (from the sync point on) may be
+    /// garbled if `mode` tears; then zeros. Returns the kept length.
+    fn check_crashed(got: &[u8], synced: &[u8], unsynced: &[u8], mode: CrashMode) -> usize {
+        assert!(got.len() >= synced.len(), "synced bytes lost: {mode:?}");
+        assert!(
+            got[..synced.len()] == *synced,
+            "synced bytes damaged: {mode:?}"
+        );
+        let after = &got[synced.len()..];
+        let kept = after.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+        assert!(kept <= unsynced.len(), "more than was written: {mode:?}");
+        if !mode.keep_unsynced_prefix {
+            assert_eq!(kept, 0, "unsynced bytes kept: {mode:?}");
+        }
+        let exact = if mode.tear_last_page && kept > 0 {
+            let last_page = (synced.len() + kept - 1) / PAGE_SIZE * PAGE_SIZE;
+            last_page.max(synced.len()) - synced.len()
+        } else {
+            kept
+        };
+        assert!(
+            after[..exact] == unsynced[..exact],
+            "the kept unsynced bytes are not a prefix of those written: {mode:?}"
+        );
+        kept
+    }
+
+    /// Unsynced appends inside the window of the last sync, and across one
+    /// and two window boundaries: a crash keeps the synced bytes and a
+    /// prefix of the rest (possibly torn in its last page), then zeros;
+    /// the file's size is that of the last sync unless the size changes
+    /// since (the next windows' blocks) reached the journal.
+    #[test]
+    fn crash_with_unsynced_appends_inside_a_window_and_across_boundaries() {
+        let synced = bytes(700_000, 1);
+        for (case, unsynced_len) in [
+            ("inside the window", 200_000),
+            ("across one boundary", 600_000),
+            ("across two boundaries", WINDOW as usize + 600_000),
+        ] {
+            let unsynced = bytes(unsynced_len, 2);
+            for (seed, mode) in modes().enumerate() {
+                let what = format!("{case}, {mode:?}");
+                let fs = FaultFs::new();
+                let mut w = create(&fs);
+                append_in_pieces(&mut w, &synced);
+                w.sync_data().unwrap();
+                assert!(!w.buffered, "{what}: a writer that flushes stays mapped");
+                append_in_pieces(&mut w, &unsynced);
+                assert!(!w.buffered, "{what}");
+                let end = synced.len() + unsynced.len();
+                // Windows finished since the start were handed over.
+                assert_eq!(w.writeback_from, end as u64 / WINDOW * WINDOW, "{what}");
+                assert_eq!(fs.stats().writeback_requests, end as u64 / WINDOW, "{what}");
+                // Stores are in the file at once (a process crash keeps
+                // them), unsynced.
+                let live = read(&fs);
+                assert_eq!(live.len() as u64, w.allocated, "{what}");
+                assert!(live[..synced.len()] == *synced, "{what}");
+                assert!(live[synced.len()..end] == *unsynced, "{what}");
+                assert!(live[end..].iter().all(|&b| b == 0), "{what}");
+                assert_eq!(fs.synced_len(Path::new(PATH)), Some(synced.len() as u64));
+
+                fs.crash(seed as u64, mode);
+                let got = read(&fs);
+                let kept = check_crashed(&got, &synced, &unsynced, mode);
+                // The size: 1 MiB at the sync; more only from size changes
+                // kept (all of them with eager metadata).
+                let size = got.len() as u64;
+                if mode.keep_unsynced_dir_ops {
+                    assert_eq!(size, w.allocated, "{what}");
+                } else if !mode.keep_unsynced_prefix {
+                    assert_eq!(size, WINDOW, "{what}");
+                } else {
+                    assert!(size >= WINDOW.max((synced.len() + kept) as u64), "{what}");
+                    assert!(size <= w.allocated, "{what}");
+                }
+                // The writer is dead after the crash, and fails cleanly.
+                assert!(w.append(b"x").is_err(), "{what}");
+                assert!(w.sync_data().is_err(), "{what}");
+            }
+        }
+    }
+
+    /// A writer that syncs every write goes to buffered `pwrite`s and back
+    /// to the map after unsynced flushes. After each step of such a
+    /// history the writer is in the mode the rule gives (module docs), the
+    /// file holds what was flushed (a process crash keeps it) and, while
+    /// mapped, every byte appended; and a power cut there keeps the synced
+    /// bytes and a prefix of what the file held.
+    #[test]
+    fn crash_around_the_switches_between_pwrite_and_the_map() {
+        #[derive(Clone, Copy, Debug)]
+        enum Step {
+            Append(usize),
+            Flush,
+            Sync,
+        }
+        use Step::*;
+        // Synced writes (to pwrite at the first sync), unsynced ones (back
+        // to the map), two appends while mapped, a sync that keeps the map
+        // and one that leaves it, and appends left in the buffer.
+        let mut script = vec![Append(27), Sync];
+        for i in 0..3 {
+            script.extend([Append(100 + i), Sync]);
+        }
+        for i in 0..MAP_AFTER_FLUSHES as usize + 2 {
+            script.extend([Append(300 + i * 13), Flush]);
+        }
+        script.extend([Append(5000), Append(70), Sync, Sync, Append(900), Flush]);
+        script.extend([Append(40), Append(PAGE_SIZE + 3)]);
+        let total = script
+            .iter()
+            .map(|s| if let Append(n) = s { *n } else { 0 })
+            .sum();
+        let data = bytes(total, 3);
+        let (mut saw_buffered, mut saw_mapped) = (false, false);
+        for cut in 0..=script.len() {
+            for mode in [
+                CrashMode::DROP_UNSYNCED,
+                CrashMode {
+                    keep_unsynced_prefix: true,
+                    tear_last_page: true,
+                    keep_unsynced_dir_ops: false,
+                },
+            ] {
+                let what = format!("power cut after step {cut}, {mode:?}");
+                let fs = FaultFs::new();
+                let mut w = create(&fs);
+                let (mut appended, mut flushed, mut synced) = (0, 0, 0);
+                // The rule: a sync with no flush since the last one goes to
+                // pwrite; MAP_AFTER_FLUSHES flushes in a row go back.
+                let (mut buffered, mut flushes) = (false, 0);
+                for (i, step) in script[..cut].iter().enumerate() {
+                    match *step {
+                        Append(n) => {
+                            w.append(&data[appended..appended + n]).unwrap();
+                            appended += n;
+                        }
+                        Flush => {
+                            w.flush().unwrap();
+                            flushed = appended;
+                            flushes += 1;
+                            if buffered && flushes >= MAP_AFTER_FLUSHES {
+                                buffered = false;
+                            }
+                        }
+                        Sync => {
+                            w.sync_data().unwrap();
+                            (flushed, synced) = (appended, appended);
+                            if !buffered && flushes == 0 {
+                                buffered = true;
+                            }
+                            flushes = 0;
+                        }
+                    }
+                    let what = format!("{what}, step {i} ({step:?})");
+                    assert_eq!(w.buffered, buffered, "{what}");
+                    let live = read(&fs);
+                    let visible = live.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+                    if w.buffered {
+                        saw_buffered = true;
+                        assert!(w.window.is_none(), "{what}: a window stays mapped");
+                        assert_eq!(visible, flushed, "{what}");
+                    } else {
+                        saw_mapped = true;
+                        assert_eq!(visible, appended, "{what}: a store is not in the file");
+                    }
+                    assert!(live[..visible] == data[..visible], "{what}");
+                    assert_eq!(fs.synced_len(Path::new(PATH)), Some(synced as u64));
+                }
+                let live = read(&fs);
+                let written = live.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+                fs.crash(cut as u64, mode);
+                check_crashed(&read(&fs), &data[..synced], &data[synced..written], mode);
+            }
+        }
+        assert!(saw_buffered && saw_mapped);
+    }
+}
