@@ -679,6 +679,12 @@ impl DbInner {
     /// caller records. Returns the new active memtable.
     fn switch_memtable(&self, sv: &SuperVersion) -> Result<Arc<MemTable>> {
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
+        let span = tracing::debug_span!(
+            "wal_switch",
+            db = self.metrics.label.as_str(),
+            wal = number
+        );
+        let _enter = span.enter();
         let path = log_file_name(&self.dir, number);
         let res = (|| {
             let mut wal = self.wal.lock();

@@ -216,6 +216,13 @@ impl VersionSet {
         next_file: &AtomicU64,
         last_sequence: u64,
     ) -> Result<Arc<Version>> {
+        let span = tracing::debug_span!(
+            "manifest_write",
+            manifest = self.manifest_number,
+            new_files = edit.new_files.len(),
+            deleted_files = edit.deleted_files.len(),
+        );
+        let _enter = span.enter();
         if self.manifest.len() >= self.max_manifest_file_size {
             self.rotate_manifest(next_file)?;
         }
