@@ -12,7 +12,11 @@ use std::sync::Arc;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in Lightning DB.
-#[derive(Debug, thiserror::Error)]
+///
+/// Errors are `Clone`: every writer of a failed write group, and every
+/// call on an iterator that failed, gets the same error with its kind
+/// (an I/O error's source is shared behind an [`Arc`]).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system I/O call failed on `path`.
@@ -20,9 +24,9 @@ pub enum Error {
     Io {
         /// The file or directory the call was about.
         path: PathBuf,
-        /// What the operating system said.
+        /// What the operating system said (shared: the error is `Clone`).
         #[source]
-        source: std::io::Error,
+        source: Arc<std::io::Error>,
     },
 
     /// Bytes on disk failed a checksum or could not be decoded.
@@ -51,6 +55,13 @@ pub enum Error {
     /// An argument or option was out of range; the message names it.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// An invariant of the engine did not hold: a bug, not bad input or
+    /// bad data. The message says which invariant; please report it. The
+    /// call failed without writing anything it could not account for; a
+    /// failure in background work stops writes like an I/O error.
+    #[error("internal error (a bug in Lightning DB; please report it): {0}")]
+    Internal(String),
 
     /// The directory holds something that is not a Lightning DB database.
     #[error("{} is not a Lightning DB directory: {reason}", path.display())]
@@ -146,7 +157,17 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            source: Arc::new(source),
+        }
+    }
+
+    /// The operating system's error kind of an [`Error::Io`] (also inside
+    /// an [`Error::Background`]); `None` for other errors.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Error::Io { source, .. } => Some(source.kind()),
+            Error::Background(e) => e.io_kind(),
+            _ => None,
         }
     }
 
@@ -156,50 +177,6 @@ impl Error {
             file: file.into(),
             offset,
             reason: reason.into(),
-        }
-    }
-
-    /// An error equal to this one, of the same kind, for a second caller
-    /// (an iterator that reports its error on every `status` call). An
-    /// `io::Error` cannot be cloned: the copy has its kind and message.
-    pub(crate) fn duplicate(&self) -> Error {
-        match self {
-            Error::Io { path, source } => Error::Io {
-                path: path.clone(),
-                source: std::io::Error::new(source.kind(), source.to_string()),
-            },
-            Error::Corruption {
-                file,
-                offset,
-                reason,
-            } => Error::corruption(file.clone(), *offset, reason.clone()),
-            Error::UnsupportedVersion {
-                file,
-                found,
-                supported,
-            } => Error::UnsupportedVersion {
-                file: file.clone(),
-                found: *found,
-                supported: *supported,
-            },
-            Error::InvalidArgument(m) => Error::InvalidArgument(m.clone()),
-            Error::NotADatabase { path, reason } => Error::NotADatabase {
-                path: path.clone(),
-                reason: reason.clone(),
-            },
-            Error::Locked(p) => Error::Locked(p.clone()),
-            Error::Background(e) => Error::Background(Arc::clone(e)),
-            Error::Closed => Error::Closed,
-            Error::ReadOnly(p) => Error::ReadOnly(p.clone()),
-            Error::Conflict {
-                key,
-                snapshot,
-                kind,
-            } => Error::Conflict {
-                key: key.clone(),
-                snapshot: *snapshot,
-                kind: *kind,
-            },
         }
     }
 

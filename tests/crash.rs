@@ -155,11 +155,9 @@ fn crash_child() {
     };
     let start: u64 = std::env::var(START_ENV).unwrap().parse().unwrap();
     use tracing_subscriber::layer::SubscriberExt;
-    let subscriber = tracing_subscriber::registry().with(
-        PhaseReporter.with_filter(tracing_subscriber::filter::filter_fn(|m| {
-            m.is_span() && PHASES.contains(&m.name())
-        })),
-    );
+    let subscriber = tracing_subscriber::registry().with(PhaseReporter.with_filter(
+        tracing_subscriber::filter::filter_fn(|m| m.is_span() && PHASES.contains(&m.name())),
+    ));
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let db = Db::open(&dir, options()).unwrap();
     for round in start.. {

@@ -3,24 +3,14 @@
 //! contents included), refuses every write, and shares the `LOCK` with
 //! other readers but never with a writer.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lightning_db::{Db, Error, Options, WriteBatch, WriteOptions};
+use common::snapshot_dir;
 
-/// Every file of `dir` with its bytes.
-fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().into_string().unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
-}
+use lightning_db::{Db, Error, Options, WriteBatch, WriteOptions};
 
 fn opts() -> Options {
     let mut o = Options {

@@ -2,9 +2,12 @@
 //! problem; damage in several files is reported for every file, not just
 //! the first, and verification never changes the directory.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use common::snapshot_dir;
 
 use lightning_db::inspect::SstFile;
 use lightning_db::{Db, Error, Options};
@@ -16,19 +19,6 @@ fn opts() -> Options {
     };
     o.compaction.disable_auto_compactions = true;
     o
-}
-
-fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().into_string().unwrap(),
-                std::fs::read(e.path()).unwrap(),
-            )
-        })
-        .collect()
 }
 
 fn files(dir: &Path, suffix: &str) -> Vec<PathBuf> {

@@ -479,7 +479,7 @@ fn find_file(version: &Version, level: usize, id: u64) -> Result<Arc<TableFile>>
         .find(|f| f.meta.number == id)
         .cloned()
         .ok_or_else(|| {
-            Error::InvalidArgument(format!(
+            Error::Internal(format!(
                 "compaction input file {id} is not in level {level} of the current version"
             ))
         })

@@ -24,6 +24,8 @@
 //! counted in per-thread slots, writes once per group by the leader;
 //! background events in shared atomics; the rest is read on demand.
 
+#[cfg(test)]
+mod close_tests;
 mod compact;
 mod flush;
 mod observe;
@@ -402,7 +404,13 @@ impl Db {
         let res = if self.inner.read_only {
             Ok(())
         } else {
-            self.inner.timed_wal_sync(|| self.inner.wal.lock().finish())
+            let mut wal = self.inner.wal.lock();
+            match (wal.check_failed(), self.inner.bg_error()) {
+                // The WAL failed earlier: report the error every write got
+                // since, and do not touch the file again.
+                (Err(_), Some(recorded)) => Err(recorded),
+                _ => self.inner.timed_wal_sync(|| wal.finish()),
+            }
         };
         self.lock.lock().take();
         if let Some(r) = &self.registry {

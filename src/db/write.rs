@@ -467,7 +467,7 @@ impl DbInner {
                 (Some(e), _) => Err(e),
                 (None, Ok(())) => Ok(()),
                 // Of the same kind as the leader's (issue 22).
-                (None, Err(e)) => Err(e.duplicate()),
+                (None, Err(e)) => Err(e.clone()),
             });
             wake.push(w.thread.clone());
             w.state.store(DONE, Ordering::Release);
@@ -679,11 +679,8 @@ impl DbInner {
     /// caller records. Returns the new active memtable.
     fn switch_memtable(&self, sv: &SuperVersion) -> Result<Arc<MemTable>> {
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
-        let span = tracing::debug_span!(
-            "wal_switch",
-            db = self.metrics.label.as_str(),
-            wal = number
-        );
+        let span =
+            tracing::debug_span!("wal_switch", db = self.metrics.label.as_str(), wal = number);
         let _enter = span.enter();
         let path = log_file_name(&self.dir, number);
         let res = (|| {

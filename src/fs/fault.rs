@@ -946,7 +946,8 @@ pub(super) struct FaultWindow {
 /// The `std::io::Error` inside a [`FaultFs`] error.
 fn into_io(e: Error) -> std::io::Error {
     match e {
-        Error::Io { source, .. } => source,
+        Error::Io { source, .. } => Arc::try_unwrap(source)
+            .unwrap_or_else(|shared| std::io::Error::new(shared.kind(), shared.to_string())),
         other => std::io::Error::other(other.to_string()),
     }
 }

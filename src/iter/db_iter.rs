@@ -75,8 +75,11 @@ fn below_lower(lower: &Bound<Vec<u8>>, k: &[u8]) -> bool {
     }
 }
 
+/// A key of the merged stream without a valid trailer. Every source
+/// checks its keys (block decoders report `Corruption` with the file and
+/// offset), so this is a broken invariant, not damaged data.
 fn corrupt_key() -> Error {
-    Error::corruption("<iterator>", 0, "malformed internal key in a merged stream")
+    Error::Internal("malformed internal key in a merged stream".into())
 }
 
 impl Iter {

@@ -79,6 +79,6 @@ impl InternalIterator for ErrorIterator {
         &[]
     }
     fn status(&self) -> Result<()> {
-        Err(self.0.duplicate())
+        Err(self.0.clone())
     }
 }

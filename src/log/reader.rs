@@ -1010,7 +1010,7 @@ mod tests {
         f.data.lock().push(1);
         assert!(matches!(
             LogWriter::new(Box::new(f), path(), LogKind::Wal, 1),
-            Err(Error::InvalidArgument(_))
+            Err(Error::Internal(_))
         ));
     }
 

@@ -106,7 +106,7 @@ impl LogWriter {
         version: u32,
     ) -> Result<Self> {
         if !file.is_empty() {
-            return Err(Error::InvalidArgument(format!(
+            return Err(Error::Internal(format!(
                 "log file {} is not empty ({} bytes); logs are only written from the start",
                 path.display(),
                 file.len()

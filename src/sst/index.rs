@@ -131,7 +131,7 @@ impl IndexBuilder {
     ) -> Result<()> {
         if level == self.levels.len() {
             if level >= MAX_INDEX_DEPTH as usize {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::Internal(format!(
                     "index of {} would be deeper than {MAX_INDEX_DEPTH} levels (keys too large for index_page_size)",
                     w.path().display()
                 )));
@@ -185,7 +185,7 @@ impl IndexBuilder {
         loop {
             let nlevels = self.levels.len();
             let Some(lv) = self.levels.get_mut(level) else {
-                return Err(Error::InvalidArgument("empty index".into()));
+                return Err(Error::Internal("finishing an empty index".into()));
             };
             if let Some(ph) = lv.pending.take() {
                 self.value_buf.clear();

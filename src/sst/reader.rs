@@ -1300,7 +1300,7 @@ impl InternalIterator for TableIterator {
         match &self.err {
             None => Ok(()),
             // Of the same kind: a failed read stays `Error::Io`.
-            Some(e) => Err(e.duplicate()),
+            Some(e) => Err(e.clone()),
         }
     }
 }

@@ -295,7 +295,7 @@ impl Version {
                 .get_mut(level as usize)
                 .ok_or_else(|| Error::InvalidArgument(format!("level {level} out of range")))?;
             let Some(pos) = files.iter().position(|f| f.meta.number == number) else {
-                return Err(Error::InvalidArgument(format!(
+                return Err(Error::Internal(format!(
                     "version edit deletes file {number} which is not in level {level}"
                 )));
             };

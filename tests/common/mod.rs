@@ -4,6 +4,8 @@
 //! dumps to compare against a `BTreeMap` model.
 #![allow(dead_code)]
 
+pub mod gate;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -180,6 +182,20 @@ pub fn copy_db(from: &Path, to: &Path) {
         }
         std::fs::copy(e.path(), to.join(&name)).unwrap();
     }
+}
+
+/// Every file of `dir` with its bytes (name → content).
+pub fn snapshot_dir(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect()
 }
 
 /// Files of `dir` whose names end with `suffix`, sorted.
