@@ -14,14 +14,7 @@ fn key(i: u64) -> [u8; 16] {
 }
 
 fn open(dir: &std::path::Path) -> Db {
-    Db::open(
-        dir,
-        Options {
-            write_buffer_size: 512 << 20,
-            ..Options::default()
-        },
-    )
-    .unwrap()
+    Db::open(dir, Options::default().write_buffer_size(512 << 20)).unwrap()
 }
 
 fn memtable(c: &mut Criterion) {

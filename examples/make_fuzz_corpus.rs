@@ -50,17 +50,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// the index has more than one level) and a WAL holding unflushed batches,
 /// one of them larger than a log block.
 fn build(dir: &Path, zstd: bool) -> lightning_db::Result<()> {
-    let opts = Options {
-        block_size: 256,
-        index_page_size: 256,
-        block_restart_interval: 4,
-        compression: if zstd {
+    let opts = Options::default()
+        .block_size(256)
+        .index_page_size(256)
+        .block_restart_interval(4)
+        .compression(if zstd {
             Compression::Zstd { level: 3 }
         } else {
             Compression::None
-        },
-        ..Options::default()
-    };
+        });
     let db = Db::open(dir, opts.clone())?;
     for round in 0..2u32 {
         for i in 0..300u32 {

@@ -133,13 +133,11 @@ fn handle(stream: TcpStream, registry: &prometheus::Registry) -> std::io::Result
 /// and compactions happen within seconds, latency histograms on, metrics
 /// registered in `registry` under `label`.
 pub fn workload_options(registry: &prometheus::Registry, label: &str) -> Options {
-    Options {
-        write_buffer_size: 256 << 10,
-        statistics: lightning_db::StatsLevel::All,
-        metrics_label: label.to_string(),
-        metrics_registry: Some(registry.clone()),
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(256 << 10)
+        .statistics(lightning_db::StatsLevel::All)
+        .metrics_label(label.to_string())
+        .metrics_registry(Some(registry.clone()))
 }
 
 /// Runs a mixed workload on `db` until `deadline` or `stop`; counts its

@@ -63,7 +63,24 @@ pub enum WalRecoveryMode {
 }
 
 /// Settings of a database, fixed when it is opened.
+///
+/// Start from [`Options::default()`] (or [`Options::new`]) and change what
+/// you need with the setters, one per field, named as the field; or read
+/// them from a config file ([`Options::from_toml_file`]). The struct is
+/// `#[non_exhaustive]`: new options are added without breaking callers.
+///
+/// ```
+/// use lightning_db::{CompactionConfig, Compression, Options};
+///
+/// let opts = Options::new()
+///     .write_buffer_size(16 << 20)
+///     .compression(Compression::Zstd { level: 3 })
+///     .compaction(CompactionConfig::default().level0_file_num_compaction_trigger(8));
+/// assert_eq!(opts.write_buffer_size, 16 << 20);
+/// opts.validate().unwrap();
+/// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Create the database when the directory is empty or missing
     /// (default `true`). When `false`, opening a directory without a
@@ -442,8 +459,51 @@ impl Options {
     }
 }
 
-/// Options of one write.
+impl Options {
+    /// The default options (the same as [`Options::default()`]).
+    pub fn new() -> Self {
+        Options::default()
+    }
+}
+
+lightning_compaction::option_setters!(Options {
+    create_if_missing: bool,
+    error_if_exists: bool,
+    write_buffer_size: usize,
+    max_write_buffer_number: usize,
+    memtable_bloom: bool,
+    block_size: usize,
+    block_restart_interval: usize,
+    index_page_size: usize,
+    bloom_bits_per_key: u32,
+    block_cache_size: usize,
+    block_cache_policy: CachePolicy,
+    block_cache: Option<Arc<BlockCache>>,
+    compression: Compression,
+    compression_per_level: Vec<Compression>,
+    block_size_per_level: Vec<usize>,
+    compaction: CompactionConfig,
+    sync_writes: bool,
+    wal_bytes_per_sync: u64,
+    wal_sync_interval_ms: u64,
+    wal_recovery_mode: WalRecoveryMode,
+    wal_mmap: bool,
+    max_open_files: i64,
+    allow_mmap_reads: bool,
+    max_manifest_file_size: u64,
+    statistics: StatsLevel,
+    metrics_label: String,
+    metrics_registry: Option<prometheus::Registry>,
+    event_log: bool,
+    event_log_max_file_size: u64,
+    event_log_keep_files: usize,
+    fs: Arc<dyn FileSystem>,
+});
+
+/// Options of one write: `WriteOptions::default()` (not synced) or
+/// [`WriteOptions::synced()`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct WriteOptions {
     /// When `true`, the call returns only after the write-ahead log holding
     /// the write is durable (`fdatasync`): the write survives a power loss.
@@ -452,6 +512,15 @@ pub struct WriteOptions {
     /// lost in a power loss (never partially, never out of order).
     pub sync: bool,
 }
+
+impl WriteOptions {
+    /// Options of a write that returns once it is durable (`sync: true`).
+    pub fn synced() -> Self {
+        WriteOptions { sync: true }
+    }
+}
+
+lightning_compaction::option_setters!(WriteOptions { sync: bool });
 
 #[cfg(test)]
 mod tests {

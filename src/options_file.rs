@@ -855,29 +855,29 @@ mod tests {
             event_log: true,
             event_log_max_file_size: 1 << 20,
             event_log_keep_files: 9,
-            compaction: CompactionConfig {
-                style: CompactionStyle::Tiered,
-                num_levels: 5,
-                level0_file_num_compaction_trigger: 3,
-                level0_slowdown_writes_trigger: 9,
-                level0_stop_writes_trigger: usize::MAX,
-                max_bytes_for_level_base: 100_000_000,
-                max_bytes_for_level_multiplier: 7.5,
-                level_compaction_dynamic_level_bytes: false,
-                target_file_size_base: u64::MAX,
-                target_file_size_multiplier: 2,
-                max_background_jobs: 4,
-                max_subcompactions: 3,
-                soft_pending_compaction_bytes_limit: 0,
-                hard_pending_compaction_bytes_limit: 1 << 50,
-                disable_auto_compactions: true,
-                tiered: lightning_compaction::TieredConfig {
-                    size_ratio: 5,
-                    min_merge_width: 3,
-                    max_merge_width: 10,
-                    max_size_amplification_percent: 150,
-                },
-            },
+            compaction: CompactionConfig::default()
+                .style(CompactionStyle::Tiered)
+                .num_levels(5)
+                .level0_file_num_compaction_trigger(3)
+                .level0_slowdown_writes_trigger(9)
+                .level0_stop_writes_trigger(usize::MAX)
+                .max_bytes_for_level_base(100_000_000)
+                .max_bytes_for_level_multiplier(7.5)
+                .level_compaction_dynamic_level_bytes(false)
+                .target_file_size_base(u64::MAX)
+                .target_file_size_multiplier(2)
+                .max_background_jobs(4)
+                .max_subcompactions(3)
+                .soft_pending_compaction_bytes_limit(0)
+                .hard_pending_compaction_bytes_limit(1 << 50)
+                .disable_auto_compactions(true)
+                .tiered(
+                    lightning_compaction::TieredConfig::default()
+                        .size_ratio(5)
+                        .min_merge_width(3)
+                        .max_merge_width(10)
+                        .max_size_amplification_percent(150),
+                ),
             ..Options::default()
         }
     }

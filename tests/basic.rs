@@ -4,10 +4,7 @@
 use lightning_db::{Db, Error, Options, WriteBatch, WriteOptions, MAX_KEY_SIZE};
 
 fn small() -> Options {
-    Options {
-        write_buffer_size: 256 * 1024,
-        ..Options::default()
-    }
+    Options::default().write_buffer_size(256 * 1024)
 }
 
 #[test]
@@ -24,7 +21,8 @@ fn put_get_delete_and_batches() {
     batch.put(b"c", b"3");
     batch.delete(b"b");
     batch.put(b"c", b"4");
-    db.write_opt(batch, &WriteOptions { sync: true }).unwrap();
+    db.write_opt(batch, &WriteOptions::default().sync(true))
+        .unwrap();
     assert_eq!(db.get(b"b").unwrap(), None);
     assert_eq!(db.get(b"c").unwrap().as_deref(), Some(&b"4"[..]));
 }
@@ -91,10 +89,7 @@ fn large_values_survive_flush_and_reopen() {
 fn a_million_small_keys_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let n = 1_000_000u32;
-    let opts = || Options {
-        write_buffer_size: 8 << 20,
-        ..Options::default()
-    };
+    let opts = || Options::default().write_buffer_size(8 << 20);
     {
         let db = Db::open(dir.path(), opts()).unwrap();
         for chunk in 0..n / 1000 {
@@ -145,10 +140,7 @@ fn foreign_directory_is_refused_and_left_alone() {
 #[test]
 fn bad_options_name_the_field() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Options {
-        max_write_buffer_number: 1,
-        ..Options::default()
-    };
+    let o = Options::default().max_write_buffer_number(1);
     match Db::open(dir.path(), o) {
         Err(Error::InvalidArgument(m)) => assert!(m.contains("max_write_buffer_number"), "{m}"),
         other => panic!("expected InvalidArgument, got {other:?}"),

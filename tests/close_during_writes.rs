@@ -50,10 +50,7 @@ fn commits_racing_close_are_in_the_files_it_left_or_refused() {
     const PER_THREAD: usize = 150;
     for round in 0..20u64 {
         let dir = tempfile::tempdir().unwrap();
-        let opts = Options {
-            write_buffer_size: 16 << 20,
-            ..Options::default()
-        };
+        let opts = Options::default().write_buffer_size(16 << 20);
         let db = Db::open(dir.path(), opts).unwrap();
         let mut b = WriteBatch::new();
         for i in 0..PRE_KEYS {
@@ -127,14 +124,7 @@ fn commits_racing_close_are_in_the_files_it_left_or_refused() {
 fn a_wal_append_failing_while_close_runs_does_not_deadlock() {
     let fault = Arc::new(FaultFs::new());
     let (fs, gate) = GateFs::new(fault.clone());
-    let db = Db::open(
-        "/db",
-        Options {
-            fs,
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let db = Db::open("/db", Options::default().fs(fs)).unwrap();
     db.put("before", "v").unwrap();
     let tx = begin(&db, "in-flight");
     fault.record_ops(true);
@@ -184,13 +174,7 @@ fn a_wal_append_failing_while_close_runs_does_not_deadlock() {
         "a sync after the WAL failed: {log:?}"
     );
     let db = within(20, "reopen", move || {
-        Db::open(
-            "/db",
-            Options {
-                fs: fault,
-                ..Options::default()
-            },
-        )
+        Db::open("/db", Options::default().fs(fault))
     })
     .unwrap();
     assert_eq!(db.get("before").unwrap().as_deref(), Some(&b"v"[..]));

@@ -21,11 +21,9 @@ use lightning_db::fs::{CrashMode, FaultFs, FaultRule, OpKind};
 use lightning_db::{Db, Error, Options, Transaction};
 
 fn opts(fs: &Arc<FaultFs>) -> Options {
-    Options {
-        fs: fs.clone(),
-        write_buffer_size: 64 * 1024,
-        ..Options::default()
-    }
+    Options::default()
+        .fs(fs.clone())
+        .write_buffer_size(64 * 1024)
 }
 
 /// Committer threads: each commits the transactions it receives and

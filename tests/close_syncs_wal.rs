@@ -24,11 +24,7 @@ use lightning_db::{Db, Error, Options, WriteOptions};
 const DIR: &str = "/db";
 
 fn options(fs: Arc<dyn lightning_db::fs::FileSystem>) -> Options {
-    Options {
-        fs,
-        write_buffer_size: 64 * 1024,
-        ..Options::default()
-    }
+    Options::default().fs(fs).write_buffer_size(64 * 1024)
 }
 
 fn val(i: u64) -> Vec<u8> {
@@ -130,14 +126,7 @@ fn close_syncs_the_wal_after_a_flush_failure() {
 fn the_periodic_wal_sync_goes_on_after_a_flush_failure() {
     let fault = Arc::new(FaultFs::new());
     let (fs, gate) = GateFs::new(fault.clone());
-    let db = Db::open(
-        DIR,
-        Options {
-            wal_sync_interval_ms: 20,
-            ..options(fs)
-        },
-    )
-    .unwrap();
+    let db = Db::open(DIR, options(fs).wal_sync_interval_ms(20)).unwrap();
     let acked = fail_a_flush(&fault, &gate, &db);
     std::thread::sleep(Duration::from_millis(200));
     fault.power_off();
@@ -169,7 +158,7 @@ fn close_does_not_fsync_a_failed_wal_again_and_reports_it() {
         fault.record_ops(true);
         fault.inject(FaultRule::new(kind, 0, ErrorKind::Other).on(".log"));
         let err = db
-            .put_opt("x", "y", &WriteOptions { sync })
+            .put_opt("x", "y", &WriteOptions::default().sync(sync))
             .expect_err("the write whose WAL operation failed");
         let cause = Arc::clone(recorded(&err));
         assert!(matches!(*cause, Error::Io { .. }), "{what}: {cause:?}");

@@ -18,10 +18,7 @@ const VALUE: usize = 100;
 fn options(style: CompactionStyle) -> Options {
     // Small sizes so the tree is deep relative to the data: about 5.5 MB
     // live over a 128 KiB level base gives three levels.
-    let mut o = Options {
-        write_buffer_size: 128 * 1024,
-        ..Options::default()
-    };
+    let mut o = Options::default().write_buffer_size(128 * 1024);
     o.compaction.style = style;
     o.compaction.max_bytes_for_level_base = 128 * 1024;
     o.compaction.target_file_size_base = 128 * 1024;
@@ -203,10 +200,7 @@ fn disabled_auto_compaction_keeps_level0_until_compact_range() {
 #[test]
 fn tiered_merge_keeps_tombstones_over_an_older_run() {
     let dir = tempfile::tempdir().unwrap();
-    let mut o = Options {
-        write_buffer_size: 1 << 20,
-        ..Options::default()
-    };
+    let mut o = Options::default().write_buffer_size(1 << 20);
     o.compaction.style = CompactionStyle::Tiered;
     o.compaction.level0_file_num_compaction_trigger = 2;
     let db = Db::open(dir.path(), o).unwrap();

@@ -23,11 +23,9 @@ fn writers_and_readers_see_atomic_batches_and_stable_snapshots() {
     let db = Arc::new(
         Db::open(
             dir.path(),
-            Options {
-                write_buffer_size: 64 * 1024,
-                max_write_buffer_number: 3,
-                ..Options::default()
-            },
+            Options::default()
+                .write_buffer_size(64 * 1024)
+                .max_write_buffer_number(3),
         )
         .unwrap(),
     );

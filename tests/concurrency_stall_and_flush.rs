@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::fast_opts;
-use lightning_db::{Db, Options, WriteBatch, WriteOptions};
+use lightning_db::{Db, WriteBatch, WriteOptions};
 
 fn join_all(handles: Vec<JoinHandle<()>>, limit: Duration) {
     let start = Instant::now();
@@ -41,7 +41,8 @@ fn mixed_sync_writers_flushers_and_reverse_readers() {
                 b.put(format!("t{t}/a"), i.to_be_bytes());
                 b.put(format!("t{t}/b"), i.to_be_bytes());
                 b.put(format!("t{t}/data/{i:05}"), vec![t as u8; 100]);
-                db.write_opt(b, &WriteOptions { sync: i % 7 == 0 }).unwrap();
+                db.write_opt(b, &WriteOptions::default().sync(i % 7 == 0))
+                    .unwrap();
             }
         }));
     }
@@ -98,11 +99,9 @@ fn mixed_sync_writers_flushers_and_reverse_readers() {
 #[test]
 fn stalls_with_two_tiny_write_buffers_do_not_deadlock() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options {
-        write_buffer_size: 64 * 1024,
-        max_write_buffer_number: 2,
-        ..fast_opts()
-    };
+    let opts = fast_opts()
+        .write_buffer_size(64 * 1024)
+        .max_write_buffer_number(2);
     let db = Arc::new(Db::open(dir.path(), opts).unwrap());
     let mut hs = Vec::new();
     for t in 0..6u32 {

@@ -243,13 +243,11 @@ fn flipped_bytes_in_any_file_never_give_wrong_data() {
 #[test]
 fn flipped_bytes_with_zstd_small_blocks_no_bloom() {
     corrupt_everything(
-        Options {
-            compression: Compression::Zstd { level: 1 },
-            block_size: 512,
-            index_page_size: 512,
-            bloom_bits_per_key: 0,
-            ..no_compaction(fast_opts())
-        },
+        no_compaction(fast_opts())
+            .compression(Compression::Zstd { level: 1 })
+            .block_size(512)
+            .index_page_size(512)
+            .bloom_bits_per_key(0),
         4,
     );
 }

@@ -169,13 +169,8 @@ fn crash_child() {
                 b.delete(key(k));
             }
         }
-        db.write_opt(
-            b,
-            &WriteOptions {
-                sync: synced(round),
-            },
-        )
-        .unwrap();
+        db.write_opt(b, &WriteOptions::default().sync(synced(round)))
+            .unwrap();
         print_line(&format!("ack {round}"));
     }
 }

@@ -56,10 +56,10 @@ fn memfs_files_dirs_and_locks() {
 #[test]
 fn memfs_database_round_trip() {
     let fs = Arc::new(MemFs::new());
-    let opts = || Options {
-        fs: fs.clone(),
-        write_buffer_size: 64 * 1024,
-        ..Options::default()
+    let opts = || {
+        Options::default()
+            .fs(fs.clone())
+            .write_buffer_size(64 * 1024)
     };
     {
         let db = Db::open("/db", opts()).unwrap();

@@ -37,11 +37,9 @@ fn batch_len(t: u64, i: u64) -> u64 {
 #[test]
 fn every_batch_of_every_thread_is_written_once_and_intact() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = Options {
+    let opts = Options::default()
         // Small memtables: groups also cross memtable switches and flushes.
-        write_buffer_size: 256 * 1024,
-        ..Options::default()
-    };
+        .write_buffer_size(256 * 1024);
     let db = Arc::new(Db::open(dir.path(), opts.clone()).unwrap());
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -51,7 +49,7 @@ fn every_batch_of_every_thread_is_written_once_and_intact() {
                     // Every fifth write of the even threads is synced: those
                     // gather company; the rest ride along in their groups.
                     let sync = t % 2 == 0 && i % 5 == 0;
-                    let wo = WriteOptions { sync };
+                    let wo = WriteOptions::default().sync(sync);
                     let n = batch_len(t, i);
                     if n == 1 {
                         // Db::put reuses the thread's spare batch buffer.

@@ -23,11 +23,9 @@ use lightning_db::{Db, Error, Options, WriteBatch, WriteOptions};
 const DIR: &str = "/db";
 
 fn options(fs: &Arc<FaultFs>) -> Options {
-    Options {
-        fs: fs.clone(),
-        write_buffer_size: 64 * 1024,
-        ..Options::default()
-    }
+    Options::default()
+        .fs(fs.clone())
+        .write_buffer_size(64 * 1024)
 }
 
 fn key(i: u64) -> String {
@@ -82,16 +80,7 @@ fn failed_wal_rotation_returns_an_error() {
         .chain(plain.map(|r| (false, r)));
     for (wal_mmap, rule) in cases {
         let fs = Arc::new(FaultFs::new());
-        let db = Arc::new(
-            Db::open(
-                DIR,
-                Options {
-                    wal_mmap,
-                    ..options(&fs)
-                },
-            )
-            .unwrap(),
-        );
+        let db = Arc::new(Db::open(DIR, options(&fs).wal_mmap(wal_mmap)).unwrap());
         fs.inject(rule.clone());
         let d = Arc::clone(&db);
         let (acked, err) = within(20, "write through a failed WAL rotation", move || {
@@ -136,7 +125,8 @@ fn failed_open_after_a_crash_leaves_the_database_openable() {
             let sync = i == 20;
             let mut b = WriteBatch::new();
             b.put(key(i), val(i));
-            db.write_opt(b, &WriteOptions { sync }).unwrap();
+            db.write_opt(b, &WriteOptions::default().sync(sync))
+                .unwrap();
         }
         fs.power_off();
         drop(db);
@@ -161,7 +151,7 @@ fn write_range(db: &Db, from: u64, to: u64, sync_every: u64) -> (u64, u64, Optio
         let sync = i % sync_every == 0;
         let mut b = WriteBatch::new();
         b.put(key(i), val(i));
-        if let Err(e) = db.write_opt(b, &WriteOptions { sync }) {
+        if let Err(e) = db.write_opt(b, &WriteOptions::default().sync(sync)) {
             return (i, synced, Some(e));
         }
         if sync {
@@ -252,10 +242,7 @@ fn wal_write_errors_are_fail_stop_and_lose_nothing_acknowledged() {
         for skip in skips {
             let what = format!("{kind:?} {error:?} after {skip}, wal_mmap {wal_mmap}");
             let fs = Arc::new(FaultFs::new());
-            let opts = Options {
-                wal_mmap,
-                ..options(&fs)
-            };
+            let opts = options(&fs).wal_mmap(wal_mmap);
             let db = Db::open(DIR, opts).unwrap();
             let (acked, _, e) = write_range(&db, 0, 100, 10);
             assert!(e.is_none());
@@ -282,11 +269,7 @@ fn wal_write_errors_are_fail_stop_and_lose_nothing_acknowledged() {
 #[test]
 fn wal_fallocate_enospc_mid_wal_is_fail_stop_and_loses_nothing_acknowledged() {
     let fs = Arc::new(FaultFs::new());
-    let opts = Options {
-        wal_mmap: true,
-        write_buffer_size: 64 << 20,
-        ..options(&fs)
-    };
+    let opts = options(&fs).wal_mmap(true).write_buffer_size(64 << 20);
     let db = Db::open(DIR, opts).unwrap();
     let allocs = fs.stats().ops(OpKind::Allocate);
     assert!(allocs >= 2, "the WAL's window, then its preallocation");
@@ -473,10 +456,10 @@ fn transient_read_errors_are_retried_a_few_times() {
 #[test]
 fn first_open_interrupted_at_any_step_leaves_a_creatable_directory() {
     let dir = "/fresh/db";
-    let opts = |fs: &Arc<FaultFs>| Options {
-        fs: fs.clone(),
-        write_buffer_size: 64 * 1024,
-        ..Options::default()
+    let opts = |fs: &Arc<FaultFs>| {
+        Options::default()
+            .fs(fs.clone())
+            .write_buffer_size(64 * 1024)
     };
     // How many mutating operations a first open does.
     let steps = {
@@ -684,7 +667,9 @@ fn close_syncs_the_wal_after_a_background_error_that_is_not_the_wal() {
     fs.inject(FaultRule::new(OpKind::Sync, 0, ErrorKind::Other).on(".log"));
     let mut b = WriteBatch::new();
     b.put("synced", "write");
-    assert!(db.write_opt(b, &WriteOptions { sync: true }).is_err());
+    assert!(db
+        .write_opt(b, &WriteOptions::default().sync(true))
+        .is_err());
     assert!(db.close().is_err(), "close reports the failed WAL");
     assert_no_fsync_retry(&fs, "a failed WAL sync, then close");
 }

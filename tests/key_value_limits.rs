@@ -16,10 +16,7 @@ use lightning_db::{Compression, Db, Options, MAX_KEY_SIZE, MAX_VALUE_SIZE};
 fn largest_key_with_largest_value_round_trips_compressed_or_not() {
     for compression in [Compression::Zstd { level: 1 }, Compression::None] {
         let dir = tempfile::tempdir().unwrap();
-        let o = Options {
-            compression,
-            ..Options::default()
-        };
+        let o = Options::default().compression(compression);
         let key = vec![b'k'; MAX_KEY_SIZE];
         // Compressible, so zstd stores the block compressed.
         let mut value = vec![0u8; MAX_VALUE_SIZE];
@@ -60,12 +57,10 @@ fn long_prefix_key(i: u32) -> Vec<u8> {
 #[test]
 fn long_shared_prefixes_with_the_smallest_pages_flush_and_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Options {
-        block_size: 256,
-        index_page_size: 256,
-        write_buffer_size: 256 << 20,
-        ..Options::default()
-    };
+    let o = Options::default()
+        .block_size(256)
+        .index_page_size(256)
+        .write_buffer_size(256 << 20);
     o.validate().unwrap();
     let n = 300_000;
     let db = Db::open(dir.path(), o.clone()).unwrap();
@@ -103,12 +98,10 @@ fn long_shared_prefixes_with_the_smallest_pages_flush_and_reopen() {
 #[test]
 fn largest_keys_with_the_smallest_pages() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Options {
-        block_size: 256,
-        index_page_size: 256,
-        compression: Compression::Zstd { level: 1 },
-        ..Options::default()
-    };
+    let o = Options::default()
+        .block_size(256)
+        .index_page_size(256)
+        .compression(Compression::Zstd { level: 1 });
     o.validate().unwrap();
     let key = |i: u32| {
         let mut k = vec![b'x'; MAX_KEY_SIZE - 4];

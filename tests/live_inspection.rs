@@ -16,10 +16,7 @@ use std::time::{Duration, Instant};
 use lightning_db::{inspect, Db, Options};
 
 fn opts() -> Options {
-    Options {
-        write_buffer_size: 64 * 1024,
-        ..Options::default()
-    }
+    Options::default().write_buffer_size(64 * 1024)
 }
 
 /// Runs `check` over and over for `secs` seconds while another thread

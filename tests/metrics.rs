@@ -22,10 +22,7 @@ use lightning_db::{
 use prometheus_parse::{Scrape, Value};
 
 fn mem_opts() -> Options {
-    Options {
-        fs: Arc::new(MemFs::new()),
-        ..Options::default()
-    }
+    Options::default().fs(Arc::new(MemFs::new()))
 }
 
 /// The samples of a text exposition, parsed.
@@ -202,11 +199,9 @@ fn counts_from_many_threads_add_up_exactly() {
 #[test]
 fn flush_and_compaction_bytes_match_the_files() {
     let fs = Arc::new(MemFs::new());
-    let mut o = Options {
-        fs: fs.clone(),
-        write_buffer_size: 64 << 10,
-        ..Options::default()
-    };
+    let mut o = Options::default()
+        .fs(fs.clone())
+        .write_buffer_size(64 << 10);
     o.compaction.disable_auto_compactions = true;
     let dir = Path::new("/db");
     let db = Db::open(dir, o).unwrap();
@@ -355,10 +350,7 @@ fn memtable_stall_is_counted_and_timed() {
 /// (held at the gate: flushes pass, its output file waits) and reaches
 /// `slowdown`/`stop` level-0 files.
 fn level0_stall_opts(fs: Arc<GateFs>, slowdown: usize, stop: usize) -> Options {
-    let mut o = Options {
-        fs,
-        ..Options::default()
-    };
+    let mut o = Options::default().fs(fs);
     o.compaction.level0_file_num_compaction_trigger = 2;
     o.compaction.level0_slowdown_writes_trigger = slowdown;
     o.compaction.level0_stop_writes_trigger = stop;
@@ -530,19 +522,14 @@ fn block_cache_counters_are_the_caches() {
 #[test]
 fn background_errors_are_counted_and_stop_writes() {
     let fs = Arc::new(FaultFs::new());
-    let db = Db::open(
-        "/db",
-        Options {
-            fs: fs.clone(),
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let db = Db::open("/db", Options::default().fs(fs.clone())).unwrap();
     db.put("a", "1").unwrap();
     fs.inject(FaultRule::new(OpKind::Sync, 0, std::io::ErrorKind::Other).on(".log"));
     let mut b = WriteBatch::new();
     b.put("b", "2");
-    assert!(db.write_opt(b, &WriteOptions { sync: true }).is_err());
+    assert!(db
+        .write_opt(b, &WriteOptions::default().sync(true))
+        .is_err());
     let s = db.stats();
     assert_eq!(s.background_errors, 1);
     assert!(s.writes_stopped_by_error);
@@ -632,10 +619,10 @@ fn exposition_follows_prometheus_conventions() {
 #[test]
 fn shared_registry_holds_several_databases() {
     let registry = prometheus::Registry::new();
-    let opts = |label: &str| Options {
-        metrics_label: label.into(),
-        metrics_registry: Some(registry.clone()),
-        ..mem_opts()
+    let opts = |label: &str| {
+        mem_opts()
+            .metrics_label(label.into())
+            .metrics_registry(Some(registry.clone()))
     };
     let a = Db::open("/a", opts("a")).unwrap();
     let b = Db::open("/b", opts("b")).unwrap();
@@ -795,11 +782,11 @@ fn old_logs(fs: &dyn FileSystem, dir: &Path) -> usize {
 fn event_log_records_opens_flushes_and_compactions() {
     let fs = Arc::new(MemFs::new());
     let dir = Path::new("/db");
-    let opts = || Options {
-        fs: fs.clone(),
-        event_log: true,
-        metrics_label: "ev".into(),
-        ..Options::default()
+    let opts = || {
+        Options::default()
+            .fs(fs.clone())
+            .event_log(true)
+            .metrics_label("ev".into())
     };
     let db = Db::open(dir, opts()).unwrap();
     db.put("a", "1").unwrap();
@@ -861,14 +848,12 @@ fn event_log_records_opens_flushes_and_compactions() {
 fn event_log_rotates_by_size_and_keeps_the_newest() {
     let fs = Arc::new(MemFs::new());
     let dir = Path::new("/db");
-    let o = Options {
-        fs: fs.clone(),
-        event_log: true,
-        event_log_max_file_size: 1024,
-        event_log_keep_files: 2,
-        write_buffer_size: 64 << 10,
-        ..Options::default()
-    };
+    let o = Options::default()
+        .fs(fs.clone())
+        .event_log(true)
+        .event_log_max_file_size(1024)
+        .event_log_keep_files(2)
+        .write_buffer_size(64 << 10);
     let db = Db::open(dir, o).unwrap();
     for round in 0..20 {
         db.put(format!("k{round}"), "v").unwrap();
@@ -888,14 +873,7 @@ fn a_directory_holding_only_event_logs_can_become_a_database() {
         let mut f = fs.create(&dir.join(name)).unwrap();
         f.append(b"left by a failed create\n").unwrap();
     }
-    let db = Db::open(
-        dir,
-        Options {
-            fs: fs.clone(),
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let db = Db::open(dir, Options::default().fs(fs.clone())).unwrap();
     db.put("k", "v").unwrap();
     db.close().unwrap();
     // Without the event log on, its files are left alone.
@@ -911,11 +889,7 @@ fn a_foreign_directory_gets_no_event_log() {
         let mut f = fs.create(&dir.join(name)).unwrap();
         f.append(text.as_bytes()).unwrap();
     }
-    let o = Options {
-        fs: fs.clone(),
-        event_log: true,
-        ..Options::default()
-    };
+    let o = Options::default().fs(fs.clone()).event_log(true);
     assert!(matches!(Db::open(dir, o), Err(Error::NotADatabase { .. })));
     assert_eq!(&fs.read_file(&dir.join("LOG")).unwrap()[..], b"my own log");
     assert_eq!(old_logs(fs.as_ref(), dir), 0);

@@ -102,11 +102,7 @@ fn collect(
 
 fn options() -> Options {
     // A tiny tree, so that flushes trigger compactions often.
-    Options {
-        block_size: 512,
-        index_page_size: 256,
-        ..common::churn_opts()
-    }
+    common::churn_opts().block_size(512).index_page_size(256)
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {

@@ -58,10 +58,7 @@ fn allocations(f: impl FnOnce()) -> u64 {
 
 fn check(compression: Compression) {
     let dir = tempfile::tempdir().unwrap();
-    let mut o = Options {
-        compression,
-        ..Options::default()
-    };
+    let mut o = Options::default().compression(compression);
     o.compaction.disable_auto_compactions = true;
     let db = Db::open(dir.path(), o).unwrap();
     for i in 0..20_000u32 {

@@ -78,18 +78,14 @@ impl Config {
 }
 
 fn options(fs: &Arc<FaultFs>, cfg: Config) -> Options {
-    let base = common::churn_opts();
-    Options {
-        fs: fs.clone(),
-        block_size: 1024,
-        wal_mmap: cfg.wal_mmap,
-        write_buffer_size: if cfg.large {
-            4 << 20
-        } else {
-            base.write_buffer_size
-        },
-        ..base
+    let mut o = common::churn_opts()
+        .fs(fs.clone())
+        .block_size(1024)
+        .wal_mmap(cfg.wal_mmap);
+    if cfg.large {
+        o.write_buffer_size = 4 << 20;
     }
+    o
 }
 
 fn key(k: u64) -> Vec<u8> {
@@ -357,7 +353,7 @@ fn workload(
             let sync = rng.one_in(5);
             h.batches.push(b);
             figs.batches_written += 1;
-            if let Err(e) = db.write_opt(wb, &WriteOptions { sync }) {
+            if let Err(e) = db.write_opt(wb, &WriteOptions::default().sync(sync)) {
                 // Not acknowledged: it may or may not survive.
                 return expect_power_off(fs, "write", e);
             }
@@ -516,7 +512,7 @@ fn torn_header_of_a_rotated_wal_is_not_corruption() {
                     b.put(key(i % KEYS), vec![b'v'; 300]);
                     b
                 },
-                &WriteOptions { sync: false },
+                &WriteOptions::default().sync(false),
             )
             .unwrap();
             written = i + 1;
@@ -590,7 +586,8 @@ fn power_cut_at_every_step_of_a_wal_switch() {
                     }
                 }
                 let sync = i + 1 == synced || (i < synced && i % 8 == 0);
-                db.write_opt(wb, &WriteOptions { sync }).unwrap();
+                db.write_opt(wb, &WriteOptions::default().sync(sync))
+                    .unwrap();
             }
             fs.record_ops(true);
             if let Some(n) = cut {

@@ -28,25 +28,16 @@ fn fill(db: &Db, n: u32) {
 }
 
 fn pread_opts() -> Options {
-    Options {
-        allow_mmap_reads: false,
+    Options::default()
+        .allow_mmap_reads(false)
         // Every read goes to the file.
-        block_cache_size: 0,
-        ..Options::default()
-    }
+        .block_cache_size(0)
 }
 
 #[test]
 fn a_failed_block_read_is_an_error_of_that_read_only() {
     let fs = Arc::new(FaultFs::new());
-    let db = Db::open(
-        "/db",
-        Options {
-            fs: fs.clone(),
-            ..pread_opts()
-        },
-    )
-    .unwrap();
+    let db = Db::open("/db", pread_opts().fs(fs.clone())).unwrap();
     fill(&db, 2000);
     let reads_before = fs.stats().ops(OpKind::Read);
     assert_eq!(db.get(key(7)).unwrap().map(|v| v.len()), Some(64));
@@ -121,11 +112,9 @@ fn a_shortened_table_file_is_an_error_not_a_signal() {
 fn pread_and_mmap_reads_agree() {
     for mmap in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let o = Options {
-            allow_mmap_reads: mmap,
-            write_buffer_size: 64 * 1024,
-            ..Options::default()
-        };
+        let o = Options::default()
+            .allow_mmap_reads(mmap)
+            .write_buffer_size(64 * 1024);
         let db = Db::open(dir.path(), o.clone()).unwrap();
         fill(&db, 3000);
         for i in (0..3000).step_by(3) {

@@ -13,10 +13,7 @@ use common::snapshot_dir;
 use lightning_db::{Db, Error, Options, WriteBatch, WriteOptions};
 
 fn opts() -> Options {
-    let mut o = Options {
-        write_buffer_size: 64 * 1024,
-        ..Options::default()
-    };
+    let mut o = Options::default().write_buffer_size(64 * 1024);
     o.compaction.level0_file_num_compaction_trigger = 2;
     o
 }
@@ -92,7 +89,7 @@ fn read_only_open_changes_nothing_and_reads_everything() {
     let mut b = WriteBatch::new();
     b.put(b"x", b"y");
     ro(db.write(b));
-    ro(db.write_opt(WriteBatch::new(), &WriteOptions { sync: true }));
+    ro(db.write_opt(WriteBatch::new(), &WriteOptions::default().sync(true)));
     ro(db.flush());
     ro(db.compact_range::<&[u8], _>(..));
     db.wait_for_compactions().unwrap();

@@ -10,7 +10,7 @@
 mod common;
 
 use common::{copy_db, dump, fast_opts, files_with_suffix, Model, Rng};
-use lightning_db::{inspect, Compression, Db, Options, WriteBatch};
+use lightning_db::{inspect, Compression, Db, WriteBatch};
 
 fn key(i: u64) -> Vec<u8> {
     format!("key{i:05}").into_bytes()
@@ -137,10 +137,7 @@ fn foreign_tmp_files_and_directories_are_left_alone() {
 #[test]
 fn refused_open_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let o = Options {
-        create_if_missing: false,
-        ..fast_opts()
-    };
+    let o = fast_opts().create_if_missing(false);
     assert!(matches!(
         Db::open(dir.path(), o),
         Err(lightning_db::Error::NotADatabase { .. })
@@ -165,10 +162,7 @@ fn refused_open_creates_nothing() {
 #[test]
 fn manifest_is_rewritten_past_max_manifest_file_size() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = || Options {
-        max_manifest_file_size: 2048,
-        ..fast_opts()
-    };
+    let opts = || fast_opts().max_manifest_file_size(2048);
     let manifests = |p: &std::path::Path| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(p)
             .unwrap()
@@ -286,10 +280,7 @@ fn wal_truncated_at_every_length() {
     let mut states: Vec<Model> = vec![Model::new()];
     let mut rng = Rng(99);
     {
-        let big = Options {
-            write_buffer_size: 16 << 20,
-            ..fast_opts()
-        };
+        let big = fast_opts().write_buffer_size(16 << 20);
         let db = Db::open(&src, big).unwrap();
         let mut model = Model::new();
         for b in 0..60u64 {
@@ -380,13 +371,11 @@ fn options_changed_between_opens() {
     ];
     for round in 0..3 {
         for (i, (block, bloom, comp, wbs)) in variants.iter().enumerate() {
-            let opts = Options {
-                block_size: *block,
-                bloom_bits_per_key: *bloom,
-                compression: *comp,
-                write_buffer_size: *wbs,
-                ..fast_opts()
-            };
+            let opts = fast_opts()
+                .block_size(*block)
+                .bloom_bits_per_key(*bloom)
+                .compression(*comp)
+                .write_buffer_size(*wbs);
             let db = Db::open(dir.path(), opts).unwrap();
             assert_eq!(dump(&db).unwrap(), model, "round {round} variant {i}");
             for _ in 0..600 {

@@ -80,10 +80,7 @@ impl FileSystem for CountingFs {
 fn open(dir: &Path, f: impl FnOnce(&mut Options)) -> (Db, Arc<AtomicU64>) {
     let fs = CountingFs::default();
     let syncs = Arc::clone(&fs.wal_syncs);
-    let mut o = Options {
-        fs: Arc::new(fs),
-        ..Options::default()
-    };
+    let mut o = Options::default().fs(Arc::new(fs));
     f(&mut o);
     let db = Db::open(dir, o).unwrap();
     (db, syncs)
@@ -109,7 +106,7 @@ fn sync_writes_fsync_and_unsynced_writes_do_not() {
                 b.put(i.to_be_bytes(), b"s");
                 b
             },
-            &WriteOptions { sync: true },
+            &WriteOptions::default().sync(true),
         )
         .unwrap();
     }
@@ -171,7 +168,8 @@ fn concurrent_synced_writers_share_fsyncs() {
                 for i in 0..per_thread {
                     let mut b = WriteBatch::new();
                     b.put((t * 1000 + i).to_be_bytes(), [1u8; 100]);
-                    db.write_opt(b, &WriteOptions { sync: true }).unwrap();
+                    db.write_opt(b, &WriteOptions::default().sync(true))
+                        .unwrap();
                 }
             })
         })

@@ -23,12 +23,10 @@ fn value(i: u32, round: u32) -> Vec<u8> {
 }
 
 fn opts(max_open_files: i64, mmap: bool) -> Options {
-    let mut o = Options {
-        write_buffer_size: 64 * 1024,
-        max_open_files,
-        allow_mmap_reads: mmap,
-        ..Options::default()
-    };
+    let mut o = Options::default()
+        .write_buffer_size(64 * 1024)
+        .max_open_files(max_open_files)
+        .allow_mmap_reads(mmap);
     o.compaction.target_file_size_base = 64 * 1024;
     o.compaction.max_bytes_for_level_base = 256 * 1024;
     o
@@ -164,9 +162,6 @@ fn the_system_bounds_max_open_files() {
         );
     }
     assert!(max >= 64);
-    let o = Options {
-        max_open_files: 5,
-        ..Options::default()
-    };
+    let o = Options::default().max_open_files(5);
     assert!(o.validate().is_err());
 }

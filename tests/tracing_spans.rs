@@ -174,11 +174,9 @@ fn find<'a>(records: &'a [Captured], kind: &str, name: &str) -> &'a Captured {
 
 fn opts(label: &str) -> Options {
     install();
-    Options {
-        fs: Arc::new(MemFs::new()),
-        metrics_label: label.into(),
-        ..Options::default()
-    }
+    Options::default()
+        .fs(Arc::new(MemFs::new()))
+        .metrics_label(label.into())
 }
 
 #[test]
@@ -282,10 +280,7 @@ fn flush_and_compaction_spans_carry_their_fields() {
 #[test]
 fn stalls_are_reported_with_cause_and_duration() {
     install();
-    let o = Options {
-        metrics_label: "t-stall".into(),
-        ..Options::default()
-    };
+    let o = Options::default().metrics_label("t-stall".into());
     let _db = memtable_stall(o, Duration::from_millis(50));
     let all = captured("t-stall");
     let began = find(
@@ -305,11 +300,9 @@ fn stalls_are_reported_with_cause_and_duration() {
 fn stall_condition_changes_are_reported() {
     install();
     let fs = GateFs::new(2);
-    let mut o = Options {
-        fs: fs.clone(),
-        metrics_label: "t-condition".into(),
-        ..Options::default()
-    };
+    let mut o = Options::default()
+        .fs(fs.clone())
+        .metrics_label("t-condition".into());
     o.compaction.level0_file_num_compaction_trigger = 2;
     o.compaction.level0_slowdown_writes_trigger = 2;
     let db = Db::open("/db", o).unwrap();
@@ -345,17 +338,17 @@ fn background_errors_are_logged_as_errors() {
     let fs = Arc::new(FaultFs::new());
     let db = Db::open(
         "/db",
-        Options {
-            fs: fs.clone(),
-            metrics_label: "t-error".into(),
-            ..Options::default()
-        },
+        Options::default()
+            .fs(fs.clone())
+            .metrics_label("t-error".into()),
     )
     .unwrap();
     fs.inject(FaultRule::new(OpKind::Sync, 0, std::io::ErrorKind::Other).on(".log"));
     let mut b = lightning_db::WriteBatch::new();
     b.put("k", "v");
-    assert!(db.write_opt(b, &WriteOptions { sync: true }).is_err());
+    assert!(db
+        .write_opt(b, &WriteOptions::default().sync(true))
+        .is_err());
     let all = captured("t-error");
     let e = find(
         &all,

@@ -272,7 +272,7 @@ fn synced_commit_and_commit_after_close() {
     let (_d, db) = open();
     let mut tx = db.transaction();
     tx.put("a", "1");
-    tx.commit_opt(&WriteOptions { sync: true }).unwrap();
+    tx.commit_opt(&WriteOptions::default().sync(true)).unwrap();
     let mut late = db.transaction();
     late.put("b", "1");
     db.close().unwrap();
@@ -320,10 +320,7 @@ fn transaction_with_retries_a_conflict_and_runs_the_closure_again() {
 #[test]
 fn transaction_with_gives_up_after_max_retries_and_passes_other_errors() {
     let (_d, db) = open();
-    let opts = TransactionOptions {
-        max_retries: 3,
-        ..TransactionOptions::default()
-    };
+    let opts = TransactionOptions::default().max_retries(3);
     let mut runs = 0;
     let r = db.transaction_with_opt(&opts, |tx| {
         runs += 1;
@@ -350,10 +347,7 @@ fn doctors(isolation: IsolationLevel) -> (lightning_db::Result<()>, lightning_db
     let (_d, db) = open();
     db.put("oncall/alice", "yes").unwrap();
     db.put("oncall/bob", "yes").unwrap();
-    let opts = TransactionOptions {
-        isolation,
-        ..TransactionOptions::default()
-    };
+    let opts = TransactionOptions::default().isolation(isolation);
     let go_off = |me: &str| {
         let mut tx = db.transaction_opt(&opts);
         let on: Vec<_> = tx

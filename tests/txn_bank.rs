@@ -94,10 +94,7 @@ fn concurrent_transfers_keep_the_total() {
         let (db, runs, start) = (Arc::clone(&db), Arc::clone(&runs), Arc::clone(&start));
         workers.push(std::thread::spawn(move || {
             let mut rng = Rng(t);
-            let opts = TransactionOptions {
-                max_retries: 1000,
-                ..TransactionOptions::default()
-            };
+            let opts = TransactionOptions::default().max_retries(1000);
             start.wait();
             for _ in 0..TRANSFERS {
                 let (from, to, want) = pick(&mut rng);
@@ -209,18 +206,12 @@ fn bank_crash_child() {
         threads.push(std::thread::spawn(move || {
             let mut n = recorded(&db, t).map_or(0, |r| r.n);
             let mut rng = Rng(n * CRASH_THREADS + t);
-            let opts = TransactionOptions {
-                max_retries: 1000,
-                ..TransactionOptions::default()
-            };
+            let opts = TransactionOptions::default().max_retries(1000);
             loop {
                 n += 1;
                 let (from, to, want) = pick(&mut rng);
                 let sync = rng.one_in(4);
-                let opts = TransactionOptions {
-                    sync: Some(sync),
-                    ..opts
-                };
+                let opts = opts.sync(sync);
                 let done = db
                     .transaction_with_opt(&opts, |tx| {
                         let amount = transfer(tx, from, to, want)?;

@@ -20,10 +20,7 @@ use common::{churn_opts, Rng};
 use lightning_db::{Db, Error, TransactionOptions, WriteBatch, WriteOptions};
 
 fn patient() -> TransactionOptions {
-    TransactionOptions {
-        max_retries: 10_000,
-        ..TransactionOptions::default()
-    }
+    TransactionOptions::default().max_retries(10_000)
 }
 
 fn parse(v: Option<lightning_db::Bytes>) -> u64 {
@@ -86,7 +83,8 @@ fn same_snapshot_commits_have_exactly_one_winner() {
                     if t == 0 {
                         let mut plug = WriteBatch::new();
                         plug.put("plug", round.to_string());
-                        db.write_opt(plug, &WriteOptions { sync: true }).unwrap();
+                        db.write_opt(plug, &WriteOptions::default().sync(true))
+                            .unwrap();
                     } else {
                         std::thread::sleep(std::time::Duration::from_micros(200));
                     }
@@ -124,10 +122,7 @@ fn serializable_keeps_a_write_skew_invariant_under_concurrency() {
     for d in 0..DOCTORS {
         db.put(format!("oncall/{d}"), "1").unwrap();
     }
-    let opts = TransactionOptions {
-        max_retries: 10_000,
-        ..TransactionOptions::serializable()
-    };
+    let opts = TransactionOptions::serializable().max_retries(10_000);
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
             let db = Arc::clone(&db);

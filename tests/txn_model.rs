@@ -224,14 +224,11 @@ impl Op {
 }
 
 fn begin(db: &Db, h: &History, serializable: bool) -> (Transaction, ModelTxn) {
-    let opts = TransactionOptions {
-        isolation: if serializable {
-            IsolationLevel::Serializable
-        } else {
-            IsolationLevel::Snapshot
-        },
-        ..TransactionOptions::default()
-    };
+    let opts = TransactionOptions::default().isolation(if serializable {
+        IsolationLevel::Serializable
+    } else {
+        IsolationLevel::Snapshot
+    });
     let m = ModelTxn {
         snap: h.commits,
         serializable,

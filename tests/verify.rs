@@ -13,10 +13,7 @@ use lightning_db::inspect::SstFile;
 use lightning_db::{Db, Error, Options};
 
 fn opts() -> Options {
-    let mut o = Options {
-        write_buffer_size: 1 << 20,
-        ..Options::default()
-    };
+    let mut o = Options::default().write_buffer_size(1 << 20);
     o.compaction.disable_auto_compactions = true;
     o
 }

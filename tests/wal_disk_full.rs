@@ -50,11 +50,11 @@ fn a_full_disk_fails_the_write_and_loses_nothing_acknowledged() {
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     for wal_mmap in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let opts = || Options {
-            // One memtable for the whole test: the WAL is what grows.
-            write_buffer_size: 256 << 20,
-            wal_mmap,
-            ..Options::default()
+        let opts = || {
+            Options::default()
+                // One memtable for the whole test: the WAL is what grows.
+                .write_buffer_size(256 << 20)
+                .wal_mmap(wal_mmap)
         };
         let db = Db::open(dir.path(), opts()).unwrap();
         set_file_size_limit(20 << 20);

@@ -27,24 +27,19 @@ fn value(i: u32) -> Vec<u8> {
 fn a_crash_copy_with_a_zero_tail_recovers_every_write() {
     let dir = tempfile::tempdir().unwrap();
     let copy = tempfile::tempdir().unwrap();
-    let opts = || Options {
-        // Large enough that everything stays in one WAL.
-        write_buffer_size: 64 << 20,
-        ..Options::default()
+    let opts = || {
+        Options::default()
+            // Large enough that everything stays in one WAL.
+            .write_buffer_size(64 << 20)
     };
     let db = Db::open(dir.path(), opts()).unwrap();
-    let sync = WriteOptions { sync: true };
+    let sync = WriteOptions::default().sync(true);
     // About 12 MiB of WAL: the preallocation is extended twice.
     for i in 0..20_000u32 {
         let mut b = lightning_db::WriteBatch::new();
         b.put(format!("k{i:06}"), value(i));
-        db.write_opt(
-            b,
-            &WriteOptions {
-                sync: i % 1000 == 0,
-            },
-        )
-        .unwrap();
+        db.write_opt(b, &WriteOptions::default().sync(i % 1000 == 0))
+            .unwrap();
     }
     let mut b = lightning_db::WriteBatch::new();
     b.put("last", "synced");

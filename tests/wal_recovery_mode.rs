@@ -56,10 +56,7 @@ fn tolerate_torn_tail_refuses_damage_followed_by_valid_records() {
     let dir = tempfile::tempdir().unwrap();
     let log = build(dir.path());
     damage(&log, 45_000);
-    let o = Options {
-        wal_recovery_mode: WalRecoveryMode::TolerateTornTail,
-        ..Options::default()
-    };
+    let o = Options::default().wal_recovery_mode(WalRecoveryMode::TolerateTornTail);
     match Db::open(dir.path(), o) {
         Err(Error::Corruption { file, offset, .. }) => {
             assert_eq!(file, log);
@@ -68,10 +65,7 @@ fn tolerate_torn_tail_refuses_damage_followed_by_valid_records() {
         other => panic!("expected Corruption, got {other:?}"),
     }
     // A read-only open follows the same mode (it used to ignore it).
-    let o = Options {
-        wal_recovery_mode: WalRecoveryMode::TolerateTornTail,
-        ..Options::default()
-    };
+    let o = Options::default().wal_recovery_mode(WalRecoveryMode::TolerateTornTail);
     assert!(matches!(
         Db::open_read_only(dir.path(), o),
         Err(Error::Corruption { .. })
@@ -99,7 +93,7 @@ fn tolerate_torn_tail_refuses_damage_followed_by_valid_records() {
 fn tolerate_torn_tail_refuses_damage_followed_by_records_in_the_same_block() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), Options::default()).unwrap();
-    let sync = lightning_db::WriteOptions { sync: true };
+    let sync = lightning_db::WriteOptions::default().sync(true);
     for i in 0..10u8 {
         db.put_opt([i], vec![i; 100], &sync).unwrap();
     }
@@ -117,10 +111,7 @@ fn tolerate_torn_tail_refuses_damage_followed_by_records_in_the_same_block() {
     let at = bytes.len() - 7 * 120;
     bytes[at] ^= 0x01;
     std::fs::write(&log, &bytes).unwrap();
-    let o = Options {
-        wal_recovery_mode: WalRecoveryMode::TolerateTornTail,
-        ..Options::default()
-    };
+    let o = Options::default().wal_recovery_mode(WalRecoveryMode::TolerateTornTail);
     match Db::open(dir.path(), o) {
         Err(Error::Corruption { file, .. }) => assert_eq!(file, log),
         Ok(db) => {

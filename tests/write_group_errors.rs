@@ -43,14 +43,12 @@ fn every_writer_of_a_group_whose_wal_append_fails_gets_the_same_io_error() {
     let db = Arc::new(
         Db::open(
             "/db",
-            Options {
-                fs,
+            Options::default()
+                .fs(fs)
                 // The plain writer appends a record before its fsync; the
                 // mapped one may hold it in its buffer until the fsync the
                 // gate holds, where the injected failure would hit it too.
-                wal_mmap: false,
-                ..Options::default()
-            },
+                .wal_mmap(false),
         )
         .unwrap(),
     );
@@ -60,7 +58,7 @@ fn every_writer_of_a_group_whose_wal_append_fails_gets_the_same_io_error() {
     let d = Arc::clone(&db);
     let first = tx.clone();
     std::thread::spawn(move || {
-        let r = d.put_opt("first", "v", &WriteOptions { sync: true });
+        let r = d.put_opt("first", "v", &WriteOptions::default().sync(true));
         first.send((0usize, r)).unwrap();
     });
     assert!(gate.wait_holding(Duration::from_secs(10)), "no WAL sync");

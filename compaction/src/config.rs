@@ -3,6 +3,37 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Generates one chaining setter per listed field of an options struct:
+/// `fn field(self, value) -> Self`, named as the field, documented as
+/// setting it. With `#[non_exhaustive]` on the struct, this is how code
+/// outside the crate builds one (`Default`, then setters), so adding a
+/// field later breaks no caller. Used by this crate's configs and by
+/// `lightning-db`'s `Options`; not part of the stable API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! option_setters {
+    ($ty:ident { $($field:ident : $t:ty),* $(,)? }) => {
+        impl $ty {
+            $(
+                #[doc = concat!(
+                    "Sets [`", stringify!($ty), "::", stringify!($field),
+                    "`] (see there) and returns the options, for chaining."
+                )]
+                #[must_use]
+                pub fn $field(mut self, value: $t) -> Self {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+        // Every field has its setter: this pattern names them all, so a
+        // field added without one fails to compile.
+        const _: fn(&$ty) = |o| {
+            let $ty { $($field: _),* } = o;
+        };
+    };
+}
+
 /// How the tree is shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,8 +48,10 @@ pub enum CompactionStyle {
     Tiered,
 }
 
-/// Settings of the tiered (universal) style.
+/// Settings of the tiered (universal) style. Build one from
+/// `TieredConfig::default()` and its setters (one per field).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(deny_unknown_fields, default)]
 pub struct TieredConfig {
     /// A run joins a merge when its size is at most the merged size so far
@@ -52,8 +85,10 @@ impl Default for TieredConfig {
     }
 }
 
-/// Every compaction knob.
+/// Every compaction knob. Build one from `CompactionConfig::default()` and
+/// its setters (one per field), or read it from the config file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 #[serde(deny_unknown_fields, default)]
 pub struct CompactionConfig {
     /// Leveled (default) or tiered.
@@ -479,6 +514,32 @@ pub mod units {
         }
     }
 }
+
+option_setters!(TieredConfig {
+    size_ratio: u32,
+    min_merge_width: usize,
+    max_merge_width: usize,
+    max_size_amplification_percent: u32,
+});
+
+option_setters!(CompactionConfig {
+    style: CompactionStyle,
+    num_levels: usize,
+    level0_file_num_compaction_trigger: usize,
+    level0_slowdown_writes_trigger: usize,
+    level0_stop_writes_trigger: usize,
+    max_bytes_for_level_base: u64,
+    max_bytes_for_level_multiplier: f64,
+    level_compaction_dynamic_level_bytes: bool,
+    target_file_size_base: u64,
+    target_file_size_multiplier: u64,
+    max_background_jobs: usize,
+    max_subcompactions: usize,
+    soft_pending_compaction_bytes_limit: u64,
+    hard_pending_compaction_bytes_limit: u64,
+    disable_auto_compactions: bool,
+    tiered: TieredConfig,
+});
 
 #[cfg(test)]
 mod tests {

@@ -75,7 +75,11 @@ pub enum IsolationLevel {
 /// Options of a transaction. `TransactionOptions::default()` is snapshot
 /// isolation, the database's default write options, and 16 retries for
 /// [`Db::transaction_with_opt`].
+///
+/// `#[non_exhaustive]`: build one from `default()` or
+/// [`serializable()`](Self::serializable) and the setters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct TransactionOptions {
     /// What the commit validates.
     pub isolation: IsolationLevel,
@@ -105,6 +109,28 @@ impl TransactionOptions {
             isolation: IsolationLevel::Serializable,
             ..TransactionOptions::default()
         }
+    }
+
+    /// Sets [`TransactionOptions::isolation`].
+    #[must_use]
+    pub fn isolation(mut self, isolation: IsolationLevel) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    /// Sets [`TransactionOptions::max_retries`].
+    #[must_use]
+    pub fn max_retries(mut self, max_retries: u32) -> Self {
+        self.max_retries = max_retries;
+        self
+    }
+
+    /// Sets [`TransactionOptions::sync`] to `Some(sync)`: the commit syncs
+    /// the WAL, or not, whatever [`crate::Options::sync_writes`] says.
+    #[must_use]
+    pub fn sync(mut self, sync: bool) -> Self {
+        self.sync = Some(sync);
+        self
     }
 }
 

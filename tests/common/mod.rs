@@ -81,11 +81,9 @@ impl FileSystem for NoSyncFs {
 
 /// Options with a small write buffer and no fsyncs.
 pub fn fast_opts() -> Options {
-    Options {
-        write_buffer_size: 64 * 1024,
-        fs: Arc::new(NoSyncFs),
-        ..Options::default()
-    }
+    Options::default()
+        .write_buffer_size(64 * 1024)
+        .fs(Arc::new(NoSyncFs))
 }
 
 /// Options under which background work never rests: small memtables and a
@@ -93,14 +91,12 @@ pub fn fast_opts() -> Options {
 /// (two subcompactions per job), and a small manifest that is rewritten
 /// often.
 pub fn churn_opts() -> Options {
-    let mut o = Options {
-        write_buffer_size: 64 * 1024,
-        max_write_buffer_number: 3,
+    let mut o = Options::default()
+        .write_buffer_size(64 * 1024)
+        .max_write_buffer_number(3)
         // The manifest is rewritten every few dozen edits, so crashes land
         // during rewrites too.
-        max_manifest_file_size: 4096,
-        ..Options::default()
-    };
+        .max_manifest_file_size(4096);
     o.compaction.level0_file_num_compaction_trigger = 2;
     o.compaction.max_bytes_for_level_base = 64 * 1024;
     o.compaction.target_file_size_base = 64 * 1024;
@@ -348,12 +344,10 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 /// returns the database.
 pub fn memtable_stall(o: Options, hold: Duration) -> Arc<Db> {
     let fs = GateFs::new(0);
-    let o = Options {
-        fs: fs.clone(),
-        write_buffer_size: 64 << 10,
-        max_write_buffer_number: 2,
-        ..o
-    };
+    let o = o
+        .fs(fs.clone())
+        .write_buffer_size(64 << 10)
+        .max_write_buffer_number(2);
     let db = Arc::new(Db::open("/db", o).unwrap());
     let _gate = fs.open_on_drop();
     let writer = {

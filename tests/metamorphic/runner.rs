@@ -205,7 +205,7 @@ fn expect_eq<T: PartialEq + std::fmt::Debug>(
 }
 
 fn write_opts(sync: bool) -> WriteOptions {
-    WriteOptions { sync }
+    WriteOptions::default().sync(sync)
 }
 
 /// Runs one operation on both and compares.

@@ -13,12 +13,10 @@ fn main() -> lightning_db::Result<()> {
     let dir = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "/tmp/lightning-demo-db".into());
-    let mut o = Options {
-        write_buffer_size: 64 << 10,
-        block_size: 1024,
-        compression: Compression::Zstd { level: 3 },
-        ..Options::default()
-    };
+    let mut o = Options::default()
+        .write_buffer_size(64 << 10)
+        .block_size(1024)
+        .compression(Compression::Zstd { level: 3 });
     o.compaction.disable_auto_compactions = true;
     let db = Db::open(&dir, o)?;
     if std::env::args().nth(2).as_deref() == Some("tiny") {

@@ -33,12 +33,10 @@ fn json(o: &Output) -> Value {
 }
 
 fn options(compression: Compression) -> Options {
-    let mut o = Options {
-        write_buffer_size: 64 << 10,
-        block_size: 512,
-        compression,
-        ..Options::default()
-    };
+    let mut o = Options::default()
+        .write_buffer_size(64 << 10)
+        .block_size(512)
+        .compression(compression);
     o.compaction.disable_auto_compactions = true;
     o
 }

@@ -184,11 +184,15 @@ impl Engine for Lightning {
     }
 
     fn put(&self, key: &[u8], value: &[u8], sync: bool) -> Result<()> {
-        Ok(self.db.put_opt(key, value, &WriteOptions { sync })?)
+        Ok(self
+            .db
+            .put_opt(key, value, &WriteOptions::default().sync(sync))?)
     }
 
     fn delete(&self, key: &[u8], sync: bool) -> Result<()> {
-        Ok(self.db.delete_opt(key, &WriteOptions { sync })?)
+        Ok(self
+            .db
+            .delete_opt(key, &WriteOptions::default().sync(sync))?)
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<usize>> {
@@ -259,11 +263,7 @@ impl Engine for Lightning {
         sync: bool,
         attempt: &dyn Fn(),
     ) -> Result<()> {
-        let opts = TransactionOptions {
-            sync: Some(sync),
-            max_retries: 10_000,
-            ..TransactionOptions::default()
-        };
+        let opts = TransactionOptions::default().sync(sync).max_retries(10_000);
         let balance = |tx: &Transaction, key: &[u8]| -> lightning_db::Result<u64> {
             let v = tx.get(key)?.unwrap_or_default();
             Ok(v.get(..8)
