@@ -14,7 +14,7 @@
 //! - `wal/append`: framing, checksum and buffering of one 140-byte record.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use lightning_db::bench_internals::{BlockSeek, Bloom, IndexDescent, WalAppend};
+use lightning_db::testing::bench_internals::{BlockSeek, Bloom, IndexDescent, WalAppend};
 
 fn key(i: u64) -> Vec<u8> {
     // db_bench's key shape: 8-byte big-endian number, then padding.

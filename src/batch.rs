@@ -216,7 +216,7 @@ impl WriteBatch {
     /// The encoded batch: exactly a WAL record payload of log format
     /// version 1 (fixed-width sequence and count). Tests and fuzzing only:
     /// the engine writes [`with_wal_payload`](Self::with_wal_payload).
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn data(&self) -> &[u8] {
         &self.rep
     }

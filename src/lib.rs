@@ -2,19 +2,12 @@
 #![warn(missing_docs)]
 
 mod batch;
-#[cfg(feature = "bench-internals")]
-#[doc(hidden)]
-pub mod bench_internals;
 mod cache;
 mod coding;
 mod db;
 mod error;
 mod filename;
 pub mod fs;
-#[cfg(test)]
-mod fuzz_tests;
-#[cfg(any(test, feature = "fuzzing"))]
-pub mod fuzzing;
 pub mod inspect;
 mod iter;
 mod key;
@@ -26,6 +19,8 @@ mod options_file;
 mod prefetch;
 mod snapshot;
 mod sst;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod txn;
 mod version;
 

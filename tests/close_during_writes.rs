@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use common::gate::{GateFs, GateOp};
 use common::{snapshot_dir, within};
-use lightning_db::fs::{FaultFs, FaultRule, OpKind};
+use lightning_db::testing::{FaultFs, FaultRule, OpKind};
 use lightning_db::{Db, Error, Options, Transaction, TransactionOptions, WriteBatch};
 
 /// Keys every commit validates (see [`begin`]).

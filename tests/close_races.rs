@@ -17,7 +17,7 @@ use std::sync::{mpsc, Arc, Mutex};
 mod common;
 
 use common::within;
-use lightning_db::fs::{CrashMode, FaultFs, FaultRule, OpKind};
+use lightning_db::testing::{CrashMode, FaultFs, FaultRule, OpKind};
 use lightning_db::{Db, Error, Options, Transaction};
 
 fn opts(fs: &Arc<FaultFs>) -> Options {

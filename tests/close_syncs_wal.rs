@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::gate::{Gate, GateFs, GateOp};
-use lightning_db::fs::{CrashMode, FaultFs, FaultRule, OpKind, OpRecord};
+use lightning_db::testing::{CrashMode, FaultFs, FaultRule, OpKind, OpRecord};
 use lightning_db::{Db, Error, Options, WriteOptions};
 
 const DIR: &str = "/db";

@@ -10,7 +10,8 @@ use std::io::ErrorKind;
 use std::path::Path;
 use std::sync::Arc;
 
-use lightning_db::fs::{CrashMode, FaultFs, FaultRule, FileSystem, MemFs, OpKind};
+use lightning_db::fs::FileSystem;
+use lightning_db::testing::{CrashMode, FaultFs, FaultRule, MemFs, OpKind};
 use lightning_db::{Db, Error, Options};
 
 fn write(fs: &dyn FileSystem, path: &str, data: &[u8], sync: bool) {

@@ -17,7 +17,8 @@ use std::time::Duration;
 mod common;
 
 use common::within;
-use lightning_db::fs::{CrashMode, FaultFs, FaultRule, FileSystem, OpKind};
+use lightning_db::fs::FileSystem;
+use lightning_db::testing::{CrashMode, FaultFs, FaultRule, OpKind};
 use lightning_db::{Db, Error, Options, WriteBatch, WriteOptions};
 
 const DIR: &str = "/db";

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{memtable_stall, wait_until, GateFs};
-use lightning_db::fs::{FaultFs, FaultRule, FileSystem, MemFs, OpKind};
+use lightning_db::fs::FileSystem;
 use lightning_db::prometheus;
+use lightning_db::testing::{FaultFs, FaultRule, MemFs, OpKind};
 use lightning_db::{
     Compression, Db, Error, Options, StatsLevel, WriteBatch, WriteOptions, PROPERTY_NAMES,
 };

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lightning_db::fs::MemFs;
+use lightning_db::testing::MemFs;
 use lightning_db::{prometheus, Db};
 use metrics_server::{run_workload, workload_options, MetricsServer};
 use prometheus_parse::{Scrape, Value};

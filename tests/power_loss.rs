@@ -48,7 +48,7 @@ use std::time::Instant;
 mod common;
 
 use common::Rng;
-use lightning_db::fs::{CrashMode, FaultFs, OpKind};
+use lightning_db::testing::{CrashMode, FaultFs, OpKind};
 use lightning_db::{Db, Options, WriteBatch, WriteOptions};
 
 const DIR: &str = "/db";

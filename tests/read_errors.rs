@@ -13,7 +13,7 @@ mod common;
 use std::io::ErrorKind;
 use std::sync::Arc;
 
-use lightning_db::fs::{FaultFs, FaultRule, OpKind};
+use lightning_db::testing::{FaultFs, FaultRule, OpKind};
 use lightning_db::{Db, Error, Options};
 
 fn key(i: u32) -> String {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{memtable_stall, wait_until, GateFs};
-use lightning_db::fs::{FaultFs, FaultRule, MemFs, OpKind};
+use lightning_db::testing::{FaultFs, FaultRule, MemFs, OpKind};
 use lightning_db::{Db, Options, WriteOptions};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record as SpanRecord};

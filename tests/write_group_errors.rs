@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::gate::{GateFs, GateOp};
-use lightning_db::fs::{FaultFs, FaultRule, OpKind};
+use lightning_db::testing::{FaultFs, FaultRule, OpKind};
 use lightning_db::{Db, Error, Options, WriteOptions};
 
 /// `Error::Background` around an `Error::Io` of `kind`: the recorded error.

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    lightning_db::fuzzing::decode_block_handle(data);
+    lightning_db::testing::fuzzing::decode_block_handle(data);
 });

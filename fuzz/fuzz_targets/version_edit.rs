@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    lightning_db::fuzzing::decode_version_edit(data);
+    lightning_db::testing::fuzzing::decode_version_edit(data);
 });

@@ -677,9 +677,10 @@ mod tests {
     use crate::db::Db;
     use crate::error::Error;
     use crate::filename::log_file_name;
-    use crate::fs::{FileSystem, MemFs};
+    use crate::fs::FileSystem;
     use crate::log::{LogKind, LogWriter};
     use crate::options::Options;
+    use crate::testing::MemFs;
     use std::path::Path;
     use std::sync::Arc;
 

@@ -59,11 +59,11 @@ use super::WritableFile;
 use crate::error::{Error, Result};
 
 /// Bytes mapped at a time (a multiple of every page size in use).
-pub(super) const WINDOW: u64 = 1 << 20;
+pub(crate) const WINDOW: u64 = 1 << 20;
 
 /// Unsynced flushes in a row after which a buffered file maps its window
 /// again (see the module docs).
-pub(super) const MAP_AFTER_FLUSHES: u32 = 8;
+pub(crate) const MAP_AFTER_FLUSHES: u32 = 8;
 
 /// The calls [`MappedWritable`] makes on its file, apart from its logic so
 /// that the same logic (windows, blocks reserved ahead, the switches
@@ -76,7 +76,7 @@ pub(super) const MAP_AFTER_FLUSHES: u32 = 8;
 /// Each method behaves as the system call it names; a failed call changes
 /// nothing the writer relies on (the writer's state is only advanced after
 /// a call succeeds).
-pub(super) trait MapBackend: Send + Sync + 'static {
+pub(crate) trait MapBackend: Send + Sync + 'static {
     /// A window of the file mapped read-write and shared: a store through
     /// it is in the file (the page cache) at once.
     type Window: Send + Sync;
@@ -186,7 +186,7 @@ impl MapBackend for PosixMap {
 
 /// A [`WritableFile`] whose appends are copies into a shared mapping (see
 /// the module docs), over the file calls of `B`.
-pub(super) struct MappedWritable<B: MapBackend> {
+pub(crate) struct MappedWritable<B: MapBackend> {
     path: PathBuf,
     file: B,
     /// Bytes appended (the logical size).
@@ -211,7 +211,7 @@ impl<B: MapBackend> MappedWritable<B> {
     /// Wraps `file`, just created empty at `path`. `Ok(None)` when the file
     /// system cannot reserve blocks (`fallocate` unsupported): the caller
     /// then writes the file with plain appends.
-    pub(super) fn new(path: PathBuf, file: B) -> Result<Option<MappedWritable<B>>> {
+    pub(crate) fn new(path: PathBuf, file: B) -> Result<Option<MappedWritable<B>>> {
         let mut w = MappedWritable {
             path,
             file,
@@ -531,9 +531,10 @@ mod tests {
 mod fault_tests {
     use std::path::Path;
 
-    use super::super::fault::FaultMap;
-    use super::super::{CrashMode, FaultFs, FileSystem, PAGE_SIZE};
+    use super::super::FileSystem;
     use super::*;
+    use crate::testing::fault::FaultMap;
+    use crate::testing::{CrashMode, FaultFs, PAGE_SIZE};
 
     const PATH: &str = "/d/000001.log";
 

@@ -2,16 +2,14 @@
 //! [`FileSystem`].
 //!
 //! [`PosixFs`] is the real implementation and the default. Tests can swap
-//! in [`MemFs`] (in memory) or [`FaultFs`] (in memory, separating synced
+//! in `MemFs` (in memory) or `FaultFs` (in memory, separating synced
 //! from merely written data, simulating power loss and injecting I/O
-//! errors). The trait is deliberately small: whole-file read-only mapping for
+//! errors): both are in `lightning_db::testing`, behind the `testing` feature. The trait is deliberately small: whole-file read-only mapping for
 //! immutable files, append-only writable files, and directory operations.
 //!
 //! Every method reports failures as [`crate::Error::Io`] naming the path.
 
-mod fault;
-mod mapped;
-mod mem;
+pub(crate) mod mapped;
 mod posix;
 mod writeback;
 
@@ -23,8 +21,6 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
-pub use fault::{CrashMode, FaultFs, FaultRule, FaultStats, OpKind, OpRecord, PAGE_SIZE};
-pub use mem::MemFs;
 pub use posix::PosixFs;
 
 /// A file opened for appending. Data passes through three states:

@@ -207,7 +207,7 @@ pub(crate) fn rfc3339_utc(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fs::MemFs;
+    use crate::testing::MemFs;
 
     #[test]
     fn rfc3339_dates() {

@@ -419,7 +419,7 @@ impl Block {
     }
 
     /// Offsets of the restart points, in order.
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(any(test, feature = "testing"))]
     pub fn restart_offsets(&self) -> Vec<usize> {
         (0..self.num_restarts).map(|i| self.restart(i)).collect()
     }
@@ -560,7 +560,7 @@ impl BlockIter {
     }
 
     /// Offset inside the block of the current entry.
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(any(test, feature = "testing"))]
     pub fn entry_offset(&self) -> usize {
         self.cur
     }
@@ -870,7 +870,7 @@ mod tests {
 
     #[test]
     fn restart_point_inside_an_entry_is_refused() {
-        // Found by the misaligned-restart table test (src/fuzz_tests.rs):
+        // Found by the misaligned-restart table test (src/testing/fuzz_tests.rs):
         // forward iteration used to step over such a restart point, so
         // Table::verify passed a block that backward iteration misreads.
         let (block, r1_at) = with_restart_shifted(&build(8, 2), 1);
@@ -886,7 +886,7 @@ mod tests {
 
     #[test]
     fn restart_point_inside_the_last_entry_is_refused() {
-        // Found by the table fuzz test (src/fuzz_tests.rs, an index page
+        // Found by the table fuzz test (src/testing/fuzz_tests.rs, an index page
         // of two entries): a restart point inside the last entry is never
         // passed by a following entry, so forward iteration ended cleanly
         // and Table::verify accepted a page that backward iteration and

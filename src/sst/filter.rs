@@ -277,7 +277,7 @@ impl FilterReader {
     }
 
     /// False only when `user_key` was certainly not added.
-    #[cfg(any(test, feature = "fuzzing", feature = "bench-internals"))]
+    #[cfg(any(test, feature = "testing"))]
     #[inline]
     pub fn may_contain(&self, user_key: &[u8]) -> bool {
         self.may_contain_hash(filter_hash(user_key))

@@ -66,7 +66,7 @@ fn open(data: Bytes) -> Result<Arc<Table>> {
 /// The same table opened for `pread`s (`allow_mmap_reads = false`), from
 /// an in-memory file system.
 fn open_pread(data: &Bytes) -> Arc<Table> {
-    let fs = crate::fs::MemFs::new();
+    let fs = crate::testing::MemFs::new();
     let path = PathBuf::from("/mem.sst");
     let mut f = fs.create(&path).unwrap();
     f.append(data).unwrap();

@@ -242,7 +242,7 @@ pub fn no_compaction(mut opts: Options) -> Options {
 /// purpose. [`GateFs::open`] lets everything through from then on.
 #[derive(Debug)]
 pub struct GateFs {
-    inner: lightning_db::fs::MemFs,
+    inner: lightning_db::testing::MemFs,
     /// (open, creations still let through while closed)
     state: std::sync::Mutex<(bool, u64)>,
     cv: std::sync::Condvar,
@@ -252,7 +252,7 @@ impl GateFs {
     /// A closed gate that lets `pass` `.sst` creations through first.
     pub fn new(pass: u64) -> Arc<GateFs> {
         Arc::new(GateFs {
-            inner: lightning_db::fs::MemFs::new(),
+            inner: lightning_db::testing::MemFs::new(),
             state: std::sync::Mutex::new((false, pass)),
             cv: std::sync::Condvar::new(),
         })

@@ -5,7 +5,8 @@ use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lightning_db::fs::{CrashMode, FaultFs, FileSystem};
+use lightning_db::fs::FileSystem;
+use lightning_db::testing::{CrashMode, FaultFs};
 use lightning_db::{Db, Error, Iter, Snapshot, Transaction, WalRecoveryMode, WriteBatch};
 use lightning_db::{Options, WriteOptions};
 

@@ -1,6 +1,6 @@
 //! Thin handles on the engine's innermost hot paths, for the criterion
 //! micro-benchmarks in `benches/internals.rs` (cargo feature
-//! `bench-internals`; not a stable API). Each wraps one step a point
+//! `testing`; not a stable API). Each wraps one step a point
 //! lookup or a write takes, so a regression shows in the step it is in:
 //! the seek inside one data block, a bloom filter probe, the descent of an
 //! SST's B+Tree index to a data block, and one WAL record append.
@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::fs::{FileSystem, MemFs};
+use crate::fs::FileSystem;
 use crate::key::{encode_internal_key, ValueKind, MAX_SEQUENCE};
 use crate::log::{LogKind, LogWriter};
 use crate::sst::block::{Block, BlockBuilder, BlockIter};
 use crate::sst::filter::{FilterBuilder, FilterFormat, FilterReader};
 use crate::sst::{Table, TableBuildOptions, TableBuilder};
+use crate::testing::MemFs;
 
 /// One data block of `n` entries and a cursor to seek in it.
 pub struct BlockSeek {

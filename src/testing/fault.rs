@@ -106,9 +106,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parking_lot::Mutex;
 
-use super::mapped::{MapBackend, MappedWritable};
-use super::{FileLock, FileSystem, RandomAccessFile, WritableFile};
 use crate::error::{Error, Result};
+use crate::fs::mapped::{MapBackend, MappedWritable};
+use crate::fs::{FileLock, FileSystem, RandomAccessFile, WritableFile};
 
 /// Size of the page that [`CrashMode::tear_last_page`] garbles.
 pub const PAGE_SIZE: usize = 4096;
@@ -858,7 +858,7 @@ impl FaultFs {
     /// [`FileSystem::create_mapped`] before boxing (unit tests look inside
     /// the writer). `Ok(None)`: the first reservation failed with
     /// `Unsupported`.
-    pub(super) fn create_mapped_writable(
+    pub(crate) fn create_mapped_writable(
         &self,
         path: &Path,
     ) -> Result<Option<MappedWritable<FaultMap>>> {
@@ -933,12 +933,12 @@ fn to_usize(n: u64, path: &Path) -> Result<usize> {
 
 /// The [`MapBackend`] of a [`FaultFs`] file: the production
 /// [`MappedWritable`] runs over it (see the module docs, "Mapped files").
-pub(super) struct FaultMap {
+pub(crate) struct FaultMap {
     h: Handle,
 }
 
 /// A window of a [`FaultMap`]: the range it covers. Stores go to the inode.
-pub(super) struct FaultWindow {
+pub(crate) struct FaultWindow {
     start: usize,
     len: usize,
 }
@@ -1123,8 +1123,8 @@ impl FileSystem for FaultFs {
         }))
     }
 
-    /// The production mapped writer ([`MappedWritable`]) over a
-    /// [`FaultMap`] (see the module docs, "Mapped files"). An injected
+    /// The production mapped writer (`MappedWritable`) over a
+    /// `FaultMap` (see the module docs, "Mapped files"). An injected
     /// [`OpKind::Allocate`] failure of kind `Unsupported` on its first
     /// reservation makes it fall back to [`create`](FileSystem::create),
     /// as `PosixFs` does on a file system without `fallocate`.

@@ -12,8 +12,9 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use super::{FaultFs, FileLock, FileSystem, RandomAccessFile, WritableFile};
+use super::FaultFs;
 use crate::error::Result;
+use crate::fs::{FileLock, FileSystem, RandomAccessFile, WritableFile};
 
 /// An in-memory [`FileSystem`] (see the module docs).
 #[derive(Debug, Clone, Default)]

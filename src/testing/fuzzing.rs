@@ -1,5 +1,5 @@
 //! Entry points into every on-disk decoder, for fuzzing (cargo feature
-//! `fuzzing`).
+//! `testing`).
 //!
 //! Each function feeds arbitrary bytes to one decoder and checks what the
 //! decoder promises (docs/format.md): it never panics, it rejects what it
@@ -335,7 +335,7 @@ pub fn decode_filter(data: &[u8]) {
 
 /// A whole SST file, opened from bytes. Reads everything: iterates both
 /// ways, verifies, looks up keys, seeks, and describes the layout. When
-/// [`Table::verify`] accepts the file, iteration must succeed in both
+/// `Table::verify` accepts the file, iteration must succeed in both
 /// directions with the same entries as many as the properties say, and
 /// every entry must be found by `get` (with model semantics: the first
 /// entry of the user key at or below the sequence number) and by `seek`.

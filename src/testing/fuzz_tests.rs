@@ -1,4 +1,4 @@
-//! Decoder robustness under proptest: every function of [`crate::fuzzing`]
+//! Decoder robustness under proptest: every function of [`crate::testing::fuzzing`]
 //! (one per on-disk decoder) is fed (a) random bytes and (b) valid
 //! encodings mutated by bit flips, truncations, byte insertions and length
 //! fields overwritten with huge values. The functions panic on any broken
@@ -23,13 +23,13 @@ use crate::batch::WriteBatch;
 use crate::coding::{checksum, put_varint64};
 use crate::error::Result;
 use crate::fs::WritableFile;
-use crate::fuzzing;
 use crate::key::{encode_internal_key, ValueKind};
 use crate::log::{LogKind, LogWriter};
 use crate::options::{Compression, Options};
 use crate::sst::block::{block_trailer, BlockBuilder};
 use crate::sst::filter::FilterBuilder;
 use crate::sst::{BlockHandle, Footer, Table, TableBuildOptions, TableBuilder, TableProperties};
+use crate::testing::fuzzing;
 use crate::version::current::encode_current;
 use crate::version::edit::{FileMetaData, VersionEdit};
 
