@@ -42,7 +42,8 @@ pub use options::{
 };
 /// The `prometheus` crate this version of Lightning DB registers its
 /// metrics with: use its `Registry` for [`Options::metrics_registry`] to
-/// be sure the versions match.
+/// be sure the versions match (feature `prometheus`, on by default).
+#[cfg(feature = "prometheus")]
 pub use prometheus;
 pub use snapshot::Snapshot;
 pub use txn::{IsolationLevel, Transaction, TransactionOptions, TxnIter};

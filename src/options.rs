@@ -202,6 +202,7 @@ pub struct Options {
     /// ([`Db::metrics_registry`](crate::Db::metrics_registry)).
     /// Registering fails the open ([`Error::InvalidArgument`]) when a
     /// database with the same label is registered there.
+    #[cfg(feature = "prometheus")]
     pub metrics_registry: Option<prometheus::Registry>,
     /// Write the event log: a `LOG` file in the database directory with
     /// one line per event at `INFO` and above (opens, flushes,
@@ -249,6 +250,7 @@ impl Default for Options {
             max_open_files: -1,
             statistics: StatsLevel::Counters,
             metrics_label: String::new(),
+            #[cfg(feature = "prometheus")]
             metrics_registry: None,
             event_log: false,
             event_log_max_file_size: 16 << 20,
@@ -287,7 +289,7 @@ impl fmt::Debug for Options {
             .field("max_open_files", &self.max_open_files)
             .field("statistics", &self.statistics)
             .field("metrics_label", &self.metrics_label)
-            .field("metrics_registry", &self.metrics_registry.is_some())
+            .field("metrics_registry", &self.has_metrics_registry())
             .field("event_log", &self.event_log)
             .field("event_log_max_file_size", &self.event_log_max_file_size)
             .field("event_log_keep_files", &self.event_log_keep_files)
@@ -464,6 +466,15 @@ impl Options {
     pub fn new() -> Self {
         Options::default()
     }
+
+    /// Whether a registry was given (`false` without the `prometheus`
+    /// feature).
+    fn has_metrics_registry(&self) -> bool {
+        #[cfg(feature = "prometheus")]
+        return self.metrics_registry.is_some();
+        #[cfg(not(feature = "prometheus"))]
+        false
+    }
 }
 
 lightning_compaction::option_setters!(Options {
@@ -493,6 +504,7 @@ lightning_compaction::option_setters!(Options {
     max_manifest_file_size: u64,
     statistics: StatsLevel,
     metrics_label: String,
+    #[cfg(feature = "prometheus")]
     metrics_registry: Option<prometheus::Registry>,
     event_log: bool,
     event_log_max_file_size: u64,

@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 #[doc(hidden)]
 #[macro_export]
 macro_rules! option_setters {
-    ($ty:ident { $($field:ident : $t:ty),* $(,)? }) => {
+    ($ty:ident { $($(#[$attr:meta])* $field:ident : $t:ty),* $(,)? }) => {
         impl $ty {
             $(
+                $(#[$attr])*
                 #[doc = concat!(
                     "Sets [`", stringify!($ty), "::", stringify!($field),
                     "`] (see there) and returns the options, for chaining."
@@ -29,7 +30,7 @@ macro_rules! option_setters {
         // Every field has its setter: this pattern names them all, so a
         // field added without one fails to compile.
         const _: fn(&$ty) = |o| {
-            let $ty { $($field: _),* } = o;
+            let $ty { $($(#[$attr])* $field: _),* } = o;
         };
     };
 }

@@ -30,6 +30,8 @@ mod compact;
 mod flush;
 mod observe;
 mod open;
+#[cfg(feature = "prometheus")]
+mod prom;
 mod verify;
 mod write;
 
@@ -74,6 +76,7 @@ pub struct Db {
     lock: Mutex<Option<Box<dyn FileLock>>>,
     /// Where the database's Prometheus collector is registered (`None`
     /// with `StatsLevel::Off`); unregistered at close.
+    #[cfg(feature = "prometheus")]
     registry: Option<prometheus::Registry>,
 }
 
@@ -413,6 +416,7 @@ impl Db {
             }
         };
         self.lock.lock().take();
+        #[cfg(feature = "prometheus")]
         if let Some(r) = &self.registry {
             observe::unregister(&self.inner, r);
         }

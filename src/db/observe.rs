@@ -16,13 +16,14 @@ use std::time::Instant;
 use lightning_compaction::planner;
 
 use super::compact::decode_stall;
+#[cfg(feature = "prometheus")]
+use super::prom::{self, DbCollector};
 use super::{Db, DbInner};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::key::user_key;
 use crate::log::LogWriter;
 use crate::metrics::event_log::{EventLog, EventLogConfig};
 use crate::metrics::local::{Counter, Op};
-use crate::metrics::prom::{self, DbCollector};
 use crate::metrics::{
     DbStats, FilterStats, MemtableStats, Metrics, OpLatency, OpStats, Stall, StallStats,
     StatsLevel, TxnStats, WalStats,
@@ -413,6 +414,7 @@ impl Db {
     /// [`StatsLevel::Off`]. To serve several databases, or other metrics
     /// beside them, gather their shared registry instead
     /// ([`Options::metrics_registry`](crate::Options::metrics_registry)).
+    #[cfg(feature = "prometheus")]
     pub fn metrics_text(&self) -> String {
         if self.registry.is_none() {
             return String::new();
@@ -425,6 +427,7 @@ impl Db {
     /// else one the database made for itself. `None` with
     /// [`StatsLevel::Off`]. The collector is unregistered when the
     /// database closes.
+    #[cfg(feature = "prometheus")]
     pub fn metrics_registry(&self) -> Option<&prometheus::Registry> {
         self.registry.as_ref()
     }
@@ -474,6 +477,7 @@ pub(super) fn make_metrics(dir: &Path, opts: &Options, writable: bool) -> Arc<Me
 /// Registers the collector of `inner` in the registry the options name
 /// (or a new one), unless statistics are off. An error names the label
 /// already taken.
+#[cfg(feature = "prometheus")]
 pub(super) fn register(
     inner: &Arc<DbInner>,
     opts: &Options,
@@ -486,7 +490,7 @@ pub(super) fn register(
     registry
         .register(Box::new(DbCollector::new(Arc::downgrade(inner), label)))
         .map_err(|e| {
-            Error::InvalidArgument(format!(
+            crate::Error::InvalidArgument(format!(
                 "cannot register the metrics of database `{label}` in the Prometheus registry \
                  ({e}): another database with this label is registered there; set \
                  Options::metrics_label"
@@ -496,6 +500,7 @@ pub(super) fn register(
 }
 
 /// Removes the collector of `inner` from `registry`.
+#[cfg(feature = "prometheus")]
 pub(super) fn unregister(inner: &Arc<DbInner>, registry: &prometheus::Registry) {
     // A collector with the same descriptors identifies the registered one.
     let _ = registry.unregister(Box::new(DbCollector::new(

@@ -263,6 +263,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         cache,
         metrics,
     ));
+    #[cfg(feature = "prometheus")]
     let registry = observe::register(&inner, &inner.opts)?;
     let bg = Arc::clone(&inner);
     let mut threads = vec![std::thread::Builder::new()
@@ -284,6 +285,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         inner,
         threads: Mutex::new(threads),
         lock: Mutex::new(Some(lock)),
+        #[cfg(feature = "prometheus")]
         registry,
     })
 }
@@ -396,11 +398,13 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         cache,
         metrics,
     ));
+    #[cfg(feature = "prometheus")]
     let registry = observe::register(&inner, &inner.opts)?;
     Ok(Db {
         inner,
         threads: Mutex::new(Vec::new()),
         lock: Mutex::new(lock),
+        #[cfg(feature = "prometheus")]
         registry,
     })
 }

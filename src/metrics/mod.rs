@@ -26,7 +26,6 @@
 pub(crate) mod event_log;
 pub(crate) mod histogram;
 pub(crate) mod local;
-pub(crate) mod prom;
 pub(crate) mod stats;
 mod timed_seek;
 

@@ -149,6 +149,7 @@ pub struct StallStats {
 
 impl StallStats {
     /// The counter of `s`.
+    #[cfg(feature = "prometheus")]
     pub(crate) fn get(&self, s: Stall) -> &StallCounter {
         match s {
             Stall::Level0Slowdown => &self.level0_slowdown,

@@ -14,10 +14,8 @@ use std::sync::Weak;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
-use super::histogram::HistogramSnapshot;
-use super::stats::DbStats;
-use super::Stall;
-use crate::db::DbInner;
+use super::DbInner;
+use crate::metrics::{DbStats, HistogramSnapshot, Stall};
 
 /// One metric family.
 pub(crate) struct Family {
