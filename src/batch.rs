@@ -92,6 +92,17 @@ impl WriteBatch {
     /// Adds "set `key` to `value`". Keys longer than [`MAX_KEY_SIZE`] or
     /// values longer than [`MAX_VALUE_SIZE`] make the write of this batch
     /// fail with [`Error::InvalidArgument`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// let mut batch = lightning_db::WriteBatch::new();
+    /// batch.put("k", "v");
+    /// batch.put("k", "w"); // the later put wins
+    /// db.write(batch)?;
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"w"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let (key, value) = (key.as_ref(), value.as_ref());
         self.rep.reserve(1 + 10 + key.len() + 10 + value.len());
@@ -106,6 +117,17 @@ impl WriteBatch {
 
     /// Adds "delete `key`" (a no-op for a key that does not exist). Keys
     /// longer than [`MAX_KEY_SIZE`] make the write fail.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// let mut batch = lightning_db::WriteBatch::new();
+    /// batch.delete("k");
+    /// db.write(batch)?;
+    /// assert_eq!(db.get("k")?, None);
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
         let key = key.as_ref();
         self.rep.reserve(1 + 10 + key.len());
@@ -269,6 +291,21 @@ impl WriteBatch {
 
     /// Appends the operations of `other` after this batch's, so both apply
     /// atomically as one batch.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// use lightning_db::WriteBatch;
+    ///
+    /// let mut a = WriteBatch::new();
+    /// a.put("x", "1");
+    /// let mut b = WriteBatch::new();
+    /// b.put("y", "2");
+    /// a.append(&b);
+    /// assert_eq!(a.len(), 2);
+    /// db.write(a)?;
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn append(&mut self, other: &WriteBatch) {
         self.rep
             .extend_from_slice(other.rep.get(BATCH_HEADER_LEN..).unwrap_or_default());

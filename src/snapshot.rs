@@ -31,6 +31,16 @@ impl Snapshot {
     }
 
     /// The value of `key` as of the snapshot, or `None`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "1")?;
+    /// let snap = db.snapshot();
+    /// db.delete("k")?;
+    /// assert_eq!(snap.get("k")?.as_deref(), Some(&b"1"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.inner.check_open()?;
         self.inner.get_at(key.as_ref(), self.seq)
@@ -38,6 +48,17 @@ impl Snapshot {
 
     /// The pairs in `range` as of the snapshot, in key order (`.rev()` for
     /// reverse).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("a", "1")?;
+    /// db.put("b", "2")?;
+    /// let snap = db.snapshot();
+    /// db.put("a1", "later")?;
+    /// assert_eq!(snap.range("a".."c").count(), 2); // not a1
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
         self.inner.iter_at(
             self.seq,
@@ -47,11 +68,31 @@ impl Snapshot {
     }
 
     /// Every pair as of the snapshot.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("a", "1")?;
+    /// let snap = db.snapshot();
+    /// db.put("b", "2")?;
+    /// assert_eq!(snap.iter().count(), 1);
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn iter(&self) -> Iter {
         self.range::<&[u8], _>(..)
     }
 
     /// The pairs whose keys start with `prefix`, as of the snapshot.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("user/1", "ann")?;
+    /// let snap = db.snapshot();
+    /// db.put("user/2", "bob")?;
+    /// assert_eq!(snap.prefix("user/").count(), 1);
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
         let (lo, hi) = prefix_bounds(prefix.as_ref());
         self.inner.iter_at(self.seq, lo, hi)

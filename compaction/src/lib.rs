@@ -15,7 +15,7 @@
 //! - [`executor`]: runs a job, split into key-range subcompactions, on a
 //!   rayon pool.
 //! - [`stats`]: per-level compaction statistics and write amplification.
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod config;
 pub mod executor;

@@ -165,6 +165,19 @@ impl Db {
     /// directory, [`Error::NotADatabase`] for a directory with foreign
     /// files, [`Error::InvalidArgument`] for bad options, and
     /// [`Error::Corruption`] / [`Error::Io`] naming the file.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use lightning_db::{Db, Options};
+    ///
+    /// let db = Db::open(dir.path(), Options::new().write_buffer_size(8 << 20))?;
+    /// db.put("k", "v")?;
+    /// db.close()?;
+    /// // Everything acknowledged is there after a reopen.
+    /// let db = Db::open(dir.path(), Options::default())?;
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         open::open(path.as_ref(), options)
     }
@@ -191,6 +204,17 @@ impl Db {
     /// Errors: [`Error::NotADatabase`] for a missing directory or one
     /// without `CURRENT`, [`Error::Locked`], and [`Error::Corruption`] /
     /// [`Error::Io`] naming the file, as [`Db::open`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use lightning_db::{Db, Error, Options};
+    ///
+    /// Db::open(dir.path(), Options::default())?.put("k", "v")?;
+    /// let ro = Db::open_read_only(dir.path(), Options::default())?;
+    /// assert_eq!(ro.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// assert!(matches!(ro.put("k", "w"), Err(Error::ReadOnly(_))));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn open_read_only(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         open::open_read_only(path.as_ref(), options)
     }
@@ -202,6 +226,15 @@ impl Db {
 
     /// Sets `key` to `value` (default write options: see
     /// [`Options::sync_writes`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("fruit/apple", "red")?;
+    /// db.put(b"\x00binary key", vec![1u8, 2, 3])?;
+    /// assert_eq!(db.get("fruit/apple")?.as_deref(), Some(&b"red"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
         let mut b = write::take_spare_batch();
         b.put(key, value);
@@ -212,6 +245,16 @@ impl Db {
     /// loss once this returns). A one-operation [`write_opt`](Self::write_opt)
     /// that reuses this thread's last batch buffer: no allocation in steady
     /// state.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// use lightning_db::WriteOptions;
+    ///
+    /// // Durable when this returns: it survives a power loss.
+    /// db.put_opt("order/42", "paid", &WriteOptions::synced())?;
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn put_opt(
         &self,
         key: impl AsRef<[u8]>,
@@ -224,6 +267,15 @@ impl Db {
     }
 
     /// Deletes `key` (a no-op for an absent key, but still a write).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// db.delete("k")?;
+    /// assert_eq!(db.get("k")?, None);
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
         let mut b = write::take_spare_batch();
         b.delete(key);
@@ -238,6 +290,20 @@ impl Db {
     }
 
     /// Applies `batch` atomically with the default write options.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// use lightning_db::WriteBatch;
+    ///
+    /// let mut batch = WriteBatch::new();
+    /// batch.put("a", "1");
+    /// batch.put("b", "2");
+    /// batch.delete("c");
+    /// db.write(batch)?; // all three, or none after a crash
+    /// assert_eq!(db.get("b")?.as_deref(), Some(&b"2"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
         let opts = WriteOptions {
             sync: self.inner.opts.sync_writes,
@@ -254,6 +320,18 @@ impl Db {
     /// [`crate::MAX_VALUE_SIZE`] give [`Error::InvalidArgument`] and write
     /// nothing. After a failed WAL write or fsync the database stops
     /// accepting writes ([`Error::Background`]); reopen it.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// use lightning_db::{WriteBatch, WriteOptions};
+    ///
+    /// let mut batch = WriteBatch::new();
+    /// batch.put("from", "90");
+    /// batch.put("to", "110");
+    /// db.write_opt(batch, &WriteOptions::synced())?;
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn write_opt(&self, batch: WriteBatch, opts: &WriteOptions) -> Result<()> {
         self.inner.check_writable()?;
         batch.check_limits()?;
@@ -268,6 +346,15 @@ impl Db {
 
     /// The current value of `key`, or `None`. The value is a cheap shared
     /// slice (no copy when it lies in a memory-mapped uncompressed block).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// assert_eq!(db.get("absent")?, None);
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.inner.check_open()?;
         let seq = self.inner.visible_seq.load(Ordering::Acquire);
@@ -278,12 +365,40 @@ impl Db {
     /// through it see exactly the writes acknowledged before this call,
     /// whatever happens later; the versions it can see are kept until it is
     /// dropped.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "old")?;
+    /// let snap = db.snapshot();
+    /// db.put("k", "new")?;
+    /// assert_eq!(snap.get("k")?.as_deref(), Some(&b"old"[..]));
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"new"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn snapshot(&self) -> Snapshot {
         Snapshot::new(Arc::clone(&self.inner))
     }
 
     /// The pairs whose keys lie in `range`, in key order; `.rev()` for
     /// reverse order. The iterator reads a consistent view as of this call.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// for k in ["a", "b", "c", "d"] {
+    ///     db.put(k, "v")?;
+    /// }
+    /// let keys: Vec<_> = db
+    ///     .range("b".."d")
+    ///     .map(|r| r.map(|(k, _)| k))
+    ///     .collect::<lightning_db::Result<_>>()?;
+    /// assert_eq!(keys, ["b", "c"]);
+    /// // Backwards, from the end of the range.
+    /// let (last, _) = db.range("a"..="c").next_back().unwrap()?;
+    /// assert_eq!(last, "c");
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
         let seq = self.inner.visible_seq.load(Ordering::Acquire);
         self.inner.iter_at(
@@ -294,11 +409,34 @@ impl Db {
     }
 
     /// Every pair, in key order.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("b", "2")?;
+    /// db.put("a", "1")?;
+    /// let all: Vec<_> = db.iter().collect::<lightning_db::Result<_>>()?;
+    /// assert_eq!(all.len(), 2);
+    /// assert_eq!(all[0].0, "a");
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn iter(&self) -> Iter {
         self.range::<&[u8], _>(..)
     }
 
     /// The pairs whose keys start with `prefix`, in key order.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("user/1", "ann")?;
+    /// db.put("user/2", "bob")?;
+    /// db.put("order/1", "book")?;
+    /// assert_eq!(db.prefix("user/").count(), 2);
+    /// let newest_first: Vec<_> = db.prefix("user/").rev().collect::<lightning_db::Result<_>>()?;
+    /// assert_eq!(newest_first[0].0, "user/2");
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
         let seq = self.inner.visible_seq.load(Ordering::Acquire);
         let (lo, hi) = prefix_bounds(prefix.as_ref());
@@ -307,6 +445,15 @@ impl Db {
 
     /// Writes the memtable to an SST file. On return everything written
     /// before the call is in synced SST files recorded in the manifest.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// db.flush()?; // now in an SST file; the WAL that held it can go
+    /// assert_eq!(db.property_u64("lightning.num-files-at-level0"), Some(1));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn flush(&self) -> Result<()> {
         self.inner.check_writable()?;
         self.inner.flush_and_wait()
@@ -317,6 +464,20 @@ impl Db {
     /// snapshot needs. Waits for running compactions first and blocks
     /// automatic ones while it runs. `compact_range(..)` compacts
     /// everything.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// for i in 0..1000 {
+    ///     db.put(format!("k{i:04}"), "v")?;
+    /// }
+    /// for i in 0..1000 {
+    ///     db.delete(format!("k{i:04}"))?;
+    /// }
+    /// db.compact_range::<&str, _>(..)?; // the deleted keys' space is reclaimed
+    /// assert_eq!(db.iter().count(), 0);
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
         self.inner.check_open()?;
         self.inner.check_writable()?;
@@ -327,6 +488,16 @@ impl Db {
     /// Waits until background work has settled: no memtable waiting for
     /// flush, no compaction running and none the planner would start.
     /// Useful after a bulk load and in benchmarks and tests.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// for i in 0..10_000 {
+    ///     db.put(format!("k{i:05}"), "v")?;
+    /// }
+    /// db.wait_for_compactions()?;
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn wait_for_compactions(&self) -> Result<()> {
         self.inner.wait_for_compactions()
     }
@@ -334,6 +505,15 @@ impl Db {
     /// Compaction statistics: per level files, bytes, score, bytes read
     /// and written by compaction, and the write amplification. Its
     /// `Display` is a table in the style of RocksDB's compaction stats.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// db.flush()?;
+    /// println!("{}", db.compaction_stats()); // per-level table, as RocksDB prints
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn compaction_stats(&self) -> lightning_compaction::stats::CompactionStats {
         self.inner.compaction_stats()
     }
@@ -360,6 +540,14 @@ impl Db {
     /// Closes the database: stops the background thread, syncs the WAL and
     /// releases the directory lock. The memtable is not flushed (the WAL
     /// holds it). Dropping a `Db` does the same but cannot report errors.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// db.close()?; // reports a failed WAL sync, which drop cannot
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn close(self) -> Result<()> {
         self.shutdown()
     }

@@ -357,6 +357,15 @@ impl Db {
     /// open; with [`StatsLevel::Off`] the per-operation ones stay zero.
     /// Takes a few internal locks briefly; meant for monitoring, not for
     /// every operation.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// let stats = db.stats();
+    /// println!("{stats:?}");
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn stats(&self) -> DbStats {
         self.inner.stats()
     }
@@ -392,6 +401,15 @@ impl Db {
     /// - `latest-sequence-number`.
     /// - `num-open-tables`, `max-open-tables`: SST files open now, and the
     ///   most kept open (`max_open_files`, bounded by the system).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// let text = db.property("lightning.stats").unwrap(); // RocksDB-style report
+    /// assert!(!text.is_empty());
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn property(&self, name: &str) -> Option<String> {
         Some(match self.inner.property(name)? {
             Prop::Int(n) => n.to_string(),
@@ -401,6 +419,14 @@ impl Db {
 
     /// An integer property (see [`Db::property`]); `None` for an unknown
     /// name or a text property.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// assert_eq!(db.property_u64("lightning.num-entries-active-mem-table"), Some(1));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn property_u64(&self, name: &str) -> Option<u64> {
         match self.inner.property(name)? {
             Prop::Int(n) => Some(n),

@@ -87,6 +87,16 @@ impl Db {
     ///
     /// Damage is reported in [`IntegrityReport::problems`], all of it, not
     /// just the first; `Err` only for a closed database.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// db.flush()?;
+    /// let report = db.verify()?;
+    /// assert!(report.is_ok(), "{report:?}");
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn verify(&self) -> Result<IntegrityReport> {
         let inner = &self.inner;
         inner.check_open()?;

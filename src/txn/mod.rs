@@ -210,11 +210,34 @@ impl Db {
     /// Begins a transaction with snapshot isolation at the current state
     /// (see [`Transaction`]). Never fails; errors come from its reads and
     /// its commit.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// let mut tx = db.transaction();
+    /// tx.put("k", "v");
+    /// assert_eq!(db.get("k")?, None); // not visible before the commit
+    /// tx.commit()?;
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn transaction(&self) -> Transaction {
         self.transaction_opt(&TransactionOptions::default())
     }
 
     /// Begins a transaction with `opts`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// use lightning_db::TransactionOptions;
+    ///
+    /// let mut tx = db.transaction_opt(&TransactionOptions::serializable().sync(true));
+    /// let seen = tx.get("counter")?; // read set: a conflicting write aborts the commit
+    /// tx.put("counter", if seen.is_some() { "2" } else { "1" });
+    /// tx.commit()?;
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn transaction_opt(&self, opts: &TransactionOptions) -> Transaction {
         let inner = Arc::clone(self.inner());
         inner.record_txn_begin();
@@ -238,6 +261,14 @@ impl Db {
     /// Returns `f`'s value once the commit succeeded. Any other error from
     /// `f` or the commit is returned at once, and the transaction is rolled
     /// back; so is the last conflict when the retries run out.
+    ///
+    /// **Blocking.** Like every `Db` call this blocks the calling thread
+    /// (reads and the commit's WAL write and fsync), and between retries
+    /// it sleeps (at most 10 ms each). From an async runtime, run it on a
+    /// blocking thread (`tokio::task::spawn_blocking`, see
+    /// `examples/async_service.rs`), or build the retry loop yourself from
+    /// [`Db::transaction`] and [`Error::is_conflict`] with the runtime's
+    /// own sleep.
     pub fn transaction_with<T>(&self, f: impl FnMut(&mut Transaction) -> Result<T>) -> Result<T> {
         self.transaction_with_opt(&TransactionOptions::default(), f)
     }
@@ -319,6 +350,18 @@ impl Transaction {
     /// if another commit wrote `key` after the snapshot, even when this
     /// transaction does not write it. Use it on the keys a decision depends
     /// on, to rule out write skew without serializable isolation.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("stock", "5")?;
+    /// let mut tx = db.transaction();
+    /// let n: u32 = std::str::from_utf8(&tx.get_for_update("stock")?.unwrap()).unwrap().parse().unwrap();
+    /// tx.put("stock", (n - 1).to_string());
+    /// // A commit that wrote "stock" meanwhile would make this one fail with a conflict.
+    /// tx.commit()?;
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn get_for_update(&mut self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         let key = key.as_ref();
         if !self.for_update.contains(key) {
@@ -392,6 +435,23 @@ impl Transaction {
 
     /// Commits with the transaction's sync option (see
     /// [`TransactionOptions::sync`]). See [`commit_opt`](Self::commit_opt).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// use lightning_db::Error;
+    ///
+    /// db.put("k", "0")?;
+    /// let mut a = db.transaction();
+    /// let mut b = db.transaction();
+    /// a.put("k", "a");
+    /// b.put("k", "b");
+    /// a.commit()?;
+    /// // b wrote the same key after its snapshot: it conflicts, nothing is written.
+    /// assert!(matches!(b.commit(), Err(Error::Conflict { .. })));
+    /// assert_eq!(db.get("k")?.as_deref(), Some(&b"a"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn commit(self) -> Result<()> {
         let sync = self.opts.sync.unwrap_or(self.inner.default_sync());
         self.commit_opt(&WriteOptions { sync })
@@ -451,6 +511,16 @@ impl Transaction {
 
     /// Abandons the transaction: nothing it wrote reaches the database and
     /// its snapshot is released. Dropping it does the same.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// let mut tx = db.transaction();
+    /// tx.put("k", "v");
+    /// tx.rollback();
+    /// assert_eq!(db.get("k")?, None);
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
     pub fn rollback(self) {}
 }
 
