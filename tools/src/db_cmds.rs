@@ -480,7 +480,7 @@ fn summarize(ctx: &mut Ctx<'_>, dir: &Path) -> io::Result<Option<JsonDb>> {
         .flat_map(|l| l.values())
         .map(|f| f.num_entries)
         .sum();
-    let mut progress = ctx.progress(total_entries, "entries");
+    let progress = ctx.progress(total_entries, "entries");
     let mut keys = Histogram::default();
     let mut values = Histogram::default();
     let mut out_levels = Vec::new();

@@ -4,7 +4,7 @@
 pub mod cli;
 mod db_cmds;
 pub mod fmt;
-mod progress;
+pub mod progress;
 mod sst_cmds;
 pub mod zipf;
 

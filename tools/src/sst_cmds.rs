@@ -278,7 +278,7 @@ pub fn scan(ctx: &mut Ctx<'_>) -> io::Result<()> {
             Some(s) => sst.entries_from(s),
             None => sst.entries(),
         };
-        let mut progress = ctx.progress(sst.properties().num_entries, "entries");
+        let progress = ctx.progress(sst.properties().num_entries, "entries");
         let mut last: Option<lightning_db::Bytes> = None;
         let mut shown = 0u64;
         for r in it {
@@ -473,7 +473,7 @@ fn check_file(
     let mut all_blocks_read = true;
     let mut prev: Option<(Vec<u8>, u64, ValueKind)> = None;
     let mut prev_sep: Option<(Vec<u8>, u64, ValueKind)> = None;
-    let mut progress = ctx.progress(refs.len() as u64, "blocks");
+    let progress = ctx.progress(refs.len() as u64, "blocks");
     let filter_offset = sst.footer().filter.offset;
     for r in &refs {
         progress.inc(1);
@@ -1318,7 +1318,7 @@ pub fn recompress(ctx: &mut Ctx<'_>) -> io::Result<()> {
                 })
                 .collect(),
         };
-        let mut progress = ctx.progress(refs.len() as u64, "blocks");
+        let progress = ctx.progress(refs.len() as u64, "blocks");
         for r in &refs {
             progress.inc(1);
             let b = match sst.data_block(r.handle) {

@@ -137,7 +137,14 @@ fn unknown_benchmark_and_bad_flag_fail_with_a_message() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown benchmark `nosuchbench`"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("nosuchbench") && stderr.contains("fillrandom"),
+        "the error names the bad benchmark and lists the good ones: {stderr}"
+    );
+    // Refused before anything ran: no fillseq result line.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("fillseq"), "{stdout}");
     let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
         .args(["--compression_type=lz4"])
         .output()

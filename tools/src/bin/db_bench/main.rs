@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use lightning_tools::progress::Progress;
 
 use crate::engine::Engine;
 
@@ -39,12 +39,10 @@ const DEFAULT_BENCHMARKS: &str = "fillseq,fillrandom,overwrite,readrandom,readse
     rename_all = "snake_case"
 )]
 pub struct Flags {
-    /// Comma-separated benchmarks, run in order: fillseq, fillrandom,
-    /// overwrite, fillsync, readrandom, readseq, readreverse, seekrandom,
-    /// deleterandom, readwhilewriting, readrandomwhilescanning, txnbank,
-    /// flush, compact, waitforcompaction, stats.
-    #[arg(long, default_value = DEFAULT_BENCHMARKS)]
-    benchmarks: String,
+    /// Comma-separated benchmarks, run in order (an unknown name is refused
+    /// before anything runs).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = DEFAULT_BENCHMARKS)]
+    benchmarks: Vec<Benchmark>,
     /// Engine under test: lightning, or fjall (the peer engine; needs a
     /// build with `--features peer-fjall`).
     #[arg(long, value_enum, default_value_t = EngineKind::Lightning)]
@@ -141,6 +139,67 @@ pub struct Flags {
     pub(crate) config: Option<PathBuf>,
 }
 
+/// The benchmarks `--benchmarks` names (RocksDB's db_bench names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Benchmark {
+    /// Writes `--num` keys in order into a new database.
+    Fillseq,
+    /// Writes `--num` random keys into a new database.
+    Fillrandom,
+    /// Writes random keys into the existing database.
+    Overwrite,
+    /// Synced random writes into a new database (`--num` / 1000 of them).
+    Fillsync,
+    /// Point reads of random keys.
+    Readrandom,
+    /// Scans the whole database forwards.
+    Readseq,
+    /// Scans the whole database backwards.
+    Readreverse,
+    /// Seeks to random keys, then reads `--seek_nexts` entries.
+    Seekrandom,
+    /// Deletes random keys.
+    Deleterandom,
+    /// Random reads while one thread writes (at `--benchmark_write_rate_limit`).
+    Readwhilewriting,
+    /// Random reads while one thread scans.
+    Readrandomwhilescanning,
+    /// Transactions moving money between accounts.
+    Txnbank,
+    /// Flushes the memtable.
+    Flush,
+    /// Compacts the whole key range.
+    Compact,
+    /// Waits until background work has settled.
+    Waitforcompaction,
+    /// Prints the engine's statistics.
+    Stats,
+}
+
+impl Benchmark {
+    /// The name on the command line and in the result line.
+    fn name(self) -> &'static str {
+        match self {
+            Benchmark::Fillseq => "fillseq",
+            Benchmark::Fillrandom => "fillrandom",
+            Benchmark::Overwrite => "overwrite",
+            Benchmark::Fillsync => "fillsync",
+            Benchmark::Readrandom => "readrandom",
+            Benchmark::Readseq => "readseq",
+            Benchmark::Readreverse => "readreverse",
+            Benchmark::Seekrandom => "seekrandom",
+            Benchmark::Deleterandom => "deleterandom",
+            Benchmark::Readwhilewriting => "readwhilewriting",
+            Benchmark::Readrandomwhilescanning => "readrandomwhilescanning",
+            Benchmark::Txnbank => "txnbank",
+            Benchmark::Flush => "flush",
+            Benchmark::Compact => "compact",
+            Benchmark::Waitforcompaction => "waitforcompaction",
+            Benchmark::Stats => "stats",
+        }
+    }
+}
+
 /// The engines `--engine` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum EngineKind {
@@ -219,70 +278,47 @@ struct ThreadStats {
     hist: Histogram,
 }
 
-/// Latency histogram with log-linear buckets (about 4 % resolution).
+/// Latency histogram: HdrHistogram with 3 significant digits (a recorded
+/// value is within 0.1 % of the latency, at any scale), so percentiles are
+/// the latencies themselves, not bucket bounds.
 #[derive(Clone)]
-struct Histogram {
-    buckets: Vec<u64>,
-    count: u64,
-    max_nanos: u64,
-}
+struct Histogram(hdrhistogram::Histogram<u64>);
 
 impl Default for Histogram {
     fn default() -> Self {
-        Histogram {
-            buckets: vec![0; 64 * 16],
-            count: 0,
-            max_nanos: 0,
-        }
+        Histogram(hdrhistogram::Histogram::new(3).expect("3 significant digits are allowed"))
     }
 }
 
 impl Histogram {
-    fn bucket(nanos: u64) -> usize {
-        let n = nanos.max(1);
-        let exp = 63 - n.leading_zeros() as usize;
-        let frac = if exp >= 4 {
-            ((n >> (exp - 4)) & 15) as usize
-        } else {
-            0
-        };
-        exp * 16 + frac
-    }
-
-    fn lower_bound(b: usize) -> u64 {
-        let exp = b / 16;
-        let frac = (b % 16) as u64;
-        if exp >= 4 {
-            (1u64 << exp) | (frac << (exp - 4))
-        } else {
-            1u64 << exp
-        }
-    }
-
+    /// Records one latency.
     fn add(&mut self, nanos: u64) {
-        self.buckets[Self::bucket(nanos)] += 1;
-        self.count += 1;
-        self.max_nanos = self.max_nanos.max(nanos);
+        // Auto-resizing (`Histogram::new`): recording any u64 grows it.
+        self.0
+            .record(nanos.max(1))
+            .expect("an auto-resizing histogram records any value");
     }
 
+    /// Adds `o`'s counts (another thread's).
     fn merge(&mut self, o: &Histogram) {
-        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
-            *a += b;
-        }
-        self.count += o.count;
-        self.max_nanos = self.max_nanos.max(o.max_nanos);
+        self.0
+            .add(&o.0)
+            .expect("auto-resizing histograms always merge");
     }
 
+    /// Latencies recorded.
+    fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// The `p`-th percentile, in microseconds.
     fn percentile(&self, p: f64) -> f64 {
-        let target = (self.count as f64 * p / 100.0).ceil() as u64;
-        let mut seen = 0;
-        for (b, &n) in self.buckets.iter().enumerate() {
-            seen += n;
-            if seen >= target && n > 0 {
-                return Self::lower_bound(b) as f64 / 1000.0;
-            }
-        }
-        self.max_nanos as f64 / 1000.0
+        self.0.value_at_quantile(p / 100.0) as f64 / 1000.0
+    }
+
+    /// The largest latency, in microseconds.
+    fn max_micros(&self) -> f64 {
+        self.0.max() as f64 / 1000.0
     }
 }
 
@@ -340,19 +376,14 @@ impl<E: Engine> Bench<E> {
     /// Runs `body` on `threads` threads; prints the db_bench line.
     fn run<F>(&self, name: &str, threads: usize, ops_per_thread: u64, body: F)
     where
-        F: Fn(usize, &mut ThreadStats, &ProgressBar) + Sync,
+        F: Fn(usize, &mut ThreadStats, &Progress) + Sync,
     {
-        let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            let pb = ProgressBar::new(ops_per_thread * threads as u64);
-            pb.set_style(
-                ProgressStyle::with_template("{msg:12} [{bar:40}] {pos}/{len} {per_sec}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            pb.set_message(name.to_string());
-            pb
-        } else {
-            ProgressBar::hidden()
-        };
+        let progress = Progress::labelled(
+            name,
+            ops_per_thread * threads as u64,
+            "ops",
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        );
         let start = Instant::now();
         let results: Vec<ThreadStats> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
@@ -375,7 +406,7 @@ impl<E: Engine> Bench<E> {
                 .collect()
         });
         let secs = start.elapsed().as_secs_f64();
-        progress.finish_and_clear();
+        drop(progress);
         let mut total = ThreadStats::default();
         for r in &results {
             total.ops += r.ops;
@@ -396,7 +427,7 @@ impl<E: Engine> Bench<E> {
             line.push_str(&format!(" ({} of {} found)", total.found, total.ops));
         }
         println!("{line}");
-        if self.flags.histogram && total.hist.count > 0 {
+        if self.flags.histogram && total.hist.count() > 0 {
             let h = &total.hist;
             println!(
                 "Microseconds per op: P50: {:.2} P95: {:.2} P99: {:.2} P99.9: {:.2} Max: {:.2} ({} ops)",
@@ -404,8 +435,8 @@ impl<E: Engine> Bench<E> {
                 h.percentile(95.0),
                 h.percentile(99.0),
                 h.percentile(99.9),
-                h.max_nanos as f64 / 1000.0,
-                h.count
+                h.max_micros(),
+                h.count()
             );
         }
     }
@@ -788,25 +819,20 @@ fn run_benchmarks<E: Engine>(flags: Flags, path: PathBuf) {
     println!("{}", db.options());
     drop(db);
     println!("------------------------------------------------");
-    for (run, name) in flags
-        .benchmarks
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .enumerate()
-    {
+    for (run, &b) in flags.benchmarks.iter().enumerate() {
+        let name = b.name();
         bench.run = run as u64;
         let writes = bench.count(flags.writes);
-        match name {
-            "fillseq" => {
+        match b {
+            Benchmark::Fillseq => {
                 bench.open(true);
                 bench.write_bench(name, Order::Sequential, writes, flags.num, false);
             }
-            "fillrandom" => {
+            Benchmark::Fillrandom => {
                 bench.open(true);
                 bench.write_bench(name, Order::Random, writes, flags.num, false);
             }
-            "fillsync" => {
+            Benchmark::Fillsync => {
                 // As RocksDB's: every write synced, random keys from
                 // --num / 1000 (RocksDB divides its num_ by 1000). Writes per
                 // thread: --writes, else --num / 1000 (LevelDB's count;
@@ -816,30 +842,34 @@ fn run_benchmarks<E: Engine>(flags: Flags, path: PathBuf) {
                 let n = if flags.writes < 0 { keys } else { writes };
                 bench.write_bench(name, Order::Random, n, keys, true);
             }
-            "overwrite" => bench.write_bench(name, Order::Random, writes, flags.num, false),
-            "deleterandom" => bench.write_bench(name, Order::Delete, writes, flags.num, false),
-            "readrandom" => bench.read_random(name),
-            "readseq" => bench.read_seq(name, false),
-            "readreverse" => bench.read_seq(name, true),
-            "seekrandom" => bench.seek_random(name),
-            "readwhilewriting" => bench.read_while_writing(),
-            "readrandomwhilescanning" => bench.read_random_while_scanning(),
-            "txnbank" => {
+            Benchmark::Overwrite => {
+                bench.write_bench(name, Order::Random, writes, flags.num, false)
+            }
+            Benchmark::Deleterandom => {
+                bench.write_bench(name, Order::Delete, writes, flags.num, false)
+            }
+            Benchmark::Readrandom => bench.read_random(name),
+            Benchmark::Readseq => bench.read_seq(name, false),
+            Benchmark::Readreverse => bench.read_seq(name, true),
+            Benchmark::Seekrandom => bench.seek_random(name),
+            Benchmark::Readwhilewriting => bench.read_while_writing(),
+            Benchmark::Readrandomwhilescanning => bench.read_random_while_scanning(),
+            Benchmark::Txnbank => {
                 bench.open(true);
                 bench.txn_bank(name, writes);
             }
-            "flush" | "compact" | "waitforcompaction" => {
+            Benchmark::Flush | Benchmark::Compact | Benchmark::Waitforcompaction => {
                 let t = Instant::now();
                 let db = bench.db();
-                match name {
-                    "flush" => db.flush(),
-                    "compact" => db.compact(),
+                match b {
+                    Benchmark::Flush => db.flush(),
+                    Benchmark::Compact => db.compact(),
                     _ => db.wait_for_compactions(),
                 }
                 .unwrap_or_else(|e| fail(e));
                 println!("{name:<12} : {:>11.3} seconds", t.elapsed().as_secs_f64());
             }
-            "stats" => {
+            Benchmark::Stats => {
                 let db = bench.db();
                 println!("{}", db.stats());
                 println!(
@@ -847,7 +877,6 @@ fn run_benchmarks<E: Engine>(flags: Flags, path: PathBuf) {
                     db.sst_bytes() as f64 / 1048576.0
                 );
             }
-            other => fail(format!("unknown benchmark `{other}`")),
         }
     }
     if flags.statistics {
@@ -857,4 +886,36 @@ fn run_benchmarks<E: Engine>(flags: Flags, path: PathBuf) {
         println!("Peak memory (VmHWM): {:.1} MiB", kib as f64 / 1024.0);
     }
     bench.close();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn benchmark_names_are_the_command_line_names() {
+        for b in Benchmark::value_variants() {
+            let pv = b.to_possible_value().expect("every benchmark is listed");
+            assert_eq!(pv.get_name(), b.name());
+        }
+    }
+
+    #[test]
+    fn percentiles_are_the_latencies_not_bucket_bounds() {
+        let mut h = Histogram::default();
+        for _ in 0..1000 {
+            h.add(1_234);
+        }
+        let mut other = Histogram::default();
+        other.add(987_654_321);
+        h.merge(&other);
+        assert_eq!(h.count(), 1001);
+        assert!(
+            (h.percentile(50.0) - 1.234).abs() < 0.002,
+            "{}",
+            h.percentile(50.0)
+        );
+        let max = h.max_micros();
+        assert!((max - 987_654.321).abs() / 987_654.321 < 0.001, "{max}");
+    }
 }
