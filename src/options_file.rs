@@ -945,6 +945,65 @@ mod tests {
         );
     }
 
+    /// The `pub` fields of `pub struct NAME` in the Rust source `src`.
+    fn struct_fields(src: &str, name: &str) -> Vec<String> {
+        let start = src
+            .find(&format!("pub struct {name} {{"))
+            .unwrap_or_else(|| panic!("no struct {name}"));
+        let body = &src[start..];
+        let body = &body[..body.find("\n}").expect("the struct's end")];
+        body.lines()
+            .filter_map(|l| l.trim().strip_prefix("pub "))
+            .filter_map(|l| l.split_once(':').map(|(f, _)| f.trim().to_string()))
+            .filter(|f| !f.contains(' '))
+            .collect()
+    }
+
+    /// One source of truth for each option: every field of `Options`,
+    /// `CompactionConfig` and `TieredConfig` is a key of the file (but the
+    /// handles a file cannot hold), and every key has its row in
+    /// docs/config.md and its line in the example file. Adding an option
+    /// without its key, its documentation or its example fails here.
+    #[test]
+    fn every_option_has_its_key_its_doc_row_and_its_example_line() {
+        let not_in_file = ["fs", "block_cache", "metrics_registry"];
+        let options_rs = include_str!("options.rs");
+        let config_rs = include_str!("../compaction/src/config.rs");
+        let docs = include_str!("../docs/config.md");
+        let example = include_str!("../lightning.example.toml");
+        for (fields, keys) in [
+            (struct_fields(options_rs, "Options"), TOP_KEYS),
+            (
+                struct_fields(config_rs, "CompactionConfig"),
+                COMPACTION_KEYS,
+            ),
+            (struct_fields(config_rs, "TieredConfig"), TIERED_KEYS),
+        ] {
+            let mut fields: Vec<&str> = fields
+                .iter()
+                .map(String::as_str)
+                .filter(|f| !not_in_file.contains(f))
+                .collect();
+            let mut keys = keys.to_vec();
+            fields.sort_unstable();
+            keys.sort_unstable();
+            assert_eq!(fields, keys, "struct fields and file keys differ");
+            for k in keys
+                .iter()
+                .filter(|k| !["compaction", "tiered"].contains(k))
+            {
+                assert!(
+                    docs.contains(&format!("| `{k}`")),
+                    "`{k}` has no row in docs/config.md"
+                );
+                assert!(
+                    example.lines().any(|l| l.starts_with(&format!("{k} = "))),
+                    "`{k}` has no line in lightning.example.toml"
+                );
+            }
+        }
+    }
+
     #[test]
     fn key_lists_match_the_compaction_struct() {
         let t = toml::Table::try_from(CompactionConfig::default()).unwrap();
