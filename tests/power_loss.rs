@@ -182,6 +182,8 @@ fn read_state(db: &Db) -> Result<Model, String> {
 
 /// The history outside the database.
 struct History {
+    /// The batches written after the first `base` ones (only those can
+    /// still be lost: the history before `base` is `base_state`).
     batches: Vec<Batch>,
     /// State after `base` batches (everything at or below it is durable).
     base_state: Model,
@@ -191,6 +193,12 @@ struct History {
 }
 
 impl History {
+    /// Batches written so far (also the index of the next one, which
+    /// names its values: indexes are never reused for surviving batches).
+    fn len(&self) -> usize {
+        self.base + self.batches.len()
+    }
+
     /// The prefix length in `durable..=batches.len()` whose state is `got`.
     /// The keys where the state after `n` batches differs from `got` are
     /// kept up to date batch by batch (comparing whole states for every
@@ -203,9 +211,9 @@ impl History {
             .filter(|k| m.get(*k) != got.get(*k))
             .cloned()
             .collect();
-        for n in self.base..=self.batches.len() {
+        for n in self.base..=self.len() {
             if n > self.base {
-                let b = &self.batches[n - 1];
+                let b = &self.batches[n - 1 - self.base];
                 apply(&mut m, b);
                 for (k, _) in b {
                     if m.get(k) != got.get(k) {
@@ -222,8 +230,12 @@ impl History {
         None
     }
 
+    /// The recovered state is the one after `n` batches: it becomes the
+    /// base, and the batches after it, lost, are forgotten. (The batches
+    /// before it were kept for every cycle once, using memory that grew
+    /// with the run until a 100,000-point run was killed for lack of it.)
     fn truncate(&mut self, n: usize, state: Model) {
-        self.batches.truncate(n);
+        self.batches.clear();
         self.base = n;
         self.durable = n;
         self.base_state = state;
@@ -334,15 +346,15 @@ fn workload(
                 return expect_power_off(fs, "flush", e);
             }
             figs.flushes += 1;
-            h.durable = h.batches.len();
+            h.durable = h.len();
         } else if r < 3 {
             if let Err(e) = db.compact_range::<&[u8], _>(..) {
                 return expect_power_off(fs, "compact_range", e);
             }
             figs.compactions += 1;
-            h.durable = h.batches.len();
+            h.durable = h.len();
         } else {
-            let b = random_batch(h.batches.len(), cfg.large, rng);
+            let b = random_batch(h.len(), cfg.large, rng);
             let mut wb = WriteBatch::new();
             for (k, v) in &b {
                 match v {
@@ -359,7 +371,7 @@ fn workload(
             }
             if sync {
                 figs.acked_synced += 1;
-                h.durable = h.batches.len();
+                h.durable = h.len();
             }
         }
     }
@@ -374,10 +386,10 @@ fn check(db: &Db, h: &mut History, figs: &mut Figures) -> Result<(), String> {
             "the recovered state ({} keys) is not the state after any prefix of {}..={} batches",
             got.len(),
             h.durable,
-            h.batches.len()
+            h.len()
         )
     })?;
-    figs.lost_unsynced += (h.batches.len() - n) as u64;
+    figs.lost_unsynced += (h.len() - n) as u64;
     h.truncate(n, got);
     Ok(())
 }
