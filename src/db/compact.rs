@@ -24,16 +24,16 @@ use lightning_compaction::executor::{run_job, JobInputs};
 use lightning_compaction::planner::{self, ManualStep, StallCause, WriteStall};
 use lightning_compaction::stats::{CompactionStats, StallMicros};
 use lightning_compaction::{
-    CompactionJob, EntryCursor, EntryKind, EntryRef, FileInfo, KeyRange, LevelState, RunSink,
-    RunWriter,
+    CompactionJob, EntryKind, EntryRef, FileInfo, KeyRange, LevelState, RunSink, RunWriter,
 };
 
+use super::run_io::{file_meta, TableCursor};
 use super::DbInner;
 use crate::error::{Error, Result};
 use crate::filename::table_file_name;
 use crate::iter::level::LevelIterator;
 use crate::iter::InternalIterator;
-use crate::key::{append_internal_key, encode_internal_key, parse_internal_key, ValueKind};
+use crate::key::{append_internal_key, encode_internal_key, ValueKind};
 use crate::key::{user_key, MAX_SEQUENCE};
 use crate::metrics::{db_event, Stall};
 use crate::sst::{TableBuildOptions, TableBuilder};
@@ -531,78 +531,9 @@ impl JobInputs for EngineInputs {
                 Some(s) => it.seek(&encode_internal_key(s, MAX_SEQUENCE, ValueKind::FOR_SEEK)),
                 None => it.seek_to_first(),
             }
-            let c = TableCursor {
-                it,
-                end: range.end.clone(),
-            };
-            c.check()?;
-            out.push(c);
+            out.push(TableCursor::bounded(it, range.end.clone())?);
         }
         Ok(out)
-    }
-}
-
-/// An internal iterator seen as a compaction input cursor, stopping at a
-/// range end.
-pub(crate) struct TableCursor {
-    it: Box<dyn InternalIterator>,
-    end: Option<Vec<u8>>,
-}
-
-impl TableCursor {
-    /// A cursor over `it`, which must already be positioned on its first
-    /// entry; it runs to the end of `it`.
-    pub(crate) fn new(it: Box<dyn InternalIterator>) -> Result<Self> {
-        let c = TableCursor { it, end: None };
-        c.check()?;
-        Ok(c)
-    }
-
-    /// Reports an iterator error or a malformed key at the position.
-    fn check(&self) -> Result<()> {
-        if !self.it.valid() {
-            return self.it.status();
-        }
-        if parse_internal_key(self.it.key()).is_none() {
-            return Err(Error::corruption(
-                "<compaction input>",
-                0,
-                "malformed internal key",
-            ));
-        }
-        Ok(())
-    }
-}
-
-impl EntryCursor for TableCursor {
-    type Error = Error;
-
-    fn current(&self) -> Option<EntryRef<'_>> {
-        if !self.it.valid() {
-            return None;
-        }
-        let p = parse_internal_key(self.it.key())?;
-        if let Some(end) = &self.end {
-            if p.user_key >= end.as_slice() {
-                return None;
-            }
-        }
-        Some(EntryRef {
-            user_key: p.user_key,
-            seq: p.seq,
-            kind: match p.kind {
-                ValueKind::Value => EntryKind::Value,
-                ValueKind::Delete => EntryKind::Delete,
-            },
-            value: self.it.value(),
-        })
-    }
-
-    fn advance(&mut self) -> Result<()> {
-        if self.it.valid() {
-            self.it.next();
-        }
-        self.check()
     }
 }
 
@@ -659,6 +590,6 @@ impl RunSink for EngineSink<'_> {
 
     fn finish(&self, w: OutputWriter) -> Result<FileMetaData> {
         let (props, file_size) = w.builder.finish()?;
-        Ok(super::flush::file_meta(w.number, file_size, &props))
+        Ok(file_meta(w.number, file_size, &props))
     }
 }

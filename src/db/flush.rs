@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::compact::TableCursor;
+use super::run_io::{file_meta, TableCursor};
 use super::DbInner;
 use crate::error::Result;
 use crate::filename::{log_file_name, parse_file_name, table_file_name, FileKind};
@@ -78,24 +78,6 @@ pub(crate) fn build_table(
     })?;
     let (props, file_size) = builder.finish()?;
     Ok(Some(file_meta(number, file_size, &props)))
-}
-
-/// The manifest's record of a finished SST file.
-pub(crate) fn file_meta(
-    number: u64,
-    file_size: u64,
-    props: &crate::sst::TableProperties,
-) -> FileMetaData {
-    FileMetaData {
-        number,
-        file_size,
-        smallest: props.smallest_key.clone(),
-        largest: props.largest_key.clone(),
-        smallest_seq: props.smallest_seq,
-        largest_seq: props.largest_seq,
-        num_entries: props.num_entries,
-        num_deletions: props.num_deletions,
-    }
 }
 
 impl DbInner {

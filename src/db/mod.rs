@@ -32,6 +32,7 @@ mod observe;
 mod open;
 #[cfg(feature = "prometheus")]
 mod prom;
+mod run_io;
 mod verify;
 mod write;
 
