@@ -523,7 +523,7 @@ impl JobInputs for EngineInputs {
         for (_, files) in &self.runs {
             // Inputs are read once, forwards: release pages behind.
             let mut it: Box<dyn InternalIterator> = if files.len() == 1 {
-                crate::version::version::table_iter(&files[0], true)
+                crate::iter::level::table_iter(&files[0], true)
             } else {
                 Box::new(LevelIterator::new_releasing(files.clone()))
             };

@@ -15,6 +15,30 @@ use crate::error::Result;
 use crate::key::compare_internal;
 use crate::version::version::{TableFile, Version};
 
+/// Adds to `out` an iterator for every level-0 file of `v` and one
+/// concatenating iterator for each deeper non-empty level.
+pub(crate) fn add_version_iterators(v: &Arc<Version>, out: &mut Vec<Box<dyn InternalIterator>>) {
+    for f in v.files(0) {
+        out.push(table_iter(f, false));
+    }
+    for level in 1..v.num_levels() {
+        if !v.files(level).is_empty() {
+            out.push(Box::new(LevelIterator::over_level(Arc::clone(v), level)));
+        }
+    }
+}
+
+/// A cursor over `f`'s table (one that hands the pages it passed back to
+/// the OS with `releasing`), or one that reports why the table could not
+/// be opened again.
+pub(crate) fn table_iter(f: &TableFile, releasing: bool) -> Box<dyn InternalIterator> {
+    match f.table() {
+        Ok(t) if releasing => Box::new(t.iter_releasing()),
+        Ok(t) => Box::new(t.iter()),
+        Err(e) => Box::new(super::ErrorIterator::new(e)),
+    }
+}
+
 /// The files a [`LevelIterator`] walks.
 enum Files {
     /// A list of its own (a compaction's inputs).
@@ -69,7 +93,7 @@ impl LevelIterator {
 
     fn open(&mut self, i: usize) -> Option<&mut Box<dyn InternalIterator>> {
         let f = self.files.get().get(i)?;
-        let it = crate::version::version::table_iter(f, self.releasing);
+        let it = table_iter(f, self.releasing);
         self.current = Some((i, it));
         self.current.as_mut().map(|(_, it)| it)
     }

@@ -181,7 +181,7 @@ fn range_written_after(
     }
     for f in candidate_files(sv, snapshot) {
         if file_overlaps(f, &as_slice_bound(lo), &as_slice_bound(hi)) {
-            sources.push(crate::version::version::table_iter(f, false));
+            sources.push(crate::iter::level::table_iter(f, false));
         }
     }
     let mut first: Option<Bytes> = None;

@@ -55,7 +55,7 @@ impl SuperVersion {
         for m in &self.imms {
             children.push(Box::new(m.iter()));
         }
-        self.version.add_iterators(&mut children);
+        crate::iter::level::add_version_iterators(&self.version, &mut children);
         MergingIterator::new(children)
     }
 }

@@ -21,8 +21,6 @@ use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::iter::level::LevelIterator;
-use crate::iter::InternalIterator;
 use crate::key::{user_key, SeqNo};
 use crate::memtable::Lookup;
 use crate::sst::Table;
@@ -191,6 +189,11 @@ impl Version {
         }
     }
 
+    /// Levels of this version, level 0 included.
+    pub(crate) fn num_levels(&self) -> usize {
+        self.levels.len()
+    }
+
     /// Files of `level` (level 0 newest first; deeper levels by key).
     pub(crate) fn files(&self, level: usize) -> &[Arc<TableFile>] {
         self.levels.get(level).map_or(&[], |v| v.as_slice())
@@ -265,19 +268,6 @@ impl Version {
         Ok(None)
     }
 
-    /// Adds to `out` an iterator for every level-0 file and one
-    /// concatenating iterator for each deeper non-empty level.
-    pub(crate) fn add_iterators(self: &Arc<Self>, out: &mut Vec<Box<dyn InternalIterator>>) {
-        for f in self.files(0) {
-            out.push(table_iter(f, false));
-        }
-        for level in 1..self.levels.len() {
-            if !self.files(level).is_empty() {
-                out.push(Box::new(LevelIterator::over_level(Arc::clone(self), level)));
-            }
-        }
-    }
-
     /// The version after `edit`; `open_table` opens each new file.
     /// Deleted files must exist at the named level.
     pub(crate) fn apply(
@@ -324,16 +314,5 @@ impl Version {
             }
         }
         Ok(Version { levels })
-    }
-}
-
-/// A cursor over `f`'s table (one that hands the pages it passed back to
-/// the OS with `releasing`), or one that reports why the table could not
-/// be opened again.
-pub(crate) fn table_iter(f: &TableFile, releasing: bool) -> Box<dyn InternalIterator> {
-    match f.table() {
-        Ok(t) if releasing => Box::new(t.iter_releasing()),
-        Ok(t) => Box::new(t.iter()),
-        Err(e) => Box::new(crate::iter::ErrorIterator::new(e)),
     }
 }
