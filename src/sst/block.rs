@@ -27,7 +27,7 @@ use crate::coding::{
     checksum, checksum_matches, checksum_parts, put_u32, put_varint32, Cursor, DecodeError,
 };
 use crate::error::{Error, Result};
-use crate::key::{compare_internal, compare_with_parts, split_internal_key, TRAILER_LEN};
+use crate::key::{compare_internal, compare_with_parts, split_internal_key, user_key, TRAILER_LEN};
 use crate::options::Compression;
 
 use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
@@ -364,7 +364,14 @@ impl Block {
     /// For blocks kept for long and searched often: building one decodes
     /// every entry.
     pub fn with_summary(mut self) -> Block {
-        self.summary = PageSummary::build(&self).map(Arc::new);
+        // A summary needs a restart point at every entry and every entry
+        // decoding; otherwise the page is searched as any block is, which
+        // reports the damage.
+        let keys: Option<Vec<&[u8]>> = (0..self.num_restarts())
+            .map(|i| self.sole_restart_key(i).map(user_key))
+            .collect();
+        let summary = keys.and_then(|k| PageSummary::build(&k)).map(Arc::new);
+        self.summary = summary;
         self
     }
 

@@ -1,7 +1,7 @@
 //! Writing an SST file: [`TableBuilder`].
 
 use std::cmp::Ordering;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -9,12 +9,14 @@ use crate::fs::WritableFile;
 use crate::key::{compare_internal, parse_internal_key, ValueKind};
 use crate::options::Compression;
 
-use super::block::{block_trailer, maybe_compress, BlockBuilder, COMPRESSION_NONE};
+use super::block::BlockBuilder;
+use super::block_writer::BlockWriter;
 use super::filter::FilterBuilder;
 use super::footer::{Footer, FORMAT_VERSION};
 use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
-use super::index::{short_successor, shortest_separator, IndexBuilder};
+use super::index::IndexBuilder;
 use super::properties::TableProperties;
+use crate::key::{short_successor, shortest_separator};
 
 /// Settings of one table build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,45 +60,6 @@ impl TableBuildOptions {
     }
 }
 
-/// Appends stored blocks (contents ‖ type ‖ checksum) to the file and
-/// tracks the write offset.
-pub(crate) struct BlockWriter {
-    file: Box<dyn WritableFile>,
-    path: PathBuf,
-    offset: u64,
-    compression: Compression,
-    compressor: Option<zstd::bulk::Compressor<'static>>,
-    cbuf: Vec<u8>,
-}
-
-impl BlockWriter {
-    /// The file's path (for error messages).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Writes `raw` as one block, compressed when `compress` and the table's
-    /// compression say so and it pays off; returns its handle.
-    pub fn write_block(&mut self, raw: &[u8], compress: bool) -> Result<BlockHandle> {
-        let ctype = if compress {
-            maybe_compress(&mut self.compressor, self.compression, raw, &mut self.cbuf)
-        } else {
-            COMPRESSION_NONE
-        };
-        let contents: &[u8] = if ctype == COMPRESSION_NONE {
-            raw
-        } else {
-            &self.cbuf
-        };
-        let handle = BlockHandle::new(self.offset, contents.len() as u64);
-        let trailer = block_trailer(contents, ctype);
-        self.file.append(contents)?;
-        self.file.append(&trailer)?;
-        self.offset += contents.len() as u64 + BLOCK_TRAILER_LEN as u64;
-        Ok(handle)
-    }
-}
-
 /// Writes one SST file from entries added in strictly increasing
 /// internal-key order. Nothing is durable until [`finish`](Self::finish)
 /// returns; a dropped builder leaves a partial file for the caller to
@@ -122,14 +85,7 @@ impl TableBuilder {
     pub fn new(file: Box<dyn WritableFile>, path: PathBuf, opts: TableBuildOptions) -> Self {
         let offset = file.len();
         TableBuilder {
-            w: BlockWriter {
-                file,
-                path,
-                offset,
-                compression: opts.compression,
-                compressor: None,
-                cbuf: Vec::new(),
-            },
+            w: BlockWriter::new(file, path, offset, opts.compression),
             opts,
             data: BlockBuilder::new(opts.block_restart_interval),
             index: IndexBuilder::new(opts.index_page_size),
@@ -234,7 +190,7 @@ impl TableBuilder {
 
     /// Bytes written so far plus the buffered data block and index pages.
     pub fn estimated_file_size(&self) -> u64 {
-        self.w.offset + self.data.size_estimate() as u64 + self.index.pending_size() as u64
+        self.w.offset() + self.data.size_estimate() as u64 + self.index.pending_size() as u64
     }
 
     /// Writes the last data block, the remaining index pages, the filter,
@@ -260,7 +216,7 @@ impl TableBuilder {
                 let contents = match self.format_version {
                     #[cfg(test)]
                     1 => f.finish_probed(),
-                    _ => f.finish(self.w.offset),
+                    _ => f.finish(self.w.offset()),
                 };
                 self.w.write_block(&contents, false)?
             }
@@ -292,9 +248,8 @@ impl TableBuilder {
             version: self.format_version,
         }
         .encode_into(&mut buf);
-        self.w.file.append(&buf)?;
-        self.w.offset += buf.len() as u64;
-        self.w.file.sync_data()?;
-        Ok((self.props, self.w.offset))
+        self.w.append_raw(&buf)?;
+        let file_size = self.w.sync()?;
+        Ok((self.props, file_size))
     }
 }

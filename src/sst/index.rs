@@ -1,4 +1,5 @@
-//! Building the index B+Tree bottom-up, and choosing short separators.
+//! Building the index B+Tree bottom-up (its separators are chosen by
+//! [`crate::key::shortest_separator`]).
 //!
 //! Level 1 pages map a separator to a data block handle; level `L >= 2`
 //! pages map a separator to a page of level `L - 1`. A page is written as
@@ -14,63 +15,12 @@
 //! `s_i` and child `c_i`, every key of `c_i` is `<= s_i` and every key of
 //! `c_{i+1}` is `> s_i`.
 
-use std::cmp::Ordering;
-
 use crate::error::{Error, Result};
-use crate::key::{append_internal_key, compare_internal, user_key, ValueKind, MAX_SEQUENCE};
 
 use super::block::BlockBuilder;
-use super::builder::BlockWriter;
+use super::block_writer::BlockWriter;
 use super::footer::MAX_INDEX_DEPTH;
 use super::handle::BlockHandle;
-
-/// Writes into `out` a short internal key `s` with `a <= s < b` (`a < b`
-/// in internal order): a shortened user key with the largest trailer, or
-/// `a` itself when no shorter user key fits between them.
-pub(crate) fn shortest_separator(a: &[u8], b: &[u8], out: &mut Vec<u8>) {
-    debug_assert_eq!(compare_internal(a, b), Ordering::Less);
-    out.clear();
-    let (ua, ub) = (user_key(a), user_key(b));
-    let n = ua.iter().zip(ub).take_while(|(x, y)| x == y).count();
-    if let (Some(&da), Some(&db)) = (ua.get(n), ub.get(n)) {
-        // ua < ub, so da < db.
-        if da < db {
-            if da.wrapping_add(1) < db {
-                out.extend_from_slice(&ua[..n]);
-                out.push(da + 1);
-                append_internal_key_trailer(out);
-                return;
-            }
-            // da + 1 == db: keep ua[..=n] and bump a later byte of ua.
-            if let Some(i) = ua[n + 1..].iter().position(|&x| x < 0xff) {
-                let i = n + 1 + i;
-                out.extend_from_slice(&ua[..i]);
-                out.push(ua[i] + 1);
-                append_internal_key_trailer(out);
-                return;
-            }
-        }
-    }
-    out.extend_from_slice(a);
-}
-
-/// Writes into `out` a short internal key `>= a`: the first user-key byte
-/// below 0xff bumped, truncated after it, with the largest trailer; or `a`.
-pub(crate) fn short_successor(a: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    let ua = user_key(a);
-    if let Some(i) = ua.iter().position(|&x| x < 0xff) {
-        out.extend_from_slice(&ua[..i]);
-        out.push(ua[i] + 1);
-        append_internal_key_trailer(out);
-    } else {
-        out.extend_from_slice(a);
-    }
-}
-
-fn append_internal_key_trailer(out: &mut Vec<u8>) {
-    append_internal_key(out, &[], MAX_SEQUENCE, ValueKind::FOR_SEEK);
-}
 
 #[derive(Debug)]
 struct IndexLevel {
@@ -200,42 +150,5 @@ impl IndexBuilder {
             self.add_at(w, level + 1, &last, h)?;
             level += 1;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::key::encode_internal_key;
-
-    fn ik(k: &[u8], s: u64) -> Vec<u8> {
-        encode_internal_key(k, s, ValueKind::Value)
-    }
-
-    #[test]
-    fn separators_are_short_and_between() {
-        let cases: &[(&[u8], u64, &[u8], u64)] = &[
-            (b"abc", 5, b"abd", 5),
-            (b"abc", 5, b"abx", 5),
-            (b"abc", 5, b"abcd", 5),
-            (b"ab\xff\xff", 5, b"ac", 5),
-            (b"ab\xffz", 5, b"ac", 5),
-            (b"a", 9, b"a", 3),
-            (b"", 9, b"", 3),
-            (b"", 9, b"a", 3),
-            (b"helloworld", 1, b"help", 1),
-        ];
-        let mut out = Vec::new();
-        for &(a, sa, b, sb) in cases {
-            let (a, b) = (ik(a, sa), ik(b, sb));
-            shortest_separator(&a, &b, &mut out);
-            assert_ne!(compare_internal(&a, &out), Ordering::Greater);
-            assert_eq!(compare_internal(&out, &b), Ordering::Less);
-            assert!(out.len() <= a.len());
-            short_successor(&a, &mut out);
-            assert_ne!(compare_internal(&a, &out), Ordering::Greater);
-        }
-        shortest_separator(&ik(b"helloworld", 1), &ik(b"hellz", 1), &mut out);
-        assert_eq!(user_key(&out), b"hellp");
     }
 }

@@ -26,6 +26,7 @@
 //!   either way (`Table::read_block` is the one place blocks are loaded).
 
 pub(crate) mod block;
+mod block_writer;
 mod builder;
 pub(crate) mod filter;
 pub(crate) mod footer;

@@ -22,9 +22,8 @@
 
 use std::cmp::Ordering;
 
-use super::block::Block;
 use crate::coding::DecodeError;
-use crate::key::{key_prefix, user_key};
+use crate::key::key_prefix;
 
 /// The search summary of one index page (see the module documentation).
 #[derive(Debug)]
@@ -34,14 +33,9 @@ pub(crate) struct PageSummary {
 }
 
 impl PageSummary {
-    /// The summary of `block`, when it has a restart point at every entry
-    /// and every entry decodes; `None` otherwise (the page is then searched
-    /// as any block is, which reports the damage).
-    pub(crate) fn build(block: &Block) -> Option<PageSummary> {
-        let n = block.num_restarts();
-        let keys: Vec<&[u8]> = (0..n)
-            .map(|i| block.sole_restart_key(i).map(user_key))
-            .collect::<Option<_>>()?;
+    /// The summary of a page whose entries have the user keys `keys`, in
+    /// order; `None` for an empty page.
+    pub(crate) fn build(keys: &[&[u8]]) -> Option<PageSummary> {
         let (first, last) = (keys.first()?, keys.last()?);
         let lcp = first
             .iter()
@@ -122,8 +116,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::key::{compare_internal, encode_internal_key, ValueKind};
-    use crate::sst::block::BlockBuilder;
+    use crate::key::{compare_internal, encode_internal_key, user_key, ValueKind};
+    use crate::sst::block::{Block, BlockBuilder};
 
     fn page(keys: &[Vec<u8>]) -> Block {
         let mut b = BlockBuilder::new(1);
@@ -155,8 +149,13 @@ mod tests {
             target_uk in proptest::collection::vec(0u8..4, 0..16),
             seq in 0u64..5,
         ) {
-            let block = page(&keys);
-            let s = PageSummary::build(&block).unwrap();
+            let block = page(&keys).with_summary();
+            let s = block.summary().unwrap();
+            let uks: Vec<&[u8]> = keys.iter().map(|k| user_key(k)).collect();
+            prop_assert_eq!(
+                PageSummary::build(&uks).unwrap().prefixes.len(),
+                s.prefixes.len()
+            );
             let target = encode_internal_key(&target_uk, seq, ValueKind::Value);
             let want = keys
                 .iter()
@@ -175,7 +174,9 @@ mod tests {
         for i in 0..4u8 {
             b.add(&encode_internal_key(&[i], 1, ValueKind::Value), b"v");
         }
-        let block = Block::new(Bytes::copy_from_slice(b.finish()), 0, false).unwrap();
-        assert!(PageSummary::build(&block).is_none());
+        let block = Block::new(Bytes::copy_from_slice(b.finish()), 0, false)
+            .unwrap()
+            .with_summary();
+        assert!(block.summary().is_none());
     }
 }
