@@ -163,6 +163,18 @@ pub fn split_internal_key(ikey: &[u8]) -> Option<(&[u8], u64, ValueKind)> {
     parse_internal_key(ikey).map(|p| (p.user_key, p.seq, p.kind))
 }
 
+/// Encodes an internal key: `user_key` followed by the 8-byte trailer
+/// `(seq << 8) | kind`, little-endian (docs/format.md, "Internal keys").
+pub fn encode_internal_key(user_key: &[u8], seq: u64, kind: ValueKind) -> Vec<u8> {
+    crate::key::encode_internal_key(user_key, seq, kind)
+}
+
+/// The order of internal keys in every file: user keys ascending (bytewise),
+/// then sequence numbers descending (newest first), then kind descending.
+pub fn compare_internal_keys(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    crate::key::compare_internal(a, b)
+}
+
 impl SstFile {
     /// Every data block's handle and leaf separator, in order. Reads (and
     /// verifies) only the index pages, so each data block can then be read
