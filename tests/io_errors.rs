@@ -146,6 +146,29 @@ fn failed_open_after_a_crash_leaves_the_database_openable() {
 /// Writes batches `from..to` (one key each); every `sync_every`-th is
 /// synced. Returns (acknowledged, acknowledged with a sync up to here),
 /// stopping at the first error, which is returned too.
+/// A database (on `fs`, with `wal_sync_interval_ms`) holding keys 0..200
+/// in two level-0 tables, whose compaction of them fails (its output's
+/// create gets ENOSPC; the flushes pass) while unsynced writes from 200 on
+/// (more each `round`) race with that failure. Returns the database, the
+/// writes acknowledged and the write error, if one came.
+fn compaction_failing_behind_writes(
+    fs: &Arc<FaultFs>,
+    round: u64,
+    wal_sync_interval_ms: u64,
+) -> (Db, u64, Option<Error>) {
+    let mut o = options(fs).wal_sync_interval_ms(wal_sync_interval_ms);
+    o.compaction.level0_file_num_compaction_trigger = 2;
+    let db = Db::open(DIR, o).unwrap();
+    write_range(&db, 0, 100, u64::MAX);
+    db.flush().unwrap();
+    write_range(&db, 100, 200, u64::MAX);
+    fs.inject(FaultRule::new(OpKind::Create, 1, ErrorKind::StorageFull).on(".sst"));
+    db.flush().unwrap();
+    let (acked, _, err) = write_range(&db, 200, 200 + 50 * (round + 1), u64::MAX);
+    db.wait_for_compactions().ok();
+    (db, acked, err)
+}
+
 fn write_range(db: &Db, from: u64, to: u64, sync_every: u64) -> (u64, u64, Option<Error>) {
     let mut synced = from;
     for i in from..to {
@@ -596,17 +619,7 @@ fn close_syncs_the_wal_after_a_background_error_that_is_not_the_wal() {
     let mut proved = 0;
     for round in 0..40u64 {
         let fs = Arc::new(FaultFs::new());
-        let mut o = options(&fs);
-        o.compaction.level0_file_num_compaction_trigger = 2;
-        let db = Db::open(DIR, o).unwrap();
-        write_range(&db, 0, 100, u64::MAX);
-        db.flush().unwrap();
-        write_range(&db, 100, 200, u64::MAX);
-        // The flush's table passes; the compaction's output fails.
-        fs.inject(FaultRule::new(OpKind::Create, 1, ErrorKind::StorageFull).on(".sst"));
-        db.flush().unwrap();
-        let (acked, _, err) = write_range(&db, 200, 200 + 50 * (round + 1), u64::MAX);
-        db.wait_for_compactions().ok();
+        let (db, acked, err) = compaction_failing_behind_writes(&fs, round, 0);
         let unsynced = acked - 200;
         if err.is_none() && unsynced > 0 {
             // The compaction has not failed yet: no background error.
@@ -633,17 +646,7 @@ fn close_syncs_the_wal_after_a_background_error_that_is_not_the_wal() {
     let mut proved = 0;
     for round in 0..40u64 {
         let fs = Arc::new(FaultFs::new());
-        let mut o = options(&fs);
-        o.compaction.level0_file_num_compaction_trigger = 2;
-        o.wal_sync_interval_ms = 20;
-        let db = Db::open(DIR, o).unwrap();
-        write_range(&db, 0, 100, u64::MAX);
-        db.flush().unwrap();
-        write_range(&db, 100, 200, u64::MAX);
-        fs.inject(FaultRule::new(OpKind::Create, 1, ErrorKind::StorageFull).on(".sst"));
-        db.flush().unwrap();
-        let (acked, _, err) = write_range(&db, 200, 200 + 50 * (round + 1), u64::MAX);
-        db.wait_for_compactions().ok();
+        let (db, acked, err) = compaction_failing_behind_writes(&fs, round, 20);
         if err.is_none() || acked == 200 {
             // No background error yet, or nothing unsynced behind it.
             continue;
