@@ -3,9 +3,10 @@
 //!
 //! Concurrency model:
 //! - Writers queue up in the write group ([`mod@write`]); the first in line
-//!   becomes the leader, writes the WAL records of the whole group with one
-//!   write and at most one fsync, inserts them into the memtable, and
-//!   publishes the new visible sequence number.
+//!   becomes the leader and writes the WAL records of the whole group with
+//!   one write and at most one fsync; then the group's writers insert
+//!   their batches into the memtable in parallel, while the next group is
+//!   logged, and batches become visible in sequence order.
 //! - Readers never lock: they load the visible sequence number and then the
 //!   current [`SuperVersion`] through an `ArcSwap`.
 //! - One background thread flushes frozen memtables to level-0 SST files
@@ -15,8 +16,8 @@
 //!   in the `lightning-compaction` crate.
 //!
 //! Lock order (never take an earlier one while holding a later one):
-//! `queue` → `wal` → `versions` → `compaction` → `snapshots`; `flush_state`
-//! and `bg_error` are only ever held alone or innermost, and the event
+//! `queue` → `wal` → `versions` → `compaction` → `snapshots`; `flush_state`,
+//! `publishing` and `bg_error` are only ever held alone or innermost, and the event
 //! log's lock (`metrics::event_log`) below everything. Background
 //! threads take `queue` only to wake stalled writers, holding nothing else.
 //!
@@ -97,6 +98,13 @@ pub(crate) struct DbInner {
     queue: Mutex<write::WriteQueue>,
     /// Wakes writers stalled on a full set of memtables.
     stall_cv: Condvar,
+    /// Unsynced writers queued behind a leader right now (`write`).
+    write_spinners: std::sync::atomic::AtomicUsize,
+    /// How many of them may wait actively (yield, not park): the CPUs
+    /// but one.
+    max_write_spinners: usize,
+    /// Logged batches not yet visible, in sequence order (`write`).
+    publishing: Mutex<VecDeque<write::Pending>>,
     /// The WAL; only the write-group leader touches it.
     wal: Mutex<LogWriter>,
     versions: Mutex<VersionSet>,

@@ -558,6 +558,11 @@ fn new_inner(
         visible_seq: AtomicU64::new(last_seq),
         next_file_number: AtomicU64::new(next_file),
         queue: Mutex::new(WriteQueue::new(last_seq, active_mem)),
+        write_spinners: std::sync::atomic::AtomicUsize::new(0),
+        max_write_spinners: std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1))
+            .max(1),
+        publishing: Mutex::new(std::collections::VecDeque::new()),
         stall_cv: Condvar::new(),
         wal: Mutex::new(wal),
         versions: Mutex::new(versions),

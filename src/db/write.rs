@@ -1,4 +1,5 @@
-//! The write path: group commit.
+//! The write path: group commit, concurrent memtable inserts, pipelined
+//! groups.
 //!
 //! Each `write` call queues a [`Writer`]. The writer at the head of the
 //! queue is the leader: it makes room (freezing a full memtable, stalling
@@ -6,28 +7,41 @@
 //! behind it as its group, assigns their consecutive sequence numbers, and
 //! — with the queue unlocked, so new writers can queue up — appends one WAL
 //! record per batch, hands the WAL to the OS once and fsyncs it at most once
-//! for the whole group, inserts the batches into the memtable and publishes
-//! the group's last sequence number. Then it wakes the next leader and the
-//! group. Waiting writers park on their own thread, not on the queue
-//! mutex: a leader stores each one's new state (done, or lead) and unparks
-//! it after unlocking the queue, so a woken group does not take turns on
-//! the queue lock. A synced writer first yields the CPU in a loop for about
-//! as long as a synced group takes (`sync_spin`), so that when its group's
-//! fdatasync ends it is running already rather than waiting to be woken.
+//! for the whole group. It then pops the group, queues its batches for
+//! publication and makes the next writer in line leader at once: the next
+//! group is logged while this one is inserted (RocksDB's pipelined write).
+//!
+//! Inserting is parallel (RocksDB's concurrent memtable writes): a
+//! follower still waiting actively gets `INSERT` and inserts its own batch
+//! into the memtable; the leader inserts its own and those of the
+//! followers that parked (a wake-up costs more than an insert). A batch
+//! becomes visible when it and every batch before it are inserted
+//! (`mark_inserted`): whoever completes the prefix moves the visible
+//! sequence number and wakes the writers it published. A writer returns
+//! once its batch is visible, so it reads its own write.
+//!
+//! Waiting: an unsynced follower spins, then yields, for a few
+//! microseconds — only as many at a time as there are spare CPUs — then
+//! parks. A synced writer yields for about as long as a synced group takes
+//! (`sync_spin`), so that when its group's fdatasync ends it is running
+//! already rather than waiting to be woken.
 //!
 //! Invariants:
-//! - Only the head of the queue runs as leader, so WAL appends, memtable
-//!   inserts and memtable switches are never concurrent.
-//! - Sequence numbers are assigned in queue order and published in the
-//!   same order, so readers see a prefix of the write history.
-//! - After a failed WAL write or fsync nothing is inserted and the database
-//!   enters the background-error state: the data's durability is unknown
-//!   and it must not be reported as written.
+//! - Only the head of the queue runs as leader, so WAL appends and
+//!   memtable switches are never concurrent, and groups are numbered and
+//!   logged in queue order.
+//! - Batches are published in sequence order, so readers see a prefix of
+//!   the write history. A memtable is frozen only after every batch
+//!   numbered before the switch is published (`wait_published`), so a
+//!   frozen memtable is complete.
+//! - After a failed WAL write or fsync nothing of the group is inserted
+//!   and the database enters the background-error state: the data's
+//!   durability is unknown and it must not be reported as written.
 //! - Transactions: a writer may carry a [`CommitCheck`]. The leader
 //!   validates the group's checked writers in queue order, with the queue
-//!   unlocked, before it numbers the group: every earlier group is then in
-//!   the memtable and visible, and no later group is numbered until this
-//!   one is popped, so validation and sequence assignment are atomic with
+//!   unlocked, before it numbers the group, after waiting until every
+//!   earlier batch is visible; no later group is numbered until this one
+//!   is popped, so validation and sequence assignment are atomic with
 //!   respect to every other commit (see `crate::txn::validate`). A writer
 //!   that fails validation is answered with its error, gets no sequence
 //!   numbers and writes nothing.
@@ -44,6 +58,7 @@ use super::{DbInner, WriterQueue};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::filename::log_file_name;
+use crate::key::SeqNo;
 use crate::log::LogWriter;
 use crate::memtable::MemTable;
 use crate::metrics::{db_event, Stall};
@@ -67,16 +82,10 @@ pub(crate) struct WriteQueue {
     /// Moving average of a synced group's duration in µs, from its
     /// forming to its results (for `sync_spin`); 0 before the first.
     sync_group_us: u64,
-    /// The leader's group vector, kept empty between groups so building a
-    /// group allocates nothing.
-    spare_group: Vec<Arc<Writer>>,
     /// The active memtable: always the current `SuperVersion`'s, because
     /// only a leader replaces that (`switch_memtable`, queue locked) and
-    /// sets it here too. A leader moves it out for the unlocked part of
-    /// its group and puts it back before the next leader can run, so a
-    /// group costs no `SuperVersion` load and no reference count. `None`
-    /// only while a leader holds it (or if one unwound with it).
-    active_mem: Option<Arc<MemTable>>,
+    /// sets it here too, so a group costs no `SuperVersion` load.
+    active_mem: Arc<MemTable>,
 }
 
 impl WriteQueue {
@@ -86,8 +95,7 @@ impl WriteQueue {
             last_seq,
             last_sync_group: 0,
             sync_group_us: 0,
-            spare_group: Vec::new(),
-            active_mem: Some(active_mem),
+            active_mem,
         }
     }
 }
@@ -130,6 +138,13 @@ thread_local! {
     /// A cleared batch with capacity, for [`take_spare_batch`].
     static SPARE_BATCH: std::cell::RefCell<Option<WriteBatch>> =
         const { std::cell::RefCell::new(None) };
+    /// A leader's group vector, kept empty between groups so building a
+    /// group allocates nothing.
+    static SPARE_GROUP: std::cell::RefCell<Vec<Arc<Writer>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    /// The batches one `mark_inserted` publishes, reused.
+    static SPARE_DONE: std::cell::RefCell<Vec<Pending>> =
+        const { std::cell::RefCell::new(Vec::new()) };
     /// The threads a leader wakes after its group, reused.
     static SPARE_WAKE: std::cell::RefCell<Vec<Thread>> =
         const { std::cell::RefCell::new(Vec::new()) };
@@ -141,6 +156,12 @@ const WAITING: u8 = 0;
 const DONE: u8 = 1;
 /// [`Writer::state`]: at the head of the queue; it leads the next group.
 const LEAD: u8 = 2;
+/// [`Writer::state`]: its group is logged and its batch numbered; its
+/// thread inserts the batch into `mem` and publishes it.
+const INSERT: u8 = 3;
+/// [`Writer::state`]: still waiting, parked: the leader of its group
+/// inserts its batch for it, then answers `DONE`.
+const PARKED: u8 = 4;
 
 /// An empty batch, reusing this thread's last write's buffer when there is
 /// one: `Db::put` and `Db::delete` allocate nothing in steady state.
@@ -195,6 +216,8 @@ impl Writer {
             force_switch,
             check,
             state: AtomicU8::new(WAITING),
+            mem: UnsafeCell::new(None),
+            published: std::sync::atomic::AtomicBool::new(false),
             result: Mutex::new(None),
             thread: std::thread::current(),
         })
@@ -236,9 +259,16 @@ pub(crate) struct Writer {
     force_switch: bool,
     /// A transaction's commit validation, run by the leader.
     check: Option<CommitCheck>,
-    /// `WAITING`, then `DONE` (set after `result`) or `LEAD`, each stored
-    /// with release by the leader before it unparks `thread`.
+    /// `WAITING` (or `PARKED`, set by the writer's thread), then `DONE`
+    /// (set after `result`), `LEAD` or `INSERT` (set after `mem`), each
+    /// stored with release by a leader.
     state: AtomicU8,
+    /// With `INSERT`: the memtable this writer inserts its batch into.
+    /// Same access protocol as `batch`.
+    mem: UnsafeCell<Option<Arc<MemTable>>>,
+    /// Its batch is published (`DbInner::mark_inserted`); reset when the
+    /// batch is queued for publication.
+    published: std::sync::atomic::AtomicBool,
     result: Mutex<Option<Result<()>>>,
     /// The thread that queued this writer and parks until `state` moves.
     /// A writer is only reused by the thread that made it.
@@ -260,6 +290,126 @@ impl Writer {
         // SAFETY: exclusive by the caller's contract.
         unsafe { &mut *self.batch.get() }
     }
+}
+
+/// What a queued writer learned when its wait ended.
+enum Turn {
+    /// A leader answered it (written and visible, or failed).
+    Done(Result<()>),
+    /// It is at the head of the queue and leads the next group.
+    Lead,
+    /// Its group is logged and its batch numbered: it inserts the batch
+    /// itself and publishes it.
+    Insert,
+}
+
+/// Waits, without the queue lock, until a leader moves `w` on: waits
+/// actively for up to `spin` first (see [`sync_spin`], [`UNSYNCED_SPIN`]),
+/// then parks. A writer that parks first says so (`WAITING` → `PARKED`),
+/// and a leader that finds it parked inserts its batch for it rather than
+/// waking it to do so: a wake-up costs more than the insert.
+///
+/// Active waiting is `spin_loop` for the first [`PAUSE_SPIN`], then
+/// `yield_now`, and stops early when yields come back slowly (other
+/// threads want this CPU).
+fn wait_turn(w: &Writer, spin: std::time::Duration) -> Turn {
+    // The end of the active wait; `None` (no clock read) without a budget.
+    let start = (!spin.is_zero()).then(std::time::Instant::now);
+    let mut slow_yields = 0;
+    loop {
+        match w.state.load(Ordering::Acquire) {
+            DONE => return Turn::Done(w.result.lock().take().unwrap_or(Ok(()))),
+            LEAD => return Turn::Lead,
+            INSERT => return Turn::Insert,
+            // A leader's unpark before this park makes it return at once;
+            // the state is checked again either way.
+            PARKED => std::thread::park(),
+            _ => {
+                let waited = start.map(|s| s.elapsed());
+                match waited {
+                    Some(t) if slow_yields < SLOW_YIELDS && t < spin => {
+                        if t < PAUSE_SPIN {
+                            for _ in 0..32 {
+                                std::hint::spin_loop();
+                            }
+                        } else {
+                            let y = std::time::Instant::now();
+                            std::thread::yield_now();
+                            if y.elapsed() >= SLOW_YIELD {
+                                slow_yields += 1;
+                            }
+                        }
+                    }
+                    _ => {
+                        // Fails only when a leader moved the state meanwhile.
+                        let _ = w.state.compare_exchange(
+                            WAITING,
+                            PARKED,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How long a waiting writer spins on the CPU (`spin_loop`) before it
+/// starts yielding it.
+const PAUSE_SPIN: std::time::Duration = std::time::Duration::from_micros(2);
+
+/// How long an unsynced writer queued behind a leader yields before it
+/// parks. An unsynced group is logged in about a microsecond, and a writer
+/// still running when its group is logged inserts its own batch, in
+/// parallel with the leader and the next group; a parked one is woken
+/// (tens of microseconds) only after the leader inserted for it.
+const UNSYNCED_SPIN: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// A logged batch waiting to be published (`DbInner::mark_inserted`).
+pub(crate) struct Pending {
+    /// Its last sequence number.
+    last: SeqNo,
+    writer: Arc<Writer>,
+    /// In the memtable.
+    inserted: bool,
+    /// Inserted by the leader for a parked writer, which is answered
+    /// `DONE` when the batch is published.
+    for_parked: bool,
+}
+
+/// Returns once `w`'s batch (inserted) is published: spins for
+/// [`PAUSE_SPIN`] (the batches before it are being inserted and take
+/// about a microsecond), then parks until its publisher wakes it.
+fn wait_published_own(w: &Writer) {
+    if w.published.load(Ordering::Acquire) {
+        return;
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < PAUSE_SPIN {
+        for _ in 0..32 {
+            std::hint::spin_loop();
+        }
+        if w.published.load(Ordering::Acquire) {
+            return;
+        }
+    }
+    while !w.published.load(Ordering::Acquire) {
+        std::thread::park();
+    }
+}
+
+/// A logged group, popped from the queue: what its leader still does with
+/// the queue unlocked (see [`DbInner::finish_group`]).
+struct Logged {
+    group: Vec<Arc<Writer>>,
+    /// The WAL write's outcome; on error nothing is inserted.
+    result: Result<()>,
+    /// Per writer (group order), the error that rejected it, if any; empty
+    /// when none was rejected.
+    rejected: Vec<Option<Error>>,
+    /// The memtable the group's batches go to.
+    mem: Arc<MemTable>,
 }
 
 impl DbInner {
@@ -294,53 +444,45 @@ impl DbInner {
         q.writers.push_back(Arc::clone(&w));
         if q.writers.len() > 1 {
             // Behind another writer: wait, without the queue lock, until a
-            // leader either wrote this batch or made this writer the next
-            // leader. Waking needs no lock, so a group's writers do not
-            // take turns on the queue mutex to learn they are done. A
-            // synced writer yields for about one group first (see
-            // `sync_spin`), then parks.
+            // leader answered this writer, handed it its insert, or made
+            // it the next leader. Waking needs no lock, so a group's
+            // writers do not take turns on the queue mutex.
+            // Unsynced writers wait actively only while there is a CPU to
+            // spare for it: more would take the CPUs from the leader and
+            // the inserting writers they wait for.
+            let spinner = !sync
+                && self.write_spinners.fetch_add(1, Ordering::Relaxed) < self.max_write_spinners;
             let spin = if sync {
                 sync_spin(q.sync_group_us)
+            } else if spinner {
+                UNSYNCED_SPIN
             } else {
                 std::time::Duration::ZERO
             };
-            // The end of the yielding; `None` (no clock read) for unsynced
-            // writers and before the first synced group.
-            let spin_until = (!spin.is_zero()).then(|| std::time::Instant::now() + spin);
             drop(q);
-            let mut slow_yields = 0;
-            loop {
-                match w.state.load(Ordering::Acquire) {
-                    DONE => {
-                        let result = w.result.lock().take().unwrap_or(Ok(()));
-                        Writer::keep(w);
-                        return result;
-                    }
-                    LEAD => break,
-                    _ if slow_yields < SLOW_YIELDS
-                        && spin_until.is_some_and(|u| std::time::Instant::now() < u) =>
-                    {
-                        let t = std::time::Instant::now();
-                        std::thread::yield_now();
-                        if t.elapsed() >= SLOW_YIELD {
-                            slow_yields += 1;
-                        }
-                    }
-                    // A leader's unpark before this park makes it return
-                    // at once; the state is checked again either way.
-                    _ => std::thread::park(),
+            let turn = wait_turn(&w, spin);
+            if !sync {
+                self.write_spinners.fetch_sub(1, Ordering::Relaxed);
+            }
+            match turn {
+                Turn::Done(result) => {
+                    Writer::keep(w);
+                    return result;
                 }
+                Turn::Insert => {
+                    self.insert_own(&w);
+                    Writer::keep(w);
+                    return Ok(());
+                }
+                Turn::Lead => {}
             }
             q = self.queue.lock();
         }
         // Leader: at the head of the queue.
         debug_assert!(q.writers.front().is_some_and(|f| Arc::ptr_eq(f, &w)));
-        let mut wake = SPARE_WAKE
-            .try_with(|c| std::mem::take(&mut *c.borrow_mut()))
-            .unwrap_or_default();
-        let result = self.lead(&mut q, &w, &mut wake);
-        // The next leader first: its group can start while this one's
-        // writers are still being woken.
+        let logged = self.lead(&mut q, &w);
+        // The next leader first: its group is logged while this one's
+        // batches are inserted (a pipelined write).
         let next = q.writers.front().map(|n| {
             n.state.store(LEAD, Ordering::Release);
             n.thread.clone()
@@ -353,37 +495,122 @@ impl DbInner {
         if let Some(t) = next {
             t.unpark();
         }
-        for t in wake.drain(..) {
-            t.unpark();
-        }
-        let _ = SPARE_WAKE.try_with(|c| *c.borrow_mut() = wake);
+        let result = match logged {
+            Ok(logged) => self.finish_group(logged),
+            Err(e) => Err(e),
+        };
         Writer::keep(w);
         result
     }
 
-    /// Runs one group with `leader` at the head of the queue; pops the
-    /// group from the queue before returning, with each follower's result
-    /// set and its thread in `wake`, to unpark once the queue is unlocked.
-    fn lead(
-        &self,
-        q: &mut MutexGuard<'_, WriteQueue>,
-        leader: &Arc<Writer>,
-        wake: &mut Vec<Thread>,
-    ) -> Result<()> {
+    /// A follower's part of a logged group: inserts its own batch into the
+    /// memtable its leader chose, and returns once it is visible.
+    fn insert_own(&self, w: &Arc<Writer>) {
+        // SAFETY: `INSERT` (loaded with acquire) hands the batch and `mem`
+        // back to this writer's thread; the leader touches neither again.
+        let (b, mem) = unsafe { (w.batch(), (*w.mem.get()).take()) };
+        match mem {
+            Some(mem) => {
+                mem.insert_batch(b);
+            }
+            // A leader always sets `mem` before `INSERT`.
+            None => debug_assert!(false, "INSERT without a memtable"),
+        }
+        self.mark_inserted(std::slice::from_ref(w), Some(w));
+        wait_published_own(w);
+    }
+
+    /// Records that the batches of `writers` are in the memtable, and
+    /// publishes every pending batch at the front of the publication queue
+    /// that is: the visible sequence number moves to the last of them,
+    /// their writers learn it (`published`; a batch its leader inserted
+    /// for a parked writer is answered `DONE`) and are woken. Readers thus
+    /// always see a prefix of the write history, whatever order the
+    /// inserts finish in, and nobody waits for a predecessor by spinning.
+    /// `own` is the caller's own writer among `writers`; the others are
+    /// parked followers whose leader inserted for them.
+    fn mark_inserted(&self, writers: &[Arc<Writer>], own: Option<&Arc<Writer>>) {
+        let mut done = SPARE_DONE
+            .try_with(|c| std::mem::take(&mut *c.borrow_mut()))
+            .unwrap_or_default();
+        {
+            let mut pq = self.publishing.lock();
+            for w in writers {
+                if let Some(p) = pq.iter_mut().find(|p| Arc::ptr_eq(&p.writer, w)) {
+                    p.inserted = true;
+                    p.for_parked = !own.is_some_and(|o| Arc::ptr_eq(o, w));
+                }
+            }
+            let mut last = None;
+            while pq.front().is_some_and(|p| p.inserted) {
+                if let Some(p) = pq.pop_front() {
+                    last = Some(p.last);
+                    done.push(p);
+                }
+            }
+            if let Some(last) = last {
+                self.visible_seq.store(last, Ordering::Release);
+            }
+        }
+        for p in done.drain(..) {
+            if p.for_parked {
+                *p.writer.result.lock() = Some(Ok(()));
+                p.writer.state.store(DONE, Ordering::Release);
+            }
+            p.writer.published.store(true, Ordering::Release);
+            let t = p.writer.thread.clone();
+            // The reference goes before the wake-up, so the writer can be
+            // reused by its thread (`Writer::keep`).
+            drop(p);
+            t.unpark();
+        }
+        let _ = SPARE_DONE.try_with(|c| *c.borrow_mut() = done);
+    }
+
+    /// Returns once everything up to `seq` is visible (rare callers: a
+    /// memtable switch, a transaction's validation). The writes before it
+    /// are being inserted and wait on nothing the caller holds.
+    pub(crate) fn wait_published(&self, seq: SeqNo) {
+        let mut round = 0u32;
+        while self.visible_seq.load(Ordering::Acquire) < seq {
+            if round < 64 {
+                std::hint::spin_loop();
+            } else if round < 128 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(std::time::Duration::from_micros(10));
+            }
+            round = round.saturating_add(1);
+        }
+    }
+
+    /// Runs the locked part of one group with `leader` at the head of the
+    /// queue: makes room, builds the group, numbers and logs it (queue
+    /// unlocked meanwhile), and pops it. `Err` when the leader's write
+    /// ends without a group (no room, or a `flush()` request done).
+    fn lead(&self, q: &mut MutexGuard<'_, WriteQueue>, leader: &Arc<Writer>) -> Result<Logged> {
         if let Err(e) = self.make_room(q, leader.force_switch) {
             q.writers.pop_front();
             return Err(e);
         }
         if leader.force_switch {
             q.writers.pop_front();
-            return Ok(());
+            // Done: there is no group to finish.
+            return Ok(Logged {
+                group: Vec::new(),
+                result: Ok(()),
+                rejected: Vec::new(),
+                mem: Arc::clone(&q.active_mem),
+            });
         }
         if leader.sync {
             self.gather(q);
         }
         // Build the group. Sequence numbers are assigned below, after
         // transaction validation, so a rejected transaction leaves no gap.
-        let mut group = std::mem::take(&mut q.spare_group);
+        let mut group = SPARE_GROUP
+            .try_with(|c| std::mem::take(&mut *c.borrow_mut()))
+            .unwrap_or_default();
         group.clear();
         let mut bytes = 0usize;
         let mut limit = MAX_GROUP_BYTES;
@@ -411,17 +638,14 @@ impl DbInner {
         // Timed for `sync_spin` (synced groups only: a clock read is not
         // free next to an unsynced put).
         let group_start = synced.then(std::time::Instant::now);
-        let mem = q
-            .active_mem
-            .take()
-            .unwrap_or_else(|| Arc::clone(&self.sv.load().mem));
+        let mem = Arc::clone(&q.active_mem);
 
         // With the queue unlocked (new writers keep queuing): validate the
-        // transactions of the group, number the writers that stay in, then
-        // WAL and memtable. This leader alone runs until the group is
-        // popped below, so nothing else is numbered or written meanwhile.
+        // transactions of the group, number the writers that stay in, and
+        // log them. This leader alone runs until the group is popped
+        // below, so nothing else is numbered or logged meanwhile.
         let (result, rejected, last_seq) = MutexGuard::unlocked(q, || {
-            let rejected = self.validate_writers(&group);
+            let rejected = self.validate_writers(&group, first_seq);
             let is_rejected = |i: usize| rejected.get(i).is_some_and(Option::is_some);
             let mut seq = first_seq;
             let mut sync = false;
@@ -434,52 +658,139 @@ impl DbInner {
                     sync |= w.sync;
                 }
             }
-            let result = if rejected.iter().any(Option::is_some) {
-                let members: Vec<_> = (0..group.len())
-                    .filter(|&i| !is_rejected(i))
-                    .map(|i| Arc::clone(&group[i]))
-                    .collect();
-                if members.is_empty() {
-                    Ok(())
-                } else {
-                    self.write_group(&members, sync, &mem, seq)
-                }
-            } else {
-                self.write_group(&group, sync, &mem, seq)
-            };
-            (result, rejected, seq)
+            let members = group
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| !is_rejected(i))
+                .map(|(_, w)| w);
+            (self.log_group(members, sync), rejected, seq)
         });
-        q.active_mem = Some(mem);
-        q.last_seq = last_seq;
+        if result.is_ok() {
+            q.last_seq = last_seq;
+            // Queued for publication in sequence order (the queue lock
+            // orders groups), before the next leader can log anything.
+            let mut pq = self.publishing.lock();
+            for (i, w) in group.iter().enumerate() {
+                // SAFETY: this thread leads the group holding `w`.
+                let b = unsafe { w.batch() };
+                if b.count() > 0 && !rejected.get(i).is_some_and(Option::is_some) {
+                    w.published.store(false, Ordering::Relaxed);
+                    pq.push_back(Pending {
+                        last: b.sequence() + u64::from(b.count()) - 1,
+                        writer: Arc::clone(w),
+                        inserted: false,
+                        for_parked: false,
+                    });
+                }
+            }
+        }
         if let Some(start) = group_start {
             let us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
             q.sync_group_us = (q.sync_group_us.saturating_mul(7)).saturating_add(us) / 8;
         }
-
-        // Hand results to the group (the leader is its first member).
         for _ in 0..group.len() {
             q.writers.pop_front();
         }
+        Ok(Logged {
+            group,
+            result,
+            rejected,
+            mem,
+        })
+    }
+
+    /// The unlocked end of a group, run by its leader after the next
+    /// leader took over: answers the writers that are not inserted
+    /// (rejected, failed group, empty batch) and, if the group was logged,
+    /// hands each follower still waiting actively its own insert
+    /// (`INSERT`), inserts its own batch and those of the parked
+    /// followers, marks them inserted and waits until its own is visible.
+    /// Returns the leader's own result.
+    fn finish_group(&self, logged: Logged) -> Result<()> {
+        let Logged {
+            mut group,
+            result,
+            rejected,
+            mem,
+        } = logged;
+        if group.is_empty() {
+            return result;
+        }
+        let mut wake = SPARE_WAKE
+            .try_with(|c| std::mem::take(&mut *c.borrow_mut()))
+            .unwrap_or_default();
         let mut rejected = rejected.into_iter().chain(std::iter::repeat_with(|| None));
-        let leader_rejected = rejected.next().flatten();
-        for (w, r) in group.iter().skip(1).zip(rejected) {
-            *w.result.lock() = Some(match (r, &result) {
-                (Some(e), _) => Err(e),
-                (None, Ok(())) => Ok(()),
+        // `group` is reordered so that its first `mine` writers are the
+        // ones this leader inserts (itself first, if it is inserted), in
+        // sequence order.
+        let mut mine = 0usize;
+        let mut leader_result = None;
+        for i in 0..group.len() {
+            let w = &group[i];
+            // SAFETY: this leader owns the popped writers until it answers
+            // them or hands them their insert.
+            let empty = unsafe { w.batch() }.count() == 0;
+            let answer = match (rejected.next().flatten(), &result) {
+                (Some(e), _) => Some(Err(e)),
                 // Of the same kind as the leader's (issue 22).
-                (None, Err(e)) => Err(e.clone()),
-            });
-            wake.push(w.thread.clone());
-            w.state.store(DONE, Ordering::Release);
+                (None, Err(e)) => Some(Err(e.clone())),
+                (None, Ok(())) if empty => Some(Ok(())),
+                (None, Ok(())) => None,
+            };
+            let leader_inserts = match answer {
+                Some(answer) if i == 0 => {
+                    leader_result = Some(answer);
+                    false
+                }
+                Some(answer) => {
+                    *w.result.lock() = Some(answer);
+                    wake.push(w.thread.clone());
+                    w.state.store(DONE, Ordering::Release);
+                    false
+                }
+                None if i == 0 => true,
+                None => {
+                    // SAFETY: as above; `mem` is set before `INSERT` is
+                    // published (release) and read by its thread after.
+                    unsafe { *w.mem.get() = Some(Arc::clone(&mem)) };
+                    let handed = w
+                        .state
+                        .compare_exchange(WAITING, INSERT, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok();
+                    if !handed {
+                        // Parked: its batch is this leader's to insert.
+                        // SAFETY: as above; the writer waits for `DONE`.
+                        unsafe { *w.mem.get() = None };
+                    }
+                    !handed
+                }
+            };
+            if leader_inserts {
+                group.swap(mine, i);
+                mine += 1;
+            }
         }
-        // Drop the group's references before anyone is woken, so each
-        // writer can be reused by its thread.
+        // The other followers' references go now, so that each can reuse
+        // its writer (`Writer::keep`).
+        group.truncate(mine);
+        for t in wake.drain(..) {
+            t.unpark();
+        }
+        let _ = SPARE_WAKE.try_with(|c| *c.borrow_mut() = wake);
+        if !group.is_empty() {
+            for w in &group {
+                // SAFETY: the leader's own batch, or a parked follower's.
+                mem.insert_batch(unsafe { w.batch() });
+            }
+            let own = group.first().filter(|_| leader_result.is_none());
+            self.mark_inserted(&group, own);
+            if let Some(own) = own {
+                wait_published_own(own);
+            }
+        }
         group.clear();
-        q.spare_group = group;
-        match leader_rejected {
-            Some(e) => Err(e),
-            None => result,
-        }
+        let _ = SPARE_GROUP.try_with(|c| *c.borrow_mut() = group);
+        leader_result.unwrap_or(result)
     }
 
     /// Group-commit gathering. When a synced group of several writers
@@ -505,11 +816,14 @@ impl DbInner {
     /// The validation outcome of each writer of `group`, in order: `None`
     /// to write it, or the error that rejects it (a failed transaction
     /// check). Writers without a check always pass; a group without
-    /// transactions gets an empty vector and costs nothing here.
-    fn validate_writers(&self, group: &[Arc<Writer>]) -> Vec<Option<Error>> {
+    /// transactions gets an empty vector and costs nothing here. With a
+    /// check, it first waits until every write before `first_seq` (the
+    /// group's numbering start) is visible: validation reads them.
+    fn validate_writers(&self, group: &[Arc<Writer>], first_seq: SeqNo) -> Vec<Option<Error>> {
         if group.iter().all(|w| w.check.is_none()) {
             return Vec::new();
         }
+        self.wait_published(first_seq);
         // SAFETY: this thread leads the group holding these writers.
         let batches: Vec<&WriteBatch> = group.iter().map(|w| &*unsafe { w.batch() }).collect();
         validate_group(
@@ -521,56 +835,53 @@ impl DbInner {
         )
     }
 
-    /// WAL then memtable for a group, with the queue unlocked.
-    fn write_group(
+    /// Appends the WAL records of a numbered group and syncs or flushes
+    /// the WAL (queue unlocked), and counts the group's writes. A failure
+    /// becomes the background error and is returned as such.
+    fn log_group<'a>(
         &self,
-        group: &[Arc<Writer>],
+        members: impl Iterator<Item = &'a Arc<Writer>> + Clone,
         sync: bool,
-        mem: &MemTable,
-        last_seq: u64,
     ) -> Result<()> {
-        {
-            let mut wal = self.wal.lock();
-            let res = (|| {
-                // Bytes appended to the file: records with their headers
-                // and any block padding.
-                let start = wal.len();
-                for w in group {
-                    // SAFETY: this thread leads the group holding `w`.
-                    unsafe { w.batch() }.with_wal_payload(|p| wal.add_record(p))?;
-                }
-                let added = wal.len() - start;
-                self.wal_bytes.fetch_add(added, Ordering::Relaxed);
-                let unsynced = self.wal_unsynced.load(Ordering::Relaxed) + added;
-                let per_bytes = self.opts.wal_bytes_per_sync;
-                if sync || (per_bytes > 0 && unsynced >= per_bytes) {
-                    self.sync_wal(&mut wal)?;
-                    self.wal_unsynced.store(0, Ordering::Relaxed);
-                } else {
-                    wal.flush()?;
-                    self.wal_unsynced.store(unsynced, Ordering::Relaxed);
-                }
-                Ok(())
-            })();
-            // The WAL lock is released before the queue is taken to
-            // record the error (lock order: queue, then WAL).
-            drop(wal);
-            if let Err(e) = res {
-                return Err(Error::Background(self.set_bg_error(e)));
+        let mut wal = self.wal.lock();
+        let res = (|| {
+            // Bytes appended to the file: records with their headers
+            // and any block padding.
+            let start = wal.len();
+            for w in members.clone() {
+                // SAFETY: this thread leads the group holding `w`.
+                unsafe { w.batch() }.with_wal_payload(|p| wal.add_record(p))?;
             }
+            let added = wal.len() - start;
+            self.wal_bytes.fetch_add(added, Ordering::Relaxed);
+            let unsynced = self.wal_unsynced.load(Ordering::Relaxed) + added;
+            let per_bytes = self.opts.wal_bytes_per_sync;
+            if sync || (per_bytes > 0 && unsynced >= per_bytes) {
+                self.sync_wal(&mut wal)?;
+                self.wal_unsynced.store(0, Ordering::Relaxed);
+            } else {
+                wal.flush()?;
+                self.wal_unsynced.store(unsynced, Ordering::Relaxed);
+            }
+            Ok(())
+        })();
+        // The WAL lock is released before the queue is taken to record
+        // the error (lock order: queue, then WAL).
+        drop(wal);
+        if let Err(e) = res {
+            return Err(Error::Background(self.set_bg_error(e)));
         }
-        let (mut user_bytes, mut ops, mut deletes) = (0u64, 0u64, 0u64);
-        for w in group {
+        let (mut user_bytes, mut ops, mut deletes, mut writers) = (0u64, 0u64, 0u64, 0u64);
+        for w in members {
             // SAFETY: this thread leads the group holding `w`.
             let b = unsafe { w.batch() };
             user_bytes += b.user_bytes();
             ops += u64::from(b.count());
             deletes += b.deletes();
-            mem.insert_batch(b);
+            writers += 1;
         }
-        self.visible_seq.store(last_seq, Ordering::Release);
         self.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
-        self.metrics.record_writes(group.len() as u64, ops, deletes);
+        self.metrics.record_writes(writers, ops, deletes);
         Ok(())
     }
 
@@ -619,20 +930,10 @@ impl DbInner {
                 }
                 _ => {}
             }
-            let (full, empty) = {
-                let loaded;
-                let active = match &q.active_mem {
-                    Some(m) => m,
-                    None => {
-                        loaded = self.sv.load();
-                        &loaded.mem
-                    }
-                };
-                (
-                    active.approximate_size() >= self.opts.write_buffer_size,
-                    active.is_empty(),
-                )
-            };
+            let (full, empty) = (
+                q.active_mem.approximate_size() >= self.opts.write_buffer_size,
+                q.active_mem.is_empty(),
+            );
             if !(full || force) || (force && empty) {
                 break Ok(());
             }
@@ -653,8 +954,13 @@ impl DbInner {
                 self.metrics.stalled_for(Stall::MemtableStop, t.elapsed());
                 continue;
             }
+            // The groups before this one may still be inserting into the
+            // memtable about to be frozen: a frozen memtable is complete
+            // (the flush reads it once). They wait on nothing this leader
+            // holds.
+            self.wait_published(q.last_seq);
             match self.switch_memtable(&sv) {
-                Ok(mem) => q.active_mem = Some(mem),
+                Ok(mem) => q.active_mem = mem,
                 // Recorded here, with the queue held: `set_bg_error` would
                 // lock the queue again and deadlock.
                 Err(e) => break Err(Error::Background(self.set_bg_error_queue_locked(e, q))),

@@ -12,8 +12,8 @@
 //! skiplist insert, which has release semantics), and never again.
 //!
 //! Invariants:
-//! - Only one thread allocates at a time (the write-group leader); the
-//!   mutex makes that safe even if it were not.
+//! - Several writers allocate at once; the state mutex orders them (held
+//!   for one copy of one entry).
 //! - The bytes behind a returned pointer or slice never move and are never
 //!   written again. The arena keeps every chunk until it is dropped, so a
 //!   pointer from [`Arena::copy_raw`] is valid for the arena's life; a

@@ -6,12 +6,10 @@
 //! Same cache-local layout as an SST filter (`sst::filter`): every probe of
 //! a key falls in one 512-bit line, here eight `AtomicU64` words.
 //!
-//! Invariant (what makes the plain load + store in [`MemBloom::add`]
-//! sound): keys are added by one thread at a time. The memtable's inserts
-//! come from the write-group leader (or recovery), and successive leaders
-//! are ordered by the write queue's lock. A reader that can see a key (its
-//! sequence number was published with a `Release` store after the insert)
-//! sees the key's bits too.
+//! Keys are added by several writers at once ([`MemBloom::add`] sets bits
+//! with `fetch_or`, skipping bits already set). A reader that can see a
+//! key (its sequence number was published with a `Release` store after
+//! the insert) sees the key's bits too.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -47,17 +45,18 @@ impl MemBloom {
         self.words.len() * 8
     }
 
-    /// Records a key whose [`crate::sst::filter_hash`] is `h`. Only one
-    /// thread adds at a time (see the module invariant).
+    /// Records a key whose [`crate::sst::filter_hash`] is `h`; safe from
+    /// several threads at once.
     #[inline]
     pub(crate) fn add(&self, h: u64) {
         let base = line_of(h, self.lines) * LINE_WORDS;
         for b in line_bits(h, PROBES) {
             if let Some(w) = self.words.get(base + b / 64) {
                 let bit = 1u64 << (b % 64);
-                let old = w.load(Ordering::Relaxed);
-                if old & bit == 0 {
-                    w.store(old | bit, Ordering::Relaxed);
+                // A plain load first: a bit already set costs no locked
+                // instruction.
+                if w.load(Ordering::Relaxed) & bit == 0 {
+                    w.fetch_or(bit, Ordering::Relaxed);
                 }
             }
         }
