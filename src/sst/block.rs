@@ -243,8 +243,20 @@ pub(crate) fn read_raw_block(
         })?;
     // Contents, then the trailer: the type byte and the checksum.
     let raw = file.read(path, handle.offset, end - handle.offset, what)?;
+    let ctype = verify_stored_block(path, &raw, handle, what)?;
+    Ok((raw.slice(..handle.size as usize), ctype))
+}
+
+/// Checks the checksum of `raw`, the stored block `handle` followed by its
+/// trailer (`handle.size + BLOCK_TRAILER_LEN` bytes), and returns its
+/// compression type byte.
+pub(crate) fn verify_stored_block(
+    path: &Path,
+    raw: &[u8],
+    handle: BlockHandle,
+    what: &str,
+) -> Result<u8> {
     let cend = handle.size as usize;
-    let contents = raw.slice(..cend);
     let trailer = raw.get(cend..).unwrap_or_default();
     let mut c = Cursor::new(trailer);
     let (ctype, stored) = match (c.u8("trailer"), c.u32("trailer")) {
@@ -267,7 +279,7 @@ pub(crate) fn read_raw_block(
             format!("{what} checksum mismatch"),
         ));
     }
-    Ok((contents, ctype))
+    Ok(ctype)
 }
 
 pub(crate) fn read_block(
@@ -303,16 +315,76 @@ pub(crate) fn read_block(
 }
 
 /// Uncompressed block contents with a validated restart array.
+///
+/// Generic over how the bytes are held: `Bytes` (the default: a block that
+/// owns a share of its buffer, for caches and iterators that outlive the
+/// call) or a borrowed `&[u8]` ([`BlockView`], for a point lookup that
+/// reads a block of a table it already holds: no reference count is
+/// touched, so concurrent lookups write no shared cache line).
 #[derive(Debug, Clone)]
-pub(crate) struct Block {
-    data: Bytes,
+pub(crate) struct Block<D = Bytes, S = Arc<PageSummary>> {
+    data: D,
     restarts_off: usize,
     num_restarts: usize,
     base: u64,
     compressed: bool,
     /// Set on pinned index pages ([`Block::with_summary`]): seeks search
     /// it instead of the restart array.
-    summary: Option<Arc<PageSummary>>,
+    summary: Option<S>,
+}
+
+/// A borrowed [`Block`]: see there.
+pub(crate) type BlockView<'a> = Block<&'a [u8], &'a PageSummary>;
+
+impl<'a> BlockView<'a> {
+    /// Validates the restart array of the borrowed `data` (see
+    /// [`Block::new`]).
+    pub fn new_view(data: &'a [u8], base: u64, compressed: bool) -> Result<Self, DecodeError> {
+        let (restarts_off, num_restarts) = validate_restarts(data)?;
+        Ok(Block {
+            data,
+            restarts_off,
+            num_restarts,
+            base,
+            compressed,
+            summary: None,
+        })
+    }
+}
+
+/// Checks the restart array at the end of `data`; returns its offset and
+/// the number of restart points.
+fn validate_restarts(data: &[u8]) -> Result<(usize, usize), DecodeError> {
+    let len = data.len();
+    let err = |offset, reason| DecodeError { offset, reason };
+    if len < 4 {
+        return Err(err(0, "block shorter than its restart count"));
+    }
+    let mut c = Cursor::new(data.get(len - 4..).unwrap_or_default());
+    let n = c.u32("restart count")? as usize;
+    if n == 0 {
+        return Err(err(len - 4, "block has no restart point"));
+    }
+    let arr = n
+        .checked_mul(4)
+        .filter(|&a| a <= len - 4)
+        .ok_or_else(|| err(len - 4, "restart array larger than the block"))?;
+    let restarts_off = len - 4 - arr;
+    let mut c = Cursor::new(data.get(restarts_off..len - 4).unwrap_or_default());
+    let mut prev = 0usize;
+    for i in 0..n {
+        let r = c.u32("restart offset")? as usize;
+        let at = restarts_off + 4 * i;
+        if i == 0 {
+            if r != 0 {
+                return Err(err(at, "first restart point is not at offset 0"));
+            }
+        } else if r <= prev || r >= restarts_off {
+            return Err(err(at, "restart offsets not increasing inside the entries"));
+        }
+        prev = r;
+    }
+    Ok((restarts_off, n))
 }
 
 impl Block {
@@ -320,43 +392,29 @@ impl Block {
     /// offset and `compressed` says whether `data` was decompressed (then
     /// errors point at the block start, not inside it).
     pub fn new(data: Bytes, base: u64, compressed: bool) -> Result<Block, DecodeError> {
-        let len = data.len();
-        let err = |offset, reason| DecodeError { offset, reason };
-        if len < 4 {
-            return Err(err(0, "block shorter than its restart count"));
-        }
-        let mut c = Cursor::new(data.get(len - 4..).unwrap_or_default());
-        let n = c.u32("restart count")? as usize;
-        if n == 0 {
-            return Err(err(len - 4, "block has no restart point"));
-        }
-        let arr = n
-            .checked_mul(4)
-            .filter(|&a| a <= len - 4)
-            .ok_or_else(|| err(len - 4, "restart array larger than the block"))?;
-        let restarts_off = len - 4 - arr;
-        let mut c = Cursor::new(data.get(restarts_off..len - 4).unwrap_or_default());
-        let mut prev = 0usize;
-        for i in 0..n {
-            let r = c.u32("restart offset")? as usize;
-            let at = restarts_off + 4 * i;
-            if i == 0 {
-                if r != 0 {
-                    return Err(err(at, "first restart point is not at offset 0"));
-                }
-            } else if r <= prev || r >= restarts_off {
-                return Err(err(at, "restart offsets not increasing inside the entries"));
-            }
-            prev = r;
-        }
+        let (restarts_off, num_restarts) = validate_restarts(&data)?;
         Ok(Block {
             data,
             restarts_off,
-            num_restarts: n,
+            num_restarts,
             base,
             compressed,
             summary: None,
         })
+    }
+
+    /// The block borrowed: a [`BlockView`] over the same bytes and
+    /// summary, made without touching a reference count.
+    #[inline]
+    pub fn view(&self) -> BlockView<'_> {
+        Block {
+            data: &self.data,
+            restarts_off: self.restarts_off,
+            num_restarts: self.num_restarts,
+            base: self.base,
+            compressed: self.compressed,
+            summary: self.summary.as_deref(),
+        }
     }
 
     /// The block with a [`PageSummary`] for its seeks, when it is a page
@@ -373,6 +431,28 @@ impl Block {
         let summary = keys.and_then(|k| PageSummary::build(&k)).map(Arc::new);
         self.summary = summary;
         self
+    }
+
+    /// The uncompressed contents.
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
+    /// The same block over a private heap copy of its bytes, so holding it
+    /// keeps no page of the file's memory map resident.
+    pub fn detached(&self) -> Block {
+        Block {
+            data: Bytes::copy_from_slice(&self.data),
+            ..self.clone()
+        }
+    }
+}
+
+impl<D: AsRef<[u8]>, S: std::ops::Deref<Target = PageSummary>> Block<D, S> {
+    /// The block's bytes.
+    #[inline]
+    fn bytes(&self) -> &[u8] {
+        self.data.as_ref()
     }
 
     /// The search summary, if [`Block::with_summary`] built one.
@@ -392,32 +472,18 @@ impl Block {
         };
         let (shared, non_shared, value_len, delta) = self.decode_entry(off).ok()?;
         (shared == 0 && delta + non_shared + value_len == end)
-            .then(|| self.data.get(delta..delta + non_shared))
+            .then(|| self.bytes().get(delta..delta + non_shared))
             .flatten()
-    }
-
-    /// The uncompressed contents.
-    pub fn data(&self) -> &Bytes {
-        &self.data
     }
 
     /// The restart array's bytes (offsets of the restart points).
     pub fn restart_array(&self) -> &[u8] {
-        self.data.get(self.restarts_off..).unwrap_or_default()
+        self.bytes().get(self.restarts_off..).unwrap_or_default()
     }
 
     /// Number of restart points.
     pub fn num_restarts(&self) -> usize {
         self.num_restarts
-    }
-
-    /// The same block over a private heap copy of its bytes, so holding it
-    /// keeps no page of the file's memory map resident.
-    pub fn detached(&self) -> Block {
-        Block {
-            data: Bytes::copy_from_slice(&self.data),
-            ..self.clone()
-        }
     }
 
     /// True when the block was stored compressed.
@@ -444,7 +510,7 @@ impl Block {
     fn restart(&self, i: usize) -> usize {
         let at = self.restarts_off + 4 * i;
         match self
-            .data
+            .bytes()
             .get(at..at + 4)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
         {
@@ -457,7 +523,7 @@ impl Block {
     /// offset of the key delta).
     #[inline]
     fn decode_entry(&self, off: usize) -> Result<(usize, usize, usize, usize), DecodeError> {
-        let area = self.data.get(..self.restarts_off).unwrap_or_default();
+        let area = self.bytes().get(..self.restarts_off).unwrap_or_default();
         let hdr = area.get(off..).unwrap_or_default();
         let (shared, non_shared, value_len, hlen) = match hdr {
             [a, b, c, ..] if (a | b | c) < 0x80 => (*a as usize, *b as usize, *c as usize, 3usize),
@@ -482,8 +548,8 @@ impl Block {
 
 /// A bidirectional cursor over one block.
 #[derive(Debug)]
-pub(crate) struct BlockIter {
-    block: Block,
+pub(crate) struct BlockIter<D = Bytes, S = Arc<PageSummary>> {
+    block: Block<D, S>,
     key: Vec<u8>,
     /// Offset of the current entry (== restarts_off when not valid).
     cur: usize,
@@ -496,9 +562,9 @@ pub(crate) struct BlockIter {
     err: Option<DecodeError>,
 }
 
-impl BlockIter {
+impl<D: AsRef<[u8]>, S: std::ops::Deref<Target = PageSummary>> BlockIter<D, S> {
     /// A cursor over `block`, reusing `key_buf` as its key buffer.
-    pub fn new(block: Block, key_buf: Vec<u8>) -> Self {
+    pub fn new(block: Block<D, S>, key_buf: Vec<u8>) -> Self {
         let end = block.restarts_off;
         BlockIter {
             block,
@@ -514,7 +580,7 @@ impl BlockIter {
     }
 
     /// Points the cursor at another block, keeping the key buffer.
-    pub fn reset(&mut self, block: Block) {
+    pub fn reset(&mut self, block: Block<D, S>) {
         self.cur = block.restarts_off;
         self.next = block.restarts_off;
         self.block = block;
@@ -536,7 +602,7 @@ impl BlockIter {
     }
 
     /// The block under the cursor.
-    pub fn block(&self) -> &Block {
+    pub fn block(&self) -> &Block<D, S> {
         &self.block
     }
 
@@ -561,7 +627,7 @@ impl BlockIter {
     #[inline]
     pub fn value(&self) -> &[u8] {
         self.block
-            .data
+            .bytes()
             .get(self.val_start..self.val_end)
             .unwrap_or_default()
     }
@@ -575,12 +641,6 @@ impl BlockIter {
     /// Offset of the current value inside the block.
     pub fn value_offset(&self) -> usize {
         self.val_start
-    }
-
-    /// Current value as a zero-copy slice of the block's bytes.
-    #[inline]
-    pub fn value_bytes(&self) -> Bytes {
-        self.block.data.slice(self.val_start..self.val_end)
     }
 
     fn fail(&mut self, e: DecodeError) {
@@ -647,7 +707,7 @@ impl BlockIter {
         self.key.truncate(shared);
         self.key.extend_from_slice(
             self.block
-                .data
+                .bytes()
                 .get(delta..delta + non_shared)
                 .unwrap_or_default(),
         );
@@ -724,7 +784,7 @@ impl BlockIter {
                 let off = block.restart(i);
                 let (_, non_shared, _, delta) = block.decode_entry(off)?;
                 let k = block
-                    .data
+                    .bytes()
                     .get(delta..delta + non_shared)
                     .unwrap_or_default();
                 Ok(compare_with_parts(k, uk, trailer))
@@ -764,7 +824,7 @@ impl BlockIter {
             }
             let k = self
                 .block
-                .data
+                .bytes()
                 .get(delta..delta + non_shared)
                 .unwrap_or_default();
             if cmp(k) == Ordering::Less {
@@ -779,6 +839,14 @@ impl BlockIter {
                 return;
             }
         }
+    }
+}
+
+impl BlockIter {
+    /// Current value as a zero-copy slice of the block's bytes.
+    #[inline]
+    pub fn value_bytes(&self) -> Bytes {
+        self.block.data.slice(self.val_start..self.val_end)
     }
 }
 

@@ -152,6 +152,9 @@ enum Benchmark {
     Fillsync,
     /// Point reads of random keys.
     Readrandom,
+    /// Point reads of random keys from the hot 1 % of the key space
+    /// (LevelDB's and RocksDB's `readhot`: keys below `--num` / 100).
+    Readhot,
     /// Scans the whole database forwards.
     Readseq,
     /// Scans the whole database backwards.
@@ -185,6 +188,7 @@ impl Benchmark {
             Benchmark::Overwrite => "overwrite",
             Benchmark::Fillsync => "fillsync",
             Benchmark::Readrandom => "readrandom",
+            Benchmark::Readhot => "readhot",
             Benchmark::Readseq => "readseq",
             Benchmark::Readreverse => "readreverse",
             Benchmark::Seekrandom => "seekrandom",
@@ -423,7 +427,10 @@ impl<E: Engine> Bench<E> {
                 total.bytes as f64 / 1048576.0 / secs
             ));
         }
-        if matches!(name, "readrandom" | "readwhilewriting" | "seekrandom") {
+        if matches!(
+            name,
+            "readrandom" | "readhot" | "readwhilewriting" | "seekrandom"
+        ) {
             line.push_str(&format!(" ({} of {} found)", total.found, total.ops));
         }
         println!("{line}");
@@ -480,11 +487,12 @@ impl<E: Engine> Bench<E> {
         });
     }
 
-    fn read_random(&self, name: &str) {
+    /// `--reads` point reads per thread of random keys below `range`.
+    fn read_random(&self, name: &str, range: u64) {
         let db = self.db();
         let (ks, num, seed, hist) = (
             self.flags.key_size,
-            self.flags.num,
+            range.max(1),
             self.seed(),
             self.flags.histogram,
         );
@@ -739,7 +747,7 @@ impl<E: Engine> Bench<E> {
                 }
             })
         };
-        self.read_random("readwhilewriting");
+        self.read_random("readwhilewriting", self.flags.num);
         stop.store(true, Ordering::Relaxed);
         writer
             .join()
@@ -848,7 +856,8 @@ fn run_benchmarks<E: Engine>(flags: Flags, path: PathBuf) {
             Benchmark::Deleterandom => {
                 bench.write_bench(name, Order::Delete, writes, flags.num, false)
             }
-            Benchmark::Readrandom => bench.read_random(name),
+            Benchmark::Readrandom => bench.read_random(name, bench.flags.num),
+            Benchmark::Readhot => bench.read_random(name, bench.flags.num.div_ceil(100)),
             Benchmark::Readseq => bench.read_seq(name, false),
             Benchmark::Readreverse => bench.read_seq(name, true),
             Benchmark::Seekrandom => bench.seek_random(name),
