@@ -120,6 +120,7 @@ mod metrics;
 mod options;
 mod options_file;
 mod prefetch;
+mod row_cache;
 mod snapshot;
 mod sst;
 #[cfg(any(test, feature = "testing"))]
@@ -137,8 +138,8 @@ pub use error::{ConflictKind, Error, Result};
 pub use iter::db_iter::Iter;
 pub use lightning_compaction::stats::{CompactionStats, LevelStats};
 pub use metrics::{
-    DbStats, FilterStats, HistogramSnapshot, MemtableStats, OpLatency, OpStats, StallCounter,
-    StallStats, StatsLevel, TxnStats, WalStats,
+    DbStats, FilterStats, HistogramSnapshot, MemtableStats, OpLatency, OpStats, RowCacheStats,
+    StallCounter, StallStats, StatsLevel, TxnStats, WalStats,
 };
 pub use options::{
     CompactionConfig, CompactionStyle, Compression, Options, TieredConfig, WalRecoveryMode,

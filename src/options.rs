@@ -118,6 +118,12 @@ pub struct Options {
     /// turns the cache off, and each block read then re-verifies its
     /// checksum). Ignored when [`block_cache`](Self::block_cache) is set.
     pub block_cache_size: usize,
+    /// Bytes of the row cache (RocksDB's `row_cache`): the newest values of
+    /// keys read at least twice, served without a lock and without
+    /// searching the memtables and SST files (default 0: off). Every write
+    /// then also marks its keys' cache slots (one atomic per key). See
+    /// `src/row_cache.rs` for why a hit is never stale.
+    pub row_cache_size: usize,
     /// Replacement policy of the block cache (default ARC, which keeps a
     /// re-read working set through scans; LRU for comparison).
     pub block_cache_policy: CachePolicy,
@@ -234,6 +240,7 @@ impl Default for Options {
             index_page_size: 4096,
             bloom_bits_per_key: 10,
             block_cache_size: 32 * 1024 * 1024,
+            row_cache_size: 0,
             block_cache_policy: CachePolicy::Arc,
             block_cache: None,
             compression: Compression::None,
@@ -273,6 +280,7 @@ impl fmt::Debug for Options {
             .field("index_page_size", &self.index_page_size)
             .field("bloom_bits_per_key", &self.bloom_bits_per_key)
             .field("block_cache_size", &self.block_cache_size)
+            .field("row_cache_size", &self.row_cache_size)
             .field("block_cache_policy", &self.block_cache_policy)
             .field("block_cache", &self.block_cache)
             .field("compression", &self.compression)
@@ -488,6 +496,7 @@ lightning_compaction::option_setters!(Options {
     index_page_size: usize,
     bloom_bits_per_key: u32,
     block_cache_size: usize,
+    row_cache_size: usize,
     block_cache_policy: CachePolicy,
     block_cache: Option<Arc<BlockCache>>,
     compression: Compression,

@@ -36,6 +36,7 @@ const TOP_KEYS: &[&str] = &[
     "index_page_size",
     "bloom_bits_per_key",
     "block_cache_size",
+    "row_cache_size",
     "block_cache_policy",
     "compression",
     "compression_per_level",
@@ -289,6 +290,7 @@ struct FileOptions {
     index_page_size: Size,
     bloom_bits_per_key: u32,
     block_cache_size: Size,
+    row_cache_size: Size,
     block_cache_policy: CachePolicyName,
     compression: Comp,
     compression_per_level: Vec<Comp>,
@@ -404,6 +406,7 @@ impl Default for FileOptions {
             index_page_size: Size(o.index_page_size),
             bloom_bits_per_key: o.bloom_bits_per_key,
             block_cache_size: Size(o.block_cache_size),
+            row_cache_size: Size(o.row_cache_size),
             block_cache_policy: o.block_cache_policy.into(),
             compression: Comp(o.compression),
             compression_per_level: o.compression_per_level.into_iter().map(Comp).collect(),
@@ -439,6 +442,7 @@ impl FileOptions {
             index_page_size: self.index_page_size.0,
             bloom_bits_per_key: self.bloom_bits_per_key,
             block_cache_size: self.block_cache_size.0,
+            row_cache_size: self.row_cache_size.0,
             block_cache_policy: self.block_cache_policy.into(),
             compression: self.compression.0,
             compression_per_level: self
@@ -615,6 +619,11 @@ fn to_toml(o: &Options) -> String {
         "Block cache bytes: cached blocks plus open tables' filters and index roots (0: off).",
         "block_cache_size",
         &size_value(o.block_cache_size as u64),
+    );
+    kv(
+        "Row cache bytes: newest values of keys read twice, served without a search (0: off).",
+        "row_cache_size",
+        &size_value(o.row_cache_size as u64),
     );
     let policy = match o.block_cache_policy {
         CachePolicy::Arc => "\"arc\"",

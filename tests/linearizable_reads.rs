@@ -139,7 +139,15 @@ fn hammer(opts: Options, sync_every: u64) {
         let got = db.get(key(w)).unwrap().map(|v| parse(&v).0);
         assert_eq!(got, Some(WRITES));
     }
-    let flushes = db.stats().compaction.flushes;
+    let stats = db.stats();
+    if stats.row_cache.capacity_bytes > 0 {
+        assert!(
+            stats.row_cache.hits > 1_000,
+            "the row cache answered only {} reads: the test did not exercise it",
+            stats.row_cache.hits
+        );
+    }
+    let flushes = stats.compaction.flushes;
     assert!(
         flushes > 10,
         "only {flushes} flushes: the memtable switch under concurrent inserts was not exercised"
@@ -152,6 +160,19 @@ fn concurrent_unsynced_writers_are_read_in_order() {
         Options::default()
             .write_buffer_size(64 * 1024)
             .max_write_buffer_number(4),
+        0,
+    );
+}
+
+#[test]
+fn reads_served_by_the_row_cache_are_never_stale() {
+    // The readers read the same few keys over and over: nearly every read
+    // that is not invalidated by a write is a row cache hit.
+    hammer(
+        Options::default()
+            .write_buffer_size(64 * 1024)
+            .max_write_buffer_number(4)
+            .row_cache_size(1 << 20),
         0,
     );
 }

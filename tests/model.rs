@@ -101,8 +101,12 @@ fn collect(
 }
 
 fn options() -> Options {
-    // A tiny tree, so that flushes trigger compactions often.
-    common::churn_opts().block_size(512).index_page_size(256)
+    // A tiny tree, so that flushes trigger compactions often; a small row
+    // cache (issue 17), so that keys read twice are served from it.
+    common::churn_opts()
+        .block_size(512)
+        .index_page_size(256)
+        .row_cache_size(64 << 10)
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {

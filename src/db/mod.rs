@@ -60,6 +60,7 @@ use crate::log::LogWriter;
 use crate::metrics::local::{Counter, Op};
 use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WriteOptions};
+use crate::row_cache::RowLookup;
 use crate::snapshot::Snapshot;
 use crate::version::set::VersionSet;
 use crate::version::superversion::SuperVersion;
@@ -142,6 +143,8 @@ pub(crate) struct DbInner {
     /// The block cache of every open table (shared with other databases
     /// when `Options::block_cache` was set).
     block_cache: Option<Arc<crate::cache::BlockCache>>,
+    /// The row cache (`Options::row_cache_size`), if on.
+    row_cache: Option<crate::row_cache::RowCache>,
     /// Counters, label and event log (`crate::metrics`).
     metrics: Arc<Metrics>,
 }
@@ -693,7 +696,26 @@ impl DbInner {
     /// The value of `key` at `seq`, counted as a point read.
     pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
         let timer = self.metrics.op_timer();
-        let r = self.sv.load().get(key, seq);
+        let r = match &self.row_cache {
+            None => self.sv.load().get(key, seq),
+            Some(rc) => {
+                let hash = crate::sst::filter_hash(key);
+                match rc.get(key, hash, seq) {
+                    RowLookup::Hit(v) => {
+                        self.metrics.add(Counter::RowCacheHits, 1);
+                        Ok(v)
+                    }
+                    RowLookup::Miss => {
+                        self.metrics.add(Counter::RowCacheMisses, 1);
+                        let r = self.sv.load().get_hashed(key, hash, seq);
+                        if let Ok(v) = &r {
+                            rc.fill(key, hash, seq, v.as_ref());
+                        }
+                        r
+                    }
+                }
+            }
+        };
         let found = match &r {
             Ok(Some(v)) => Some(v.len()),
             _ => None,
@@ -701,6 +723,17 @@ impl DbInner {
         self.metrics
             .record_get(found, crate::sst::take_filter_counts(), timer);
         r
+    }
+
+    /// Marks the keys of `batch` (inserted, not yet published) as written
+    /// in the row cache, if there is one.
+    pub(crate) fn note_row_writes(&self, batch: &WriteBatch) {
+        if let Some(rc) = &self.row_cache {
+            let last = batch.sequence() + u64::from(batch.count()).saturating_sub(1);
+            for op in batch.iter() {
+                rc.note_write(crate::sst::filter_hash(op.key), last);
+            }
+        }
     }
 
     /// Registers a snapshot at the current visible sequence number.

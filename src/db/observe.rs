@@ -25,8 +25,8 @@ use crate::log::LogWriter;
 use crate::metrics::event_log::{EventLog, EventLogConfig};
 use crate::metrics::local::{Counter, Op};
 use crate::metrics::{
-    DbStats, FilterStats, MemtableStats, Metrics, OpLatency, OpStats, Stall, StallStats,
-    StatsLevel, TxnStats, WalStats,
+    DbStats, FilterStats, MemtableStats, Metrics, OpLatency, OpStats, RowCacheStats, Stall,
+    StallStats, StatsLevel, TxnStats, WalStats,
 };
 use crate::options::Options;
 use crate::version::version::Version;
@@ -92,6 +92,13 @@ impl DbInner {
                 checks: local.get(Counter::FilterChecks),
                 useful: local.get(Counter::FilterUseful),
                 false_positives: local.get(Counter::FilterFalsePositives),
+            },
+            row_cache: RowCacheStats {
+                hits: local.get(Counter::RowCacheHits),
+                misses: local.get(Counter::RowCacheMisses),
+                entries: self.row_cache.as_ref().map_or(0, |c| c.len() as u64),
+                usage_bytes: self.row_cache.as_ref().map_or(0, |c| c.charged() as u64),
+                capacity_bytes: self.opts.row_cache_size as u64,
             },
             transactions: TxnStats {
                 begun,

@@ -583,6 +583,8 @@ fn new_inner(
         closed: AtomicBool::new(false),
         read_only,
         block_cache,
+        row_cache: (opts.row_cache_size > 0)
+            .then(|| crate::row_cache::RowCache::new(opts.row_cache_size)),
         metrics,
         opts,
     }

@@ -124,6 +124,14 @@ pub(crate) const FAMILIES: &[Family] = &[
         "Checks where the filter ruled the file out (no block read)."),
     family("lightning_bloom_filter_false_positives_total", COUNTER, &[],
         "Checks the filter let through where the file held no visible entry of the key."),
+    family("lightning_row_cache_hits_total", COUNTER, &[],
+        "Point reads the row cache answered."),
+    family("lightning_row_cache_misses_total", COUNTER, &[],
+        "Point reads the row cache could not answer (only with the cache on)."),
+    family("lightning_row_cache_entries", GAUGE, &[],
+        "Keys in the row cache now."),
+    family("lightning_row_cache_bytes", GAUGE, &[],
+        "Bytes the row cache holds now (entries and its slot array)."),
     family("lightning_snapshots", GAUGE, &[],
         "Snapshots open now (each transaction holds one)."),
     family("lightning_transactions_open", GAUGE, &[],
@@ -432,6 +440,12 @@ pub(crate) fn families(s: &DbStats) -> Vec<MetricFamily> {
         &[],
         f.false_positives,
     );
+
+    let rc = &s.row_cache;
+    o.int("lightning_row_cache_hits_total", &[], rc.hits);
+    o.int("lightning_row_cache_misses_total", &[], rc.misses);
+    o.int("lightning_row_cache_entries", &[], rc.entries);
+    o.int("lightning_row_cache_bytes", &[], rc.usage_bytes);
 
     let t = &s.transactions;
     o.int("lightning_snapshots", &[], s.snapshots);

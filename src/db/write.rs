@@ -512,6 +512,7 @@ impl DbInner {
         match mem {
             Some(mem) => {
                 mem.insert_batch(b);
+                self.note_row_writes(b);
             }
             // A leader always sets `mem` before `INSERT`.
             None => debug_assert!(false, "INSERT without a memtable"),
@@ -780,7 +781,9 @@ impl DbInner {
         if !group.is_empty() {
             for w in &group {
                 // SAFETY: the leader's own batch, or a parked follower's.
-                mem.insert_batch(unsafe { w.batch() });
+                let b = unsafe { w.batch() };
+                mem.insert_batch(b);
+                self.note_row_writes(b);
             }
             let own = group.first().filter(|_| leader_result.is_none());
             self.mark_inserted(&group, own);

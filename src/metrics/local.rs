@@ -46,10 +46,14 @@ pub(crate) enum Counter {
     TxnCommits,
     /// Commits refused with `Error::Conflict`.
     TxnConflicts,
+    /// Point reads answered by the row cache.
+    RowCacheHits,
+    /// Point reads the row cache could not answer (with the cache on).
+    RowCacheMisses,
 }
 
 /// Number of [`Counter`]s.
-pub(crate) const COUNTERS: usize = Counter::TxnConflicts as usize + 1;
+pub(crate) const COUNTERS: usize = Counter::RowCacheMisses as usize + 1;
 
 /// Operations whose latency is measured at `StatsLevel::All`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -63,6 +63,29 @@ impl FilterStats {
     }
 }
 
+/// The row cache (`Options::row_cache_size`; zero when it is off).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RowCacheStats {
+    /// Point reads the cache answered.
+    pub hits: u64,
+    /// Point reads it could not answer (counted only with the cache on).
+    pub misses: u64,
+    /// Keys cached now.
+    pub entries: u64,
+    /// Bytes charged now (entries and the slot array).
+    pub usage_bytes: u64,
+    /// Configured size (`row_cache_size`).
+    pub capacity_bytes: u64,
+}
+
+impl RowCacheStats {
+    /// `hits / (hits + misses)` (0 without reads).
+    pub fn hit_rate(&self) -> f64 {
+        ratio(self.hits, self.hits + self.misses)
+    }
+}
+
 fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
         0.0
@@ -225,6 +248,8 @@ pub struct DbStats {
     pub ops: OpStats,
     /// Bloom filter outcomes of point reads.
     pub filter: FilterStats,
+    /// The row cache.
+    pub row_cache: RowCacheStats,
     /// Transactions.
     pub transactions: TxnStats,
     /// Snapshots open now (transactions hold one each).
@@ -432,6 +457,19 @@ impl fmt::Display for DbStats {
             human_bytes(b.pinned_bytes),
             human_bytes(b.capacity_bytes)
         )?;
+        let rc = &self.row_cache;
+        if rc.capacity_bytes > 0 {
+            writeln!(
+                f,
+                "Row cache: {} hits ({} hits, {} misses), {} keys, {} of {}",
+                pct(rc.hit_rate()),
+                rc.hits,
+                rc.misses,
+                rc.entries,
+                human_bytes(rc.usage_bytes),
+                human_bytes(rc.capacity_bytes)
+            )?;
+        }
         let fl = &self.filter;
         writeln!(
             f,

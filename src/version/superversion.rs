@@ -33,7 +33,11 @@ impl SuperVersion {
     /// The value of `key` visible at `seq`: memtables newest first, then
     /// level-0 files newest first, then deeper levels.
     pub(crate) fn get(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
-        let hash = filter_hash(key);
+        self.get_hashed(key, filter_hash(key), seq)
+    }
+
+    /// [`get`](Self::get) for a key whose `filter_hash` is `hash`.
+    pub(crate) fn get_hashed(&self, key: &[u8], hash: u64, seq: SeqNo) -> Result<Option<Bytes>> {
         let found = match self.mem.get_hashed(key, hash, seq) {
             Some(l) => Some(l),
             None => match self.imms.iter().find_map(|m| m.get_hashed(key, hash, seq)) {

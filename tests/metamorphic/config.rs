@@ -104,6 +104,7 @@ impl Config {
         // for the options before them.
         o.allow_mmap_reads = r.one_in(2);
         o.max_open_files = if r.one_in(3) { 16 } else { -1 };
+        o.row_cache_size = pick(r, &[0, 0, 16 << 10, 1 << 20]);
         if let Err(e) = o.validate() {
             panic!("option set {seed} is invalid: {e}\n{o:?}");
         }

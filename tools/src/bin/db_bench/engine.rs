@@ -125,6 +125,9 @@ fn lightning_options(flags: &Flags) -> Result<Options> {
     if let Some(c) = flags.cache_size {
         o.block_cache_size = c as usize;
     }
+    if let Some(c) = flags.row_cache_size {
+        o.row_cache_size = c as usize;
+    }
     o.block_cache_policy = match flags.cache_policy.as_str() {
         "arc" => CachePolicy::Arc,
         "lru" => CachePolicy::Lru,

@@ -88,6 +88,10 @@ pub struct Flags {
     /// it off).
     #[arg(long)]
     pub(crate) cache_size: Option<u64>,
+    /// Row cache size in bytes (RocksDB's `--row_cache_size`; Lightning
+    /// DB's `row_cache_size`, default 0: off).
+    #[arg(long)]
+    pub(crate) row_cache_size: Option<u64>,
     /// Block cache replacement policy (Lightning DB): arc or lru.
     #[arg(long, default_value = "arc")]
     pub(crate) cache_policy: String,
