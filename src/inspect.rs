@@ -325,31 +325,34 @@ pub fn read_wal(path: impl AsRef<Path>) -> Result<WalContents> {
         _ => None,
     })?;
     let (_lock, live) = lock_shared_or_live(&PosixFs, parent_dir(path))?;
-    let data = read_prefix(&PosixFs, path, None)?;
-    let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Wal, number)?;
-    let mut batches = Vec::new();
-    while let Some(rec) = reader.next_record()? {
-        let b = WriteBatch::from_wal_record(&rec.payload, reader.version())
-            .map_err(|e| e.into_error(path, rec.offset))?;
-        batches.push(WalBatch {
-            offset: rec.offset,
-            sequence: b.sequence(),
-            ops: b
-                .iter()
-                .map(|op| {
-                    (
-                        op.kind,
-                        Bytes::copy_from_slice(op.key),
-                        Bytes::copy_from_slice(op.value),
-                    )
-                })
-                .collect(),
-        });
-    }
+    let (batches, torn_tail) = crate::log::reread_live_wal(live, || {
+        let data = read_prefix(&PosixFs, path, None)?;
+        let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Wal, number)?;
+        let mut batches = Vec::new();
+        while let Some(rec) = reader.next_record()? {
+            let b = WriteBatch::from_wal_record(&rec.payload, reader.version())
+                .map_err(|e| e.into_error(path, rec.offset))?;
+            batches.push(WalBatch {
+                offset: rec.offset,
+                sequence: b.sequence(),
+                ops: b
+                    .iter()
+                    .map(|op| {
+                        (
+                            op.kind,
+                            Bytes::copy_from_slice(op.key),
+                            Bytes::copy_from_slice(op.value),
+                        )
+                    })
+                    .collect(),
+            });
+        }
+        Ok((batches, reader.torn_tail().map(|t| (t.offset, t.reason))))
+    })?;
     Ok(WalContents {
         file_number: number,
         batches,
-        torn_tail: reader.torn_tail().map(|t| (t.offset, t.reason)),
+        torn_tail,
         live,
     })
 }

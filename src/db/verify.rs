@@ -70,6 +70,17 @@ impl IntegrityReport {
         self.problems.is_empty()
     }
 
+    /// Adds the counts, problems and torn tails of `other` (a check of one
+    /// more file) to this report.
+    fn merge(&mut self, other: IntegrityReport) {
+        self.files_checked += other.files_checked;
+        self.bytes_checked += other.bytes_checked;
+        self.sst_entries += other.sst_entries;
+        self.wal_batches += other.wal_batches;
+        self.problems.extend(other.problems);
+        self.torn_tails.extend(other.torn_tails);
+    }
+
     fn file(&mut self, len: u64) {
         self.files_checked += 1;
         self.bytes_checked += len;
@@ -288,13 +299,32 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
     let count = logs.len();
     for (i, n) in logs.into_iter().enumerate() {
         let path = log_file_name(dir, n);
-        match read_prefix(fs, &path, None) {
-            Ok(d) => check_wal(&path, n, d, i + 1 == count, &mut r),
-            // Deleted by the live writer's flush since the listing.
-            Err(_) if live && !fs.exists(&path).unwrap_or(true) => {}
-            Err(e) => {
-                r.file(0);
-                r.problems.push(e);
+        let last = i + 1 == count;
+        // The newest WAL of a live database is being appended to: read it
+        // again while it reads as damaged (see `crate::log::reread_live_wal`).
+        let attempts = if live && last {
+            crate::log::LIVE_WAL_READS
+        } else {
+            1
+        };
+        for attempt in 1..=attempts {
+            match read_prefix(fs, &path, None) {
+                Ok(d) => {
+                    let mut one = IntegrityReport::default();
+                    check_wal(&path, n, d, last, &mut one);
+                    if one.problems.is_empty() || attempt == attempts {
+                        r.merge(one);
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                // Deleted by the live writer's flush since the listing.
+                Err(_) if live && !fs.exists(&path).unwrap_or(true) => break,
+                Err(e) => {
+                    r.file(0);
+                    r.problems.push(e);
+                    break;
+                }
             }
         }
     }

@@ -28,6 +28,35 @@ pub(crate) use format::LogKind;
 pub(crate) use reader::LogReader;
 pub(crate) use writer::LogWriter;
 
+/// Reads of a live WAL ([`reread_live_wal`]).
+pub(crate) const LIVE_WAL_READS: u32 = 5;
+
+/// Runs `read` (a read and decode of a WAL) once, or, when `live` (a
+/// writer has the database open and may be appending to this WAL), again
+/// while it fails with [`crate::Error::Corruption`], up to
+/// [`LIVE_WAL_READS`] times 2 ms apart. A reader of a live WAL can catch a
+/// record half-copied by the writer (say its header without its type
+/// byte, while later bytes are already there), which decodes like damage
+/// in the middle of the log; a write in progress is complete when the file
+/// is read again a moment later, real damage stays where it is. The last
+/// read's outcome is returned.
+pub(crate) fn reread_live_wal<T>(
+    live: bool,
+    mut read: impl FnMut() -> crate::Result<T>,
+) -> crate::Result<T> {
+    let attempts = if live { LIVE_WAL_READS } else { 1 };
+    let mut attempt = 1;
+    loop {
+        match read() {
+            Err(crate::Error::Corruption { .. }) if attempt < attempts => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            r => return r,
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod test_util {
     //! A [`WritableFile`] that captures appended bytes in memory.
