@@ -5,7 +5,8 @@
 #
 # Engines: lightning (our db_bench), rocksdb (RocksDB 7.8.3's db_bench from
 # Debian's rocksdb-tools, /usr/bin/db_bench), fjall (our db_bench with
-# --engine=fjall, built with the lightning-tools feature peer-fjall).
+# --engine=fjall, built with the lightning-tools feature peer-fjall), lmdb
+# (our db_bench with --engine=lmdb, built with the feature peer-lmdb).
 
 ROCKSDB_BENCH=/usr/bin/db_bench
 
@@ -14,11 +15,13 @@ die() {
     exit 1
 }
 
-# Installs Debian's rocksdb-tools (RocksDB's db_bench) and time
-# (/usr/bin/time -v: peak RSS and bytes written) when missing.
+# ensure_tools [ENGINE...]: installs time (/usr/bin/time -v: peak RSS and
+# bytes written) and, when rocksdb is among the engines (or none are named),
+# Debian's rocksdb-tools (RocksDB's db_bench), if missing.
 ensure_tools() {
-    local need=()
-    [ -x "$ROCKSDB_BENCH" ] || need+=(rocksdb-tools)
+    local need=() e rocksdb=$(($# == 0))
+    for e in "$@"; do [ "$e" = rocksdb ] && rocksdb=1; done
+    [ "$rocksdb" = 0 ] || [ -x "$ROCKSDB_BENCH" ] || need+=(rocksdb-tools)
     [ -x /usr/bin/time ] || need+=(time)
     [ ${#need[@]} -eq 0 ] && return 0
     echo "installing ${need[*]}..." >&2
@@ -27,11 +30,18 @@ ensure_tools() {
     fi
 }
 
-# Builds our db_bench in release mode, with the fjall peer engine when the
-# first argument is 1. Sets OURS to its path.
+# build_ours [ENGINE...]: builds our db_bench in release mode, with the
+# cargo feature of each peer engine among the arguments (fjall: peer-fjall,
+# lmdb: peer-lmdb). Sets OURS to its path.
 build_ours() {
-    local features=()
-    [ "${1:-0}" = 1 ] && features=(--features peer-fjall)
+    local peers=() features=() e
+    for e in "$@"; do
+        case "$e" in
+            fjall) peers+=(peer-fjall) ;;
+            lmdb) peers+=(peer-lmdb) ;;
+        esac
+    done
+    [ ${#peers[@]} -gt 0 ] && features=(--features "$(IFS=,; echo "${peers[*]}")")
     cargo build --release -q -p lightning-tools --bin db_bench "${features[@]}" ||
         die "cargo build of db_bench failed"
     OURS="$PWD/target/release/db_bench"
@@ -42,8 +52,9 @@ engine_cmd() {
     case "$1" in
         lightning) CMD=("$OURS") ;;
         fjall) CMD=("$OURS" --engine=fjall) ;;
+        lmdb) CMD=("$OURS" --engine=lmdb) ;;
         rocksdb) CMD=("$ROCKSDB_BENCH") ;;
-        *) die "unknown engine '$1' (lightning, rocksdb, fjall)" ;;
+        *) die "unknown engine '$1' (lightning, rocksdb, fjall, lmdb)" ;;
     esac
 }
 

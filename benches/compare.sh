@@ -3,9 +3,11 @@
 # RocksDB 7.8.3's db_bench (Debian's rocksdb-tools) and fjall 3 (our
 # db_bench --engine=fjall), same flags, interleaved, median of N rounds.
 # Prints one markdown table with ops/sec, ratios ours / RocksDB and
-# ours / fjall, write amplification, on-disk size and peak RSS.
+# ours / fjall, write amplification, on-disk size and peak RSS. With lmdb
+# in --engines, LMDB (our db_bench --engine=lmdb, built with the peer-lmdb
+# feature; the anchor for reads) runs too, with a ratio ours / LMDB.
 #
-#   benches/compare.sh [--rounds=3] [--num=1000000] [--reads=N] [--engines=lightning,rocksdb,fjall]
+#   benches/compare.sh [--rounds=3] [--num=1000000] [--reads=N] [--engines=lightning,rocksdb,fjall[,lmdb]]
 #                      [--write_buffer_size=67108864] [--cache_size=8388608]
 #                      [--bloom_bits=10] [--write_rate_limit=2097152]
 #                      [--out=DIR] [--keep-dbs] [--dry-run]
@@ -83,7 +85,7 @@ for a in "$@"; do
 done
 IFS=, read -r -a ENGINES <<<"$engines"
 for e in "${ENGINES[@]}"; do
-    case "$e" in lightning | rocksdb | fjall) ;; *) die "unknown engine '$e' (lightning, rocksdb, fjall)" ;; esac
+    case "$e" in lightning | rocksdb | fjall | lmdb) ;; *) die "unknown engine '$e' (lightning, rocksdb, fjall, lmdb)" ;; esac
 done
 has() { [[ ",$engines," == *",$1,"* ]]; }
 
@@ -119,8 +121,8 @@ if [ "$dry" = 1 ]; then
     exit 0
 fi
 
-ensure_tools
-build_ours "$(has fjall && echo 1 || echo 0)"
+ensure_tools "${ENGINES[@]}"
+build_ours "${ENGINES[@]}"
 OUT="${OUT:-$(mktemp -d -t compare-XXXXXX)}"
 mkdir -p "$OUT"
 WORK="$(mktemp -d -t compare-dbs-XXXXXX)"
@@ -211,15 +213,18 @@ done
 # Versions, for the table's caption.
 rocks_version=$(awk '/^RocksDB:/ { print $NF; exit }' "$OUT"/check/fill-rocksdb.err 2>/dev/null || true)
 fjall_version=$(awk '/^name = "fjall"/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+heed_version=$(awk '/^name = "heed"/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+lmdb_version=$(awk '/^LMDB / { print $2; exit }' "$OUT"/check/fill-lmdb.txt 2>/dev/null || true)
 ours_version="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo +dirty)"
 
 python3 - "$results" "$rounds" "$num" "$write_buffer_size" "$cache_size" "$bloom_bits" "$rate" \
-    "${rocks_version:-?}" "${fjall_version:-?}" "$ours_version" "$engines" "$(nproc)" "$(uname -r)" <<'PY'
+    "${rocks_version:-?}" "${fjall_version:-?}" "$ours_version" "$engines" "$(nproc)" "$(uname -r)" \
+    "${lmdb_version:-?}" "${heed_version:-?}" <<'PY'
 import csv, statistics, sys
 from collections import defaultdict
 
 (path, rounds, num, wbs, cache, bloom, rate, rocks_v, fjall_v, ours_v,
- engines, cores, kernel) = sys.argv[1:]
+ engines, cores, kernel, lmdb_v, heed_v) = sys.argv[1:]
 engines = engines.split(",")
 vals = defaultdict(list)  # (step, engine, metric) -> values over rounds
 order = []
@@ -240,8 +245,8 @@ for e in engines:
     if w and u:
         wa[e] = statistics.median(a / b for a, b in zip(w, u))
 
-names = {"lightning": "Lightning DB", "rocksdb": "RocksDB", "fjall": "fjall"}
-others = [e for e in ("rocksdb", "fjall") if e in engines]
+names = {"lightning": "Lightning DB", "rocksdb": "RocksDB", "fjall": "fjall", "lmdb": "LMDB"}
+others = [e for e in ("rocksdb", "fjall", "lmdb") if e in engines]
 head = ["benchmark"] + [names[e] for e in engines]
 if "lightning" in engines:
     head += ["ours / " + names[e] for e in others]
@@ -256,8 +261,12 @@ def row(label, per_engine, fmt):
     print("| " + " | ".join(cells) + " |")
 
 mib = 1048576
-print(f"Lightning DB {ours_v} vs RocksDB {rocks_v} `db_bench` (Debian rocksdb-tools) vs fjall {fjall_v} "
-      f"(`db_bench --engine=fjall`): `--num={num} --key_size=16 --value_size=100 --compression_type=none "
+what = {"lightning": f"Lightning DB {ours_v}",
+        "rocksdb": f"RocksDB {rocks_v} `db_bench` (Debian rocksdb-tools)",
+        "fjall": f"fjall {fjall_v} (`db_bench --engine=fjall`)",
+        "lmdb": f"LMDB {lmdb_v} via heed {heed_v} (`db_bench --engine=lmdb`)"}
+print(" vs ".join(what[e] for e in ["lightning"] + others if e in engines) +
+      f": `--num={num} --key_size=16 --value_size=100 --compression_type=none "
       f"--write_buffer_size={wbs} --cache_size={cache} --bloom_bits={bloom}`, readwhilewriting writer at "
       f"`--benchmark_write_rate_limit={rate}`; median of {rounds} interleaved round(s); {cores} cores, Linux {kernel}.")
 print()

@@ -4,9 +4,10 @@
 # A B A B, and prints per benchmark the median ops/sec of each and the ratio
 # ours / RocksDB. With --engines=lightning,rocksdb,fjall, fjall 3 (our
 # db_bench --engine=fjall, built with the peer-fjall feature) runs too,
-# with a ratio ours / fjall.
+# with a ratio ours / fjall; likewise lmdb (our db_bench --engine=lmdb,
+# built with the peer-lmdb feature) with a ratio ours / lmdb.
 #
-#   benches/compare_rocksdb.sh [--rounds=3] [--engines=lightning,rocksdb] [db_bench flags...]
+#   benches/compare_rocksdb.sh [--rounds=3] [--engines=lightning,rocksdb[,fjall][,lmdb]] [db_bench flags...]
 #
 # Example:
 #   benches/compare_rocksdb.sh --rounds=3 --num=1000000 --key_size=16 \
@@ -39,17 +40,15 @@ if ! printf '%s\n' "${flags[@]:-}" | grep -q -- '--benchmarks='; then
     flags+=("--benchmarks=fillseq,fillrandom,overwrite,readrandom,readseq,seekrandom")
 fi
 IFS=, read -r -a ENGINES <<<"$engines"
-with_fjall=0
 for e in "${ENGINES[@]}"; do
     case "$e" in
-        lightning | rocksdb) ;;
-        fjall) with_fjall=1 ;;
-        *) die "unknown engine '$e' (lightning, rocksdb, fjall)" ;;
+        lightning | rocksdb | fjall | lmdb) ;;
+        *) die "unknown engine '$e' (lightning, rocksdb, fjall, lmdb)" ;;
     esac
 done
 
-ensure_tools
-build_ours "$with_fjall"
+ensure_tools "${ENGINES[@]}"
+build_ours "${ENGINES[@]}"
 OUT="${OUT:-$(mktemp -d -t compare-rocksdb-XXXXXX)}"
 mkdir -p "$OUT"
 echo "outputs in $OUT" >&2

@@ -95,29 +95,59 @@ fn every_benchmark_runs_on_fjall() {
     assert!(stdout.contains("tables ("), "{stdout}");
 }
 
+/// The `(found of reads)` of `fillrandom,readrandom` on `engine`.
+#[cfg(any(feature = "peer-fjall", feature = "peer-lmdb"))]
+fn readrandom_found(engine: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+        .args([
+            &format!("--engine={engine}"),
+            "--num=5000",
+            "--benchmarks=fillrandom,readrandom",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("readrandom"))
+        .unwrap();
+    line[line.rfind('(').unwrap()..].to_string()
+}
+
 /// Both engines see the same keys: the same seeds give the same number of
 /// distinct keys, so `readrandom` finds exactly as many.
 #[cfg(feature = "peer-fjall")]
 #[test]
 fn fjall_and_lightning_get_the_same_keys() {
-    let found = |engine: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
-            .args([
-                &format!("--engine={engine}"),
-                "--num=5000",
-                "--benchmarks=fillrandom,readrandom",
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with("readrandom"))
-            .unwrap();
-        line[line.rfind('(').unwrap()..].to_string()
-    };
-    assert_eq!(found("lightning"), found("fjall"));
+    assert_eq!(readrandom_found("lightning"), readrandom_found("fjall"));
+}
+
+/// The read peer runs the same benchmarks through the same code.
+#[cfg(feature = "peer-lmdb")]
+#[test]
+fn every_benchmark_runs_on_lmdb() {
+    let stdout = run_every_benchmark("lmdb");
+    assert!(stdout.contains("(mdb.master) via heed"), "{stdout}");
+    assert!(stdout.contains("B+tree depth"), "{stdout}");
+}
+
+#[cfg(feature = "peer-lmdb")]
+#[test]
+fn lmdb_and_lightning_get_the_same_keys() {
+    assert_eq!(readrandom_found("lightning"), readrandom_found("lmdb"));
+}
+
+/// LMDB's write transactions are not driven by txnbank: it says so.
+#[cfg(feature = "peer-lmdb")]
+#[test]
+fn txnbank_on_lmdb_fails_with_a_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+        .args(["--engine=lmdb", "--benchmarks=txnbank", "--writes=10"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("txnbank needs transactions"));
 }
 
 #[cfg(not(feature = "peer-fjall"))]
@@ -129,6 +159,17 @@ fn fjall_engine_without_the_feature_says_how_to_build_it() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--features peer-fjall"));
+}
+
+#[cfg(not(feature = "peer-lmdb"))]
+#[test]
+fn lmdb_engine_without_the_feature_says_how_to_build_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+        .args(["--engine=lmdb", "--num=10"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--features peer-lmdb"));
 }
 
 #[test]

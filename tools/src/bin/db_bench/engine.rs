@@ -1,8 +1,9 @@
 //! The engines `db_bench` drives, behind one small trait, so that every
 //! benchmark runs the same code (the same keys, values, seeds and threads)
-//! whatever the engine: Lightning DB (`--engine=lightning`, the default)
-//! and, with the `peer-fjall` cargo feature, fjall 3 (`--engine=fjall`, see
-//! `fjall_engine.rs`).
+//! whatever the engine: Lightning DB (`--engine=lightning`, the default),
+//! with the `peer-fjall` cargo feature fjall 3 (`--engine=fjall`, see
+//! `fjall_engine.rs`), and with the `peer-lmdb` feature LMDB through heed
+//! (`--engine=lmdb`, see `lmdb_engine.rs`).
 //!
 //! The benchmark loop is generic over [`Engine`] (no dynamic dispatch per
 //! operation), so adding the trait costs our own figures nothing.

@@ -14,10 +14,15 @@
 //! benchmarks, with the same keys and values, on fjall 3 instead: see
 //! `engine.rs` for the trait both engines implement and `fjall_engine.rs`
 //! for how the flags map to fjall's options (docs/benchmarks.md too).
+//! `--engine=lmdb` (built with the `peer-lmdb` feature) does the same on
+//! LMDB through heed, the anchor for read performance: see
+//! `lmdb_engine.rs`.
 
 mod engine;
 #[cfg(feature = "peer-fjall")]
 mod fjall_engine;
+#[cfg(feature = "peer-lmdb")]
+mod lmdb_engine;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,8 +48,9 @@ pub struct Flags {
     /// before anything runs).
     #[arg(long, value_enum, value_delimiter = ',', default_value = DEFAULT_BENCHMARKS)]
     benchmarks: Vec<Benchmark>,
-    /// Engine under test: lightning, or fjall (the peer engine; needs a
-    /// build with `--features peer-fjall`).
+    /// Engine under test: lightning, fjall (a peer engine; needs a build
+    /// with `--features peer-fjall`) or lmdb (the peer engine for reads;
+    /// needs a build with `--features peer-lmdb`).
     #[arg(long, value_enum, default_value_t = EngineKind::Lightning)]
     engine: EngineKind,
     /// Number of keys (the key space, and the writes of fill benchmarks).
@@ -64,7 +70,7 @@ pub struct Flags {
     value_size: usize,
     /// Threads running each benchmark.
     #[arg(long, default_value_t = 1)]
-    threads: usize,
+    pub(crate) threads: usize,
     /// Sync every write (fillsync always does).
     #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
     pub(crate) sync: bool,
@@ -98,7 +104,7 @@ pub struct Flags {
     /// Scanner threads of readrandomwhilescanning (0: the readers alone,
     /// for a baseline hit rate).
     #[arg(long, default_value_t = 1)]
-    scanners: usize,
+    pub(crate) scanners: usize,
     /// Skew of readrandomwhilescanning's Zipfian keys, in (0, 1).
     #[arg(long, default_value_t = 0.99)]
     zipf_theta: f64,
@@ -215,6 +221,9 @@ enum EngineKind {
     Lightning,
     /// fjall 3, the peer engine (cargo feature `peer-fjall`).
     Fjall,
+    /// LMDB through heed, the peer engine for reads (cargo feature
+    /// `peer-lmdb`).
+    Lmdb,
 }
 
 /// Booleans as gflags takes them: `1`/`0`, `true`/`false`, `yes`/`no`.
@@ -805,6 +814,13 @@ fn main() {
         EngineKind::Fjall => fail(
             "--engine=fjall needs a db_bench built with the peer-fjall feature: \
              cargo build --release -p lightning-tools --features peer-fjall",
+        ),
+        #[cfg(feature = "peer-lmdb")]
+        EngineKind::Lmdb => run_benchmarks::<lmdb_engine::Lmdb>(flags, path),
+        #[cfg(not(feature = "peer-lmdb"))]
+        EngineKind::Lmdb => fail(
+            "--engine=lmdb needs a db_bench built with the peer-lmdb feature: \
+             cargo build --release -p lightning-tools --features peer-lmdb",
         ),
     }
 }
