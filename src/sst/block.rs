@@ -340,15 +340,7 @@ impl<'a> BlockView<'a> {
     /// Validates the restart array of the borrowed `data` (see
     /// [`Block::new`]).
     pub fn new_view(data: &'a [u8], base: u64, compressed: bool) -> Result<Self, DecodeError> {
-        let (restarts_off, num_restarts) = validate_restarts(data)?;
-        Ok(Block {
-            data,
-            restarts_off,
-            num_restarts,
-            base,
-            compressed,
-            summary: None,
-        })
+        Self::parse(data, base, compressed)
     }
 }
 
@@ -392,15 +384,7 @@ impl Block {
     /// offset and `compressed` says whether `data` was decompressed (then
     /// errors point at the block start, not inside it).
     pub fn new(data: Bytes, base: u64, compressed: bool) -> Result<Block, DecodeError> {
-        let (restarts_off, num_restarts) = validate_restarts(&data)?;
-        Ok(Block {
-            data,
-            restarts_off,
-            num_restarts,
-            base,
-            compressed,
-            summary: None,
-        })
+        Self::parse(data, base, compressed)
     }
 
     /// The block borrowed: a [`BlockView`] over the same bytes and
@@ -449,6 +433,20 @@ impl Block {
 }
 
 impl<D: AsRef<[u8]>, S: std::ops::Deref<Target = PageSummary>> Block<D, S> {
+    /// A block over `data` once its restart array is validated (without a
+    /// summary): what [`Block::new`] and [`BlockView::new_view`] build.
+    fn parse(data: D, base: u64, compressed: bool) -> Result<Self, DecodeError> {
+        let (restarts_off, num_restarts) = validate_restarts(data.as_ref())?;
+        Ok(Block {
+            data,
+            restarts_off,
+            num_restarts,
+            base,
+            compressed,
+            summary: None,
+        })
+    }
+
     /// The block's bytes.
     #[inline]
     fn bytes(&self) -> &[u8] {

@@ -101,6 +101,15 @@ struct TableCache {
     _pinned: PinnedCharge<CachedBlock>,
 }
 
+/// What a block at index `level` of the tree is, for error messages.
+fn block_kind(level: u32) -> &'static str {
+    if level == 0 {
+        "data block"
+    } else {
+        "index page"
+    }
+}
+
 /// A block of a point lookup ([`Table::read_block_point`]).
 enum PointBlock<'a> {
     /// Borrowed from the table.
@@ -404,24 +413,8 @@ impl Table {
         if handle == self.footer.index_root {
             return Ok(self.root.clone());
         }
-        if let Some((size, b)) = self.pinned_pages.get(&handle.offset) {
-            if *size == handle.size {
-                // Request what the search reads before it probes it (pinned
-                // pages are not re-verified, so nothing else would): the
-                // summary's packed keys and the restart array (which
-                // locates the one entry decoded), or else every line of the
-                // page. Without it each probe waited for memory in turn
-                // (whole page: readrandom at 10M keys +28 %, at 1M +10 %;
-                // the restart array with the summary: 10M +5-11 %).
-                match b.summary() {
-                    Some(summary) => {
-                        summary.prefetch();
-                        crate::prefetch::prefetch_range(b.restart_array());
-                    }
-                    None => crate::prefetch::prefetch_range(b.data()),
-                }
-                return Ok(b.clone());
-            }
+        if let Some(b) = self.pinned_page(handle) {
+            return Ok(b.clone());
         }
         // Every line of the block and its trailer is about to be read
         // (checksum, search): request them all before the first one stalls.
@@ -577,11 +570,7 @@ impl Table {
         level: u32,
         value: impl FnOnce(&BlockIter<D, S>) -> Bytes,
     ) -> Result<Probe> {
-        let what = if level == 0 {
-            "data block"
-        } else {
-            "index page"
-        };
+        let what = block_kind(level);
         let mut it = BlockIter::new(block, std::mem::take(buf));
         it.seek_parts(uk, trailer);
         let result = if let Some(e) = it.error() {
@@ -608,31 +597,40 @@ impl Table {
         result
     }
 
+    /// The pinned index page at `handle`, if it is one, with what a search
+    /// of it reads first requested from memory (pinned pages are not
+    /// re-verified, so nothing else would touch it ahead): the summary's
+    /// packed keys and the restart array (which locates the one entry
+    /// decoded), or else every line of the page. Without it each probe
+    /// waited for memory in turn (whole page: readrandom at 10M keys
+    /// +28 %, at 1M +10 %; the restart array with the summary: 10M
+    /// +5-11 %).
+    fn pinned_page(&self, handle: BlockHandle) -> Option<&Block> {
+        let (size, b) = self.pinned_pages.get(&handle.offset)?;
+        if *size != handle.size {
+            return None;
+        }
+        match b.summary() {
+            Some(summary) => {
+                summary.prefetch();
+                crate::prefetch::prefetch_range(b.restart_array());
+            }
+            None => crate::prefetch::prefetch_range(b.data()),
+        }
+        Some(b)
+    }
+
     /// Block `handle` (at index `level`) for a point lookup: borrowed from
     /// the table when it can be (root, pinned page, uncompressed block of
     /// a mapped file, its checksum verified as [`read_block`] does), else
     /// read or taken from the cache.
     fn read_block_point(&self, handle: BlockHandle, level: u32) -> Result<PointBlock<'_>> {
-        let what = if level == 0 {
-            "data block"
-        } else {
-            "index page"
-        };
+        let what = block_kind(level);
         if handle == self.footer.index_root {
             return Ok(PointBlock::View(self.root.view()));
         }
-        if let Some((size, b)) = self.pinned_pages.get(&handle.offset) {
-            if *size == handle.size {
-                // As in `read_block`: request what the search reads first.
-                match b.summary() {
-                    Some(summary) => {
-                        summary.prefetch();
-                        crate::prefetch::prefetch_range(b.restart_array());
-                    }
-                    None => crate::prefetch::prefetch_range(b.data()),
-                }
-                return Ok(PointBlock::View(b.view()));
-            }
+        if let Some(b) = self.pinned_page(handle) {
+            return Ok(PointBlock::View(b.view()));
         }
         let span = handle
             .end_with_trailer()
