@@ -141,10 +141,10 @@ impl DbInner {
     /// Starts as many compaction jobs as the planner finds and the job
     /// limit allows.
     pub(crate) fn maybe_schedule_compaction(self: &Arc<Self>) {
-        if self.read_only
-            || self.closed.load(Ordering::Acquire)
-            || self.has_bg_error.load(Ordering::Acquire)
-        {
+        let Some(ws) = &self.write else {
+            return;
+        };
+        if self.closed.load(Ordering::Acquire) || self.bg_error.set.load(Ordering::Acquire) {
             return;
         }
         let cfg = &self.opts.compaction;
@@ -153,7 +153,7 @@ impl DbInner {
         }
         // One background thread is the flush thread; the rest compact.
         let max_jobs = cfg.max_background_jobs.saturating_sub(1).max(1);
-        let mut st = self.compaction.lock();
+        let mut st = self.compaction.state.lock();
         while !st.manual && st.running < max_jobs {
             let state = self.current_level_state(&st.being_compacted);
             let Some(job) = planner::pick(&state, cfg) else {
@@ -166,7 +166,7 @@ impl DbInner {
             st.next_job_id += 1;
             let id = st.next_job_id;
             let inner = Arc::clone(self);
-            self.pool.spawn(move || inner.compaction_job(id, job));
+            ws.pool.spawn(move || inner.compaction_job(id, job));
         }
     }
 
@@ -178,7 +178,7 @@ impl DbInner {
         // stale condition.
         self.after_version_change();
         {
-            let mut st = self.compaction.lock();
+            let mut st = self.compaction.state.lock();
             for f in job.input_files() {
                 st.being_compacted.remove(&f.id);
             }
@@ -188,7 +188,7 @@ impl DbInner {
                 self.set_bg_error(e);
             }
         }
-        self.compaction_cv.notify_all();
+        self.compaction.done_cv.notify_all();
         self.maybe_schedule_compaction();
     }
 
@@ -239,7 +239,7 @@ impl DbInner {
                 level: job.output_level,
             };
             let snapshots: Vec<u64> = self.snapshots.lock().keys().copied().collect();
-            let result = run_job(job, &inputs, &sink, &snapshots, &self.pool)?;
+            let result = run_job(job, &inputs, &sink, &snapshots, &self.writable()?.pool)?;
             if !result.outputs.is_empty() {
                 self.fs.sync_dir(&self.dir)?;
             }
@@ -267,7 +267,7 @@ impl DbInner {
         let micros = elapsed.as_micros() as u64;
         self.metrics.bg.compaction_duration.record(elapsed);
         {
-            let mut st = self.compaction.lock();
+            let mut st = self.compaction.state.lock();
             if job.trivial_move {
                 st.stats
                     .record_trivial_move(job.output_level, job.input_bytes());
@@ -329,12 +329,11 @@ impl DbInner {
             planner::write_stall(&state, cfg, pending)
         };
         let code = encode_stall(cond);
-        let previous = self.stall_condition.swap(code, Ordering::AcqRel);
+        let previous = self.compaction.stall_condition.swap(code, Ordering::AcqRel);
         if previous != code {
             self.log_stall_condition(decode_stall(previous), cond);
         }
-        let _q = self.queue.lock();
-        self.stall_cv.notify_all();
+        self.wake_stalled_writers();
     }
 
     /// Compacts every file overlapping `[lo, hi]` down to the last level.
@@ -345,13 +344,13 @@ impl DbInner {
     ) -> Result<()> {
         self.flush_and_wait()?;
         {
-            let mut st = self.compaction.lock();
+            let mut st = self.compaction.state.lock();
             while st.manual {
-                self.compaction_cv.wait(&mut st);
+                self.compaction.done_cv.wait(&mut st);
             }
             st.manual = true;
             while st.running > 0 {
-                self.compaction_cv.wait(&mut st);
+                self.compaction.done_cv.wait(&mut st);
             }
         }
         let res = (|| {
@@ -385,7 +384,7 @@ impl DbInner {
                     ManualStep::Job(job) => job,
                 };
                 let id = {
-                    let mut st = self.compaction.lock();
+                    let mut st = self.compaction.state.lock();
                     st.next_job_id += 1;
                     st.next_job_id
                 };
@@ -400,10 +399,10 @@ impl DbInner {
             }
         })();
         {
-            let mut st = self.compaction.lock();
+            let mut st = self.compaction.state.lock();
             st.manual = false;
         }
-        self.compaction_cv.notify_all();
+        self.compaction.done_cv.notify_all();
         self.maybe_schedule_compaction();
         res
     }
@@ -417,11 +416,12 @@ impl DbInner {
             }
             self.check_open()?;
             self.maybe_schedule_compaction();
-            let mut st = self.compaction.lock();
+            let mut st = self.compaction.state.lock();
             if st.running == 0 && !st.manual && self.sv.load().imms.is_empty() {
                 return Ok(());
             }
-            self.compaction_cv
+            self.compaction
+                .done_cv
                 .wait_for(&mut st, std::time::Duration::from_millis(50));
         }
     }
@@ -445,13 +445,13 @@ impl DbInner {
 
     /// Statistics with the current level sizes and scores filled in.
     pub(crate) fn compaction_stats(&self) -> CompactionStats {
-        let st = self.compaction.lock();
+        let st = self.compaction.state.lock();
         let state = self.current_level_state(&st.being_compacted);
         let mut stats = st.stats.clone();
         drop(st);
         stats.refresh(&state, &self.opts.compaction);
-        stats.user_bytes_written = self.user_bytes.load(Ordering::Relaxed);
-        stats.wal_bytes = self.wal_bytes.load(Ordering::Relaxed);
+        stats.user_bytes_written = self.io.user_bytes.load(Ordering::Relaxed);
+        stats.wal_bytes = self.io.wal_bytes.load(Ordering::Relaxed);
         let st = self.stall_stats();
         stats.stall_micros = StallMicros {
             l0_slowdown: st.level0_slowdown.micros,

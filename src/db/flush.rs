@@ -85,16 +85,16 @@ impl DbInner {
     pub(crate) fn flush_loop(self: Arc<Self>) {
         loop {
             {
-                let mut st = self.flush_state.lock();
+                let mut st = self.flush.state.lock();
                 while !st.pending && !st.shutdown {
-                    self.flush_cv.wait(&mut st);
+                    self.flush.work_cv.wait(&mut st);
                 }
                 if st.shutdown {
                     return;
                 }
                 st.pending = false;
             }
-            while !self.has_bg_error.load(Ordering::Acquire) {
+            while !self.bg_error.set.load(Ordering::Acquire) {
                 let Some(imm) = self.sv.load().imms.last().cloned() else {
                     break;
                 };
@@ -104,12 +104,9 @@ impl DbInner {
                 }
                 self.after_version_change();
                 self.maybe_schedule_compaction();
-                {
-                    let _q = self.queue.lock();
-                    self.stall_cv.notify_all();
-                }
-                let _f = self.flush_state.lock();
-                self.flush_done_cv.notify_all();
+                self.wake_stalled_writers();
+                let _f = self.flush.state.lock();
+                self.flush.done_cv.notify_all();
             }
         }
     }
@@ -173,6 +170,7 @@ impl DbInner {
             if let Some(m) = &meta {
                 let elapsed = start.elapsed();
                 self.compaction
+                    .state
                     .lock()
                     .stats
                     .record_flush(m.file_size, elapsed.as_micros() as u64);
@@ -217,7 +215,7 @@ impl DbInner {
     /// SST file.
     pub(crate) fn flush_and_wait(&self) -> Result<()> {
         self.write(crate::batch::WriteBatch::new(), false, true)?;
-        let mut st = self.flush_state.lock();
+        let mut st = self.flush.state.lock();
         loop {
             if let Some(e) = self.bg_error() {
                 return Err(e);
@@ -228,7 +226,7 @@ impl DbInner {
             if st.shutdown {
                 return Err(crate::error::Error::Closed);
             }
-            self.flush_done_cv.wait(&mut st);
+            self.flush.done_cv.wait(&mut st);
         }
     }
 }

@@ -43,7 +43,7 @@ pub use verify::IntegrityReport;
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -57,6 +57,7 @@ use crate::fs::{FileLock, FileSystem};
 use crate::iter::db_iter::{prefix_successor, Iter};
 use crate::key::SeqNo;
 use crate::log::LogWriter;
+use crate::memtable::MemTable;
 use crate::metrics::local::{Counter, Op};
 use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WriteOptions};
@@ -85,6 +86,13 @@ pub struct Db {
 
 /// State shared by the façade, the write group, the flush thread,
 /// snapshots and iterators.
+///
+/// Grouped by what guards it: each sub-struct is one mutex with the
+/// condition variables that wait on it and the atomics read beside it, so
+/// a field's lock is the struct it sits in. Locks are taken in this order
+/// (never the reverse): `write.queue`, `write.wal`, `versions`,
+/// `flush.state`, `compaction.state`, `snapshots`, `bg_error.first`;
+/// `write.publishing` is a leaf.
 pub(crate) struct DbInner {
     dir: PathBuf,
     opts: Options,
@@ -95,51 +103,22 @@ pub(crate) struct DbInner {
     /// reads see exactly the writes up to it.
     visible_seq: AtomicU64,
     next_file_number: AtomicU64,
-    /// The write group: queued writers, and the last sequence assigned.
-    queue: Mutex<write::WriteQueue>,
-    /// Wakes writers stalled on a full set of memtables.
-    stall_cv: Condvar,
-    /// Unsynced writers queued behind a leader right now (`write`).
-    write_spinners: std::sync::atomic::AtomicUsize,
-    /// How many of them may wait actively (yield, not park): the CPUs
-    /// but one.
-    max_write_spinners: usize,
-    /// Logged batches not yet visible, in sequence order (`write`).
-    publishing: Mutex<VecDeque<write::Pending>>,
-    /// The WAL; only the write-group leader touches it.
-    wal: Mutex<LogWriter>,
+    /// The write group, the WAL and the compaction threads: `None` on a
+    /// handle from [`Db::open_read_only`], which refuses every write and
+    /// never starts background work.
+    write: Option<WriteSide>,
     versions: Mutex<VersionSet>,
-    flush_state: Mutex<flush::FlushState>,
-    /// Wakes the flush thread (work or shutdown).
-    flush_cv: Condvar,
-    /// Wakes the WAL sync thread for shutdown.
-    wal_sync_cv: Condvar,
-    /// Wakes callers of `flush()` when a flush finished.
-    flush_done_cv: Condvar,
+    /// The flush thread's work and the waits on it.
+    flush: FlushCtl,
+    /// Running compactions and the waits on them.
+    compaction: CompactionCtl,
     /// First background error (failed fsync, failed flush): writes stop.
-    bg_error: Mutex<Option<Arc<Error>>>,
-    has_bg_error: AtomicBool,
+    bg_error: BgError,
     /// Live snapshots: sequence number → count.
     snapshots: Mutex<BTreeMap<SeqNo, usize>>,
-    /// Running compactions and their statistics.
-    compaction: Mutex<compact::CompactionState>,
-    /// Wakes waiters for a compaction to end (manual compaction, close).
-    compaction_cv: Condvar,
-    /// Threads for compaction jobs and their subcompactions.
-    pool: rayon::ThreadPool,
-    /// `compact::encode_stall`: whether writers slow down or wait for
-    /// compaction, recomputed after every change of the file set.
-    stall_condition: AtomicU8,
-    /// Key and value bytes written by users (for write amplification).
-    user_bytes: AtomicU64,
-    /// Bytes of WAL records written.
-    wal_bytes: AtomicU64,
-    /// Bytes appended to the current WAL since its last sync.
-    wal_unsynced: AtomicU64,
+    /// Byte counters of the write path.
+    io: IoCounters,
     closed: AtomicBool,
-    /// Opened with [`Db::open_read_only`]: every write is refused, and no
-    /// background work (flush, compaction) ever starts.
-    read_only: bool,
     /// The block cache of every open table (shared with other databases
     /// when `Options::block_cache` was set).
     block_cache: Option<Arc<crate::cache::BlockCache>>,
@@ -147,6 +126,91 @@ pub(crate) struct DbInner {
     row_cache: Option<crate::row_cache::RowCache>,
     /// Counters, label and event log (`crate::metrics`).
     metrics: Arc<Metrics>,
+}
+
+/// What only a writable handle has: the write group, the WAL and the
+/// compaction threads.
+pub(crate) struct WriteSide {
+    /// The write group: queued writers, and the last sequence assigned.
+    queue: Mutex<write::WriteQueue>,
+    /// Waits on `queue`: writers stalled on a full set of memtables, and
+    /// close draining the queue.
+    stall_cv: Condvar,
+    /// Unsynced writers queued behind a leader right now (`write`).
+    spinners: AtomicUsize,
+    /// How many of them may wait actively (yield, not park): the CPUs
+    /// but one.
+    max_spinners: usize,
+    /// Logged batches not yet visible, in sequence order (`write`).
+    publishing: Mutex<VecDeque<write::Pending>>,
+    /// The WAL; only the write-group leader appends to it.
+    wal: Mutex<LogWriter>,
+    /// Threads for compaction jobs and their subcompactions.
+    pool: rayon::ThreadPool,
+}
+
+impl WriteSide {
+    fn new(
+        last_seq: SeqNo,
+        active_mem: Arc<MemTable>,
+        wal: LogWriter,
+        pool: rayon::ThreadPool,
+    ) -> Self {
+        WriteSide {
+            queue: Mutex::new(write::WriteQueue::new(last_seq, active_mem)),
+            stall_cv: Condvar::new(),
+            spinners: AtomicUsize::new(0),
+            max_spinners: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1))
+                .max(1),
+            publishing: Mutex::new(VecDeque::new()),
+            wal: Mutex::new(wal),
+            pool,
+        }
+    }
+}
+
+/// The flush thread's state and the condition variables that wait on it.
+#[derive(Default)]
+pub(crate) struct FlushCtl {
+    state: Mutex<flush::FlushState>,
+    /// Wakes the flush thread (work or shutdown).
+    work_cv: Condvar,
+    /// Wakes the WAL sync thread for shutdown.
+    wal_sync_cv: Condvar,
+    /// Wakes callers of `flush()` when a flush finished.
+    done_cv: Condvar,
+}
+
+/// Running compactions, their statistics, and the write-stall condition
+/// computed from the file set.
+#[derive(Default)]
+pub(crate) struct CompactionCtl {
+    state: Mutex<compact::CompactionState>,
+    /// Wakes waiters for a compaction to end (manual compaction, close).
+    done_cv: Condvar,
+    /// `compact::encode_stall`: whether writers slow down or wait for
+    /// compaction, recomputed after every change of the file set.
+    stall_condition: AtomicU8,
+}
+
+/// The first background error, and a flag the write path reads without
+/// the lock.
+#[derive(Default)]
+pub(crate) struct BgError {
+    first: Mutex<Option<Arc<Error>>>,
+    set: AtomicBool,
+}
+
+/// Byte counters of the write path.
+#[derive(Default)]
+pub(crate) struct IoCounters {
+    /// Key and value bytes written by users (for write amplification).
+    user_bytes: AtomicU64,
+    /// Bytes of WAL records written.
+    wal_bytes: AtomicU64,
+    /// Bytes appended to the current WAL since its last sync.
+    wal_unsynced: AtomicU64,
 }
 
 impl std::fmt::Debug for Db {
@@ -233,7 +297,7 @@ impl Db {
 
     /// True for a handle from [`Db::open_read_only`].
     pub fn is_read_only(&self) -> bool {
-        self.inner.read_only
+        self.inner.write.is_none()
     }
 
     /// Sets `key` to `value` (default write options: see
@@ -345,7 +409,7 @@ impl Db {
     /// # Ok::<(), lightning_db::Error>(())
     /// ```
     pub fn write_opt(&self, batch: WriteBatch, opts: &WriteOptions) -> Result<()> {
-        self.inner.check_writable()?;
+        self.inner.writable()?;
         batch.check_limits()?;
         if batch.is_empty() {
             return Ok(());
@@ -467,7 +531,7 @@ impl Db {
     /// # Ok::<(), lightning_db::Error>(())
     /// ```
     pub fn flush(&self) -> Result<()> {
-        self.inner.check_writable()?;
+        self.inner.writable()?;
         self.inner.flush_and_wait()
     }
 
@@ -492,7 +556,7 @@ impl Db {
     /// ```
     pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
         self.inner.check_open()?;
-        self.inner.check_writable()?;
+        self.inner.writable()?;
         self.inner
             .compact_range(to_bound(range.start_bound()), to_bound(range.end_bound()))
     }
@@ -575,26 +639,26 @@ impl Db {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        {
-            let mut q = self.inner.queue.lock();
-            self.inner.stall_cv.notify_all();
+        if let Some(ws) = &self.inner.write {
+            let mut q = ws.queue.lock();
+            ws.stall_cv.notify_all();
             while !q.writers.is_empty() {
-                self.inner.stall_cv.wait(&mut q);
+                ws.stall_cv.wait(&mut q);
             }
         }
         {
-            let mut st = self.inner.flush_state.lock();
+            let mut st = self.inner.flush.state.lock();
             st.shutdown = true;
-            self.inner.flush_cv.notify_all();
-            self.inner.wal_sync_cv.notify_all();
+            self.inner.flush.work_cv.notify_all();
+            self.inner.flush.wal_sync_cv.notify_all();
         }
         for h in self.threads.lock().drain(..) {
             let _ = h.join();
         }
         {
-            let mut st = self.inner.compaction.lock();
+            let mut st = self.inner.compaction.state.lock();
             while st.running > 0 {
-                self.inner.compaction_cv.wait(&mut st);
+                self.inner.compaction.done_cv.wait(&mut st);
             }
         }
         // Sync what the WAL holds (the queue is drained and stays empty).
@@ -603,16 +667,17 @@ impl Db {
         // durable. After a failed WAL write or sync the WAL refuses
         // (`LogWriter` is failed) and the error is returned: an fsync is
         // never retried as if the data were safe.
-        let _q = self.inner.queue.lock();
-        let res = if self.inner.read_only {
-            Ok(())
-        } else {
-            let mut wal = self.inner.wal.lock();
-            match (wal.check_failed(), self.inner.bg_error()) {
-                // The WAL failed earlier: report the error every write got
-                // since, and do not touch the file again.
-                (Err(_), Some(recorded)) => Err(recorded),
-                _ => self.inner.timed_wal_sync(|| wal.finish()),
+        let res = match &self.inner.write {
+            None => Ok(()),
+            Some(ws) => {
+                let _q = ws.queue.lock();
+                let mut wal = ws.wal.lock();
+                match (wal.check_failed(), self.inner.bg_error()) {
+                    // The WAL failed earlier: report the error every write
+                    // got since, and do not touch the file again.
+                    (Err(_), Some(recorded)) => Err(recorded),
+                    _ => self.inner.timed_wal_sync(|| wal.finish()),
+                }
             }
         };
         self.lock.lock().take();
@@ -620,7 +685,7 @@ impl Db {
         if let Some(r) = &self.registry {
             observe::unregister(&self.inner, r);
         }
-        if !self.inner.read_only {
+        if self.inner.write.is_some() {
             db_event!(self.inner.metrics, INFO, "closed database");
         }
         res
@@ -645,13 +710,12 @@ pub(crate) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
 }
 
 impl DbInner {
-    /// [`Error::ReadOnly`] for a read-only handle.
-    pub(crate) fn check_writable(&self) -> Result<()> {
-        if self.read_only {
-            Err(Error::ReadOnly(self.dir.clone()))
-        } else {
-            Ok(())
-        }
+    /// The write side, or [`Error::ReadOnly`] for a read-only handle.
+    #[inline]
+    pub(crate) fn writable(&self) -> Result<&WriteSide> {
+        self.write
+            .as_ref()
+            .ok_or_else(|| Error::ReadOnly(self.dir.clone()))
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {
@@ -761,11 +825,20 @@ impl DbInner {
         let (e, first) = self.record_bg_error(e);
         if first {
             // Wake everyone who might wait for progress that will not come.
-            let _q = self.queue.lock();
-            self.stall_cv.notify_all();
+            self.wake_stalled_writers();
         }
         self.wake_flush_waiters(first);
         e
+    }
+
+    /// Wakes writers stalled on a full set of memtables or on compaction
+    /// (and `close` draining the queue): the state they wait for may have
+    /// changed. Must not be called with the write queue locked.
+    pub(crate) fn wake_stalled_writers(&self) {
+        if let Some(ws) = &self.write {
+            let _q = ws.queue.lock();
+            ws.stall_cv.notify_all();
+        }
     }
 
     /// [`DbInner::set_bg_error`] for a caller that holds the write queue
@@ -777,7 +850,9 @@ impl DbInner {
     ) -> Arc<Error> {
         let (e, first) = self.record_bg_error(e);
         if first {
-            self.stall_cv.notify_all();
+            if let Some(ws) = &self.write {
+                ws.stall_cv.notify_all();
+            }
         }
         self.wake_flush_waiters(first);
         e
@@ -787,7 +862,7 @@ impl DbInner {
     /// recorded error and whether it is `e`.
     fn record_bg_error(&self, e: Error) -> (Arc<Error>, bool) {
         self.metrics.bg.errors.fetch_add(1, Ordering::Relaxed);
-        let mut g = self.bg_error.lock();
+        let mut g = self.bg_error.first.lock();
         if let Some(existing) = g.as_ref() {
             tracing::debug!(db = self.metrics.label.as_str(), error = %e, "background error after the first one");
             return (Arc::clone(existing), false);
@@ -800,22 +875,23 @@ impl DbInner {
         );
         let e = Arc::new(e);
         *g = Some(Arc::clone(&e));
-        self.has_bg_error.store(true, Ordering::Release);
+        self.bg_error.set.store(true, Ordering::Release);
         (e, true)
     }
 
     fn wake_flush_waiters(&self, first: bool) {
         if first {
-            let _f = self.flush_state.lock();
-            self.flush_done_cv.notify_all();
+            let _f = self.flush.state.lock();
+            self.flush.done_cv.notify_all();
         }
     }
 
     pub(crate) fn bg_error(&self) -> Option<Error> {
-        if !self.has_bg_error.load(Ordering::Acquire) {
+        if !self.bg_error.set.load(Ordering::Acquire) {
             return None;
         }
         self.bg_error
+            .first
             .lock()
             .as_ref()
             .map(|e| Error::Background(Arc::clone(e)))

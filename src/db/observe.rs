@@ -41,7 +41,9 @@ impl DbInner {
             c.count = count;
             c.micros = micros;
         }
-        match Stall::from_condition(decode_stall(self.stall_condition.load(Ordering::Acquire))) {
+        match Stall::from_condition(decode_stall(
+            self.compaction.stall_condition.load(Ordering::Acquire),
+        )) {
             Some(Stall::Level0Stop | Stall::PendingStop) => s.stopped_now = true,
             Some(_) => s.slowed_now = true,
             None => {}
@@ -54,7 +56,7 @@ impl DbInner {
         let m = &self.metrics;
         let local = m.local_totals();
         let (running, pending) = {
-            let st = self.compaction.lock();
+            let st = self.compaction.state.lock();
             let state = self.current_level_state(&st.being_compacted);
             (
                 st.running as u64,
@@ -108,9 +110,9 @@ impl DbInner {
             },
             snapshots,
             wal: WalStats {
-                bytes_written: self.wal_bytes.load(Ordering::Relaxed),
+                bytes_written: self.io.wal_bytes.load(Ordering::Relaxed),
                 sync_latency: m.bg.wal_sync_duration.snapshot(),
-                unsynced_bytes: self.wal_unsynced.load(Ordering::Relaxed),
+                unsynced_bytes: self.io.wal_unsynced.load(Ordering::Relaxed),
             },
             memtables,
             compaction: self.compaction_stats(),
@@ -125,7 +127,7 @@ impl DbInner {
                 .map(|c| c.stats())
                 .unwrap_or_default(),
             background_errors: m.bg.errors.load(Ordering::Relaxed),
-            writes_stopped_by_error: self.has_bg_error.load(Ordering::Acquire),
+            writes_stopped_by_error: self.bg_error.set.load(Ordering::Acquire),
             latency: (m.level == StatsLevel::All).then(|| {
                 let [get, write, commit, iterator_seek] = local.latency;
                 OpLatency {
@@ -244,18 +246,18 @@ impl DbInner {
             "oldest-snapshot-sequence" => {
                 Prop::Int(self.snapshots.lock().keys().next().copied().unwrap_or(0))
             }
-            "num-running-compactions" => Prop::Int(self.compaction.lock().running as u64),
+            "num-running-compactions" => Prop::Int(self.compaction.state.lock().running as u64),
             "compaction-pending" => {
-                let st = self.compaction.lock();
+                let st = self.compaction.state.lock();
                 let state = self.current_level_state(&st.being_compacted);
                 let cfg = &self.opts.compaction;
-                let pending = !self.read_only
+                let pending = self.write.is_some()
                     && !cfg.disable_auto_compactions
                     && planner::pick(&state, cfg).is_some();
                 Prop::Int(u64::from(pending))
             }
             "estimate-pending-compaction-bytes" => {
-                let st = self.compaction.lock();
+                let st = self.compaction.state.lock();
                 let state = self.current_level_state(&st.being_compacted);
                 Prop::Int(planner::pending_compaction_bytes(
                     &state,
@@ -263,7 +265,7 @@ impl DbInner {
                 ))
             }
             "is-write-stopped" => Prop::Int(u64::from(
-                self.stall_stats().stopped_now || self.has_bg_error.load(Ordering::Acquire),
+                self.stall_stats().stopped_now || self.bg_error.set.load(Ordering::Acquire),
             )),
             "background-errors" => Prop::Int(self.metrics.bg.errors.load(Ordering::Relaxed)),
             "block-cache-capacity" => Prop::Int(cache().capacity_bytes),

@@ -23,17 +23,16 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 
-use super::flush::{build_table, FlushState};
+use super::flush::build_table;
 use super::observe;
-use super::write::WriteQueue;
-use super::{Db, DbInner};
+use super::{BgError, CompactionCtl, Db, DbInner, FlushCtl, IoCounters, WriteSide};
 use crate::batch::WriteBatch;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
@@ -256,10 +255,8 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         },
         last_seq,
         next_file,
-        wal,
+        Some((wal, pool)),
         versions,
-        pool,
-        false,
         cache,
         metrics,
     ));
@@ -374,11 +371,6 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         files = version.all_files().count(),
         duration_ms = start.elapsed().as_millis() as u64,
     );
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .thread_name(|i| format!("lightning-compact-{i}"))
-        .build()
-        .map_err(|e| Error::InvalidArgument(format!("cannot start compaction threads: {e}")))?;
     let next_file = recovered.next_file_number;
     let inner = Arc::new(new_inner(
         dir,
@@ -391,10 +383,8 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         },
         last_seq,
         next_file,
-        LogWriter::read_only(dir.to_path_buf(), LogKind::Wal),
+        None,
         versions,
-        pool,
-        true,
         cache,
         metrics,
     ));
@@ -534,7 +524,8 @@ fn table_opener(
     }
 }
 
-/// The shared state of a freshly opened database (writable or read-only).
+/// The shared state of a freshly opened database: writable when `write`
+/// (the WAL and the compaction threads) is given, read-only without.
 #[allow(clippy::too_many_arguments)]
 fn new_inner(
     dir: &Path,
@@ -543,10 +534,8 @@ fn new_inner(
     sv: SuperVersion,
     last_seq: u64,
     next_file: u64,
-    wal: LogWriter,
+    write: Option<(LogWriter, rayon::ThreadPool)>,
     versions: VersionSet,
-    pool: rayon::ThreadPool,
-    read_only: bool,
     block_cache: Option<Arc<BlockCache>>,
     metrics: Arc<Metrics>,
 ) -> DbInner {
@@ -557,31 +546,14 @@ fn new_inner(
         sv: ArcSwap::from_pointee(sv),
         visible_seq: AtomicU64::new(last_seq),
         next_file_number: AtomicU64::new(next_file),
-        queue: Mutex::new(WriteQueue::new(last_seq, active_mem)),
-        write_spinners: std::sync::atomic::AtomicUsize::new(0),
-        max_write_spinners: std::thread::available_parallelism()
-            .map_or(1, |n| n.get().saturating_sub(1))
-            .max(1),
-        publishing: Mutex::new(std::collections::VecDeque::new()),
-        stall_cv: Condvar::new(),
-        wal: Mutex::new(wal),
+        write: write.map(|(wal, pool)| WriteSide::new(last_seq, active_mem, wal, pool)),
         versions: Mutex::new(versions),
-        flush_state: Mutex::new(FlushState::default()),
-        flush_cv: Condvar::new(),
-        flush_done_cv: Condvar::new(),
-        wal_sync_cv: Condvar::new(),
-        bg_error: Mutex::new(None),
-        has_bg_error: AtomicBool::new(false),
+        flush: FlushCtl::default(),
+        compaction: CompactionCtl::default(),
+        bg_error: BgError::default(),
         snapshots: Mutex::new(Default::default()),
-        compaction: Mutex::new(Default::default()),
-        compaction_cv: Condvar::new(),
-        pool,
-        stall_condition: AtomicU8::new(0),
-        user_bytes: AtomicU64::new(0),
-        wal_bytes: AtomicU64::new(0),
-        wal_unsynced: AtomicU64::new(0),
+        io: IoCounters::default(),
         closed: AtomicBool::new(false),
-        read_only,
         block_cache,
         row_cache: (opts.row_cache_size > 0)
             .then(|| crate::row_cache::RowCache::new(opts.row_cache_size)),

@@ -150,9 +150,13 @@ impl Db {
         // mapped: it carries a preallocated tail that a WAL switch cuts
         // off, and a mapping would fault past the new end.) Older WALs are
         // finished and immutable; newer ones were started after this call.
-        let (live_wal, live_len) = {
-            let w = inner.wal.lock();
-            (w.file_number(), w.len())
+        // A read-only handle has no live WAL: every WAL is read whole.
+        let (live_wal, live_len) = match &inner.write {
+            Some(ws) => {
+                let w = ws.wal.lock();
+                (w.file_number(), Some(w.len()))
+            }
+            None => (u64::MAX, None),
         };
         let mut logs: Vec<u64> = fs
             .list_dir(dir)?
@@ -166,7 +170,7 @@ impl Db {
         let count = logs.len();
         for (i, n) in logs.into_iter().enumerate() {
             let path = log_file_name(dir, n);
-            let len = (n == live_wal).then_some(live_len);
+            let len = if n == live_wal { live_len } else { None };
             match read_prefix(fs, &path, len) {
                 Ok(d) => check_wal(&path, n, d, i + 1 == count, &mut r),
                 // Deleted as obsolete by a flush since the listing.

@@ -55,7 +55,7 @@ use std::thread::Thread;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::compact::decode_stall;
-use super::{DbInner, WriterQueue};
+use super::{DbInner, WriteSide, WriterQueue};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::filename::log_file_name;
@@ -431,9 +431,9 @@ impl DbInner {
         check: Option<CommitCheck>,
     ) -> Result<()> {
         self.check_open()?;
-        self.check_writable()?;
+        let ws = self.writable()?;
         let w = Writer::take(batch, sync, force_switch, check);
-        let mut q = self.queue.lock();
+        let mut q = ws.queue.lock();
         // Checked again under the queue lock: `shutdown` sets `closed`
         // before it locks the queue to wait for it to drain, so a writer
         // either sees `closed` here or is queued before that wait, which
@@ -452,8 +452,7 @@ impl DbInner {
             // Unsynced writers wait actively only while there is a CPU to
             // spare for it: more would take the CPUs from the leader and
             // the inserting writers they wait for.
-            let spinner = !sync
-                && self.write_spinners.fetch_add(1, Ordering::Relaxed) < self.max_write_spinners;
+            let spinner = !sync && ws.spinners.fetch_add(1, Ordering::Relaxed) < ws.max_spinners;
             let spin = if sync {
                 sync_spin(q.sync_group_us)
             } else if spinner {
@@ -464,7 +463,7 @@ impl DbInner {
             drop(q);
             let turn = wait_turn(&w, spin);
             if !sync {
-                self.write_spinners.fetch_sub(1, Ordering::Relaxed);
+                ws.spinners.fetch_sub(1, Ordering::Relaxed);
             }
             match turn {
                 Turn::Done(result) => {
@@ -472,17 +471,17 @@ impl DbInner {
                     return result;
                 }
                 Turn::Insert => {
-                    self.insert_own(&w);
+                    self.insert_own(ws, &w);
                     Writer::keep(w);
                     return Ok(());
                 }
                 Turn::Lead => {}
             }
-            q = self.queue.lock();
+            q = ws.queue.lock();
         }
         // Leader: at the head of the queue.
         debug_assert!(q.writers.front().is_some_and(|f| Arc::ptr_eq(f, &w)));
-        let logged = self.lead(&mut q, &w);
+        let logged = self.lead(ws, &mut q, &w);
         // The next leader first: its group is logged while this one's
         // batches are inserted (a pipelined write).
         let next = q.writers.front().map(|n| {
@@ -491,14 +490,14 @@ impl DbInner {
         });
         if next.is_none() && self.closed.load(Ordering::Acquire) {
             // `shutdown` waits for the queue to drain.
-            self.stall_cv.notify_all();
+            ws.stall_cv.notify_all();
         }
         drop(q);
         if let Some(t) = next {
             t.unpark();
         }
         let result = match logged {
-            Ok(logged) => self.finish_group(logged),
+            Ok(logged) => self.finish_group(ws, logged),
             Err(e) => Err(e),
         };
         Writer::keep(w);
@@ -507,7 +506,7 @@ impl DbInner {
 
     /// A follower's part of a logged group: inserts its own batch into the
     /// memtable its leader chose, and returns once it is visible.
-    fn insert_own(&self, w: &Arc<Writer>) {
+    fn insert_own(&self, ws: &WriteSide, w: &Arc<Writer>) {
         // SAFETY: `INSERT` (loaded with acquire) hands the batch and `mem`
         // back to this writer's thread; the leader touches neither again.
         let (b, mem) = unsafe { (w.batch(), (*w.mem.get()).take()) };
@@ -519,7 +518,7 @@ impl DbInner {
             // A leader always sets `mem` before `INSERT`.
             None => debug_assert!(false, "INSERT without a memtable"),
         }
-        self.mark_inserted(std::slice::from_ref(w), Some(w));
+        self.mark_inserted(ws, std::slice::from_ref(w), Some(w));
         wait_published_own(w);
     }
 
@@ -532,12 +531,12 @@ impl DbInner {
     /// inserts finish in, and nobody waits for a predecessor by spinning.
     /// `own` is the caller's own writer among `writers`; the others are
     /// parked followers whose leader inserted for them.
-    fn mark_inserted(&self, writers: &[Arc<Writer>], own: Option<&Arc<Writer>>) {
+    fn mark_inserted(&self, ws: &WriteSide, writers: &[Arc<Writer>], own: Option<&Arc<Writer>>) {
         let mut done = SPARE_DONE
             .try_with(|c| std::mem::take(&mut *c.borrow_mut()))
             .unwrap_or_default();
         {
-            let mut pq = self.publishing.lock();
+            let mut pq = ws.publishing.lock();
             for w in writers {
                 if let Some(p) = pq.iter_mut().find(|p| Arc::ptr_eq(&p.writer, w)) {
                     p.inserted = true;
@@ -591,8 +590,13 @@ impl DbInner {
     /// queue: makes room, builds the group, numbers and logs it (queue
     /// unlocked meanwhile), and pops it. `Err` when the leader's write
     /// ends without a group (no room, or a `flush()` request done).
-    fn lead(&self, q: &mut MutexGuard<'_, WriteQueue>, leader: &Arc<Writer>) -> Result<Logged> {
-        if let Err(e) = self.make_room(q, leader.force_switch) {
+    fn lead(
+        &self,
+        ws: &WriteSide,
+        q: &mut MutexGuard<'_, WriteQueue>,
+        leader: &Arc<Writer>,
+    ) -> Result<Logged> {
+        if let Err(e) = self.make_room(ws, q, leader.force_switch) {
             q.writers.pop_front();
             return Err(e);
         }
@@ -666,13 +670,13 @@ impl DbInner {
                 .enumerate()
                 .filter(|&(i, _)| !is_rejected(i))
                 .map(|(_, w)| w);
-            (self.log_group(members, sync), rejected, seq)
+            (self.log_group(ws, members, sync), rejected, seq)
         });
         if result.is_ok() {
             q.last_seq = last_seq;
             // Queued for publication in sequence order (the queue lock
             // orders groups), before the next leader can log anything.
-            let mut pq = self.publishing.lock();
+            let mut pq = ws.publishing.lock();
             for (i, w) in group.iter().enumerate() {
                 // SAFETY: this thread leads the group holding `w`.
                 let b = unsafe { w.batch() };
@@ -710,7 +714,7 @@ impl DbInner {
     /// synced followers, marks them inserted and waits until its own is
     /// visible.
     /// Returns the leader's own result.
-    fn finish_group(&self, logged: Logged) -> Result<()> {
+    fn finish_group(&self, ws: &WriteSide, logged: Logged) -> Result<()> {
         let Logged {
             mut group,
             result,
@@ -795,7 +799,7 @@ impl DbInner {
                 self.note_row_writes(b);
             }
             let own = group.first().filter(|_| leader_result.is_none());
-            self.mark_inserted(&group, own);
+            self.mark_inserted(ws, &group, own);
             if let Some(own) = own {
                 wait_published_own(own);
             }
@@ -852,10 +856,11 @@ impl DbInner {
     /// becomes the background error and is returned as such.
     fn log_group<'a>(
         &self,
+        ws: &WriteSide,
         members: impl Iterator<Item = &'a Arc<Writer>> + Clone,
         sync: bool,
     ) -> Result<()> {
-        let mut wal = self.wal.lock();
+        let mut wal = ws.wal.lock();
         let res = (|| {
             // Bytes appended to the file: records with their headers
             // and any block padding.
@@ -865,15 +870,15 @@ impl DbInner {
                 unsafe { w.batch() }.with_wal_payload(|p| wal.add_record(p))?;
             }
             let added = wal.len() - start;
-            self.wal_bytes.fetch_add(added, Ordering::Relaxed);
-            let unsynced = self.wal_unsynced.load(Ordering::Relaxed) + added;
+            self.io.wal_bytes.fetch_add(added, Ordering::Relaxed);
+            let unsynced = self.io.wal_unsynced.load(Ordering::Relaxed) + added;
             let per_bytes = self.opts.wal_bytes_per_sync;
             if sync || (per_bytes > 0 && unsynced >= per_bytes) {
                 self.sync_wal(&mut wal)?;
-                self.wal_unsynced.store(0, Ordering::Relaxed);
+                self.io.wal_unsynced.store(0, Ordering::Relaxed);
             } else {
                 wal.flush()?;
-                self.wal_unsynced.store(unsynced, Ordering::Relaxed);
+                self.io.wal_unsynced.store(unsynced, Ordering::Relaxed);
             }
             Ok(())
         })();
@@ -892,7 +897,7 @@ impl DbInner {
             deletes += b.deletes();
             writers += 1;
         }
-        self.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
+        self.io.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
         self.metrics.record_writes(writers, ops, deletes);
         Ok(())
     }
@@ -900,7 +905,12 @@ impl DbInner {
     /// Ensures the active memtable has room, freezing it when full (or when
     /// `force` and it is not empty). Stalls while the frozen memtables are
     /// at `max_write_buffer_number - 1`.
-    fn make_room(&self, q: &mut MutexGuard<'_, WriteQueue>, mut force: bool) -> Result<()> {
+    fn make_room(
+        &self,
+        ws: &WriteSide,
+        q: &mut MutexGuard<'_, WriteQueue>,
+        mut force: bool,
+    ) -> Result<()> {
         let mut stalled: Option<(std::time::Instant, Stall)> = None;
         let mut slowed = false;
         let result = loop {
@@ -910,7 +920,7 @@ impl DbInner {
             if let Err(e) = self.check_open() {
                 break Err(e);
             }
-            let condition = decode_stall(self.stall_condition.load(Ordering::Acquire));
+            let condition = decode_stall(self.compaction.stall_condition.load(Ordering::Acquire));
             match (condition, Stall::from_condition(condition)) {
                 (WriteStall::Stop { .. }, Some(stall)) => {
                     if stalled.is_none() {
@@ -924,7 +934,7 @@ impl DbInner {
                         self.metrics.stall_begun(stall);
                     }
                     let t = std::time::Instant::now();
-                    self.stall_cv.wait(q);
+                    ws.stall_cv.wait(q);
                     self.metrics.stalled_for(stall, t.elapsed());
                     continue;
                 }
@@ -962,7 +972,7 @@ impl DbInner {
                     self.metrics.stall_begun(Stall::MemtableStop);
                 }
                 let t = std::time::Instant::now();
-                self.stall_cv.wait(q);
+                ws.stall_cv.wait(q);
                 self.metrics.stalled_for(Stall::MemtableStop, t.elapsed());
                 continue;
             }
@@ -971,7 +981,7 @@ impl DbInner {
             // (the flush reads it once). They wait on nothing this leader
             // holds.
             self.wait_published(q.last_seq);
-            match self.switch_memtable(&sv) {
+            match self.switch_memtable(ws, &sv) {
                 Ok(mem) => q.active_mem = mem,
                 // Recorded here, with the queue held: `set_bg_error` would
                 // lock the queue again and deadlock.
@@ -995,18 +1005,18 @@ impl DbInner {
     /// Called by the leader with the queue locked; an error must become the
     /// background error (the old WAL's sync may have failed), which the
     /// caller records. Returns the new active memtable.
-    fn switch_memtable(&self, sv: &SuperVersion) -> Result<Arc<MemTable>> {
+    fn switch_memtable(&self, ws: &WriteSide, sv: &SuperVersion) -> Result<Arc<MemTable>> {
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
         let span =
             tracing::debug_span!("wal_switch", db = self.metrics.label.as_str(), wal = number);
         let _enter = span.enter();
         let path = log_file_name(&self.dir, number);
         let res = (|| {
-            let mut wal = self.wal.lock();
+            let mut wal = ws.wal.lock();
             // Everything in the old WAL becomes durable before anything in
             // the new one can be: a power loss then never leaves a hole.
             self.timed_wal_sync(|| wal.finish())?;
-            self.wal_unsynced.store(0, Ordering::Relaxed);
+            self.io.wal_unsynced.store(0, Ordering::Relaxed);
             let mut new_wal =
                 LogWriter::create_wal(self.fs.as_ref(), path.clone(), number, self.opts.wal_mmap)?;
             // The header becomes durable before the directory entry does:
@@ -1032,9 +1042,9 @@ impl DbInner {
                 version: Arc::clone(&cur.version),
             }));
         }
-        let mut st = self.flush_state.lock();
+        let mut st = self.flush.state.lock();
         st.pending = true;
-        self.flush_cv.notify_one();
+        self.flush.work_cv.notify_one();
         Ok(mem)
     }
 }
@@ -1050,19 +1060,22 @@ impl DbInner {
         let half = std::time::Duration::from_millis(self.opts.wal_sync_interval_ms.div_ceil(2));
         loop {
             {
-                let mut st = self.flush_state.lock();
+                let mut st = self.flush.state.lock();
                 if st.shutdown {
                     return;
                 }
-                self.wal_sync_cv.wait_for(&mut st, half);
+                self.flush.wal_sync_cv.wait_for(&mut st, half);
                 if st.shutdown {
                     return;
                 }
             }
-            if self.wal_unsynced.load(Ordering::Relaxed) == 0 {
+            if self.io.wal_unsynced.load(Ordering::Relaxed) == 0 {
                 continue;
             }
-            let mut wal = self.wal.lock();
+            let Ok(ws) = self.writable() else {
+                return;
+            };
+            let mut wal = ws.wal.lock();
             if wal.check_failed().is_err() {
                 // The WAL itself failed: never fsync it again (fail-stop).
                 // Any other background error (a failed flush or
@@ -1071,7 +1084,7 @@ impl DbInner {
                 return;
             }
             match self.sync_wal(&mut wal) {
-                Ok(()) => self.wal_unsynced.store(0, Ordering::Relaxed),
+                Ok(()) => self.io.wal_unsynced.store(0, Ordering::Relaxed),
                 Err(e) => {
                     drop(wal);
                     self.set_bg_error(e);

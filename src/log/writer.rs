@@ -26,24 +26,6 @@ use crate::fs::{FileSystem, WritableFile};
 /// Zero bytes used to pad a block tail shorter than a fragment header.
 const PADDING: [u8; HEADER_LEN - 1] = [0; HEADER_LEN - 1];
 
-/// Stands in for the log file of a read-only database: refuses appends.
-struct ReadOnlyFile(PathBuf);
-
-impl WritableFile for ReadOnlyFile {
-    fn append(&mut self, _data: &[u8]) -> Result<()> {
-        Err(Error::ReadOnly(self.0.clone()))
-    }
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn sync_data(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn len(&self) -> u64 {
-        0
-    }
-}
-
 /// Writes records to one log file (a WAL or a manifest).
 pub(crate) struct LogWriter {
     file: Box<dyn WritableFile>,
@@ -140,21 +122,6 @@ impl LogWriter {
             fs.create(&path)?
         };
         LogWriter::new(file, path, LogKind::Wal, file_number)
-    }
-
-    /// A writer for a database opened read-only: it opens no file and
-    /// refuses every record with [`Error::ReadOnly`] naming `dir` (flush
-    /// and sync have nothing to do and succeed).
-    pub(crate) fn read_only(dir: PathBuf, kind: LogKind) -> Self {
-        LogWriter {
-            file: Box::new(ReadOnlyFile(dir.clone())),
-            path: dir,
-            kind,
-            file_number: 0,
-            block_offset: 0,
-            failed: false,
-            preallocated: 0,
-        }
     }
 
     pub(crate) fn check_failed(&self) -> Result<()> {

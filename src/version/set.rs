@@ -109,7 +109,9 @@ pub(crate) struct VersionSet {
     dir: PathBuf,
     fs: Arc<dyn FileSystem>,
     current: Arc<Version>,
-    manifest: LogWriter,
+    /// The manifest edits are appended to; `None` for a database opened
+    /// read-only, whose manifest is only read.
+    manifest: Option<LogWriter>,
     /// Number of the manifest `manifest` writes (the one `CURRENT` names).
     manifest_number: u64,
     log_number: u64,
@@ -150,7 +152,7 @@ impl VersionSet {
             dir,
             fs,
             current: version,
-            manifest,
+            manifest: Some(manifest),
             manifest_number,
             log_number,
             last_sequence,
@@ -173,7 +175,7 @@ impl VersionSet {
             dir: opener.dir.clone(),
             fs: Arc::clone(&opener.fs),
             current: version,
-            manifest: LogWriter::read_only(opener.dir.clone(), LogKind::Manifest),
+            manifest: None,
             manifest_number,
             log_number,
             last_sequence,
@@ -223,7 +225,10 @@ impl VersionSet {
             deleted_files = edit.deleted_files.len(),
         );
         let _enter = span.enter();
-        if self.manifest.len() >= self.max_manifest_file_size {
+        let Some(manifest) = &self.manifest else {
+            return Err(Error::ReadOnly(self.dir.clone()));
+        };
+        if manifest.len() >= self.max_manifest_file_size {
             self.rotate_manifest(next_file)?;
         }
         edit.next_file_number = Some(next_file.load(Ordering::Acquire));
@@ -233,8 +238,12 @@ impl VersionSet {
         let version = self.current.apply(&edit, |meta| opener.open(meta))?;
         let mut buf = Vec::new();
         edit.encode_into(&mut buf);
-        self.manifest.add_record(&buf)?;
-        self.manifest.sync()?;
+        let manifest = self
+            .manifest
+            .as_mut()
+            .ok_or_else(|| Error::ReadOnly(self.dir.clone()))?;
+        manifest.add_record(&buf)?;
+        manifest.sync()?;
         for &(level, number) in &edit.deleted_files {
             if edit.new_files.iter().any(|(_, m)| m.number == number) {
                 continue; // moved, not deleted
@@ -279,8 +288,8 @@ impl VersionSet {
             self.last_sequence,
         )?;
         write_current(self.fs.as_ref(), &self.dir, number)?;
-        let old_len = self.manifest.len();
-        self.manifest = manifest;
+        let old_len = self.manifest.as_ref().map_or(0, LogWriter::len);
+        self.manifest = Some(manifest);
         self.manifest_number = number;
         tracing::info!(
             old_manifest = old,
