@@ -142,7 +142,7 @@ impl std::fmt::Display for ConflictKind {
 
 /// A key for a message: printable ASCII as is, other bytes escaped, cut
 /// after 64 bytes.
-fn escape_key(key: &[u8]) -> String {
+pub(crate) fn escape_key(key: &[u8]) -> String {
     const SHOWN: usize = 64;
     let shown = key.get(..SHOWN).unwrap_or(key);
     let mut s = format!("\"{}\"", shown.escape_ascii());

@@ -24,7 +24,7 @@ use crate::sst::Table;
 pub use crate::key::ValueKind;
 pub use crate::sst::{
     BlockHandle, DataBlockLayout, FilterLayout, Footer, IndexLevelLayout, IndexPageLayout,
-    TableLayout, TableProperties, VerifyReport,
+    TableLayout, TableProperties, VerifyCheck, VerifyOutcome, VerifyProblem, VerifyReport,
 };
 pub use crate::version::edit::{FileMetaData, VersionEdit};
 
@@ -87,10 +87,18 @@ impl SstFile {
     }
 
     /// Reads every block, verifies every checksum, key order within and
-    /// across blocks, the index separators, and the properties' counts.
-    /// Returns the first problem as [`Error::Corruption`].
+    /// across blocks, the index separators, the filter, and the
+    /// properties. Returns the first problem as [`Error::Corruption`].
     pub fn verify(&self) -> Result<VerifyReport> {
         self.table.verify()
+    }
+
+    /// The checks of [`SstFile::verify`], going on past each problem: an
+    /// unreadable block is skipped, and at most `max_per_check` problems of
+    /// each [`VerifyCheck`] are listed. `sst-dump --command=verify` runs
+    /// this.
+    pub fn verify_all(&self, max_per_check: usize) -> VerifyOutcome {
+        self.table.verify_all(max_per_check)
     }
 
     /// False only when the bloom filter proves `key` is absent.

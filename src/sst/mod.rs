@@ -47,5 +47,6 @@ pub use properties::TableProperties;
 pub use reader::CachedBlock;
 pub(crate) use reader::{take_filter_counts, FilterCounts, Table};
 pub use reader::{
-    DataBlockLayout, FilterLayout, IndexLevelLayout, IndexPageLayout, TableLayout, VerifyReport,
+    DataBlockLayout, FilterLayout, IndexLevelLayout, IndexPageLayout, TableLayout, VerifyCheck,
+    VerifyOutcome, VerifyProblem, VerifyReport,
 };

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 
 use super::*;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fs::{FileSystem, PosixFs, WritableFile};
 use crate::iter::InternalIterator;
 use crate::key::{compare_internal, encode_internal_key, SeqNo, ValueKind, MAX_SEQUENCE};
@@ -730,4 +730,44 @@ fn perf_smoke() {
         it.next();
     }
     eprintln!("scan: {:?}/entry", start.elapsed() / n);
+}
+
+#[test]
+fn verify_all_goes_on_past_damaged_blocks_and_caps_each_check() {
+    let m = simple_model(400);
+    let (data, _) = build(&m, small_opts(256, 128, false));
+    let layout = open(data.clone()).unwrap().layout().unwrap();
+    let blocks = &layout.data_blocks;
+    assert!(blocks.len() >= 6, "{} blocks", blocks.len());
+    let mut bad = data.to_vec();
+    let damaged = [1, 3, 5];
+    for &i in &damaged {
+        bad[blocks[i].handle.offset as usize + 1] ^= 0x40;
+    }
+    let t = open(Bytes::from(bad)).unwrap();
+    let all = t.verify_all(100);
+    assert_eq!(all.problems.len(), damaged.len(), "{:?}", all.problems);
+    for (p, &i) in all.problems.iter().zip(&damaged) {
+        assert_eq!(p.check, VerifyCheck::Block);
+        match &p.error {
+            Error::Corruption { offset, .. } => assert_eq!(*offset, blocks[i].handle.offset),
+            e => panic!("not a corruption: {e}"),
+        }
+    }
+    // The walk read every other block; the properties are not compared
+    // with a partial count.
+    assert_eq!(all.report.num_data_blocks, (blocks.len() - damaged.len()) as u64);
+    assert!(all.not_listed.is_empty());
+    let capped = t.verify_all(2);
+    assert_eq!(capped.problems.len(), 2);
+    assert_eq!(capped.not_listed, vec![(VerifyCheck::Block, 1)]);
+    // `verify` stops at the first problem.
+    assert_eq!(
+        t.verify().unwrap_err().to_string(),
+        all.problems[0].error.to_string()
+    );
+    // A sound file has no problem at all.
+    let sound = open(data).unwrap().verify_all(100);
+    assert!(sound.is_ok(), "{:?}", sound.problems);
+    assert_eq!(sound.report.num_data_blocks, blocks.len() as u64);
 }

@@ -489,7 +489,7 @@ impl Transaction {
             // Read-only: consistent at its snapshot, nothing to validate.
             return Ok(());
         }
-        self.inner.check_writable()?;
+        self.inner.writable()?;
         let check = self.commit_check();
         if self.writes.is_empty() {
             return validate::validate_alone(&self.inner.superversion(), &check);

@@ -42,7 +42,7 @@ mod verify;
 
 pub use iter::TableIterator;
 pub use layout::{DataBlockLayout, FilterLayout, IndexLevelLayout, IndexPageLayout, TableLayout};
-pub use verify::VerifyReport;
+pub use verify::{VerifyCheck, VerifyOutcome, VerifyProblem, VerifyReport};
 
 thread_local! {
     /// Key buffer reused by point lookups on this thread.

@@ -1,14 +1,12 @@
 //! Commands on SST files: properties (here), scan, check and verify, raw,
 //! recompress (one module each).
 
-use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use lightning_db::inspect::{
-    self, read_options_file, split_internal_key, SstFile, TableLayout, TableProperties, ValueKind,
+    self, read_options_file, SstFile, TableLayout, TableProperties, ValueKind,
 };
 use serde::Serialize;
 
@@ -185,16 +183,6 @@ pub fn properties(ctx: &mut Ctx<'_>) -> io::Result<()> {
 
 // ---------------------------------------------------------------------------
 // Scan
-
-/// An internal key taken apart: user key, sequence number, kind.
-type IKey<'a> = (&'a [u8], u64, ValueKind);
-
-/// The engine's internal-key order (`inspect::compare_internal_keys`).
-fn cmp_ikey(a: IKey<'_>, b: IKey<'_>) -> Ordering {
-    a.0.cmp(b.0).then_with(|| {
-        inspect::compare_internal_keys(&encode_ikey(a.0, a.1, a.2), &encode_ikey(b.0, b.1, b.2))
-    })
-}
 
 /// The engine's encoding of an internal key (`inspect::encode_internal_key`).
 fn encode_ikey(uk: &[u8], seq: u64, kind: ValueKind) -> Vec<u8> {
