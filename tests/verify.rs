@@ -102,6 +102,13 @@ fn clean_database_verifies() {
         "verify_dir changed the directory"
     );
 
+    // A read-only handle has no live WAL: it checks every WAL whole.
+    let ro = Db::open_read_only(dir.path(), opts()).unwrap();
+    let r = ro.verify().unwrap();
+    assert!(r.is_ok(), "{:?}", r.problems);
+    assert_eq!((r.sst_entries, r.wal_batches), (6000, 200), "{r:?}");
+    drop(ro);
+
     let db = Db::open(dir.path(), opts()).unwrap();
     let r = db.verify().unwrap();
     assert!(r.is_ok(), "{:?}", r.problems);
