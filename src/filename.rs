@@ -48,6 +48,11 @@ pub(crate) fn table_file_name(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("{}.sst", numbered(n)))
 }
 
+/// Path of blob file `n` (key-value separation, `docs/format.md`).
+pub(crate) fn blob_file_name(dir: &Path, n: u64) -> PathBuf {
+    dir.join(format!("{}.blob", numbered(n)))
+}
+
 /// Path of manifest number `n`: `dir/MANIFEST-NNNNNN`.
 pub(crate) fn manifest_file_name(dir: &Path, n: u64) -> PathBuf {
     dir.join(manifest_base_name(n))

@@ -105,6 +105,7 @@ compile_error!(
 );
 
 mod batch;
+mod blob;
 mod cache;
 mod coding;
 mod db;

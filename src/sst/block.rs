@@ -191,7 +191,7 @@ thread_local! {
 
 /// Decompresses one zstd frame, refusing frames without a content size or
 /// larger than [`MAX_DECOMPRESSED_LEN`] before allocating.
-fn decompress_zstd(contents: &[u8]) -> std::result::Result<Vec<u8>, &'static str> {
+pub(crate) fn decompress_zstd(contents: &[u8]) -> std::result::Result<Vec<u8>, &'static str> {
     let size = match zstd::zstd_safe::get_frame_content_size(contents) {
         Ok(Some(n)) => n,
         Ok(None) => return Err("zstd frame without content size"),

@@ -756,7 +756,10 @@ fn verify_all_goes_on_past_damaged_blocks_and_caps_each_check() {
     }
     // The walk read every other block; the properties are not compared
     // with a partial count.
-    assert_eq!(all.report.num_data_blocks, (blocks.len() - damaged.len()) as u64);
+    assert_eq!(
+        all.report.num_data_blocks,
+        (blocks.len() - damaged.len()) as u64
+    );
     assert!(all.not_listed.is_empty());
     let capped = t.verify_all(2);
     assert_eq!(capped.problems.len(), 2);

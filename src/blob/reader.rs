@@ -1,0 +1,242 @@
+//! [`BlobFile`]: reads values by reference, and walks a whole file for
+//! `verify` and garbage collection. Every byte read is checked against its
+//! checksum; anything that is not provably valid is `Error::Corruption`
+//! naming the blob file and the offset.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::format::{
+    decode_footer, decode_header, decode_record_header, record_key_len, BlobFooter, BlobHeader,
+    BlobRef, HeaderError, FOOTER_LEN, HEADER_LEN, RECORD_HEADER_LEN,
+};
+use crate::coding::{checksum, checksum_matches};
+use crate::error::{Error, Result};
+use crate::filename::blob_file_name;
+use crate::fs::{FileSystem, RandomAccessFile};
+use crate::options::MAX_KEY_SIZE;
+use crate::sst::block::decompress_zstd;
+
+/// An open, finished blob file. Values are read with positional reads
+/// (not a memory map), so reading large values does not grow the resident
+/// set by the file.
+pub(crate) struct BlobFile {
+    path: PathBuf,
+    number: u64,
+    file: Box<dyn RandomAccessFile>,
+    size: u64,
+    header: BlobHeader,
+    footer: BlobFooter,
+}
+
+/// One record met by [`BlobFile::walk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WalkedRecord {
+    /// Where the record starts.
+    pub(crate) offset: u64,
+    /// The reference to its value.
+    pub(crate) blob: BlobRef,
+    /// Bytes of the whole record.
+    pub(crate) record_len: u64,
+}
+
+impl std::fmt::Debug for BlobFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobFile")
+            .field("path", &self.path)
+            .field("size", &self.size)
+            .field("footer", &self.footer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobFile {
+    /// Opens blob file `number` of `dir`: checks its header and footer.
+    pub(crate) fn open(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<BlobFile> {
+        let path = blob_file_name(dir, number);
+        let file = fs.open_random(&path)?;
+        let size = file.size()?;
+        let corrupt = |offset: u64, reason: &str| Error::corruption(&path, offset, reason);
+        if size < (HEADER_LEN + FOOTER_LEN) as u64 {
+            return Err(corrupt(0, "blob file shorter than a header and a footer"));
+        }
+        let mut head = [0u8; HEADER_LEN];
+        read_exact(file.as_ref(), &path, 0, &mut head)?;
+        let header = match decode_header(&head) {
+            Ok(h) => h,
+            Err(HeaderError::Corrupt(e)) => return Err(corrupt(e.offset as u64, e.reason)),
+            Err(HeaderError::Version(found)) => {
+                return Err(Error::UnsupportedVersion {
+                    file: path,
+                    found,
+                    supported: super::format::BLOB_FORMAT_VERSION,
+                })
+            }
+        };
+        let at = size - FOOTER_LEN as u64;
+        let mut foot = [0u8; FOOTER_LEN];
+        read_exact(file.as_ref(), &path, at, &mut foot)?;
+        let footer =
+            decode_footer(&foot, 0).map_err(|e| corrupt(at + e.offset as u64, e.reason))?;
+        if footer.blob_bytes != at - HEADER_LEN as u64 {
+            return Err(corrupt(
+                at,
+                "blob file footer's byte count differs from the records' space",
+            ));
+        }
+        Ok(BlobFile {
+            path,
+            number,
+            file,
+            size,
+            header,
+            footer,
+        })
+    }
+
+    /// The file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's number.
+    pub(crate) fn number(&self) -> u64 {
+        self.number
+    }
+
+    /// Bytes of the whole file.
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The decoded header.
+    pub(crate) fn header(&self) -> BlobHeader {
+        self.header
+    }
+
+    /// The decoded footer.
+    pub(crate) fn footer(&self) -> BlobFooter {
+        self.footer
+    }
+
+    /// The value `r` refers to: its stored bytes, checked against the
+    /// reference's checksum, decompressed when stored compressed.
+    pub(crate) fn read(&self, r: &BlobRef) -> Result<Bytes> {
+        let corrupt = |reason: &str| Error::corruption(&self.path, r.offset, reason);
+        if r.file_number != self.number {
+            return Err(Error::Internal(format!(
+                "blob reference to file {} read from {}",
+                r.file_number,
+                self.path.display()
+            )));
+        }
+        let end = r.offset.checked_add(u64::from(r.stored_len));
+        if r.offset < HEADER_LEN as u64 || end.is_none_or(|e| e > self.size - FOOTER_LEN as u64) {
+            return Err(corrupt("blob reference points outside the file's records"));
+        }
+        let mut stored = vec![0u8; r.stored_len as usize];
+        read_exact(self.file.as_ref(), &self.path, r.offset, &mut stored)?;
+        if !checksum_matches(checksum(&stored), r.value_checksum) {
+            return Err(corrupt("blob value checksum mismatch"));
+        }
+        if !r.is_compressed() {
+            return Ok(Bytes::from(stored));
+        }
+        let value = decompress_zstd(&stored).map_err(corrupt)?;
+        if value.len() != r.value_len as usize {
+            return Err(corrupt("blob value decompresses to another length"));
+        }
+        Ok(Bytes::from(value))
+    }
+
+    /// Reads every record front to back and checks each header, key and
+    /// value checksum, and that the records fill the file up to the footer
+    /// and match its counts. Calls `f` with each record's key and place.
+    /// With `values`, each value is also decompressed when stored
+    /// compressed (a full check).
+    pub(crate) fn walk(
+        &self,
+        values: bool,
+        mut f: impl FnMut(&[u8], &WalkedRecord) -> Result<()>,
+    ) -> Result<()> {
+        let end = self.size - FOOTER_LEN as u64;
+        let mut offset = HEADER_LEN as u64;
+        let mut count = 0u64;
+        let mut head = [0u8; RECORD_HEADER_LEN];
+        let mut key = Vec::new();
+        while offset < end {
+            let corrupt = |at: u64, reason: &str| Error::corruption(&self.path, at, reason);
+            if end - offset < RECORD_HEADER_LEN as u64 {
+                return Err(corrupt(offset, "blob record header runs into the footer"));
+            }
+            read_exact(self.file.as_ref(), &self.path, offset, &mut head)?;
+            let key_len = record_key_len(&head).unwrap_or(u32::MAX) as u64;
+            let key_at = offset + RECORD_HEADER_LEN as u64;
+            if key_len > MAX_KEY_SIZE as u64 || key_len > end - key_at {
+                return Err(corrupt(offset, "blob record key runs past the records"));
+            }
+            key.resize(key_len as usize, 0);
+            read_exact(self.file.as_ref(), &self.path, key_at, &mut key)?;
+            let h = decode_record_header(&head, &key, 0)
+                .map_err(|e| corrupt(offset + e.offset as u64, e.reason))?;
+            let value_at = key_at + key_len;
+            if u64::from(h.stored_len) > end - value_at {
+                return Err(corrupt(offset, "blob record value runs past the records"));
+            }
+            let rec = WalkedRecord {
+                offset,
+                blob: BlobRef {
+                    file_number: self.number,
+                    offset: value_at,
+                    stored_len: h.stored_len,
+                    value_len: h.value_len,
+                    value_checksum: h.value_checksum,
+                },
+                record_len: h.record_len(),
+            };
+            if values {
+                // Checks the value checksum and decompresses it.
+                self.read(&rec.blob)?;
+            } else {
+                let mut stored = vec![0u8; h.stored_len as usize];
+                read_exact(self.file.as_ref(), &self.path, value_at, &mut stored)?;
+                if !checksum_matches(checksum(&stored), h.value_checksum) {
+                    return Err(corrupt(value_at, "blob value checksum mismatch"));
+                }
+            }
+            f(&key, &rec)?;
+            count += 1;
+            offset += h.record_len();
+        }
+        if count != self.footer.blob_count {
+            return Err(Error::corruption(
+                &self.path,
+                end,
+                format!(
+                    "blob file footer says {} records, the file holds {count}",
+                    self.footer.blob_count
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads exactly `buf.len()` bytes at `offset`; a short read is corruption
+/// (the file is shorter than its structures say).
+fn read_exact(file: &dyn RandomAccessFile, path: &Path, offset: u64, buf: &mut [u8]) -> Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = file.read_at(offset + done as u64, &mut buf[done..])?;
+        if n == 0 {
+            return Err(Error::corruption(
+                path,
+                offset + done as u64,
+                "blob file ends before the bytes it should hold",
+            ));
+        }
+        done += n;
+    }
+    Ok(())
+}
