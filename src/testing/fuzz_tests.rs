@@ -175,6 +175,7 @@ fn edit_bytes(files: &[(u32, Vec<u8>, Vec<u8>)], deleted: &[(u32, u64)], n: u64)
             .map(|(i, (l, a, b))| (*l, meta(i as u64 + 1, a, b)))
             .collect(),
         deleted_files: deleted.to_vec(),
+        ..VersionEdit::default()
     };
     let mut out = Vec::new();
     e.encode_into(&mut out);
