@@ -63,7 +63,7 @@ impl VerifyCheck {
     }
 }
 
-/// One problem [`Table::verify_all`] found.
+/// One problem [`crate::inspect::SstFile::verify_all`] found.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct VerifyProblem {
@@ -75,7 +75,7 @@ pub struct VerifyProblem {
     pub error: Error,
 }
 
-/// Everything [`Table::verify_all`] found.
+/// Everything [`crate::inspect::SstFile::verify_all`] found.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct VerifyOutcome {
