@@ -368,7 +368,7 @@ impl WriteBatch {
             (0usize, 0usize, 0u64, 0u64);
         for _ in 0..count {
             let at = c.position();
-            let kind = ValueKind::from_u8(c.u8("truncated write batch operation")?).ok_or(
+            let kind = ValueKind::from_batch_u8(c.u8("truncated write batch operation")?).ok_or(
                 DecodeError {
                     offset: at,
                     reason: "unknown operation kind in write batch",
@@ -435,11 +435,12 @@ impl<'a> Iterator for BatchIter<'a> {
         // A batch is valid by construction (put/delete or from_record), so
         // none of these fail; if one did, iteration would just stop.
         let op = (|| {
-            let kind = ValueKind::from_u8(self.cursor.u8("kind").ok()?)?;
+            let kind = ValueKind::from_batch_u8(self.cursor.u8("kind").ok()?)?;
             let key = self.cursor.length_prefixed("key").ok()?;
-            let value = match kind {
-                ValueKind::Value => self.cursor.length_prefixed("value").ok()?,
-                ValueKind::Delete => &[][..],
+            let value = if kind == ValueKind::Delete {
+                &[][..]
+            } else {
+                self.cursor.length_prefixed("value").ok()?
             };
             Some(BatchOp { kind, key, value })
         })();

@@ -16,6 +16,8 @@ pub(crate) enum FileKind {
     Log(u64),
     /// `NNNNNN.sst`: a sorted string table.
     Table(u64),
+    /// `NNNNNN.blob`: a blob file (values written out of the SSTs).
+    Blob(u64),
     /// `MANIFEST-NNNNNN`: a manifest.
     Manifest(u64),
     /// `CURRENT`: names the live manifest.
@@ -136,6 +138,9 @@ pub(crate) fn parse_file_name(name: &str) -> Option<FileKind> {
     if let Some(n) = name.strip_suffix(".sst") {
         return parse_number(n).map(FileKind::Table);
     }
+    if let Some(n) = name.strip_suffix(".blob") {
+        return parse_number(n).map(FileKind::Blob);
+    }
     if let Some(n) = name.strip_prefix("MANIFEST-") {
         return parse_number(n).map(FileKind::Manifest);
     }
@@ -164,6 +169,10 @@ mod tests {
             assert_eq!(
                 parse_file_name(&base(table_file_name(d, n))),
                 Some(FileKind::Table(n))
+            );
+            assert_eq!(
+                parse_file_name(&base(blob_file_name(d, n))),
+                Some(FileKind::Blob(n))
             );
             assert_eq!(
                 parse_file_name(&base(manifest_file_name(d, n))),

@@ -163,6 +163,36 @@ pub struct DataBlock {
     pub entries: Vec<Entry>,
 }
 
+/// A blob reference: the value of a [`ValueKind::BlobIndex`] entry
+/// (`docs/format.md`, "Blob reference").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BlobReference {
+    /// The blob file (`NNNNNN.blob`).
+    pub file_number: u64,
+    /// Where the stored value starts in it.
+    pub offset: u64,
+    /// Bytes of the stored value (compressed when below `value_len`).
+    pub stored_len: u32,
+    /// Bytes of the value.
+    pub value_len: u32,
+    /// Checksum of the stored value.
+    pub value_checksum: u32,
+}
+
+/// Decodes the value of a [`ValueKind::BlobIndex`] entry; `None` when it
+/// is not a valid blob reference.
+pub fn decode_blob_reference(value: &[u8]) -> Option<BlobReference> {
+    let r = crate::blob::BlobRef::decode(value).ok()?;
+    Some(BlobReference {
+        file_number: r.file_number,
+        offset: r.offset,
+        stored_len: r.stored_len,
+        value_len: r.value_len,
+        value_checksum: r.value_checksum,
+    })
+}
+
 /// Splits an internal key (`user_key ‖ trailer`, see docs/format.md) into
 /// `(user_key, seq, kind)`; `None` when it is too short or its kind is
 /// unknown. Separators, properties key ranges and manifest key ranges are
@@ -378,8 +408,8 @@ pub fn read_manifest(path: impl AsRef<Path>) -> Result<Vec<(u64, VersionEdit)>> 
     let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Manifest, number)?;
     let mut edits = Vec::new();
     while let Some(rec) = reader.next_record()? {
-        let e =
-            VersionEdit::decode_from(&rec.payload).map_err(|e| e.into_error(path, rec.offset))?;
+        let e = VersionEdit::decode_versioned(&rec.payload, reader.version())
+            .map_err(|e| e.into_error(path, rec.offset))?;
         edits.push((rec.offset, e));
     }
     Ok(edits)

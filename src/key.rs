@@ -23,25 +23,47 @@ pub type SeqNo = u64;
 /// What one version of a key says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum ValueKind {
     /// The key was deleted at this sequence number.
     Delete = 0,
     /// The key was set to a value.
     Value = 1,
+    /// The key was set to a value that lives in a blob file; the entry's
+    /// value is a blob reference (`docs/format.md`, "Blob files"). Only in
+    /// SST files: memtables, WALs and write batches hold whole values.
+    BlobIndex = 2,
 }
 
 impl ValueKind {
     /// The kind with the largest code; a lookup key uses it so that it sorts
     /// before every entry with the same user key and sequence number.
-    pub const FOR_SEEK: ValueKind = ValueKind::Value;
+    pub const FOR_SEEK: ValueKind = ValueKind::BlobIndex;
 
     /// Decodes a kind byte; `None` for unknown codes.
     pub fn from_u8(b: u8) -> Option<ValueKind> {
         match b {
             0 => Some(ValueKind::Delete),
             1 => Some(ValueKind::Value),
+            2 => Some(ValueKind::BlobIndex),
             _ => None,
         }
+    }
+
+    /// Decodes the kind byte of a write batch operation: a delete or a put
+    /// (`None` for anything else, blob references included).
+    pub(crate) fn from_batch_u8(b: u8) -> Option<ValueKind> {
+        match b {
+            0 => Some(ValueKind::Delete),
+            1 => Some(ValueKind::Value),
+            _ => None,
+        }
+    }
+
+    /// True for the kinds that set a value (inline or in a blob file).
+    #[inline]
+    pub fn is_value(self) -> bool {
+        self != ValueKind::Delete
     }
 }
 
@@ -212,8 +234,12 @@ pub(crate) fn short_successor(a: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The trailer of a separator: the largest sequence number, so it sorts
+/// before every entry of its user key. Its kind is `Value`, not
+/// [`ValueKind::FOR_SEEK`], so that tables without blob references hold
+/// only kinds older builds read.
 fn append_internal_key_trailer(out: &mut Vec<u8>) {
-    append_internal_key(out, &[], MAX_SEQUENCE, ValueKind::FOR_SEEK);
+    append_internal_key(out, &[], MAX_SEQUENCE, ValueKind::Value);
 }
 
 #[cfg(test)]

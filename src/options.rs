@@ -133,6 +133,29 @@ pub struct Options {
     pub block_cache: Option<Arc<BlockCache>>,
     /// Block compression of new SST files (default none).
     pub compression: Compression,
+    /// Key-value separation (RocksDB's `enable_blob_files`, default off):
+    /// values of at least [`min_blob_size`](Self::min_blob_size) bytes are
+    /// written once, at flush, to blob files, and the SSTs hold small
+    /// references, so compaction moves references instead of values
+    /// (`docs/format.md`, "Blob files").
+    pub enable_blob_files: bool,
+    /// Smallest value written to a blob file (default 4 KiB; RocksDB's
+    /// default is 0, every value). Smaller values stay in the SSTs.
+    pub min_blob_size: usize,
+    /// A blob file is closed and a new one started once it reaches this
+    /// size (default 256 MiB).
+    pub blob_file_size: u64,
+    /// Compression of the values in new blob files (default none); a value
+    /// is stored compressed only when that saves at least 1/8 of it.
+    pub blob_compression_type: Compression,
+    /// Whether compaction rewrites the live values of the oldest blob
+    /// files into new ones, so that those files can be deleted (default
+    /// on; RocksDB's default is off). Without it a blob file is deleted
+    /// only when every value in it is garbage.
+    pub enable_blob_garbage_collection: bool,
+    /// The oldest fraction of the blob files whose values compaction
+    /// rewrites when garbage collection is on (default 0.25).
+    pub blob_garbage_collection_age_cutoff: f64,
     /// Compression per level, overriding `compression`: entry `n` applies
     /// to files written to level `n`; levels past the end use the last
     /// entry. Empty (the default) means `compression` everywhere. A common
@@ -244,6 +267,12 @@ impl Default for Options {
             block_cache_policy: CachePolicy::Arc,
             block_cache: None,
             compression: Compression::None,
+            enable_blob_files: false,
+            min_blob_size: 4096,
+            blob_file_size: 256 << 20,
+            blob_compression_type: Compression::None,
+            enable_blob_garbage_collection: true,
+            blob_garbage_collection_age_cutoff: 0.25,
             compression_per_level: Vec::new(),
             block_size_per_level: Vec::new(),
             compaction: CompactionConfig::default(),
@@ -284,6 +313,18 @@ impl fmt::Debug for Options {
             .field("block_cache_policy", &self.block_cache_policy)
             .field("block_cache", &self.block_cache)
             .field("compression", &self.compression)
+            .field("enable_blob_files", &self.enable_blob_files)
+            .field("min_blob_size", &self.min_blob_size)
+            .field("blob_file_size", &self.blob_file_size)
+            .field("blob_compression_type", &self.blob_compression_type)
+            .field(
+                "enable_blob_garbage_collection",
+                &self.enable_blob_garbage_collection,
+            )
+            .field(
+                "blob_garbage_collection_age_cutoff",
+                &self.blob_garbage_collection_age_cutoff,
+            )
             .field("compression_per_level", &self.compression_per_level)
             .field("block_size_per_level", &self.block_size_per_level)
             .field("compaction", &self.compaction)
@@ -416,7 +457,30 @@ impl Options {
             "0 (no filter) ..= 64",
             self.bloom_bits_per_key,
         )?;
-        for (field, c) in std::iter::once(("compression", &self.compression)).chain(
+        check(
+            self.min_blob_size <= MAX_VALUE_SIZE,
+            "min_blob_size",
+            "0 ..= 256 MiB",
+            self.min_blob_size,
+        )?;
+        check(
+            ((1 << 20)..=(1 << 40)).contains(&self.blob_file_size),
+            "blob_file_size",
+            "1 MiB ..= 1 TiB",
+            self.blob_file_size,
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.blob_garbage_collection_age_cutoff),
+            "blob_garbage_collection_age_cutoff",
+            "0.0 ..= 1.0",
+            self.blob_garbage_collection_age_cutoff,
+        )?;
+        for (field, c) in [
+            ("compression", &self.compression),
+            ("blob_compression_type", &self.blob_compression_type),
+        ]
+        .into_iter()
+        .chain(
             self.compression_per_level
                 .iter()
                 .map(|c| ("compression_per_level", c)),
@@ -500,6 +564,12 @@ lightning_compaction::option_setters!(Options {
     block_cache_policy: CachePolicy,
     block_cache: Option<Arc<BlockCache>>,
     compression: Compression,
+    enable_blob_files: bool,
+    min_blob_size: usize,
+    blob_file_size: u64,
+    blob_compression_type: Compression,
+    enable_blob_garbage_collection: bool,
+    blob_garbage_collection_age_cutoff: f64,
     compression_per_level: Vec<Compression>,
     block_size_per_level: Vec<usize>,
     compaction: CompactionConfig,

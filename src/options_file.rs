@@ -40,6 +40,12 @@ const TOP_KEYS: &[&str] = &[
     "block_cache_policy",
     "compression",
     "compression_per_level",
+    "enable_blob_files",
+    "min_blob_size",
+    "blob_file_size",
+    "blob_compression_type",
+    "enable_blob_garbage_collection",
+    "blob_garbage_collection_age_cutoff",
     "block_size_per_level",
     "sync_writes",
     "wal_bytes_per_sync",
@@ -294,6 +300,12 @@ struct FileOptions {
     block_cache_policy: CachePolicyName,
     compression: Comp,
     compression_per_level: Vec<Comp>,
+    enable_blob_files: bool,
+    min_blob_size: Size,
+    blob_file_size: Size,
+    blob_compression_type: Comp,
+    enable_blob_garbage_collection: bool,
+    blob_garbage_collection_age_cutoff: f64,
     block_size_per_level: Vec<Size>,
     sync_writes: bool,
     wal_bytes_per_sync: Size,
@@ -410,6 +422,12 @@ impl Default for FileOptions {
             block_cache_policy: o.block_cache_policy.into(),
             compression: Comp(o.compression),
             compression_per_level: o.compression_per_level.into_iter().map(Comp).collect(),
+            enable_blob_files: o.enable_blob_files,
+            min_blob_size: Size(o.min_blob_size),
+            blob_file_size: Size(o.blob_file_size as usize),
+            blob_compression_type: Comp(o.blob_compression_type),
+            enable_blob_garbage_collection: o.enable_blob_garbage_collection,
+            blob_garbage_collection_age_cutoff: o.blob_garbage_collection_age_cutoff,
             block_size_per_level: o.block_size_per_level.into_iter().map(Size).collect(),
             sync_writes: o.sync_writes,
             wal_bytes_per_sync: Size(o.wal_bytes_per_sync as usize),
@@ -445,6 +463,12 @@ impl FileOptions {
             row_cache_size: self.row_cache_size.0,
             block_cache_policy: self.block_cache_policy.into(),
             compression: self.compression.0,
+            enable_blob_files: self.enable_blob_files,
+            min_blob_size: self.min_blob_size.0,
+            blob_file_size: self.blob_file_size.0 as u64,
+            blob_compression_type: self.blob_compression_type.0,
+            enable_blob_garbage_collection: self.enable_blob_garbage_collection,
+            blob_garbage_collection_age_cutoff: self.blob_garbage_collection_age_cutoff,
             compression_per_level: self
                 .compression_per_level
                 .into_iter()
@@ -648,6 +672,37 @@ fn to_toml(o: &Options) -> String {
         "Data block size per level, overriding `block_size` the same way.",
         "block_size_per_level",
         &list(&o.block_size_per_level, |&b| size_value(b as u64)),
+    );
+    kv(
+        "Key-value separation: values of at least min_blob_size go to blob files at flush.",
+        "enable_blob_files",
+        &o.enable_blob_files,
+    );
+    kv(
+        "Smallest value written to a blob file (0 ..= 256MiB).",
+        "min_blob_size",
+        &size_value(o.min_blob_size as u64),
+    );
+    kv(
+        "A blob file is closed at this size (1MiB ..= 1TiB).",
+        "blob_file_size",
+        &size_value(o.blob_file_size),
+    );
+    kv(
+        "Compression of values in blob files, as `compression`.",
+        "blob_compression_type",
+        &comp_value(&o.blob_compression_type),
+    );
+    kv(
+        "Compaction rewrites live values of the oldest blob files so they can be deleted.",
+        "enable_blob_garbage_collection",
+        &o.enable_blob_garbage_collection,
+    );
+    kv(
+        "The oldest fraction of blob files garbage collection drains (0.0 ..= 1.0).",
+        "blob_garbage_collection_age_cutoff",
+        // `{:?}` keeps the decimal point (`1.0`, not `1`): a TOML float.
+        &format!("{:?}", o.blob_garbage_collection_age_cutoff),
     );
     kv(
         "Default of WriteOptions::sync: make the WAL durable before a write returns.",

@@ -162,11 +162,16 @@ impl CompactionJob {
 
 /// Value or tombstone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EntryKind {
     /// The key was deleted.
     Delete,
     /// The key was set.
     Value,
+    /// The key was set to a value stored elsewhere; the entry's value is
+    /// the engine's reference to it (a blob reference). Merged exactly as
+    /// [`EntryKind::Value`].
+    Indirect,
 }
 
 /// One internal entry, borrowed from its source.

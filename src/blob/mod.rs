@@ -8,18 +8,23 @@
 //! - [`BlobFileWriter`]: writes one file front to back, then syncs it.
 //! - [`BlobFile`]: reads values by reference (checksummed), and walks a
 //!   whole file for `verify` and garbage collection.
+//! - [`BlobOutput`]: the blob files one flush or compaction writes.
 //!
-//! Being built (issue 18): flush, reads, compaction, garbage collection and
-//! the manifest do not use these yet.
-#![allow(dead_code, unused_imports)]
+//! Flush separates values ([`crate::db::flush`]); versions list the live
+//! blob files and resolve references ([`crate::version::blob_files`]).
 
 pub(crate) mod format;
+mod output;
 mod reader;
+mod tally;
 mod writer;
 
 pub(crate) use format::BlobRef;
-pub(crate) use reader::{BlobFile, WalkedRecord};
-pub(crate) use writer::{BlobFileInfo, BlobFileWriter};
+pub(crate) use output::BlobOutput;
+pub(crate) use reader::BlobFile;
+pub(crate) use tally::{decode_ref, garbage, BlobTally};
+#[cfg(test)]
+use writer::{BlobFileInfo, BlobFileWriter};
 
 #[cfg(test)]
 mod tests {

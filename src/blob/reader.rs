@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use super::format::{
-    decode_footer, decode_header, decode_record_header, record_key_len, BlobFooter, BlobHeader,
-    BlobRef, HeaderError, FOOTER_LEN, HEADER_LEN, RECORD_HEADER_LEN,
+    decode_footer, decode_header, decode_record_header, record_key_len, BlobFooter, BlobRef,
+    HeaderError, FOOTER_LEN, HEADER_LEN, RECORD_HEADER_LEN,
 };
 use crate::coding::{checksum, checksum_matches};
 use crate::error::{Error, Result};
@@ -26,7 +26,6 @@ pub(crate) struct BlobFile {
     number: u64,
     file: Box<dyn RandomAccessFile>,
     size: u64,
-    header: BlobHeader,
     footer: BlobFooter,
 }
 
@@ -63,8 +62,8 @@ impl BlobFile {
         }
         let mut head = [0u8; HEADER_LEN];
         read_exact(file.as_ref(), &path, 0, &mut head)?;
-        let header = match decode_header(&head) {
-            Ok(h) => h,
+        match decode_header(&head) {
+            Ok(_) => {}
             Err(HeaderError::Corrupt(e)) => return Err(corrupt(e.offset as u64, e.reason)),
             Err(HeaderError::Version(found)) => {
                 return Err(Error::UnsupportedVersion {
@@ -73,7 +72,7 @@ impl BlobFile {
                     supported: super::format::BLOB_FORMAT_VERSION,
                 })
             }
-        };
+        }
         let at = size - FOOTER_LEN as u64;
         let mut foot = [0u8; FOOTER_LEN];
         read_exact(file.as_ref(), &path, at, &mut foot)?;
@@ -90,29 +89,13 @@ impl BlobFile {
             number,
             file,
             size,
-            header,
             footer,
         })
-    }
-
-    /// The file's path.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The file's number.
-    pub(crate) fn number(&self) -> u64 {
-        self.number
     }
 
     /// Bytes of the whole file.
     pub(crate) fn size(&self) -> u64 {
         self.size
-    }
-
-    /// The decoded header.
-    pub(crate) fn header(&self) -> BlobHeader {
-        self.header
     }
 
     /// The decoded footer.

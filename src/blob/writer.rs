@@ -1,6 +1,6 @@
 //! [`BlobFileWriter`]: writes one blob file front to back.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::format::{
     encode_footer, encode_header, encode_record_header, BlobFooter, BlobRef, FileCompression,
@@ -31,7 +31,6 @@ pub(crate) struct BlobFileInfo {
 /// was not finished has no footer and is never added to a version.
 pub(crate) struct BlobFileWriter {
     file: Box<dyn WritableFile>,
-    path: PathBuf,
     number: u64,
     compression: Compression,
     compressor: Option<zstd::bulk::Compressor<'static>>,
@@ -62,7 +61,6 @@ impl BlobFileWriter {
         file.append(&encode_header(kind))?;
         Ok(BlobFileWriter {
             file,
-            path,
             number,
             compression,
             compressor: None,
@@ -71,11 +69,6 @@ impl BlobFileWriter {
             offset: HEADER_LEN as u64,
             footer: BlobFooter::default(),
         })
-    }
-
-    /// The file's number.
-    pub(crate) fn number(&self) -> u64 {
-        self.number
     }
 
     /// Bytes written so far.
@@ -138,10 +131,5 @@ impl BlobFileWriter {
             blob_count: self.footer.blob_count,
             blob_bytes: self.footer.blob_bytes,
         })
-    }
-
-    /// The file's path.
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
     }
 }

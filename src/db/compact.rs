@@ -24,11 +24,12 @@ use lightning_compaction::executor::{run_job, JobInputs};
 use lightning_compaction::planner::{self, ManualStep, StallCause, WriteStall};
 use lightning_compaction::stats::{CompactionStats, StallMicros};
 use lightning_compaction::{
-    CompactionJob, EntryKind, EntryRef, FileInfo, KeyRange, LevelState, RunSink, RunWriter,
+    CompactionJob, EntryRef, FileInfo, KeyRange, LevelState, RunSink, RunWriter,
 };
 
-use super::run_io::{file_meta, TableCursor};
+use super::run_io::{file_meta, value_kind, TableCursor};
 use super::DbInner;
+use crate::blob::{decode_ref, garbage as blob_garbage, BlobOutput, BlobTally};
 use crate::error::{Error, Result};
 use crate::filename::table_file_name;
 use crate::iter::level::LevelIterator;
@@ -37,7 +38,7 @@ use crate::key::{append_internal_key, encode_internal_key, ValueKind};
 use crate::key::{user_key, MAX_SEQUENCE};
 use crate::metrics::{db_event, Stall};
 use crate::sst::{TableBuildOptions, TableBuilder};
-use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::edit::{BlobFileMeta, FileMetaData, VersionEdit};
 use crate::version::superversion::SuperVersion;
 use crate::version::version::{TableFile, Version};
 
@@ -233,20 +234,31 @@ impl DbInner {
             }
             (Vec::new(), 0, edit.new_files.len(), (0, 0), (0, 0))
         } else {
-            let inputs = EngineInputs::new(&version, job)?;
+            let blobs = JobBlobs::new(&version, &self.opts);
+            let read_refs = blobs.as_ref().map(|_| Arc::new(BlobTally::default()));
+            let inputs = EngineInputs::new(&version, job, read_refs.clone())?;
             let sink = EngineSink {
                 inner: self,
                 level: job.output_level,
+                blobs: blobs.as_ref(),
             };
             let snapshots: Vec<u64> = self.snapshots.lock().keys().copied().collect();
             let result = run_job(job, &inputs, &sink, &snapshots, &self.writable()?.pool)?;
             if !result.outputs.is_empty() {
                 self.fs.sync_dir(&self.dir)?;
             }
-            let written: u64 = result.outputs.iter().map(|m| m.file_size).sum();
+            let written: u64 = result
+                .outputs
+                .iter()
+                .map(|o| o.table.file_size + o.blob_files.iter().map(|b| b.file_size).sum::<u64>())
+                .sum();
             let n = result.outputs.len();
-            for m in result.outputs {
-                edit.new_files.push((job.output_level as u32, m));
+            for o in result.outputs {
+                edit.new_files.push((job.output_level as u32, o.table));
+                edit.new_blob_files.extend(o.blob_files);
+            }
+            if let (Some(read), Some(b)) = (&read_refs, &blobs) {
+                edit.blob_garbage = blob_garbage(read, &b.kept)?;
             }
             let read: Vec<(usize, u64)> = job
                 .inputs
@@ -489,10 +501,13 @@ fn find_file(version: &Version, level: usize, id: u64) -> Result<Arc<TableFile>>
 struct EngineInputs {
     /// Per input level: level-0 files one by one, deeper levels as one run.
     runs: Vec<(usize, Vec<Arc<TableFile>>)>,
+    /// Counts the blob references the inputs hold (when the version has
+    /// blob files).
+    tally: Option<Arc<BlobTally>>,
 }
 
 impl EngineInputs {
-    fn new(version: &Version, job: &CompactionJob) -> Result<Self> {
+    fn new(version: &Version, job: &CompactionJob, tally: Option<Arc<BlobTally>>) -> Result<Self> {
         let mut runs = Vec::new();
         for li in &job.inputs {
             let mut files = Vec::with_capacity(li.files.len());
@@ -510,7 +525,7 @@ impl EngineInputs {
                 runs.push((li.level, files));
             }
         }
-        Ok(EngineInputs { runs })
+        Ok(EngineInputs { runs, tally })
     }
 }
 
@@ -531,7 +546,7 @@ impl JobInputs for EngineInputs {
                 Some(s) => it.seek(&encode_internal_key(s, MAX_SEQUENCE, ValueKind::FOR_SEEK)),
                 None => it.seek_to_first(),
             }
-            out.push(TableCursor::bounded(it, range.end.clone())?);
+            out.push(TableCursor::bounded(it, range.end.clone())?.with_tally(self.tally.clone()));
         }
         Ok(out)
     }
@@ -541,24 +556,97 @@ impl JobInputs for EngineInputs {
 struct EngineSink<'a> {
     inner: &'a DbInner,
     level: usize,
+    /// The blob files of the job's version and what to do with them.
+    blobs: Option<&'a JobBlobs>,
 }
 
-/// One output file being written.
-pub(crate) struct OutputWriter {
+/// A job's view of the blob files: the version whose blob files its
+/// inputs reference, the references its outputs carry over, and the old
+/// files whose values it rewrites (garbage collection).
+struct JobBlobs {
+    version: Arc<Version>,
+    /// References carried over unchanged into the outputs.
+    kept: BlobTally,
+    /// Blob files whose live values move to new blob files.
+    collect: HashSet<u64>,
+}
+
+impl JobBlobs {
+    /// The blob side of a job on `version`: the oldest
+    /// `blob_garbage_collection_age_cutoff` of its blob files are
+    /// collected when garbage collection is on. `None` when the version
+    /// has no blob file and blob files are off.
+    fn new(version: &Arc<Version>, opts: &crate::options::Options) -> Option<JobBlobs> {
+        let files = version.blob_files();
+        if files.is_empty() && !opts.enable_blob_files {
+            return None;
+        }
+        let collect = if opts.enable_blob_files && opts.enable_blob_garbage_collection {
+            let n = (files.len() as f64 * opts.blob_garbage_collection_age_cutoff) as usize;
+            files.keys().take(n).copied().collect()
+        } else {
+            HashSet::new()
+        };
+        Some(JobBlobs {
+            version: Arc::clone(version),
+            kept: BlobTally::default(),
+            collect,
+        })
+    }
+}
+
+/// One output file being written, and the blob files its separated and
+/// relocated values go to.
+pub(crate) struct OutputWriter<'a> {
     number: u64,
     builder: TableBuilder,
     key_buf: Vec<u8>,
+    job: Option<&'a JobBlobs>,
+    blob_out: Option<BlobOutput<'a>>,
 }
 
-impl RunWriter for OutputWriter {
+impl RunWriter for OutputWriter<'_> {
     type Error = Error;
 
     fn add(&mut self, e: EntryRef<'_>) -> Result<()> {
         self.key_buf.clear();
-        let kind = match e.kind {
-            EntryKind::Value => ValueKind::Value,
-            EntryKind::Delete => ValueKind::Delete,
-        };
+        let kind = value_kind(e.kind);
+        if let Some(job) = self.job {
+            match kind {
+                ValueKind::BlobIndex => {
+                    let r = decode_ref(e.value)?;
+                    let out = self
+                        .blob_out
+                        .as_mut()
+                        .filter(|_| job.collect.contains(&r.file_number));
+                    let Some(out) = out else {
+                        job.kept.note(e.user_key.len(), e.value)?;
+                        append_internal_key(&mut self.key_buf, e.user_key, e.seq, kind);
+                        return self.builder.add(&self.key_buf, e.value);
+                    };
+                    // Garbage collection: the value moves to a new blob
+                    // file; the old record is not kept, so it becomes
+                    // garbage.
+                    let value = job.version.read_blob(e.value, None)?;
+                    let new_ref = out.write(e.user_key, &value)?;
+                    append_internal_key(&mut self.key_buf, e.user_key, e.seq, kind);
+                    return self.builder.add(&self.key_buf, new_ref);
+                }
+                ValueKind::Value => {
+                    if let Some(out) = self
+                        .blob_out
+                        .as_mut()
+                        .filter(|o| o.separates(e.value.len()))
+                    {
+                        let r = out.write(e.user_key, e.value)?;
+                        let k = ValueKind::BlobIndex;
+                        append_internal_key(&mut self.key_buf, e.user_key, e.seq, k);
+                        return self.builder.add(&self.key_buf, r);
+                    }
+                }
+                _ => {}
+            }
+        }
         append_internal_key(&mut self.key_buf, e.user_key, e.seq, kind);
         self.builder.add(&self.key_buf, e.value)
     }
@@ -568,28 +656,50 @@ impl RunWriter for OutputWriter {
     }
 }
 
-impl RunSink for EngineSink<'_> {
-    type Error = Error;
-    type Writer = OutputWriter;
-    type Output = FileMetaData;
+/// A finished compaction output: the SST and the blob files written with
+/// it.
+pub(crate) struct CompactionOutput {
+    table: FileMetaData,
+    blob_files: Vec<BlobFileMeta>,
+}
 
-    fn create(&self) -> Result<OutputWriter> {
-        let number = self.inner.next_file_number.fetch_add(1, Ordering::AcqRel);
-        let path = table_file_name(&self.inner.dir, number);
-        let file = self.inner.fs.create(&path)?;
+impl<'a> RunSink for EngineSink<'a> {
+    type Error = Error;
+    type Writer = OutputWriter<'a>;
+    type Output = CompactionOutput;
+
+    fn create(&self) -> Result<OutputWriter<'a>> {
+        let inner = self.inner;
+        let number = inner.next_file_number.fetch_add(1, Ordering::AcqRel);
+        let path = table_file_name(&inner.dir, number);
+        let file = inner.fs.create(&path)?;
         Ok(OutputWriter {
             number,
             builder: TableBuilder::new(
                 file,
                 path,
-                TableBuildOptions::for_level(&self.inner.opts, self.level),
+                TableBuildOptions::for_level(&inner.opts, self.level),
             ),
             key_buf: Vec::new(),
+            job: self.blobs,
+            blob_out: BlobOutput::new(
+                inner.fs.as_ref(),
+                &inner.dir,
+                &inner.next_file_number,
+                &inner.opts,
+            ),
         })
     }
 
-    fn finish(&self, w: OutputWriter) -> Result<FileMetaData> {
+    fn finish(&self, w: OutputWriter<'a>) -> Result<CompactionOutput> {
         let (props, file_size) = w.builder.finish()?;
-        Ok(file_meta(w.number, file_size, &props))
+        let blob_files = match w.blob_out {
+            Some(b) => b.finish()?,
+            None => Vec::new(),
+        };
+        Ok(CompactionOutput {
+            table: file_meta(w.number, file_size, &props),
+            blob_files,
+        })
     }
 }

@@ -12,12 +12,13 @@
 //! file on disk is unknown.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::run_io::{file_meta, TableCursor};
+use super::run_io::{file_meta, value_kind, TableCursor};
 use super::DbInner;
+use crate::blob::BlobOutput;
 use crate::error::Result;
 use crate::filename::{log_file_name, parse_file_name, table_file_name, FileKind};
 use crate::fs::FileSystem;
@@ -27,9 +28,9 @@ use crate::memtable::MemTable;
 use crate::metrics::db_event;
 use crate::options::Options;
 use crate::sst::{TableBuildOptions, TableBuilder};
-use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::edit::{BlobFileMeta, FileMetaData, VersionEdit};
 use crate::version::superversion::SuperVersion;
-use lightning_compaction::{merge_runs, EntryKind, GcPolicy};
+use lightning_compaction::{merge_runs, GcPolicy};
 
 /// What the flush thread is asked to do.
 #[derive(Debug, Default)]
@@ -40,20 +41,30 @@ pub(crate) struct FlushState {
     pub(crate) shutdown: bool,
 }
 
+/// What a flush wrote: the SST, and the blob files of its separated
+/// values.
+pub(crate) struct Flushed {
+    pub(crate) table: FileMetaData,
+    pub(crate) blob_files: Vec<BlobFileMeta>,
+}
+
 /// Writes `mem` to the new SST file `number` in `dir`, synced, keeping of
 /// each key only the versions a reader can see: the newest, and the newest
 /// at or below each live snapshot in `snapshots` (the same MVCC rules as
 /// compaction; tombstones are kept, since older versions may lie in SST
-/// files). Returns its metadata, or `None` (and no file) when `mem` is
-/// empty.
+/// files). With `enable_blob_files`, values of at least `min_blob_size`
+/// bytes go to new blob files (numbered from `numbers`, synced) and the
+/// SST holds their references. Returns what it wrote, or `None` (and no
+/// file) when `mem` is empty.
 pub(crate) fn build_table(
     fs: &dyn FileSystem,
     dir: &Path,
     number: u64,
+    numbers: &AtomicU64,
     mem: &Arc<MemTable>,
     opts: &Options,
     snapshots: &[u64],
-) -> Result<Option<FileMetaData>> {
+) -> Result<Option<Flushed>> {
     if mem.is_empty() {
         return Ok(None);
     }
@@ -66,18 +77,32 @@ pub(crate) fn build_table(
         snapshots: snapshots.to_vec(),
         bottommost: false,
     };
+    let mut blobs = BlobOutput::new(fs, dir, numbers, opts);
     let mut key = Vec::new();
     merge_runs(vec![TableCursor::new(it)?], &policy, |e| {
         key.clear();
-        let kind = match e.kind {
-            EntryKind::Value => ValueKind::Value,
-            EntryKind::Delete => ValueKind::Delete,
-        };
-        append_internal_key(&mut key, e.user_key, e.seq, kind);
-        builder.add(&key, e.value)
+        let kind = value_kind(e.kind);
+        match &mut blobs {
+            Some(b) if kind == ValueKind::Value && b.separates(e.value.len()) => {
+                append_internal_key(&mut key, e.user_key, e.seq, ValueKind::BlobIndex);
+                let r = b.write(e.user_key, e.value)?;
+                builder.add(&key, r)
+            }
+            _ => {
+                append_internal_key(&mut key, e.user_key, e.seq, kind);
+                builder.add(&key, e.value)
+            }
+        }
     })?;
+    let blob_files = match blobs {
+        Some(b) => b.finish()?,
+        None => Vec::new(),
+    };
     let (props, file_size) = builder.finish()?;
-    Ok(Some(file_meta(number, file_size, &props)))
+    Ok(Some(Flushed {
+        table: file_meta(number, file_size, &props),
+        blob_files,
+    }))
 }
 
 impl DbInner {
@@ -124,15 +149,16 @@ impl DbInner {
         );
         let _enter = span.enter();
         let snapshots: Vec<u64> = self.snapshots.lock().keys().copied().collect();
-        let meta = build_table(
+        let flushed = build_table(
             self.fs.as_ref(),
             &self.dir,
             number,
+            &self.next_file_number,
             imm,
             &self.opts,
             &snapshots,
         )?;
-        if meta.is_some() {
+        if flushed.is_some() {
             self.fs.sync_dir(&self.dir)?;
         }
         let obsolete_below;
@@ -154,8 +180,9 @@ impl DbInner {
                 log_number: Some(log_number),
                 ..VersionEdit::default()
             };
-            if let Some(m) = &meta {
-                edit.new_files.push((0, m.clone()));
+            if let Some(f) = &flushed {
+                edit.new_files.push((0, f.table.clone()));
+                edit.new_blob_files = f.blob_files.clone();
             }
             let version = versions.log_and_apply(
                 edit,
@@ -167,7 +194,7 @@ impl DbInner {
                 imms: remaining,
                 version,
             }));
-            if let Some(m) = &meta {
+            if let Some(m) = flushed.as_ref().map(|f| &f.table) {
                 let elapsed = start.elapsed();
                 self.compaction
                     .state
@@ -185,7 +212,13 @@ impl DbInner {
             file = number,
             entries = imm.num_entries(),
             memtable_bytes = imm.approximate_size(),
-            file_bytes = meta.as_ref().map_or(0, |m| m.file_size),
+            file_bytes = flushed.as_ref().map_or(0, |f| f.table.file_size),
+            blob_files = flushed.as_ref().map_or(0, |f| f.blob_files.len()),
+            blob_bytes = flushed.as_ref().map_or(0, |f| f
+                .blob_files
+                .iter()
+                .map(|b| b.file_size)
+                .sum::<u64>()),
             duration_ms = start.elapsed().as_millis() as u64,
         );
         self.delete_obsolete_wals(obsolete_below);

@@ -54,7 +54,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::fs::{FileLock, FileSystem};
-use crate::iter::db_iter::{prefix_successor, Iter};
+use crate::iter::db_iter::{prefix_successor, BlobResolver, Iter};
 use crate::key::SeqNo;
 use crate::log::LogWriter;
 use crate::memtable::MemTable;
@@ -700,6 +700,16 @@ impl Drop for Db {
     }
 }
 
+/// Reads blob references of `version` for an iterator (`None` when the
+/// version has no blob file).
+fn blob_resolver(version: &Arc<crate::version::version::Version>) -> Option<BlobResolver> {
+    if version.blob_files().is_empty() {
+        return None;
+    }
+    let v = Arc::clone(version);
+    Some(Box::new(move |r: &[u8]| v.read_blob(r, None)))
+}
+
 /// Range bounds that select the keys starting with `prefix`.
 pub(crate) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
     let hi = match prefix_successor(prefix) {
@@ -740,6 +750,7 @@ impl DbInner {
     pub(crate) fn iter_at(&self, seq: SeqNo, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> Iter {
         self.metrics.add(Counter::Iterators, 1);
         let sv = self.sv.load_full();
+        let blobs = blob_resolver(&sv.version);
         if self.metrics.op_timer().is_some() {
             let m = Arc::clone(&self.metrics);
             return Iter::new(
@@ -752,9 +763,16 @@ impl DbInner {
                 seq,
                 lo,
                 hi,
+                blobs,
             );
         }
-        Iter::new(Box::new(move || Box::new(sv.merged_iter())), seq, lo, hi)
+        Iter::new(
+            Box::new(move || Box::new(sv.merged_iter())),
+            seq,
+            lo,
+            hi,
+            blobs,
+        )
     }
 
     /// The value of `key` at `seq`, counted as a point read.

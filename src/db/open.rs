@@ -23,7 +23,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,8 +37,8 @@ use crate::batch::WriteBatch;
 use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::filename::{
-    current_file_name, lock_file_name, log_file_name, manifest_file_name, options_file_name,
-    parse_file_name, table_file_name, temp_file_name, FileKind,
+    blob_file_name, current_file_name, lock_file_name, log_file_name, manifest_file_name,
+    options_file_name, parse_file_name, table_file_name, temp_file_name, FileKind,
 };
 use crate::fs::FileSystem;
 use crate::log::{LogKind, LogReader, LogWriter};
@@ -46,7 +46,7 @@ use crate::memtable::MemTable;
 use crate::metrics::event_log::rfc3339_utc;
 use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WalRecoveryMode};
-use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::edit::VersionEdit;
 use crate::version::set::{recover_manifest, RecoveredManifest, VersionSet};
 use crate::version::superversion::SuperVersion;
 use crate::version::table_cache::{capacity_for, TableCache, TableOpener};
@@ -122,13 +122,12 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     span.record("db", metrics.label.as_str());
 
     // Live files.
-    let mut base = Version::empty(opts.compaction.num_levels);
-    let mut snapshot_edit = VersionEdit::default();
-    for ((level, _), meta) in &recovered.files {
-        snapshot_edit.new_files.push((*level, meta.clone()));
-    }
     let opener = table_opener(&fs, dir, &cache, &opts);
-    base = base.apply(&snapshot_edit, |m| opener.open(m))?;
+    let mut base = Version::empty(opts.compaction.num_levels).apply(
+        &recovered.snapshot_edit(),
+        |m| opener.open(m),
+        |b| opener.blob_handle(b),
+    )?;
 
     // File numbers: past everything the manifest or the directory knows.
     let mut next_file = recovered.next_file_number.max(1);
@@ -143,9 +142,10 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
                     logs.push(x);
                 }
             }
-            Some(FileKind::Table(x)) | Some(FileKind::Manifest(x)) | Some(FileKind::Options(x)) => {
-                next_file = next_file.max(x + 1)
-            }
+            Some(FileKind::Table(x))
+            | Some(FileKind::Blob(x))
+            | Some(FileKind::Manifest(x))
+            | Some(FileKind::Options(x)) => next_file = next_file.max(x + 1),
             _ => {}
         }
     }
@@ -167,31 +167,33 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
 
     // Replay the WALs.
     let mut last_seq = recovered.last_sequence;
-    let mut new_files: Vec<FileMetaData> = Vec::new();
+    let mut edit = VersionEdit::default();
     // Replay memtables are only flushed, never read: no key filter.
     let mut mem = Arc::new(MemTable::new(0, 0));
+    // Numbers of the SSTs and blob files the replay writes.
+    let numbers = AtomicU64::new(next_file);
+    let flush = |mem: &Arc<MemTable>, edit: &mut VersionEdit| -> Result<()> {
+        let n = numbers.fetch_add(1, Ordering::AcqRel);
+        if let Some(f) = build_table(fs.as_ref(), dir, n, &numbers, mem, &opts, &[])? {
+            edit.new_files.push((0, f.table));
+            edit.new_blob_files.extend(f.blob_files);
+        }
+        Ok(())
+    };
     let replayed = replay_wals(fs.as_ref(), dir, &logs, &opts, &metrics, |batch| {
         last_seq = last_seq.max(mem.insert_batch(batch));
         if mem.approximate_size() >= opts.write_buffer_size {
-            if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts, &[])? {
-                new_files.push(m);
-            }
-            next_file += 1;
+            flush(&mem, &mut edit)?;
             mem = Arc::new(MemTable::new(0, 0));
         }
         Ok(())
     })?;
-    if let Some(m) = build_table(fs.as_ref(), dir, next_file, &mem, &opts, &[])? {
-        new_files.push(m);
-    }
-    next_file += 1;
-    if !new_files.is_empty() {
+    flush(&mem, &mut edit)?;
+    next_file = numbers.load(Ordering::Acquire);
+    let new_files = edit.new_files.len();
+    if new_files > 0 {
         fs.sync_dir(dir)?;
-        let edit = VersionEdit {
-            new_files: new_files.iter().map(|m| (0, m.clone())).collect(),
-            ..VersionEdit::default()
-        };
-        base = base.apply(&edit, |m| opener.open(m))?;
+        base = base.apply(&edit, |m| opener.open(m), |b| opener.blob_handle(b))?;
     }
 
     // New WAL, then a new manifest that makes everything above durable,
@@ -230,7 +232,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         wals_replayed = logs.len(),
         records = replayed.records,
         bytes = replayed.bytes,
-        flushed_files = new_files.len(),
+        flushed_files = new_files,
         last_sequence = last_seq,
         files = version.all_files().count(),
         duration_ms = start.elapsed().as_millis() as u64,
@@ -322,13 +324,12 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         });
     }
     let recovered = recover_manifest(fs.as_ref(), dir)?;
-    let mut snapshot_edit = VersionEdit::default();
-    for ((level, _), meta) in &recovered.files {
-        snapshot_edit.new_files.push((*level, meta.clone()));
-    }
     let opener = table_opener(&fs, dir, &cache, &opts);
-    let base =
-        Version::empty(opts.compaction.num_levels).apply(&snapshot_edit, |m| opener.open(m))?;
+    let base = Version::empty(opts.compaction.num_levels).apply(
+        &recovered.snapshot_edit(),
+        |m| opener.open(m),
+        |b| opener.blob_handle(b),
+    )?;
 
     let mut logs: Vec<u64> = names
         .iter()
@@ -636,12 +637,16 @@ fn remove_obsolete_files(
     options_number: u64,
 ) -> Result<()> {
     let live: HashSet<u64> = version.all_files().map(|(_, f)| f.meta.number).collect();
+    let live_blobs: HashSet<u64> = version.blob_files().keys().copied().collect();
     for n in fs.list_dir(dir)? {
         let path = match parse_file_name(&n) {
             Some(FileKind::Log(x)) if x < log_number => log_file_name(dir, x),
             Some(FileKind::Manifest(x)) if x != manifest_number => manifest_file_name(dir, x),
             Some(FileKind::Options(x)) if x != options_number => options_file_name(dir, x),
             Some(FileKind::Table(x)) if !live.contains(&x) => table_file_name(dir, x),
+            // Written by a flush or compaction whose edit never made it
+            // into the manifest (a crash), or garbage collected.
+            Some(FileKind::Blob(x)) if !live_blobs.contains(&x) => blob_file_name(dir, x),
             Some(FileKind::Temp) => dir.join(&n),
             _ => continue,
         };

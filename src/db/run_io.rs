@@ -5,6 +5,9 @@
 
 use lightning_compaction::{EntryCursor, EntryKind, EntryRef};
 
+use std::sync::Arc;
+
+use crate::blob::BlobTally;
 use crate::error::{Error, Result};
 use crate::iter::InternalIterator;
 use crate::key::{parse_internal_key, ValueKind};
@@ -15,6 +18,9 @@ use crate::version::edit::FileMetaData;
 pub(crate) struct TableCursor {
     it: Box<dyn InternalIterator>,
     end: Option<Vec<u8>>,
+    /// Counts the blob references the cursor moves past (a compaction's
+    /// inputs, for garbage accounting).
+    tally: Option<Arc<BlobTally>>,
 }
 
 impl TableCursor {
@@ -27,9 +33,19 @@ impl TableCursor {
     /// A cursor over `it` (positioned on its first entry) that ends before
     /// the user key `end` (at the end of `it` for `None`).
     pub(crate) fn bounded(it: Box<dyn InternalIterator>, end: Option<Vec<u8>>) -> Result<Self> {
-        let c = TableCursor { it, end };
+        let c = TableCursor {
+            it,
+            end,
+            tally: None,
+        };
         c.check()?;
         Ok(c)
+    }
+
+    /// Counts every blob reference this cursor moves past in `tally`.
+    pub(crate) fn with_tally(mut self, tally: Option<Arc<BlobTally>>) -> Self {
+        self.tally = tally;
+        self
     }
 
     /// Reports an iterator error or a malformed key at the position.
@@ -64,16 +80,20 @@ impl EntryCursor for TableCursor {
         Some(EntryRef {
             user_key: p.user_key,
             seq: p.seq,
-            kind: match p.kind {
-                ValueKind::Value => EntryKind::Value,
-                ValueKind::Delete => EntryKind::Delete,
-            },
+            kind: entry_kind(p.kind),
             value: self.it.value(),
         })
     }
 
     fn advance(&mut self) -> Result<()> {
         if self.it.valid() {
+            if let Some(t) = &self.tally {
+                if let Some(p) = parse_internal_key(self.it.key()) {
+                    if p.kind == ValueKind::BlobIndex {
+                        t.note(p.user_key.len(), self.it.value())?;
+                    }
+                }
+            }
             self.it.next();
         }
         self.check()
@@ -95,5 +115,23 @@ pub(crate) fn file_meta(
         largest_seq: props.largest_seq,
         num_entries: props.num_entries,
         num_deletions: props.num_deletions,
+    }
+}
+
+/// The compaction crate's kind of an engine entry.
+pub(crate) fn entry_kind(k: ValueKind) -> EntryKind {
+    match k {
+        ValueKind::Delete => EntryKind::Delete,
+        ValueKind::Value => EntryKind::Value,
+        ValueKind::BlobIndex => EntryKind::Indirect,
+    }
+}
+
+/// The engine's kind of a compaction entry ([`entry_kind`] reversed).
+pub(crate) fn value_kind(k: EntryKind) -> ValueKind {
+    match k {
+        EntryKind::Delete => ValueKind::Delete,
+        EntryKind::Indirect => ValueKind::BlobIndex,
+        _ => ValueKind::Value,
     }
 }

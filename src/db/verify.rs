@@ -18,16 +18,17 @@ use bytes::Bytes;
 
 use super::Db;
 use crate::batch::WriteBatch;
+use crate::blob::BlobFile;
 use crate::error::{Error, Result};
 use crate::filename::{
-    current_file_name, log_file_name, manifest_file_name, parse_file_name, table_file_name,
-    FileKind,
+    blob_file_name, current_file_name, log_file_name, manifest_file_name, parse_file_name,
+    table_file_name, FileKind,
 };
 use crate::fs::{lock_shared_or_live, read_prefix, FileSystem};
 use crate::log::{LogKind, LogReader};
 use crate::sst::Table;
 use crate::version::current::read_current;
-use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::edit::{BlobFileMeta, FileMetaData, VersionEdit};
 use crate::version::set::{apply_to_state, RecoveredManifest};
 
 /// What [`Db::verify`] or [`Db::verify_dir`] checked, and every problem
@@ -131,19 +132,28 @@ impl Db {
                 r.problems.push(e);
             }
         }
+        let mut blobs = BlobCheck::new(Some(
+            version
+                .blob_files()
+                .iter()
+                .map(|(n, f)| (*n, f.meta))
+                .collect(),
+        ));
         for (_, f) in version.all_files() {
             let path = table_file_name(dir, f.meta.number);
             match f.table() {
                 Ok(t) => {
                     r.file(t.file_size());
-                    check_table(&t, Some(&f.meta), &path, &mut r);
+                    check_table(&t, Some(&f.meta), &path, &mut blobs, &mut r);
                 }
                 Err(e) => {
+                    blobs.incomplete = true;
                     r.file(0);
                     r.problems.push(e);
                 }
             }
         }
+        blobs.check_files(fs, dir, false, &[], &mut r);
         // WAL records are appended and flushed under the WAL lock: the
         // live WAL's length taken under it ends at a whole record, and the
         // file is read up to there with positional reads. (It must not be
@@ -247,11 +257,13 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
     }
     let mut tables: BTreeMap<u64, Option<FileMetaData>> = BTreeMap::new();
     let mut logs: Vec<u64> = Vec::new();
+    let mut blob_names: Vec<u64> = Vec::new();
     for n in &names {
         match parse_file_name(n) {
             Some(FileKind::Table(x)) if state.is_none() => {
                 tables.insert(x, None);
             }
+            Some(FileKind::Blob(x)) if state.is_none() => blob_names.push(x),
             Some(FileKind::Log(x)) if state.as_ref().is_none_or(|s| x >= s.log_number) => {
                 logs.push(x)
             }
@@ -272,6 +284,7 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
             ));
         }
     }
+    let mut blobs = BlobCheck::new(state.as_ref().map(|s| s.blob_files.clone()));
     for (number, meta) in tables {
         let path = table_file_name(dir, number);
         // SSTs are never shortened by the engine: mapping them is safe
@@ -281,6 +294,7 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
             // Deleted by the live writer's compaction since the listing.
             Err(_) if live && !fs.exists(&path).unwrap_or(true) => continue,
             Err(e) => {
+                blobs.incomplete = true;
                 r.file(0);
                 r.problems.push(match fs.exists(&path) {
                     Ok(false) => Error::corruption(
@@ -295,10 +309,14 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
         };
         r.file(data.len() as u64);
         match Table::from_bytes(path.clone(), data) {
-            Ok(t) => check_table(&t, meta.as_ref(), &path, &mut r),
-            Err(e) => r.problems.push(e),
+            Ok(t) => check_table(&t, meta.as_ref(), &path, &mut blobs, &mut r),
+            Err(e) => {
+                blobs.incomplete = true;
+                r.problems.push(e);
+            }
         }
     }
+    blobs.check_files(fs, dir, live, &blob_names, &mut r);
     logs.sort_unstable();
     let count = logs.len();
     for (i, n) in logs.into_iter().enumerate() {
@@ -353,7 +371,7 @@ fn check_manifest(
         let mut reader = LogReader::new(path.clone(), data, LogKind::Manifest, number)?;
         let mut edits = 0u64;
         while let Some(rec) = reader.next_record()? {
-            let edit = VersionEdit::decode_from(&rec.payload)
+            let edit = VersionEdit::decode_versioned(&rec.payload, reader.version())
                 .map_err(|e| e.into_error(&path, rec.offset))?;
             apply_to_state(&mut state, &edit)
                 .map_err(|reason| Error::corruption(&path, rec.offset, reason))?;
@@ -378,15 +396,25 @@ fn check_manifest(
 }
 
 /// [`Table::verify`] plus the manifest's metadata against the properties.
-fn check_table(t: &Table, meta: Option<&FileMetaData>, path: &Path, r: &mut IntegrityReport) {
+fn check_table(
+    t: &Table,
+    meta: Option<&FileMetaData>,
+    path: &Path,
+    blobs: &mut BlobCheck,
+    r: &mut IntegrityReport,
+) {
     let report = match t.verify() {
         Ok(v) => v,
         Err(e) => {
+            blobs.incomplete = true;
             r.problems.push(e);
             return;
         }
     };
     r.sst_entries += report.num_entries;
+    if let Err(e) = blobs.note_table(path, &report.blob_references) {
+        r.problems.push(e);
+    }
     let Some(m) = meta else { return };
     let p = t.properties();
     let mismatch = if m.file_size != t.file_size() {
@@ -409,6 +437,113 @@ fn check_table(t: &Table, meta: Option<&FileMetaData>, path: &Path, r: &mut Inte
     };
     if let Some(reason) = mismatch {
         r.problems.push(Error::corruption(path, 0, reason));
+    }
+}
+
+/// The blob files of the file set being verified, and the references the
+/// checked tables hold into them.
+struct BlobCheck {
+    /// The manifest's live blob files (`None` when it could not be read:
+    /// every blob file in the directory is then walked on its own).
+    live: Option<BTreeMap<u64, BlobFileMeta>>,
+    /// References found, by blob file.
+    refs: BTreeMap<u64, u64>,
+    /// Some table could not be checked: reference counts are incomplete.
+    incomplete: bool,
+}
+
+impl BlobCheck {
+    fn new(live: Option<BTreeMap<u64, BlobFileMeta>>) -> Self {
+        BlobCheck {
+            live,
+            refs: BTreeMap::new(),
+            incomplete: false,
+        }
+    }
+
+    /// Counts the references of the table at `path`; a reference to a blob
+    /// file the manifest does not list is a problem (a dangling reference).
+    fn note_table(&mut self, path: &Path, refs: &BTreeMap<u64, u64>) -> Result<()> {
+        for (&file, &n) in refs {
+            *self.refs.entry(file).or_insert(0) += n;
+            if let Some(live) = &self.live {
+                if !live.contains_key(&file) {
+                    return Err(Error::corruption(
+                        path,
+                        0,
+                        format!(
+                            "{n} blob reference(s) into blob file {file}, which the manifest does \
+                             not list (dangling references)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Walks every live blob file (or, without a manifest, every blob file
+    /// in `unlisted`): every record's checksums, the footer's counts, the
+    /// manifest's size and counts; and, when every table was checked, that
+    /// the tables reference exactly the records the manifest counts as
+    /// live. `live` (a check of a database a writer has open): a file
+    /// deleted meanwhile is not a problem.
+    fn check_files(
+        &self,
+        fs: &dyn FileSystem,
+        dir: &Path,
+        live: bool,
+        unlisted: &[u64],
+        r: &mut IntegrityReport,
+    ) {
+        let files: Vec<(u64, Option<BlobFileMeta>)> = match &self.live {
+            Some(m) => m.iter().map(|(n, b)| (*n, Some(*b))).collect(),
+            None => unlisted.iter().map(|n| (*n, None)).collect(),
+        };
+        for (number, meta) in files {
+            let path = blob_file_name(dir, number);
+            let file = match BlobFile::open(fs, dir, number) {
+                Ok(f) => f,
+                Err(_) if live && !fs.exists(&path).unwrap_or(true) => continue,
+                Err(e) => {
+                    r.file(0);
+                    r.problems.push(e);
+                    continue;
+                }
+            };
+            r.file(file.size());
+            if let Err(e) = file.walk(true, |_, _| Ok(())) {
+                r.problems.push(e);
+                continue;
+            }
+            let Some(m) = meta else { continue };
+            let footer = file.footer();
+            let problem = if file.size() != m.file_size {
+                Some(format!(
+                    "blob file is {} bytes but the manifest recorded {}",
+                    file.size(),
+                    m.file_size
+                ))
+            } else if (footer.blob_count, footer.blob_bytes) != (m.blob_count, m.blob_bytes) {
+                Some(format!(
+                    "blob file holds {} records ({} bytes) but the manifest recorded {} ({})",
+                    footer.blob_count, footer.blob_bytes, m.blob_count, m.blob_bytes
+                ))
+            } else {
+                let referenced = self.refs.get(&number).copied().unwrap_or(0);
+                let alive = m.blob_count - m.garbage_count;
+                (!self.incomplete && !live && referenced != alive).then(|| {
+                    format!(
+                        "the tables reference {referenced} records of this blob file but the \
+                         manifest counts {alive} live ({} records, {} garbage)",
+                        m.blob_count, m.garbage_count
+                    )
+                })
+            };
+            if let Some(reason) = problem {
+                r.problems.push(Error::corruption(&path, 0, reason));
+            }
+        }
     }
 }
 

@@ -20,6 +20,10 @@ use crate::key::{encode_internal_key, parse_internal_key, SeqNo, ValueKind, MAX_
 /// Creates a fresh merged internal iterator over the pinned sources.
 pub(crate) type SourceFactory = Box<dyn Fn() -> Box<dyn InternalIterator> + Send + Sync>;
 
+/// Reads the value an encoded blob reference points to (from the pinned
+/// version's blob files).
+pub(crate) type BlobResolver = Box<dyn Fn(&[u8]) -> Result<Bytes> + Send + Sync>;
+
 /// An iterator over `(key, value)` pairs of a consistent view of the
 /// database, in key order (or reverse order with `.rev()` / `next_back`).
 ///
@@ -46,6 +50,12 @@ pub struct Iter {
     /// The front cursor stands on the entry last yielded (so borrowed
     /// views of it stay valid); it steps past it at the next call.
     front_pending_step: bool,
+    /// Resolves blob references; `None` when the pinned version has no
+    /// blob file (a reference is then a dangling one).
+    blobs: Option<BlobResolver>,
+    /// The value last yielded by `next_ref` when it was read from a blob
+    /// file (the borrowed view points here).
+    front_blob: Bytes,
     done: bool,
 }
 
@@ -88,6 +98,7 @@ impl Iter {
         read_seq: SeqNo,
         lower: Bound<Vec<u8>>,
         upper: Bound<Vec<u8>>,
+        blobs: Option<BlobResolver>,
     ) -> Self {
         let empty = match (&lower, &upper) {
             (Bound::Included(a), Bound::Included(b)) => a > b,
@@ -110,8 +121,34 @@ impl Iter {
             front_skip: Vec::new(),
             front_skipping: false,
             front_pending_step: false,
+            blobs,
+            front_blob: Bytes::new(),
             done: empty,
         }
+    }
+
+    /// The value of the entry `it` stands on: its own bytes, or for a blob
+    /// reference the value read from the blob file.
+    fn resolve(&self, kind: ValueKind, value: Bytes) -> Result<Bytes> {
+        if kind != ValueKind::BlobIndex {
+            return Ok(value);
+        }
+        match &self.blobs {
+            Some(read) => read(&value),
+            None => Err(Error::corruption(
+                std::path::PathBuf::from("<blob reference>"),
+                0,
+                "blob reference in a version without blob files (a dangling reference)",
+            )),
+        }
+    }
+
+    /// The kind of the entry the front cursor stands on.
+    fn front_kind(&self) -> ValueKind {
+        self.front
+            .as_ref()
+            .and_then(|it| parse_internal_key(it.key()))
+            .map_or(ValueKind::Value, |p| p.kind)
     }
 
     fn fail<T>(&mut self, e: Error) -> Option<Result<T>> {
@@ -171,15 +208,14 @@ impl Iter {
             self.front_skip.clear();
             self.front_skip.extend_from_slice(p.user_key);
             self.front_skipping = true;
-            match p.kind {
-                ValueKind::Value => {
-                    self.front_last.clear();
-                    self.front_last.extend_from_slice(p.user_key);
-                    self.front_has_last = true;
-                    self.front_pending_step = true;
-                    return Some(Ok(()));
-                }
-                ValueKind::Delete => it.next(),
+            if p.kind == ValueKind::Delete {
+                it.next();
+            } else {
+                self.front_last.clear();
+                self.front_last.extend_from_slice(p.user_key);
+                self.front_has_last = true;
+                self.front_pending_step = true;
+                return Some(Ok(()));
             }
         }
     }
@@ -195,6 +231,15 @@ impl Iter {
         }
         match self.advance_front()? {
             Err(e) => Some(Err(e)),
+            Ok(()) if self.front_kind() == ValueKind::BlobIndex => {
+                let r = self.front.as_ref().map(|it| it.value_bytes())?;
+                match self.resolve(ValueKind::BlobIndex, r) {
+                    Ok(v) => self.front_blob = v,
+                    Err(e) => return self.fail(e),
+                }
+                let it = self.front.as_ref()?;
+                Some(Ok((crate::key::user_key(it.key()), &self.front_blob[..])))
+            }
             Ok(()) => {
                 let it = self.front.as_ref()?;
                 Some(Ok((crate::key::user_key(it.key()), it.value())))
@@ -206,9 +251,13 @@ impl Iter {
         match self.advance_front()? {
             Err(e) => Some(Err(e)),
             Ok(()) => {
+                let kind = self.front_kind();
                 let it = self.front.as_ref()?;
                 let k = Bytes::copy_from_slice(crate::key::user_key(it.key()));
-                Some(Ok((k, it.value_bytes())))
+                match self.resolve(kind, it.value_bytes()) {
+                    Ok(v) => Some(Ok((k, v))),
+                    Err(e) => self.fail(e),
+                }
             }
         }
     }
@@ -262,9 +311,10 @@ impl Iter {
                     break;
                 }
                 if p.seq <= self.read_seq {
-                    let v = match p.kind {
-                        ValueKind::Value => it.value_bytes(),
-                        ValueKind::Delete => Bytes::new(),
+                    let v = if p.kind == ValueKind::Delete {
+                        Bytes::new()
+                    } else {
+                        it.value_bytes()
                     };
                     best = Some((p.kind, v));
                 } else {
@@ -279,7 +329,11 @@ impl Iter {
                     break;
                 }
             }
-            if let Some((ValueKind::Value, v)) = best {
+            if let Some((kind, v)) = best.filter(|(k, _)| *k != ValueKind::Delete) {
+                let v = match self.resolve(kind, v) {
+                    Ok(v) => v,
+                    Err(e) => return self.fail(e),
+                };
                 self.back_last.clear();
                 self.back_last.extend_from_slice(&cur_key);
                 self.back_has_last = true;
@@ -389,14 +443,14 @@ mod tests {
                 model.range((lower.clone(), upper.clone())).map(|(k, v)| (k.clone(), v.clone())).collect()
             } else { vec![] };
             // Forward, backward, and interleaved from both ends.
-            let fwd: Vec<_> = Iter::new(make(entries.clone()), read_seq, lower.clone(), upper.clone())
+            let fwd: Vec<_> = Iter::new(make(entries.clone()), read_seq, lower.clone(), upper.clone(), None)
                 .map(|r| { let (k, v) = r.unwrap(); (k.to_vec(), v.to_vec()) }).collect();
             prop_assert_eq!(&fwd, &expect);
-            let mut back: Vec<_> = Iter::new(make(entries.clone()), read_seq, lower.clone(), upper.clone())
+            let mut back: Vec<_> = Iter::new(make(entries.clone()), read_seq, lower.clone(), upper.clone(), None)
                 .rev().map(|r| { let (k, v) = r.unwrap(); (k.to_vec(), v.to_vec()) }).collect();
             back.reverse();
             prop_assert_eq!(&back, &expect);
-            let mut it = Iter::new(make(entries), read_seq, lower, upper);
+            let mut it = Iter::new(make(entries), read_seq, lower, upper, None);
             let (mut front, mut tail) = (vec![], vec![]);
             let mut p = pattern.into_iter();
             loop {

@@ -70,13 +70,15 @@ impl LogKind {
         }
     }
 
-    /// The format version this build writes for this kind of log, and the
-    /// highest it reads. WAL 2: the write batch header is two varints
-    /// (version 1, still read: fixed 8 + 4 bytes). Manifest: 1.
+    /// The highest format version this build reads for this kind of log,
+    /// and what [`crate::log::LogWriter::new`] writes. WAL 2: the write
+    /// batch header is two varints (version 1, still read: fixed 8 + 4
+    /// bytes). Manifest 2: blob file tags (a database without blob files
+    /// writes version 1, see `start_manifest`).
     pub(crate) fn format_version(self) -> u32 {
         match self {
             LogKind::Wal => 2,
-            LogKind::Manifest => 1,
+            LogKind::Manifest => 2,
         }
     }
 

@@ -293,9 +293,12 @@ impl MemTable {
         if parsed.user_key != user_key {
             return None;
         }
-        Some(match parsed.kind {
-            ValueKind::Value => Lookup::Value(self.value_bytes(entry.key())),
-            ValueKind::Delete => Lookup::Deleted,
+        // Memtables hold puts and deletes only (they are filled from write
+        // batches, whose kinds are those two: `ValueKind::from_batch_u8`).
+        Some(if parsed.kind == ValueKind::Delete {
+            Lookup::Deleted
+        } else {
+            Lookup::Value(self.value_bytes(entry.key()))
         })
     }
 

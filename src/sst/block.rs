@@ -852,7 +852,7 @@ impl BlockIter {
 /// known kind byte.
 #[inline]
 pub(crate) fn valid_ikey(k: &[u8]) -> bool {
-    k.len() >= TRAILER_LEN && matches!(k.get(k.len() - TRAILER_LEN), Some(0 | 1))
+    k.len() >= TRAILER_LEN && matches!(k.get(k.len() - TRAILER_LEN), Some(0..=2))
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::options::Compression;
 use super::block::BlockBuilder;
 use super::block_writer::BlockWriter;
 use super::filter::FilterBuilder;
-use super::footer::{Footer, FORMAT_VERSION};
+use super::footer::{Footer, FORMAT_VERSION, PLAIN_FORMAT_VERSION};
 use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
 use super::index::IndexBuilder;
 use super::properties::TableProperties;
@@ -76,7 +76,9 @@ pub struct TableBuilder {
     last_key: Vec<u8>,
     sep_buf: Vec<u8>,
     props: TableProperties,
-    /// Format version written ([`FORMAT_VERSION`]; tests write older ones).
+    /// Format version written: [`PLAIN_FORMAT_VERSION`], raised to
+    /// [`FORMAT_VERSION`] by the first blob reference (tests write older
+    /// ones).
     format_version: u32,
 }
 
@@ -95,7 +97,7 @@ impl TableBuilder {
             last_key: Vec::new(),
             sep_buf: Vec::new(),
             props: TableProperties::default(),
-            format_version: FORMAT_VERSION,
+            format_version: PLAIN_FORMAT_VERSION,
         }
     }
 
@@ -109,6 +111,9 @@ impl TableBuilder {
                 "TableBuilder::add: not an internal key".into(),
             ));
         };
+        if parsed.kind == ValueKind::BlobIndex && self.format_version == PLAIN_FORMAT_VERSION {
+            self.format_version = FORMAT_VERSION;
+        }
         let first = self.props.num_entries == 0;
         if !first && compare_internal(&self.last_key, ikey) != Ordering::Less {
             debug_assert!(false, "TableBuilder::add: keys out of order");

@@ -14,8 +14,12 @@ use super::handle::BlockHandle;
 
 /// Magic bytes ending every SST file.
 pub(crate) const MAGIC: &[u8; 8] = b"LIGHTSST";
-/// SST format version written by this build (and the highest it reads).
-pub(crate) const FORMAT_VERSION: u32 = 2;
+/// The highest SST format version this build reads: 3, the version of
+/// tables holding blob references (kind 2).
+pub(crate) const FORMAT_VERSION: u32 = 3;
+/// The version this build writes for a table without blob references
+/// (older builds read it).
+pub(crate) const PLAIN_FORMAT_VERSION: u32 = 2;
 /// Deepest index B+Tree accepted, by writers and readers. Every index page
 /// of a level with several pages holds at least 2 entries (`index.rs`), so
 /// each level has at most half the pages of the one below, and a file of
@@ -171,8 +175,8 @@ mod tests {
         assert!(matches!(
             Footer::decode_from(&b, p, 5000),
             Err(Error::UnsupportedVersion {
-                found: 3,
-                supported: 2,
+                found: 4,
+                supported: 3,
                 ..
             })
         ));

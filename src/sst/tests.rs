@@ -249,7 +249,7 @@ fn cache_local_filter_is_line_aligned() {
         let m = simple_model(n);
         let (data, _) = build(&m, small_opts(512, 256, false));
         let t = open(data.clone()).unwrap();
-        assert_eq!(t.footer().version, super::footer::FORMAT_VERSION);
+        assert_eq!(t.footer().version, super::footer::PLAIN_FORMAT_VERSION);
         let fl = t.layout().unwrap().filter.unwrap();
         assert!(fl.cache_local);
         // Contents end with num_probes and the padding length.

@@ -182,8 +182,9 @@ impl VersionEdit {
         out
     }
 
-    /// Decodes and validates an edit of a version 1 manifest (what this
-    /// build reads today; see [`VersionEdit::decode_versioned`]).
+    /// Decodes and validates an edit of a version 1 manifest
+    /// ([`VersionEdit::decode_versioned`]).
+    #[cfg(test)]
     pub(crate) fn decode_from(data: &[u8]) -> Result<VersionEdit, DecodeError> {
         Self::decode_versioned(data, 1)
     }

@@ -4,10 +4,12 @@
 //! - [`edit`]: the manifest record payload ([`edit::VersionEdit`]).
 //! - [`current`]: reading and atomically replacing `CURRENT`.
 //! - [`version`]: an immutable file set, level by level.
+//! - [`blob_files`]: the blob files of a version, and their handles.
 //! - [`set`]: the current version and the manifest that records its changes.
 //! - [`superversion`]: memtables plus version, published to readers.
 //! - [`table_cache`]: opening tables, and the bound on how many are open.
 
+pub(crate) mod blob_files;
 pub(crate) mod current;
 pub(crate) mod edit;
 pub(crate) mod set;

@@ -21,8 +21,9 @@ use crate::error::{Error, Result};
 use crate::filename::manifest_file_name;
 use crate::fs::FileSystem;
 use crate::log::{LogKind, LogReader, LogWriter};
+use crate::version::blob_files::apply_blob_tags;
 use crate::version::current::{read_current, write_current};
-use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::edit::{BlobFileMeta, FileMetaData, VersionEdit, BLOB_MANIFEST_VERSION};
 use crate::version::table_cache::TableOpener;
 use crate::version::version::Version;
 
@@ -31,6 +32,8 @@ use crate::version::version::Version;
 pub(crate) struct RecoveredManifest {
     /// Live files: `(level, file number) -> metadata`.
     pub(crate) files: BTreeMap<(u32, u64), FileMetaData>,
+    /// Live blob files: number -> metadata (with garbage).
+    pub(crate) blob_files: BTreeMap<u64, BlobFileMeta>,
     /// WALs numbered below this are fully in SST files.
     pub(crate) log_number: u64,
     /// Next unused file number.
@@ -53,7 +56,7 @@ pub(crate) fn recover_manifest(fs: &dyn FileSystem, dir: &Path) -> Result<Recove
     };
     let mut edits = 0u64;
     while let Some(record) = reader.next_record()? {
-        let edit = VersionEdit::decode_from(&record.payload)
+        let edit = VersionEdit::decode_versioned(&record.payload, reader.version())
             .map_err(|e| e.into_error(&path, record.offset))?;
         apply_to_state(&mut state, &edit)
             .map_err(|reason| Error::corruption(&path, record.offset, reason))?;
@@ -101,7 +104,24 @@ pub(crate) fn apply_to_state(
             return Err(format!("edit adds file {} twice", meta.number));
         }
     }
+    apply_blob_tags(&mut state.blob_files, edit, |m| *m)?;
     Ok(())
+}
+
+impl RecoveredManifest {
+    /// An edit that adds every live file and blob file: applied to an
+    /// empty version, it gives the recovered one.
+    pub(crate) fn snapshot_edit(&self) -> VersionEdit {
+        VersionEdit {
+            new_files: self
+                .files
+                .iter()
+                .map(|((level, _), meta)| (*level, meta.clone()))
+                .collect(),
+            new_blob_files: self.blob_files.values().copied().collect(),
+            ..VersionEdit::default()
+        }
+    }
 }
 
 /// The current version and the open manifest.
@@ -114,6 +134,9 @@ pub(crate) struct VersionSet {
     manifest: Option<LogWriter>,
     /// Number of the manifest `manifest` writes (the one `CURRENT` names).
     manifest_number: u64,
+    /// Its format version: 1, or [`BLOB_MANIFEST_VERSION`] once the file
+    /// set has blob files (only that version may hold blob tags).
+    manifest_version: u32,
     log_number: u64,
     last_sequence: u64,
     /// Opens the tables that edits add.
@@ -138,7 +161,7 @@ impl VersionSet {
         max_manifest_file_size: u64,
     ) -> Result<Self> {
         let (fs, dir) = (Arc::clone(&opener.fs), opener.dir.clone());
-        let manifest = start_manifest(
+        let (manifest, manifest_version) = start_manifest(
             fs.as_ref(),
             &dir,
             manifest_number,
@@ -146,6 +169,7 @@ impl VersionSet {
             log_number,
             next_file_number,
             last_sequence,
+            false,
         )?;
         write_current(fs.as_ref(), &dir, manifest_number)?;
         Ok(VersionSet {
@@ -154,6 +178,7 @@ impl VersionSet {
             current: version,
             manifest: Some(manifest),
             manifest_number,
+            manifest_version,
             log_number,
             last_sequence,
             opener,
@@ -177,6 +202,7 @@ impl VersionSet {
             current: version,
             manifest: None,
             manifest_number,
+            manifest_version: 0,
             log_number,
             last_sequence,
             opener,
@@ -228,16 +254,38 @@ impl VersionSet {
         let Some(manifest) = &self.manifest else {
             return Err(Error::ReadOnly(self.dir.clone()));
         };
-        if manifest.len() >= self.max_manifest_file_size {
-            self.rotate_manifest(next_file)?;
+        let needs_blob_version =
+            edit.has_blob_tags() && self.manifest_version < BLOB_MANIFEST_VERSION;
+        if manifest.len() >= self.max_manifest_file_size || needs_blob_version {
+            self.rotate_manifest(next_file, needs_blob_version)?;
+        }
+        // A blob file all of whose records are garbage after this edit
+        // leaves the version with it (decided here, under the lock, from
+        // the current totals: concurrent compactions add garbage to the
+        // same files).
+        for g in &edit.blob_garbage {
+            if let Some(f) = self.current.blob_files().get(&g.number) {
+                let dead = f.meta.garbage_count.saturating_add(g.count) >= f.meta.blob_count;
+                if dead && !edit.deleted_blob_files.contains(&g.number) {
+                    edit.deleted_blob_files.push(g.number);
+                }
+            }
         }
         edit.next_file_number = Some(next_file.load(Ordering::Acquire));
         let last_sequence = last_sequence.max(self.last_sequence);
         edit.last_sequence = Some(last_sequence);
         let opener = &self.opener;
-        let version = self.current.apply(&edit, |meta| opener.open(meta))?;
+        let version =
+            self.current
+                .apply(&edit, |meta| opener.open(meta), |b| opener.blob_handle(b))?;
         let mut buf = Vec::new();
         edit.encode_into(&mut buf);
+        let blob_files = self.current.blob_files();
+        let removed_blobs: Vec<_> = edit
+            .deleted_blob_files
+            .iter()
+            .filter_map(|n| blob_files.get(n).map(|f| Arc::clone(&f.handle)))
+            .collect();
         let manifest = self
             .manifest
             .as_mut()
@@ -257,6 +305,9 @@ impl VersionSet {
                 f.mark_obsolete();
             }
         }
+        for b in removed_blobs {
+            b.mark_obsolete();
+        }
         if let Some(n) = edit.log_number {
             self.log_number = n;
         }
@@ -274,11 +325,12 @@ impl VersionSet {
     /// at any point leaves `CURRENT` naming a complete manifest describing
     /// the current version. An error is returned as it is (the caller
     /// stops writing): after a failed switch of `CURRENT` it is not known
-    /// which manifest it names.
-    fn rotate_manifest(&mut self, next_file: &AtomicU64) -> Result<()> {
+    /// which manifest it names. With `blobs`, the new manifest is of
+    /// [`BLOB_MANIFEST_VERSION`] even before the file set has a blob file.
+    fn rotate_manifest(&mut self, next_file: &AtomicU64, blobs: bool) -> Result<()> {
         let number = next_file.fetch_add(1, Ordering::AcqRel);
         let old = self.manifest_number;
-        let manifest = start_manifest(
+        let (manifest, manifest_version) = start_manifest(
             self.fs.as_ref(),
             &self.dir,
             number,
@@ -286,11 +338,13 @@ impl VersionSet {
             self.log_number,
             next_file.load(Ordering::Acquire),
             self.last_sequence,
+            blobs,
         )?;
         write_current(self.fs.as_ref(), &self.dir, number)?;
         let old_len = self.manifest.as_ref().map_or(0, LogWriter::len);
         self.manifest = Some(manifest);
         self.manifest_number = number;
+        self.manifest_version = manifest_version;
         tracing::info!(
             old_manifest = old,
             old_bytes = old_len,
@@ -308,8 +362,12 @@ impl VersionSet {
 }
 
 /// Writes manifest `number`: its header and one record, a snapshot of
-/// `version` with the log number, next file number and last sequence;
-/// synced. `CURRENT` is not touched.
+/// `version` (files and blob files) with the log number, next file number
+/// and last sequence; synced. `CURRENT` is not touched. The manifest is of
+/// version 1, which older builds read, unless the file set has blob files
+/// or `blobs` asks for [`BLOB_MANIFEST_VERSION`]; returns the writer and
+/// the version.
+#[allow(clippy::too_many_arguments)]
 fn start_manifest(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -318,10 +376,16 @@ fn start_manifest(
     log_number: u64,
     next_file_number: u64,
     last_sequence: u64,
-) -> Result<LogWriter> {
+    blobs: bool,
+) -> Result<(LogWriter, u32)> {
     let path = manifest_file_name(dir, number);
     let file = fs.create(&path)?;
-    let mut manifest = LogWriter::new(file, path, LogKind::Manifest, number)?;
+    let format = if blobs || !version.blob_files().is_empty() {
+        BLOB_MANIFEST_VERSION
+    } else {
+        1
+    };
+    let mut manifest = LogWriter::with_version(file, path, LogKind::Manifest, number, format)?;
     let mut snapshot = VersionEdit {
         log_number: Some(log_number),
         next_file_number: Some(next_file_number),
@@ -331,9 +395,10 @@ fn start_manifest(
     for (level, f) in version.all_files() {
         snapshot.new_files.push((level as u32, f.meta.clone()));
     }
+    snapshot.new_blob_files = version.blob_files().values().map(|b| b.meta).collect();
     let mut buf = Vec::new();
     snapshot.encode_into(&mut buf);
     manifest.add_record(&buf)?;
     manifest.sync()?;
-    Ok(manifest)
+    Ok((manifest, format))
 }

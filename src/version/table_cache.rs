@@ -38,6 +38,8 @@ use crate::cache::BlockCache;
 use crate::error::{Error, Result};
 use crate::fs::FileSystem;
 use crate::sst::Table;
+use crate::version::blob_files::BlobFileHandle;
+use crate::version::edit::BlobFileMeta;
 
 /// The tables of one database that are open, and how many may be.
 #[derive(Debug)]
@@ -121,6 +123,12 @@ impl TableOpener {
     pub(crate) fn open(&self, meta: &FileMetaData) -> Result<Arc<TableFile>> {
         let table = self.open_table(meta)?;
         Ok(TableFile::new(meta.clone(), table, self.clone()))
+    }
+
+    /// The version's handle of the blob file described by `meta` (opened
+    /// at its first read).
+    pub(crate) fn blob_handle(&self, meta: &BlobFileMeta) -> Arc<BlobFileHandle> {
+        BlobFileHandle::new(Arc::clone(&self.fs), &self.dir, meta.number)
     }
 
     /// Opens the table of `meta` and checks it against the manifest's view

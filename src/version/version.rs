@@ -20,12 +20,15 @@ use std::sync::{Arc, Weak};
 use arc_swap::ArcSwapOption;
 use parking_lot::Mutex;
 
+use crate::blob::BlobRef;
 use crate::error::{Error, Result};
-use crate::key::{user_key, SeqNo};
+use crate::key::{user_key, SeqNo, ValueKind};
 use crate::memtable::Lookup;
 use crate::sst::Table;
-use crate::version::edit::{FileMetaData, VersionEdit};
+use crate::version::blob_files::{apply_blob_edit, BlobFileHandle, BlobFiles};
+use crate::version::edit::{BlobFileMeta, FileMetaData, VersionEdit};
 use crate::version::table_cache::TableOpener;
+use bytes::Bytes;
 
 /// An SST file of a version: its metadata, and its table while open.
 ///
@@ -168,10 +171,12 @@ impl std::fmt::Debug for TableFile {
     }
 }
 
-/// The live files, by level.
+/// The live files, by level, and the live blob files.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Version {
     levels: Vec<Vec<Arc<TableFile>>>,
+    /// Blob files the SSTs' blob references point into.
+    blob_files: BlobFiles,
 }
 
 fn l0_order(a: &Arc<TableFile>, b: &Arc<TableFile>) -> Ordering {
@@ -186,7 +191,13 @@ impl Version {
     pub(crate) fn empty(num_levels: usize) -> Self {
         Version {
             levels: vec![Vec::new(); num_levels],
+            blob_files: BlobFiles::new(),
         }
+    }
+
+    /// The live blob files, by number.
+    pub(crate) fn blob_files(&self) -> &BlobFiles {
+        &self.blob_files
     }
 
     /// Levels of this version, level 0 included.
@@ -227,13 +238,35 @@ impl Version {
             Ok(None)
         })?;
         self.for_each_candidate(key, seq, |f| {
-            Ok(f.table()?
-                .get_hashed(key, hash, seq)?
-                .map(|(_, kind, v)| match kind {
-                    crate::key::ValueKind::Value => Lookup::Value(v),
-                    crate::key::ValueKind::Delete => Lookup::Deleted,
-                }))
+            let Some((_, kind, v)) = f.table()?.get_hashed(key, hash, seq)? else {
+                return Ok(None);
+            };
+            Ok(Some(match kind {
+                ValueKind::Delete => Lookup::Deleted,
+                ValueKind::BlobIndex => Lookup::Value(self.read_blob(&v, Some(&f.path))?),
+                _ => Lookup::Value(v),
+            }))
         })
+    }
+
+    /// The value the encoded blob reference `r` points to, read from this
+    /// version's blob files. A reference that does not decode, or names a
+    /// blob file this version does not list (a dangling reference), is
+    /// `Corruption` naming `sst` (the table holding it), when known.
+    pub(crate) fn read_blob(&self, r: &[u8], sst: Option<&Path>) -> Result<Bytes> {
+        let at = |reason: String| match sst {
+            Some(p) => Error::corruption(p, 0, reason),
+            None => Error::corruption(PathBuf::from("<blob reference>"), 0, reason),
+        };
+        let blob =
+            BlobRef::decode(r).map_err(|e| at(format!("bad blob reference: {}", e.reason)))?;
+        match self.blob_files.get(&blob.file_number) {
+            Some(f) => f.handle.read(&blob),
+            None => Err(at(format!(
+                "blob reference to blob file {}, which is not live (a dangling reference)",
+                blob.file_number
+            ))),
+        }
     }
 
     /// Calls `visit` on every file that may hold `key` at `seq`, newest
@@ -268,13 +301,16 @@ impl Version {
         Ok(None)
     }
 
-    /// The version after `edit`; `open_table` opens each new file.
-    /// Deleted files must exist at the named level.
+    /// The version after `edit`; `open_table` opens each new file and
+    /// `open_blob` makes the handle of each new blob file. Deleted files
+    /// must exist at the named level, deleted blob files must be live.
     pub(crate) fn apply(
         &self,
         edit: &VersionEdit,
         mut open_table: impl FnMut(&FileMetaData) -> Result<Arc<TableFile>>,
+        open_blob: impl FnMut(&BlobFileMeta) -> Arc<BlobFileHandle>,
     ) -> Result<Version> {
+        let blob_files = apply_blob_edit(&self.blob_files, edit, open_blob)?;
         let mut levels = self.levels.clone();
         // Files removed by the edit, by number: a file that is removed from
         // one level and added to another (a trivial move) keeps its open
@@ -313,6 +349,6 @@ impl Version {
                 });
             }
         }
-        Ok(Version { levels })
+        Ok(Version { levels, blob_files })
     }
 }

@@ -295,8 +295,8 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
                                 s.bytes(key),
                                 s.value(value)
                             )?,
-                            ValueKind::Delete => {
-                                writeln!(ctx.out, "  {} @ {seq} : delete", s.bytes(key))?
+                            k => {
+                                writeln!(ctx.out, "  {} @ {seq} : {}", s.bytes(key), kind_name(*k))?
                             }
                         }
                     }

@@ -108,11 +108,13 @@ pub fn seq_text(seq: u64) -> String {
     }
 }
 
-/// `put` or `delete`.
+/// `put`, `delete` or `blob` (a put whose value is in a blob file).
 pub fn kind_name(k: ValueKind) -> &'static str {
     match k {
         ValueKind::Value => "put",
         ValueKind::Delete => "delete",
+        ValueKind::BlobIndex => "blob",
+        _ => "unknown",
     }
 }
 

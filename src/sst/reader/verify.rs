@@ -26,6 +26,8 @@ pub struct VerifyReport {
     pub raw_key_size: u64,
     /// Sum of value lengths.
     pub raw_value_size: u64,
+    /// Blob references (kind 2 entries), by the blob file they point into.
+    pub blob_references: std::collections::BTreeMap<u64, u64>,
 }
 
 /// Which check a [`VerifyProblem`] failed; problems are capped per check.
@@ -47,6 +49,9 @@ pub enum VerifyCheck {
     Filter,
     /// The properties block disagrees with the blocks.
     Properties,
+    /// A blob reference that does not decode, or one in a table of a
+    /// version before 3 (which cannot hold them).
+    BlobReference,
 }
 
 impl VerifyCheck {
@@ -59,6 +64,7 @@ impl VerifyCheck {
             VerifyCheck::Order => "order",
             VerifyCheck::Filter => "filter",
             VerifyCheck::Properties => "properties",
+            VerifyCheck::BlobReference => "blob_reference",
         }
     }
 }
@@ -328,6 +334,9 @@ impl Verifier<'_> {
                     ),
                 );
             }
+            if p.kind == ValueKind::BlobIndex {
+                self.blob_reference(h.offset, p.user_key, it.value());
+            }
             let r = &mut self.out.report;
             r.num_entries += 1;
             if p.kind == ValueKind::Delete {
@@ -356,6 +365,41 @@ impl Verifier<'_> {
         }
         if n == 0 {
             self.fail(VerifyCheck::Index, h.offset, "empty data block");
+        }
+    }
+
+    /// Counts a blob reference, or reports it.
+    fn blob_reference(&mut self, offset: u64, user_key: &[u8], value: &[u8]) {
+        if self.t.footer.version < super::super::footer::FORMAT_VERSION {
+            self.fail(
+                VerifyCheck::BlobReference,
+                offset,
+                format!(
+                    "blob reference of key {} in a table of format version {} (blob references need 3)",
+                    escape_key(user_key),
+                    self.t.footer.version
+                ),
+            );
+            return;
+        }
+        match crate::blob::BlobRef::decode(value) {
+            Ok(r) => {
+                *self
+                    .out
+                    .report
+                    .blob_references
+                    .entry(r.file_number)
+                    .or_insert(0) += 1;
+            }
+            Err(e) => self.fail(
+                VerifyCheck::BlobReference,
+                offset,
+                format!(
+                    "bad blob reference of key {}: {}",
+                    escape_key(user_key),
+                    e.reason
+                ),
+            ),
         }
     }
 

@@ -139,9 +139,32 @@ pub fn scan(ctx: &mut Ctx<'_>) -> io::Result<()> {
                         e.seq,
                         s.value(&e.value)
                     )?,
-                    ValueKind::Delete => {
-                        writeln!(ctx.out, "{} @ {} : delete", s.bytes(&e.key), e.seq)?
-                    }
+                    ValueKind::BlobIndex => match inspect::decode_blob_reference(&e.value) {
+                        Some(r) => writeln!(
+                            ctx.out,
+                            "{} @ {} : blob => file {} offset {} stored {} bytes, value {} bytes",
+                            s.bytes(&e.key),
+                            e.seq,
+                            r.file_number,
+                            r.offset,
+                            r.stored_len,
+                            r.value_len
+                        )?,
+                        None => writeln!(
+                            ctx.out,
+                            "{} @ {} : blob => (bad reference {})",
+                            s.bytes(&e.key),
+                            e.seq,
+                            s.value(&e.value)
+                        )?,
+                    },
+                    k => writeln!(
+                        ctx.out,
+                        "{} @ {} : {}",
+                        s.bytes(&e.key),
+                        e.seq,
+                        kind_name(k)
+                    )?,
                 }
             }
             last = Some(e.key);
