@@ -384,8 +384,9 @@ if blob_engines:
     blob_note = f" Blob files (`{blob_flags}`): {with_blob}" + (f"; without: {without}." if without else ".")
 print(" vs ".join(what[e] for e in ["lightning"] + others if e in engines) +
       f": `--num={num} --key_size=16 --value_size={value_size} --compression_type=none "
-      f"--write_buffer_size={wbs} --cache_size={cache} --bloom_bits={bloom}`, readwhilewriting writer at "
-      f"`--benchmark_write_rate_limit={rate}`; median of {rounds} interleaved round(s); {cores} cores, Linux {kernel}."
+      f"--write_buffer_size={wbs} --cache_size={cache} --bloom_bits={bloom}`"
+      + (f", readwhilewriting writer at `--benchmark_write_rate_limit={rate}`" if "readwhilewriting" in order else "")
+      + f"; median of {rounds} interleaved round(s); {cores} cores, Linux {kernel}."
       + blob_note)
 print()
 print("| " + " | ".join(head) + " |")
