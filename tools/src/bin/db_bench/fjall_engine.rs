@@ -14,6 +14,11 @@
 //! | `--sync`, `fillsync` | then `Database::persist(PersistMode::SyncData)` (fdatasync, as RocksDB's `sync`), the durability call fjall's docs show | fjall has no group commit, but one writer's fdatasync also covers the journal writes other threads made before it, whose own syncs then find little to do. A one-entry `WriteBatch` with `durability(Some(SyncData))` holds the journal lock across the sync and measured no faster |
 //! | `--max_background_jobs=N` | `DatabaseBuilder::worker_threads(N)` | flush + compaction workers; absent: min(cores, 4) = 2 here, as RocksDB's `max_background_jobs` 2 |
 //! | `--compaction_style` | only 0 (fjall's `Leveled`: L0 trigger 4, 64 MiB tables, ratio 10 — RocksDB's defaults) | 1 (tiered) is refused |
+//! | `--enable_blob_files=1` | `KeyspaceCreateOptions::with_kv_separation(Some(KvSeparationOptions))` | fjall's key-value separation (its BlobTree): values of at least the threshold go to blob files, the tables keep a reference. Off without the flag (`with_kv_separation(None)`, fjall's default). fjall stores the options with the keyspace when it creates it; a reopened keyspace (`--use_existing_db=1`) keeps them |
+//! | `--min_blob_size=N` | `KvSeparationOptions::separation_threshold(N)` (u32; larger N capped) | both separate values of at least N bytes. fjall's default threshold is 1 KiB, RocksDB's `min_blob_size` 0 |
+//! | `--blob_file_size=B` | `KvSeparationOptions::file_target_size(B)` | fjall's default 64 MiB, RocksDB's (and so the flag's) 256 MiB |
+//! | `--blob_compression_type=none` | `KvSeparationOptions::compression(None)` | the only type accepted, as for tables |
+//! | `--enable_blob_garbage_collection`, `--blob_garbage_collection_age_cutoff=F` | `KvSeparationOptions::age_cutoff(F)` with GC on, `age_cutoff(0.0)` with it off (RocksDB's default) | fjall's GC always runs in compaction: it rewrites the live values of the blob files the compacted tables reference, in the oldest `age_cutoff` fraction of them, as RocksDB's age cutoff. An age cutoff of 0 picks none, so GC off; blob files with no live value left are dropped either way, as in RocksDB. Does not map: fjall also skips files whose stale fraction is below `staleness_threshold` (left at fjall's default, 0.25), where RocksDB rewrites any file in the cutoff; RocksDB's `blob_garbage_collection_force_threshold` and `blob_file_starting_level` have no flag here |
 //! | `--subcompactions`, `--compression_level` | ignored (no fjall equivalent) | a warning says so |
 //! | `--config` | refused (a Lightning DB TOML file) | |
 //!
@@ -31,9 +36,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use fjall::config::{BloomConstructionPolicy, CompressionPolicy, FilterPolicy, FilterPolicyEntry};
-use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::{
+    CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode,
+};
 
-use crate::engine::{Engine, Result};
+use crate::engine::{Engine, FlagError, Result};
 use crate::Flags;
 
 /// fjall's `Database` with the keyspace the benchmarks use.
@@ -41,6 +48,33 @@ pub struct Fjall {
     db: Database,
     ks: Keyspace,
     settings: String,
+}
+
+/// fjall's key-value separation from the blob flags (the table above):
+/// `None` without `--enable_blob_files`.
+fn kv_separation(flags: &Flags) -> Result<Option<KvSeparationOptions>> {
+    if !flags.enable_blob_files {
+        return Ok(None);
+    }
+    if flags.blob_compression_type != "none" {
+        return Err(FlagError(format!(
+            "--engine=fjall: --blob_compression_type={} is not supported (none only)",
+            flags.blob_compression_type
+        ))
+        .into());
+    }
+    let age_cutoff = if flags.enable_blob_garbage_collection {
+        flags.blob_garbage_collection_age_cutoff as f32
+    } else {
+        0.0
+    };
+    Ok(Some(
+        KvSeparationOptions::default()
+            .compression(CompressionType::None)
+            .separation_threshold(u32::try_from(flags.min_blob_size).unwrap_or(u32::MAX))
+            .file_target_size(flags.blob_file_size)
+            .age_cutoff(age_cutoff),
+    ))
 }
 
 impl Engine for Fjall {
@@ -62,6 +96,8 @@ impl Engine for Fjall {
             eprintln!("db_bench: warning: --subcompactions has no fjall equivalent; ignored");
         }
 
+        let kv_separation = kv_separation(flags)?;
+
         let mut builder = Database::builder(path).journal_compression(CompressionType::None);
         if let Some(bytes) = flags.cache_size {
             builder = builder.cache_size(bytes);
@@ -81,20 +117,32 @@ impl Engine for Fjall {
         let mut ks_opts = KeyspaceCreateOptions::default()
             .data_block_compression_policy(CompressionPolicy::all(CompressionType::None))
             .index_block_compression_policy(CompressionPolicy::all(CompressionType::None))
-            .filter_policy(filter);
+            .filter_policy(filter)
+            .with_kv_separation(kv_separation.clone());
         if let Some(bytes) = flags.write_buffer_size {
             ks_opts = ks_opts.max_memtable_size(bytes as u64);
         }
         let ks = db.keyspace("db_bench", || ks_opts)?;
 
         let settings = format!(
-            "Options: max_memtable_size {}, cache_size {}, bloom bits per key {}, compression none, sync {}",
+            "Options: max_memtable_size {}, cache_size {}, bloom bits per key {}, compression none, sync {}, kv separation {}",
             flags
                 .write_buffer_size
                 .map_or_else(|| "default (64 MiB)".to_string(), |b| b.to_string()),
             db.cache_capacity(),
             flags.bloom_bits,
-            flags.sync
+            flags.sync,
+            kv_separation.map_or_else(
+                || "off".to_string(),
+                |k| format!(
+                    "on (threshold {}, file size {}, compression {}, age cutoff {}, staleness threshold {})",
+                    k.separation_threshold,
+                    k.file_target_size,
+                    k.compression,
+                    k.age_cutoff,
+                    k.staleness_threshold
+                )
+            )
         );
         Ok(Fjall { db, ks, settings })
     }

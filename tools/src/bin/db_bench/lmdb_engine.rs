@@ -17,6 +17,7 @@
 //! | `--threads`, `--scanners` | `EnvOpenOptions::max_readers`: LMDB's 126, or threads + scanners + 2 if more | reader slots, one per thread (see below) |
 //! | `--compression_type=none` | the only type accepted | LMDB stores values as given |
 //! | `--bloom_bits` (default 10), `--write_buffer_size`, `--cache_size`, `--compaction_style`, `--max_background_jobs`, `--subcompactions` | ignored, with one warning (once per process) listing the ones given | a B+tree has no filters, memtable, block cache (the page cache is its cache), compaction or background threads. `--bloom_bits=0` is what LMDB does, so it is not warned about |
+//! | `--enable_blob_files=1` | ignored, in the same warning | LMDB keeps a value larger than a page on its own overflow pages, outside the B+tree's leaves, always: its own key-value separation. The other blob flags do nothing without it, as in RocksDB |
 //! | `--compression_level`, `--cache_policy`, `--stats_level` | ignored | Lightning DB's options (zstd level, cache policy, statistics), as for fjall |
 //! | `--config` | refused | a Lightning DB options file |
 //!
@@ -112,13 +113,16 @@ impl Engine for Lmdb {
         if let Some(s) = flags.subcompactions {
             ignored.push(format!("--subcompactions={s}"));
         }
+        if flags.enable_blob_files {
+            ignored.push("--enable_blob_files=1".to_string());
+        }
         // Once per process: db_bench opens the engine again for every
         // fresh-database benchmark.
         static WARNED: Once = Once::new();
         if !ignored.is_empty() {
             WARNED.call_once(|| {
                 eprintln!(
-                    "db_bench: warning: {} ignored: LMDB has no bloom filter, memtable, block cache, compaction or background threads",
+                    "db_bench: warning: {} ignored: LMDB has no bloom filter, memtable, block cache, compaction, background threads or blob files (large values go to overflow pages)",
                     ignored.join(" ")
                 );
             });

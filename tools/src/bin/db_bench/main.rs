@@ -17,6 +17,14 @@
 //! `--engine=lmdb` (built with the `peer-lmdb` feature) does the same on
 //! LMDB through heed, the anchor for read performance: see
 //! `lmdb_engine.rs`.
+//!
+//! RocksDB's integrated-BlobDB flags (`--enable_blob_files`,
+//! `--min_blob_size`, `--blob_file_size`, `--blob_compression_type`,
+//! `--enable_blob_garbage_collection`,
+//! `--blob_garbage_collection_age_cutoff`) turn on fjall's key-value
+//! separation (`fjall_engine.rs`); Lightning DB refuses
+//! `--enable_blob_files=1` until it has blob files (issue 18:
+//! `apply_blob_flags` in `engine.rs`).
 
 mod engine;
 #[cfg(feature = "peer-fjall")]
@@ -141,6 +149,31 @@ pub struct Flags {
     /// Subcompactions per compaction job.
     #[arg(long)]
     pub(crate) subcompactions: Option<usize>,
+    /// Key-value separation (RocksDB's integrated BlobDB): store values of
+    /// at least --min_blob_size bytes in blob files, the tables keeping a
+    /// reference. fjall: its KV separation; Lightning DB: refused (no blob
+    /// files in this build yet, issue 18).
+    #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) enable_blob_files: bool,
+    /// Smallest value, in bytes, stored in a blob file (with
+    /// --enable_blob_files).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) min_blob_size: u64,
+    /// Target size of a blob file in bytes (with --enable_blob_files).
+    #[arg(long, default_value_t = 268_435_456)]
+    pub(crate) blob_file_size: u64,
+    /// Compression of blob files (with --enable_blob_files): none or zstd,
+    /// as --compression_type.
+    #[arg(long, default_value = "none")]
+    pub(crate) blob_compression_type: String,
+    /// Garbage-collect blob files during compaction: rewrite the live
+    /// values of the oldest ones (with --enable_blob_files).
+    #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
+    pub(crate) enable_blob_garbage_collection: bool,
+    /// Fraction of the oldest blob files that garbage collection may
+    /// rewrite, in [0, 1].
+    #[arg(long, default_value_t = 0.25, value_parser = parse_fraction)]
+    pub(crate) blob_garbage_collection_age_cutoff: f64,
     /// Accounts of txnbank (fewer accounts: more conflicts).
     #[arg(long, default_value_t = 1000)]
     accounts: u64,
@@ -232,6 +265,14 @@ fn parse_bool(s: &str) -> Result<bool, String> {
         "1" | "true" | "yes" | "t" | "y" => Ok(true),
         "0" | "false" | "no" | "f" | "n" => Ok(false),
         _ => Err(format!("`{s}` is not a boolean (1/0, true/false)")),
+    }
+}
+
+/// A fraction in [0, 1].
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("`{s}` is not a fraction in [0, 1]")),
     }
 }
 
@@ -354,13 +395,23 @@ fn fail(msg: impl std::fmt::Display) -> ! {
     std::process::exit(1);
 }
 
+/// Fails on an engine's error: exit code 2 when it refused a flag
+/// ([`engine::FlagError`], as clap does for a bad flag), 1 otherwise.
+fn fail_engine(e: engine::Error) -> ! {
+    if e.downcast_ref::<engine::FlagError>().is_some() {
+        eprintln!("db_bench: {e}");
+        std::process::exit(2);
+    }
+    fail(e)
+}
+
 impl<E: Engine> Bench<E> {
     fn open(&mut self, fresh: bool) {
         self.close();
         if fresh && self.path.exists() {
             std::fs::remove_dir_all(&self.path).unwrap_or_else(|e| fail(e));
         }
-        let db = E::open(&self.path, &self.flags).unwrap_or_else(|e| fail(e));
+        let db = E::open(&self.path, &self.flags).unwrap_or_else(|e| fail_engine(e));
         self.db = Some(Arc::new(db));
     }
 
