@@ -55,7 +55,7 @@
 # Key-value separation (issue 18): --blob gives every engine
 # --enable_blob_files=1 --min_blob_size=4096 (--min_blob_size=N to change
 # it), RocksDB's integrated BlobDB flags, which our db_bench maps for fjall
-# (its KV separation) and Lightning DB (refused until it has blob files).
+# (its KV separation) and Lightning DB (its options of the same names).
 # --blob-engines=rocksdb,fjall gives them to those engines only (implies
 # --blob; e.g. a baseline of Lightning DB without blob files against the
 # peers with them; the caption says which engines had them).

@@ -33,7 +33,11 @@ fn files(dir: &Path, suffix: &str) -> usize {
 
 /// Value `i` of round `r`: large for even `i` (separated), small for odd.
 fn value(i: usize, r: usize) -> Vec<u8> {
-    let len = if i.is_multiple_of(2) { 3000 + i * 7 } else { 50 + i };
+    let len = if i.is_multiple_of(2) {
+        3000 + i * 7
+    } else {
+        50 + i
+    };
     (0..len).map(|j| (i * 31 + j * 7 + r) as u8).collect()
 }
 

@@ -122,17 +122,7 @@ fn lightning_options(flags: &Flags) -> Result<Options> {
         None => Options::default(),
     };
     o.bloom_bits_per_key = flags.bloom_bits;
-    o.compression = match flags.compression_type.as_str() {
-        "none" => Compression::None,
-        "zstd" => Compression::Zstd {
-            level: flags.compression_level,
-        },
-        other => {
-            return Err(
-                format!("--compression_type={other} is not supported (none or zstd)").into(),
-            )
-        }
-    };
+    o.compression = compression(flags, "compression_type", &flags.compression_type)?;
     if let Some(w) = flags.write_buffer_size {
         o.write_buffer_size = w;
     }
@@ -177,21 +167,43 @@ fn lightning_options(flags: &Flags) -> Result<Options> {
     Ok(o)
 }
 
+/// A `--compression_type`-like flag: `none` or `zstd` (at
+/// `--compression_level`).
+fn compression(flags: &Flags, name: &str, value: &str) -> Result<Compression> {
+    match value {
+        "none" => Ok(Compression::None),
+        "zstd" => Ok(Compression::Zstd {
+            level: flags.compression_level,
+        }),
+        other => Err(FlagError(format!("--{name}={other} is not supported (none or zstd)")).into()),
+    }
+}
+
 /// The blob-file flags (`--enable_blob_files`, `--min_blob_size`,
 /// `--blob_file_size`, `--blob_compression_type`,
 /// `--enable_blob_garbage_collection`,
-/// `--blob_garbage_collection_age_cutoff`) on Lightning DB's options.
-/// This build has no blob files (issue 18), so `--enable_blob_files=1` is
-/// refused and, as in RocksDB, the other blob flags do nothing without it.
-/// Replace this body with the mapping when the engine has blob options.
+/// `--blob_garbage_collection_age_cutoff`) on Lightning DB's options of
+/// the same names. As in RocksDB, the others do nothing without
+/// `--enable_blob_files`, and its defaults apply (`--min_blob_size=0`:
+/// every value goes to a blob file; garbage collection off).
 fn apply_blob_flags(o: &mut Options, flags: &Flags) -> Result<()> {
-    let _ = o;
-    if flags.enable_blob_files {
-        return Err(FlagError(
-            "--enable_blob_files is not supported by this Lightning DB build yet (issue 18)".into(),
-        )
-        .into());
+    if !flags.enable_blob_files {
+        return Ok(());
     }
+    o.enable_blob_files = true;
+    o.min_blob_size = usize::try_from(flags.min_blob_size).map_err(|_| {
+        FlagError(format!(
+            "--min_blob_size={} is too large",
+            flags.min_blob_size
+        ))
+    })?;
+    o.blob_file_size = flags.blob_file_size;
+    o.blob_compression_type =
+        compression(flags, "blob_compression_type", &flags.blob_compression_type)?;
+    o.enable_blob_garbage_collection = flags.enable_blob_garbage_collection;
+    o.blob_garbage_collection_age_cutoff = flags.blob_garbage_collection_age_cutoff;
+    o.validate()
+        .map_err(|e| FlagError(format!("blob flags: {e}")))?;
     Ok(())
 }
 

@@ -22,9 +22,8 @@
 //! `--min_blob_size`, `--blob_file_size`, `--blob_compression_type`,
 //! `--enable_blob_garbage_collection`,
 //! `--blob_garbage_collection_age_cutoff`) turn on fjall's key-value
-//! separation (`fjall_engine.rs`); Lightning DB refuses
-//! `--enable_blob_files=1` until it has blob files (issue 18:
-//! `apply_blob_flags` in `engine.rs`).
+//! separation (`fjall_engine.rs`) and Lightning DB's options of the same
+//! names (`apply_blob_flags` in `engine.rs`).
 
 mod engine;
 #[cfg(feature = "peer-fjall")]
@@ -151,8 +150,7 @@ pub struct Flags {
     pub(crate) subcompactions: Option<usize>,
     /// Key-value separation (RocksDB's integrated BlobDB): store values of
     /// at least --min_blob_size bytes in blob files, the tables keeping a
-    /// reference. fjall: its KV separation; Lightning DB: refused (no blob
-    /// files in this build yet, issue 18).
+    /// reference. fjall: its KV separation; Lightning DB: its blob files.
     #[arg(long, default_value_t = false, value_parser = parse_bool, num_args = 0..=1, default_missing_value = "true")]
     pub(crate) enable_blob_files: bool,
     /// Smallest value, in bytes, stored in a blob file (with
