@@ -139,8 +139,8 @@ pub use error::{ConflictKind, Error, Result};
 pub use iter::db_iter::Iter;
 pub use lightning_compaction::stats::{CompactionStats, LevelStats};
 pub use metrics::{
-    DbStats, FilterStats, HistogramSnapshot, MemtableStats, OpLatency, OpStats, RowCacheStats,
-    StallCounter, StallStats, StatsLevel, TxnStats, WalStats,
+    BlobStats, DbStats, FilterStats, HistogramSnapshot, MemtableStats, OpLatency, OpStats,
+    RowCacheStats, StallCounter, StallStats, StatsLevel, TxnStats, WalStats,
 };
 pub use options::{
     CompactionConfig, CompactionStyle, Compression, Options, TieredConfig, WalRecoveryMode,

@@ -230,6 +230,17 @@ fn garbage_collection_relocates_live_values_of_old_files() {
         assert!(!now.contains(f), "{f} was not collected: {now:?}");
     }
     check(&db, &model);
+    // The statistics say what happened.
+    let st = db.stats().blobs;
+    assert_eq!(st.files as usize, now.len(), "{st:?}");
+    let on_disk: u64 = now
+        .iter()
+        .map(|f| std::fs::metadata(dir.path().join(f)).unwrap().len())
+        .sum();
+    assert_eq!(st.file_bytes, on_disk, "{st:?}");
+    assert!(st.gc_runs >= 1 && st.gc_bytes_relocated > 0, "{st:?}");
+    assert!(st.bytes_written >= on_disk, "{st:?}");
+    assert!(st.bytes_read >= st.gc_bytes_relocated, "{st:?}");
     drop(db);
     let db = Db::open(dir.path(), o).unwrap();
     check(&db, &model);

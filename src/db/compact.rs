@@ -16,7 +16,7 @@
 
 use std::collections::HashSet;
 use std::ops::Bound;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -259,7 +259,18 @@ impl DbInner {
             }
             if let (Some(read), Some(b)) = (&read_refs, &blobs) {
                 edit.blob_garbage = blob_garbage(read, &b.kept)?;
+                let moved = b.relocated.load(Ordering::Relaxed);
+                if moved > 0 {
+                    self.io.blob_gc_runs.fetch_add(1, Ordering::Relaxed);
+                    self.io
+                        .blob_gc_relocated
+                        .fetch_add(moved, Ordering::Relaxed);
+                }
             }
+            let blob_bytes: u64 = edit.new_blob_files.iter().map(|b| b.file_size).sum();
+            self.io
+                .blob_bytes_written
+                .fetch_add(blob_bytes, Ordering::Relaxed);
             let read: Vec<(usize, u64)> = job
                 .inputs
                 .iter()
@@ -569,6 +580,8 @@ struct JobBlobs {
     kept: BlobTally,
     /// Blob files whose live values move to new blob files.
     collect: HashSet<u64>,
+    /// Bytes of values moved so far.
+    relocated: AtomicU64,
 }
 
 impl JobBlobs {
@@ -591,6 +604,7 @@ impl JobBlobs {
             version: Arc::clone(version),
             kept: BlobTally::default(),
             collect,
+            relocated: AtomicU64::new(0),
         })
     }
 }
@@ -628,6 +642,8 @@ impl RunWriter for OutputWriter<'_> {
                     // file; the old record is not kept, so it becomes
                     // garbage.
                     let value = job.version.read_blob(e.value, None)?;
+                    job.relocated
+                        .fetch_add(value.len() as u64, Ordering::Relaxed);
                     let new_ref = out.write(e.user_key, &value)?;
                     append_internal_key(&mut self.key_buf, e.user_key, e.seq, kind);
                     return self.builder.add(&self.key_buf, new_ref);

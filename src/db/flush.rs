@@ -183,6 +183,10 @@ impl DbInner {
             if let Some(f) = &flushed {
                 edit.new_files.push((0, f.table.clone()));
                 edit.new_blob_files = f.blob_files.clone();
+                let blob_bytes: u64 = f.blob_files.iter().map(|b| b.file_size).sum();
+                self.io
+                    .blob_bytes_written
+                    .fetch_add(blob_bytes, Ordering::Relaxed);
             }
             let version = versions.log_and_apply(
                 edit,

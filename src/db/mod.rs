@@ -211,6 +211,12 @@ pub(crate) struct IoCounters {
     wal_bytes: AtomicU64,
     /// Bytes appended to the current WAL since its last sync.
     wal_unsynced: AtomicU64,
+    /// Bytes of blob files written (flushes and compactions).
+    blob_bytes_written: AtomicU64,
+    /// Compactions that relocated values out of old blob files.
+    blob_gc_runs: AtomicU64,
+    /// Bytes of values they relocated.
+    blob_gc_relocated: AtomicU64,
 }
 
 impl std::fmt::Debug for Db {

@@ -25,8 +25,8 @@ use crate::log::LogWriter;
 use crate::metrics::event_log::{EventLog, EventLogConfig};
 use crate::metrics::local::{Counter, Op};
 use crate::metrics::{
-    DbStats, FilterStats, MemtableStats, Metrics, OpLatency, OpStats, RowCacheStats, Stall,
-    StallStats, StatsLevel, TxnStats, WalStats,
+    BlobStats, DbStats, FilterStats, MemtableStats, Metrics, OpLatency, OpStats, RowCacheStats,
+    Stall, StallStats, StatsLevel, TxnStats, WalStats,
 };
 use crate::options::Options;
 use crate::version::version::Version;
@@ -71,6 +71,16 @@ impl DbInner {
             immutable_bytes: sv.imms.iter().map(|i| i.approximate_size() as u64).sum(),
             immutable_entries: sv.imms.iter().map(|i| i.num_entries()).sum(),
         };
+        let blob_files = sv.version.blob_files();
+        let blobs = BlobStats {
+            files: blob_files.len() as u64,
+            file_bytes: blob_files.values().map(|b| b.meta.file_size).sum(),
+            garbage_bytes: blob_files.values().map(|b| b.meta.garbage_bytes).sum(),
+            bytes_written: self.io.blob_bytes_written.load(Ordering::Relaxed),
+            bytes_read: self.versions.lock().blob_bytes_read(),
+            gc_runs: self.io.blob_gc_runs.load(Ordering::Relaxed),
+            gc_bytes_relocated: self.io.blob_gc_relocated.load(Ordering::Relaxed),
+        };
         drop(sv);
         // Taken alone: a guard in the struct expression below would live
         // until its end, across `compaction_stats` (compaction → snapshots).
@@ -95,6 +105,7 @@ impl DbInner {
                 useful: local.get(Counter::FilterUseful),
                 false_positives: local.get(Counter::FilterFalsePositives),
             },
+            blobs,
             row_cache: RowCacheStats {
                 hits: local.get(Counter::RowCacheHits),
                 misses: local.get(Counter::RowCacheMisses),

@@ -522,6 +522,7 @@ fn table_opener(
         cache: cache.clone(),
         mmap_reads: opts.allow_mmap_reads,
         tables: Arc::new(TableCache::new(capacity)),
+        blob_bytes_read: Arc::default(),
     }
 }
 

@@ -132,6 +132,20 @@ pub(crate) const FAMILIES: &[Family] = &[
         "Keys in the row cache now."),
     family("lightning_row_cache_bytes", GAUGE, &[],
         "Bytes the row cache holds now (entries and its slot array)."),
+    family("lightning_blob_files", GAUGE, &[],
+        "Live blob files now (key-value separation)."),
+    family("lightning_blob_file_bytes", GAUGE, &[],
+        "Bytes of the live blob files now."),
+    family("lightning_blob_garbage_bytes", GAUGE, &[],
+        "Bytes of live blob files' records no table references any more."),
+    family("lightning_blob_bytes_written_total", COUNTER, &[],
+        "Bytes of blob files written by flushes and compactions."),
+    family("lightning_blob_bytes_read_total", COUNTER, &[],
+        "Bytes of values read from blob files."),
+    family("lightning_blob_gc_runs_total", COUNTER, &[],
+        "Compactions that relocated values out of old blob files."),
+    family("lightning_blob_gc_relocated_bytes_total", COUNTER, &[],
+        "Bytes of values garbage collection relocated."),
     family("lightning_snapshots", GAUGE, &[],
         "Snapshots open now (each transaction holds one)."),
     family("lightning_transactions_open", GAUGE, &[],
@@ -446,6 +460,19 @@ pub(crate) fn families(s: &DbStats) -> Vec<MetricFamily> {
     o.int("lightning_row_cache_misses_total", &[], rc.misses);
     o.int("lightning_row_cache_entries", &[], rc.entries);
     o.int("lightning_row_cache_bytes", &[], rc.usage_bytes);
+
+    let bl = &s.blobs;
+    o.int("lightning_blob_files", &[], bl.files);
+    o.int("lightning_blob_file_bytes", &[], bl.file_bytes);
+    o.int("lightning_blob_garbage_bytes", &[], bl.garbage_bytes);
+    o.int("lightning_blob_bytes_written_total", &[], bl.bytes_written);
+    o.int("lightning_blob_bytes_read_total", &[], bl.bytes_read);
+    o.int("lightning_blob_gc_runs_total", &[], bl.gc_runs);
+    o.int(
+        "lightning_blob_gc_relocated_bytes_total",
+        &[],
+        bl.gc_bytes_relocated,
+    );
 
     let t = &s.transactions;
     o.int("lightning_snapshots", &[], s.snapshots);

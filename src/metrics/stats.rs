@@ -108,6 +108,28 @@ pub struct TxnStats {
     pub open: u64,
 }
 
+/// Blob files (key-value separation, `Options::enable_blob_files`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BlobStats {
+    /// Live blob files now.
+    pub files: u64,
+    /// Bytes of the live blob files now.
+    pub file_bytes: u64,
+    /// Bytes of their records no table references any more (reclaimed
+    /// when a file holds only garbage, or by garbage collection).
+    pub garbage_bytes: u64,
+    /// Bytes of blob files written since open (flushes, and compactions
+    /// that separated or relocated values).
+    pub bytes_written: u64,
+    /// Bytes of values read from blob files since open.
+    pub bytes_read: u64,
+    /// Compactions since open that relocated values out of old blob files.
+    pub gc_runs: u64,
+    /// Bytes of values they relocated.
+    pub gc_bytes_relocated: u64,
+}
+
 /// The write-ahead log.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
@@ -250,6 +272,8 @@ pub struct DbStats {
     pub filter: FilterStats,
     /// The row cache.
     pub row_cache: RowCacheStats,
+    /// Blob files.
+    pub blobs: BlobStats,
     /// Transactions.
     pub transactions: TxnStats,
     /// Snapshots open now (transactions hold one each).
@@ -468,6 +492,20 @@ impl fmt::Display for DbStats {
                 rc.entries,
                 human_bytes(rc.usage_bytes),
                 human_bytes(rc.capacity_bytes)
+            )?;
+        }
+        let bl = &self.blobs;
+        if bl.files > 0 || bl.bytes_written > 0 {
+            writeln!(
+                f,
+                "Blob files: {} files, {} ({} garbage); written {}, read {}; GC: {} runs, {} relocated",
+                bl.files,
+                human_bytes(bl.file_bytes),
+                human_bytes(bl.garbage_bytes),
+                human_bytes(bl.bytes_written),
+                human_bytes(bl.bytes_read),
+                bl.gc_runs,
+                human_bytes(bl.gc_bytes_relocated)
             )?;
         }
         let fl = &self.filter;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -29,12 +29,19 @@ pub(crate) struct BlobFileHandle {
     /// Held while the file is being opened (one opener at a time).
     opening: Mutex<()>,
     obsolete: AtomicBool,
+    /// The database's count of bytes read from blob files.
+    bytes_read: Arc<AtomicU64>,
 }
 
 impl BlobFileHandle {
     /// A handle of blob file `number` of `dir`; the file is opened at its
     /// first read.
-    pub(crate) fn new(fs: Arc<dyn FileSystem>, dir: &Path, number: u64) -> Arc<BlobFileHandle> {
+    pub(crate) fn new(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        number: u64,
+        bytes_read: Arc<AtomicU64>,
+    ) -> Arc<BlobFileHandle> {
         Arc::new(BlobFileHandle {
             number,
             path: blob_file_name(dir, number),
@@ -43,6 +50,7 @@ impl BlobFileHandle {
             open: OnceLock::new(),
             opening: Mutex::new(()),
             obsolete: AtomicBool::new(false),
+            bytes_read,
         })
     }
 
@@ -62,7 +70,10 @@ impl BlobFileHandle {
 
     /// Reads the value `r` refers to (which must name this file).
     pub(crate) fn read(&self, r: &BlobRef) -> Result<Bytes> {
-        self.file()?.read(r)
+        let v = self.file()?.read(r)?;
+        self.bytes_read
+            .fetch_add(u64::from(r.stored_len), Ordering::Relaxed);
+        Ok(v)
     }
 
     /// Marks the file for deletion once no version holds it.
@@ -197,8 +208,9 @@ mod tests {
     #[test]
     fn edits_add_garbage_and_remove_files_and_refuse_what_is_not_live() {
         let fs: Arc<dyn FileSystem> = Arc::new(crate::testing::MemFs::new());
-        let open =
-            |m: &BlobFileMeta| BlobFileHandle::new(Arc::clone(&fs), Path::new("/db"), m.number);
+        let open = |m: &BlobFileMeta| {
+            BlobFileHandle::new(Arc::clone(&fs), Path::new("/db"), m.number, Arc::default())
+        };
         let add = VersionEdit {
             new_blob_files: vec![meta(1), meta(2)],
             ..Default::default()

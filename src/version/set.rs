@@ -220,6 +220,13 @@ impl VersionSet {
         Arc::clone(&self.current)
     }
 
+    /// Bytes of values read from blob files since open.
+    pub(crate) fn blob_bytes_read(&self) -> u64 {
+        self.opener
+            .blob_bytes_read
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The table cache of the tables this set opens.
     pub(crate) fn table_cache(&self) -> &crate::version::table_cache::TableCache {
         &self.opener.tables

@@ -114,6 +114,8 @@ pub(crate) struct TableOpener {
     /// `Options::allow_mmap_reads`: map files, or read them with `pread`.
     pub(crate) mmap_reads: bool,
     pub(crate) tables: Arc<TableCache>,
+    /// Bytes of values read from this database's blob files.
+    pub(crate) blob_bytes_read: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl TableOpener {
@@ -128,7 +130,12 @@ impl TableOpener {
     /// The version's handle of the blob file described by `meta` (opened
     /// at its first read).
     pub(crate) fn blob_handle(&self, meta: &BlobFileMeta) -> Arc<BlobFileHandle> {
-        BlobFileHandle::new(Arc::clone(&self.fs), &self.dir, meta.number)
+        BlobFileHandle::new(
+            Arc::clone(&self.fs),
+            &self.dir,
+            meta.number,
+            Arc::clone(&self.blob_bytes_read),
+        )
     }
 
     /// Opens the table of `meta` and checks it against the manifest's view

@@ -105,6 +105,17 @@ impl Config {
         o.allow_mmap_reads = r.one_in(2);
         o.max_open_files = if r.one_in(3) { 16 } else { -1 };
         o.row_cache_size = pick(r, &[0, 0, 16 << 10, 1 << 20]);
+        // Key-value separation (issue 18).
+        o.enable_blob_files = r.one_in(2);
+        o.min_blob_size = pick(r, &[0, 100, 1000, 4096]);
+        o.blob_file_size = pick(r, &[1 << 20, 4 << 20]);
+        o.blob_compression_type = if r.one_in(3) {
+            Compression::Zstd { level: 1 }
+        } else {
+            Compression::None
+        };
+        o.enable_blob_garbage_collection = r.one_in(2);
+        o.blob_garbage_collection_age_cutoff = pick(r, &[0.0, 0.25, 1.0]);
         if let Err(e) = o.validate() {
             panic!("option set {seed} is invalid: {e}\n{o:?}");
         }
