@@ -13,9 +13,10 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "sst-dump", version, about, long_about)]
 pub struct Args {
-    /// An SST file, a MANIFEST or WAL file (for those commands), or a
-    /// database directory: then every `*.sst` in it, its live MANIFEST
-    /// (manifest, summary) or its `*.log` files (wal). May repeat.
+    /// An SST file, a MANIFEST, WAL or blob file (for those commands), or
+    /// a database directory: then every `*.sst` in it, its live MANIFEST
+    /// (manifest, summary), its `*.log` files (wal) or its `*.blob` files
+    /// (blob). May repeat.
     #[arg(short, long = "file", value_name = "PATH", required = true)]
     pub files: Vec<PathBuf>,
 
@@ -106,6 +107,10 @@ pub enum Command {
     /// Size the data blocks would take under other compression settings
     /// (nothing is written).
     Recompress,
+    /// List and check blob files (`*.blob`, key-value separation): every
+    /// record's key, offset and sizes; every checksum; compressed values
+    /// decompressed.
+    Blob,
 }
 
 impl Command {
@@ -121,6 +126,7 @@ impl Command {
             Command::Manifest => "manifest",
             Command::Wal => "wal",
             Command::Recompress => "recompress",
+            Command::Blob => "blob",
         }
     }
 }

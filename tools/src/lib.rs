@@ -1,6 +1,7 @@
 //! Lightning DB's tools. `sst-dump`: an offline inspector of Lightning DB files, built only on the
 //! engine's read-only [`lightning_db::inspect`] API. See docs/sst-dump.md.
 
+mod blob_cmds;
 pub mod cli;
 mod db_cmds;
 pub mod fmt;
@@ -181,6 +182,7 @@ pub fn run(args: &Args, out: &mut dyn Write) -> i32 {
         Command::Summary => db_cmds::summary(&mut ctx),
         Command::Manifest => db_cmds::manifest(&mut ctx),
         Command::Wal => db_cmds::wal(&mut ctx),
+        Command::Blob => blob_cmds::blob(&mut ctx),
     };
     let r = r.and_then(|()| ctx.out.flush());
     match r {

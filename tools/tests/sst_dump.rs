@@ -675,3 +675,61 @@ fn verify_finds_properties_that_lie_where_check_sees_sound_checksums() {
     assert_eq!(v["problems"][0]["kind"], "verify");
     assert_eq!(v["problems"].as_array().unwrap().len(), 1);
 }
+
+/// `--command=blob` lists and checks blob files; `scan` shows the
+/// references; a flipped byte in a value is found with its offset.
+#[test]
+fn blob_command_lists_and_checks_blob_files() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("db");
+    {
+        let o = lightning_db::Options::default()
+            .enable_blob_files(true)
+            .min_blob_size(100);
+        let db = lightning_db::Db::open(&dir, o).unwrap();
+        for i in 0..20u32 {
+            db.put(format!("key{i:02}"), vec![b'a' + (i % 26) as u8; 500])
+                .unwrap();
+        }
+        db.put("small", "tiny").unwrap();
+        db.flush().unwrap();
+    }
+    let o = run(&["-f", s(&dir), "-c", "blob"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("20 records"), "{out}");
+    assert!(
+        out.contains("'key07' @ offset") || out.contains("\"key07\" @ offset"),
+        "{out}"
+    );
+    assert!(out.contains("1 blob file checked: 1 OK, 0 failed"), "{out}");
+    let o = run(&["-f", s(&dir), "-c", "scan"]);
+    assert!(stdout(&o).contains(": blob => file "), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(": put => "),
+        "the small value stays inline"
+    );
+    let v = json(&run(&["-f", s(&dir), "-c", "blob", "--json"]));
+    let f = &v["files"][0];
+    assert_eq!(f["blob_count"], 20);
+    assert_eq!(f["records"].as_array().unwrap().len(), 20);
+    assert_eq!(f["ok"], true);
+    // Damage one value: found, with the file and offset.
+    let blob = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "blob"))
+        .unwrap();
+    let value_at = f["records"][3]["value_offset"].as_u64().unwrap() as usize;
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[value_at + 10] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let o = run(&["-f", s(&blob), "-c", "blob"]);
+    assert_eq!(code(&o), 1);
+    let out = stdout(&o);
+    assert!(
+        out.contains("FAILED") && out.contains("after 3 sound records"),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{value_at}")), "{out}");
+}
