@@ -66,6 +66,10 @@ struct Config {
     /// Values of 2-26 KiB and a 4 MiB memtable (else 20-620 bytes and
     /// 64 KiB): the WAL grows past several 1 MiB windows.
     large: bool,
+    /// Blob files on (issue 18): values of 300 bytes and more are written
+    /// to blob files at flush, garbage collection drains the older half,
+    /// and `verify` after each reopen checks the references.
+    blobs: bool,
 }
 
 impl Config {
@@ -73,6 +77,7 @@ impl Config {
         Config {
             wal_mmap: !rng.one_in(4),
             large: rng.one_in(4),
+            blobs: rng.one_in(2),
         }
     }
 }
@@ -84,6 +89,14 @@ fn options(fs: &Arc<FaultFs>, cfg: Config) -> Options {
         .wal_mmap(cfg.wal_mmap);
     if cfg.large {
         o.write_buffer_size = 4 << 20;
+    }
+    if cfg.blobs {
+        o = o
+            .enable_blob_files(true)
+            .min_blob_size(300)
+            .blob_file_size(1 << 20)
+            .enable_blob_garbage_collection(true)
+            .blob_garbage_collection_age_cutoff(0.5);
     }
     o
 }
@@ -290,6 +303,7 @@ struct Figures {
     modes: BTreeMap<String, u64>,
     mapped_cycles: u64,
     large_cycles: u64,
+    blob_cycles: u64,
 }
 
 fn mode_name(m: CrashMode) -> String {
@@ -455,13 +469,23 @@ fn power_loss_at_random_points_keeps_a_durable_prefix() {
         });
         check(&db, &mut h, &mut figs)
             .unwrap_or_else(|e| panic!("{}", ctx(&format!("{e} ({mode:?})"))));
+        if cfg.blobs {
+            let report = db.verify().unwrap();
+            if !report.is_ok() {
+                panic!(
+                    "{}",
+                    ctx(&format!("verify: {:?} ({mode:?})", report.problems))
+                );
+            }
+            figs.blob_cycles += 1;
+        }
         db.close()
             .unwrap_or_else(|e| panic!("{}", ctx(&format!("close failed: {e}"))));
     }
     let st = fs.stats();
     println!(
         "{} crash points ({} during recovery) in {:.1?}: {} cycles with a mapped WAL, {} with \
-         large values; {} batches written, {} acknowledged with sync, \
+         large values, {} with blob files (verified); {} batches written, {} acknowledged with sync, \
          {} unsynced batches lost, none synced lost; {} flushes, {} compact_range; modes {:?}; \
          fs ops: {} appends, {} syncs, {} dir syncs, {} renames, {} fallocates, {} ftruncates, \
          {} writeback hints, {} refused while powered off",
@@ -470,6 +494,7 @@ fn power_loss_at_random_points_keeps_a_durable_prefix() {
         start.elapsed(),
         figs.mapped_cycles,
         figs.large_cycles,
+        figs.blob_cycles,
         figs.batches_written,
         figs.acked_synced,
         figs.lost_unsynced,
@@ -502,6 +527,7 @@ fn torn_header_of_a_rotated_wal_is_not_corruption() {
         let cfg = Config {
             wal_mmap: seed % 2 == 0,
             large: false,
+            blobs: false,
         };
         let fs = Arc::new(FaultFs::new());
         let db = Db::open(DIR, options(&fs, cfg)).unwrap();
@@ -576,6 +602,7 @@ fn power_cut_at_every_step_of_a_wal_switch() {
         let cfg = Config {
             wal_mmap,
             large: false,
+            blobs: false,
         };
         let opts = |fs: &Arc<FaultFs>| {
             let mut o = options(fs, cfg);
