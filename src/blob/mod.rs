@@ -22,9 +22,10 @@ mod writer;
 pub(crate) use format::BlobRef;
 pub(crate) use output::BlobOutput;
 pub(crate) use reader::BlobFile;
-pub(crate) use tally::{decode_ref, garbage, BlobTally};
+pub(crate) use tally::{decode_ref, garbage, BlobTally, Garbage};
+pub(crate) use writer::BlobFileInfo;
 #[cfg(test)]
-use writer::{BlobFileInfo, BlobFileWriter};
+use writer::BlobFileWriter;
 
 #[cfg(test)]
 mod tests {

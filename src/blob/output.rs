@@ -8,7 +8,6 @@ use super::writer::{BlobFileInfo, BlobFileWriter};
 use crate::error::Result;
 use crate::fs::FileSystem;
 use crate::options::{Compression, Options};
-use crate::version::edit::BlobFileMeta;
 
 /// Writes the separated values of one flush or compaction: a new blob file
 /// whenever the current one reached `blob_file_size`, each numbered from
@@ -96,21 +95,10 @@ impl<'a> BlobOutput<'a> {
         Ok(())
     }
 
-    /// Finishes and syncs every file written; returns their metadata for
-    /// the manifest edit (no garbage yet). The caller syncs the directory.
-    pub(crate) fn finish(mut self) -> Result<Vec<BlobFileMeta>> {
+    /// Finishes and syncs every file written; returns what each holds,
+    /// for the manifest edit. The caller syncs the directory.
+    pub(crate) fn finish(mut self) -> Result<Vec<BlobFileInfo>> {
         self.close_current()?;
-        Ok(self
-            .finished
-            .iter()
-            .map(|f| BlobFileMeta {
-                number: f.number,
-                file_size: f.file_size,
-                blob_count: f.blob_count,
-                blob_bytes: f.blob_bytes,
-                garbage_count: 0,
-                garbage_bytes: 0,
-            })
-            .collect())
+        Ok(self.finished)
     }
 }

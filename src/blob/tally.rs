@@ -9,7 +9,6 @@ use parking_lot::Mutex;
 
 use super::format::{BlobRef, RECORD_HEADER_LEN};
 use crate::error::{Error, Result};
-use crate::version::edit::BlobGarbage;
 
 /// Records and bytes referenced per blob file, from several threads (the
 /// subcompactions of one job).
@@ -47,9 +46,20 @@ pub(crate) fn decode_ref(encoded: &[u8]) -> Result<BlobRef> {
     })
 }
 
+/// Records of one blob file that became garbage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Garbage {
+    /// The blob file.
+    pub(crate) file: u64,
+    /// Records.
+    pub(crate) count: u64,
+    /// Their bytes.
+    pub(crate) bytes: u64,
+}
+
 /// What became garbage: for each blob file, the references `inputs` held
 /// beyond those `outputs` hold (outputs never hold more).
-pub(crate) fn garbage(inputs: &BlobTally, outputs: &BlobTally) -> Result<Vec<BlobGarbage>> {
+pub(crate) fn garbage(inputs: &BlobTally, outputs: &BlobTally) -> Result<Vec<Garbage>> {
     let out = outputs.counts();
     let read = inputs.counts();
     let mut g = Vec::new();
@@ -61,8 +71,8 @@ pub(crate) fn garbage(inputs: &BlobTally, outputs: &BlobTally) -> Result<Vec<Blo
             )));
         }
         if count > oc {
-            g.push(BlobGarbage {
-                number: file,
+            g.push(Garbage {
+                file,
                 count: count - oc,
                 bytes: bytes - ob,
             });

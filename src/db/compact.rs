@@ -38,7 +38,7 @@ use crate::key::{append_internal_key, encode_internal_key, ValueKind};
 use crate::key::{user_key, MAX_SEQUENCE};
 use crate::metrics::{db_event, Stall};
 use crate::sst::{TableBuildOptions, TableBuilder};
-use crate::version::edit::{BlobFileMeta, FileMetaData, VersionEdit};
+use crate::version::edit::{BlobFileMeta, BlobGarbage, FileMetaData, VersionEdit};
 use crate::version::superversion::SuperVersion;
 use crate::version::version::{TableFile, Version};
 
@@ -258,7 +258,10 @@ impl DbInner {
                 edit.new_blob_files.extend(o.blob_files);
             }
             if let (Some(read), Some(b)) = (&read_refs, &blobs) {
-                edit.blob_garbage = blob_garbage(read, &b.kept)?;
+                edit.blob_garbage = blob_garbage(read, &b.kept)?
+                    .into_iter()
+                    .map(BlobGarbage::from)
+                    .collect();
                 let moved = b.relocated.load(Ordering::Relaxed);
                 if moved > 0 {
                     self.io.blob_gc_runs.fetch_add(1, Ordering::Relaxed);
@@ -715,7 +718,7 @@ impl<'a> RunSink for EngineSink<'a> {
         };
         Ok(CompactionOutput {
             table: file_meta(w.number, file_size, &props),
-            blob_files,
+            blob_files: blob_files.into_iter().map(BlobFileMeta::from).collect(),
         })
     }
 }

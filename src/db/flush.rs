@@ -101,7 +101,7 @@ pub(crate) fn build_table(
     let (props, file_size) = builder.finish()?;
     Ok(Some(Flushed {
         table: file_meta(number, file_size, &props),
-        blob_files,
+        blob_files: blob_files.into_iter().map(BlobFileMeta::from).collect(),
     }))
 }
 

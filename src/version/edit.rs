@@ -74,6 +74,30 @@ pub struct BlobFileMeta {
     pub garbage_bytes: u64,
 }
 
+impl From<crate::blob::BlobFileInfo> for BlobFileMeta {
+    /// A new blob file: its totals, no garbage yet.
+    fn from(f: crate::blob::BlobFileInfo) -> Self {
+        BlobFileMeta {
+            number: f.number,
+            file_size: f.file_size,
+            blob_count: f.blob_count,
+            blob_bytes: f.blob_bytes,
+            garbage_count: 0,
+            garbage_bytes: 0,
+        }
+    }
+}
+
+impl From<crate::blob::Garbage> for BlobGarbage {
+    fn from(g: crate::blob::Garbage) -> Self {
+        BlobGarbage {
+            number: g.file,
+            count: g.count,
+            bytes: g.bytes,
+        }
+    }
+}
+
 /// Garbage one edit adds to a live blob file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlobGarbage {
