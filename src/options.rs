@@ -154,7 +154,8 @@ pub struct Options {
     /// only when every value in it is garbage.
     pub enable_blob_garbage_collection: bool,
     /// The oldest fraction of the blob files whose values compaction
-    /// rewrites when garbage collection is on (default 0.25).
+    /// rewrites when garbage collection is on (default 0.25); of those,
+    /// only files that hold some garbage are rewritten.
     pub blob_garbage_collection_age_cutoff: f64,
     /// Compression per level, overriding `compression`: entry `n` applies
     /// to files written to level `n`; levels past the end use the last

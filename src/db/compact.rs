@@ -588,10 +588,11 @@ struct JobBlobs {
 }
 
 impl JobBlobs {
-    /// The blob side of a job on `version`: the oldest
-    /// `blob_garbage_collection_age_cutoff` of its blob files are
-    /// collected when garbage collection is on. `None` when the version
-    /// has no blob file and blob files are off.
+    /// The blob side of a job on `version`: of the oldest
+    /// `blob_garbage_collection_age_cutoff` of its blob files, those that
+    /// hold some garbage are collected when garbage collection is on (a
+    /// file without garbage would be copied whole for nothing). `None`
+    /// when the version has no blob file and blob files are off.
     fn new(version: &Arc<Version>, opts: &crate::options::Options) -> Option<JobBlobs> {
         let files = version.blob_files();
         if files.is_empty() && !opts.enable_blob_files {
@@ -599,7 +600,12 @@ impl JobBlobs {
         }
         let collect = if opts.enable_blob_files && opts.enable_blob_garbage_collection {
             let n = (files.len() as f64 * opts.blob_garbage_collection_age_cutoff) as usize;
-            files.keys().take(n).copied().collect()
+            files
+                .iter()
+                .take(n)
+                .filter(|(_, f)| f.meta.garbage_count > 0)
+                .map(|(n, _)| *n)
+                .collect()
         } else {
             HashSet::new()
         };
