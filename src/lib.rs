@@ -93,9 +93,12 @@
 //! Linux is the supported platform: it is where the engine is built, tested
 //! and measured (`fdatasync`, `fallocate`, `sync_file_range`, the mapped
 //! WAL). Other Unix systems (macOS, the BSDs) have fallbacks for the
-//! Linux-only calls (plain appends for the WAL, no writeback hints) but are
-//! not built or tested by this project's CI yet. Windows is not supported:
-//! the crate fails to compile there with a message saying so.
+//! Linux-only calls (plain appends for the WAL, no writeback hints); CI
+//! type-checks the crate for macOS (`cargo check --target
+//! aarch64-apple-darwin`) but runs no test there. Windows is not
+//! supported: the crate fails to compile there with a message saying so
+//! (CI checks that it does). The minimum Rust version (`rust-version`,
+//! 1.89) is checked in CI too.
 #![deny(missing_docs)]
 
 #[cfg(not(unix))]
