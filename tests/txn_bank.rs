@@ -266,9 +266,15 @@ fn bank_survives_kill_9() {
         db.close().unwrap();
     }
     let mut balances: BTreeMap<u64, u64> = (0..ACCOUNTS).map(|i| (i, INITIAL)).collect();
+    // Transfers are applied thread by thread, not in the order they
+    // committed, so a balance may dip below zero on the way; wrapping
+    // arithmetic commutes, and the sums of a cycle are exact again once
+    // all of them are applied.
     let apply = |b: &mut BTreeMap<u64, u64>, r: &Transfer| {
-        *b.get_mut(&r.from).unwrap() -= r.amount;
-        *b.get_mut(&r.to).unwrap() += r.amount;
+        let from = b.get_mut(&r.from).unwrap();
+        *from = from.wrapping_sub(r.amount);
+        let to = b.get_mut(&r.to).unwrap();
+        *to = to.wrapping_add(r.amount);
     };
     // Per thread: the number of its last transfer in the database.
     let mut last_n = [0u64; CRASH_THREADS as usize];

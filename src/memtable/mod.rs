@@ -545,7 +545,9 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut x = r + 1;
                     let mut checked = 0u64;
-                    while !done.load(Ordering::Acquire) {
+                    // At least one check after the writer is done: on a
+                    // busy machine it may finish before a reader runs.
+                    while !done.load(Ordering::Acquire) || checked == 0 {
                         let seq = published.load(Ordering::Acquire);
                         if seq == 0 {
                             continue;
