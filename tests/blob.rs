@@ -314,4 +314,9 @@ fn verify_checks_blob_files_and_reads_report_damage() {
         "{:?}",
         r.problems
     );
+    // Opening refuses it too, naming the file, as for a missing table.
+    let e = Db::open(dir.path(), opts()).unwrap_err();
+    assert!(e.is_corruption() && e.to_string().contains(".blob"), "{e}");
+    let e = Db::open_read_only(dir.path(), opts()).unwrap_err();
+    assert!(e.is_corruption() && e.to_string().contains(".blob"), "{e}");
 }

@@ -123,11 +123,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
 
     // Live files.
     let opener = table_opener(&fs, dir, &cache, &opts);
-    let mut base = Version::empty(opts.compaction.num_levels).apply(
-        &recovered.snapshot_edit(),
-        |m| opener.open(m),
-        |b| opener.blob_handle(b),
-    )?;
+    let mut base = recovered_version(fs.as_ref(), dir, &recovered, &opener, &opts)?;
 
     // File numbers: past everything the manifest or the directory knows.
     let mut next_file = recovered.next_file_number.max(1);
@@ -325,11 +321,7 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     }
     let recovered = recover_manifest(fs.as_ref(), dir)?;
     let opener = table_opener(&fs, dir, &cache, &opts);
-    let base = Version::empty(opts.compaction.num_levels).apply(
-        &recovered.snapshot_edit(),
-        |m| opener.open(m),
-        |b| opener.blob_handle(b),
-    )?;
+    let base = recovered_version(fs.as_ref(), dir, &recovered, &opener, &opts)?;
 
     let mut logs: Vec<u64> = names
         .iter()
@@ -499,6 +491,35 @@ fn replay_wals(
         }
     }
     Ok(out)
+}
+
+/// The version the manifest describes: every table opened (so that a
+/// missing or damaged one is found now), and every blob file present (a
+/// missing one would fail only the reads of its values, later; it is
+/// `Corruption` now, as a missing table is).
+fn recovered_version(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    recovered: &RecoveredManifest,
+    opener: &TableOpener,
+    opts: &Options,
+) -> Result<Version> {
+    let version = Version::empty(opts.compaction.num_levels).apply(
+        &recovered.snapshot_edit(),
+        |m| opener.open(m),
+        |b| opener.blob_handle(b),
+    )?;
+    for &number in version.blob_files().keys() {
+        let path = blob_file_name(dir, number);
+        if !fs.exists(&path)? {
+            return Err(Error::corruption(
+                path,
+                0,
+                "the manifest lists this blob file but it is missing",
+            ));
+        }
+    }
+    Ok(version)
 }
 
 /// How the database opens its tables (`allow_mmap_reads`), and the table
