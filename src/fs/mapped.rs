@@ -61,6 +61,11 @@ use crate::error::{Error, Result};
 /// Bytes mapped at a time (a multiple of every page size in use).
 pub(crate) const WINDOW: u64 = 1 << 20;
 
+/// Appends of at least this many bytes are written with `pwrite`, not
+/// through the map: a large record's fragments (up to 32 KiB each) fault
+/// fewer pages that way. Measured with 100 KB values: see the commit.
+const DIRECT_APPEND: usize = 16 * 1024;
+
 /// Unsynced flushes in a row after which a buffered file maps its window
 /// again (see the module docs).
 pub(crate) const MAP_AFTER_FLUSHES: u32 = 8;
@@ -303,6 +308,19 @@ impl<B: MapBackend> WritableFile for MappedWritable<B> {
             self.len += data.len() as u64;
             return Ok(());
         }
+        if data.len() >= DIRECT_APPEND {
+            // A large piece (a fragment of a large record) costs one
+            // `pwrite` instead of faulting its pages into the map one by
+            // one; the map and `pwrite` share the page cache, so the bytes
+            // land in the same pages either way.
+            self.allocate(self.len + data.len() as u64)?;
+            self.file
+                .write_at(data, self.len)
+                .map_err(|e| Error::io(&self.path, e))?;
+            self.len += data.len() as u64;
+            self.start_writeback();
+            return Ok(());
+        }
         while !data.is_empty() {
             self.map_window()?;
             let at = (self.len % WINDOW) as usize;
@@ -417,9 +435,13 @@ mod tests {
         let mut expect = Vec::new();
         let mut n = 0u32;
         while (expect.len() as u64) < 3 * WINDOW + 12345 {
-            // Sizes 0..9000 and one larger than a whole window.
+            // Sizes 0..9000 through the map, every third up to 40,000
+            // (written with `pwrite` from DIRECT_APPEND on), and one larger
+            // than a whole window.
             let size = if n == 40 {
                 WINDOW as usize + 777
+            } else if n % 3 == 0 {
+                (n as usize * 7919) % 40_000
             } else {
                 (n as usize * 7919) % 9000
             };
@@ -575,7 +597,9 @@ mod fault_tests {
         let mut rest = data;
         let mut i = 0usize;
         while !rest.is_empty() {
-            let n = ((i * 7919) % 9000 + 1).min(rest.len());
+            // Every fourth piece large enough for a direct `pwrite`.
+            let max = if i % 4 == 3 { 40_000 } else { 9000 };
+            let n = ((i * 7919) % max + 1).min(rest.len());
             let (now, later) = rest.split_at(n);
             w.append(now).unwrap();
             if i % 5 == 4 {
