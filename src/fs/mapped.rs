@@ -440,7 +440,7 @@ mod tests {
             // than a whole window.
             let size = if n == 40 {
                 WINDOW as usize + 777
-            } else if n % 3 == 0 {
+            } else if n.is_multiple_of(3) {
                 (n as usize * 7919) % 40_000
             } else {
                 (n as usize * 7919) % 9000
