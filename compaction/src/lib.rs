@@ -21,6 +21,7 @@ pub mod config;
 pub mod executor;
 pub mod merge;
 pub mod planner;
+pub mod range_del;
 pub mod stats;
 pub mod types;
 
@@ -36,6 +37,7 @@ pub use planner::{
     level_scores, level_targets, manual, pending_compaction_bytes, pick, write_stall, ManualStep,
     StallCause, WriteStall,
 };
+pub use range_del::{Fragment, FragmentError, FragmentedTombstones, RangeTombstone};
 pub use stats::{CompactionStats, LevelStats, StallMicros};
 pub use types::{
     CompactionJob, CompactionReason, EntryCursor, EntryKind, EntryRef, FileInfo, KeyRange,

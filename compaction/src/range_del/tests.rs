@@ -1,0 +1,185 @@
+use super::*;
+use proptest::prelude::*;
+
+fn t(start: &[u8], end: &[u8], seq: u64) -> RangeTombstone {
+    RangeTombstone {
+        start: start.to_vec(),
+        end: end.to_vec(),
+        seq,
+    }
+}
+
+/// The rule itself, on the raw tombstones.
+fn naive_max(ts: &[RangeTombstone], key: &[u8], read_seq: u64) -> u64 {
+    ts.iter()
+        .filter(|t| t.start.as_slice() <= key && key < t.end.as_slice() && t.seq <= read_seq)
+        .map(|t| t.seq)
+        .max()
+        .unwrap_or(0)
+}
+
+fn arb_key() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(0u8..4, 0..3)
+}
+
+fn arb_tombstones() -> impl Strategy<Value = Vec<RangeTombstone>> {
+    prop::collection::vec(
+        (arb_key(), arb_key(), 1u64..40).prop_map(|(a, b, s)| t(&a, &b, s)),
+        0..12,
+    )
+}
+
+/// Every key of the small alphabet, and a few past it.
+fn all_keys() -> Vec<Vec<u8>> {
+    let mut keys = vec![Vec::new()];
+    for a in 0u8..5 {
+        keys.push(vec![a]);
+        for b in 0u8..5 {
+            keys.push(vec![a, b]);
+            for c in 0u8..5 {
+                keys.push(vec![a, b, c]);
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn overlapping_tombstones_are_cut_into_pieces() {
+    let f = FragmentedTombstones::new([t(b"a", b"e", 5), t(b"c", b"g", 9)]);
+    let got: Vec<(&[u8], &[u8], &[u64])> = f
+        .fragments()
+        .iter()
+        .map(|f| (f.start.as_slice(), f.end.as_slice(), f.seqs.as_slice()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (&b"a"[..], &b"c"[..], &[5u64][..]),
+            (&b"c"[..], &b"e"[..], &[9, 5][..]),
+            (&b"e"[..], &b"g"[..], &[9][..]),
+        ]
+    );
+    assert_eq!(f.max_covering_seq(b"d", 7), 5);
+    assert_eq!(f.max_covering_seq(b"d", 9), 9);
+    assert_eq!(f.max_covering_seq(b"g", 100), 0);
+    assert!(f.deletes(b"b", 4, 5));
+    assert!(!f.deletes(b"b", 5, 100));
+    assert_eq!(f.len(), 4);
+}
+
+#[test]
+fn empty_ranges_are_ignored_and_neighbours_join() {
+    let f = FragmentedTombstones::new([t(b"b", b"b", 5), t(b"a", b"c", 3), t(b"c", b"d", 3)]);
+    assert_eq!(f.fragments().len(), 1);
+    assert_eq!(f.bounds(), Some((&b"a"[..], &b"d"[..])));
+}
+
+#[test]
+fn from_fragments_refuses_what_new_never_makes() {
+    let frag = |s: &[u8], e: &[u8], seqs: &[u64]| Fragment {
+        start: s.to_vec(),
+        end: e.to_vec(),
+        seqs: seqs.to_vec(),
+    };
+    let bad = [
+        vec![frag(b"b", b"a", &[1])],
+        vec![frag(b"a", b"b", &[])],
+        vec![frag(b"a", b"b", &[1, 2])],
+        vec![frag(b"a", b"b", &[2, 2])],
+        vec![frag(b"a", b"c", &[1]), frag(b"b", b"d", &[1])],
+    ];
+    for b in bad {
+        assert!(FragmentedTombstones::from_fragments(b).is_err());
+    }
+    let ok = vec![frag(b"a", b"b", &[3, 1]), frag(b"b", b"d", &[1])];
+    assert!(FragmentedTombstones::from_fragments(ok).is_ok());
+}
+
+#[test]
+fn forward_cursor_agrees_with_search() {
+    let f = FragmentedTombstones::new([t(b"b", b"d", 2), t(b"f", b"h", 4), t(b"g", b"k", 6)]);
+    let mut c = f.cursor();
+    for k in [
+        &b"a"[..],
+        b"b",
+        b"c",
+        b"d",
+        b"e",
+        b"f",
+        b"g",
+        b"h",
+        b"j",
+        b"k",
+        b"z",
+    ] {
+        assert_eq!(c.fragment_at(k), f.fragment_at(k), "key {k:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn fragments_answer_as_the_raw_tombstones(ts in arb_tombstones(), read in 0u64..45) {
+        let f = FragmentedTombstones::new(ts.clone());
+        prop_assert!(FragmentedTombstones::from_fragments(f.fragments().to_vec()).is_ok());
+        let mut cursor = f.cursor();
+        for k in all_keys() {
+            prop_assert_eq!(f.max_covering_seq(&k, read), naive_max(&ts, &k, read), "key {:?}", k);
+            prop_assert_eq!(cursor.fragment_at(&k), f.fragment_at(&k));
+        }
+        // Fragmenting the fragments gives the same set.
+        prop_assert_eq!(FragmentedTombstones::new(f.tombstones()), f.clone());
+        let merged = FragmentedTombstones::merge([&f, &FragmentedTombstones::empty()]);
+        prop_assert_eq!(merged, f);
+    }
+
+    #[test]
+    fn clip_keeps_exactly_the_keys_inside(
+        ts in arb_tombstones(),
+        lo in prop::option::of(arb_key()),
+        hi in prop::option::of(arb_key()),
+    ) {
+        let f = FragmentedTombstones::new(ts);
+        let c = f.clip(lo.as_deref(), hi.as_deref());
+        prop_assert!(FragmentedTombstones::from_fragments(c.fragments().to_vec()).is_ok());
+        for k in all_keys() {
+            let inside = lo.as_ref().is_none_or(|l| k >= *l) && hi.as_ref().is_none_or(|h| k < *h);
+            let want = if inside { f.max_covering_seq(&k, u64::MAX) } else { 0 };
+            prop_assert_eq!(c.max_covering_seq(&k, u64::MAX), want, "key {:?}", k);
+        }
+    }
+
+    #[test]
+    fn garbage_collection_changes_no_answer_that_matters(
+        ts in arb_tombstones(),
+        mut snapshots in prop::collection::vec(1u64..40, 0..4),
+        bottommost in any::<bool>(),
+    ) {
+        snapshots.sort_unstable();
+        snapshots.dedup();
+        let f = FragmentedTombstones::new(ts);
+        let g = f.collect_garbage(&snapshots, bottommost);
+        prop_assert!(FragmentedTombstones::from_fragments(g.fragments().to_vec()).is_ok());
+        let stripe = |s: u64| snapshots.partition_point(|&x| x < s);
+        let readers: Vec<u64> = snapshots.iter().copied().chain([u64::MAX]).collect();
+        for k in all_keys() {
+            for s in 0..42 {
+                // On the bottommost level the earliest stripe's versions
+                // are dropped with the tombstones that delete them.
+                if bottommost && stripe(s) == 0 {
+                    continue;
+                }
+                for &r in &readers {
+                    prop_assert_eq!(
+                        g.deletes(&k, s, r),
+                        f.deletes(&k, s, r),
+                        "key {:?} seq {} reader {}", k, s, r
+                    );
+                }
+            }
+        }
+        prop_assert!(g.len() <= f.len());
+    }
+}
