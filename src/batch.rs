@@ -7,6 +7,13 @@
 //! sequence: u64 LE ‖ count: u32 LE ‖ count × (kind: u8, key: lp-bytes, [value: lp-bytes])
 //! ```
 //!
+//! where kind is 0 (delete), 1 (put) or 3 (delete range: the key is the
+//! range's start, the "value" its end). Kind 3 is only written to and read
+//! from WALs of format version 3.
+//!
+//! ```text
+//! ```
+//!
 //! and group commit concatenates batches with [`WriteBatch::append`].
 //! WALs of format version 2 store the sequence and count as varints
 //! instead ([`WriteBatch::with_wal_payload`]): the batch writes that
@@ -22,7 +29,9 @@
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 // The crate-internal half is used by the Db write path (not yet written).
 
+use std::borrow::Cow;
 use std::fmt;
+use std::ops::{Bound, RangeBounds};
 
 use crate::coding::{encode_varint64, put_length_prefixed, Cursor, DecodeError, MAX_VARINT64_LEN};
 use crate::error::{Error, Result};
@@ -49,14 +58,56 @@ pub struct WriteBatch {
     deletes: u64,
 }
 
+/// What one operation of a batch does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpKind {
+    /// Deletes the key.
+    Delete,
+    /// Sets the key to the value.
+    Put,
+    /// Deletes every key in `[key, value)` (a range tombstone).
+    DeleteRange,
+}
+
+impl OpKind {
+    /// The operation's byte in the encoding.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            OpKind::Delete => 0,
+            OpKind::Put => 1,
+            OpKind::DeleteRange => 3,
+        }
+    }
+
+    /// Decodes an operation byte of a WAL of format `version`: delete
+    /// range only from version 3 on.
+    pub(crate) fn from_code(b: u8, version: u32) -> Option<OpKind> {
+        match b {
+            0 => Some(OpKind::Delete),
+            1 => Some(OpKind::Put),
+            3 if version >= 3 => Some(OpKind::DeleteRange),
+            _ => None,
+        }
+    }
+
+    /// The internal-key kind of a point operation (`None` for a range).
+    pub(crate) fn value_kind(self) -> Option<ValueKind> {
+        match self {
+            OpKind::Delete => Some(ValueKind::Delete),
+            OpKind::Put => Some(ValueKind::Value),
+            OpKind::DeleteRange => None,
+        }
+    }
+}
+
 /// One operation of a batch, borrowed from its encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BatchOp<'a> {
-    /// Put ([`ValueKind::Value`]) or delete ([`ValueKind::Delete`]).
-    pub kind: ValueKind,
-    /// The user key.
+    /// Put, delete or delete range.
+    pub kind: OpKind,
+    /// The user key (the start of a range).
     pub key: &'a [u8],
-    /// The value; empty for a delete.
+    /// The value; empty for a delete; the end of a range.
     pub value: &'a [u8],
 }
 
@@ -106,7 +157,7 @@ impl WriteBatch {
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let (key, value) = (key.as_ref(), value.as_ref());
         self.rep.reserve(1 + 10 + key.len() + 10 + value.len());
-        self.rep.push(ValueKind::Value as u8);
+        self.rep.push(OpKind::Put.code());
         put_length_prefixed(&mut self.rep, key);
         put_length_prefixed(&mut self.rep, value);
         self.max_key = self.max_key.max(key.len());
@@ -131,11 +182,90 @@ impl WriteBatch {
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
         let key = key.as_ref();
         self.rep.reserve(1 + 10 + key.len());
-        self.rep.push(ValueKind::Delete as u8);
+        self.rep.push(OpKind::Delete.code());
         put_length_prefixed(&mut self.rep, key);
         self.max_key = self.max_key.max(key.len());
         self.user_bytes += key.len() as u64;
         self.deletes += 1;
+        self.set_ops(self.ops + 1);
+    }
+
+    /// Adds "delete every key in `range`": one range tombstone, whatever
+    /// the number of keys it covers, visible to every read at once
+    /// (RocksDB's `DeleteRange`). Any bounds work (`a..b`, `a..=b`, `a..`,
+    /// `..`); an empty range deletes nothing. A range ending at an
+    /// included key, or unbounded, adds a point delete of that last key
+    /// (of the largest possible key, `MAX_KEY_SIZE` bytes of `0xff`, when
+    /// unbounded) beside the tombstone, since the key after it may be
+    /// longer than a key may be. Keys longer than [`MAX_KEY_SIZE`] (an
+    /// excluded start of exactly `MAX_KEY_SIZE` bytes among them) make
+    /// the write fail. Later operations of the batch on keys in the range
+    /// are not deleted by it.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("a1", "x")?;
+    /// db.put("b1", "y")?;
+    /// let mut batch = lightning_db::WriteBatch::new();
+    /// batch.delete_range("a".."b");
+    /// batch.put("a2", "z"); // later in the batch: not deleted
+    /// db.write(batch)?;
+    /// assert_eq!(db.get("a1")?, None);
+    /// assert_eq!(db.get("a2")?.as_deref(), Some(&b"z"[..]));
+    /// assert_eq!(db.get("b1")?.as_deref(), Some(&b"y"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn delete_range<K: AsRef<[u8]>>(&mut self, range: impl RangeBounds<K>) {
+        let start: Cow<'_, [u8]> = match range.start_bound() {
+            Bound::Included(k) => Cow::Borrowed(k.as_ref()),
+            Bound::Excluded(k) => {
+                let mut v = k.as_ref().to_vec();
+                v.push(0);
+                Cow::Owned(v)
+            }
+            Bound::Unbounded => Cow::Borrowed(&[][..]),
+        };
+        match range.end_bound() {
+            Bound::Excluded(end) => self.push_range_tombstone(&start, end.as_ref()),
+            Bound::Included(last) => {
+                let last = last.as_ref();
+                if *start <= *last {
+                    self.push_range_tombstone(&start, last);
+                    self.delete(last);
+                }
+            }
+            Bound::Unbounded => {
+                let last = [0xffu8; MAX_KEY_SIZE];
+                if *start <= last[..] {
+                    self.push_range_tombstone(&start, &last);
+                    self.delete(last);
+                }
+            }
+        }
+    }
+
+    /// Adds "delete every key starting with `prefix`" (an empty prefix:
+    /// every key), as [`delete_range`](Self::delete_range).
+    pub fn delete_prefix(&mut self, prefix: impl AsRef<[u8]>) {
+        let prefix = prefix.as_ref();
+        match crate::iter::db_iter::prefix_successor(prefix) {
+            Some(end) => self.push_range_tombstone(prefix, &end),
+            None => self.delete_range(prefix..),
+        }
+    }
+
+    /// Adds the range tombstone `[start, end)` (nothing when empty).
+    pub(crate) fn push_range_tombstone(&mut self, start: &[u8], end: &[u8]) {
+        if start >= end {
+            return;
+        }
+        self.rep.reserve(1 + 10 + start.len() + 10 + end.len());
+        self.rep.push(OpKind::DeleteRange.code());
+        put_length_prefixed(&mut self.rep, start);
+        put_length_prefixed(&mut self.rep, end);
+        self.max_key = self.max_key.max(start.len()).max(end.len());
+        self.user_bytes += (start.len() + end.len()) as u64;
         self.set_ops(self.ops + 1);
     }
 
@@ -368,7 +498,7 @@ impl WriteBatch {
             (0usize, 0usize, 0u64, 0u64);
         for _ in 0..count {
             let at = c.position();
-            let kind = ValueKind::from_batch_u8(c.u8("truncated write batch operation")?).ok_or(
+            let kind = OpKind::from_code(c.u8("truncated write batch operation")?, version).ok_or(
                 DecodeError {
                     offset: at,
                     reason: "unknown operation kind in write batch",
@@ -384,18 +514,38 @@ impl WriteBatch {
             }
             max_key = max_key.max(key.len());
             user_bytes += key.len() as u64;
-            deletes += u64::from(kind == ValueKind::Delete);
-            if kind == ValueKind::Value {
-                let value_at = c.position();
-                let value = c.length_prefixed("write batch value runs past the record")?;
-                if value.len() > MAX_VALUE_SIZE {
-                    return Err(DecodeError {
-                        offset: value_at,
-                        reason: "write batch value longer than MAX_VALUE_SIZE",
-                    });
+            match kind {
+                OpKind::Delete => deletes += 1,
+                OpKind::Put => {
+                    let value_at = c.position();
+                    let value = c.length_prefixed("write batch value runs past the record")?;
+                    if value.len() > MAX_VALUE_SIZE {
+                        return Err(DecodeError {
+                            offset: value_at,
+                            reason: "write batch value longer than MAX_VALUE_SIZE",
+                        });
+                    }
+                    max_value = max_value.max(value.len());
+                    user_bytes += value.len() as u64;
                 }
-                max_value = max_value.max(value.len());
-                user_bytes += value.len() as u64;
+                OpKind::DeleteRange => {
+                    let end_at = c.position();
+                    let end = c.length_prefixed("write batch range end runs past the record")?;
+                    if end.len() > MAX_KEY_SIZE {
+                        return Err(DecodeError {
+                            offset: end_at,
+                            reason: "write batch range end longer than MAX_KEY_SIZE",
+                        });
+                    }
+                    if key >= end {
+                        return Err(DecodeError {
+                            offset: key_at,
+                            reason: "write batch range deletion is empty (start not below end)",
+                        });
+                    }
+                    max_key = max_key.max(end.len());
+                    user_bytes += end.len() as u64;
+                }
             }
         }
         if !c.is_empty() {
@@ -435,9 +585,10 @@ impl<'a> Iterator for BatchIter<'a> {
         // A batch is valid by construction (put/delete or from_record), so
         // none of these fail; if one did, iteration would just stop.
         let op = (|| {
-            let kind = ValueKind::from_batch_u8(self.cursor.u8("kind").ok()?)?;
+            // The encoding was made or checked by this build: every kind.
+            let kind = OpKind::from_code(self.cursor.u8("kind").ok()?, u32::MAX)?;
             let key = self.cursor.length_prefixed("key").ok()?;
-            let value = if kind == ValueKind::Delete {
+            let value = if kind == OpKind::Delete {
                 &[][..]
             } else {
                 self.cursor.length_prefixed("value").ok()?
@@ -462,7 +613,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn ops_of(b: &WriteBatch) -> Vec<(ValueKind, Vec<u8>, Vec<u8>)> {
+    fn ops_of(b: &WriteBatch) -> Vec<(OpKind, Vec<u8>, Vec<u8>)> {
         b.iter()
             .map(|o| (o.kind, o.key.to_vec(), o.value.to_vec()))
             .collect()
@@ -525,6 +676,68 @@ mod tests {
         assert!(WriteBatch::from_wal_record(b.data(), 2).is_err());
     }
 
+    /// Range deletions: kind 3, only in WAL version 3, never empty; the
+    /// bounds of every shape become a tombstone (and a point delete for an
+    /// included or unbounded end).
+    #[test]
+    fn range_deletions_encode_decode_and_refuse_what_no_writer_writes() {
+        let mut b = WriteBatch::new();
+        b.put("k", "v");
+        b.delete_range("a".."c");
+        b.set_sequence(9);
+        let p = b.with_wal_payload(<[u8]>::to_vec);
+        let d = WriteBatch::from_wal_record(&p, 3).unwrap();
+        assert_eq!(d, b);
+        assert_eq!(
+            ops_of(&d),
+            vec![
+                (OpKind::Put, b"k".to_vec(), b"v".to_vec()),
+                (OpKind::DeleteRange, b"a".to_vec(), b"c".to_vec()),
+            ]
+        );
+        // An older WAL cannot hold one.
+        assert!(WriteBatch::from_wal_record(&p, 2).is_err());
+        // An empty range (start not below end) is corrupt.
+        let mut e = WriteBatch::new();
+        e.push_range_tombstone(b"a", b"c");
+        let mut raw = e.with_wal_payload(<[u8]>::to_vec);
+        let n = raw.len();
+        raw[n - 1] = b'a'; // end "a" == start "a"
+        assert!(WriteBatch::from_wal_record(&raw, 3).is_err());
+        // Shapes of bounds.
+        let shapes = |f: &dyn Fn(&mut WriteBatch)| {
+            let mut b = WriteBatch::new();
+            f(&mut b);
+            ops_of(&b)
+        };
+        let max = vec![0xffu8; MAX_KEY_SIZE];
+        assert_eq!(
+            shapes(&|b| b.delete_range("a"..="c")),
+            vec![
+                (OpKind::DeleteRange, b"a".to_vec(), b"c".to_vec()),
+                (OpKind::Delete, b"c".to_vec(), vec![]),
+            ]
+        );
+        assert_eq!(
+            shapes(&|b| b.delete_range::<&str>(..)),
+            vec![
+                (OpKind::DeleteRange, vec![], max.clone()),
+                (OpKind::Delete, max.clone(), vec![]),
+            ]
+        );
+        assert_eq!(
+            shapes(&|b| b.delete_range::<&str>((Bound::Excluded("a"), Bound::Excluded("c")))),
+            vec![(OpKind::DeleteRange, b"a\0".to_vec(), b"c".to_vec())]
+        );
+        assert!(shapes(&|b| b.delete_range("c".."a")).is_empty());
+        assert!(shapes(&|b| b.delete_range("c"..="a")).is_empty());
+        assert_eq!(
+            shapes(&|b| b.delete_prefix("ab")),
+            vec![(OpKind::DeleteRange, b"ab".to_vec(), b"ac".to_vec())]
+        );
+        assert_eq!(shapes(&|b| b.delete_prefix([0xff])).len(), 2);
+    }
+
     #[test]
     fn wal_v2_decoder_rejects_malformed() {
         let mut b = WriteBatch::new();
@@ -575,9 +788,9 @@ mod tests {
         assert_eq!(
             ops_of(&d),
             vec![
-                (ValueKind::Value, b"k1".to_vec(), b"v1".to_vec()),
-                (ValueKind::Delete, b"k2".to_vec(), vec![]),
-                (ValueKind::Value, vec![0u8; 300], vec![]),
+                (OpKind::Put, b"k1".to_vec(), b"v1".to_vec()),
+                (OpKind::Delete, b"k2".to_vec(), vec![]),
+                (OpKind::Put, vec![0u8; 300], vec![]),
             ]
         );
         // Exact layout of the header and first op.
@@ -708,7 +921,7 @@ mod tests {
             let got = ops_of(&d);
             prop_assert_eq!(got.len(), ops.len());
             for ((put, k, v), (kind, gk, gv)) in ops.iter().zip(got) {
-                prop_assert_eq!(kind == ValueKind::Value, *put);
+                prop_assert_eq!(kind == OpKind::Put, *put);
                 prop_assert_eq!(&gk, k);
                 if *put { prop_assert_eq!(&gv, v) } else { prop_assert!(gv.is_empty()) }
             }

@@ -306,8 +306,42 @@ pub struct WalBatch {
     pub offset: u64,
     /// Sequence number of the first operation.
     pub sequence: u64,
-    /// The operations, in order: `(kind, key, value)`.
-    pub ops: Vec<(ValueKind, Bytes, Bytes)>,
+    /// The operations, in order: `(kind, key, value)`; for a range
+    /// deletion the key is the range's start and the value its end.
+    pub ops: Vec<(WalOpKind, Bytes, Bytes)>,
+}
+
+/// What one operation of a WAL batch does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WalOpKind {
+    /// Sets the key to the value.
+    Put,
+    /// Deletes the key.
+    Delete,
+    /// Deletes every key in `[key, value)`.
+    DeleteRange,
+}
+
+impl WalOpKind {
+    /// The operation's name, as `sst-dump` and `ldb` print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            WalOpKind::Put => "put",
+            WalOpKind::Delete => "delete",
+            WalOpKind::DeleteRange => "delete_range",
+        }
+    }
+}
+
+impl From<crate::batch::OpKind> for WalOpKind {
+    fn from(k: crate::batch::OpKind) -> Self {
+        match k {
+            crate::batch::OpKind::Put => WalOpKind::Put,
+            crate::batch::OpKind::Delete => WalOpKind::Delete,
+            crate::batch::OpKind::DeleteRange => WalOpKind::DeleteRange,
+        }
+    }
 }
 
 /// The contents of a WAL file.
@@ -458,7 +492,7 @@ pub fn read_wal(path: impl AsRef<Path>) -> Result<WalContents> {
                     .iter()
                     .map(|op| {
                         (
-                            op.kind,
+                            WalOpKind::from(op.kind),
                             Bytes::copy_from_slice(op.key),
                             Bytes::copy_from_slice(op.value),
                         )

@@ -50,16 +50,6 @@ impl ValueKind {
         }
     }
 
-    /// Decodes the kind byte of a write batch operation: a delete or a put
-    /// (`None` for anything else, blob references included).
-    pub(crate) fn from_batch_u8(b: u8) -> Option<ValueKind> {
-        match b {
-            0 => Some(ValueKind::Delete),
-            1 => Some(ValueKind::Value),
-            _ => None,
-        }
-    }
-
     /// True for the kinds that set a value (inline or in a blob file).
     #[inline]
     pub fn is_value(self) -> bool {
@@ -86,6 +76,40 @@ pub fn encode_internal_key(user_key: &[u8], seq: SeqNo, kind: ValueKind) -> Vec<
     let mut v = Vec::with_capacity(user_key.len() + TRAILER_LEN);
     append_internal_key(&mut v, user_key, seq, kind);
     v
+}
+
+/// The smallest key of a file whose range tombstone starts at `start`:
+/// before every version of `start` (sequence number [`MAX_SEQUENCE`],
+/// which no write uses).
+pub(crate) fn range_start_bound(start: &[u8]) -> Vec<u8> {
+    encode_internal_key(start, MAX_SEQUENCE, ValueKind::FOR_SEEK)
+}
+
+/// The largest key of a file whose range tombstone ends (exclusively) at
+/// `end`: the file covers the user keys below `end`, not `end` itself, so
+/// the next file of its level may start at `end`
+/// ([`is_range_end_bound`]). Sequence number [`MAX_SEQUENCE`] and kind
+/// delete: no entry has that trailer.
+pub(crate) fn range_end_bound(end: &[u8]) -> Vec<u8> {
+    encode_internal_key(end, MAX_SEQUENCE, ValueKind::Delete)
+}
+
+/// True when the file bound `ikey` is a [`range_end_bound`] (exclusive).
+#[inline]
+pub(crate) fn is_range_end_bound(ikey: &[u8]) -> bool {
+    trailer(ikey) == pack_trailer(MAX_SEQUENCE, ValueKind::Delete)
+}
+
+/// True when a file whose largest key is `largest` ends before user key
+/// `k`: its largest user key is below `k`, or equal to `k` as an
+/// exclusive bound.
+#[inline]
+pub(crate) fn ends_before(largest: &[u8], k: &[u8]) -> bool {
+    match user_key(largest).cmp(k) {
+        Ordering::Less => true,
+        Ordering::Equal => is_range_end_bound(largest),
+        Ordering::Greater => false,
+    }
 }
 
 /// A decoded view of an encoded internal key.

@@ -37,9 +37,10 @@
 //! against `row_cache_size`; a fill that would exceed it is skipped, and an
 //! entry larger than 1/16 of it is never cached.
 //!
-//! Range deletes, ingested files or anything else that changes what a key
-//! reads without a write of that key must clear the cache
-//! ([`RowCache::clear`]).
+//! A range deletion raises one stamp shared by every key
+//! ([`RowCache::note_range_write`]), so it kills every entry filled before
+//! it. Ingested files or anything else that changes what a key reads
+//! without a write of that key must do the same.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -80,6 +81,9 @@ pub(crate) struct RowCache {
     /// stamp (`hash >> 32`, masked).
     stamps: Box<[AtomicU64]>,
     stamp_mask: usize,
+    /// The stamp of every key at once: the sequence number of the last
+    /// range deletion ([`RowCache::note_range_write`]).
+    range_stamp: AtomicU64,
     capacity: usize,
     charged: AtomicUsize,
     /// Entries cached now.
@@ -114,6 +118,7 @@ impl RowCache {
             mask: n - 1,
             stamps,
             stamp_mask: ns - 1,
+            range_stamp: AtomicU64::new(0),
             capacity,
             charged: AtomicUsize::new(array),
             entries: AtomicUsize::new(0),
@@ -130,6 +135,14 @@ impl RowCache {
     fn stamp(&self, hash: u64) -> &AtomicU64 {
         // Masked: always in range (`stamps.len() == stamp_mask + 1`).
         &self.stamps[((hash >> 32) as usize) & self.stamp_mask]
+    }
+
+    /// The largest sequence number written to a key hashing to `hash`, a
+    /// range deletion counting as a write of every key.
+    #[inline]
+    fn written_at(&self, hash: u64) -> SeqNo {
+        let key = self.stamp(hash).load(Ordering::Acquire);
+        key.max(self.range_stamp.load(Ordering::Acquire))
     }
 
     /// The cached value of `key` (whose `filter_hash` is `hash`) for a read
@@ -154,7 +167,7 @@ impl RowCache {
         // being unlinked, and this thread is pinned.
         if let Some(e) = unsafe { e.as_ref() } {
             if e.hash == hash && *e.key == *key {
-                let stamp = self.stamp(hash).load(Ordering::Acquire);
+                let stamp = self.written_at(hash);
                 if stamp <= seq && stamp <= e.filled_at {
                     // A copy: readers of one hot key would otherwise all
                     // bump the entry buffer's reference count (readhot,
@@ -178,7 +191,7 @@ impl RowCache {
             slot.last_miss.store(hash, Ordering::Relaxed);
             return;
         }
-        if self.stamp(hash).load(Ordering::Acquire) > seq {
+        if self.written_at(hash) > seq {
             return;
         }
         let charge = key.len() + value.map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
@@ -214,8 +227,14 @@ impl RowCache {
         }
     }
 
-    /// Drops every entry (for the features named in the module
-    /// documentation; tests for now).
+    /// Records a range deletion at sequence number `seq` (before it is
+    /// published): every entry filled before it is dead from then on, as
+    /// if each key had been written.
+    pub(crate) fn note_range_write(&self, seq: SeqNo) {
+        self.range_stamp.fetch_max(seq, Ordering::Release);
+    }
+
+    /// Drops every entry (tests).
     #[cfg(test)]
     pub(crate) fn clear(&self) {
         let guard = epoch::pin();

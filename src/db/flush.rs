@@ -94,6 +94,11 @@ pub(crate) fn build_table(
             }
         }
     })?;
+    if let Some(t) = mem.range_tombstones() {
+        let mut snaps = snapshots.to_vec();
+        snaps.sort_unstable();
+        builder.add_range_tombstones(&t.collect_garbage(&snaps, false));
+    }
     let blob_files = match blobs {
         Some(b) => b.finish()?,
         None => Vec::new(),

@@ -51,6 +51,7 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
+use crate::batch::OpKind;
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
 use crate::fs::{FileLock, FileSystem};
@@ -369,6 +370,62 @@ impl Db {
         let mut b = write::take_spare_batch();
         b.delete(key);
         self.write_opt(b, opts)
+    }
+
+    /// Deletes every key in `range` with one range tombstone: a single
+    /// WAL record, whatever the number of keys (RocksDB's `DeleteRange`).
+    /// Gets, iterators in both directions, snapshots taken later and
+    /// transactions see it at once; compaction drops the keys it covers.
+    ///
+    /// Any bounds work: `a..b`, `a..=b`, `a..`, `..b`, `..` (see
+    /// [`WriteBatch::delete_range`] for how they are written).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// for k in ["a", "b", "c", "d"] {
+    ///     db.put(k, "v")?;
+    /// }
+    /// db.delete_range("b".."d")?;
+    /// let keys: Vec<_> = db.iter().map(|r| r.map(|(k, _)| k)).collect::<Result<_, _>>()?;
+    /// assert_eq!(keys, ["a", "d"]);
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn delete_range<K: AsRef<[u8]>>(&self, range: impl RangeBounds<K>) -> Result<()> {
+        let mut b = write::take_spare_batch();
+        b.delete_range(range);
+        self.write(b)
+    }
+
+    /// [`delete_range`](Self::delete_range) with `opts`.
+    pub fn delete_range_opt<K: AsRef<[u8]>>(
+        &self,
+        range: impl RangeBounds<K>,
+        opts: &WriteOptions,
+    ) -> Result<()> {
+        let mut b = write::take_spare_batch();
+        b.delete_range(range);
+        self.write_opt(b, opts)
+    }
+
+    /// Deletes every key starting with `prefix` (one range tombstone; see
+    /// [`delete_range`](Self::delete_range)). An empty prefix deletes
+    /// everything.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("tenant/1/a", "x")?;
+    /// db.put("tenant/2/a", "y")?;
+    /// db.delete_prefix("tenant/1/")?;
+    /// assert_eq!(db.get("tenant/1/a")?, None);
+    /// assert!(db.get("tenant/2/a")?.is_some());
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn delete_prefix(&self, prefix: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = write::take_spare_batch();
+        b.delete_prefix(prefix);
+        self.write(b)
     }
 
     /// Applies `batch` atomically with the default write options.
@@ -757,6 +814,7 @@ impl DbInner {
         self.metrics.add(Counter::Iterators, 1);
         let sv = self.sv.load_full();
         let blobs = blob_resolver(&sv.version);
+        let range_dels = sv.range_tombstone_sets();
         if self.metrics.op_timer().is_some() {
             let m = Arc::clone(&self.metrics);
             return Iter::new(
@@ -770,6 +828,7 @@ impl DbInner {
                 lo,
                 hi,
                 blobs,
+                range_dels,
             );
         }
         Iter::new(
@@ -778,6 +837,7 @@ impl DbInner {
             lo,
             hi,
             blobs,
+            range_dels,
         )
     }
 
@@ -819,7 +879,10 @@ impl DbInner {
         if let Some(rc) = &self.row_cache {
             let last = batch.sequence() + u64::from(batch.count()).saturating_sub(1);
             for op in batch.iter() {
-                rc.note_write(crate::sst::filter_hash(op.key), last);
+                match op.kind {
+                    OpKind::DeleteRange => rc.note_range_write(last),
+                    _ => rc.note_write(crate::sst::filter_hash(op.key), last),
+                }
             }
         }
     }

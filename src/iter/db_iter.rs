@@ -10,8 +10,10 @@
 //! back yielded, and the other way round, so every key is yielded once.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use lightning_compaction::FragmentedTombstones;
 
 use super::InternalIterator;
 use crate::error::{Error, Result};
@@ -56,6 +58,9 @@ pub struct Iter {
     /// The value last yielded by `next_ref` when it was read from a blob
     /// file (the borrowed view points here).
     front_blob: Bytes,
+    /// The range tombstones of the pinned memtables and files (empty:
+    /// none). A visible version they delete is skipped like a tombstone.
+    range_dels: Vec<Arc<FragmentedTombstones>>,
     done: bool,
 }
 
@@ -67,6 +72,18 @@ impl std::fmt::Debug for Iter {
             .field("upper", &self.upper)
             .finish_non_exhaustive()
     }
+}
+
+/// True when one of `sets` deletes the version of `key` at `seq` for a
+/// reader at `read_seq`.
+#[inline]
+fn range_deleted(
+    sets: &[Arc<FragmentedTombstones>],
+    key: &[u8],
+    seq: SeqNo,
+    read_seq: SeqNo,
+) -> bool {
+    sets.iter().any(|t| t.deletes(key, seq, read_seq))
 }
 
 fn above_upper(upper: &Bound<Vec<u8>>, k: &[u8]) -> bool {
@@ -99,6 +116,7 @@ impl Iter {
         lower: Bound<Vec<u8>>,
         upper: Bound<Vec<u8>>,
         blobs: Option<BlobResolver>,
+        range_dels: Vec<Arc<FragmentedTombstones>>,
     ) -> Self {
         let empty = match (&lower, &upper) {
             (Bound::Included(a), Bound::Included(b)) => a > b,
@@ -123,8 +141,16 @@ impl Iter {
             front_pending_step: false,
             blobs,
             front_blob: Bytes::new(),
+            range_dels,
             done: empty,
         }
+    }
+
+    /// True when a range tombstone deletes the version of `key` at `seq`
+    /// for this iterator's reader.
+    #[inline]
+    fn range_deleted(&self, key: &[u8], seq: SeqNo) -> bool {
+        range_deleted(&self.range_dels, key, seq, self.read_seq)
     }
 
     /// The value of the entry `it` stands on: its own bytes, or for a blob
@@ -208,7 +234,9 @@ impl Iter {
             self.front_skip.clear();
             self.front_skip.extend_from_slice(p.user_key);
             self.front_skipping = true;
-            if p.kind == ValueKind::Delete {
+            if p.kind == ValueKind::Delete
+                || range_deleted(&self.range_dels, p.user_key, p.seq, self.read_seq)
+            {
                 it.next();
             } else {
                 self.front_last.clear();
@@ -302,7 +330,7 @@ impl Iter {
             cur_key.extend_from_slice(p.user_key);
             // Versions of one key come oldest first going backwards: the last
             // one with seq <= read_seq is the visible one.
-            let mut best: Option<(ValueKind, Bytes)> = None;
+            let mut best: Option<(ValueKind, Bytes, SeqNo)> = None;
             loop {
                 let Some(p) = parse_internal_key(it.key()) else {
                     return self.fail(corrupt_key());
@@ -316,7 +344,7 @@ impl Iter {
                     } else {
                         it.value_bytes()
                     };
-                    best = Some((p.kind, v));
+                    best = Some((p.kind, v, p.seq));
                 } else {
                     // Newer versions only from here on; none visible.
                     // Keep stepping to leave this key.
@@ -329,7 +357,10 @@ impl Iter {
                     break;
                 }
             }
-            if let Some((kind, v)) = best.filter(|(k, _)| *k != ValueKind::Delete) {
+            let live = |(k, _, seq): &(ValueKind, Bytes, SeqNo)| {
+                *k != ValueKind::Delete && !self.range_deleted(&cur_key, *seq)
+            };
+            if let Some((kind, v, _)) = best.filter(live) {
                 let v = match self.resolve(kind, v) {
                     Ok(v) => v,
                     Err(e) => return self.fail(e),
@@ -385,7 +416,6 @@ mod tests {
     use crate::iter::merge::MergingIterator;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -443,14 +473,14 @@ mod tests {
                 model.range((lower.clone(), upper.clone())).map(|(k, v)| (k.clone(), v.clone())).collect()
             } else { vec![] };
             // Forward, backward, and interleaved from both ends.
-            let fwd: Vec<_> = Iter::new(make(entries.clone()), read_seq, lower.clone(), upper.clone(), None)
+            let fwd: Vec<_> = Iter::new(make(entries.clone()), read_seq, lower.clone(), upper.clone(), None, Vec::new())
                 .map(|r| { let (k, v) = r.unwrap(); (k.to_vec(), v.to_vec()) }).collect();
             prop_assert_eq!(&fwd, &expect);
-            let mut back: Vec<_> = Iter::new(make(entries.clone()), read_seq, lower.clone(), upper.clone(), None)
+            let mut back: Vec<_> = Iter::new(make(entries.clone()), read_seq, lower.clone(), upper.clone(), None, Vec::new())
                 .rev().map(|r| { let (k, v) = r.unwrap(); (k.to_vec(), v.to_vec()) }).collect();
             back.reverse();
             prop_assert_eq!(&back, &expect);
-            let mut it = Iter::new(make(entries), read_seq, lower, upper, None);
+            let mut it = Iter::new(make(entries), read_seq, lower, upper, None, Vec::new());
             let (mut front, mut tail) = (vec![], vec![]);
             let mut p = pattern.into_iter();
             loop {

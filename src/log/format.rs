@@ -77,7 +77,7 @@ impl LogKind {
     /// writes version 1, see `start_manifest`).
     pub(crate) fn format_version(self) -> u32 {
         match self {
-            LogKind::Wal => 2,
+            LogKind::Wal => 3,
             LogKind::Manifest => 2,
         }
     }

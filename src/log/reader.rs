@@ -862,7 +862,7 @@ mod tests {
         let e = LogReader::new(path(), Bytes::from(data.clone()), LogKind::Wal, 8).unwrap_err();
         assert!(matches!(e, Error::Corruption { offset: 0, .. }), "{e}");
         // Newer version with a valid checksum.
-        let payload = super::super::format::encode_file_header_payload(LogKind::Wal, NUM, 3);
+        let payload = super::super::format::encode_file_header_payload(LogKind::Wal, NUM, 4);
         let mut d =
             super::super::format::encode_fragment_header(FragmentType::Full, &payload).to_vec();
         d.extend_from_slice(&payload);
@@ -871,8 +871,8 @@ mod tests {
             matches!(
                 e,
                 Error::UnsupportedVersion {
-                    found: 3,
-                    supported: 2,
+                    found: 4,
+                    supported: 3,
                     ..
                 }
             ),

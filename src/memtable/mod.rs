@@ -36,9 +36,12 @@ use bloom::MemBloom;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use crossbeam_skiplist::map::Entry;
 use crossbeam_skiplist::SkipMap;
+use lightning_compaction::{FragmentedTombstones, RangeTombstone};
+use parking_lot::Mutex;
 
 use crate::error::Result;
 use crate::iter::InternalIterator;
@@ -176,15 +179,26 @@ pub(crate) struct MemTable {
     /// Filter over the user keys, checked before a point read searches
     /// the skiplist (`Options::memtable_bloom`).
     bloom: Option<MemBloom>,
+    /// Range tombstones, in insertion order (appended under the lock).
+    range_dels: Mutex<Vec<RangeTombstone>>,
+    /// Number of range tombstones inserted so far, raised (release) after
+    /// each is in `range_dels`: a reader that sees a sequence number as
+    /// published also sees the count including every tombstone at or
+    /// below it.
+    range_del_count: AtomicUsize,
+    /// The tombstones fragmented, as of some count: rebuilt by the first
+    /// reader that finds it behind `range_del_count`.
+    range_del_cache: ArcSwap<(usize, Arc<FragmentedTombstones>)>,
 }
 
-/// The newest version of a key that a read may see.
+/// The newest version of a key that a read may see, with its sequence
+/// number (which a range tombstone may still delete).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Lookup {
     /// The key holds this value.
-    Value(Bytes),
+    Value(Bytes, SeqNo),
     /// The key was deleted.
-    Deleted,
+    Deleted(SeqNo),
 }
 
 impl MemTable {
@@ -199,6 +213,9 @@ impl MemTable {
             num_deletions: AtomicU64::new(0),
             log_number,
             bloom: (bloom_bytes > 0).then(|| MemBloom::with_bytes(bloom_bytes)),
+            range_dels: Mutex::new(Vec::new()),
+            range_del_count: AtomicUsize::new(0),
+            range_del_cache: ArcSwap::from_pointee((0, Arc::new(FragmentedTombstones::empty()))),
         }
     }
 
@@ -250,9 +267,14 @@ impl MemTable {
         let mut last = batch.sequence().saturating_sub(1);
         let (mut size, mut entries, mut deletes) = (0usize, 0u64, 0u64);
         for (op, seq) in batch.iter().zip(batch.sequence()..) {
-            size += self.insert_entry(op.key, seq, op.kind, op.value);
-            entries += 1;
-            deletes += u64::from(op.kind == ValueKind::Delete);
+            match op.kind.value_kind() {
+                Some(kind) => {
+                    size += self.insert_entry(op.key, seq, kind, op.value);
+                    entries += 1;
+                    deletes += u64::from(kind == ValueKind::Delete);
+                }
+                None => size += self.insert_range_tombstone(op.key, op.value, seq),
+            }
             last = seq;
         }
         self.approximate_size.fetch_add(size, Ordering::Relaxed);
@@ -261,6 +283,53 @@ impl MemTable {
             self.num_deletions.fetch_add(deletes, Ordering::Relaxed);
         }
         last
+    }
+
+    /// Adds the range tombstone `[start, end) @ seq`; returns its charge.
+    fn insert_range_tombstone(&self, start: &[u8], end: &[u8], seq: SeqNo) -> usize {
+        let mut all = self.range_dels.lock();
+        all.push(RangeTombstone {
+            start: start.to_vec(),
+            end: end.to_vec(),
+            seq,
+        });
+        self.range_del_count.store(all.len(), Ordering::Release);
+        start.len() + end.len() + ENTRY_OVERHEAD
+    }
+
+    /// Number of range tombstones inserted.
+    pub(crate) fn num_range_deletions(&self) -> usize {
+        self.range_del_count.load(Ordering::Acquire)
+    }
+
+    /// The range tombstones, fragmented, including every one whose
+    /// sequence number was published before the call; `None` when there
+    /// are none (the common case: one atomic load).
+    #[inline]
+    pub(crate) fn range_tombstones(&self) -> Option<Arc<FragmentedTombstones>> {
+        let n = self.range_del_count.load(Ordering::Acquire);
+        if n == 0 {
+            return None;
+        }
+        let cached = self.range_del_cache.load();
+        if cached.0 >= n {
+            return Some(Arc::clone(&cached.1));
+        }
+        drop(cached);
+        Some(self.refragment())
+    }
+
+    #[cold]
+    fn refragment(&self) -> Arc<FragmentedTombstones> {
+        let all = self.range_dels.lock();
+        let cached = self.range_del_cache.load();
+        if cached.0 >= all.len() {
+            return Arc::clone(&cached.1);
+        }
+        let set = Arc::new(FragmentedTombstones::new(all.iter().cloned()));
+        self.range_del_cache
+            .store(Arc::new((all.len(), Arc::clone(&set))));
+        set
     }
 
     /// The newest version of `user_key` with sequence number `<= seq`, or
@@ -293,12 +362,12 @@ impl MemTable {
         if parsed.user_key != user_key {
             return None;
         }
-        // Memtables hold puts and deletes only (they are filled from write
-        // batches, whose kinds are those two: `ValueKind::from_batch_u8`).
+        // The skiplist holds puts and deletes only (range tombstones are
+        // kept apart: `insert_range_tombstone`).
         Some(if parsed.kind == ValueKind::Delete {
-            Lookup::Deleted
+            Lookup::Deleted(parsed.seq)
         } else {
-            Lookup::Value(self.value_bytes(entry.key()))
+            Lookup::Value(self.value_bytes(entry.key()), parsed.seq)
         })
     }
 
@@ -327,9 +396,9 @@ impl MemTable {
         self.num_deletions.load(Ordering::Relaxed)
     }
 
-    /// True when nothing was inserted.
+    /// True when nothing was inserted (no entry and no range tombstone).
     pub(crate) fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.is_empty() && self.num_range_deletions() == 0
     }
 
     /// A cursor over the entries; it keeps the memtable alive.
@@ -509,23 +578,23 @@ mod tests {
         assert_eq!(m.get(b"k", 0), None);
         assert_eq!(
             m.get(b"k", 1),
-            Some(Lookup::Value(Bytes::from_static(b"v1")))
+            Some(Lookup::Value(Bytes::from_static(b"v1"), 1))
         );
         assert_eq!(
             m.get(b"k", 4),
-            Some(Lookup::Value(Bytes::from_static(b"v3")))
+            Some(Lookup::Value(Bytes::from_static(b"v3"), 3))
         );
-        assert_eq!(m.get(b"k", 9), Some(Lookup::Deleted));
+        assert_eq!(m.get(b"k", 9), Some(Lookup::Deleted(5)));
         assert_eq!(m.get(b"j", 9), None);
         assert_eq!(
             m.get(b"l", 9),
-            Some(Lookup::Value(Bytes::from_static(b"lv")))
+            Some(Lookup::Value(Bytes::from_static(b"lv"), 2))
         );
         let long = vec![7u8; 1000];
         m.insert(&long, 6, ValueKind::Value, b"x");
         assert_eq!(
             m.get(&long, 6),
-            Some(Lookup::Value(Bytes::from_static(b"x")))
+            Some(Lookup::Value(Bytes::from_static(b"x"), 6))
         );
     }
 
@@ -560,7 +629,7 @@ mod tests {
                         let h = filter_hash(&k);
                         assert_eq!(
                             m.get_hashed(&k, h, seq),
-                            Some(Lookup::Value(Bytes::copy_from_slice(&k))),
+                            Some(Lookup::Value(Bytes::copy_from_slice(&k), i)),
                             "key {i} published at {seq}"
                         );
                         checked += 1;

@@ -12,11 +12,14 @@ use crate::options::Compression;
 use super::block::BlockBuilder;
 use super::block_writer::BlockWriter;
 use super::filter::FilterBuilder;
-use super::footer::{Footer, FORMAT_VERSION, PLAIN_FORMAT_VERSION};
+use super::footer::{Footer, BLOB_FORMAT_VERSION, FORMAT_VERSION, PLAIN_FORMAT_VERSION};
 use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
 use super::index::IndexBuilder;
 use super::properties::TableProperties;
+use super::range_del_block;
+use crate::key::{range_end_bound, range_start_bound};
 use crate::key::{short_successor, shortest_separator};
+use lightning_compaction::FragmentedTombstones;
 
 /// Settings of one table build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +80,11 @@ pub struct TableBuilder {
     sep_buf: Vec<u8>,
     props: TableProperties,
     /// Format version written: [`PLAIN_FORMAT_VERSION`], raised to
-    /// [`FORMAT_VERSION`] by the first blob reference (tests write older
-    /// ones).
+    /// [`BLOB_FORMAT_VERSION`] by the first blob reference and to
+    /// [`FORMAT_VERSION`] by range tombstones (tests write older ones).
     format_version: u32,
+    /// Range tombstones to store ([`add_range_tombstones`](Self::add_range_tombstones)).
+    range_dels: FragmentedTombstones,
 }
 
 impl TableBuilder {
@@ -98,7 +103,25 @@ impl TableBuilder {
             sep_buf: Vec::new(),
             props: TableProperties::default(),
             format_version: PLAIN_FORMAT_VERSION,
+            range_dels: FragmentedTombstones::empty(),
         }
+    }
+
+    /// Adds range tombstones to store in the file's range-deletion block
+    /// (several calls add up). The file's key range and sequence range
+    /// grow to cover them: its smallest key is at most each fragment's
+    /// start, and its largest key at least each fragment's end, as an
+    /// exclusive bound ([`crate::key::range_end_bound`]) unless an entry
+    /// at that key is larger.
+    pub fn add_range_tombstones(&mut self, set: &FragmentedTombstones) {
+        if set.is_empty() {
+            return;
+        }
+        self.range_dels = if self.range_dels.is_empty() {
+            set.clone()
+        } else {
+            FragmentedTombstones::merge([&self.range_dels, set])
+        };
     }
 
     /// Adds an entry. `ikey` is an encoded internal key strictly greater
@@ -112,7 +135,7 @@ impl TableBuilder {
             ));
         };
         if parsed.kind == ValueKind::BlobIndex && self.format_version == PLAIN_FORMAT_VERSION {
-            self.format_version = FORMAT_VERSION;
+            self.format_version = BLOB_FORMAT_VERSION;
         }
         let first = self.props.num_entries == 0;
         if !first && compare_internal(&self.last_key, ikey) != Ordering::Less {
@@ -169,6 +192,32 @@ impl TableBuilder {
         Ok(())
     }
 
+    /// Widens the key and sequence ranges of the properties to the range
+    /// tombstones (`points`: entries were added, so the ranges are set).
+    fn note_range_bounds(&mut self, points: bool) {
+        let Some((start, end)) = self.range_dels.bounds() else {
+            return;
+        };
+        let (lo, hi) = (range_start_bound(start), range_end_bound(end));
+        let (min_seq, max_seq) = (self.range_dels.min_seq(), self.range_dels.max_seq());
+        let p = &mut self.props;
+        if !points {
+            p.smallest_key = lo;
+            p.largest_key = hi;
+            p.smallest_seq = min_seq;
+            p.largest_seq = max_seq;
+            return;
+        }
+        if compare_internal(&lo, &p.smallest_key) == Ordering::Less {
+            p.smallest_key = lo;
+        }
+        if compare_internal(&hi, &p.largest_key) == Ordering::Greater {
+            p.largest_key = hi;
+        }
+        p.smallest_seq = p.smallest_seq.min(min_seq);
+        p.largest_seq = p.largest_seq.max(max_seq);
+    }
+
     fn flush_data_block(&mut self) -> Result<()> {
         debug_assert!(self.pending_block.is_none());
         let h = self.w.write_block(self.data.finish(), true)?;
@@ -199,11 +248,13 @@ impl TableBuilder {
     }
 
     /// Writes the last data block, the remaining index pages, the filter,
-    /// the properties and the footer, then syncs the file's data. Returns
-    /// the properties and the file size. Fails with `InvalidArgument` when
-    /// no entry was added (an empty SST is never written).
+    /// the range-deletion block, the properties and the footer, then syncs
+    /// the file's data. Returns the properties and the file size. Fails
+    /// with `InvalidArgument` when no entry and no range tombstone was
+    /// added (an empty SST is never written).
     pub fn finish(mut self) -> Result<(TableProperties, u64)> {
-        if self.props.num_entries == 0 {
+        let points = self.props.num_entries > 0;
+        if !points && self.range_dels.is_empty() {
             return Err(Error::InvalidArgument(
                 "TableBuilder::finish: a table needs at least one entry".into(),
             ));
@@ -227,8 +278,21 @@ impl TableBuilder {
             }
             None => BlockHandle::default(),
         };
+        if points {
+            self.props.largest_key = self.last_key.clone();
+        }
+        if !self.range_dels.is_empty() {
+            let mut buf = Vec::new();
+            range_del_block::encode(&self.range_dels, &mut buf);
+            let h = self.w.write_block(&buf, false)?;
+            self.format_version = self.format_version.max(FORMAT_VERSION);
+            self.note_range_bounds(points);
+            let p = &mut self.props;
+            p.num_range_deletions = self.range_dels.len() as u64;
+            p.range_deletions_offset = h.offset;
+            p.range_deletions_size = h.size;
+        }
         let p = &mut self.props;
-        p.largest_key = self.last_key.clone();
         p.index_size = self.index.index_size;
         p.num_index_pages = self.index.num_pages;
         p.index_depth = u64::from(depth);

@@ -14,9 +14,12 @@ use super::handle::BlockHandle;
 
 /// Magic bytes ending every SST file.
 pub(crate) const MAGIC: &[u8; 8] = b"LIGHTSST";
-/// The highest SST format version this build reads: 3, the version of
-/// tables holding blob references (kind 2).
-pub(crate) const FORMAT_VERSION: u32 = 3;
+/// The highest SST format version this build reads: 4, the version of
+/// tables holding range tombstones (a range-deletion block).
+pub(crate) const FORMAT_VERSION: u32 = 4;
+/// The version of tables holding blob references (kind 2) and no range
+/// tombstone.
+pub(crate) const BLOB_FORMAT_VERSION: u32 = 3;
 /// The version this build writes for a table without blob references
 /// (older builds read it).
 pub(crate) const PLAIN_FORMAT_VERSION: u32 = 2;
@@ -175,8 +178,8 @@ mod tests {
         assert!(matches!(
             Footer::decode_from(&b, p, 5000),
             Err(Error::UnsupportedVersion {
-                found: 4,
-                supported: 3,
+                found: 5,
+                supported: 4,
                 ..
             })
         ));

@@ -129,8 +129,17 @@ impl IndexBuilder {
     }
 
     /// Writes every unwritten page bottom-up; returns the root handle and
-    /// the depth. Requires at least one `add`.
+    /// the depth. Without any `add` (a table holding only range
+    /// tombstones) the root is one empty leaf page: a block of no entry
+    /// and its one restart point.
     pub fn finish(&mut self, w: &mut BlockWriter) -> Result<(BlockHandle, u32)> {
+        if self.levels.is_empty() {
+            let mut page = BlockBuilder::new(1);
+            let h = w.write_block(page.finish(), true)?;
+            self.num_pages += 1;
+            self.index_size += h.size + super::handle::BLOCK_TRAILER_LEN as u64;
+            return Ok((h, 1));
+        }
         let mut level = 0;
         loop {
             let nlevels = self.levels.len();

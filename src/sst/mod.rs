@@ -34,6 +34,7 @@ pub(crate) mod handle;
 mod index;
 mod page_summary;
 pub(crate) mod properties;
+pub(crate) mod range_del_block;
 mod reader;
 pub(crate) mod table_data;
 #[cfg(test)]

@@ -45,6 +45,13 @@ pub struct TableProperties {
     pub compression: String,
     /// Creation time, seconds since the Unix epoch.
     pub creation_time: u64,
+    /// Range tombstones stored: (fragment, sequence number) pairs of the
+    /// range-deletion block (SST format 4; 0 without one).
+    pub num_range_deletions: u64,
+    /// Offset of the range-deletion block (0 without one).
+    pub range_deletions_offset: u64,
+    /// Stored size of the range-deletion block, without its trailer.
+    pub range_deletions_size: u64,
 }
 
 const TAG_COMPRESSION: u64 = 16;
@@ -80,6 +87,11 @@ impl TableProperties {
         put_varint64(out, TAG_COMPRESSION);
         put_length_prefixed(out, self.compression.as_bytes());
         put_int(out, 17, self.creation_time);
+        if self.num_range_deletions > 0 {
+            put_int(out, 18, self.num_range_deletions);
+            put_int(out, 19, self.range_deletions_offset);
+            put_int(out, 20, self.range_deletions_size);
+        }
     }
 
     /// Decodes properties block contents. Errors carry the offset inside
@@ -145,6 +157,9 @@ impl TableProperties {
                         .to_owned()
                 }
                 17 => p.creation_time = int()?,
+                18 => p.num_range_deletions = int()?,
+                19 => p.range_deletions_offset = int()?,
+                20 => p.range_deletions_size = int()?,
                 _ => {}
             }
         }
@@ -189,6 +204,9 @@ mod tests {
             bloom_bits_per_key: 10,
             compression: "zstd:3".into(),
             creation_time: 1_700_000_000,
+            num_range_deletions: 3,
+            range_deletions_offset: 9000,
+            range_deletions_size: 77,
         }
     }
 

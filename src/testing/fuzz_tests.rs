@@ -467,6 +467,9 @@ proptest! {
             bloom_bits_per_key: ints[12] % 64,
             compression: "zstd:3".into(),
             creation_time: ints[13],
+            num_range_deletions: ints[14] % 3,
+            range_deletions_offset: ints[0] / 2,
+            range_deletions_size: ints[1] / 2,
         };
         let mut d = Vec::new();
         p.encode_to(&mut d);

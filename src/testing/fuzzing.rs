@@ -124,9 +124,12 @@ pub fn decode_write_batch(data: &[u8]) {
         let mut again = WriteBatch::new();
         for op in b.iter() {
             match op.kind {
-                crate::key::ValueKind::Value => again.put(op.key, op.value),
-                crate::key::ValueKind::Delete => again.delete(op.key),
-                k => panic!("a write batch holds an operation of kind {k:?}"),
+                crate::batch::OpKind::Put => again.put(op.key, op.value),
+                crate::batch::OpKind::Delete => again.delete(op.key),
+                crate::batch::OpKind::DeleteRange => {
+                    assert!(op.key < op.value, "accepted an empty range deletion");
+                    again.push_range_tombstone(op.key, op.value)
+                }
             }
         }
         again.set_sequence(b.sequence());

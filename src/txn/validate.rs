@@ -41,7 +41,7 @@ use std::ops::Bound;
 
 use bytes::Bytes;
 
-use crate::batch::WriteBatch;
+use crate::batch::{OpKind, WriteBatch};
 use crate::error::{ConflictKind, Error, Result};
 use crate::iter::InternalIterator;
 use crate::key::MAX_SEQUENCE;
@@ -78,7 +78,7 @@ pub(crate) fn validate_group<'a>(
     let members: Vec<_> = members.collect();
     // Keys of earlier members only matter up to the last checked member.
     let last_checked = members.iter().rposition(|(c, _)| c.is_some());
-    let mut written: BTreeSet<Vec<u8>> = BTreeSet::new();
+    let mut written = Written::default();
     let mut out = Vec::with_capacity(members.len());
     for (i, (check, batch)) in members.into_iter().enumerate() {
         let rejected = check.and_then(|c| match find_conflict(sv, c, &written) {
@@ -86,7 +86,7 @@ pub(crate) fn validate_group<'a>(
             Err(e) => Some(e),
         });
         if rejected.is_none() && last_checked.is_some_and(|l| i < l) {
-            written.extend(batch.iter().map(|op| op.key.to_vec()));
+            written.add(batch);
         }
         out.push(rejected);
     }
@@ -97,10 +97,67 @@ pub(crate) fn validate_group<'a>(
 /// group: for a transaction that writes nothing, so no sequence number is
 /// assigned and only the moment of the check matters.
 pub(crate) fn validate_alone(sv: &SuperVersion, check: &CommitCheck) -> Result<()> {
-    match find_conflict(sv, check, &BTreeSet::new())? {
+    match find_conflict(sv, check, &Written::default())? {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// What the earlier members of a write group write (all numbered after
+/// the snapshot of any later member).
+#[derive(Debug, Default)]
+struct Written {
+    keys: BTreeSet<Vec<u8>>,
+    /// Range deletions `[start, end)`.
+    ranges: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Written {
+    fn add(&mut self, batch: &WriteBatch) {
+        for op in batch.iter() {
+            match op.kind {
+                OpKind::DeleteRange => self.ranges.push((op.key.to_vec(), op.value.to_vec())),
+                _ => {
+                    self.keys.insert(op.key.to_vec());
+                }
+            }
+        }
+    }
+
+    /// True when `key` is written.
+    fn contains(&self, key: &[u8]) -> bool {
+        self.keys.contains(key)
+            || self
+                .ranges
+                .iter()
+                .any(|(s, e)| s.as_slice() <= key && key < e.as_slice())
+    }
+
+    /// A written key in `bounds`, or the first key of a range deletion
+    /// overlapping them.
+    fn first_in(&self, bounds: (Bound<&[u8]>, Bound<&[u8]>)) -> Option<Bytes> {
+        if let Some(k) = self.keys.range::<[u8], _>(bounds).next() {
+            return Some(Bytes::copy_from_slice(k));
+        }
+        self.ranges
+            .iter()
+            .find_map(|(s, e)| overlap_start(&bounds.0, &bounds.1, s, e))
+    }
+}
+
+/// The first key of `[start, end)` inside `lo..hi`, if they overlap.
+fn overlap_start(lo: &Bound<&[u8]>, hi: &Bound<&[u8]>, start: &[u8], end: &[u8]) -> Option<Bytes> {
+    let first: &[u8] = match lo {
+        Bound::Included(l) if *l > start => l,
+        Bound::Excluded(l) if *l >= start => {
+            // The first key after `l`.
+            let mut k = l.to_vec();
+            k.push(0);
+            return (k.as_slice() < end && !above(hi, &k)).then(|| Bytes::from(k));
+        }
+        _ => start,
+    };
+    (first < end && !above(hi, first)).then(|| Bytes::copy_from_slice(first))
 }
 
 /// The conflict error for `check`, if any of its keys or ranges was
@@ -109,7 +166,7 @@ pub(crate) fn validate_alone(sv: &SuperVersion, check: &CommitCheck) -> Result<(
 fn find_conflict(
     sv: &SuperVersion,
     check: &CommitCheck,
-    written: &BTreeSet<Vec<u8>>,
+    written: &Written,
 ) -> Result<Option<Error>> {
     let conflict = |key: Bytes, kind| Error::Conflict {
         key,
@@ -117,7 +174,7 @@ fn find_conflict(
         kind,
     };
     for (key, kind) in &check.keys {
-        if written.contains(key.as_ref()) || written_after(sv, key, check.snapshot)? {
+        if written.contains(key) || written_after(sv, key, check.snapshot)? {
             return Ok(Some(conflict(key.clone(), *kind)));
         }
     }
@@ -126,11 +183,11 @@ fn find_conflict(
             continue;
         }
         let bounds = (as_slice_bound(lo), as_slice_bound(hi));
-        if let Some(k) = written.range::<[u8], _>(bounds).next() {
-            return Ok(Some(conflict(
-                Bytes::copy_from_slice(k),
-                ConflictKind::Range,
-            )));
+        if let Some(k) = written.first_in(bounds) {
+            return Ok(Some(conflict(k, ConflictKind::Range)));
+        }
+        if let Some(k) = range_deleted_after(sv, &bounds, check.snapshot) {
+            return Ok(Some(conflict(k, ConflictKind::Range)));
         }
         if let Some(k) = range_written_after(sv, lo, hi, check.snapshot)? {
             return Ok(Some(conflict(k, ConflictKind::Range)));
@@ -139,8 +196,27 @@ fn find_conflict(
     Ok(None)
 }
 
-/// True when some version of `key` newer than `snapshot` exists.
+/// The first key in `bounds` that a range deletion newer than `snapshot`
+/// covers, if any.
+fn range_deleted_after(
+    sv: &SuperVersion,
+    bounds: &(Bound<&[u8]>, Bound<&[u8]>),
+    snapshot: SeqNo,
+) -> Option<Bytes> {
+    sv.range_tombstone_sets()
+        .iter()
+        .flat_map(|set| set.fragments().iter())
+        .filter(|f| f.seqs.first().is_some_and(|&s| s > snapshot))
+        .filter_map(|f| overlap_start(&bounds.0, &bounds.1, &f.start, &f.end))
+        .min()
+}
+
+/// True when some version of `key` newer than `snapshot` exists, or a
+/// range deletion newer than `snapshot` covers it.
 fn written_after(sv: &SuperVersion, key: &[u8], snapshot: SeqNo) -> Result<bool> {
+    if sv.range_deletion_seq(key, MAX_SEQUENCE) > snapshot {
+        return Ok(true);
+    }
     // Memtables hold the newest writes, the active one newest of all: the
     // first memtable holding `key` has its newest version.
     for mem in std::iter::once(&sv.mem).chain(&sv.imms) {

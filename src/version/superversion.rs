@@ -18,6 +18,7 @@ use crate::key::SeqNo;
 use crate::memtable::{Lookup, MemTable};
 use crate::sst::filter_hash;
 use crate::version::version::Version;
+use lightning_compaction::FragmentedTombstones;
 
 /// Memtables and files as of one moment.
 pub(crate) struct SuperVersion {
@@ -46,9 +47,44 @@ impl SuperVersion {
             },
         };
         Ok(match found {
-            Some(Lookup::Value(v)) => Some(v),
-            Some(Lookup::Deleted) | None => None,
+            Some(Lookup::Value(v, at)) if !self.range_deleted(key, at, seq) => Some(v),
+            _ => None,
         })
+    }
+
+    /// True when a range tombstone deletes the version of `key` at
+    /// sequence number `at` for a reader at `seq`.
+    #[inline]
+    pub(crate) fn range_deleted(&self, key: &[u8], at: SeqNo, seq: SeqNo) -> bool {
+        self.range_deletion_seq(key, seq) > at
+    }
+
+    /// The newest sequence number, at most `seq`, of a range tombstone
+    /// covering `key` in any memtable or file (0: none). Cheap when there
+    /// are none: an atomic load per memtable and a pointer test.
+    #[inline]
+    pub(crate) fn range_deletion_seq(&self, key: &[u8], seq: SeqNo) -> SeqNo {
+        let mut max = 0;
+        for m in std::iter::once(&self.mem).chain(&self.imms) {
+            if let Some(t) = m.range_tombstones() {
+                max = max.max(t.max_covering_seq(key, seq));
+            }
+        }
+        if let Some(t) = self.version.range_tombstones() {
+            max = max.max(t.max_covering_seq(key, seq));
+        }
+        max
+    }
+
+    /// Every range tombstone a reader of this superversion may need: the
+    /// memtables' (as of now) and the files'.
+    pub(crate) fn range_tombstone_sets(&self) -> Vec<Arc<FragmentedTombstones>> {
+        let mut sets = Vec::new();
+        for m in std::iter::once(&self.mem).chain(&self.imms) {
+            sets.extend(m.range_tombstones());
+        }
+        sets.extend(self.version.range_tombstones().cloned());
+        sets
     }
 
     /// A merged cursor over every memtable and file.

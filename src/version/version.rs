@@ -22,13 +22,14 @@ use parking_lot::Mutex;
 
 use crate::blob::BlobRef;
 use crate::error::{Error, Result};
-use crate::key::{user_key, SeqNo, ValueKind};
+use crate::key::{ends_before, user_key, SeqNo, ValueKind};
 use crate::memtable::Lookup;
 use crate::sst::Table;
 use crate::version::blob_files::{apply_blob_edit, BlobFileHandle, BlobFiles};
 use crate::version::edit::{BlobFileMeta, FileMetaData, VersionEdit};
 use crate::version::table_cache::TableOpener;
 use bytes::Bytes;
+use lightning_compaction::FragmentedTombstones;
 
 /// An SST file of a version: its metadata, and its table while open.
 ///
@@ -50,6 +51,9 @@ pub(crate) struct TableFile {
     this: Weak<TableFile>,
     path: PathBuf,
     obsolete: AtomicBool,
+    /// The table's range tombstones (read at open, kept while the table
+    /// cache closes and reopens the table).
+    range_dels: Option<Arc<FragmentedTombstones>>,
 }
 
 /// A table borrowed from a [`TableFile`] for one read: it stays open
@@ -79,6 +83,7 @@ impl TableFile {
     /// The file described by `meta`, whose table `table` is open.
     pub(crate) fn new(meta: FileMetaData, table: Arc<Table>, opener: TableOpener) -> Arc<Self> {
         let path = crate::filename::table_file_name(&opener.dir, meta.number);
+        let range_dels = table.range_tombstones().cloned();
         let f = Arc::new_cyclic(|this| TableFile {
             meta,
             table: ArcSwapOption::new(Some(table)),
@@ -88,6 +93,7 @@ impl TableFile {
             this: this.clone(),
             path,
             obsolete: AtomicBool::new(false),
+            range_dels,
         });
         f.opener.tables.loaded(Weak::clone(&f.this));
         f
@@ -144,8 +150,15 @@ impl TableFile {
         &self.path
     }
 
+    /// True when the file's key range holds user key `k` (its largest key
+    /// may be an exclusive bound: [`crate::key::range_end_bound`]).
     fn contains_user_key(&self, k: &[u8]) -> bool {
-        user_key(&self.meta.smallest) <= k && k <= user_key(&self.meta.largest)
+        user_key(&self.meta.smallest) <= k && !ends_before(&self.meta.largest, k)
+    }
+
+    /// The file's range tombstones, if any.
+    pub(crate) fn range_tombstones(&self) -> Option<&Arc<FragmentedTombstones>> {
+        self.range_dels.as_ref()
     }
 }
 
@@ -177,6 +190,9 @@ pub(crate) struct Version {
     levels: Vec<Vec<Arc<TableFile>>>,
     /// Blob files the SSTs' blob references point into.
     blob_files: BlobFiles,
+    /// The range tombstones of all its files, fragmented together (`None`
+    /// when no file has one): a read checks one set, not one per file.
+    range_dels: Option<Arc<FragmentedTombstones>>,
 }
 
 fn l0_order(a: &Arc<TableFile>, b: &Arc<TableFile>) -> Ordering {
@@ -192,7 +208,14 @@ impl Version {
         Version {
             levels: vec![Vec::new(); num_levels],
             blob_files: BlobFiles::new(),
+            range_dels: None,
         }
+    }
+
+    /// The range tombstones of all the files, if any.
+    #[inline]
+    pub(crate) fn range_tombstones(&self) -> Option<&Arc<FragmentedTombstones>> {
+        self.range_dels.as_ref()
     }
 
     /// The live blob files, by number.
@@ -238,13 +261,13 @@ impl Version {
             Ok(None)
         })?;
         self.for_each_candidate(key, seq, |f| {
-            let Some((_, kind, v)) = f.table()?.get_hashed(key, hash, seq)? else {
+            let Some((seq, kind, v)) = f.table()?.get_hashed(key, hash, seq)? else {
                 return Ok(None);
             };
             Ok(Some(match kind {
-                ValueKind::Delete => Lookup::Deleted,
-                ValueKind::BlobIndex => Lookup::Value(self.read_blob(&v, Some(&f.path))?),
-                _ => Lookup::Value(v),
+                ValueKind::Delete => Lookup::Deleted(seq),
+                ValueKind::BlobIndex => Lookup::Value(self.read_blob(&v, Some(&f.path))?, seq),
+                _ => Lookup::Value(v, seq),
             }))
         })
     }
@@ -289,7 +312,7 @@ impl Version {
         }
         for level in 1..self.levels.len() {
             let files = self.files(level);
-            let i = files.partition_point(|f| user_key(&f.meta.largest) < key);
+            let i = files.partition_point(|f| ends_before(&f.meta.largest, key));
             if let Some(f) = files.get(i) {
                 if f.contains_user_key(key) {
                     if let Some(found) = visit(f)? {
@@ -349,6 +372,28 @@ impl Version {
                 });
             }
         }
-        Ok(Version { levels, blob_files })
+        let range_dels = fragment_all(&levels);
+        Ok(Version {
+            levels,
+            blob_files,
+            range_dels,
+        })
+    }
+}
+
+/// The range tombstones of every file in `levels`, fragmented together;
+/// `None` when no file has one.
+fn fragment_all(levels: &[Vec<Arc<TableFile>>]) -> Option<Arc<FragmentedTombstones>> {
+    let sets: Vec<&Arc<FragmentedTombstones>> = levels
+        .iter()
+        .flatten()
+        .filter_map(|f| f.range_tombstones())
+        .collect();
+    match sets.as_slice() {
+        [] => None,
+        [one] => Some(Arc::clone(one)),
+        many => Some(Arc::new(FragmentedTombstones::merge(
+            many.iter().map(|s| s.as_ref()),
+        ))),
     }
 }

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use lightning_db::inspect::{
     read_current, read_manifest, read_wal, split_internal_key, FileMetaData, SstFile, ValueKind,
-    VersionEdit,
+    VersionEdit, WalOpKind,
 };
 use serde::Serialize;
 
-use crate::fmt::{human, kind_name, JsonBytes, JsonIKey, Problem};
+use crate::fmt::{human, JsonBytes, JsonIKey, Problem};
 use crate::{emit_json, expand, Ctx};
 
 fn manifest_path(dir: &Path, n: u64) -> PathBuf {
@@ -186,7 +186,7 @@ struct JsonOp {
     seq: u64,
     kind: &'static str,
     key: JsonBytes,
-    /// Null for a delete.
+    /// Null for a delete; the range's end for a delete_range.
     value: Option<JsonBytes>,
 }
 
@@ -269,9 +269,9 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
                                 .enumerate()
                                 .map(|(i, (k, key, value))| JsonOp {
                                     seq: b.sequence + i as u64,
-                                    kind: kind_name(*k),
+                                    kind: k.name(),
                                     key: JsonBytes::full(key),
-                                    value: (*k == ValueKind::Value)
+                                    value: (*k != WalOpKind::Delete)
                                         .then(|| JsonBytes::cut(value, s.width)),
                                 })
                                 .collect(),
@@ -289,15 +289,19 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
                     for (i, (k, key, value)) in b.ops.iter().enumerate() {
                         let seq = b.sequence + i as u64;
                         match k {
-                            ValueKind::Value => writeln!(
+                            WalOpKind::Put => writeln!(
                                 ctx.out,
                                 "  {} @ {seq} : put => {}",
                                 s.bytes(key),
                                 s.value(value)
                             )?,
-                            k => {
-                                writeln!(ctx.out, "  {} @ {seq} : {}", s.bytes(key), kind_name(*k))?
-                            }
+                            WalOpKind::DeleteRange => writeln!(
+                                ctx.out,
+                                "  [{} .. {}) @ {seq} : delete_range",
+                                s.bytes(key),
+                                s.bytes(value)
+                            )?,
+                            k => writeln!(ctx.out, "  {} @ {seq} : {}", s.bytes(key), k.name())?,
                         }
                     }
                 }

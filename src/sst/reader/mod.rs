@@ -35,6 +35,7 @@ use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
 use super::page_summary::PageSummary;
 use super::properties::TableProperties;
 use super::table_data::TableData;
+use lightning_compaction::FragmentedTombstones;
 
 mod iter;
 mod layout;
@@ -144,6 +145,9 @@ pub struct Table {
     /// Verified index pages below the root, by file offset (set when
     /// opened by the engine): a lookup then verifies only its data block.
     pinned_pages: PinnedPages,
+    /// The range tombstones of the range-deletion block (format 4), read
+    /// and checked at open.
+    pub(super) range_dels: Option<Arc<FragmentedTombstones>>,
 }
 
 /// Index pages kept verified for the table's life, by block offset.
@@ -240,7 +244,8 @@ impl Table {
                 ),
             ));
         }
-        if props.num_entries == 0 {
+        let range_dels = Self::read_range_dels(&path, &data, limit, &footer, &props)?;
+        if props.num_entries == 0 && range_dels.is_none() {
             return Err(Error::corruption(
                 &path,
                 footer.properties.offset,
@@ -277,7 +282,73 @@ impl Table {
             cache: None,
             fs: None,
             pinned_pages: PinnedPages::default(),
+            range_dels,
         })
+    }
+
+    /// Reads and checks the range-deletion block the properties name, if
+    /// any (only in format 4 and later).
+    fn read_range_dels(
+        path: &Path,
+        data: &TableData,
+        limit: u64,
+        footer: &Footer,
+        props: &TableProperties,
+    ) -> Result<Option<Arc<FragmentedTombstones>>> {
+        if props.num_range_deletions == 0 {
+            return Ok(None);
+        }
+        let at = footer.properties.offset;
+        if footer.version < 4 {
+            return Err(Error::corruption(
+                path,
+                at,
+                format!(
+                    "properties name a range-deletion block, which format version {} does not have",
+                    footer.version
+                ),
+            ));
+        }
+        let h = BlockHandle {
+            offset: props.range_deletions_offset,
+            size: props.range_deletions_size,
+        };
+        if h.end_with_trailer().is_none_or(|e| e > limit) {
+            return Err(Error::corruption(
+                path,
+                at,
+                format!(
+                    "range-deletion block (offset {}, size {}) lies outside the block area (0..{limit})",
+                    h.offset, h.size
+                ),
+            ));
+        }
+        let (b, ty) = read_raw_block(path, data, limit, h, "range-deletion block")?;
+        if ty != COMPRESSION_NONE {
+            return Err(Error::corruption(
+                path,
+                h.offset,
+                "range-deletion block is compressed",
+            ));
+        }
+        let set = super::range_del_block::decode(&b).map_err(|e| e.into_error(path, h.offset))?;
+        if set.len() as u64 != props.num_range_deletions {
+            return Err(Error::corruption(
+                path,
+                h.offset,
+                format!(
+                    "range-deletion block holds {} tombstones, properties say {}",
+                    set.len(),
+                    props.num_range_deletions
+                ),
+            ));
+        }
+        Ok(Some(Arc::new(set)))
+    }
+
+    /// The file's range tombstones, if it has any.
+    pub(crate) fn range_tombstones(&self) -> Option<&Arc<FragmentedTombstones>> {
+        self.range_dels.as_ref()
     }
 
     /// Opens the SST file at `path`, reading its blocks through `cache`:

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::error::escape_key;
+use crate::key::{range_end_bound, range_start_bound};
 use std::collections::HashMap;
 
 /// What a verification walked.
@@ -150,6 +151,29 @@ impl Table {
     }
 }
 
+impl Verifier<'_> {
+    /// Widens the key and sequence ranges the walk found to the file's
+    /// range tombstones, as the writer does (`TableBuilder::finish`).
+    fn widen_to_range_tombstones(&mut self) {
+        let Some(set) = self.t.range_dels.as_ref() else {
+            return;
+        };
+        let Some((start, end)) = set.bounds() else {
+            return;
+        };
+        let (lo, hi) = (range_start_bound(start), range_end_bound(end));
+        match &self.first_key {
+            Some(f) if compare_internal(f, &lo) != Ordering::Greater => {}
+            _ => self.first_key = Some(lo),
+        }
+        if self.last_key.is_empty() || compare_internal(&hi, &self.last_key) == Ordering::Greater {
+            self.last_key = hi;
+        }
+        self.smallest_seq = self.smallest_seq.min(set.min_seq());
+        self.largest_seq = self.largest_seq.max(set.max_seq());
+    }
+}
+
 struct Verifier<'a> {
     t: &'a Table,
     out: VerifyOutcome,
@@ -263,7 +287,10 @@ impl Verifier<'_> {
             self.problem(VerifyCheck::Block, e);
             return;
         }
-        if n == 0 {
+        // Only the root of a table holding nothing but range tombstones
+        // is empty.
+        let tombstones_only = upper.is_none() && self.t.range_dels.is_some();
+        if n == 0 && !tombstones_only {
             self.fail(VerifyCheck::Index, at, "empty index page");
         }
         if let (Some(u), Some(p)) = (upper, &prev) {
@@ -405,6 +432,7 @@ impl Verifier<'_> {
 
     /// The properties against what the walk counted (every block read).
     fn properties(&mut self) {
+        self.widen_to_range_tombstones();
         let t = self.t;
         let p = &t.props;
         let r = self.out.report.clone();
@@ -448,6 +476,17 @@ impl Verifier<'_> {
                 |q| format!("{}@{}", escape_key(q.user_key), q.seq),
             )
         };
+        let ranges = t.range_dels.as_ref().map_or(0, |r| r.len() as u64);
+        if p.num_range_deletions != ranges {
+            self.fail(
+                VerifyCheck::Properties,
+                at,
+                format!(
+                    "properties say num_range_deletions = {}, the file holds {ranges}",
+                    p.num_range_deletions
+                ),
+            );
+        }
         if self.first_key.as_deref() != Some(&p.smallest_key[..]) {
             let first = self.first_key.as_deref().map_or("none".into(), show);
             self.fail(
