@@ -1,6 +1,7 @@
 //! In-memory cursors, writers and sinks for the tests.
 
 use crate::executor::JobInputs;
+use crate::range_del::FragmentedTombstones;
 use crate::types::{EntryCursor, EntryKind, EntryRef, KeyRange, RunSink, RunWriter};
 use std::sync::Mutex;
 
@@ -52,9 +53,10 @@ impl EntryCursor for VecCursor {
     }
 }
 
-/// Input runs held in memory.
+/// Input runs and their range tombstones, held in memory.
 pub struct MemInputs {
     pub runs: Vec<Vec<Entry>>,
+    pub tombstones: FragmentedTombstones,
 }
 
 impl JobInputs for MemInputs {
@@ -74,20 +76,46 @@ impl JobInputs for MemInputs {
             })
             .collect())
     }
+    fn range_tombstones(&self) -> Result<FragmentedTombstones, String> {
+        Ok(self.tombstones.clone())
+    }
 }
 
-/// A writer collecting entries; its size is key + value bytes + 8 per
-/// entry.
-pub struct MemWriter {
+/// A finished in-memory file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemFile {
     pub entries: Vec<Entry>,
+    pub tombstones: FragmentedTombstones,
+}
+
+/// A writer collecting entries and range tombstones; its size is key +
+/// value bytes + 8 per entry. It fails when tombstones come twice, empty,
+/// or before an entry.
+pub struct MemWriter {
+    file: MemFile,
     size: u64,
+    tombstones_added: bool,
 }
 
 impl RunWriter for MemWriter {
     type Error = String;
     fn add(&mut self, e: EntryRef<'_>) -> Result<(), String> {
+        if self.tombstones_added {
+            return Err("entry after the range tombstones".into());
+        }
         self.size += (e.user_key.len() + e.value.len() + 8) as u64;
-        self.entries.push(e.into());
+        self.file.entries.push(e.into());
+        Ok(())
+    }
+    fn add_range_tombstones(&mut self, ts: &FragmentedTombstones) -> Result<(), String> {
+        if self.tombstones_added {
+            return Err("range tombstones added twice".into());
+        }
+        if ts.is_empty() {
+            return Err("empty range tombstones added".into());
+        }
+        self.tombstones_added = true;
+        self.file.tombstones = ts.clone();
         Ok(())
     }
     fn estimated_size(&self) -> u64 {
@@ -104,16 +132,20 @@ pub struct MemSink {
 impl RunSink for MemSink {
     type Error = String;
     type Writer = MemWriter;
-    type Output = Vec<Entry>;
+    type Output = MemFile;
     fn create(&self) -> Result<MemWriter, String> {
         *self.created.lock().map_err(|e| e.to_string())? += 1;
         Ok(MemWriter {
-            entries: Vec::new(),
+            file: MemFile {
+                entries: Vec::new(),
+                tombstones: FragmentedTombstones::empty(),
+            },
             size: 0,
+            tombstones_added: false,
         })
     }
-    fn finish(&self, w: MemWriter) -> Result<Vec<Entry>, String> {
-        Ok(w.entries)
+    fn finish(&self, w: MemWriter) -> Result<MemFile, String> {
+        Ok(w.file)
     }
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::test_util::{Entry, MemInputs, MemSink};
+use crate::test_util::{Entry, MemFile, MemInputs, MemSink};
 use crate::types::{CompactionReason, EntryKind, FileInfo, LevelInputs};
 use std::collections::HashSet;
 
@@ -60,10 +60,16 @@ fn setup() -> (MemInputs, CompactionJob) {
         bottommost: true,
         max_subcompactions: 4,
     };
-    (MemInputs { runs }, job)
+    (
+        MemInputs {
+            runs,
+            tombstones: FragmentedTombstones::empty(),
+        },
+        job,
+    )
 }
 
-fn run(job: &CompactionJob, inputs: &MemInputs) -> JobResult<Vec<Entry>> {
+fn run(job: &CompactionJob, inputs: &MemInputs) -> JobResult<MemFile> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(2)
         .build()
@@ -84,7 +90,13 @@ fn four_subcompactions_equal_one() {
         &inputs,
     );
     assert_eq!(one.subcompactions, 1);
-    let flat = |r: &JobResult<Vec<Entry>>| r.outputs.iter().flatten().cloned().collect::<Vec<_>>();
+    let flat = |r: &JobResult<MemFile>| {
+        r.outputs
+            .iter()
+            .flat_map(|f| f.entries.iter())
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     assert_eq!(flat(&split), flat(&one));
     assert_eq!(split.stats, one.stats);
     assert!(split.stats.dropped_tombstones > 0 && split.stats.dropped_versions > 0);
@@ -113,6 +125,7 @@ fn four_subcompactions_equal_one() {
         let n = result.outputs.len();
         assert!(n > 10, "expected many outputs, got {n}");
         for (i, out) in result.outputs.iter().enumerate() {
+            let out = &out.entries;
             assert!(!out.is_empty());
             // No user key spans two outputs.
             let keys: HashSet<&Vec<u8>> = out.iter().map(|e| &e.key).collect();

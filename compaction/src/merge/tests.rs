@@ -27,7 +27,7 @@ fn values(v: &BTreeMap<Vec<u8>, (u64, EntryKind, Vec<u8>)>) -> BTreeMap<Vec<u8>,
 fn run(inputs: Vec<Vec<Entry>>, policy: &GcPolicy) -> (Vec<Entry>, MergeStats) {
     let cursors: Vec<VecCursor> = inputs.into_iter().map(VecCursor::new).collect();
     let mut out = Vec::new();
-    let stats = merge_runs(cursors, policy, |e| {
+    let stats = merge_runs(cursors, policy, &FragmentedTombstones::empty(), |e| {
         out.push(Entry::from(e));
         Ok(())
     })
