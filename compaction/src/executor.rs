@@ -2,6 +2,7 @@
 //! equal input bytes and merges them in parallel on a rayon pool.
 
 use crate::merge::{write_outputs, GcPolicy, MergeStats};
+use crate::range_del::FragmentedTombstones;
 use crate::types::{CompactionJob, EntryCursor, KeyRange, RunSink};
 use rayon::prelude::*;
 
@@ -16,6 +17,12 @@ pub trait JobInputs: Sync {
     /// `range`: positioned at the first entry whose user key is `>=
     /// range.start` and ending before the first user key `>= range.end`.
     fn open(&self, range: &KeyRange) -> Result<Vec<Self::Cursor>, Self::Error>;
+    /// Every range tombstone of the job's input files, fragmented
+    /// together ([`FragmentedTombstones::merge`]), not garbage-collected.
+    /// Called once per job. The default is none.
+    fn range_tombstones(&self) -> Result<FragmentedTombstones, Self::Error> {
+        Ok(FragmentedTombstones::empty())
+    }
 }
 
 /// The outcome of a job.
@@ -105,6 +112,13 @@ type Piece<O, E> = Result<(Vec<O>, MergeStats), E>;
 /// returns the outputs in key order. `snapshots` are the live snapshots'
 /// sequence numbers. The first error (in key order) is returned; files of
 /// other ranges already finished are the caller's to delete.
+///
+/// The job's range tombstones ([`JobInputs::range_tombstones`], read once)
+/// are clipped to each range and passed to [`write_outputs`], which drops
+/// what they delete and stores what garbage collection keeps of them in
+/// the range's files (a range with tombstones and no surviving entry gets
+/// one file of tombstones only). In the result's stats,
+/// `input_range_tombstones` counts the job's tombstones once.
 pub fn run_job<I, S>(
     job: &CompactionJob,
     inputs: &I,
@@ -120,11 +134,13 @@ where
         snapshots: snapshots.to_vec(),
         bottommost: job.bottommost,
     };
+    let tombstones = inputs.range_tombstones()?;
     let ranges = subcompaction_ranges(job);
     let target = job.target_file_size.max(1);
     let run_one = |r: &KeyRange| -> Piece<S::Output, S::Error> {
         let cursors = inputs.open(r)?;
-        write_outputs(cursors, &policy, sink, target)
+        let ts = tombstones.clip(r.start.as_deref(), r.end.as_deref());
+        write_outputs(cursors, &policy, &ts, r, sink, target)
     };
     let results: Vec<Piece<S::Output, S::Error>> = if ranges.len() == 1 {
         ranges.iter().map(run_one).collect()
@@ -141,6 +157,7 @@ where
         out.outputs.extend(files);
         out.stats.add(&stats);
     }
+    out.stats.input_range_tombstones = tombstones.len() as u64;
     Ok(out)
 }
 

@@ -9,8 +9,48 @@
 //! the newest version of the earliest stripe hides nothing any reader
 //! could see; on the bottommost level (no older versions below) it is
 //! dropped too, with everything older.
+//!
+//! # Range tombstones
+//!
+//! A range tombstone `[start, end) @ t` deletes a version `(k, s)` for a
+//! reader at `r` when `start <= k < end` and `s < t <= r` (see
+//! [`crate::range_del`]). The merge is given the range tombstones of its
+//! inputs and drops a version the stripe rule keeps when a tombstone
+//! covering its key has a sequence number above the version's **in the
+//! same stripe** (the oldest such one decides: [`Fragment::oldest_above`]).
+//! Why that is safe: only readers at `r >= s` see `(k, s)`; readers sit at
+//! snapshots or at the latest state, so `r` is at least the snapshot that
+//! closes the stripe, which is at least `t`. The tombstone deletes the
+//! version for every reader that could see it. Every older version of `k`
+//! (in this merge or below it) is below `t` too and stays deleted, so a
+//! covered point tombstone may go as well, and the older versions of the
+//! dropped one's stripe are dropped as usual. A tombstone in a later stripe
+//! protects the version: the snapshot between them still sees it.
+//!
+//! The dropping relies on the tombstone surviving.
+//! [`FragmentedTombstones::collect_garbage`] keeps the newest tombstone of
+//! every stripe per fragment, except on the bottommost level in the
+//! earliest stripe; but every version such a tombstone deletes is in the
+//! merge (nothing is below) and is in the earliest stripe too, so the merge
+//! drops it. This is why [`merge_runs`] takes the tombstones **before**
+//! garbage collection (a garbage-collected set has lost exactly the
+//! earliest-stripe tombstones it needs there); [`write_outputs`] collects
+//! the garbage itself for what the files store.
+//!
+//! # Output files
+//!
+//! [`OutputCutter`] cuts the merged entries into files between user keys.
+//! Given the key range `[lo, hi)` of the merge (a subcompaction), file `i`
+//! covers `[lo_i, hi_i)`: `lo_0 = lo`, `lo_i` is the first user key of
+//! file `i`, `hi_i = lo_(i+1)` and the last file ends at `hi`. Each file
+//! stores the tombstones clipped to its range, so the files' tombstones
+//! together are exactly the range's, no file overlaps the next (a file's
+//! tombstones may end, exclusively, at the next file's first key), and a
+//! range whose tombstones outlive all of its entries still gets one file,
+//! holding only tombstones.
 
-use crate::types::{EntryCursor, EntryKind, EntryRef, RunSink, RunWriter};
+use crate::range_del::{Fragment, FragmentedTombstones};
+use crate::types::{EntryCursor, EntryKind, EntryRef, KeyRange, RunSink, RunWriter};
 use std::cmp::Ordering;
 
 /// What the merge may drop.
@@ -20,7 +60,9 @@ pub struct GcPolicy {
     /// again if not).
     pub snapshots: Vec<u64>,
     /// No file below the output overlaps the merged range, so tombstones in
-    /// the earliest stripe may go.
+    /// the earliest stripe may go. With range tombstones, the merged range
+    /// must include their extents too (an earliest-stripe range tombstone
+    /// is dropped, so nothing it covers may live below).
     pub bottommost: bool,
 }
 
@@ -36,6 +78,18 @@ pub struct MergeStats {
     pub dropped_versions: u64,
     /// Tombstones dropped on the bottommost level.
     pub dropped_tombstones: u64,
+    /// Entries (versions and point tombstones) the stripe rule would keep
+    /// but a range tombstone of the same stripe deletes.
+    pub dropped_by_range_tombstones: u64,
+    /// Range tombstones (fragment, sequence number pairs) the merge was
+    /// given. Added over subcompactions, a fragment crossing a split point
+    /// counts once per piece; [`crate::executor::run_job`] reports the
+    /// job's own count instead.
+    pub input_range_tombstones: u64,
+    /// Range tombstones (fragment, sequence number pairs) written to the
+    /// output files; a fragment cut by a file boundary counts once per
+    /// piece. Zero from [`merge_runs`] alone (it writes no files).
+    pub output_range_tombstones: u64,
     /// Key and value bytes read.
     pub input_bytes: u64,
     /// Key and value bytes written.
@@ -49,6 +103,9 @@ impl MergeStats {
         self.output_entries += other.output_entries;
         self.dropped_versions += other.dropped_versions;
         self.dropped_tombstones += other.dropped_tombstones;
+        self.dropped_by_range_tombstones += other.dropped_by_range_tombstones;
+        self.input_range_tombstones += other.input_range_tombstones;
+        self.output_range_tombstones += other.output_range_tombstones;
         self.input_bytes += other.input_bytes;
         self.output_bytes += other.output_bytes;
     }
@@ -92,6 +149,12 @@ fn sift_down<C: EntryCursor>(heap: &mut [usize], cursors: &[C], mut i: usize) {
 /// passes every entry that survives garbage collection to `emit`, in
 /// order.
 ///
+/// `tombstones` are the range tombstones of the inputs, **not**
+/// garbage-collected (see the [module documentation](self)): at least
+/// those covering the merged keys. Entries they delete within a stripe are
+/// dropped; the tombstones themselves are the caller's to store
+/// ([`write_outputs`] does).
+///
 /// A binary heap of cursor indices holds every cursor that has an entry;
 /// the top is the smallest (user key, newest sequence number). Each
 /// `(user key, seq)` should appear once across all inputs; if it appears
@@ -100,11 +163,11 @@ fn sift_down<C: EntryCursor>(heap: &mut [usize], cursors: &[C], mut i: usize) {
 pub fn merge_runs<C: EntryCursor>(
     inputs: Vec<C>,
     policy: &GcPolicy,
+    tombstones: &FragmentedTombstones,
     mut emit: impl FnMut(EntryRef<'_>) -> Result<(), C::Error>,
 ) -> Result<MergeStats, C::Error> {
-    let mut snaps = policy.snapshots.clone();
-    snaps.sort_unstable();
-    snaps.dedup();
+    let snaps = sorted_snapshots(policy);
+    let stripe_of = |seq: u64| snaps.partition_point(|&s| s < seq);
     let mut cursors = inputs;
     let mut heap: Vec<usize> = (0..cursors.len())
         .filter(|&i| cursors[i].current().is_some())
@@ -112,7 +175,13 @@ pub fn merge_runs<C: EntryCursor>(
     for i in (0..heap.len() / 2).rev() {
         sift_down(&mut heap, &cursors, i);
     }
-    let mut stats = MergeStats::default();
+    let mut stats = MergeStats {
+        input_range_tombstones: tombstones.len() as u64,
+        ..MergeStats::default()
+    };
+    let mut ranges = tombstones.cursor();
+    // The fragment covering the current user key, if any.
+    let mut fragment: Option<&Fragment> = None;
     let mut last_key: Vec<u8> = Vec::new();
     let mut have_key = false;
     let mut last_stripe = 0usize;
@@ -122,13 +191,14 @@ pub fn merge_runs<C: EntryCursor>(
             let bytes = (e.user_key.len() + e.value.len()) as u64;
             stats.input_entries += 1;
             stats.input_bytes += bytes;
-            let stripe = snaps.partition_point(|&s| s < e.seq);
+            let stripe = stripe_of(e.seq);
             let keep = if !have_key || e.user_key != last_key.as_slice() {
                 last_key.clear();
                 last_key.extend_from_slice(e.user_key);
                 have_key = true;
                 drop_rest = false;
                 last_stripe = stripe;
+                fragment = ranges.fragment_at(e.user_key);
                 true
             } else if drop_rest || stripe == last_stripe {
                 false
@@ -136,11 +206,22 @@ pub fn merge_runs<C: EntryCursor>(
                 last_stripe = stripe;
                 true
             };
+            // The oldest range tombstone above the entry decides: if it is
+            // in a later stripe, so are all the others.
+            let covered = || {
+                fragment
+                    .and_then(|f| f.oldest_above(e.seq))
+                    .is_some_and(|t| stripe_of(t) == stripe)
+            };
             if !keep {
                 stats.dropped_versions += 1;
             } else if e.kind == EntryKind::Delete && stripe == 0 && policy.bottommost {
                 stats.dropped_tombstones += 1;
                 drop_rest = true;
+            } else if covered() {
+                // `last_stripe` is this stripe: its older versions go as
+                // versions hidden by a newer one (they are covered too).
+                stats.dropped_by_range_tombstones += 1;
             } else {
                 stats.output_entries += 1;
                 stats.output_bytes += bytes;
@@ -158,38 +239,73 @@ pub fn merge_runs<C: EntryCursor>(
     Ok(stats)
 }
 
+/// The policy's snapshots, ascending, without duplicates.
+fn sorted_snapshots(policy: &GcPolicy) -> Vec<u64> {
+    let mut snaps = policy.snapshots.clone();
+    snaps.sort_unstable();
+    snaps.dedup();
+    snaps
+}
+
 /// Writes entries into output files through a [`RunSink`], starting a new
 /// file when the current one has reached the target size and the next
-/// entry has a new user key (one user key's versions never span files).
+/// entry has a new user key (one user key's versions never span files),
+/// and gives each file the range tombstones of its key range (see the
+/// [module documentation](self)).
 pub struct OutputCutter<'s, S: RunSink> {
     sink: &'s S,
     target_file_size: u64,
+    tombstones: &'s FragmentedTombstones,
+    /// Start of the open file's key range (of the first file: the merge's).
+    lo: Option<Vec<u8>>,
+    /// End of the merge's key range.
+    hi: Option<Vec<u8>>,
     writer: Option<S::Writer>,
     last_key: Vec<u8>,
     outputs: Vec<S::Output>,
+    tombstones_written: u64,
 }
 
 impl<'s, S: RunSink> OutputCutter<'s, S> {
-    /// A cutter writing files of about `target_file_size` bytes to `sink`.
-    pub fn new(sink: &'s S, target_file_size: u64) -> Self {
+    /// A cutter writing files of about `target_file_size` bytes to `sink`
+    /// for the entries of `range`, storing `tombstones` (those to keep,
+    /// i.e. garbage-collected) in the files whose key range they cover.
+    /// Tombstones outside `range` are ignored; entries must lie inside it.
+    pub fn new(
+        sink: &'s S,
+        target_file_size: u64,
+        range: &KeyRange,
+        tombstones: &'s FragmentedTombstones,
+    ) -> Self {
         OutputCutter {
             sink,
             target_file_size,
+            tombstones,
+            lo: range.start.clone(),
+            hi: range.end.clone(),
             writer: None,
             last_key: Vec::new(),
             outputs: Vec::new(),
+            tombstones_written: 0,
         }
     }
 
     /// Appends an entry (entries must come in merge order).
     pub fn add(&mut self, entry: EntryRef<'_>) -> Result<(), S::Error> {
+        debug_assert!(
+            self.lo.as_deref().is_none_or(|lo| lo <= entry.user_key)
+                && self.hi.as_deref().is_none_or(|hi| entry.user_key < hi),
+            "entry outside the cutter's range"
+        );
         let same_key = self.writer.is_some() && self.last_key.as_slice() == entry.user_key;
         if !same_key {
             if let Some(w) = self
                 .writer
                 .take_if(|w| w.estimated_size() >= self.target_file_size)
             {
-                self.outputs.push(self.sink.finish(w)?);
+                // The file ends where the next one starts: at this key.
+                self.close(w, Some(entry.user_key))?;
+                self.lo = Some(entry.user_key.to_vec());
             }
             self.last_key.clear();
             self.last_key.extend_from_slice(entry.user_key);
@@ -201,22 +317,57 @@ impl<'s, S: RunSink> OutputCutter<'s, S> {
         writer.add(entry)
     }
 
-    /// Finishes the open file, if any, and returns all outputs in order.
-    pub fn finish(mut self) -> Result<Vec<S::Output>, S::Error> {
-        if let Some(w) = self.writer.take() {
-            self.outputs.push(self.sink.finish(w)?);
+    /// Gives `w` the tombstones of `[self.lo, hi)`, if any, and finishes it.
+    fn close(&mut self, mut w: S::Writer, hi: Option<&[u8]>) -> Result<(), S::Error> {
+        let ts = self.tombstones.clip(self.lo.as_deref(), hi);
+        if !ts.is_empty() {
+            self.tombstones_written += ts.len() as u64;
+            w.add_range_tombstones(&ts)?;
         }
-        Ok(self.outputs)
+        self.outputs.push(self.sink.finish(w)?);
+        Ok(())
+    }
+
+    /// Finishes the open file, if any, and returns all outputs in order,
+    /// with the number of range tombstones (fragment, sequence number
+    /// pairs) written to them. When no entry came but the range has
+    /// tombstones, one file holding only them is written.
+    pub fn finish(mut self) -> Result<(Vec<S::Output>, u64), S::Error> {
+        let hi = self.hi.take();
+        let w = match self.writer.take() {
+            Some(w) => Some(w),
+            None if self.outputs.is_empty()
+                && !self
+                    .tombstones
+                    .clip(self.lo.as_deref(), hi.as_deref())
+                    .is_empty() =>
+            {
+                Some(self.sink.create()?)
+            }
+            None => None,
+        };
+        if let Some(w) = w {
+            self.close(w, hi.as_deref())?;
+        }
+        Ok((self.outputs, self.tombstones_written))
     }
 }
 
 /// Merges `inputs` under `policy` into new files of about
 /// `target_file_size` bytes (see [`OutputCutter`]); returns the files in
-/// key order and the merge's counters. No file is created when nothing
-/// survives.
+/// key order and the merge's counters.
+///
+/// `range` is the key range of the merge (a subcompaction's; every input
+/// entry must lie in it) and `tombstones` the range tombstones of the
+/// inputs in it, **not** garbage-collected: the merge drops what they
+/// delete ([`merge_runs`]), and the files store what
+/// [`FragmentedTombstones::collect_garbage`] keeps of them. No file is
+/// created when neither an entry nor a tombstone survives.
 pub fn write_outputs<C, S>(
     inputs: Vec<C>,
     policy: &GcPolicy,
+    tombstones: &FragmentedTombstones,
+    range: &KeyRange,
     sink: &S,
     target_file_size: u64,
 ) -> Result<(Vec<S::Output>, MergeStats), S::Error>
@@ -224,9 +375,12 @@ where
     S: RunSink,
     C: EntryCursor<Error = S::Error>,
 {
-    let mut cutter = OutputCutter::new(sink, target_file_size);
-    let stats = merge_runs(inputs, policy, |e| cutter.add(e))?;
-    Ok((cutter.finish()?, stats))
+    let kept = tombstones.collect_garbage(&sorted_snapshots(policy), policy.bottommost);
+    let mut cutter = OutputCutter::new(sink, target_file_size, range, &kept);
+    let mut stats = merge_runs(inputs, policy, tombstones, |e| cutter.add(e))?;
+    let (outputs, written) = cutter.finish()?;
+    stats.output_range_tombstones = written;
+    Ok((outputs, stats))
 }
 
 #[cfg(test)]

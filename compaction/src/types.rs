@@ -205,6 +205,17 @@ pub trait RunWriter: Send {
     type Error: Send;
     /// Appends an entry; entries come in cursor order.
     fn add(&mut self, entry: EntryRef<'_>) -> Result<(), Self::Error>;
+    /// Stores the range tombstones this file must keep. The merge calls it
+    /// at most once per file, right before [`RunSink::finish`], only when
+    /// the set is not empty, with fragments already clipped to the file's
+    /// key range (see [`crate::merge::OutputCutter`]); they may extend
+    /// below the file's first and past its last entry, and a file may hold
+    /// tombstones and no entry at all. The file's key range as the engine
+    /// records it must include them (the end is exclusive).
+    fn add_range_tombstones(
+        &mut self,
+        tombstones: &crate::range_del::FragmentedTombstones,
+    ) -> Result<(), Self::Error>;
     /// Bytes the finished file would take so far (for cutting outputs).
     fn estimated_size(&self) -> u64;
 }
