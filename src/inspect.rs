@@ -41,6 +41,20 @@ pub struct Entry {
     pub value: Bytes,
 }
 
+pub use crate::iter::db_iter::prefix_successor;
+
+/// A range tombstone of an SST file: every version below `seq` of every
+/// key in `[start, end)` is deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeDeletion {
+    /// First key deleted (inclusive).
+    pub start: Bytes,
+    /// End of the range (exclusive).
+    pub end: Bytes,
+    /// Sequence number of the deletion.
+    pub seq: u64,
+}
+
 /// An SST file opened read-only.
 pub struct SstFile {
     table: Arc<Table>,
@@ -67,6 +81,23 @@ impl SstFile {
     /// The file's properties block.
     pub fn properties(&self) -> &TableProperties {
         self.table.properties()
+    }
+
+    /// The file's range tombstones as stored: one per (fragment, sequence
+    /// number), in key order (empty without a range-deletion block).
+    pub fn range_deletions(&self) -> Vec<RangeDeletion> {
+        self.table
+            .range_tombstones()
+            .map(|set| {
+                set.tombstones()
+                    .map(|t| RangeDeletion {
+                        start: Bytes::from(t.start),
+                        end: Bytes::from(t.end),
+                        seq: t.seq,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The decoded footer.

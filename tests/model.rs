@@ -19,7 +19,9 @@ type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 enum Op {
     Put(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
-    Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    Batch(Vec<BatchItem>),
+    DeleteRange(Option<(Vec<u8>, bool)>, Option<(Vec<u8>, bool)>),
+    DeletePrefix(Vec<u8>),
     Get(Vec<u8>),
     Range(Option<(Vec<u8>, bool)>, Option<(Vec<u8>, bool)>, bool),
     Prefix(Vec<u8>, bool),
@@ -29,6 +31,21 @@ enum Op {
     Flush,
     CompactRange(Option<Vec<u8>>, Option<Vec<u8>>),
     Reopen,
+}
+
+#[derive(Debug, Clone)]
+enum BatchItem {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+    DeleteRange(Option<(Vec<u8>, bool)>, Option<(Vec<u8>, bool)>),
+}
+
+fn batch_item() -> impl Strategy<Value = BatchItem> {
+    prop_oneof![
+        6 => (key(), value()).prop_map(|(k, v)| BatchItem::Put(k, v)),
+        3 => key().prop_map(BatchItem::Delete),
+        1 => (bound(), bound()).prop_map(|(a, b)| BatchItem::DeleteRange(a, b)),
+    ]
 }
 
 fn key() -> impl Strategy<Value = Vec<u8>> {
@@ -53,7 +70,9 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         20 => (key(), value()).prop_map(|(k, v)| Op::Put(k, v)),
         6 => key().prop_map(Op::Delete),
-        4 => proptest::collection::vec((key(), proptest::option::of(value())), 0..6).prop_map(Op::Batch),
+        4 => proptest::collection::vec(batch_item(), 0..6).prop_map(Op::Batch),
+        2 => (bound(), bound()).prop_map(|(a, b)| Op::DeleteRange(a, b)),
+        1 => proptest::collection::vec(0u8..4, 0..3).prop_map(Op::DeletePrefix),
         10 => key().prop_map(Op::Get),
         4 => (bound(), bound(), any::<bool>()).prop_map(|(a, b, r)| Op::Range(a, b, r)),
         2 => (proptest::collection::vec(0u8..4, 0..3), any::<bool>()).prop_map(|(p, r)| Op::Prefix(p, r)),
@@ -88,6 +107,12 @@ fn model_range(m: &Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> Vec<(Vec<
     m.range((lo.clone(), hi.clone()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+fn model_delete_range(m: &mut Model, lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) {
+    for (k, _) in model_range(m, lo, hi) {
+        m.remove(&k);
+    }
 }
 
 fn collect(
@@ -134,19 +159,33 @@ fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
             }
             Op::Batch(ops) => {
                 let mut b = WriteBatch::new();
-                for (k, v) in ops {
-                    match v {
-                        Some(v) => {
+                for item in ops {
+                    match item {
+                        BatchItem::Put(k, v) => {
                             b.put(&k, &v);
                             model.insert(k, v);
                         }
-                        None => {
+                        BatchItem::Delete(k) => {
                             b.delete(&k);
                             model.remove(&k);
+                        }
+                        BatchItem::DeleteRange(lo, hi) => {
+                            let (lo, hi) = (to_bound(&lo), to_bound(&hi));
+                            b.delete_range::<Vec<u8>>((lo.clone(), hi.clone()));
+                            model_delete_range(&mut model, &lo, &hi);
                         }
                     }
                 }
                 d.write(b).unwrap();
+            }
+            Op::DeleteRange(lo, hi) => {
+                let (lo, hi) = (to_bound(&lo), to_bound(&hi));
+                d.delete_range::<Vec<u8>>((lo.clone(), hi.clone())).unwrap();
+                model_delete_range(&mut model, &lo, &hi);
+            }
+            Op::DeletePrefix(p) => {
+                d.delete_prefix(&p).unwrap();
+                model.retain(|k, _| !k.starts_with(&p));
             }
             Op::Get(k) => {
                 let got = d.get(&k).unwrap().map(|v| v.to_vec());

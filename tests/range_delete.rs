@@ -282,4 +282,3 @@ fn the_row_cache_never_serves_a_range_deleted_key() {
         assert_eq!(db.get(b"hot").unwrap().as_deref(), Some(&b"again"[..]));
     }
 }
-

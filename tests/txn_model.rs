@@ -65,6 +65,11 @@ enum Op {
     PlainDelete {
         k: u8,
     },
+    /// `delete_range(key(lo)..key(hi))`.
+    PlainDeleteRange {
+        lo: u8,
+        hi: u8,
+    },
     Flush,
     Compact,
 }
@@ -82,7 +87,8 @@ fn op() -> impl Strategy<Value = Op> {
         3 => slot.clone().prop_map(|slot| Op::Commit { slot }),
         1 => slot.prop_map(|slot| Op::Rollback { slot }),
         2 => (k.clone(), any::<u8>()).prop_map(|(k, v)| Op::PlainPut { k, v }),
-        1 => k.prop_map(|k| Op::PlainDelete { k }),
+        1 => k.clone().prop_map(|k| Op::PlainDelete { k }),
+        1 => (k.clone(), 0..KEYS + 1).prop_map(|(lo, hi)| Op::PlainDeleteRange { lo, hi }),
         1 => Just(Op::Flush),
         1 => Just(Op::Compact),
     ]
@@ -91,24 +97,71 @@ fn op() -> impl Strategy<Value = Op> {
 type Val = Option<Vec<u8>>;
 type Range = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
-/// The committed history: per key, `(commit number, value)` oldest first.
+/// The committed history: per key, `(commit number, value)` oldest first,
+/// and the range deletions `(commit number, [start, end))`.
 #[derive(Default)]
 struct History {
     commits: u64,
     versions: BTreeMap<Vec<u8>, Vec<(u64, Val)>>,
+    range_dels: Vec<(u64, Vec<u8>, Vec<u8>)>,
 }
 
 impl History {
     fn at(&self, k: &[u8], snap: u64) -> Val {
-        self.versions
+        let point = self
+            .versions
             .get(k)
-            .and_then(|vs| vs.iter().rev().find(|(c, _)| *c <= snap))
-            .and_then(|(_, v)| v.clone())
+            .and_then(|vs| vs.iter().rev().find(|(c, _)| *c <= snap));
+        let deleted_at = self
+            .range_dels
+            .iter()
+            .filter(|(c, a, b)| *c <= snap && a.as_slice() <= k && k < b.as_slice())
+            .map(|(c, _, _)| *c)
+            .max();
+        match (point, deleted_at) {
+            (Some((c, v)), d) if d.is_none_or(|d| d < *c) => v.clone(),
+            _ => None,
+        }
     }
     fn written_after(&self, k: &[u8], snap: u64) -> bool {
         self.versions
             .get(k)
             .is_some_and(|vs| vs.iter().any(|(c, _)| *c > snap))
+            || self
+                .range_dels
+                .iter()
+                .any(|(c, a, b)| *c > snap && a.as_slice() <= k && k < b.as_slice())
+    }
+    fn delete_range(&mut self, a: Vec<u8>, b: Vec<u8>) {
+        self.commits += 1;
+        if a < b {
+            self.range_dels.push((self.commits, a, b));
+        }
+    }
+    /// The first key of each range deletion after `snap` inside `r` (what
+    /// a serializable scan of `r` conflicts on).
+    fn range_deleted_in(&self, r: &Range, snap: u64) -> Vec<Vec<u8>> {
+        self.range_dels
+            .iter()
+            .filter(|(c, _, _)| *c > snap)
+            .filter_map(|(_, a, b)| {
+                let first = match &r.0 {
+                    Bound::Included(l) if l > a => l.clone(),
+                    Bound::Excluded(l) if l >= a => {
+                        let mut k = l.clone();
+                        k.push(0);
+                        k
+                    }
+                    _ => a.clone(),
+                };
+                let below_hi = match &r.1 {
+                    Bound::Unbounded => true,
+                    Bound::Included(h) => first <= *h,
+                    Bound::Excluded(h) => first < *h,
+                };
+                (first < *b && below_hi).then_some(first)
+            })
+            .collect()
     }
     fn commit(&mut self, writes: &BTreeMap<Vec<u8>, Val>) {
         self.commits += 1;
@@ -154,10 +207,16 @@ impl ModelTxn {
                 check.extend(h.versions.range(r.clone()).map(|(k, _)| k.clone()));
             }
         }
-        check
+        let mut conflicts: BTreeSet<Vec<u8>> = check
             .into_iter()
             .filter(|k| h.written_after(k, self.snap))
-            .collect()
+            .collect();
+        if self.serializable {
+            for r in &self.ranges {
+                conflicts.extend(h.range_deleted_in(r, self.snap));
+            }
+        }
+        conflicts
     }
 }
 
@@ -365,6 +424,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::PlainDelete { k } => {
                 db.delete(key(k)).unwrap();
                 h.commit(&BTreeMap::from([(key(k), None)]));
+            }
+            Op::PlainDeleteRange { lo, hi } => {
+                db.delete_range(key(lo)..key(hi)).unwrap();
+                h.delete_range(key(lo), key(hi));
             }
             Op::Flush => db.flush().unwrap(),
             Op::Compact => db.compact_range::<&[u8], _>(..).unwrap(),

@@ -23,6 +23,7 @@ use std::time::Instant;
 use lightning_compaction::executor::{run_job, JobInputs};
 use lightning_compaction::planner::{self, ManualStep, StallCause, WriteStall};
 use lightning_compaction::stats::{CompactionStats, StallMicros};
+use lightning_compaction::FragmentedTombstones;
 use lightning_compaction::{
     CompactionJob, EntryRef, FileInfo, KeyRange, LevelState, RunSink, RunWriter,
 };
@@ -547,6 +548,15 @@ impl JobInputs for EngineInputs {
     type Error = Error;
     type Cursor = TableCursor;
 
+    fn range_tombstones(&self) -> Result<FragmentedTombstones> {
+        let sets = self
+            .runs
+            .iter()
+            .flat_map(|(_, files)| files.iter())
+            .filter_map(|f| f.range_tombstones());
+        Ok(FragmentedTombstones::merge(sets.map(|s| s.as_ref())))
+    }
+
     fn open(&self, range: &KeyRange) -> Result<Vec<TableCursor>> {
         let mut out = Vec::with_capacity(self.runs.len());
         for (_, files) in &self.runs {
@@ -678,6 +688,11 @@ impl RunWriter for OutputWriter<'_> {
 
     fn estimated_size(&self) -> u64 {
         self.builder.estimated_file_size()
+    }
+
+    fn add_range_tombstones(&mut self, tombstones: &FragmentedTombstones) -> Result<()> {
+        self.builder.add_range_tombstones(tombstones);
+        Ok(())
     }
 }
 

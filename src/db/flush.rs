@@ -79,7 +79,11 @@ pub(crate) fn build_table(
     };
     let mut blobs = BlobOutput::new(fs, dir, numbers, opts);
     let mut key = Vec::new();
-    merge_runs(vec![TableCursor::new(it)?], &policy, |e| {
+    // The merge drops what the memtable's own range tombstones delete in
+    // the same snapshot stripe; the file keeps the tombstones that still
+    // matter (not the bottommost level: older data lies below).
+    let tombstones = mem.range_tombstones().unwrap_or_default();
+    merge_runs(vec![TableCursor::new(it)?], &policy, &tombstones, |e| {
         key.clear();
         let kind = value_kind(e.kind);
         match &mut blobs {
@@ -94,10 +98,10 @@ pub(crate) fn build_table(
             }
         }
     })?;
-    if let Some(t) = mem.range_tombstones() {
+    if !tombstones.is_empty() {
         let mut snaps = snapshots.to_vec();
         snaps.sort_unstable();
-        builder.add_range_tombstones(&t.collect_garbage(&snaps, false));
+        builder.add_range_tombstones(&tombstones.collect_garbage(&snaps, false));
     }
     let blob_files = match blobs {
         Some(b) => b.finish()?,

@@ -398,7 +398,7 @@ impl std::iter::FusedIterator for Iter {}
 
 /// The smallest key greater than every key starting with `prefix`, or
 /// `None` when there is none (the prefix is empty or all `0xff`).
-pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut v = prefix.to_vec();
     while let Some(last) = v.pop() {
         if last != 0xff {

@@ -264,7 +264,10 @@ impl VersionSet {
         let needs_blob_version =
             edit.has_blob_tags() && self.manifest_version < BLOB_MANIFEST_VERSION;
         if manifest.len() >= self.max_manifest_file_size || needs_blob_version {
-            self.rotate_manifest(next_file, needs_blob_version)?;
+            // The edit goes into the new manifest: it must be of the blob
+            // version when the edit has blob tags, even if the file set
+            // has no blob file left (its last ones die in this edit).
+            self.rotate_manifest(next_file, edit.has_blob_tags())?;
         }
         // A blob file all of whose records are garbage after this edit
         // leaves the version with it (decided here, under the lock, from

@@ -34,6 +34,8 @@ pub struct Model {
     pub seq: u64,
     /// The batch that last wrote each key (for transaction conflicts).
     pub last_write: HashMap<Key, u64>,
+    /// Range deletions: the batch, and `[lo, hi)` (for conflicts too).
+    pub range_writes: Vec<(u64, Key, Key)>,
     /// What a power loss keeps at least: the state at the last point
     /// everything was synced, and the batches acknowledged since, in order.
     pub durable: State,
@@ -78,6 +80,23 @@ impl Model {
             txns: (0..slots).map(|_| None).collect(),
             ..Model::default()
         }
+    }
+
+    /// Applies an acknowledged `delete_range(lo..hi)` (a batch when the
+    /// range is not empty): as the deletes of the keys it covers now,
+    /// which is also what replaying it after a power loss gives.
+    pub fn apply_delete_range(&mut self, lo: &Key, hi: &Key, sync: bool) {
+        if lo >= hi {
+            return;
+        }
+        let w: Write = self
+            .state
+            .range(lo.clone()..hi.clone())
+            .map(|(k, _)| (k.clone(), None))
+            .collect();
+        self.range_writes
+            .push((self.seq + 1, lo.clone(), hi.clone()));
+        self.apply(&w, sync);
     }
 
     /// Applies an acknowledged batch; with `sync` everything so far is
@@ -130,6 +149,7 @@ impl Model {
         self.seq -= lost;
         let seq = self.seq;
         self.last_write.retain(|_, s| *s <= seq);
+        self.range_writes.retain(|(s, _, _)| *s <= seq);
         self.state = state;
         self.all_durable();
         self.drop_handles();
@@ -148,7 +168,13 @@ impl Model {
         t.writes
             .keys()
             .chain(t.for_update.iter())
-            .find(|k| self.last_write.get(*k).is_some_and(|&s| s > t.snapshot_seq))
+            .find(|k| {
+                self.last_write.get(*k).is_some_and(|&s| s > t.snapshot_seq)
+                    || self
+                        .range_writes
+                        .iter()
+                        .any(|(s, lo, hi)| *s > t.snapshot_seq && lo <= *k && *k < hi)
+            })
             .cloned()
     }
 }

@@ -37,6 +37,12 @@ pub enum Op {
         key: Key,
         sync: bool,
     },
+    /// `delete_range(lo..hi)`.
+    DeleteRange {
+        lo: Key,
+        hi: Key,
+        sync: bool,
+    },
     Batch {
         ops: Vec<(Key, Option<Value>)>,
         sync: bool,
@@ -159,6 +165,9 @@ impl fmt::Display for Op {
         match self {
             Op::Put { key, value, sync } => write!(f, "put {} {}{}", hex(key), v(value), s(sync)),
             Op::Delete { key, sync } => write!(f, "delete {}{}", hex(key), s(sync)),
+            Op::DeleteRange { lo, hi, sync } => {
+                write!(f, "delete_range {}..{}{}", hex(lo), hex(hi), s(sync))
+            }
             Op::Batch { ops, sync } => {
                 write!(f, "batch{} [", s(sync))?;
                 for (k, val) in ops {
@@ -287,8 +296,13 @@ impl Generator {
                 value: self.value(),
                 sync: self.sync(),
             },
-            250..=329 => Op::Delete {
+            250..=314 => Op::Delete {
                 key: self.key(),
+                sync: self.sync(),
+            },
+            315..=329 => Op::DeleteRange {
+                lo: self.key(),
+                hi: self.key(),
                 sync: self.sync(),
             },
             330..=389 => {

@@ -224,6 +224,12 @@ fn step(e: &mut Engine, m: &mut Model, op: &Op, log: &mut Log) -> Result<(), Str
                 .map_err(|x| x.to_string())?;
             m.apply(&vec![(key.clone(), None)], *sync);
         }
+        Op::DeleteRange { lo, hi, sync } => {
+            e.db()
+                .delete_range_opt(lo.clone()..hi.clone(), &write_opts(*sync))
+                .map_err(|x| x.to_string())?;
+            m.apply_delete_range(lo, hi, *sync);
+        }
         Op::Batch { ops, sync } => {
             let mut b = WriteBatch::new();
             for (k, v) in ops {

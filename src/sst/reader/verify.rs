@@ -397,7 +397,7 @@ impl Verifier<'_> {
 
     /// Counts a blob reference, or reports it.
     fn blob_reference(&mut self, offset: u64, user_key: &[u8], value: &[u8]) {
-        if self.t.footer.version < super::super::footer::FORMAT_VERSION {
+        if self.t.footer.version < super::super::footer::BLOB_FORMAT_VERSION {
             self.fail(
                 VerifyCheck::BlobReference,
                 offset,

@@ -69,6 +69,8 @@ pub struct JsonProps {
     bloom_bits_per_key: u64,
     compression: String,
     creation_time: u64,
+    /// (fragment, sequence number) pairs of the range-deletion block.
+    num_range_deletions: u64,
     /// (raw_key_size + raw_value_size) / data_size.
     compression_ratio: f64,
 }
@@ -101,6 +103,7 @@ impl JsonProps {
             bloom_bits_per_key: p.bloom_bits_per_key,
             compression: p.compression.clone(),
             creation_time: p.creation_time,
+            num_range_deletions: p.num_range_deletions,
             compression_ratio: ratio(p.raw_key_size + p.raw_value_size, p.data_size),
         }
     }
@@ -127,6 +130,7 @@ fn write_props(ctx: &mut Ctx<'_>, path: &Path, p: &TableProperties) -> io::Resul
     writeln!(o, "  bloom_bits_per_key: {}", p.bloom_bits_per_key)?;
     writeln!(o, "  compression:        {}", p.compression)?;
     writeln!(o, "  creation_time:      {}", p.creation_time)?;
+    writeln!(o, "  num_range_deletions: {}", p.num_range_deletions)?;
     writeln!(
         o,
         "  compression ratio:  {:.2} (raw key+value bytes / data size)",

@@ -12,11 +12,21 @@ struct ScanEntry {
 }
 
 #[derive(Serialize)]
+struct ScanRangeDeletion {
+    start: JsonBytes,
+    end: JsonBytes,
+    seq: u64,
+}
+
+#[derive(Serialize)]
 struct ScanFile {
     file: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     properties: Option<JsonProps>,
     entries: Vec<ScanEntry>,
+    /// The file's range tombstones overlapping the bounds (after the
+    /// entries in the text output, as RocksDB's `sst_dump` prints them).
+    range_deletions: Vec<ScanRangeDeletion>,
     /// The error that ended the scan of this file (entries before it are
     /// sound).
     error: Option<Problem>,
@@ -70,6 +80,7 @@ pub fn scan(ctx: &mut Ctx<'_>) -> io::Result<()> {
             file: path.display().to_string(),
             properties: None,
             entries: Vec::new(),
+            range_deletions: Vec::new(),
             error: None,
         };
         if several && !ctx.args.json {
@@ -168,6 +179,35 @@ pub fn scan(ctx: &mut Ctx<'_>) -> io::Result<()> {
                 }
             }
             last = Some(e.key);
+        }
+        for rd in sst.range_deletions() {
+            let before = b.start.as_deref().is_some_and(|s| rd.end[..] <= *s);
+            let after = b.to.as_deref().is_some_and(|t| rd.start[..] >= *t);
+            // The keys with prefix `p` are `[p, successor of p)`.
+            let outside_prefix = b.prefix.as_deref().is_some_and(|p| {
+                rd.end[..] <= *p
+                    || lightning_db::inspect::prefix_successor(p)
+                        .is_some_and(|e| rd.start[..] >= e[..])
+            });
+            if before || after || outside_prefix {
+                continue;
+            }
+            if ctx.args.json {
+                jf.range_deletions.push(ScanRangeDeletion {
+                    start: JsonBytes::full(&rd.start),
+                    end: JsonBytes::full(&rd.end),
+                    seq: rd.seq,
+                });
+            } else {
+                let s = ctx.style;
+                writeln!(
+                    ctx.out,
+                    "[{} .. {}) @ {} : delete_range",
+                    s.bytes(&rd.start),
+                    s.bytes(&rd.end),
+                    rd.seq
+                )?;
+            }
         }
         files.push(jf);
         Ok(())
