@@ -282,3 +282,41 @@ fn the_row_cache_never_serves_a_range_deleted_key() {
         assert_eq!(db.get(b"hot").unwrap().as_deref(), Some(&b"again"[..]));
     }
 }
+
+/// Bytes of the live SST files in `dir`.
+fn sst_bytes(dir: &std::path::Path) -> u64 {
+    common::files_with_suffix(dir, ".sst")
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
+/// Issue 19's space target: after a range deletion of 90 % of the keys and
+/// a compaction, the files take at most 15 % of the space they took.
+#[test]
+fn compaction_gives_back_the_space_of_range_deleted_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), fast_opts().write_buffer_size(1 << 20)).unwrap();
+    let n = 100_000u32;
+    let mut b = WriteBatch::new();
+    for i in 0..n {
+        b.put(key(i), [i as u8; 100]);
+        if b.len() == 1000 {
+            db.write(std::mem::take(&mut b)).unwrap();
+        }
+    }
+    db.compact_range::<&[u8], _>(..).unwrap();
+    let before = sst_bytes(dir.path());
+    db.delete_range(key(0)..key(n / 10 * 9)).unwrap();
+    assert_eq!(db.property_u64("lightning.num-range-deletions"), Some(1));
+    db.compact_range::<&[u8], _>(..).unwrap();
+    let after = sst_bytes(dir.path());
+    eprintln!("SST bytes: {before} before, {after} after");
+    assert!(
+        after * 100 <= before * 15,
+        "{after} bytes of SSTs after, {before} before"
+    );
+    // On the last level with no snapshot, the tombstone itself is gone too.
+    assert_eq!(db.property_u64("lightning.num-range-deletions"), Some(0));
+    assert_eq!(dump(&db).unwrap().len(), (n / 10) as usize);
+}

@@ -97,6 +97,81 @@ impl std::error::Error for FragmentError {}
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FragmentedTombstones {
     fragments: Vec<Fragment>,
+    /// The first 8 bytes of each fragment's end (big-endian, zero-padded):
+    /// a lookup's binary search compares these, in one array, and reads a
+    /// fragment's key only when they tie.
+    end_prefixes: Vec<u64>,
+    /// Which parts of the key space the fragments touch, for sets large
+    /// enough to be worth it: most lookups of keys no tombstone covers
+    /// end at one bit.
+    cover: Option<CoverFilter>,
+}
+
+/// A bitmap over the key prefixes from the first fragment's start to the
+/// last one's end, cut into `2^COVER_BITS_LOG2` buckets of `2^shift`
+/// prefixes: a bucket's bit is set when some fragment's prefixes reach
+/// into it. A key whose bucket is clear lies in no fragment (if `key` is
+/// in `[start, end)` then `prefix(start) <= prefix(key) <= prefix(end)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CoverFilter {
+    lo: u64,
+    hi: u64,
+    shift: u32,
+    bits: Vec<u64>,
+}
+
+/// Buckets of a [`CoverFilter`]: 32 Ki bits, 4 KiB.
+const COVER_BITS_LOG2: u32 = 15;
+/// Sets with fewer fragments are searched without a filter.
+const COVER_MIN_FRAGMENTS: usize = 16;
+
+impl CoverFilter {
+    fn build(fragments: &[Fragment]) -> Option<CoverFilter> {
+        if fragments.len() < COVER_MIN_FRAGMENTS {
+            return None;
+        }
+        let lo = key_prefix(&fragments.first()?.start);
+        let hi = key_prefix(&fragments.last()?.end);
+        let span = hi - lo;
+        let shift = (64 - span.leading_zeros()).saturating_sub(COVER_BITS_LOG2);
+        let nbits = ((span >> shift) + 1) as usize;
+        let mut bits = vec![0u64; nbits.div_ceil(64)];
+        for f in fragments {
+            let a = ((key_prefix(&f.start) - lo) >> shift) as usize;
+            let b = ((key_prefix(&f.end) - lo) >> shift) as usize;
+            for bucket in a..=b {
+                bits[bucket / 64] |= 1 << (bucket % 64);
+            }
+        }
+        Some(CoverFilter {
+            lo,
+            hi,
+            shift,
+            bits,
+        })
+    }
+
+    /// False when no fragment can hold a key of prefix `p`.
+    #[inline]
+    fn may_cover(&self, p: u64) -> bool {
+        if p < self.lo || p > self.hi {
+            return false;
+        }
+        let bucket = ((p - self.lo) >> self.shift) as usize;
+        self.bits
+            .get(bucket / 64)
+            .is_some_and(|w| w >> (bucket % 64) & 1 == 1)
+    }
+}
+
+/// The first 8 bytes of `key` as a big-endian number, zero-padded: prefix
+/// order agrees with key order (equal prefixes decide nothing).
+#[inline]
+fn key_prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
 }
 
 impl FragmentedTombstones {
@@ -148,7 +223,18 @@ impl FragmentedTombstones {
                 }),
             }
         }
-        FragmentedTombstones { fragments }
+        Self::from_sorted(fragments)
+    }
+
+    /// The set of `fragments`, which keep the invariants.
+    fn from_sorted(fragments: Vec<Fragment>) -> Self {
+        let end_prefixes = fragments.iter().map(|f| key_prefix(&f.end)).collect();
+        let cover = CoverFilter::build(&fragments);
+        FragmentedTombstones {
+            fragments,
+            end_prefixes,
+            cover,
+        }
     }
 
     /// Fragments as read from a file: checked against the invariants, not
@@ -169,7 +255,7 @@ impl FragmentedTombstones {
                 return bad("overlaps or precedes the fragment before it");
             }
         }
-        Ok(FragmentedTombstones { fragments })
+        Ok(Self::from_sorted(fragments))
     }
 
     /// All the tombstones of several sets, fragmented together.
@@ -205,11 +291,30 @@ impl FragmentedTombstones {
         })
     }
 
-    /// The fragment holding `key`, if any.
+    /// The fragment holding `key`, if any: the cover filter first, then a
+    /// binary search for the first fragment ending after `key`, on the end
+    /// prefixes.
     #[inline]
     pub fn fragment_at(&self, key: &[u8]) -> Option<&Fragment> {
-        let i = self.fragments.partition_point(|f| f.end.as_slice() <= key);
-        self.fragments.get(i).filter(|f| f.start.as_slice() <= key)
+        let kp = key_prefix(key);
+        if self.cover.as_ref().is_some_and(|c| !c.may_cover(kp)) {
+            return None;
+        }
+        let ends_by = |i: usize| match self.end_prefixes[i].cmp(&kp) {
+            Ordering::Less => true,
+            Ordering::Greater => false,
+            Ordering::Equal => self.fragments[i].end.as_slice() <= key,
+        };
+        let (mut lo, mut hi) = (0, self.end_prefixes.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if ends_by(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        self.fragments.get(lo).filter(|f| f.start.as_slice() <= key)
     }
 
     /// The newest sequence number, at most `read_seq`, of a tombstone
@@ -251,7 +356,7 @@ impl FragmentedTombstones {
                 });
             }
         }
-        FragmentedTombstones { fragments }
+        Self::from_sorted(fragments)
     }
 
     /// What compaction keeps: per fragment, the newest sequence number of
@@ -286,7 +391,7 @@ impl FragmentedTombstones {
                 }),
             }
         }
-        FragmentedTombstones { fragments }
+        Self::from_sorted(fragments)
     }
 
     /// The smallest start and largest end of the set, if any.

@@ -253,6 +253,19 @@ impl DbInner {
             "num-entries-imm-mem-tables" => {
                 Prop::Int(self.sv.load().imms.iter().map(|m| m.num_entries()).sum())
             }
+            "num-range-deletions" => {
+                let sv = self.sv.load();
+                let mems: usize = std::iter::once(&sv.mem)
+                    .chain(&sv.imms)
+                    .map(|m| m.num_range_deletions())
+                    .sum();
+                let files: u64 = sv
+                    .version
+                    .all_files()
+                    .map(|(_, f)| f.range_tombstones().map_or(0, |t| t.len() as u64))
+                    .sum();
+                Prop::Int(mems as u64 + files)
+            }
             "num-snapshots" => Prop::Int(self.snapshots.lock().values().map(|&n| n as u64).sum()),
             "oldest-snapshot-sequence" => {
                 Prop::Int(self.snapshots.lock().keys().next().copied().unwrap_or(0))
@@ -312,6 +325,7 @@ pub const PROPERTY_NAMES: &[&str] = &[
     "lightning.cur-size-all-mem-tables",
     "lightning.num-entries-active-mem-table",
     "lightning.num-entries-imm-mem-tables",
+    "lightning.num-range-deletions",
     "lightning.num-snapshots",
     "lightning.oldest-snapshot-sequence",
     "lightning.num-running-compactions",
@@ -411,6 +425,8 @@ impl Db {
     /// - `num-immutable-mem-table`, `cur-size-active-mem-table`,
     ///   `cur-size-all-mem-tables`, `num-entries-active-mem-table`,
     ///   `num-entries-imm-mem-tables`.
+    /// - `num-range-deletions`: range tombstones in the memtables (as
+    ///   written) and the live files (per fragment and sequence number).
     /// - `num-snapshots`, `oldest-snapshot-sequence` (0 without one).
     /// - `num-running-compactions`, `compaction-pending` (1 when the
     ///   planner would start a job), `estimate-pending-compaction-bytes`.

@@ -319,6 +319,23 @@ impl MemTable {
         Some(self.refragment())
     }
 
+    /// The newest sequence number, at most `seq`, of a range tombstone in
+    /// this memtable covering `key` (0: none); one atomic load when there
+    /// are none, and no reference count touched when there are.
+    #[inline]
+    pub(crate) fn max_covering_seq(&self, key: &[u8], seq: SeqNo) -> SeqNo {
+        let n = self.range_del_count.load(Ordering::Acquire);
+        if n == 0 {
+            return 0;
+        }
+        let cached = self.range_del_cache.load();
+        if cached.0 >= n {
+            return cached.1.max_covering_seq(key, seq);
+        }
+        drop(cached);
+        self.refragment().max_covering_seq(key, seq)
+    }
+
     #[cold]
     fn refragment(&self) -> Arc<FragmentedTombstones> {
         let all = self.range_dels.lock();

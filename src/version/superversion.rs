@@ -66,9 +66,7 @@ impl SuperVersion {
     pub(crate) fn range_deletion_seq(&self, key: &[u8], seq: SeqNo) -> SeqNo {
         let mut max = 0;
         for m in std::iter::once(&self.mem).chain(&self.imms) {
-            if let Some(t) = m.range_tombstones() {
-                max = max.max(t.max_covering_seq(key, seq));
-            }
+            max = max.max(m.max_covering_seq(key, seq));
         }
         if let Some(t) = self.version.range_tombstones() {
             max = max.max(t.max_covering_seq(key, seq));

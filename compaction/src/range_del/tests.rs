@@ -29,6 +29,21 @@ fn arb_tombstones() -> impl Strategy<Value = Vec<RangeTombstone>> {
     )
 }
 
+/// Many tombstones, so that sets get a cover filter; keys of up to 10
+/// bytes, so that their 8-byte prefixes both differ and tie.
+fn arb_many_tombstones() -> impl Strategy<Value = Vec<RangeTombstone>> {
+    let k = || {
+        prop_oneof![
+            prop::collection::vec(0u8..4, 0..3),
+            prop::collection::vec(prop::sample::select(vec![0u8, 1, 0x7f, 0xff]), 7..11),
+        ]
+    };
+    prop::collection::vec(
+        (k(), k(), 1u64..200).prop_map(|(a, b, s)| t(&a, &b, s)),
+        0..80,
+    )
+}
+
 /// Every key of the small alphabet, and a few past it.
 fn all_keys() -> Vec<Vec<u8>> {
     let mut keys = vec![Vec::new()];
@@ -121,6 +136,22 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
+    fn large_sets_answer_as_the_raw_tombstones(
+        ts in arb_many_tombstones(),
+        probes in prop::collection::vec(
+            prop::collection::vec(prop::sample::select(vec![0u8, 1, 2, 3, 0x7f, 0x80, 0xff]), 0..11),
+            64,
+        ),
+        read in 0u64..210,
+    ) {
+        let f = FragmentedTombstones::new(ts.clone());
+        let probes = probes.into_iter().chain(ts.iter().flat_map(|t| [t.start.clone(), t.end.clone()]));
+        for k in probes {
+            prop_assert_eq!(f.max_covering_seq(&k, read), naive_max(&ts, &k, read), "key {:?}", k);
+        }
+    }
+
+    #[test]
     fn fragments_answer_as_the_raw_tombstones(ts in arb_tombstones(), read in 0u64..45) {
         let f = FragmentedTombstones::new(ts.clone());
         prop_assert!(FragmentedTombstones::from_fragments(f.fragments().to_vec()).is_ok());
@@ -182,4 +213,30 @@ proptest! {
         }
         prop_assert!(g.len() <= f.len());
     }
+}
+
+#[test]
+fn large_sets_get_a_cover_filter_that_rejects_gaps() {
+    let ts: Vec<RangeTombstone> = (0u32..100)
+        .map(|i| t(&(i * 10).to_be_bytes(), &(i * 10 + 3).to_be_bytes(), 5))
+        .collect();
+    let f = FragmentedTombstones::new(ts.clone());
+    assert_eq!(f.fragments().len(), 100);
+    let c = f
+        .cover
+        .as_ref()
+        .expect("a set of 100 fragments has a filter");
+    for k in 0u32..1010 {
+        let key = k.to_be_bytes();
+        assert_eq!(
+            f.max_covering_seq(&key, 9),
+            naive_max(&ts, &key, 9),
+            "key {k}"
+        );
+    }
+    // Most gaps are rejected by the filter alone.
+    let rejected = (0u32..1000)
+        .filter(|k| k % 10 >= 3 && !c.may_cover(key_prefix(&k.to_be_bytes())))
+        .count();
+    assert!(rejected > 500, "{rejected} of 700 gap keys rejected");
 }

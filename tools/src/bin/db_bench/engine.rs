@@ -58,6 +58,17 @@ pub trait Engine: Sized + Send + Sync + 'static {
     /// Deletes `key` as one atomic write, durable on return with `sync`.
     fn delete(&self, key: &[u8], sync: bool) -> Result<()>;
 
+    /// Deletes every key in `[start, end)` as one atomic write (a range
+    /// tombstone where the engine has them); engines without range
+    /// deletion refuse the flags that ask for it.
+    fn delete_range(&self, start: &[u8], end: &[u8], sync: bool) -> Result<()> {
+        let _ = (start, end, sync);
+        Err(Box::new(FlagError(format!(
+            "--writes_per_range_tombstone: {} has no range deletion",
+            self.name()
+        ))))
+    }
+
     /// The length of `key`'s value, or `None` when absent. The value itself
     /// is fetched as the engine's `get` returns it, then dropped.
     fn get(&self, key: &[u8]) -> Result<Option<usize>>;
@@ -243,6 +254,12 @@ impl Engine for Lightning {
             .delete_opt(key, &WriteOptions::default().sync(sync))?)
     }
 
+    fn delete_range(&self, start: &[u8], end: &[u8], sync: bool) -> Result<()> {
+        Ok(self
+            .db
+            .delete_range_opt(start..end, &WriteOptions::default().sync(sync))?)
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<usize>> {
         Ok(self.db.get(key)?.map(|v| v.len()))
     }
@@ -291,7 +308,11 @@ impl Engine for Lightning {
     }
 
     fn stats(&self) -> String {
-        self.db.property("lightning.stats").unwrap_or_default()
+        let mut s = self.db.property("lightning.stats").unwrap_or_default();
+        if let Some(n) = self.db.property_u64("lightning.num-range-deletions") {
+            s.push_str(&format!("Range deletions (memtables and files): {n}\n"));
+        }
+        s
     }
 
     fn sst_bytes(&self) -> u64 {

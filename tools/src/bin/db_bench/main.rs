@@ -136,6 +136,18 @@ pub struct Flags {
     /// Nexts after each seek in seekrandom.
     #[arg(long, default_value_t = 0)]
     seek_nexts: u64,
+    /// Write benchmarks issue one range deletion after every this many
+    /// writes of a thread (0: none; RocksDB's flag).
+    #[arg(long, default_value_t = 0)]
+    writes_per_range_tombstone: u64,
+    /// Keys each range deletion covers, from a random start (RocksDB's
+    /// flag).
+    #[arg(long, default_value_t = 100)]
+    range_tombstone_width: u64,
+    /// Most range deletions per thread and benchmark (0: no limit;
+    /// RocksDB's flag).
+    #[arg(long, default_value_t = 0)]
+    max_num_range_tombstones: u64,
     /// Bytes per second for the writer of readwhilewriting (0: unthrottled).
     #[arg(long, default_value_t = 0)]
     benchmark_write_rate_limit: u64,
@@ -521,11 +533,31 @@ impl<E: Engine> Bench<E> {
         );
         let threads = self.flags.threads;
         let sync = sync || self.flags.sync;
+        let (per_range, width, max_ranges) = (
+            self.flags.writes_per_range_tombstone,
+            self.flags.range_tombstone_width.max(1),
+            self.flags.max_num_range_tombstones,
+        );
         self.run(name, threads, n, |t, st, pb| {
             let mut rng = Rng(seed ^ (t as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407));
             let mut values = ValueGen::new(seed + t as u64);
             let mut key = Vec::with_capacity(ks);
+            let (mut end, mut ranges) = (Vec::with_capacity(ks), 0u64);
             for i in 0..n {
+                // RocksDB's DoWrite: a range deletion after every
+                // `writes_per_range_tombstone` writes, up to the limit.
+                if per_range > 0
+                    && i > 0
+                    && i % per_range == 0
+                    && (max_ranges == 0 || ranges < max_ranges)
+                {
+                    let start = rng.next() % num;
+                    make_key(start, ks, &mut key);
+                    make_key(start.saturating_add(width), ks, &mut end);
+                    db.delete_range(&key, &end, sync)
+                        .unwrap_or_else(|e| fail(e));
+                    ranges += 1;
+                }
                 let k = match order {
                     Order::Sequential => i * threads as u64 + t as u64,
                     Order::Random | Order::Delete => rng.next() % num,
