@@ -73,12 +73,29 @@ fn mix(mut x: u64) -> u64 {
     x
 }
 
-/// The operations of batch `round`: `(key, true)` puts, `(key, false)`
-/// deletes.
-fn batch_ops(round: u64) -> impl Iterator<Item = (u64, bool)> {
+/// One operation of a batch, on key numbers.
+#[derive(Clone, Copy)]
+enum BatchOp {
+    Put(u64),
+    Delete(u64),
+    /// `delete_range(key(a)..key(b))`.
+    DeleteRange(u64, u64),
+}
+
+/// The operations of batch `round`: mostly puts, some deletes, and in one
+/// round of eight a range deletion of up to 60 keys in the middle.
+fn batch_ops(round: u64) -> impl Iterator<Item = BatchOp> {
+    let ranged = mix(round ^ 0x5151).is_multiple_of(8);
     (0..PER_BATCH).map(move |j| {
         let h = mix(round * PER_BATCH + j);
-        (h % KEYS, !(h >> 32).is_multiple_of(5))
+        let k = h % KEYS;
+        if ranged && j == PER_BATCH / 2 {
+            BatchOp::DeleteRange(k, k + 1 + (h >> 40) % 60)
+        } else if (h >> 32).is_multiple_of(5) {
+            BatchOp::Delete(k)
+        } else {
+            BatchOp::Put(k)
+        }
     })
 }
 
@@ -100,11 +117,17 @@ fn value(round: u64) -> Vec<u8> {
 /// Applies rounds `from..to` to `m` (the state after rounds `0..from`).
 fn advance(m: &mut BTreeMap<Vec<u8>, Vec<u8>>, from: u64, to: u64) {
     for r in from..to {
-        for (k, put) in batch_ops(r) {
-            if put {
-                m.insert(key(k), value(r));
-            } else {
-                m.remove(&key(k));
+        for op in batch_ops(r) {
+            match op {
+                BatchOp::Put(k) => {
+                    m.insert(key(k), value(r));
+                }
+                BatchOp::Delete(k) => {
+                    m.remove(&key(k));
+                }
+                BatchOp::DeleteRange(a, b) => {
+                    m.retain(|k, _| *k < key(a) || *k >= key(b));
+                }
             }
         }
     }
@@ -185,11 +208,11 @@ fn crash_child() {
     let db = Db::open(&dir, options_for(blobs)).unwrap();
     for round in start.. {
         let mut b = WriteBatch::new();
-        for (k, put) in batch_ops(round) {
-            if put {
-                b.put(key(k), value(round));
-            } else {
-                b.delete(key(k));
+        for op in batch_ops(round) {
+            match op {
+                BatchOp::Put(k) => b.put(key(k), value(round)),
+                BatchOp::Delete(k) => b.delete(key(k)),
+                BatchOp::DeleteRange(a, c) => b.delete_range(key(a)..key(c)),
             }
         }
         db.write_opt(b, &WriteOptions::default().sync(synced(round)))

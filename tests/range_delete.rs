@@ -320,3 +320,47 @@ fn compaction_gives_back_the_space_of_range_deleted_keys() {
     assert_eq!(db.property_u64("lightning.num-range-deletions"), Some(0));
     assert_eq!(dump(&db).unwrap().len(), (n / 10) as usize);
 }
+
+/// Files that a newer range tombstone deletes entirely are dropped by
+/// compaction without being read; a snapshot that still sees them keeps
+/// them.
+#[test]
+fn compaction_drops_entirely_deleted_files_without_reading_them() {
+    let entries_read = |db: &Db| -> u64 {
+        db.compaction_stats()
+            .levels
+            .iter()
+            .map(|l| l.input_entries)
+            .sum()
+    };
+    for with_snapshot in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), fast_opts().write_buffer_size(1 << 20)).unwrap();
+        let n = 50_000u32;
+        let mut b = WriteBatch::new();
+        for i in 0..n {
+            b.put(key(i), [1u8; 100]);
+            if b.len() == 1000 {
+                db.write(std::mem::take(&mut b)).unwrap();
+            }
+        }
+        db.compact_range::<&[u8], _>(..).unwrap();
+        let snap = with_snapshot.then(|| db.snapshot());
+        db.delete_range(key(0)..key(n)).unwrap();
+        db.put(key(n + 1), b"after").unwrap();
+        let read_before = entries_read(&db);
+        db.compact_range::<&[u8], _>(..).unwrap();
+        let read = entries_read(&db) - read_before;
+        let left = dump(&db).unwrap();
+        assert_eq!(left.len(), 1, "only the key written after the deletion");
+        if with_snapshot {
+            assert!(
+                read >= u64::from(n),
+                "a snapshot needs them: {read} entries read"
+            );
+            assert_eq!(snap.as_ref().unwrap().iter().count(), n as usize);
+        } else {
+            assert!(read < 100, "{read} entries read, of {n} deleted");
+        }
+    }
+}

@@ -296,6 +296,12 @@ impl FragmentedTombstones {
     /// prefixes.
     #[inline]
     pub fn fragment_at(&self, key: &[u8]) -> Option<&Fragment> {
+        self.index_at(key).and_then(|i| self.fragments.get(i))
+    }
+
+    /// The index of the fragment holding `key`, if any.
+    #[inline]
+    fn index_at(&self, key: &[u8]) -> Option<usize> {
         let kp = key_prefix(key);
         if self.cover.as_ref().is_some_and(|c| !c.may_cover(kp)) {
             return None;
@@ -314,7 +320,10 @@ impl FragmentedTombstones {
                 hi = mid;
             }
         }
-        self.fragments.get(lo).filter(|f| f.start.as_slice() <= key)
+        self.fragments
+            .get(lo)
+            .is_some_and(|f| f.start.as_slice() <= key)
+            .then_some(lo)
     }
 
     /// The newest sequence number, at most `read_seq`, of a tombstone
@@ -392,6 +401,45 @@ impl FragmentedTombstones {
             }
         }
         Self::from_sorted(fragments)
+    }
+
+    /// True when compaction would drop every version a file holds: each
+    /// version of each key from `first` to `last` (inclusive, or
+    /// exclusive with `!last_inclusive`) with a sequence number in
+    /// `[min_seq, max_seq]` is deleted by a tombstone of the same snapshot
+    /// stripe. Then the file need not be read at all (RocksDB drops such
+    /// files too). `snapshots` ascending, as [`crate::merge::GcPolicy`].
+    pub fn deletes_all(
+        &self,
+        first: &[u8],
+        last: &[u8],
+        last_inclusive: bool,
+        min_seq: u64,
+        max_seq: u64,
+        snapshots: &[u64],
+    ) -> bool {
+        let stripe = |s: u64| snapshots.partition_point(|&x| x < s);
+        let st = stripe(min_seq);
+        if stripe(max_seq) != st {
+            return false;
+        }
+        let Some(mut i) = self.index_at(first) else {
+            return false;
+        };
+        let mut at: &[u8] = first;
+        while let Some(f) = self.fragments.get(i) {
+            let qualifies = f.seqs.iter().any(|&t| t > max_seq && stripe(t) == st);
+            if f.start.as_slice() > at || !qualifies {
+                return false;
+            }
+            let end = f.end.as_slice();
+            if last < end || (!last_inclusive && last == end) {
+                return true;
+            }
+            at = end;
+            i += 1;
+        }
+        false
     }
 
     /// The smallest start and largest end of the set, if any.

@@ -36,7 +36,7 @@ use crate::filename::table_file_name;
 use crate::iter::level::LevelIterator;
 use crate::iter::InternalIterator;
 use crate::key::{append_internal_key, encode_internal_key, ValueKind};
-use crate::key::{user_key, MAX_SEQUENCE};
+use crate::key::{is_range_end_bound, user_key, MAX_SEQUENCE};
 use crate::metrics::{db_event, Stall};
 use crate::sst::{TableBuildOptions, TableBuilder};
 use crate::version::edit::{BlobFileMeta, BlobGarbage, FileMetaData, VersionEdit};
@@ -237,13 +237,19 @@ impl DbInner {
         } else {
             let blobs = JobBlobs::new(&version, &self.opts);
             let read_refs = blobs.as_ref().map(|_| Arc::new(BlobTally::default()));
-            let inputs = EngineInputs::new(&version, job, read_refs.clone())?;
+            let snapshots: Vec<u64> = self.snapshots.lock().keys().copied().collect();
+            let inputs = EngineInputs::new(&version, job, read_refs.clone(), &snapshots)?;
+            if !inputs.skipped.is_empty() {
+                tracing::debug!(
+                    files = ?inputs.skipped,
+                    "input files entirely deleted by range tombstones: not read"
+                );
+            }
             let sink = EngineSink {
                 inner: self,
                 level: job.output_level,
                 blobs: blobs.as_ref(),
             };
-            let snapshots: Vec<u64> = self.snapshots.lock().keys().copied().collect();
             let result = run_job(job, &inputs, &sink, &snapshots, &self.writable()?.pool)?;
             if !result.outputs.is_empty() {
                 self.fs.sync_dir(&self.dir)?;
@@ -519,15 +525,52 @@ struct EngineInputs {
     /// Counts the blob references the inputs hold (when the version has
     /// blob files).
     tally: Option<Arc<BlobTally>>,
+    /// The range tombstones of every input file.
+    tombstones: FragmentedTombstones,
+    /// Input files left out of the runs: every version in them is deleted
+    /// by a range tombstone of the job in its own snapshot stripe, so the
+    /// merge would drop all of it (they are still removed by the job).
+    skipped: Vec<u64>,
 }
 
 impl EngineInputs {
-    fn new(version: &Version, job: &CompactionJob, tally: Option<Arc<BlobTally>>) -> Result<Self> {
+    fn new(
+        version: &Version,
+        job: &CompactionJob,
+        tally: Option<Arc<BlobTally>>,
+        snapshots: &[u64],
+    ) -> Result<Self> {
+        let mut all = Vec::new();
+        for li in &job.inputs {
+            for f in &li.files {
+                all.push(find_file(version, li.level, f.id)?);
+            }
+        }
+        let tombstones = FragmentedTombstones::merge(
+            all.iter()
+                .filter_map(|f| f.range_tombstones())
+                .map(|t| t.as_ref()),
+        );
+        // A file whose blob references were not read would leave its
+        // garbage uncounted: only without blob files.
+        let mut snaps = snapshots.to_vec();
+        snaps.sort_unstable();
+        let can_skip = !tombstones.is_empty() && version.blob_files().is_empty();
+        let skipped: Vec<u64> = all
+            .iter()
+            .filter(|f| can_skip && entirely_deleted(&tombstones, f, &snaps))
+            .map(|f| f.meta.number)
+            .collect();
         let mut runs = Vec::new();
         for li in &job.inputs {
             let mut files = Vec::with_capacity(li.files.len());
             for f in &li.files {
-                files.push(find_file(version, li.level, f.id)?);
+                if !skipped.contains(&f.id) {
+                    files.push(find_file(version, li.level, f.id)?);
+                }
+            }
+            if files.is_empty() {
+                continue;
             }
             if li.level == 0 {
                 for f in files {
@@ -540,8 +583,27 @@ impl EngineInputs {
                 runs.push((li.level, files));
             }
         }
-        Ok(EngineInputs { runs, tally })
+        Ok(EngineInputs {
+            runs,
+            tally,
+            tombstones,
+            skipped,
+        })
     }
+}
+
+/// True when every version `f` holds is deleted by one of `tombstones` in
+/// its own snapshot stripe.
+fn entirely_deleted(tombstones: &FragmentedTombstones, f: &TableFile, snapshots: &[u64]) -> bool {
+    let m = &f.meta;
+    tombstones.deletes_all(
+        user_key(&m.smallest),
+        user_key(&m.largest),
+        !is_range_end_bound(&m.largest),
+        m.smallest_seq,
+        m.largest_seq,
+        snapshots,
+    )
 }
 
 impl JobInputs for EngineInputs {
@@ -549,12 +611,7 @@ impl JobInputs for EngineInputs {
     type Cursor = TableCursor;
 
     fn range_tombstones(&self) -> Result<FragmentedTombstones> {
-        let sets = self
-            .runs
-            .iter()
-            .flat_map(|(_, files)| files.iter())
-            .filter_map(|f| f.range_tombstones());
-        Ok(FragmentedTombstones::merge(sets.map(|s| s.as_ref())))
+        Ok(self.tombstones.clone())
     }
 
     fn open(&self, range: &KeyRange) -> Result<Vec<TableCursor>> {

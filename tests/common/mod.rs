@@ -125,9 +125,16 @@ pub fn run_child_then_kill(
         ])
         .envs(envs.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The child's stderr, kept to show why it stopped if it does on its own.
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stderr, &mut all);
+        String::from_utf8_lossy(&all).into_owned()
+    });
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut lines = Vec::new();
@@ -146,12 +153,19 @@ pub fn run_child_then_kill(
     let t = Instant::now();
     while t.elapsed() < run_for {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("child {child_test} exited on its own: {status}");
+            let err = errors.join().unwrap_or_default();
+            let mut cut = err.len().saturating_sub(4000);
+            while !err.is_char_boundary(cut) {
+                cut += 1;
+            }
+            let tail = &err[cut..];
+            panic!("child {child_test} exited on its own: {status}; its stderr ends:\n{tail}");
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    drop(errors);
     reader.join().unwrap()
 }
 

@@ -240,3 +240,65 @@ fn large_sets_get_a_cover_filter_that_rejects_gaps() {
         .count();
     assert!(rejected > 500, "{rejected} of 700 gap keys rejected");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// `deletes_all` is true only when every version in the file's ranges
+    /// is deleted in its own stripe (checked key by key over the alphabet).
+    #[test]
+    fn deletes_all_only_when_every_version_goes(
+        ts in arb_tombstones(),
+        a in arb_key(),
+        b in arb_key(),
+        last_inclusive in any::<bool>(),
+        s1 in 1u64..40,
+        s2 in 1u64..40,
+        mut snapshots in prop::collection::vec(1u64..40, 0..3),
+    ) {
+        snapshots.sort_unstable();
+        snapshots.dedup();
+        let (min_seq, max_seq) = (s1.min(s2), s1.max(s2));
+        let f = FragmentedTombstones::new(ts);
+        if f.deletes_all(&a, &b, last_inclusive, min_seq, max_seq, &snapshots) {
+            let stripe = |s: u64| snapshots.partition_point(|&x| x < s);
+            for k in all_keys() {
+                let inside = a <= k && (k < b || (last_inclusive && k == b));
+                if !inside {
+                    continue;
+                }
+                for s in min_seq..=max_seq {
+                    let frag = f.fragment_at(&k);
+                    let t = frag.and_then(|fr| fr.oldest_above(s));
+                    prop_assert!(
+                        t.is_some_and(|t| stripe(t) == stripe(s)),
+                        "key {:?} seq {} survives", k, s
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn deletes_all_sees_a_whole_file_under_a_newer_tombstone() {
+    let f = FragmentedTombstones::new([t(b"a", b"m", 50), t(b"k", b"z", 60)]);
+    assert!(f.deletes_all(b"b", b"x", true, 10, 40, &[]));
+    assert!(f.deletes_all(b"b", b"z", false, 10, 40, &[]));
+    assert!(
+        !f.deletes_all(b"b", b"z", true, 10, 40, &[]),
+        "z itself is not deleted"
+    );
+    assert!(
+        !f.deletes_all(b"b", b"x", true, 10, 55, &[]),
+        "versions at 51..55 in b..k survive"
+    );
+    assert!(
+        !f.deletes_all(b"b", b"x", true, 10, 40, &[45]),
+        "a snapshot at 45 still sees them"
+    );
+    assert!(
+        !f.deletes_all(b"0", b"x", true, 10, 40, &[]),
+        "keys below a are not deleted"
+    );
+}
