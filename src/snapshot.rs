@@ -61,7 +61,7 @@ impl Snapshot {
     /// ```
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
         self.inner.iter_at(
-            self.seq,
+            Some(self.seq),
             crate::db::to_bound(range.start_bound()),
             crate::db::to_bound(range.end_bound()),
         )
@@ -95,7 +95,7 @@ impl Snapshot {
     /// ```
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
         let (lo, hi) = prefix_bounds(prefix.as_ref());
-        self.inner.iter_at(self.seq, lo, hi)
+        self.inner.iter_at(Some(self.seq), lo, hi)
     }
 }
 

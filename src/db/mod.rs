@@ -33,6 +33,8 @@ mod observe;
 mod open;
 #[cfg(feature = "prometheus")]
 mod prom;
+#[cfg(test)]
+mod read_order_tests;
 mod run_io;
 mod verify;
 mod write;
@@ -496,8 +498,7 @@ impl Db {
     /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.inner.check_open()?;
-        let seq = self.inner.visible_seq.load(Ordering::Acquire);
-        self.inner.get_at(key.as_ref(), seq)
+        self.inner.get_latest(key.as_ref())
     }
 
     /// A consistent read-only view of the database as of now. Reads
@@ -539,9 +540,8 @@ impl Db {
     /// # Ok::<(), lightning_db::Error>(())
     /// ```
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
-        let seq = self.inner.visible_seq.load(Ordering::Acquire);
         self.inner.iter_at(
-            seq,
+            None,
             to_bound(range.start_bound()),
             to_bound(range.end_bound()),
         )
@@ -577,9 +577,8 @@ impl Db {
     /// # Ok::<(), lightning_db::Error>(())
     /// ```
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
-        let seq = self.inner.visible_seq.load(Ordering::Acquire);
         let (lo, hi) = prefix_bounds(prefix.as_ref());
-        self.inner.iter_at(seq, lo, hi)
+        self.inner.iter_at(None, lo, hi)
     }
 
     /// Writes the memtable to an SST file. On return everything written
@@ -809,10 +808,21 @@ impl DbInner {
         self.opts.sync_writes
     }
 
-    /// An iterator over the pinned current superversion at `seq`.
-    pub(crate) fn iter_at(&self, seq: SeqNo, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> Iter {
+    /// An iterator over the pinned current superversion at `seq` (a
+    /// registered snapshot's), or with `None` at the latest sequence
+    /// number, read **after** the superversion (see
+    /// [`get_latest`](Self::get_latest)).
+    pub(crate) fn iter_at(
+        &self,
+        seq: Option<SeqNo>,
+        lo: Bound<Vec<u8>>,
+        hi: Bound<Vec<u8>>,
+    ) -> Iter {
         self.metrics.add(Counter::Iterators, 1);
         let sv = self.sv.load_full();
+        #[cfg(test)]
+        tests_hooks::between_superversion_and_sequence();
+        let seq = seq.unwrap_or_else(|| self.latest_seq_after_sv());
         let blobs = blob_resolver(&sv.version);
         let range_dels = sv.range_tombstone_sets();
         if self.metrics.op_timer().is_some() {
@@ -841,11 +851,51 @@ impl DbInner {
         )
     }
 
-    /// The value of `key` at `seq`, counted as a point read.
+    /// The latest visible sequence number, for a read whose superversion
+    /// was just loaded.
+    ///
+    /// Why after: a read at sequence number `r` must find, in the files of
+    /// its superversion, the newest version at or below `r`. A compaction
+    /// keeps only the newest version of each snapshot stripe, so a version
+    /// at or below `r` is dropped when its inputs also hold a newer one
+    /// above `r` and no registered snapshot lies between. Every version in
+    /// a superversion's files was visible when it was installed, so a
+    /// sequence number read after the superversion is at least all of
+    /// them, and the newest version at or below it is always kept. Read
+    /// before (as this code once did), a reader delayed between the two
+    /// loads could see a superversion whose compaction had dropped the
+    /// version it needed and read an older one, or none (found by
+    /// `tests/linearizable_reads.rs` under load). RocksDB's `GetImpl`
+    /// orders them the same way. Snapshot reads are safe either way: a
+    /// registered snapshot is a stripe boundary for every later compaction.
+    #[inline]
+    fn latest_seq_after_sv(&self) -> SeqNo {
+        self.visible_seq.load(Ordering::Acquire)
+    }
+
+    /// The value of `key` as of now (see
+    /// [`latest_seq_after_sv`](Self::latest_seq_after_sv) for the order
+    /// of the loads), counted as a point read.
+    pub(crate) fn get_latest(&self, key: &[u8]) -> Result<Option<Bytes>> {
+        let sv = self.sv.load();
+        #[cfg(test)]
+        tests_hooks::between_superversion_and_sequence();
+        let seq = self.latest_seq_after_sv();
+        self.get_in(&sv, key, seq)
+    }
+
+    /// The value of `key` at `seq` (a registered snapshot's), counted as a
+    /// point read.
     pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
+        self.get_in(&self.sv.load(), key, seq)
+    }
+
+    /// The value of `key` at `seq` in `sv`, through the row cache when
+    /// there is one, counted as a point read.
+    fn get_in(&self, sv: &SuperVersion, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
         let timer = self.metrics.op_timer();
         let r = match &self.row_cache {
-            None => self.sv.load().get(key, seq),
+            None => sv.get(key, seq),
             Some(rc) => {
                 let hash = crate::sst::filter_hash(key);
                 match rc.get(key, hash, seq) {
@@ -855,7 +905,7 @@ impl DbInner {
                     }
                     RowLookup::Miss => {
                         self.metrics.add(Counter::RowCacheMisses, 1);
-                        let r = self.sv.load().get_hashed(key, hash, seq);
+                        let r = sv.get_hashed(key, hash, seq);
                         if let Ok(v) = &r {
                             rc.fill(key, hash, seq, v.as_ref());
                         }
@@ -987,3 +1037,35 @@ impl DbInner {
 
 /// Queue entries of the write group.
 pub(crate) type WriterQueue = VecDeque<Arc<write::Writer>>;
+
+/// Test hooks in the read path (compiled in tests only).
+#[cfg(test)]
+pub(crate) mod tests_hooks {
+    use std::cell::{Cell, RefCell};
+
+    thread_local! {
+        static HOOK: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+        static RAN: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Runs `f` once, on this thread, at the next
+    /// [`between_superversion_and_sequence`].
+    pub(crate) fn set_once(f: impl FnOnce() + 'static) {
+        RAN.with(|r| r.set(false));
+        HOOK.with(|h| *h.borrow_mut() = Some(Box::new(f)));
+    }
+
+    /// Whether the hook set last has run.
+    pub(crate) fn ran() -> bool {
+        RAN.with(Cell::get)
+    }
+
+    /// Called by a latest read between loading its superversion and its
+    /// sequence number.
+    pub(crate) fn between_superversion_and_sequence() {
+        if let Some(f) = HOOK.with(|h| h.borrow_mut().take()) {
+            RAN.with(|r| r.set(true));
+            f();
+        }
+    }
+}
