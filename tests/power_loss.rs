@@ -55,8 +55,30 @@ const DIR: &str = "/db";
 const KEYS: u64 = 300;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
-/// One batch: `(key, Some(value))` puts, `(key, None)` deletes.
-type Batch = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+/// One operation of a batch, on `key`.
+#[derive(Debug, Clone)]
+enum Op {
+    Put(Vec<u8>),
+    Delete,
+    /// `delete_range(key..end)`.
+    DeleteRange(Vec<u8>),
+}
+
+/// One batch: operations on keys, in order.
+type Batch = Vec<(Vec<u8>, Op)>;
+
+/// The batch as the engine takes it.
+fn write_batch(b: &Batch) -> WriteBatch {
+    let mut wb = WriteBatch::new();
+    for (k, op) in b {
+        match op {
+            Op::Put(v) => wb.put(k, v),
+            Op::Delete => wb.delete(k),
+            Op::DeleteRange(end) => wb.delete_range(k.as_slice()..end.as_slice()),
+        }
+    }
+    wb
+}
 
 /// What a cycle's database looks like.
 #[derive(Debug, Clone, Copy)]
@@ -122,28 +144,50 @@ fn random_batch(index: usize, large: bool, rng: &mut Rng) -> Batch {
     let n = 1 + rng.below(5) as usize;
     let mut b: Batch = (0..n)
         .map(|op| {
-            let k = key(rng.below(KEYS));
+            let i = rng.below(KEYS);
+            let k = key(i);
             if op > 0 && rng.one_in(5) {
-                (k, None)
+                (k, Op::Delete)
+            } else if op > 0 && rng.one_in(12) {
+                (k, Op::DeleteRange(key(i + 1 + rng.below(20))))
             } else {
-                (k, Some(value(index, op, large, rng)))
+                (k, Op::Put(value(index, op, large, rng)))
             }
         })
         .collect();
     // At least one put names the batch.
-    if b.iter().all(|(_, v)| v.is_none()) {
-        b[0].1 = Some(value(index, 0, large, rng));
+    if !b.iter().any(|(_, op)| matches!(op, Op::Put(_))) {
+        b[0].1 = Op::Put(value(index, 0, large, rng));
     }
     b
 }
 
-fn apply(m: &mut Model, b: &Batch) {
-    for (k, v) in b {
-        match v {
-            Some(v) => m.insert(k.clone(), v.clone()),
-            None => m.remove(k),
-        };
+/// Applies `b` to `m`; returns the keys it changed (or may have).
+fn apply(m: &mut Model, b: &Batch) -> Vec<Vec<u8>> {
+    let mut touched = Vec::new();
+    for (k, op) in b {
+        match op {
+            Op::Put(v) => {
+                m.insert(k.clone(), v.clone());
+                touched.push(k.clone());
+            }
+            Op::Delete => {
+                m.remove(k);
+                touched.push(k.clone());
+            }
+            Op::DeleteRange(end) => {
+                let doomed: Vec<Vec<u8>> = m
+                    .range(k.clone()..end.clone())
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for d in doomed {
+                    m.remove(&d);
+                    touched.push(d);
+                }
+            }
+        }
     }
+    touched
 }
 
 /// Reads the whole database every way and checks that the ways agree.
@@ -227,12 +271,11 @@ impl History {
         for n in self.base..=self.len() {
             if n > self.base {
                 let b = &self.batches[n - 1 - self.base];
-                apply(&mut m, b);
-                for (k, _) in b {
-                    if m.get(k) != got.get(k) {
-                        differ.insert(k.clone());
+                for k in apply(&mut m, b) {
+                    if m.get(&k) != got.get(&k) {
+                        differ.insert(k);
                     } else {
-                        differ.remove(k);
+                        differ.remove(&k);
                     }
                 }
             }
@@ -369,13 +412,7 @@ fn workload(
             h.durable = h.len();
         } else {
             let b = random_batch(h.len(), cfg.large, rng);
-            let mut wb = WriteBatch::new();
-            for (k, v) in &b {
-                match v {
-                    Some(v) => wb.put(k, v),
-                    None => wb.delete(k),
-                }
-            }
+            let wb = write_batch(&b);
             let sync = rng.one_in(5);
             h.batches.push(b);
             figs.batches_written += 1;
@@ -617,13 +654,7 @@ fn power_cut_at_every_step_of_a_wal_switch() {
         let run = |fs: &Arc<FaultFs>, cut: Option<u64>| {
             let db = Db::open(DIR, opts(fs)).unwrap();
             for (i, b) in batches.iter().enumerate() {
-                let mut wb = WriteBatch::new();
-                for (k, v) in b {
-                    match v {
-                        Some(v) => wb.put(k, v),
-                        None => wb.delete(k),
-                    }
-                }
+                let wb = write_batch(b);
                 let sync = i + 1 == synced || (i < synced && i % 8 == 0);
                 db.write_opt(wb, &WriteOptions::default().sync(sync))
                     .unwrap();
