@@ -37,7 +37,9 @@ pub struct LevelStats {
     pub compaction_micros: u64,
     /// Entries read by those compactions.
     pub input_entries: u64,
-    /// Entries they dropped.
+    /// Entries they dropped, including those of input files dropped
+    /// whole without being read (every entry deleted by a range
+    /// tombstone), so it may exceed `input_entries`.
     pub dropped_entries: u64,
 }
 

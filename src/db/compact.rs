@@ -239,6 +239,7 @@ impl DbInner {
             let read_refs = blobs.as_ref().map(|_| Arc::new(BlobTally::default()));
             let snapshots: Vec<u64> = self.snapshots.lock().keys().copied().collect();
             let inputs = EngineInputs::new(&version, job, read_refs.clone(), &snapshots)?;
+            let skipped_entries = inputs.skipped_entries;
             if !inputs.skipped.is_empty() {
                 tracing::debug!(
                     files = ?inputs.skipped,
@@ -291,8 +292,17 @@ impl DbInner {
                 read,
                 written,
                 n,
-                (s.dropped_versions, s.dropped_tombstones),
-                (s.input_entries, s.dropped_versions + s.dropped_tombstones),
+                (
+                    s.dropped_versions + s.dropped_by_range_tombstones,
+                    s.dropped_tombstones,
+                ),
+                (
+                    s.input_entries,
+                    s.dropped_versions
+                        + s.dropped_tombstones
+                        + s.dropped_by_range_tombstones
+                        + skipped_entries,
+                ),
             )
         };
         self.install_edit(edit)?;
@@ -531,6 +541,8 @@ struct EngineInputs {
     /// by a range tombstone of the job in its own snapshot stripe, so the
     /// merge would drop all of it (they are still removed by the job).
     skipped: Vec<u64>,
+    /// Entries of the skipped files (counted as dropped, not as read).
+    skipped_entries: u64,
 }
 
 impl EngineInputs {
@@ -556,11 +568,12 @@ impl EngineInputs {
         let mut snaps = snapshots.to_vec();
         snaps.sort_unstable();
         let can_skip = !tombstones.is_empty() && version.blob_files().is_empty();
-        let skipped: Vec<u64> = all
+        let skipped_files: Vec<&Arc<TableFile>> = all
             .iter()
             .filter(|f| can_skip && entirely_deleted(&tombstones, f, &snaps))
-            .map(|f| f.meta.number)
             .collect();
+        let skipped_entries = skipped_files.iter().map(|f| f.meta.num_entries).sum();
+        let skipped: Vec<u64> = skipped_files.iter().map(|f| f.meta.number).collect();
         let mut runs = Vec::new();
         for li in &job.inputs {
             let mut files = Vec::with_capacity(li.files.len());
@@ -588,6 +601,7 @@ impl EngineInputs {
             tally,
             tombstones,
             skipped,
+            skipped_entries,
         })
     }
 }
