@@ -132,15 +132,20 @@ impl CoverFilter {
         }
         let lo = key_prefix(&fragments.first()?.start);
         let hi = key_prefix(&fragments.last()?.end);
-        let span = hi - lo;
+        let span = hi.saturating_sub(lo);
         let shift = (64 - span.leading_zeros()).saturating_sub(COVER_BITS_LOG2);
         let nbits = ((span >> shift) + 1) as usize;
         let mut bits = vec![0u64; nbits.div_ceil(64)];
+        // Fragments are sorted, so every prefix lies in `lo..=hi` and every
+        // bucket in the array; the saturating and checked forms only make
+        // that impossible to get wrong into a panic.
         for f in fragments {
-            let a = ((key_prefix(&f.start) - lo) >> shift) as usize;
-            let b = ((key_prefix(&f.end) - lo) >> shift) as usize;
+            let a = (key_prefix(&f.start).saturating_sub(lo) >> shift) as usize;
+            let b = (key_prefix(&f.end).saturating_sub(lo) >> shift) as usize;
             for bucket in a..=b {
-                bits[bucket / 64] |= 1 << (bucket % 64);
+                if let Some(w) = bits.get_mut(bucket / 64) {
+                    *w |= 1 << (bucket % 64);
+                }
             }
         }
         Some(CoverFilter {
