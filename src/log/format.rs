@@ -73,11 +73,13 @@ impl LogKind {
     /// The highest format version this build reads for this kind of log,
     /// and what [`crate::log::LogWriter::new`] writes. WAL 2: the write
     /// batch header is two varints (version 1, still read: fixed 8 + 4
-    /// bytes). Manifest 2: blob file tags (a database without blob files
-    /// writes version 1, see `start_manifest`).
+    /// bytes); WAL 3: range deletions (kind 3); WAL 4: operations in a
+    /// keyspace (kinds 4-6, [`crate::batch::KEYSPACE_WAL_VERSION`]).
+    /// Manifest 2: blob file tags (a database without blob files writes
+    /// version 1, see `start_manifest`).
     pub(crate) fn format_version(self) -> u32 {
         match self {
-            LogKind::Wal => 3,
+            LogKind::Wal => crate::batch::KEYSPACE_WAL_VERSION,
             LogKind::Manifest => 2,
         }
     }
