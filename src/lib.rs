@@ -146,8 +146,8 @@ pub use metrics::{
     RowCacheStats, StallCounter, StallStats, StatsLevel, TxnStats, WalStats,
 };
 pub use options::{
-    CompactionConfig, CompactionStyle, Compression, Options, TieredConfig, WalRecoveryMode,
-    WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE,
+    CompactionConfig, CompactionStyle, Compression, KeyspaceOptions, Options, TieredConfig,
+    WalRecoveryMode, WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE,
 };
 /// The `prometheus` crate this version of Lightning DB registers its
 /// metrics with: use its `Registry` for [`Options::metrics_registry`] to

@@ -4,6 +4,7 @@
 //! validated by [`Options::validate`] when the database opens, and a value
 //! out of range is an [`Error::InvalidArgument`] naming the field.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -167,6 +168,12 @@ pub struct Options {
     pub block_size_per_level: Vec<usize>,
     /// Compaction: style, level sizes, triggers, write stalls, threads.
     pub compaction: CompactionConfig,
+    /// Per-keyspace options by keyspace name (default empty), as the
+    /// config file's `[keyspace.NAME]` sections give them: a keyspace named
+    /// here runs its tree with these instead of the per-tree fields above
+    /// ([`Options::keyspace_options`]). A name is 1 ..= 255 bytes and not
+    /// `default`: the default keyspace takes the fields above.
+    pub keyspaces: BTreeMap<String, KeyspaceOptions>,
     /// Default of [`WriteOptions::sync`] for writes that do not say
     /// (default `false`).
     pub sync_writes: bool,
@@ -277,6 +284,7 @@ impl Default for Options {
             compression_per_level: Vec::new(),
             block_size_per_level: Vec::new(),
             compaction: CompactionConfig::default(),
+            keyspaces: BTreeMap::new(),
             sync_writes: false,
             wal_bytes_per_sync: 0,
             wal_sync_interval_ms: 0,
@@ -329,6 +337,7 @@ impl fmt::Debug for Options {
             .field("compression_per_level", &self.compression_per_level)
             .field("block_size_per_level", &self.block_size_per_level)
             .field("compaction", &self.compaction)
+            .field("keyspaces", &self.keyspaces)
             .field("sync_writes", &self.sync_writes)
             .field("wal_bytes_per_sync", &self.wal_bytes_per_sync)
             .field("wal_sync_interval_ms", &self.wal_sync_interval_ms)
@@ -373,6 +382,49 @@ fn check(
     }
 }
 
+impl Invalid {
+    /// The error [`Options::validate`] returns for it.
+    pub(crate) fn into_error(self) -> Error {
+        Error::InvalidArgument(format!(
+            "option `{}` = {} is out of range: {}",
+            self.key, self.value, self.allowed
+        ))
+    }
+}
+
+/// The name of the keyspace that always exists and takes the top-level
+/// options; no entry of [`Options::keyspaces`] may have it.
+const DEFAULT_KEYSPACE: &str = "default";
+
+/// Longest keyspace name, in bytes.
+const MAX_KEYSPACE_NAME_LEN: usize = 255;
+
+/// `name` as a TOML key: bare when it may be (ASCII letters, digits, `_`
+/// and `-`), else a quoted string.
+pub(crate) fn toml_key(name: &str) -> String {
+    let bare = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !name.is_empty() && name.chars().all(bare) {
+        return name.to_string();
+    }
+    let mut q = String::from("\"");
+    for c in name.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            c if c.is_control() => q.push_str(&format!("\\u{:04X}", c as u32)),
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+/// The dotted name of keyspace `name`'s section in the config file,
+/// `keyspace.NAME` (the name quoted if it must be).
+pub(crate) fn keyspace_section(name: &str) -> String {
+    format!("keyspace.{}", toml_key(name))
+}
+
 impl Options {
     /// Bytes of each memtable's key filter (0 without one): 1/128 of the
     /// write buffer, at most 32 MiB (about 27M keys at 10 bits each).
@@ -398,48 +450,16 @@ impl Options {
         }
     }
 
-    /// Checks every field; the error names the first field out of range.
+    /// Checks every field, and every keyspace's name and options; the error
+    /// names the first field out of range (`keyspace.NAME.FIELD` for a
+    /// keyspace's).
     pub fn validate(&self) -> Result<()> {
-        self.validate_detail().map_err(|e| {
-            Error::InvalidArgument(format!(
-                "option `{}` = {} is out of range: {}",
-                e.key, e.value, e.allowed
-            ))
-        })
+        self.validate_detail().map_err(|e| e.into_error())
     }
 
     /// [`Options::validate`], with the offending key, value and range apart.
     pub(crate) fn validate_detail(&self) -> std::result::Result<(), Invalid> {
-        check(
-            (64 * 1024..=(1 << 40)).contains(&self.write_buffer_size),
-            "write_buffer_size",
-            "64 KiB ..= 1 TiB",
-            self.write_buffer_size,
-        )?;
-        check(
-            (2..=64).contains(&self.max_write_buffer_number),
-            "max_write_buffer_number",
-            "2 ..= 64",
-            self.max_write_buffer_number,
-        )?;
-        check(
-            (256..=(64 << 20)).contains(&self.block_size),
-            "block_size",
-            "256 B ..= 64 MiB",
-            self.block_size,
-        )?;
-        check(
-            (1..=1024).contains(&self.block_restart_interval),
-            "block_restart_interval",
-            "1 ..= 1024",
-            self.block_restart_interval,
-        )?;
-        check(
-            (256..=(64 << 20)).contains(&self.index_page_size),
-            "index_page_size",
-            "256 B ..= 64 MiB",
-            self.index_page_size,
-        )?;
+        KeyspaceOptions::from_options(self).validate_detail()?;
         check(
             self.max_open_files == -1 || (16..=10_000_000).contains(&self.max_open_files),
             "max_open_files",
@@ -453,68 +473,36 @@ impl Options {
             self.max_manifest_file_size,
         )?;
         check(
-            self.bloom_bits_per_key <= 64,
-            "bloom_bits_per_key",
-            "0 (no filter) ..= 64",
-            self.bloom_bits_per_key,
-        )?;
-        check(
-            self.min_blob_size <= MAX_VALUE_SIZE,
-            "min_blob_size",
-            "0 ..= 256 MiB",
-            self.min_blob_size,
-        )?;
-        check(
-            ((1 << 20)..=(1 << 40)).contains(&self.blob_file_size),
-            "blob_file_size",
-            "1 MiB ..= 1 TiB",
-            self.blob_file_size,
-        )?;
-        check(
-            (0.0..=1.0).contains(&self.blob_garbage_collection_age_cutoff),
-            "blob_garbage_collection_age_cutoff",
-            "0.0 ..= 1.0",
-            self.blob_garbage_collection_age_cutoff,
-        )?;
-        for (field, c) in [
-            ("compression", &self.compression),
-            ("blob_compression_type", &self.blob_compression_type),
-        ]
-        .into_iter()
-        .chain(
-            self.compression_per_level
-                .iter()
-                .map(|c| ("compression_per_level", c)),
-        ) {
-            if let Compression::Zstd { level } = *c {
-                check(
-                    (1..=22).contains(&level),
-                    field,
-                    "zstd level 1 ..= 22",
-                    level,
-                )?;
-            }
-        }
-        for &b in &self.block_size_per_level {
-            check(
-                (256..=(64 << 20)).contains(&b),
-                "block_size_per_level",
-                "256 B ..= 64 MiB",
-                b,
-            )?;
-        }
-        check(
             self.event_log_keep_files <= 1000,
             "event_log_keep_files",
             "0 ..= 1000",
             self.event_log_keep_files,
         )?;
-        self.compaction.validate().map_err(|e| Invalid {
-            key: format!("compaction.{}", e.key),
-            value: e.value,
-            allowed: e.allowed,
-        })?;
+        for (name, ks) in &self.keyspaces {
+            let section = keyspace_section(name);
+            check(
+                !name.is_empty() && name.len() <= MAX_KEYSPACE_NAME_LEN && name != DEFAULT_KEYSPACE,
+                &section,
+                "a keyspace name of 1 ..= 255 bytes other than \"default\" \
+                 (the default keyspace takes the top-level options)",
+                toml_key(name),
+            )?;
+            ks.validate_detail().map_err(|e| Invalid {
+                key: format!("{section}.{}", e.key),
+                ..e
+            })?;
+        }
         Ok(())
+    }
+
+    /// The options of keyspace `name`: its entry of
+    /// [`keyspaces`](Self::keyspaces) if it has one, else the per-tree
+    /// fields of `self` ([`KeyspaceOptions::from_options`]).
+    pub fn keyspace_options(&self, name: &str) -> KeyspaceOptions {
+        match self.keyspaces.get(name) {
+            Some(ks) => ks.clone(),
+            None => KeyspaceOptions::from_options(self),
+        }
     }
 
     /// Compression of files written to `level`.
@@ -574,6 +562,7 @@ lightning_compaction::option_setters!(Options {
     compression_per_level: Vec<Compression>,
     block_size_per_level: Vec<usize>,
     compaction: CompactionConfig,
+    keyspaces: BTreeMap<String, KeyspaceOptions>,
     sync_writes: bool,
     wal_bytes_per_sync: u64,
     wal_sync_interval_ms: u64,
@@ -591,6 +580,210 @@ lightning_compaction::option_setters!(Options {
     event_log_keep_files: usize,
     fs: Arc<dyn FileSystem>,
 });
+
+/// [`KeyspaceOptions`] and the code that goes over its fields, from one
+/// list of them: the struct (each field documented as the [`Options`] field
+/// of that name), [`KeyspaceOptions::from_options`],
+/// [`Options::with_keyspace`], the setters, and `PER_TREE_KEYS` (the
+/// fields' names, which are also their keys in the config file).
+macro_rules! per_tree_fields {
+    (
+        $(#[$meta:meta])*
+        pub struct KeyspaceOptions { $($field:ident: $t:ty),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        pub struct KeyspaceOptions {
+            $(
+                #[doc = concat!(
+                    "The same as [`Options::", stringify!($field), "`], for one keyspace."
+                )]
+                pub $field: $t,
+            )*
+        }
+
+        /// The names of the fields of [`KeyspaceOptions`], in order.
+        #[cfg_attr(not(test), allow(dead_code))]
+        pub(crate) const PER_TREE_KEYS: &[&str] = &[$(stringify!($field)),*];
+
+        impl KeyspaceOptions {
+            /// The per-tree fields of `o`.
+            pub fn from_options(o: &Options) -> KeyspaceOptions {
+                KeyspaceOptions {
+                    $($field: o.$field.clone()),*
+                }
+            }
+        }
+
+        impl Options {
+            /// A copy of these options with the per-tree fields replaced by
+            /// `ks`'s (every field of [`KeyspaceOptions`]; all others,
+            /// `keyspaces` included, are kept): the options a keyspace's
+            /// tree runs with.
+            pub fn with_keyspace(&self, ks: &KeyspaceOptions) -> Options {
+                Options {
+                    $($field: ks.$field.clone(),)*
+                    ..self.clone()
+                }
+            }
+        }
+
+        lightning_compaction::option_setters!(KeyspaceOptions { $($field: $t),* });
+    };
+}
+
+per_tree_fields! {
+    /// The options of one keyspace: the per-tree fields of [`Options`] (its
+    /// memtables, SST format, blob files and compaction), which each keyspace
+    /// sets for itself. Everything else (WAL, caches, file system, metrics) is
+    /// the database's and comes from [`Options`].
+    ///
+    /// Start from [`KeyspaceOptions::default()`] (the defaults of
+    /// [`Options::default()`]) or from a database's options with
+    /// [`KeyspaceOptions::from_options`], and change what you need with the
+    /// setters, one per field, named as the field. In the config file, a
+    /// `[keyspace.NAME]` section holds them (docs/config.md, "Keyspaces").
+    ///
+    /// ```
+    /// use lightning_db::{Compression, KeyspaceOptions, Options};
+    ///
+    /// let logs = KeyspaceOptions::default()
+    ///     .write_buffer_size(8 << 20)
+    ///     .compression(Compression::Zstd { level: 9 });
+    /// logs.validate().unwrap();
+    /// let opts = Options::new().with_keyspace(&logs);
+    /// assert_eq!(opts.write_buffer_size, 8 << 20);
+    /// ```
+    #[derive(Clone, Debug)]
+    #[non_exhaustive]
+    pub struct KeyspaceOptions {
+        // In the order of a write's path: memtables, SST files, blob
+        // files, compaction.
+        write_buffer_size: usize,
+        max_write_buffer_number: usize,
+        memtable_bloom: bool,
+        block_size: usize,
+        block_size_per_level: Vec<usize>,
+        block_restart_interval: usize,
+        index_page_size: usize,
+        bloom_bits_per_key: u32,
+        compression: Compression,
+        compression_per_level: Vec<Compression>,
+        enable_blob_files: bool,
+        min_blob_size: usize,
+        blob_compression_type: Compression,
+        blob_file_size: u64,
+        enable_blob_garbage_collection: bool,
+        blob_garbage_collection_age_cutoff: f64,
+        compaction: CompactionConfig,
+    }
+}
+
+impl Default for KeyspaceOptions {
+    /// The per-tree fields of [`Options::default()`].
+    fn default() -> Self {
+        KeyspaceOptions::from_options(&Options::default())
+    }
+}
+
+impl KeyspaceOptions {
+    /// Checks every field with the rules of [`Options::validate`]; the
+    /// error names the first field out of range.
+    pub fn validate(&self) -> Result<()> {
+        self.validate_detail().map_err(|e| e.into_error())
+    }
+
+    /// [`KeyspaceOptions::validate`], with the offending key, value and
+    /// range apart. [`Options::validate_detail`] checks its per-tree fields
+    /// with this.
+    pub(crate) fn validate_detail(&self) -> std::result::Result<(), Invalid> {
+        check(
+            (64 * 1024..=(1 << 40)).contains(&self.write_buffer_size),
+            "write_buffer_size",
+            "64 KiB ..= 1 TiB",
+            self.write_buffer_size,
+        )?;
+        check(
+            (2..=64).contains(&self.max_write_buffer_number),
+            "max_write_buffer_number",
+            "2 ..= 64",
+            self.max_write_buffer_number,
+        )?;
+        check(
+            (256..=(64 << 20)).contains(&self.block_size),
+            "block_size",
+            "256 B ..= 64 MiB",
+            self.block_size,
+        )?;
+        check(
+            (1..=1024).contains(&self.block_restart_interval),
+            "block_restart_interval",
+            "1 ..= 1024",
+            self.block_restart_interval,
+        )?;
+        check(
+            (256..=(64 << 20)).contains(&self.index_page_size),
+            "index_page_size",
+            "256 B ..= 64 MiB",
+            self.index_page_size,
+        )?;
+        check(
+            self.bloom_bits_per_key <= 64,
+            "bloom_bits_per_key",
+            "0 (no filter) ..= 64",
+            self.bloom_bits_per_key,
+        )?;
+        check(
+            self.min_blob_size <= MAX_VALUE_SIZE,
+            "min_blob_size",
+            "0 ..= 256 MiB",
+            self.min_blob_size,
+        )?;
+        check(
+            ((1 << 20)..=(1 << 40)).contains(&self.blob_file_size),
+            "blob_file_size",
+            "1 MiB ..= 1 TiB",
+            self.blob_file_size,
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.blob_garbage_collection_age_cutoff),
+            "blob_garbage_collection_age_cutoff",
+            "0.0 ..= 1.0",
+            self.blob_garbage_collection_age_cutoff,
+        )?;
+        for (field, c) in [
+            ("compression", &self.compression),
+            ("blob_compression_type", &self.blob_compression_type),
+        ]
+        .into_iter()
+        .chain(
+            self.compression_per_level
+                .iter()
+                .map(|c| ("compression_per_level", c)),
+        ) {
+            if let Compression::Zstd { level } = *c {
+                check(
+                    (1..=22).contains(&level),
+                    field,
+                    "zstd level 1 ..= 22",
+                    level,
+                )?;
+            }
+        }
+        for &b in &self.block_size_per_level {
+            check(
+                (256..=(64 << 20)).contains(&b),
+                "block_size_per_level",
+                "256 B ..= 64 MiB",
+                b,
+            )?;
+        }
+        self.compaction.validate().map_err(|e| Invalid {
+            key: format!("compaction.{}", e.key),
+            value: e.value,
+            allowed: e.allowed,
+        })
+    }
+}
 
 /// Options of one write: `WriteOptions::default()` (not synced) or
 /// [`WriteOptions::synced()`].
@@ -631,6 +824,271 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Options::default().validate().unwrap();
+    }
+
+    #[test]
+    fn keyspace_defaults_are_those_of_options() {
+        let ks = KeyspaceOptions::default();
+        ks.validate().unwrap();
+        assert_eq!(
+            format!("{ks:?}"),
+            format!("{:?}", KeyspaceOptions::from_options(&Options::default()))
+        );
+        assert_eq!(ks.write_buffer_size, 64 << 20);
+        assert_eq!(ks.blob_garbage_collection_age_cutoff, 0.25);
+    }
+
+    /// Each per-tree field at the ends of its range is accepted, one step
+    /// past them refused with the field named: by `KeyspaceOptions::validate`
+    /// and, for the same values, by `Options::validate` (one set of rules).
+    #[test]
+    fn keyspace_validate_at_the_extremes() {
+        type Set = fn(KeyspaceOptions) -> KeyspaceOptions;
+        macro_rules! edge {
+            ($field:ident: $ok:expr, $bad:expr) => {
+                (
+                    stringify!($field),
+                    (|k: KeyspaceOptions| k.$field($ok)) as Set,
+                    (|k: KeyspaceOptions| k.$field($bad)) as Set,
+                )
+            };
+        }
+        fn zstd(level: i32) -> Compression {
+            Compression::Zstd { level }
+        }
+        fn levels(n: usize) -> CompactionConfig {
+            CompactionConfig::default().num_levels(n)
+        }
+        let mut cases = [
+            edge!(write_buffer_size: 64 << 10, (64 << 10) - 1),
+            edge!(write_buffer_size: 1 << 40, (1 << 40) + 1),
+            edge!(max_write_buffer_number: 2, 1),
+            edge!(max_write_buffer_number: 64, 65),
+            edge!(block_size: 256, 255),
+            edge!(block_size: 64 << 20, (64 << 20) + 1),
+            edge!(block_restart_interval: 1, 0),
+            edge!(block_restart_interval: 1024, 1025),
+            edge!(index_page_size: 256, 255),
+            edge!(index_page_size: 64 << 20, (64 << 20) + 1),
+            edge!(bloom_bits_per_key: 64, 65),
+            edge!(min_blob_size: MAX_VALUE_SIZE, MAX_VALUE_SIZE + 1),
+            edge!(blob_file_size: 1 << 20, (1 << 20) - 1),
+            edge!(blob_file_size: 1 << 40, (1 << 40) + 1),
+            edge!(blob_garbage_collection_age_cutoff: 0.0, -0.01),
+            edge!(blob_garbage_collection_age_cutoff: 1.0, f64::NAN),
+            edge!(compression: zstd(1), zstd(0)),
+            edge!(compression: zstd(22), zstd(23)),
+            edge!(blob_compression_type: zstd(22), zstd(23)),
+            edge!(compression_per_level: vec![zstd(22)], vec![zstd(1), zstd(-1)]),
+            edge!(block_size_per_level: vec![256, 64 << 20], vec![256, 255]),
+            edge!(compaction: levels(16), levels(17)),
+        ];
+        cases.last_mut().unwrap().0 = "compaction.num_levels";
+        for (field, ok, bad) in cases {
+            let good = ok(KeyspaceOptions::default());
+            good.validate()
+                .unwrap_or_else(|e| panic!("{field}: {good:?}: {e}"));
+            Options::new().with_keyspace(&good).validate().unwrap();
+            let bad = bad(KeyspaceOptions::default());
+            let e = bad.validate().unwrap_err().to_string();
+            assert!(e.contains(&format!("option `{field}` = ")), "{field}: {e}");
+            let e = Options::new().with_keyspace(&bad).validate().unwrap_err();
+            assert!(
+                e.to_string().contains(&format!("`{field}`")),
+                "{field}: {e}"
+            );
+            // As an entry of `keyspaces`: named with its keyspace.
+            let o = Options::new().keyspaces(BTreeMap::from([("logs".into(), bad)]));
+            let e = o.validate().unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("option `keyspace.logs.{field}` = ")),
+                "{field}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn keyspace_names_are_checked() {
+        let with = |name: &str| {
+            Options::new().keyspaces(BTreeMap::from([(
+                name.to_string(),
+                KeyspaceOptions::default(),
+            )]))
+        };
+        with("logs").validate().unwrap();
+        with(&"n".repeat(255)).validate().unwrap();
+        with("defaults").validate().unwrap();
+        for (name, key) in [
+            ("default", "keyspace.default".to_string()),
+            ("", "keyspace.\"\"".to_string()),
+            (&"n".repeat(256), format!("keyspace.{}", "n".repeat(256))),
+            ("a b", "keyspace.\"a b\"".to_string()),
+        ] {
+            let r = with(name).validate();
+            if name == "a b" {
+                r.unwrap();
+                assert_eq!(keyspace_section(name), key);
+                continue;
+            }
+            let Err(Error::InvalidArgument(m)) = r else {
+                panic!("{name:?} accepted")
+            };
+            assert!(m.starts_with(&format!("option `{key}` = ")), "{m}");
+            assert!(m.contains("default keyspace"), "{m}");
+        }
+    }
+
+    #[test]
+    fn keyspace_options_takes_the_entry_else_the_top_level() {
+        let logs = KeyspaceOptions::default().bloom_bits_per_key(3);
+        let o = Options::new()
+            .bloom_bits_per_key(7)
+            .keyspaces(BTreeMap::from([("logs".into(), logs)]));
+        assert_eq!(o.keyspace_options("logs").bloom_bits_per_key, 3);
+        assert_eq!(o.keyspace_options("users").bloom_bits_per_key, 7);
+        assert_eq!(o.keyspace_options("default").bloom_bits_per_key, 7);
+    }
+
+    #[test]
+    fn toml_keys_are_quoted_when_they_must_be() {
+        assert_eq!(toml_key("logs-2_x"), "logs-2_x");
+        assert_eq!(toml_key(""), "\"\"");
+        assert_eq!(toml_key("a.b"), "\"a.b\"");
+        assert_eq!(toml_key("q\"\\\n"), "\"q\\\"\\\\\\u000A\"");
+        assert_eq!(toml_key("été"), "\"été\"");
+    }
+
+    /// `with_keyspace` replaces the fields of `KeyspaceOptions` and nothing
+    /// else: every other field of `Options` is listed here, set away from
+    /// its default, and must come through untouched.
+    #[test]
+    fn with_keyspace_replaces_exactly_the_per_tree_fields() {
+        const NOT_PER_TREE: &[&str] = &[
+            "create_if_missing",
+            "error_if_exists",
+            "block_cache_size",
+            "row_cache_size",
+            "block_cache_policy",
+            "block_cache",
+            "keyspaces",
+            "sync_writes",
+            "wal_bytes_per_sync",
+            "wal_sync_interval_ms",
+            "wal_recovery_mode",
+            "wal_mmap",
+            "max_open_files",
+            "allow_mmap_reads",
+            "max_manifest_file_size",
+            "statistics",
+            "metrics_label",
+            "metrics_registry",
+            "event_log",
+            "event_log_max_file_size",
+            "event_log_keep_files",
+            "fs",
+        ];
+        use crate::options_file::tests::struct_fields;
+        let src = include_str!("options.rs");
+        let mut all = struct_fields(src, "Options");
+        let mut split: Vec<String> = PER_TREE_KEYS.iter().map(|f| f.to_string()).collect();
+        split.extend(NOT_PER_TREE.iter().map(|f| f.to_string()));
+        all.sort_unstable();
+        split.sort_unstable();
+        assert_eq!(
+            all, split,
+            "a field of Options is neither per-tree nor listed"
+        );
+
+        let base = Options {
+            create_if_missing: false,
+            error_if_exists: true,
+            block_cache_size: 1 << 20,
+            row_cache_size: 2 << 20,
+            block_cache_policy: CachePolicy::Lru,
+            block_cache: Some(Arc::new(BlockCache::new(1 << 20, CachePolicy::Lru))),
+            keyspaces: BTreeMap::from([("logs".into(), KeyspaceOptions::default())]),
+            sync_writes: true,
+            wal_bytes_per_sync: 4096,
+            wal_sync_interval_ms: 7,
+            wal_recovery_mode: WalRecoveryMode::TolerateTornTail,
+            wal_mmap: false,
+            max_open_files: 100,
+            allow_mmap_reads: false,
+            max_manifest_file_size: 1 << 20,
+            statistics: StatsLevel::All,
+            metrics_label: "label".into(),
+            #[cfg(feature = "prometheus")]
+            metrics_registry: Some(prometheus::Registry::new()),
+            event_log: true,
+            event_log_max_file_size: 1,
+            event_log_keep_files: 3,
+            ..Options::default()
+        };
+        let ks = KeyspaceOptions {
+            write_buffer_size: 1 << 20,
+            max_write_buffer_number: 5,
+            memtable_bloom: false,
+            block_size: 8192,
+            block_restart_interval: 3,
+            index_page_size: 512,
+            bloom_bits_per_key: 4,
+            compression: Compression::Zstd { level: 5 },
+            compression_per_level: vec![Compression::None],
+            block_size_per_level: vec![1024],
+            compaction: CompactionConfig::default().num_levels(4),
+            enable_blob_files: true,
+            min_blob_size: 100,
+            blob_file_size: 2 << 20,
+            blob_compression_type: Compression::Zstd { level: 2 },
+            enable_blob_garbage_collection: false,
+            blob_garbage_collection_age_cutoff: 0.5,
+        };
+        let out = base.with_keyspace(&ks);
+        assert_eq!(
+            format!("{:?}", KeyspaceOptions::from_options(&out)),
+            format!("{ks:?}")
+        );
+        macro_rules! kept {
+            ($($f:ident),*) => {$(
+                assert_eq!(
+                    format!("{:?}", out.$f),
+                    format!("{:?}", base.$f),
+                    stringify!($f)
+                );
+            )*};
+        }
+        kept!(
+            create_if_missing,
+            error_if_exists,
+            block_cache_size,
+            row_cache_size,
+            block_cache_policy,
+            keyspaces,
+            sync_writes,
+            wal_bytes_per_sync,
+            wal_sync_interval_ms,
+            wal_recovery_mode,
+            wal_mmap,
+            max_open_files,
+            allow_mmap_reads,
+            max_manifest_file_size,
+            statistics,
+            metrics_label,
+            event_log,
+            event_log_max_file_size,
+            event_log_keep_files
+        );
+        let same_arc = |a: &Option<Arc<BlockCache>>, b: &Option<Arc<BlockCache>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        assert!(same_arc(&out.block_cache, &base.block_cache), "block_cache");
+        assert!(Arc::ptr_eq(&out.fs, &base.fs), "fs");
+        #[cfg(feature = "prometheus")]
+        assert!(out.metrics_registry.is_some(), "metrics_registry");
+        // And with the per-tree fields put back, the options are the same.
+        let back = out.with_keyspace(&KeyspaceOptions::from_options(&base));
+        assert_eq!(format!("{back:?}"), format!("{base:?}"));
     }
 
     #[test]
