@@ -1061,6 +1061,15 @@ mod tests {
         assert_eq!(d, b, "counters (keyspace ops included) survive decoding");
         assert!(d.has_keyspace_ops());
         assert_eq!(d.with_wal_payload(<[u8]>::to_vec), p);
+        // The example of docs/format.md ("Version 4").
+        let mut ex = WriteBatch::new();
+        ex.put_in_id(7, "k", "v");
+        ex.delete("d");
+        ex.set_sequence(300);
+        assert_eq!(
+            ex.with_wal_payload(<[u8]>::to_vec),
+            [0xac, 0x02, 2, 4, 7, 1, b'k', 1, b'v', 0, 1, b'd']
+        );
         // Every older version refuses the keyspace kinds, at the kind byte.
         for v in 1..KEYSPACE_WAL_VERSION {
             let mut one = WriteBatch::new();

@@ -340,6 +340,10 @@ pub struct WalBatch {
     /// The operations, in order: `(kind, key, value)`; for a range
     /// deletion the key is the range's start and the value its end.
     pub ops: Vec<(WalOpKind, Bytes, Bytes)>,
+    /// The keyspace of each operation, in the same order as
+    /// [`ops`](Self::ops) (the same length): 0 is the `default` keyspace,
+    /// the only one of a WAL before format version 4.
+    pub keyspaces: Vec<u32>,
 }
 
 /// What one operation of a WAL batch does.
@@ -516,19 +520,19 @@ pub fn read_wal(path: impl AsRef<Path>) -> Result<WalContents> {
         while let Some(rec) = reader.next_record()? {
             let b = WriteBatch::from_wal_record(&rec.payload, reader.version())
                 .map_err(|e| e.into_error(path, rec.offset))?;
+            let (ops, keyspaces) = b
+                .iter()
+                .map(|op| {
+                    let kind = WalOpKind::from(op.kind);
+                    let key = Bytes::copy_from_slice(op.key);
+                    ((kind, key, Bytes::copy_from_slice(op.value)), op.keyspace)
+                })
+                .unzip();
             batches.push(WalBatch {
                 offset: rec.offset,
                 sequence: b.sequence(),
-                ops: b
-                    .iter()
-                    .map(|op| {
-                        (
-                            WalOpKind::from(op.kind),
-                            Bytes::copy_from_slice(op.key),
-                            Bytes::copy_from_slice(op.value),
-                        )
-                    })
-                    .collect(),
+                ops,
+                keyspaces,
             });
         }
         Ok((batches, reader.torn_tail().map(|t| (t.offset, t.reason))))

@@ -3,15 +3,24 @@
 //!
 //! An edit is a sequence of `tag: varint` + field. Tags 1–3 (log number,
 //! next file number, last sequence) appear at most once; tag 4 adds a file
-//! to a level, tag 5 removes one; in manifests of version 2, tags 6–8 add a
-//! blob file, add garbage to one, and remove one. The encoder writes tags 1, 2, 3, then
-//! every new file, then every deleted file; the decoder accepts any order.
+//! to a level, tag 5 removes one; in manifests of version 2 and later, tags
+//! 6–8 add a blob file, add garbage to one, and remove one. In manifests of
+//! version 3 ([`KEYSPACE_MANIFEST_VERSION`]) an edit concerns one keyspace:
+//! tag 9 names it (absent: keyspace 0, `default`), tag 10 creates it (with
+//! its name), tag 11 drops it, tag 12 records the largest keyspace id ever
+//! allocated; each at most once. The encoder writes tags 9–12, then 1, 2,
+//! 3, then every new file, then every deleted file, then the blob tags; the
+//! decoder accepts any order. An edit without keyspace fields encodes as
+//! in versions 1 and 2.
 //!
 //! Invariants checked by the decoder: known tags only, levels below
 //! [`NUM_LEVELS`], internal keys of at least 8 bytes with a known kind and
 //! a user key of at most `MAX_KEY_SIZE`, `smallest <= largest` in internal
 //! key order, `smallest_seq <= largest_seq`, `num_deletions <= num_entries`,
-//! no byte left over.
+//! no byte left over; keyspace ids of tag 9 above 0, keyspace names of 1 to
+//! [`MAX_KEYSPACE_NAME_LEN`] bytes of UTF-8 other than `default`, tags 10
+//! and 11 only for a keyspace other than 0, tag 11 without tag 10 or a new
+//! file (tags 4, 6), tag 12 not below the edit's keyspace.
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::cmp::Ordering;
@@ -31,9 +40,23 @@ const TAG_DELETED_FILE: u64 = 5;
 const TAG_BLOB_FILE: u64 = 6;
 const TAG_BLOB_GARBAGE: u64 = 7;
 const TAG_DELETED_BLOB_FILE: u64 = 8;
+const TAG_KEYSPACE: u64 = 9;
+const TAG_KEYSPACE_ADDED: u64 = 10;
+const TAG_KEYSPACE_DROPPED: u64 = 11;
+const TAG_MAX_KEYSPACE_ID: u64 = 12;
 
 /// The first manifest version whose edits may hold blob file tags (6–8).
 pub(crate) const BLOB_MANIFEST_VERSION: u32 = 2;
+
+/// The first manifest version whose edits may hold keyspace tags (9–12);
+/// it holds blob file tags too.
+pub(crate) const KEYSPACE_MANIFEST_VERSION: u32 = 3;
+
+/// The longest keyspace name, in bytes (of UTF-8).
+pub(crate) const MAX_KEYSPACE_NAME_LEN: usize = 255;
+
+/// The name of keyspace 0, which always exists: no other keyspace has it.
+pub(crate) const DEFAULT_KEYSPACE_NAME: &str = "default";
 
 /// What the manifest knows about one SST file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,11 +152,39 @@ pub struct VersionEdit {
     pub blob_garbage: Vec<BlobGarbage>,
     /// Blob files removed (manifest version 2).
     pub deleted_blob_files: Vec<u64>,
+    /// The keyspace the file tags (new and deleted files, blob files and
+    /// garbage) and the log number of this edit apply to: 0 (`default`)
+    /// unless set (manifest version 3, tag 9).
+    pub keyspace: u32,
+    /// This edit creates [`keyspace`](Self::keyspace), with this name
+    /// (manifest version 3, tag 10).
+    pub keyspace_added: Option<String>,
+    /// This edit drops [`keyspace`](Self::keyspace) (manifest version 3,
+    /// tag 11).
+    pub keyspace_dropped: bool,
+    /// The largest keyspace id ever allocated, so that ids are never
+    /// reused (manifest version 3, tag 12; a snapshot edit carries it).
+    pub max_keyspace_id: Option<u32>,
 }
 
 impl VersionEdit {
     /// Appends the encoding of this edit to `out`.
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        if self.keyspace != 0 {
+            put_varint64(out, TAG_KEYSPACE);
+            put_varint32(out, self.keyspace);
+        }
+        if let Some(name) = &self.keyspace_added {
+            put_varint64(out, TAG_KEYSPACE_ADDED);
+            put_length_prefixed(out, name.as_bytes());
+        }
+        if self.keyspace_dropped {
+            put_varint64(out, TAG_KEYSPACE_DROPPED);
+        }
+        if let Some(n) = self.max_keyspace_id {
+            put_varint64(out, TAG_MAX_KEYSPACE_ID);
+            put_varint32(out, n);
+        }
         if let Some(n) = self.log_number {
             put_varint64(out, TAG_LOG_NUMBER);
             put_varint64(out, n);
@@ -198,6 +249,17 @@ impl VersionEdit {
             || !self.deleted_blob_files.is_empty()
     }
 
+    /// True when the edit has keyspace tags (9–12), which only manifests
+    /// of [`KEYSPACE_MANIFEST_VERSION`] may hold. (Used once the manifest
+    /// writes them: keyspaces are being built.)
+    #[allow(dead_code)]
+    pub(crate) fn has_keyspace_tags(&self) -> bool {
+        self.keyspace != 0
+            || self.keyspace_added.is_some()
+            || self.keyspace_dropped
+            || self.max_keyspace_id.is_some()
+    }
+
     /// The encoding of this edit in a new buffer.
     #[cfg(test)]
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -214,12 +276,18 @@ impl VersionEdit {
     }
 
     /// Decodes and validates an edit of a manifest of format `version`
-    /// (blob file tags only from [`BLOB_MANIFEST_VERSION`]); offsets in
-    /// the error are relative to `data`.
+    /// (blob file tags only from [`BLOB_MANIFEST_VERSION`], keyspace tags
+    /// only from [`KEYSPACE_MANIFEST_VERSION`]); offsets in the error are
+    /// relative to `data`.
     pub(crate) fn decode_versioned(data: &[u8], version: u32) -> Result<VersionEdit, DecodeError> {
         let blobs = version >= BLOB_MANIFEST_VERSION;
+        let keyspaces = version >= KEYSPACE_MANIFEST_VERSION;
         let mut c = Cursor::new(data);
         let mut edit = VersionEdit::default();
+        // Where tags 9-12 and the first new file (tag 4 or 6) are, for the
+        // checks that involve several tags (any order is valid).
+        let (mut keyspace_at, mut added_at, mut dropped_at, mut max_id_at, mut new_file_at) =
+            (None, None, None, None, None);
         while !c.is_empty() {
             let tag_at = c.position();
             let dup = DecodeError {
@@ -245,7 +313,40 @@ impl VersionEdit {
                         return Err(dup);
                     }
                 }
+                TAG_KEYSPACE if keyspaces => {
+                    if keyspace_at.replace(tag_at).is_some() {
+                        return Err(dup);
+                    }
+                    let at = c.position();
+                    edit.keyspace = c.varint32("bad keyspace id")?;
+                    if edit.keyspace == 0 {
+                        // Keyspace 0 is written as no tag 9.
+                        return Err(DecodeError {
+                            offset: at,
+                            reason: "keyspace id 0 in a keyspace tag",
+                        });
+                    }
+                }
+                TAG_KEYSPACE_ADDED if keyspaces => {
+                    if added_at.replace(tag_at).is_some() {
+                        return Err(dup);
+                    }
+                    edit.keyspace_added = Some(decode_keyspace_name(&mut c)?);
+                }
+                TAG_KEYSPACE_DROPPED if keyspaces => {
+                    if dropped_at.replace(tag_at).is_some() {
+                        return Err(dup);
+                    }
+                    edit.keyspace_dropped = true;
+                }
+                TAG_MAX_KEYSPACE_ID if keyspaces => {
+                    if max_id_at.replace(tag_at).is_some() {
+                        return Err(dup);
+                    }
+                    edit.max_keyspace_id = Some(c.varint32("bad max keyspace id")?);
+                }
                 TAG_NEW_FILE => {
+                    new_file_at.get_or_insert(tag_at);
                     let level = decode_level(&mut c)?;
                     let f = decode_file(&mut c, tag_at)?;
                     edit.new_files.push((level, f));
@@ -256,6 +357,7 @@ impl VersionEdit {
                     edit.deleted_files.push((level, number));
                 }
                 TAG_BLOB_FILE if blobs => {
+                    new_file_at.get_or_insert(tag_at);
                     let b = BlobFileMeta {
                         number: c.varint64("bad blob file number")?,
                         file_size: c.varint64("bad blob file size")?,
@@ -297,8 +399,43 @@ impl VersionEdit {
                 }
             }
         }
+        let bad = |offset, reason| Err(DecodeError { offset, reason });
+        if edit.keyspace == 0 {
+            if let Some(at) = added_at.or(dropped_at) {
+                return bad(at, "keyspace 0 (default) cannot be added or dropped");
+            }
+        }
+        if let Some(at) = dropped_at {
+            if let Some(other) = added_at.or(new_file_at) {
+                return bad(
+                    at.max(other),
+                    "keyspace dropped by an edit that adds it or adds a file",
+                );
+            }
+        }
+        if let (Some(at), Some(max)) = (max_id_at, edit.max_keyspace_id) {
+            if max < edit.keyspace {
+                return bad(at, "max keyspace id below the edit's keyspace");
+            }
+        }
         Ok(edit)
     }
+}
+
+/// A keyspace name (tag 10): 1 to [`MAX_KEYSPACE_NAME_LEN`] bytes of
+/// UTF-8, not [`DEFAULT_KEYSPACE_NAME`].
+fn decode_keyspace_name(c: &mut Cursor<'_>) -> Result<String, DecodeError> {
+    let at = c.position();
+    let name = c.length_prefixed("bad keyspace name")?;
+    let bad = |reason| DecodeError { offset: at, reason };
+    if name.is_empty() || name.len() > MAX_KEYSPACE_NAME_LEN {
+        return Err(bad("keyspace name not 1 to 255 bytes long"));
+    }
+    let name = std::str::from_utf8(name).map_err(|_| bad("keyspace name not UTF-8"))?;
+    if name == DEFAULT_KEYSPACE_NAME {
+        return Err(bad("keyspace name 'default' is keyspace 0's"));
+    }
+    Ok(name.to_owned())
 }
 
 fn decode_level(c: &mut Cursor<'_>) -> Result<u32, DecodeError> {
@@ -484,27 +621,285 @@ mod tests {
         reject(&e.encode());
     }
 
+    const V3: u32 = KEYSPACE_MANIFEST_VERSION;
+
+    /// An edit that creates keyspace 7, named "users", with files.
+    fn keyspace_sample() -> VersionEdit {
+        VersionEdit {
+            keyspace: 7,
+            keyspace_added: Some("users".into()),
+            max_keyspace_id: Some(7),
+            ..sample()
+        }
+    }
+
+    /// An edit that drops keyspace 9 and deletes its files.
+    fn drop_sample() -> VersionEdit {
+        VersionEdit {
+            keyspace: 9,
+            keyspace_dropped: true,
+            deleted_files: vec![(0, 30), (3, 31)],
+            deleted_blob_files: vec![32],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn keyspace_tags_round_trip_in_version_3_only() {
+        let edits = [
+            keyspace_sample(),
+            drop_sample(),
+            // A snapshot edit of keyspace 0: the largest id ever allocated.
+            VersionEdit {
+                max_keyspace_id: Some(12),
+                ..sample()
+            },
+            VersionEdit {
+                max_keyspace_id: Some(0),
+                ..Default::default()
+            },
+            // Files and blob files of keyspace u32::MAX.
+            VersionEdit {
+                keyspace: u32::MAX,
+                ..blob_sample()
+            },
+        ];
+        for e in &edits {
+            assert!(e.has_keyspace_tags(), "{e:?}");
+            let d = e.encode();
+            assert_eq!(&VersionEdit::decode_versioned(&d, V3).unwrap(), e);
+            // Versions 1 and 2 never hold them: the first tag is unknown.
+            for v in 1..V3 {
+                let err = VersionEdit::decode_versioned(&d, v).unwrap_err();
+                assert_eq!((err.offset, err.reason), (0, "unknown tag in version edit"));
+            }
+            for n in 0..d.len() {
+                let _ = VersionEdit::decode_versioned(&d[..n], V3);
+            }
+        }
+        // Version 3 reads everything versions 1 and 2 hold, byte for byte
+        // as before: an edit without keyspace fields has no keyspace tag.
+        for e in [VersionEdit::default(), sample(), blob_sample()] {
+            assert!(!e.has_keyspace_tags());
+            let d = e.encode();
+            assert_eq!(VersionEdit::decode_versioned(&d, V3).unwrap(), e);
+        }
+        assert_eq!(
+            VersionEdit::decode_versioned(&blob_sample().encode(), 2).unwrap(),
+            blob_sample()
+        );
+        // Each tag alone is refused before version 3.
+        for d in [&[9u8, 1][..], &[10, 1, b'a'], &[11], &[12, 0]] {
+            for v in 1..V3 {
+                let err = VersionEdit::decode_versioned(d, v).unwrap_err();
+                assert_eq!(err.reason, "unknown tag in version edit", "{d:?} v{v}");
+            }
+        }
+        // Exact encoding: tags 9, 10, 11, 12 come first.
+        let e = VersionEdit {
+            keyspace: 300,
+            keyspace_added: Some("ab".into()),
+            max_keyspace_id: Some(301),
+            log_number: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            e.encode(),
+            vec![9, 0xac, 0x02, 10, 2, b'a', b'b', 12, 0xad, 0x02, 1, 1]
+        );
+        let e = VersionEdit {
+            keyspace: 5,
+            keyspace_dropped: true,
+            ..Default::default()
+        };
+        assert_eq!(e.encode(), vec![9, 5, 11]);
+        // Names: 255 bytes of UTF-8 is the longest.
+        let long = "é".repeat(127) + "x";
+        assert_eq!(long.len(), 255);
+        let e = VersionEdit {
+            keyspace: 2,
+            keyspace_added: Some(long),
+            ..Default::default()
+        };
+        assert_eq!(VersionEdit::decode_versioned(&e.encode(), V3).unwrap(), e);
+    }
+
+    #[test]
+    fn keyspace_tags_refuse_what_no_writer_writes() {
+        let reject = |d: &[u8]| VersionEdit::decode_versioned(d, V3).unwrap_err();
+        // Keyspace 0 is written as no tag 9; ids are 32 bits.
+        let e = reject(&[9, 0]);
+        assert_eq!((e.offset, e.reason), (1, "keyspace id 0 in a keyspace tag"));
+        assert_eq!(reject(&[9, 0x80, 0x80, 0x80, 0x80, 0x10]).offset, 1);
+        assert_eq!(reject(&[12, 0x80, 0x80, 0x80, 0x80, 0x10]).offset, 1);
+        assert!(reject(&[9, 0x85, 0x00]).offset == 1); // non-minimal
+                                                       // Each tag at most once.
+        for (d, at) in [
+            (&[9u8, 1, 9, 2][..], 2),
+            (&[9, 1, 9, 1], 2),
+            (&[9, 1, 10, 1, b'a', 10, 1, b'b'], 5),
+            (&[9, 1, 11, 11], 3),
+            (&[12, 1, 12, 1], 2),
+        ] {
+            let e = reject(d);
+            assert_eq!(
+                (e.offset, e.reason),
+                (at, "field repeated in version edit"),
+                "{d:?}"
+            );
+        }
+        // Bad names.
+        let name_err = |name: &[u8]| {
+            let mut d = vec![9, 1, 10];
+            put_length_prefixed(&mut d, name);
+            let e = reject(&d);
+            assert_eq!(e.offset, 3, "{name:?}");
+            e.reason
+        };
+        assert!(name_err(b"").contains("1 to 255"));
+        assert!(name_err(&[b'a'; 256]).contains("1 to 255"));
+        assert!(name_err(&[b'a', 0xff]).contains("UTF-8"));
+        assert!(name_err(&[0xc3]).contains("UTF-8")); // a cut character
+        assert!(name_err(b"default").contains("'default'"));
+        assert!(VersionEdit::decode_versioned(
+            &[9, 1, 10, 8, b'd', b'e', b'f', b'a', b'u', b'l', b't', b'2'],
+            V3
+        )
+        .is_ok());
+        assert!(reject(&[9, 1, 10, 5, b'a'])
+            .reason
+            .contains("keyspace name")); // runs past
+                                         // Keyspace 0 (no tag 9) is never added nor dropped.
+        let e = reject(&[10, 1, b'a']);
+        assert_eq!(
+            (e.offset, e.reason),
+            (0, "keyspace 0 (default) cannot be added or dropped")
+        );
+        assert_eq!(reject(&[2, 5, 11]).offset, 2);
+        // Dropped with added, or with a new file or blob file, in any order.
+        let conflict = "keyspace dropped by an edit that adds it or adds a file";
+        assert_eq!(reject(&[9, 1, 10, 1, b'a', 11]).reason, conflict);
+        assert_eq!(reject(&[11, 9, 1, 10, 1, b'a']).reason, conflict);
+        let mut add_file = sample();
+        add_file.deleted_files.clear();
+        add_file.new_files.truncate(1);
+        let mut d = vec![9, 1];
+        add_file.encode_into(&mut d);
+        assert!(VersionEdit::decode_versioned(&d, V3).is_ok());
+        d.push(11);
+        assert_eq!(reject(&d).reason, conflict);
+        let mut d = vec![9, 1, 11];
+        add_file.encode_into(&mut d);
+        assert_eq!(reject(&d).reason, conflict);
+        let blob = VersionEdit {
+            keyspace: 4,
+            keyspace_dropped: true,
+            new_blob_files: blob_sample().new_blob_files,
+            ..Default::default()
+        };
+        assert_eq!(reject(&blob.encode()).reason, conflict);
+        // Dropped with deleted files and blob garbage: fine (drop_sample).
+        let garbage = VersionEdit {
+            blob_garbage: blob_sample().blob_garbage,
+            ..drop_sample()
+        };
+        assert_eq!(
+            VersionEdit::decode_versioned(&garbage.encode(), V3).unwrap(),
+            garbage
+        );
+        // The largest id allocated is at least the edit's keyspace.
+        let e = reject(&[9, 5, 12, 4]);
+        assert_eq!(
+            (e.offset, e.reason),
+            (2, "max keyspace id below the edit's keyspace")
+        );
+        assert!(VersionEdit::decode_versioned(&[12, 5, 9, 5], V3).is_ok());
+        // Truncations of every keyspace tag fail (but for a cut at a tag
+        // boundary that leaves a shorter valid edit: `9, 1`).
+        for d in [
+            &[9u8, 0xac, 0x02][..],
+            &[9, 1, 10, 2, b'a', b'b'],
+            &[12, 0xac, 0x02],
+        ] {
+            for n in 1..d.len() {
+                let cut = &d[..n];
+                if cut != [9, 1] {
+                    assert!(VersionEdit::decode_versioned(cut, V3).is_err(), "{cut:?}");
+                }
+            }
+        }
+    }
+
+    /// A valid edit of manifest version 3: one of a few shapes of
+    /// keyspace fields, on a sample's files.
+    fn arb_keyspace_edit() -> impl Strategy<Value = VersionEdit> {
+        (
+            prop_oneof![Just(0u32), 1u32..1000, Just(u32::MAX)],
+            0u8..3,
+            "[a-z0-9_.-]{1,20}|\\PC{1,10}",
+            proptest::option::of(0u32..3),
+            any::<bool>(),
+        )
+            .prop_map(|(keyspace, what, name, max_above, blobs)| {
+                let base = if blobs { blob_sample() } else { sample() };
+                let mut e = VersionEdit {
+                    keyspace,
+                    max_keyspace_id: max_above.map(|a| keyspace.saturating_add(a)),
+                    ..base
+                };
+                match (what, keyspace) {
+                    (_, 0) => {}
+                    (1, _) if name != DEFAULT_KEYSPACE_NAME && name.len() <= 255 => {
+                        e.keyspace_added = Some(name)
+                    }
+                    (2, _) => {
+                        e.keyspace_dropped = true;
+                        e.new_files.clear();
+                        e.new_blob_files.clear();
+                    }
+                    _ => {}
+                }
+                e
+            })
+    }
+
     proptest! {
         #[test]
         fn decoder_never_panics_on_random_bytes(d in proptest::collection::vec(any::<u8>(), 0..300)) {
-            if let Ok(e) = VersionEdit::decode_from(&d) {
-                // Whatever decodes re-encodes to something that decodes the same.
-                prop_assert_eq!(VersionEdit::decode_from(&e.encode()).unwrap(), e);
+            for v in 1..=V3 {
+                if let Ok(e) = VersionEdit::decode_versioned(&d, v) {
+                    // Whatever decodes re-encodes to something that decodes the same.
+                    prop_assert_eq!(VersionEdit::decode_versioned(&e.encode(), v).unwrap(), e);
+                }
             }
         }
 
         #[test]
+        fn keyspace_edits_round_trip(e in arb_keyspace_edit()) {
+            let d = e.encode();
+            prop_assert_eq!(&VersionEdit::decode_versioned(&d, V3).unwrap(), &e);
+            let older = VersionEdit::decode_versioned(&d, BLOB_MANIFEST_VERSION);
+            prop_assert_eq!(older.is_ok(), !e.has_keyspace_tags());
+        }
+
+        #[test]
         fn decoder_never_panics_on_mutations(
+            e in arb_keyspace_edit(),
             muts in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..5),
             cut in any::<usize>(),
         ) {
-            let mut d = sample().encode();
-            for (p, x) in muts {
-                let i = p % d.len();
-                d[i] = x;
+            for mut d in [sample().encode(), e.encode()] {
+                for (p, x) in &muts {
+                    let i = p % d.len();
+                    d[i] = *x;
+                }
+                d.truncate(cut % (d.len() + 1));
+                for v in 1..=V3 {
+                    if let Ok(e) = VersionEdit::decode_versioned(&d, v) {
+                        prop_assert_eq!(VersionEdit::decode_versioned(&e.encode(), v).unwrap(), e);
+                    }
+                }
             }
-            d.truncate(cut % (d.len() + 1));
-            let _ = VersionEdit::decode_from(&d);
         }
     }
 }

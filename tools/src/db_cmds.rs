@@ -181,9 +181,17 @@ fn write_edit(ctx: &mut Ctx<'_>, off: u64, e: &VersionEdit) -> io::Result<()> {
 // ---------------------------------------------------------------------------
 // WAL
 
+/// Serde's test for leaving a [`JsonOp`]'s keyspace out.
+fn is_default_keyspace(ks: &u32) -> bool {
+    *ks == 0
+}
+
 #[derive(Serialize)]
 struct JsonOp {
     seq: u64,
+    /// The operation's keyspace; left out for the default one (0).
+    #[serde(skip_serializing_if = "is_default_keyspace")]
+    keyspace: u32,
     kind: &'static str,
     key: JsonBytes,
     /// Null for a delete; the range's end for a delete_range.
@@ -267,8 +275,10 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
                                 .ops
                                 .iter()
                                 .enumerate()
-                                .map(|(i, (k, key, value))| JsonOp {
+                                .zip(&b.keyspaces)
+                                .map(|((i, (k, key, value)), ks)| JsonOp {
                                     seq: b.sequence + i as u64,
+                                    keyspace: *ks,
                                     kind: k.name(),
                                     key: JsonBytes::full(key),
                                     value: (*k != WalOpKind::Delete)
@@ -286,22 +296,29 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
                         b.ops.len(),
                         if b.ops.len() == 1 { "" } else { "s" }
                     )?;
-                    for (i, (k, key, value)) in b.ops.iter().enumerate() {
+                    for ((i, (k, key, value)), ks) in b.ops.iter().enumerate().zip(&b.keyspaces) {
                         let seq = b.sequence + i as u64;
+                        // The keyspace, only when not the default one.
+                        let ks = match ks {
+                            0 => String::new(),
+                            n => format!("ks={n} "),
+                        };
                         match k {
                             WalOpKind::Put => writeln!(
                                 ctx.out,
-                                "  {} @ {seq} : put => {}",
+                                "  {ks}{} @ {seq} : put => {}",
                                 s.bytes(key),
                                 s.value(value)
                             )?,
                             WalOpKind::DeleteRange => writeln!(
                                 ctx.out,
-                                "  [{} .. {}) @ {seq} : delete_range",
+                                "  {ks}[{} .. {}) @ {seq} : delete_range",
                                 s.bytes(key),
                                 s.bytes(value)
                             )?,
-                            k => writeln!(ctx.out, "  {} @ {seq} : {}", s.bytes(key), k.name())?,
+                            k => {
+                                writeln!(ctx.out, "  {ks}{} @ {seq} : {}", s.bytes(key), k.name())?
+                            }
                         }
                     }
                 }

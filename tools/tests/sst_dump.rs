@@ -559,6 +559,77 @@ fn manifest_and_wal_are_decoded() {
     assert_eq!(w["batches"][0]["ops"][0]["key"]["text"], "in-wal");
 }
 
+/// A log file of the WAL format `version` numbered `number`, whose
+/// records (after the header) are `records`, each one `FULL` fragment
+/// (docs/format.md, "Log files": checksum of type byte and payload).
+fn wal_bytes(number: u64, version: u32, records: &[&[u8]]) -> Vec<u8> {
+    let mut header = b"LDB-WAL\0".to_vec();
+    header.extend_from_slice(&version.to_le_bytes());
+    header.extend_from_slice(&number.to_le_bytes());
+    let mut out = Vec::new();
+    for payload in std::iter::once(&header[..]).chain(records.iter().copied()) {
+        let mut checked = vec![1u8];
+        checked.extend_from_slice(payload);
+        let sum = xxhash_rust::xxh3::xxh3_64(&checked) as u32;
+        out.extend_from_slice(&sum.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u16).to_le_bytes());
+        out.push(1);
+        out.extend_from_slice(payload);
+    }
+    out
+}
+
+#[test]
+fn wal_shows_the_keyspace_of_operations_outside_the_default_one() {
+    let t = tempfile::tempdir().unwrap();
+    // Sequence 10, 4 operations: a put in the default keyspace (kind 1),
+    // a put in keyspace 7 (kind 4), a range deletion in keyspace 300
+    // (kind 6; 300 = 0xac 0x02), a delete in keyspace 2 (kind 5).
+    let batch: &[u8] = &[
+        10, 4, //
+        1, 1, b'a', 1, b'x', //
+        4, 7, 1, b'b', 1, b'y', //
+        6, 0xac, 0x02, 1, b'c', 1, b'd', //
+        5, 2, 1, b'e',
+    ];
+    let wal = t.path().join("000005.log");
+    std::fs::write(&wal, wal_bytes(5, 4, &[batch])).unwrap();
+    let o = run(&["-f", s(&wal), "-c", "wal"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    for line in [
+        "  'a' @ 10 : put => 'x'\n",
+        "  ks=7 'b' @ 11 : put => 'y'\n",
+        "  ks=300 ['c' .. 'd') @ 12 : delete_range\n",
+        "  ks=2 'e' @ 13 : delete\n",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    assert!(!out.contains("ks=0"), "{out}");
+    let v = json(&run(&["-f", s(&wal), "-c", "wal", "--json"]));
+    assert_envelope(&v, "wal", true);
+    let ops = v["files"][0]["batches"][0]["ops"].as_array().unwrap();
+    let keyspaces: Vec<_> = ops.iter().map(|o| o.get("keyspace").cloned()).collect();
+    assert_eq!(
+        keyspaces,
+        [None, Some(7.into()), Some(300.into()), Some(2.into())],
+        "the keyspace is left out for the default one"
+    );
+    assert_eq!(ops[2]["kind"], "delete_range");
+    assert_eq!(ops[2]["value"]["text"], "d");
+    // A WAL of version 3 holds no keyspace operation: the record is
+    // damage, reported with the file and never shown as data.
+    let old = t.path().join("old");
+    std::fs::create_dir(&old).unwrap();
+    let wal3 = old.join("000005.log");
+    std::fs::write(&wal3, wal_bytes(5, 3, &[batch])).unwrap();
+    let o = run(&["-f", s(&wal3), "-c", "wal"]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(err.contains("unknown operation kind"), "{err}");
+    assert!(!stdout(&o).contains("'b'"), "{}", stdout(&o));
+}
+
 #[test]
 fn recompress_sizes_each_setting_without_writing() {
     let (_t, dir) = db_dir();
