@@ -1303,6 +1303,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_keyspace_example_of_the_docs_reads_as_it_says() {
+        let docs = include_str!("../docs/config.md");
+        let section = &docs[docs.find("## Keyspaces").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let text = &section[start..];
+        let text = &text[..text.find("```").unwrap()];
+        let o = Options::from_toml_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let logs = &o.keyspaces["logs"];
+        assert_eq!(logs.compression, Compression::Zstd { level: 3 });
+        assert_eq!(logs.write_buffer_size, 16 << 20);
+        assert_eq!(logs.bloom_bits_per_key, 0);
+        assert_eq!(logs.compaction.style, CompactionStyle::Tiered);
+        assert_eq!(logs.compaction.level0_file_num_compaction_trigger, 4);
+        let user = &o.keyspaces["user data"];
+        assert_eq!(user.compression, Compression::None);
+        assert_eq!(user.block_size, 16 << 10);
+        assert_eq!(user.write_buffer_size, 64 << 20);
+    }
+
+    #[test]
     fn per_tree_keys_are_top_level_keys() {
         for k in PER_TREE_KEYS {
             assert!(TOP_KEYS.contains(k), "{k}");
