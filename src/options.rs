@@ -602,7 +602,6 @@ macro_rules! per_tree_fields {
         }
 
         /// The names of the fields of [`KeyspaceOptions`], in order.
-        #[cfg_attr(not(test), allow(dead_code))]
         pub(crate) const PER_TREE_KEYS: &[&str] = &[$(stringify!($field)),*];
 
         impl KeyspaceOptions {

@@ -7,7 +7,14 @@
 //! of the wrong type, a bad size or compression string, or a value that
 //! [`Options::validate`] refuses is an [`Error::InvalidArgument`] naming the
 //! key, the line and what is allowed.
+//!
+//! A `[keyspace.NAME]` section holds per-tree keys of one keyspace
+//! ([`KeyspaceOptions`]): it starts from the file's top-level values and
+//! overrides those it sets. Its values are typed with the rest; the
+//! sections are then read again, each over the top level's per-tree keys
+//! (`keyspaces`), and validated with the whole.
 
+use std::collections::BTreeMap;
 use std::fmt::Display;
 use std::ops::Range;
 use std::path::Path;
@@ -21,7 +28,8 @@ use crate::cache::CachePolicy;
 use crate::error::{Error, Result};
 use crate::metrics::StatsLevel;
 use crate::options::{
-    CompactionConfig, CompactionStyle, Compression, Invalid, Options, WalRecoveryMode,
+    keyspace_section, CompactionConfig, CompactionStyle, Compression, Invalid, KeyspaceOptions,
+    Options, WalRecoveryMode, PER_TREE_KEYS,
 };
 
 /// Keys of the top level, in the order they are written.
@@ -61,6 +69,7 @@ const TOP_KEYS: &[&str] = &[
     "event_log_max_file_size",
     "event_log_keep_files",
     "compaction",
+    "keyspace",
 ];
 
 /// Keys of `[compaction]`.
@@ -123,18 +132,59 @@ impl Options {
     }
 
     /// Every setting in force as TOML (all but `fs`), one commented key per
-    /// setting; [`Options::from_toml_str`] reads it back to equal options.
+    /// setting, then each entry of [`Options::keyspaces`] as a
+    /// `[keyspace.NAME]` section holding every per-tree key (uncommented);
+    /// [`Options::from_toml_str`] reads it back to equal options.
     pub fn to_toml_string(&self) -> String {
         to_toml(self)
     }
 }
 
-/// A key found in the document: its dotted path and where it is.
+/// A key found in the document: its dotted path (a keyspace's name quoted
+/// if it must be, as [`keyspace_section`] writes it) and where it is.
 struct Entry {
     path: String,
     key: Range<usize>,
     value: Range<usize>,
     is_table: bool,
+    /// A keyspace's section, `[keyspace.NAME]`.
+    is_keyspace: bool,
+}
+
+/// What a table of the document holds, which says the keys it may have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Top,
+    Compaction,
+    Tiered,
+    /// `[keyspace]`: a section per keyspace, any name.
+    Keyspaces,
+    /// `[keyspace.NAME]`: the per-tree keys.
+    Keyspace,
+}
+
+impl Table {
+    /// The keys it may have (`None`: any).
+    fn keys(self) -> Option<&'static [&'static str]> {
+        match self {
+            Table::Top => Some(TOP_KEYS),
+            Table::Compaction => Some(COMPACTION_KEYS),
+            Table::Tiered => Some(TIERED_KEYS),
+            Table::Keyspaces => None,
+            Table::Keyspace => Some(PER_TREE_KEYS),
+        }
+    }
+
+    /// The kind of the table at `key`, if this module looks into it.
+    fn child(self, key: &str) -> Option<Table> {
+        match (self, key) {
+            (Table::Top | Table::Keyspace, "compaction") => Some(Table::Compaction),
+            (Table::Top, "keyspace") => Some(Table::Keyspaces),
+            (Table::Compaction, "tiered") => Some(Table::Tiered),
+            (Table::Keyspaces, _) => Some(Table::Keyspace),
+            _ => None,
+        }
+    }
 }
 
 /// Parses and validates `src`; `origin` names it in messages.
@@ -142,60 +192,116 @@ pub(crate) fn parse(src: &str, origin: &str) -> Result<Options> {
     let doc = DeTable::parse(src).map_err(|e| toml_error(src, origin, &e, &[]))?;
     let mut entries = Vec::new();
     let mut unknown = Vec::new();
-    walk(doc.get_ref(), "", &mut entries, &mut unknown);
+    walk(doc.get_ref(), "", Table::Top, &mut entries, &mut unknown);
     if let Some((span, msg)) = unknown.into_iter().min_by_key(|(s, _)| s.start) {
         let (line, col) = line_col(src, span.start);
         return Err(Error::InvalidArgument(format!(
             "{origin}:{line}:{col}: {msg}"
         )));
     }
+    // Every value is typed here, the keyspace sections' included, so that
+    // a wrong one is reported at its line.
     let file: FileOptions =
         toml::from_str(src).map_err(|e| toml_error(src, origin, &e, &entries))?;
-    let opts = file.into_options();
+    let mut opts = file.into_options();
+    opts.keyspaces = keyspaces(src, origin)?;
     opts.validate_detail()
         .map_err(|inv| invalid_error(src, origin, &inv, &entries))?;
     Ok(opts)
 }
 
-/// Records every key of `table` (at dotted `prefix`) and every unknown one.
+/// Records every key of `table` (at dotted `prefix`, of kind `kind`) and
+/// every unknown one.
 fn walk(
     table: &DeTable<'_>,
     prefix: &str,
+    kind: Table,
     out: &mut Vec<Entry>,
     unknown: &mut Vec<(Range<usize>, String)>,
 ) {
-    let (name, allowed) = match prefix {
-        "" => ("[top level]", TOP_KEYS),
-        "compaction" => ("[compaction]", COMPACTION_KEYS),
-        "compaction.tiered" => ("[compaction.tiered]", TIERED_KEYS),
-        _ => return,
+    let name = match kind {
+        Table::Top => "[top level]".to_string(),
+        _ => format!("[{prefix}]"),
     };
     for (k, v) in table.iter() {
         let key: &str = k.get_ref();
-        if !allowed.contains(&key) {
+        if let Some(allowed) = kind.keys().filter(|a| !a.contains(&key)) {
+            let why = if kind == Table::Keyspace && TOP_KEYS.contains(&key) {
+                format!(
+                    "key `{key}` cannot be set in {name}: it applies to the whole \
+                     database (set it at the top level)"
+                )
+            } else {
+                format!("unknown key `{key}` in {name}")
+            };
             unknown.push((
                 k.span(),
-                format!(
-                    "unknown key `{key}` in {name}; expected one of: {}",
-                    allowed.join(", ")
-                ),
+                format!("{why}; expected one of: {}", allowed.join(", ")),
             ));
             continue;
         }
-        let path = if prefix.is_empty() {
-            key.to_string()
-        } else {
-            format!("{prefix}.{key}")
+        let path = match kind {
+            Table::Top => key.to_string(),
+            Table::Keyspaces => keyspace_section(key),
+            _ => format!("{prefix}.{key}"),
         };
-        let is_table = matches!(v.get_ref(), DeValue::Table(_));
         out.push(Entry {
             path: path.clone(),
             key: k.span(),
             value: v.span(),
-            is_table,
+            is_table: matches!(v.get_ref(), DeValue::Table(_)),
+            is_keyspace: kind == Table::Keyspaces,
         });
-        if let DeValue::Table(t) = v.get_ref() {
-            walk(t, &path, out, unknown);
+        if let (DeValue::Table(t), Some(child)) = (v.get_ref(), kind.child(key)) {
+            walk(t, &path, child, out, unknown);
+        }
+    }
+}
+
+/// The `[keyspace.NAME]` sections of `src`, whose values were all typed
+/// already. A section starts from the top level's per-tree keys as the file
+/// gives them and overrides those it sets (in `compaction` and
+/// `compaction.tiered` key by key).
+fn keyspaces(src: &str, origin: &str) -> Result<BTreeMap<String, KeyspaceOptions>> {
+    let bad = |e: toml::de::Error| Error::InvalidArgument(format!("{origin}: {}", e.message()));
+    let doc: toml::Table = toml::from_str(src).map_err(bad)?;
+    let Some(toml::Value::Table(sections)) = doc.get("keyspace") else {
+        return Ok(BTreeMap::new());
+    };
+    let top: toml::Table = doc
+        .iter()
+        .filter(|(k, _)| PER_TREE_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut out = BTreeMap::new();
+    for (name, section) in sections {
+        let mut merged = top.clone();
+        if let toml::Value::Table(section) = section {
+            overlay(&mut merged, section);
+        }
+        let file: FileOptions = toml::Value::Table(merged).try_into().map_err(|e| {
+            Error::InvalidArgument(format!(
+                "{origin}: [{}]: {}",
+                keyspace_section(name),
+                friendlier(e.message().trim_end())
+            ))
+        })?;
+        out.insert(
+            name.clone(),
+            KeyspaceOptions::from_options(&file.into_options()),
+        );
+    }
+    Ok(out)
+}
+
+/// Sets the keys of `over` in `base`, tables merged key by key.
+fn overlay(base: &mut toml::Table, over: &toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => overlay(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
         }
     }
 }
@@ -245,6 +351,8 @@ fn toml_error(src: &str, origin: &str, e: &toml::de::Error, entries: &[Entry]) -
 /// Serde's names of Rust types, in words of the file.
 fn friendlier(msg: &str) -> String {
     msg.replace("expected struct CompactionConfig", "expected a table")
+        .replace("expected struct FileOptions", "expected a table")
+        .replace("expected a map", "expected a table")
         .replace("expected struct TieredConfig", "expected a table")
         .replace("expected usize", "expected a non-negative integer")
         .replace("expected u64", "expected a non-negative integer")
@@ -253,19 +361,33 @@ fn friendlier(msg: &str) -> String {
 }
 
 /// A value [`Options::validate`] refused, located in the document: at its
-/// own key, or, when the key is not in the file (its default contradicts a
-/// value that is), at the key it is compared with.
+/// own key, or, when the key is not in the file (its default, or for a
+/// keyspace the top level's value, contradicts a value that is), at the key
+/// it is compared with, looked for in the same section.
 fn invalid_error(src: &str, origin: &str, inv: &Invalid, entries: &[Entry]) -> Error {
     let Invalid {
         key,
         value,
         allowed,
     } = inv;
+    let section = entries
+        .iter()
+        .find(|e| e.is_keyspace && key.starts_with(&format!("{}.", e.path)));
+    let scope = section.map(|s| format!("{}.", s.path));
+    let in_scope = |e: &Entry| match &scope {
+        Some(scope) => e.path.starts_with(scope),
+        None => !e.path.starts_with("keyspace"),
+    };
+    let unset = match section {
+        Some(s) => format!("not set in [{}]: the top level's", s.path),
+        None => "its default; not set in the file".to_string(),
+    };
     let msg = if let Some(e) = entries.iter().find(|e| e.path == *key) {
         let (line, _) = line_col(src, e.key.start);
         format!("{origin}:{line}: {key} = {value} is not allowed: {allowed}")
     } else if let Some(e) = entries.iter().find(|e| {
         !e.is_table
+            && in_scope(e)
             && e.path
                 .rsplit('.')
                 .next()
@@ -273,7 +395,7 @@ fn invalid_error(src: &str, origin: &str, inv: &Invalid, entries: &[Entry]) -> E
     }) {
         let (line, _) = line_col(src, e.key.start);
         format!(
-            "{origin}:{line}: {key} = {value} (its default; not set in the file) is not allowed: {allowed}; set by `{}` here",
+            "{origin}:{line}: {key} = {value} ({unset}) is not allowed: {allowed}; set by `{}` here",
             e.path
         )
     } else {
@@ -321,6 +443,10 @@ struct FileOptions {
     event_log_max_file_size: Size,
     event_log_keep_files: usize,
     compaction: CompactionConfig,
+    /// The `[keyspace.NAME]` sections, typed as a whole file each (keys
+    /// other than the per-tree ones were refused before); only to find
+    /// wrong values at their line: [`keyspaces`] reads them.
+    keyspace: BTreeMap<String, FileOptions>,
 }
 
 /// `"off"`, `"counters"` or `"all"`.
@@ -443,6 +569,7 @@ impl Default for FileOptions {
             event_log_max_file_size: Size(o.event_log_max_file_size as usize),
             event_log_keep_files: o.event_log_keep_files,
             compaction: o.compaction,
+            keyspace: BTreeMap::new(),
         }
     }
 }
@@ -587,10 +714,69 @@ fn list<T>(items: &[T], f: impl Fn(&T) -> String) -> String {
     format!("[{}]", v.join(", "))
 }
 
+/// Writes `key = value` lines, each after its `# comment` line when
+/// `comments` is on, and table headers.
+struct Writer {
+    out: String,
+    comments: bool,
+    /// Prefix of the table headers: empty, or `keyspace.NAME.`.
+    prefix: String,
+    /// The keys written in the current table (`None`: all); only a
+    /// keyspace's section, before its first table, filters them.
+    keys: Option<&'static [&'static str]>,
+}
+
+impl Writer {
+    fn kv(&mut self, comment: &str, key: &str, value: &dyn Display) {
+        if self.keys.is_some_and(|keys| !keys.contains(&key)) {
+            return;
+        }
+        if self.comments {
+            self.out.push_str(&format!("# {comment}\n"));
+        }
+        self.out.push_str(&format!("{key} = {value}\n"));
+    }
+
+    fn table(&mut self, name: &str) {
+        self.keys = None;
+        self.out.push_str(&format!("\n[{}{name}]\n", self.prefix));
+    }
+}
+
+/// The options as the file says them: the top level, then a section per
+/// keyspace, written by [`write_options`] from the options its tree runs
+/// with, keeping only the per-tree keys.
 fn to_toml(o: &Options) -> String {
-    let mut w = String::new();
+    let mut w = Writer {
+        out: String::new(),
+        comments: true,
+        prefix: String::new(),
+        keys: None,
+    };
+    write_options(&mut w, o);
+    if !o.keyspaces.is_empty() {
+        w.out.push_str(
+            "\n# Keyspaces: every per-tree key of each, in full (docs/config.md, \"Keyspaces\").\n",
+        );
+    }
+    for (name, ks) in &o.keyspaces {
+        let section = keyspace_section(name);
+        let mut ksw = Writer {
+            out: format!("[{section}]\n"),
+            comments: false,
+            prefix: format!("{section}."),
+            keys: Some(PER_TREE_KEYS),
+        };
+        write_options(&mut ksw, &o.with_keyspace(ks));
+        w.out.push_str(&ksw.out);
+    }
+    w.out
+}
+
+/// Every key of `o` (those `w` takes).
+fn write_options(w: &mut Writer, o: &Options) {
     let mut kv = |comment: &str, key: &str, value: &dyn Display| {
-        w.push_str(&format!("# {comment}\n{key} = {value}\n"));
+        w.kv(comment, key, value);
     };
     let c = &o.compaction;
     let t = &c.tiered;
@@ -773,9 +959,9 @@ fn to_toml(o: &Options) -> String {
         "event_log_keep_files",
         &int_value(o.event_log_keep_files as u64),
     );
-    w.push_str("\n[compaction]\n");
+    w.table("compaction");
     let mut kv = |comment: &str, key: &str, value: &dyn Display| {
-        w.push_str(&format!("# {comment}\n{key} = {value}\n"));
+        w.kv(comment, key, value);
     };
     let style = match c.style {
         CompactionStyle::Leveled => "\"leveled\"",
@@ -856,9 +1042,9 @@ fn to_toml(o: &Options) -> String {
         "disable_auto_compactions",
         &c.disable_auto_compactions,
     );
-    w.push_str("\n[compaction.tiered]\n");
+    w.table("compaction.tiered");
     let mut kv = |comment: &str, key: &str, value: &dyn Display| {
-        w.push_str(&format!("# {comment}\n{key} = {value}\n"));
+        w.kv(comment, key, value);
     };
     kv(
         "A run joins a merge if at most (100 + size_ratio)% of the merged size so far.",
@@ -880,7 +1066,6 @@ fn to_toml(o: &Options) -> String {
         "max_size_amplification_percent",
         &t.max_size_amplification_percent,
     );
-    w
 }
 
 #[cfg(test)]
@@ -942,6 +1127,23 @@ pub(crate) mod tests {
                         .max_merge_width(10)
                         .max_size_amplification_percent(150),
                 ),
+            keyspaces: BTreeMap::from([
+                (
+                    "logs".to_string(),
+                    KeyspaceOptions::default()
+                        .write_buffer_size(1 << 20)
+                        .compression(Compression::None)
+                        .compression_per_level(vec![])
+                        .blob_garbage_collection_age_cutoff(1.0)
+                        .compaction(CompactionConfig::default().num_levels(3)),
+                ),
+                (
+                    "a.b \"c\"\n\u{7f} é".to_string(),
+                    KeyspaceOptions::default()
+                        .enable_blob_files(true)
+                        .blob_file_size(u64::MAX >> 24),
+                ),
+            ]),
             ..Options::default()
         }
     }
@@ -958,6 +1160,172 @@ pub(crate) mod tests {
             let back = Options::from_toml_str(&s).unwrap_or_else(|e| panic!("{e}\n{s}"));
             assert!(same(&o, &back), "{s}\n{o:?}\n{back:?}");
             assert_eq!(back.to_toml_string(), s);
+        }
+    }
+
+    #[test]
+    fn keyspace_sections_inherit_the_top_level_and_override_it() {
+        let o = Options::from_toml_str(
+            "compression = \"zstd\"\nwrite_buffer_size = \"8MiB\"\nsync_writes = true\n\
+             [compaction]\nnum_levels = 5\nlevel0_slowdown_writes_trigger = 30\n\
+             [keyspace.logs]\ncompression = \"none\"\nbloom_bits_per_key = 0\n\
+             [keyspace.logs.compaction]\nstyle = \"tiered\"\nlevel0_file_num_compaction_trigger = 2\n\
+             [keyspace.logs.compaction.tiered]\nsize_ratio = 7\n\
+             [keyspace.\"user data\"]\nblock_size = \"16KiB\"\n\
+             compaction = { max_bytes_for_level_multiplier = 4 }\n",
+        )
+        .unwrap();
+        assert_eq!(o.compression, Compression::Zstd { level: 3 });
+        assert!(o.sync_writes);
+        assert_eq!(
+            o.keyspaces.keys().collect::<Vec<_>>(),
+            ["logs", "user data"]
+        );
+        let logs = &o.keyspaces["logs"];
+        assert_eq!(logs.compression, Compression::None);
+        assert_eq!(logs.bloom_bits_per_key, 0);
+        assert_eq!(logs.write_buffer_size, 8 << 20);
+        assert_eq!(logs.block_size, 4096);
+        let c = &logs.compaction;
+        assert_eq!(c.style, CompactionStyle::Tiered);
+        assert_eq!(c.level0_file_num_compaction_trigger, 2);
+        assert_eq!(c.num_levels, 5);
+        assert_eq!(c.level0_slowdown_writes_trigger, 30);
+        assert_eq!(c.tiered.size_ratio, 7);
+        assert_eq!(c.tiered.min_merge_width, 2);
+        let user = &o.keyspaces["user data"];
+        assert_eq!(user.compression, Compression::Zstd { level: 3 });
+        assert_eq!(user.bloom_bits_per_key, 10);
+        assert_eq!(user.block_size, 16 << 10);
+        assert_eq!(user.compaction.max_bytes_for_level_multiplier, 4.0);
+        assert_eq!(user.compaction.num_levels, 5);
+        assert_eq!(user.compaction.style, CompactionStyle::Leveled);
+        // A keyspace without a section runs with the top level's.
+        let other = o.keyspace_options("other");
+        assert_eq!(
+            format!("{other:?}"),
+            format!("{:?}", KeyspaceOptions::from_options(&o))
+        );
+        // A section that sets nothing is the top level's, but named.
+        let o = Options::from_toml_str("block_size = 1024\n[keyspace.empty]\n").unwrap();
+        assert_eq!(o.keyspaces["empty"].block_size, 1024);
+    }
+
+    #[test]
+    fn keyspace_section_errors_name_the_section_and_key() {
+        let long = "k".repeat(256);
+        let long_file = format!("\n[keyspace.{long}]\n");
+        let long_start = format!("<string>:2: keyspace.{long} = ");
+        let cases: &[(&str, &str)] = &[
+            // Keys that are unknown, or not per keyspace.
+            (
+                "[keyspace.logs]\nblock_size = 8192\nblock_sise = 1\n",
+                "<string>:3:1: unknown key `block_sise` in [keyspace.logs]; \
+                 expected one of: write_buffer_size, ",
+            ),
+            (
+                "[keyspace.logs]\n  sync_writes = true\n",
+                "<string>:2:3: key `sync_writes` cannot be set in [keyspace.logs]: it applies \
+                 to the whole database (set it at the top level); expected one of: write_buffer_size, ",
+            ),
+            (
+                "[keyspace.\"a b\".compaction]\nnum_level = 3\n",
+                "<string>:2:1: unknown key `num_level` in [keyspace.\"a b\".compaction]; \
+                 expected one of: style, ",
+            ),
+            (
+                "[keyspace.logs.compaction.tiered]\nmax_width = 3\n",
+                "<string>:2:1: unknown key `max_width` in [keyspace.logs.compaction.tiered]; ",
+            ),
+            (
+                "[keyspace.a.keyspace.b]\n",
+                "<string>:1:13: key `keyspace` cannot be set in [keyspace.a]",
+            ),
+            // Names.
+            (
+                "block_size = 8192\n[keyspace.default]\nblock_size = 4096\n",
+                "<string>:2: keyspace.default = default is not allowed: a keyspace name of \
+                 1 ..= 255 bytes other than \"default\" (the default keyspace takes the \
+                 top-level options)",
+            ),
+            (
+                "[keyspace.\"\"]\n",
+                "<string>:1: keyspace.\"\" = \"\" is not allowed: ",
+            ),
+            (&long_file, &long_start),
+            // Values out of range, at their line in their section; the top
+            // level is checked first.
+            (
+                "write_buffer_size = 1024\n[keyspace.logs]\nwrite_buffer_size = 2048\n",
+                "<string>:1: write_buffer_size = 1024 is not allowed: 64 KiB ..= 1 TiB",
+            ),
+            (
+                "[keyspace.logs]\n\nwrite_buffer_size = 1024\n",
+                "<string>:3: keyspace.logs.write_buffer_size = 1024 is not allowed: 64 KiB ..= 1 TiB",
+            ),
+            (
+                "[keyspace.logs.compaction.tiered]\nmin_merge_width = 1\n",
+                "<string>:2: keyspace.logs.compaction.tiered.min_merge_width = 1 ",
+            ),
+            // A value of the section against one it inherits: the section's.
+            (
+                "[compaction]\nlevel0_slowdown_writes_trigger = 30\nlevel0_stop_writes_trigger = 40\n\
+                 [keyspace.logs.compaction]\nlevel0_slowdown_writes_trigger = 50\n",
+                "<string>:5: keyspace.logs.compaction.level0_stop_writes_trigger = 40 \
+                 (not set in [keyspace.logs]: the top level's) is not allowed: \
+                 >= level0_slowdown_writes_trigger (50); \
+                 set by `keyspace.logs.compaction.level0_slowdown_writes_trigger` here",
+            ),
+            // Wrong types.
+            (
+                "[keyspace.logs]\ncompression = \"lz4\"\n",
+                "<string>:2:15: `keyspace.logs.compression`: bad compression \"lz4\": expected \"none\"",
+            ),
+            (
+                "[keyspace.logs.compaction]\nnum_levels = -3\n",
+                "<string>:2:14: `keyspace.logs.compaction.num_levels`: ",
+            ),
+            (
+                "keyspace = 3\n",
+                "<string>:1:12: `keyspace`: invalid type: integer `3`, expected a table",
+            ),
+            (
+                "[keyspace]\nlogs = 3\n",
+                "<string>:2:8: `keyspace.logs`: invalid type: integer `3`, expected a table",
+            ),
+        ];
+        for (file, start) in cases {
+            let m = err(file);
+            assert!(m.starts_with(start), "{m}\n{file}");
+        }
+        // A name of 255 bytes is fine.
+        Options::from_toml_str(&format!("[keyspace.{}]\n", &long[1..])).unwrap();
+    }
+
+    #[test]
+    fn the_keyspace_example_of_the_docs_reads_as_it_says() {
+        let docs = include_str!("../docs/config.md");
+        let section = &docs[docs.find("## Keyspaces").unwrap()..];
+        let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+        let text = &section[start..];
+        let text = &text[..text.find("```").unwrap()];
+        let o = Options::from_toml_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let logs = &o.keyspaces["logs"];
+        assert_eq!(logs.compression, Compression::Zstd { level: 3 });
+        assert_eq!(logs.write_buffer_size, 16 << 20);
+        assert_eq!(logs.bloom_bits_per_key, 0);
+        assert_eq!(logs.compaction.style, CompactionStyle::Tiered);
+        assert_eq!(logs.compaction.level0_file_num_compaction_trigger, 4);
+        let user = &o.keyspaces["user data"];
+        assert_eq!(user.compression, Compression::None);
+        assert_eq!(user.block_size, 16 << 10);
+        assert_eq!(user.write_buffer_size, 64 << 20);
+    }
+
+    #[test]
+    fn per_tree_keys_are_top_level_keys() {
+        for k in PER_TREE_KEYS {
+            assert!(TOP_KEYS.contains(k), "{k}");
         }
     }
 
@@ -982,30 +1350,61 @@ pub(crate) mod tests {
 
 ";
 
+    /// A commented keyspace section after the defaults; the test reads it
+    /// uncommented too.
+    const EXAMPLE_FOOTER: &str = "
+# Keyspaces (docs/config.md, \"Keyspaces\"): a [keyspace.NAME] section per
+# keyspace, with any of the per-tree keys (memtable, SST, blob files and the
+# [compaction] tables). A section starts from the top-level values above and
+# overrides those it sets; a keyspace without a section takes them all.
+#
+# [keyspace.logs]
+# write_buffer_size = \"16MiB\"
+# compression = \"zstd\"
+#
+# [keyspace.logs.compaction]
+# style = \"tiered\"
+";
+
     #[test]
     fn example_file_is_the_defaults() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/lightning.example.toml");
         if std::env::var_os("LIGHTNING_REGEN_EXAMPLE").is_some() {
-            let text = format!("{EXAMPLE_HEADER}{}", Options::default().to_toml_string());
+            let text = format!(
+                "{EXAMPLE_HEADER}{}{EXAMPLE_FOOTER}",
+                Options::default().to_toml_string()
+            );
             std::fs::write(path, text).unwrap();
         }
         let text = &std::fs::read_to_string(path).unwrap();
         let o = Options::from_toml_str(text).unwrap();
         assert!(same(&o, &Options::default()));
-        // The example is the defaults as `to_toml_string` writes them, after
-        // a header: regenerate it when a key or its comment changes.
+        // The example is the defaults as `to_toml_string` writes them,
+        // between a header and a footer: regenerate it when a key or its
+        // comment changes.
         assert!(
-            text.ends_with(&Options::default().to_toml_string()),
+            text.strip_suffix(EXAMPLE_FOOTER)
+                .is_some_and(|t| t.ends_with(&Options::default().to_toml_string())),
             "lightning.example.toml is out of date"
+        );
+        // The footer's keyspace section, uncommented, is a valid one.
+        let section = EXAMPLE_FOOTER.split_once("#\n").unwrap().1;
+        let section = section.replace("# ", "");
+        let o = Options::from_toml_str(&section).unwrap_or_else(|e| panic!("{e}\n{section}"));
+        assert_eq!(o.keyspaces["logs"].write_buffer_size, 16 << 20);
+        assert_eq!(
+            o.keyspaces["logs"].compaction.style,
+            CompactionStyle::Tiered
         );
         // Every key is in it.
         let doc = DeTable::parse(text).unwrap();
         let (mut entries, mut unknown) = (Vec::new(), Vec::new());
-        walk(doc.get_ref(), "", &mut entries, &mut unknown);
+        walk(doc.get_ref(), "", Table::Top, &mut entries, &mut unknown);
         assert!(unknown.is_empty());
+        // All but `keyspace`: the defaults have no keyspace sections.
         assert_eq!(
             entries.len(),
-            TOP_KEYS.len() + COMPACTION_KEYS.len() + TIERED_KEYS.len()
+            TOP_KEYS.len() - 1 + COMPACTION_KEYS.len() + TIERED_KEYS.len()
         );
     }
 
@@ -1030,7 +1429,7 @@ pub(crate) mod tests {
     /// without its key, its documentation or its example fails here.
     #[test]
     fn every_option_has_its_key_its_doc_row_and_its_example_line() {
-        let not_in_file = ["fs", "block_cache", "metrics_registry", "keyspaces"];
+        let not_in_file = ["fs", "block_cache", "metrics_registry"];
         let options_rs = include_str!("options.rs");
         let config_rs = include_str!("../compaction/src/config.rs");
         let docs = include_str!("../docs/config.md");
@@ -1043,9 +1442,10 @@ pub(crate) mod tests {
             ),
             (struct_fields(config_rs, "TieredConfig"), TIERED_KEYS),
         ] {
+            // `keyspaces` is read from the `[keyspace.NAME]` sections.
             let mut fields: Vec<&str> = fields
                 .iter()
-                .map(String::as_str)
+                .map(|f| if f == "keyspaces" { "keyspace" } else { f })
                 .filter(|f| !not_in_file.contains(f))
                 .collect();
             let mut keys = keys.to_vec();
@@ -1054,7 +1454,7 @@ pub(crate) mod tests {
             assert_eq!(fields, keys, "struct fields and file keys differ");
             for k in keys
                 .iter()
-                .filter(|k| !["compaction", "tiered"].contains(k))
+                .filter(|k| !["compaction", "tiered", "keyspace"].contains(k))
             {
                 assert!(
                     docs.contains(&format!("| `{k}`")),
