@@ -92,6 +92,11 @@ pub enum Error {
     #[error("database {} is open read-only", .0.display())]
     ReadOnly(PathBuf),
 
+    /// The keyspace was dropped ([`crate::Db::drop_keyspace`]): its handles
+    /// refuse every call, and a batch writing to it is refused whole.
+    #[error("keyspace `{0}` was dropped")]
+    KeyspaceDropped(String),
+
     /// A transaction could not commit: another commit wrote `key` after
     /// the transaction's snapshot (sequence number `snapshot`), and `kind`
     /// says why the transaction cared about that key. Nothing of the

@@ -118,6 +118,7 @@ pub mod fs;
 pub mod inspect;
 mod iter;
 mod key;
+mod keyspace;
 mod log;
 mod memtable;
 mod metrics;
@@ -140,10 +141,11 @@ pub use cache::{
 pub use db::{Db, IntegrityReport, PROPERTY_NAMES};
 pub use error::{ConflictKind, Error, Result};
 pub use iter::db_iter::Iter;
+pub use keyspace::{Keyspace, DEFAULT_KEYSPACE_NAME, MAX_KEYSPACE_NAME_LEN};
 pub use lightning_compaction::stats::{CompactionStats, LevelStats};
 pub use metrics::{
-    BlobStats, DbStats, FilterStats, HistogramSnapshot, MemtableStats, OpLatency, OpStats,
-    RowCacheStats, StallCounter, StallStats, StatsLevel, TxnStats, WalStats,
+    BlobStats, DbStats, FilterStats, HistogramSnapshot, KeyspaceStats, MemtableStats, OpLatency,
+    OpStats, RowCacheStats, StallCounter, StallStats, StatsLevel, TxnStats, WalStats,
 };
 pub use options::{
     CompactionConfig, CompactionStyle, Compression, KeyspaceOptions, Options, TieredConfig,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::fs::{default_fs, FileSystem};
+use crate::keyspace::{DEFAULT_KEYSPACE_NAME, MAX_KEYSPACE_NAME_LEN};
 pub use lightning_compaction::{CompactionConfig, CompactionStyle, TieredConfig};
 
 use crate::cache::{BlockCache, CachePolicy};
@@ -392,13 +393,6 @@ impl Invalid {
     }
 }
 
-/// The name of the keyspace that always exists and takes the top-level
-/// options; no entry of [`Options::keyspaces`] may have it.
-const DEFAULT_KEYSPACE: &str = "default";
-
-/// Longest keyspace name, in bytes.
-const MAX_KEYSPACE_NAME_LEN: usize = 255;
-
 /// `name` as a TOML key: bare when it may be (ASCII letters, digits, `_`
 /// and `-`), else a quoted string.
 pub(crate) fn toml_key(name: &str) -> String {
@@ -481,7 +475,9 @@ impl Options {
         for (name, ks) in &self.keyspaces {
             let section = keyspace_section(name);
             check(
-                !name.is_empty() && name.len() <= MAX_KEYSPACE_NAME_LEN && name != DEFAULT_KEYSPACE,
+                !name.is_empty()
+                    && name.len() <= MAX_KEYSPACE_NAME_LEN
+                    && name != DEFAULT_KEYSPACE_NAME,
                 &section,
                 "a keyspace name of 1 ..= 255 bytes other than \"default\" \
                  (the default keyspace takes the top-level options)",

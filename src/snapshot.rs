@@ -20,6 +20,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The database this snapshot reads.
+    pub(crate) fn inner(&self) -> &Arc<DbInner> {
+        &self.inner
+    }
+
     pub(crate) fn new(inner: Arc<DbInner>) -> Self {
         let seq = inner.acquire_snapshot();
         Snapshot { inner, seq }
@@ -43,7 +48,8 @@ impl Snapshot {
     /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.inner.check_open()?;
-        self.inner.get_at(key.as_ref(), self.seq)
+        self.inner
+            .get_at(self.inner.default_tree(), key.as_ref(), self.seq)
     }
 
     /// The pairs in `range` as of the snapshot, in key order (`.rev()` for
@@ -61,6 +67,7 @@ impl Snapshot {
     /// ```
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
         self.inner.iter_at(
+            self.inner.default_tree(),
             Some(self.seq),
             crate::db::to_bound(range.start_bound()),
             crate::db::to_bound(range.end_bound()),
@@ -95,7 +102,8 @@ impl Snapshot {
     /// ```
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
         let (lo, hi) = prefix_bounds(prefix.as_ref());
-        self.inner.iter_at(Some(self.seq), lo, hi)
+        self.inner
+            .iter_at(self.inner.default_tree(), Some(self.seq), lo, hi)
     }
 }
 

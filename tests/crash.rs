@@ -41,6 +41,33 @@ const CHILD_ENV: &str = "LIGHTNING_CRASH_CHILD_DIR";
 const START_ENV: &str = "LIGHTNING_CRASH_CHILD_START";
 /// Set (to 1) for a child that writes with blob files on.
 const BLOBS_ENV: &str = "LIGHTNING_CRASH_CHILD_BLOBS";
+/// Set (to 1) for a child that spreads its keys over three keyspaces and
+/// drops and re-creates a fourth every [`DROP_EVERY`] rounds.
+const KEYSPACES_ENV: &str = "LIGHTNING_CRASH_CHILD_KEYSPACES";
+/// The keyspaces key `k` goes to: `KEYSPACES[k % 3]`.
+const KEYSPACES: [&str; 3] = ["default", "ks1", "ks2"];
+/// Before round `r` with `r % DROP_EVERY == 0` the child drops keyspace
+/// `tmp` and creates it again; every round puts its number into `tmp`.
+const DROP_EVERY: u64 = 16;
+
+/// [`options`] with keyspace `ks2` on memtables of its own size (so its
+/// flushes do not follow the others').
+fn keyspace_options() -> Options {
+    let mut o = options();
+    let mut ks2 = lightning_db::KeyspaceOptions::from_options(&o);
+    ks2.write_buffer_size = 96 << 10;
+    o.keyspaces.insert("ks2".into(), ks2);
+    o
+}
+
+/// What `tmp` holds after rounds `0..n`: the rounds since the last drop.
+fn tmp_model(n: u64) -> BTreeSet<u64> {
+    if n == 0 {
+        return BTreeSet::new();
+    }
+    let last_drop = (n - 1) / DROP_EVERY * DROP_EVERY;
+    (last_drop..n).collect()
+}
 
 fn options() -> Options {
     common::churn_opts()
@@ -58,9 +85,11 @@ fn blob_options() -> Options {
         .blob_garbage_collection_age_cutoff(0.5)
 }
 
-fn options_for(blobs: bool) -> Options {
+fn options_for(blobs: bool, keyspaces: bool) -> Options {
     if blobs {
         blob_options()
+    } else if keyspaces {
+        keyspace_options()
     } else {
         options()
     }
@@ -205,13 +234,34 @@ fn crash_child() {
     ));
     tracing::subscriber::set_global_default(subscriber).unwrap();
     let blobs = std::env::var(BLOBS_ENV).is_ok_and(|v| v == "1");
-    let db = Db::open(&dir, options_for(blobs)).unwrap();
+    let keyspaces = std::env::var(KEYSPACES_ENV).is_ok_and(|v| v == "1");
+    let db = Db::open(&dir, options_for(blobs, keyspaces)).unwrap();
+    let names = if keyspaces {
+        &KEYSPACES[..]
+    } else {
+        &KEYSPACES[..1]
+    };
+    let ks: Vec<_> = names.iter().map(|n| db.keyspace(n).unwrap()).collect();
+    let mut tmp = keyspaces.then(|| db.keyspace("tmp").unwrap());
     for round in start.. {
         let mut b = WriteBatch::new();
+        if let Some(t) = &mut tmp {
+            if round % DROP_EVERY == 0 {
+                db.drop_keyspace("tmp").unwrap();
+                *t = db.keyspace("tmp").unwrap();
+            }
+            b.put_in(t, round.to_be_bytes(), b"t");
+        }
         for op in batch_ops(round) {
+            let home = |k: u64| &ks[if keyspaces { (k % 3) as usize } else { 0 }];
             match op {
-                BatchOp::Put(k) => b.put(key(k), value(round)),
-                BatchOp::Delete(k) => b.delete(key(k)),
+                BatchOp::Put(k) => b.put_in(home(k), key(k), value(round)),
+                BatchOp::Delete(k) => b.delete_in(home(k), key(k)),
+                BatchOp::DeleteRange(a, c) if keyspaces => {
+                    for h in &ks {
+                        b.delete_range_in(h, key(a)..key(c));
+                    }
+                }
                 BatchOp::DeleteRange(a, c) => b.delete_range(key(a)..key(c)),
             }
         }
@@ -224,22 +274,28 @@ fn crash_child() {
 /// The SST and blob files the live manifest lists.
 fn live_files(dir: &Path) -> (BTreeSet<u64>, BTreeSet<u64>) {
     let n = inspect::read_current(dir).unwrap();
-    let (mut live, mut blobs) = (BTreeSet::new(), BTreeSet::new());
+    // File number -> keyspace id, for both kinds.
+    let (mut live, mut blobs) = (BTreeMap::new(), BTreeMap::new());
     for (_, edit) in inspect::read_manifest(dir.join(format!("MANIFEST-{n:06}"))).unwrap() {
+        let ks = edit.keyspace;
+        if edit.keyspace_dropped {
+            live.retain(|_, k| *k != ks);
+            blobs.retain(|_, k| *k != ks);
+        }
         for (_, f) in &edit.deleted_files {
             live.remove(f);
         }
         for (_, m) in &edit.new_files {
-            live.insert(m.number);
+            live.insert(m.number, ks);
         }
         for b in &edit.deleted_blob_files {
             blobs.remove(b);
         }
         for b in &edit.new_blob_files {
-            blobs.insert(b.number);
+            blobs.insert(b.number, ks);
         }
     }
-    (live, blobs)
+    (live.into_keys().collect(), blobs.into_keys().collect())
 }
 
 /// The numbers of the files in `dir` named `NNNNNN.suffix`.
@@ -255,7 +311,15 @@ fn numbered_files(dir: &Path, suffix: &str) -> BTreeSet<u64> {
 
 #[test]
 fn crash_then_reopen_loses_nothing() {
-    crash_cycles(false);
+    crash_cycles(false, false);
+}
+
+/// The same with three keyspaces written by every batch and a fourth
+/// dropped and re-created every 16 rounds: a batch is whole in every
+/// keyspace or in none, and a drop is whole or not at all.
+#[test]
+fn crash_with_keyspaces_then_reopen_loses_nothing() {
+    crash_cycles(false, true);
 }
 
 /// The same with blob files: flushes and compactions write blob files and
@@ -264,10 +328,25 @@ fn crash_then_reopen_loses_nothing() {
 /// tables referencing exactly the blob records the manifest counts live.
 #[test]
 fn crash_with_blob_files_then_reopen_loses_nothing() {
-    crash_cycles(true);
+    crash_cycles(true, false);
 }
 
-fn crash_cycles(blobs: bool) {
+/// The union of the keyspaces [`KEYSPACES`], checking that every key is in
+/// its own.
+fn keyspaces_state(db: &Db) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut state = BTreeMap::new();
+    for (i, name) in KEYSPACES.iter().enumerate() {
+        for r in db.keyspace(name).unwrap().iter() {
+            let (k, v) = r.unwrap();
+            let n: u64 = std::str::from_utf8(&k[1..]).unwrap().parse().unwrap();
+            assert_eq!(n % 3, i as u64, "key {n} found in keyspace {name}");
+            state.insert(k.to_vec(), v.to_vec());
+        }
+    }
+    state
+}
+
+fn crash_cycles(blobs: bool, keyspaces: bool) {
     let cycles: u32 = std::env::var("LIGHTNING_CRASH_CYCLES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -291,6 +370,7 @@ fn crash_cycles(blobs: bool) {
                 (CHILD_ENV, dir.path().display().to_string()),
                 (START_ENV, next_round.to_string()),
                 (BLOBS_ENV, u8::from(blobs).to_string()),
+                (KEYSPACES_ENV, u8::from(keyspaces).to_string()),
             ],
             run_for,
         );
@@ -311,16 +391,19 @@ fn crash_cycles(blobs: bool) {
 
         // No background compaction in the checking process: its outputs
         // would be in the directory before they are in the manifest.
-        let mut check_opts = options_for(blobs);
+        let mut check_opts = options_for(blobs, keyspaces);
         check_opts.compaction.disable_auto_compactions = true;
         let db = Db::open(dir.path(), check_opts).unwrap();
-        let state: BTreeMap<Vec<u8>, Vec<u8>> = db
-            .iter()
-            .map(|r| {
-                let (k, v) = r.unwrap();
-                (k.to_vec(), v.to_vec())
-            })
-            .collect();
+        let state: BTreeMap<Vec<u8>, Vec<u8>> = if keyspaces {
+            keyspaces_state(&db)
+        } else {
+            db.iter()
+                .map(|r| {
+                    let (k, v) = r.unwrap();
+                    (k.to_vec(), v.to_vec())
+                })
+                .collect()
+        };
         advance(&mut base, next_round, min_rounds);
         let mut one_more = base.clone();
         advance(&mut one_more, min_rounds, min_rounds + 1);
@@ -335,10 +418,40 @@ fn crash_cycles(blobs: bool) {
                 min_rounds + 1
             )
         };
+        if keyspaces {
+            // `tmp` holds the rounds since its last drop; a kill between a
+            // drop and that round's batch leaves it dropped early.
+            let tmp: BTreeSet<u64> = match db.keyspaces().contains(&"tmp".to_string()) {
+                true => db
+                    .keyspace("tmp")
+                    .unwrap()
+                    .iter()
+                    .map(|r| u64::from_be_bytes(r.unwrap().0[..].try_into().unwrap()))
+                    .collect(),
+                false => BTreeSet::new(),
+            };
+            let dropped_early = recovered % DROP_EVERY == 0 && tmp.is_empty();
+            assert!(
+                tmp == tmp_model(recovered) || dropped_early,
+                "cycle {cycle}: keyspace tmp holds rounds {tmp:?} after {recovered} rounds"
+            );
+        }
         let (live, live_blobs) = live_files(dir.path());
+        let on_disk = numbered_files(dir.path(), ".sst");
+        if on_disk != live {
+            let n = inspect::read_current(dir.path()).unwrap();
+            for (off, e) in
+                inspect::read_manifest(dir.path().join(format!("MANIFEST-{n:06}"))).unwrap()
+            {
+                eprintln!("DEBUG edit@{off}: {e:?}");
+            }
+            eprintln!(
+                "DEBUG lines: {:?}",
+                &lines[lines.len().saturating_sub(30)..]
+            );
+        }
         assert_eq!(
-            numbered_files(dir.path(), ".sst"),
-            live,
+            on_disk, live,
             "cycle {cycle}: orphan or missing SST files after reopen"
         );
         assert_eq!(
@@ -349,6 +462,11 @@ fn crash_cycles(blobs: bool) {
         if blobs {
             let report = db.verify().unwrap();
             assert!(report.is_ok(), "cycle {cycle}: {:?}", report.problems);
+        }
+        if keyspaces {
+            db.close().unwrap();
+            next_round = recovered;
+            continue;
         }
         // Iterators and snapshots agree with the recovered state.
         let mut rev: Vec<(Vec<u8>, Vec<u8>)> = db
@@ -546,9 +664,21 @@ fn concurrent_writers_crash_then_reopen_loses_nothing() {
             };
         }
         let (live, live_blobs) = live_files(dir.path());
+        let on_disk = numbered_files(dir.path(), ".sst");
+        if on_disk != live {
+            let n = inspect::read_current(dir.path()).unwrap();
+            for (off, e) in
+                inspect::read_manifest(dir.path().join(format!("MANIFEST-{n:06}"))).unwrap()
+            {
+                eprintln!("DEBUG edit@{off}: {e:?}");
+            }
+            eprintln!(
+                "DEBUG lines: {:?}",
+                &lines[lines.len().saturating_sub(30)..]
+            );
+        }
         assert_eq!(
-            numbered_files(dir.path(), ".sst"),
-            live,
+            on_disk, live,
             "cycle {cycle}: orphan or missing SST files after reopen"
         );
         assert!(

@@ -96,6 +96,67 @@ pub struct CompactionStats {
 }
 
 impl CompactionStats {
+    /// Adds the per-level counters, file counts and bytes, and the flush
+    /// counters of `other` (another tree of the same database) to these;
+    /// a level's score becomes the larger of the two. The database-wide
+    /// totals (`user_bytes_written`, `wal_bytes`, `stall_micros`) are
+    /// left as they are: both trees report the same ones.
+    pub fn absorb(&mut self, other: &CompactionStats) {
+        if self.levels.len() < other.levels.len() {
+            self.levels
+                .resize(other.levels.len(), LevelStats::default());
+        }
+        for (a, b) in self.levels.iter_mut().zip(&other.levels) {
+            a.files += b.files;
+            a.files_being_compacted += b.files_being_compacted;
+            a.bytes += b.bytes;
+            a.score = a.score.max(b.score);
+            a.read_bytes += b.read_bytes;
+            a.read_output_level_bytes += b.read_output_level_bytes;
+            a.written_bytes += b.written_bytes;
+            a.moved_bytes += b.moved_bytes;
+            a.compactions += b.compactions;
+            a.compaction_micros += b.compaction_micros;
+            a.input_entries += b.input_entries;
+            a.dropped_entries += b.dropped_entries;
+        }
+        self.flush_bytes += other.flush_bytes;
+        self.flushes += other.flushes;
+        self.flush_micros += other.flush_micros;
+    }
+
+    /// Compactions (trivial moves included) that wrote `level`, flushes
+    /// not counted.
+    pub fn compactions_into(&self, level: usize) -> u64 {
+        let l = self.levels.get(level).map_or(0, |l| l.compactions);
+        if level == 0 {
+            l.saturating_sub(self.flushes)
+        } else {
+            l
+        }
+    }
+
+    /// Microseconds spent in compactions that wrote `level`, flushes not
+    /// counted.
+    pub fn compaction_micros_into(&self, level: usize) -> u64 {
+        let l = self.levels.get(level).map_or(0, |l| l.compaction_micros);
+        if level == 0 {
+            l.saturating_sub(self.flush_micros)
+        } else {
+            l
+        }
+    }
+
+    /// Bytes written into `level` by compactions, flushes not counted.
+    pub fn compaction_written_into(&self, level: usize) -> u64 {
+        let l = self.levels.get(level).map_or(0, |l| l.written_bytes);
+        if level == 0 {
+            l.saturating_sub(self.flush_bytes)
+        } else {
+            l
+        }
+    }
+
     /// Empty statistics for `num_levels` levels.
     pub fn new(num_levels: usize) -> Self {
         CompactionStats {

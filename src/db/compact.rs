@@ -29,6 +29,7 @@ use lightning_compaction::{
 };
 
 use super::run_io::{file_meta, value_kind, TableCursor};
+use super::tree::Tree;
 use super::DbInner;
 use crate::blob::{decode_ref, garbage as blob_garbage, BlobOutput, BlobTally};
 use crate::error::{Error, Result};
@@ -50,10 +51,8 @@ pub(crate) struct CompactionState {
     pub(crate) being_compacted: HashSet<u64>,
     /// Running jobs.
     pub(crate) running: usize,
-    /// A manual compaction wants the tree to itself.
+    /// A manual compaction wants the compaction threads to itself.
     pub(crate) manual: bool,
-    /// Cumulative statistics.
-    pub(crate) stats: CompactionStats,
     pub(crate) next_job_id: u64,
 }
 
@@ -73,6 +72,16 @@ pub(crate) fn encode_stall(s: WriteStall) -> u8 {
         WriteStall::Stop {
             cause: StallCause::PendingCompactionBytes,
         } => 4,
+    }
+}
+
+/// How severe a stall condition is (the worst of several keyspaces'
+/// wins).
+fn stall_rank(s: WriteStall) -> u8 {
+    match s {
+        WriteStall::None => 0,
+        WriteStall::Slowdown { .. } => 1,
+        WriteStall::Stop { .. } => 2,
     }
 }
 
@@ -130,12 +139,12 @@ impl DbInner {
     }
 
     /// The tree as the planner sees it now.
-    pub(super) fn current_level_state(&self, busy: &HashSet<u64>) -> LevelState {
-        let version = Arc::clone(&self.sv.load().version);
+    pub(super) fn current_level_state(&self, tree: &Tree, busy: &HashSet<u64>) -> LevelState {
+        let version = Arc::clone(&tree.sv.load().version);
         level_state(
             &version,
             busy,
-            self.opts.compaction.num_levels,
+            tree.opts().compaction.num_levels,
             self.oldest_snapshot(),
         )
     }
@@ -149,32 +158,56 @@ impl DbInner {
         if self.closed.load(Ordering::Acquire) || self.bg_error.set.load(Ordering::Acquire) {
             return;
         }
-        let cfg = &self.opts.compaction;
-        if cfg.disable_auto_compactions {
-            return;
-        }
         // One background thread is the flush thread; the rest compact.
-        let max_jobs = cfg.max_background_jobs.saturating_sub(1).max(1);
+        let max_jobs = self
+            .opts
+            .compaction
+            .max_background_jobs
+            .saturating_sub(1)
+            .max(1);
+        let trees = self.all_trees();
         let mut st = self.compaction.state.lock();
-        while !st.manual && st.running < max_jobs {
-            let state = self.current_level_state(&st.being_compacted);
-            let Some(job) = planner::pick(&state, cfg) else {
-                break;
-            };
-            for f in job.input_files() {
-                st.being_compacted.insert(f.id);
+        // Keyspaces take turns: each pass gives every keyspace with work
+        // at most one job, so a busy keyspace cannot starve the others.
+        loop {
+            let mut started = false;
+            for tree in &trees {
+                if st.manual || st.running >= max_jobs {
+                    return;
+                }
+                let topts = tree.opts();
+                let cfg = &topts.compaction;
+                if cfg.disable_auto_compactions || tree.is_dropped() {
+                    continue;
+                }
+                let state = self.current_level_state(tree, &st.being_compacted);
+                let Some(job) = planner::pick(&state, cfg) else {
+                    continue;
+                };
+                for f in job.input_files() {
+                    st.being_compacted.insert(f.id);
+                }
+                st.running += 1;
+                st.next_job_id += 1;
+                let id = st.next_job_id;
+                let inner = Arc::clone(self);
+                let tree = Arc::clone(tree);
+                ws.pool.spawn(move || inner.compaction_job(&tree, id, job));
+                started = true;
             }
-            st.running += 1;
-            st.next_job_id += 1;
-            let id = st.next_job_id;
-            let inner = Arc::clone(self);
-            ws.pool.spawn(move || inner.compaction_job(id, job));
+            if !started {
+                return;
+            }
         }
     }
 
     /// Body of one scheduled job, on a pool thread.
-    fn compaction_job(self: Arc<Self>, id: u64, job: CompactionJob) {
-        let res = self.run_compaction(id, &job);
+    fn compaction_job(self: Arc<Self>, tree: &Tree, id: u64, job: CompactionJob) {
+        let res = self.run_compaction(tree, id, &job);
+        // A keyspace dropped while its job ran: whatever went wrong (its
+        // files left the version), nothing of it is installed and its
+        // outputs are orphans the next open deletes. Not an error.
+        let res = res.or_else(|e| if tree.is_dropped() { Ok(()) } else { Err(e) });
         // The stall condition follows the new file set before the job
         // counts as done, so `wait_for_compactions` never returns to a
         // stale condition.
@@ -195,10 +228,14 @@ impl DbInner {
     }
 
     /// Runs `job` to completion and installs its result.
-    pub(crate) fn run_compaction(&self, id: u64, job: &CompactionJob) -> Result<()> {
+    pub(crate) fn run_compaction(&self, tree: &Tree, id: u64, job: &CompactionJob) -> Result<()> {
         let start = Instant::now();
-        let version = Arc::clone(&self.sv.load().version);
-        let mut edit = VersionEdit::default();
+        let topts = tree.opts();
+        let version = Arc::clone(&tree.sv.load().version);
+        let mut edit = VersionEdit {
+            keyspace: tree.id,
+            ..VersionEdit::default()
+        };
         for li in &job.inputs {
             for f in &li.files {
                 edit.deleted_files.push((li.level as u32, f.id));
@@ -207,8 +244,9 @@ impl DbInner {
         let span = tracing::info_span!(
             "compaction",
             db = self.metrics.label.as_str(),
+            keyspace = tree.name.as_str(),
             job = id,
-            style = ?self.opts.compaction.style,
+            style = ?topts.compaction.style,
             reason = ?job.reason,
             input_levels = %input_levels(job),
             output_level = job.output_level,
@@ -235,7 +273,7 @@ impl DbInner {
             }
             (Vec::new(), 0, edit.new_files.len(), (0, 0), (0, 0))
         } else {
-            let blobs = JobBlobs::new(&version, &self.opts);
+            let blobs = JobBlobs::new(&version, &topts);
             let read_refs = blobs.as_ref().map(|_| Arc::new(BlobTally::default()));
             let snapshots: Vec<u64> = self.snapshots.lock().keys().copied().collect();
             let inputs = EngineInputs::new(&version, job, read_refs.clone(), &snapshots)?;
@@ -248,6 +286,7 @@ impl DbInner {
             }
             let sink = EngineSink {
                 inner: self,
+                opts: &topts,
                 level: job.output_level,
                 blobs: blobs.as_ref(),
             };
@@ -305,26 +344,24 @@ impl DbInner {
                 ),
             )
         };
-        self.install_edit(edit)?;
+        self.install_edit(tree, edit)?;
         let elapsed = start.elapsed();
         let micros = elapsed.as_micros() as u64;
         self.metrics.bg.compaction_duration.record(elapsed);
         {
-            let mut st = self.compaction.state.lock();
+            let mut stats = tree.stats.lock();
             if job.trivial_move {
-                st.stats
-                    .record_trivial_move(job.output_level, job.input_bytes());
+                stats.record_trivial_move(job.output_level, job.input_bytes());
             } else {
-                st.stats
-                    .record_compaction(job.output_level, &read_by_level, written, micros);
-                st.stats
-                    .record_entries(job.output_level, entries.0, entries.1);
+                stats.record_compaction(job.output_level, &read_by_level, written, micros);
+                stats.record_entries(job.output_level, entries.0, entries.1);
             }
         }
         db_event!(
             self.metrics,
             INFO,
             "compaction finished",
+            keyspace = tree.name.as_str(),
             job = id,
             reason = format!("{:?}", job.reason),
             input_levels = input_levels(job),
@@ -341,16 +378,24 @@ impl DbInner {
         Ok(())
     }
 
-    /// Records `edit` in the manifest and publishes the new version.
-    pub(crate) fn install_edit(&self, edit: VersionEdit) -> Result<()> {
+    /// Records `edit` (of `tree`'s keyspace) in the manifest and
+    /// publishes the new version.
+    /// Nothing is installed for a keyspace dropped meanwhile (the job's
+    /// outputs are orphans the next open deletes).
+    pub(crate) fn install_edit(&self, tree: &Tree, edit: VersionEdit) -> Result<()> {
+        debug_assert_eq!(edit.keyspace, tree.id);
         let mut versions = self.versions.lock();
+        if tree.is_dropped() {
+            return Ok(());
+        }
         let version = versions.log_and_apply(
             edit,
             &self.next_file_number,
             self.visible_seq.load(Ordering::Acquire),
+            tree.opts().compaction.num_levels,
         )?;
-        let cur = self.sv.load_full();
-        self.sv.store(Arc::new(SuperVersion {
+        let cur = tree.sv.load_full();
+        tree.sv.store(Arc::new(SuperVersion {
             mem: Arc::clone(&cur.mem),
             imms: cur.imms.clone(),
             version,
@@ -360,17 +405,25 @@ impl DbInner {
 
     /// After the file set changed: recompute the write-stall condition and
     /// wake writers that wait for it.
+    /// The condition is the worst of every keyspace's: one keyspace
+    /// behind on compaction slows every writer, as in RocksDB.
     pub(crate) fn after_version_change(&self) {
-        let cfg = &self.opts.compaction;
-        // As in RocksDB, without automatic compactions nothing would ever
-        // lift a stall, so stalls are off too (bulk-load mode).
-        let cond = if cfg.disable_auto_compactions {
-            WriteStall::None
-        } else {
-            let state = self.current_level_state(&HashSet::new());
+        let mut cond = WriteStall::None;
+        for tree in self.all_trees() {
+            let topts = tree.opts();
+            let cfg = &topts.compaction;
+            // As in RocksDB, without automatic compactions nothing would
+            // ever lift a stall, so stalls are off too (bulk-load mode).
+            if cfg.disable_auto_compactions || tree.is_dropped() {
+                continue;
+            }
+            let state = self.current_level_state(&tree, &HashSet::new());
             let pending = planner::pending_compaction_bytes(&state, cfg);
-            planner::write_stall(&state, cfg, pending)
-        };
+            let c = planner::write_stall(&state, cfg, pending);
+            if stall_rank(c) > stall_rank(cond) {
+                cond = c;
+            }
+        }
         let code = encode_stall(cond);
         let previous = self.compaction.stall_condition.swap(code, Ordering::AcqRel);
         if previous != code {
@@ -382,6 +435,7 @@ impl DbInner {
     /// Compacts every file overlapping `[lo, hi]` down to the last level.
     pub(crate) fn compact_range(
         self: &Arc<Self>,
+        tree: &Tree,
         lo: Bound<Vec<u8>>,
         hi: Bound<Vec<u8>>,
     ) -> Result<()> {
@@ -397,7 +451,8 @@ impl DbInner {
             }
         }
         let res = (|| {
-            let cfg = &self.opts.compaction;
+            let topts = tree.opts();
+            let cfg = &topts.compaction;
             // The planner's ranges are half-open; an inclusive end is
             // widened to the next key so it is covered.
             let range = KeyRange {
@@ -419,7 +474,7 @@ impl DbInner {
                 if let Some(e) = self.bg_error() {
                     return Err(e);
                 }
-                let state = self.current_level_state(&HashSet::new());
+                let state = self.current_level_state(tree, &HashSet::new());
                 let job = match planner::manual(&state, cfg, &range, from_level) {
                     ManualStep::Done => return Ok(()),
                     // No other job runs while `manual` is set.
@@ -434,8 +489,12 @@ impl DbInner {
                 // As for automatic compactions: after a failed fsync of an
                 // output or of the manifest their state on disk is
                 // unknown, so the database stops accepting writes.
-                if let Err(e) = self.run_compaction(id, &job) {
-                    return Err(Error::Background(self.set_bg_error(e)));
+                match self.run_compaction(tree, id, &job) {
+                    Ok(()) => {}
+                    Err(_) if tree.is_dropped() => {
+                        return Err(Error::KeyspaceDropped(tree.name.clone()))
+                    }
+                    Err(e) => return Err(Error::Background(self.set_bg_error(e))),
                 }
                 self.after_version_change();
                 from_level = job.output_level;
@@ -460,7 +519,8 @@ impl DbInner {
             self.check_open()?;
             self.maybe_schedule_compaction();
             let mut st = self.compaction.state.lock();
-            if st.running == 0 && !st.manual && self.sv.load().imms.is_empty() {
+            let flushed = self.all_trees().iter().all(|t| t.sv.load().imms.is_empty());
+            if st.running == 0 && !st.manual && flushed {
                 return Ok(());
             }
             self.compaction
@@ -482,17 +542,37 @@ impl DbInner {
             "write stall condition changed",
             condition = name(now),
             previous = name(previous),
-            level0_files = self.sv.load().version.files(0).len(),
+            level0_files = self
+                .all_trees()
+                .iter()
+                .map(|t| t.sv.load().version.files(0).len())
+                .max()
+                .unwrap_or(0),
         );
     }
 
-    /// Statistics with the current level sizes and scores filled in.
-    pub(crate) fn compaction_stats(&self) -> CompactionStats {
+    /// Every keyspace's statistics summed (see
+    /// [`CompactionStats::absorb`]).
+    pub(crate) fn total_compaction_stats(&self) -> CompactionStats {
+        let mut total: Option<CompactionStats> = None;
+        for t in self.all_trees() {
+            let s = self.compaction_stats(&t);
+            match &mut total {
+                None => total = Some(s),
+                Some(acc) => acc.absorb(&s),
+            }
+        }
+        total.unwrap_or_default()
+    }
+
+    /// `tree`'s statistics with the current level sizes and scores
+    /// filled in (the byte and stall totals are the database's).
+    pub(crate) fn compaction_stats(&self, tree: &Tree) -> CompactionStats {
         let st = self.compaction.state.lock();
-        let state = self.current_level_state(&st.being_compacted);
-        let mut stats = st.stats.clone();
+        let state = self.current_level_state(tree, &st.being_compacted);
         drop(st);
-        stats.refresh(&state, &self.opts.compaction);
+        let mut stats = tree.stats.lock().clone();
+        stats.refresh(&state, &tree.opts().compaction);
         stats.user_bytes_written = self.io.user_bytes.load(Ordering::Relaxed);
         stats.wal_bytes = self.io.wal_bytes.load(Ordering::Relaxed);
         let st = self.stall_stats();
@@ -650,6 +730,8 @@ impl JobInputs for EngineInputs {
 /// Writes compaction outputs as SST files at one level.
 struct EngineSink<'a> {
     inner: &'a DbInner,
+    /// The options of the job's keyspace.
+    opts: &'a crate::options::Options,
     level: usize,
     /// The blob files of the job's version and what to do with them.
     blobs: Option<&'a JobBlobs>,
@@ -789,7 +871,7 @@ impl<'a> RunSink for EngineSink<'a> {
             builder: TableBuilder::new(
                 file,
                 path,
-                TableBuildOptions::for_level(&inner.opts, self.level),
+                TableBuildOptions::for_level(self.opts, self.level),
             ),
             key_buf: Vec::new(),
             job: self.blobs,
@@ -797,7 +879,7 @@ impl<'a> RunSink for EngineSink<'a> {
                 inner.fs.as_ref(),
                 &inner.dir,
                 &inner.next_file_number,
-                &inner.opts,
+                self.opts,
             ),
         })
     }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::run_io::{file_meta, value_kind, TableCursor};
+use super::tree::Tree;
 use super::DbInner;
 use crate::blob::BlobOutput;
 use crate::error::Result;
@@ -39,6 +40,12 @@ pub(crate) struct FlushState {
     pub(crate) pending: bool,
     /// Stop after the current flush.
     pub(crate) shutdown: bool,
+    /// The flush thread is flushing (from taking `pending` until every
+    /// frozen memtable it found is flushed and the WALs they freed are
+    /// deleted): `flush()` waits for it to end as well as for the frozen
+    /// memtables to be gone, so it never returns between a flush's
+    /// publication and the deletion of its WALs.
+    pub(crate) busy: bool,
 }
 
 /// What a flush wrote: the SST, and the blob files of its separated
@@ -127,12 +134,18 @@ impl DbInner {
                     return;
                 }
                 st.pending = false;
+                st.busy = true;
             }
+            // Oldest memtable first within a keyspace; keyspaces in turn.
             while !self.bg_error.set.load(Ordering::Acquire) {
-                let Some(imm) = self.sv.load().imms.last().cloned() else {
+                let next = self.all_trees().into_iter().find_map(|t| {
+                    let imm = t.sv.load().imms.last().cloned()?;
+                    Some((t, imm))
+                });
+                let Some((tree, imm)) = next else {
                     break;
                 };
-                if let Err(e) = self.flush_one(&imm) {
+                if let Err(e) = self.flush_one(&tree, &imm) {
                     self.set_bg_error(e);
                     break;
                 }
@@ -142,16 +155,19 @@ impl DbInner {
                 let _f = self.flush.state.lock();
                 self.flush.done_cv.notify_all();
             }
+            self.flush.state.lock().busy = false;
+            self.flush.done_cv.notify_all();
         }
     }
 
-    /// Flushes the oldest frozen memtable `imm`.
-    fn flush_one(&self, imm: &Arc<MemTable>) -> Result<()> {
+    /// Flushes `imm`, the oldest frozen memtable of `tree`.
+    fn flush_one(&self, tree: &Tree, imm: &Arc<MemTable>) -> Result<()> {
         let start = Instant::now();
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
         let span = tracing::info_span!(
             "flush",
             db = self.metrics.label.as_str(),
+            keyspace = tree.name.as_str(),
             file = number,
             entries = imm.num_entries(),
             memtable_bytes = imm.approximate_size(),
@@ -164,7 +180,7 @@ impl DbInner {
             number,
             &self.next_file_number,
             imm,
-            &self.opts,
+            &tree.opts(),
             &snapshots,
         )?;
         if flushed.is_some() {
@@ -173,9 +189,14 @@ impl DbInner {
         let obsolete_below;
         {
             let mut versions = self.versions.lock();
-            let cur = self.sv.load_full();
-            // The oldest memtable still unflushed after this one names the
-            // oldest WAL still needed.
+            if tree.is_dropped() {
+                // Dropped while this flush ran: its output is an orphan,
+                // deleted by the next open like any file no manifest lists.
+                return Ok(());
+            }
+            let cur = tree.sv.load_full();
+            // The oldest memtable of the keyspace still unflushed after
+            // this one names the oldest WAL it still needs.
             let remaining: Vec<Arc<MemTable>> = cur
                 .imms
                 .iter()
@@ -186,6 +207,7 @@ impl DbInner {
                 .last()
                 .map_or(cur.mem.log_number(), |m| m.log_number());
             let mut edit = VersionEdit {
+                keyspace: tree.id,
                 log_number: Some(log_number),
                 ..VersionEdit::default()
             };
@@ -197,31 +219,43 @@ impl DbInner {
                     .blob_bytes_written
                     .fetch_add(blob_bytes, Ordering::Relaxed);
             }
+            // The other keyspaces' log numbers follow their memtables
+            // (an idle one's moved on with every new WAL), so that every
+            // WAL below the smallest recorded number may go.
+            for t in self.all_trees() {
+                let recorded = versions.keyspaces().get(&t.id).map(|k| k.log_number);
+                let needed = t.oldest_log_needed();
+                if t.id != tree.id && recorded.is_some_and(|r| r < needed) {
+                    edit.keyspace_log_numbers.push((t.id, needed));
+                }
+            }
             let version = versions.log_and_apply(
                 edit,
                 &self.next_file_number,
                 self.visible_seq.load(Ordering::Acquire),
+                tree.opts().compaction.num_levels,
             )?;
-            self.sv.store(Arc::new(SuperVersion {
+            tree.sv.store(Arc::new(SuperVersion {
                 mem: Arc::clone(&cur.mem),
                 imms: remaining,
                 version,
             }));
             if let Some(m) = flushed.as_ref().map(|f| &f.table) {
                 let elapsed = start.elapsed();
-                self.compaction
-                    .state
+                tree.stats
                     .lock()
-                    .stats
                     .record_flush(m.file_size, elapsed.as_micros() as u64);
                 self.metrics.bg.flush_duration.record(elapsed);
             }
-            obsolete_below = versions.log_number();
+            // Every keyspace's oldest needed WAL (read under the versions
+            // lock, which every memtable switch takes).
+            obsolete_below = versions.min_log_number();
         }
         db_event!(
             self.metrics,
             INFO,
             "flushed memtable",
+            keyspace = tree.name.as_str(),
             file = number,
             entries = imm.num_entries(),
             memtable_bytes = imm.approximate_size(),
@@ -266,7 +300,7 @@ impl DbInner {
             if let Some(e) = self.bg_error() {
                 return Err(e);
             }
-            if self.sv.load().imms.is_empty() {
+            if !st.busy && self.all_trees().iter().all(|t| t.sv.load().imms.is_empty()) {
                 return Ok(());
             }
             if st.shutdown {

@@ -29,18 +29,23 @@
 mod close_tests;
 mod compact;
 mod flush;
+mod keyspaces;
 mod observe;
 mod open;
 #[cfg(feature = "prometheus")]
 mod prom;
 #[cfg(test)]
 mod read_order_tests;
+mod replay;
 mod run_io;
+mod tree;
 mod verify;
 mod write;
 
 pub use observe::PROPERTY_NAMES;
+pub(crate) use tree::Tree;
 pub use verify::IntegrityReport;
+pub(crate) use write::take_spare_batch;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::{Bound, RangeBounds};
@@ -49,9 +54,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::batch::OpKind;
 use crate::batch::WriteBatch;
@@ -60,7 +64,6 @@ use crate::fs::{FileLock, FileSystem};
 use crate::iter::db_iter::{prefix_successor, BlobResolver, Iter};
 use crate::key::SeqNo;
 use crate::log::LogWriter;
-use crate::memtable::MemTable;
 use crate::metrics::local::{Counter, Op};
 use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WriteOptions};
@@ -100,8 +103,15 @@ pub(crate) struct DbInner {
     dir: PathBuf,
     opts: Options,
     fs: Arc<dyn FileSystem>,
-    /// What readers read.
-    sv: ArcSwap<SuperVersion>,
+    /// The default keyspace's tree (also in `trees`): the one `Db::get`
+    /// and `Db::put` use, without a map lookup.
+    default: Arc<Tree>,
+    /// Every keyspace's tree by id, the default one included. Changed
+    /// only by creating and dropping keyspaces, under the write queue
+    /// and versions locks.
+    trees: RwLock<BTreeMap<u32, Arc<Tree>>>,
+    /// Names of the keyspaces dropped since open, by id (for errors).
+    dropped_keyspaces: Mutex<BTreeMap<u32, String>>,
     /// Largest sequence number whose write is fully in the memtable;
     /// reads see exactly the writes up to it.
     visible_seq: AtomicU64,
@@ -155,12 +165,13 @@ pub(crate) struct WriteSide {
 impl WriteSide {
     fn new(
         last_seq: SeqNo,
-        active_mem: Arc<MemTable>,
+        active: tree::ActiveMems,
         wal: LogWriter,
+        wal_number: u64,
         pool: rayon::ThreadPool,
     ) -> Self {
         WriteSide {
-            queue: Mutex::new(write::WriteQueue::new(last_seq, active_mem)),
+            queue: Mutex::new(write::WriteQueue::new(last_seq, active, wal_number)),
             stall_cv: Condvar::new(),
             spinners: AtomicUsize::new(0),
             max_spinners: std::thread::available_parallelism()
@@ -474,15 +485,7 @@ impl Db {
     /// # Ok::<(), lightning_db::Error>(())
     /// ```
     pub fn write_opt(&self, batch: WriteBatch, opts: &WriteOptions) -> Result<()> {
-        self.inner.writable()?;
-        batch.check_limits()?;
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let timer = self.inner.metrics.op_timer();
-        let r = self.inner.write(batch, opts.sync, false);
-        self.inner.metrics.latency(Op::Write, timer);
-        r
+        self.inner.write_user(batch, opts.sync)
     }
 
     /// The current value of `key`, or `None`. The value is a cheap shared
@@ -498,7 +501,7 @@ impl Db {
     /// ```
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
         self.inner.check_open()?;
-        self.inner.get_latest(key.as_ref())
+        self.inner.get_latest(&self.inner.default, key.as_ref())
     }
 
     /// A consistent read-only view of the database as of now. Reads
@@ -541,6 +544,7 @@ impl Db {
     /// ```
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
         self.inner.iter_at(
+            &self.inner.default,
             None,
             to_bound(range.start_bound()),
             to_bound(range.end_bound()),
@@ -578,11 +582,12 @@ impl Db {
     /// ```
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Iter {
         let (lo, hi) = prefix_bounds(prefix.as_ref());
-        self.inner.iter_at(None, lo, hi)
+        self.inner.iter_at(&self.inner.default, None, lo, hi)
     }
 
-    /// Writes the memtable to an SST file. On return everything written
-    /// before the call is in synced SST files recorded in the manifest.
+    /// Writes the memtables of every keyspace to SST files. On return
+    /// everything written before the call is in synced SST files recorded
+    /// in the manifest.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -597,8 +602,8 @@ impl Db {
         self.inner.flush_and_wait()
     }
 
-    /// Flushes, then compacts every file holding keys in `range` down to
-    /// the last level, dropping overwritten versions and tombstones no
+    /// Flushes, then compacts every file of the default keyspace holding
+    /// keys in `range` down to the last level, dropping overwritten versions and tombstones no
     /// snapshot needs. Waits for running compactions first and blocks
     /// automatic ones while it runs. `compact_range(..)` compacts
     /// everything.
@@ -619,8 +624,11 @@ impl Db {
     pub fn compact_range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Result<()> {
         self.inner.check_open()?;
         self.inner.writable()?;
-        self.inner
-            .compact_range(to_bound(range.start_bound()), to_bound(range.end_bound()))
+        self.inner.compact_range(
+            &self.inner.default,
+            to_bound(range.start_bound()),
+            to_bound(range.end_bound()),
+        )
     }
 
     /// Waits until background work has settled: no memtable waiting for
@@ -643,6 +651,10 @@ impl Db {
     /// Compaction statistics: per level files, bytes, score, bytes read
     /// and written by compaction, and the write amplification. Its
     /// `Display` is a table in the style of RocksDB's compaction stats.
+    /// These are every keyspace's summed (a level's score is the highest
+    /// of any keyspace's); see
+    /// [`Keyspace::compaction_stats`](crate::Keyspace::compaction_stats)
+    /// for one keyspace.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -653,7 +665,7 @@ impl Db {
     /// # Ok::<(), lightning_db::Error>(())
     /// ```
     pub fn compaction_stats(&self) -> lightning_compaction::stats::CompactionStats {
-        self.inner.compaction_stats()
+        self.inner.total_compaction_stats()
     }
 
     /// Counters of the block cache (all zero when it is off).
@@ -782,6 +794,20 @@ pub(crate) fn prefix_bounds(prefix: &[u8]) -> (Bound<Vec<u8>>, Bound<Vec<u8>>) {
 }
 
 impl DbInner {
+    /// A user's write of `batch` (checked, timed; an empty batch is a
+    /// no-op), as [`Db::write_opt`].
+    pub(crate) fn write_user(&self, batch: WriteBatch, sync: bool) -> Result<()> {
+        self.writable()?;
+        batch.check_limits()?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let timer = self.metrics.op_timer();
+        let r = self.write(batch, sync, false);
+        self.metrics.latency(Op::Write, timer);
+        r
+    }
+
     /// The write side, or [`Error::ReadOnly`] for a read-only handle.
     #[inline]
     pub(crate) fn writable(&self) -> Result<&WriteSide> {
@@ -798,9 +824,39 @@ impl DbInner {
         }
     }
 
-    /// The current superversion (for transaction validation).
-    pub(crate) fn superversion(&self) -> Arc<SuperVersion> {
-        self.sv.load_full()
+    /// The name of keyspace `id`, live or dropped (for errors).
+    pub(crate) fn keyspace_name_of(&self, id: u32) -> String {
+        if let Some(t) = self.trees.read().get(&id) {
+            return t.name.clone();
+        }
+        self.dropped_keyspaces
+            .lock()
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("#{id}"))
+    }
+
+    /// Every keyspace's tree (a copy of the list: keyspaces may be
+    /// created and dropped meanwhile), the default one first.
+    pub(crate) fn all_trees(&self) -> Vec<Arc<Tree>> {
+        self.trees.read().values().cloned().collect()
+    }
+
+    /// The default keyspace's tree.
+    pub(crate) fn default_tree(&self) -> &Arc<Tree> {
+        &self.default
+    }
+
+    /// The current superversion of keyspace `id` (for transaction
+    /// validation); [`Error::KeyspaceDropped`] when it is gone.
+    pub(crate) fn superversion_of(&self, id: u32) -> Result<Arc<SuperVersion>> {
+        if id == tree::DEFAULT_KEYSPACE {
+            return Ok(self.default.sv.load_full());
+        }
+        match self.trees.read().get(&id) {
+            Some(t) => Ok(t.sv.load_full()),
+            None => Err(Error::KeyspaceDropped(self.keyspace_name_of(id))),
+        }
     }
 
     /// Whether writes sync by default ([`Options::sync_writes`]).
@@ -814,12 +870,13 @@ impl DbInner {
     /// [`get_latest`](Self::get_latest)).
     pub(crate) fn iter_at(
         &self,
+        tree: &Tree,
         seq: Option<SeqNo>,
         lo: Bound<Vec<u8>>,
         hi: Bound<Vec<u8>>,
     ) -> Iter {
         self.metrics.add(Counter::Iterators, 1);
-        let sv = self.sv.load_full();
+        let sv = tree.sv.load_full();
         #[cfg(test)]
         tests_hooks::between_superversion_and_sequence();
         let seq = seq.unwrap_or_else(|| self.latest_seq_after_sv());
@@ -876,27 +933,33 @@ impl DbInner {
     /// The value of `key` as of now (see
     /// [`latest_seq_after_sv`](Self::latest_seq_after_sv) for the order
     /// of the loads), counted as a point read.
-    pub(crate) fn get_latest(&self, key: &[u8]) -> Result<Option<Bytes>> {
-        let sv = self.sv.load();
+    pub(crate) fn get_latest(&self, tree: &Tree, key: &[u8]) -> Result<Option<Bytes>> {
+        let sv = tree.sv.load();
         #[cfg(test)]
         tests_hooks::between_superversion_and_sequence();
         let seq = self.latest_seq_after_sv();
-        self.get_in(&sv, key, seq)
+        self.get_in(tree, &sv, key, seq)
     }
 
     /// The value of `key` at `seq` (a registered snapshot's), counted as a
     /// point read.
-    pub(crate) fn get_at(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
-        self.get_in(&self.sv.load(), key, seq)
+    pub(crate) fn get_at(&self, tree: &Tree, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
+        self.get_in(tree, &tree.sv.load(), key, seq)
     }
 
-    /// The value of `key` at `seq` in `sv`, through the row cache when
-    /// there is one, counted as a point read.
-    fn get_in(&self, sv: &SuperVersion, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
+    /// The value of `key` at `seq` in `sv` (of `tree`), through the row
+    /// cache when there is one (it caches the default keyspace only),
+    /// counted as a point read.
+    fn get_in(
+        &self,
+        tree: &Tree,
+        sv: &SuperVersion,
+        key: &[u8],
+        seq: SeqNo,
+    ) -> Result<Option<Bytes>> {
         let timer = self.metrics.op_timer();
         let r = match &self.row_cache {
-            None => sv.get(key, seq),
-            Some(rc) => {
+            Some(rc) if tree.id == tree::DEFAULT_KEYSPACE => {
                 let hash = crate::sst::filter_hash(key);
                 match rc.get(key, hash, seq) {
                     RowLookup::Hit(v) => {
@@ -913,6 +976,7 @@ impl DbInner {
                     }
                 }
             }
+            _ => sv.get(key, seq),
         };
         let found = match &r {
             Ok(Some(v)) => Some(v.len()),

@@ -18,6 +18,7 @@ use lightning_compaction::planner;
 use super::compact::decode_stall;
 #[cfg(feature = "prometheus")]
 use super::prom::{self, DbCollector};
+use super::tree::Tree;
 use super::{Db, DbInner};
 use crate::error::Result;
 use crate::key::user_key;
@@ -25,8 +26,8 @@ use crate::log::LogWriter;
 use crate::metrics::event_log::{EventLog, EventLogConfig};
 use crate::metrics::local::{Counter, Op};
 use crate::metrics::{
-    BlobStats, DbStats, FilterStats, MemtableStats, Metrics, OpLatency, OpStats, RowCacheStats,
-    Stall, StallStats, StatsLevel, TxnStats, WalStats,
+    BlobStats, DbStats, FilterStats, KeyspaceStats, MemtableStats, Metrics, OpLatency, OpStats,
+    RowCacheStats, Stall, StallStats, StatsLevel, TxnStats, WalStats,
 };
 use crate::options::Options;
 use crate::version::version::Version;
@@ -55,33 +56,47 @@ impl DbInner {
     pub(crate) fn stats(&self) -> DbStats {
         let m = &self.metrics;
         let local = m.local_totals();
+        let trees = self.all_trees();
         let (running, pending) = {
             let st = self.compaction.state.lock();
-            let state = self.current_level_state(&st.being_compacted);
-            (
-                st.running as u64,
-                planner::pending_compaction_bytes(&state, &self.opts.compaction),
-            )
+            let pending = trees
+                .iter()
+                .map(|t| {
+                    let state = self.current_level_state(t, &st.being_compacted);
+                    planner::pending_compaction_bytes(&state, &t.opts().compaction)
+                })
+                .sum();
+            (st.running as u64, pending)
         };
-        let sv = self.sv.load_full();
+        let svs: Vec<_> = trees.iter().map(|t| t.sv.load_full()).collect();
+        let per_keyspace: Vec<MemtableStats> = svs
+            .iter()
+            .map(|sv| MemtableStats {
+                active_bytes: sv.mem.approximate_size() as u64,
+                active_entries: sv.mem.num_entries(),
+                immutable_count: sv.imms.len() as u64,
+                immutable_bytes: sv.imms.iter().map(|i| i.approximate_size() as u64).sum(),
+                immutable_entries: sv.imms.iter().map(|i| i.num_entries()).sum(),
+            })
+            .collect();
         let memtables = MemtableStats {
-            active_bytes: sv.mem.approximate_size() as u64,
-            active_entries: sv.mem.num_entries(),
-            immutable_count: sv.imms.len() as u64,
-            immutable_bytes: sv.imms.iter().map(|i| i.approximate_size() as u64).sum(),
-            immutable_entries: sv.imms.iter().map(|i| i.num_entries()).sum(),
+            active_bytes: per_keyspace.iter().map(|m| m.active_bytes).sum(),
+            active_entries: per_keyspace.iter().map(|m| m.active_entries).sum(),
+            immutable_count: per_keyspace.iter().map(|m| m.immutable_count).sum(),
+            immutable_bytes: per_keyspace.iter().map(|m| m.immutable_bytes).sum(),
+            immutable_entries: per_keyspace.iter().map(|m| m.immutable_entries).sum(),
         };
-        let blob_files = sv.version.blob_files();
+        let blob_files = || svs.iter().flat_map(|sv| sv.version.blob_files().values());
         let blobs = BlobStats {
-            files: blob_files.len() as u64,
-            file_bytes: blob_files.values().map(|b| b.meta.file_size).sum(),
-            garbage_bytes: blob_files.values().map(|b| b.meta.garbage_bytes).sum(),
+            files: blob_files().count() as u64,
+            file_bytes: blob_files().map(|b| b.meta.file_size).sum(),
+            garbage_bytes: blob_files().map(|b| b.meta.garbage_bytes).sum(),
             bytes_written: self.io.blob_bytes_written.load(Ordering::Relaxed),
             bytes_read: self.versions.lock().blob_bytes_read(),
             gc_runs: self.io.blob_gc_runs.load(Ordering::Relaxed),
             gc_bytes_relocated: self.io.blob_gc_relocated.load(Ordering::Relaxed),
         };
-        drop(sv);
+        drop(svs);
         // Taken alone: a guard in the struct expression below would live
         // until its end, across `compaction_stats` (compaction → snapshots).
         let snapshots = self.snapshots.lock().values().map(|&n| n as u64).sum();
@@ -126,7 +141,16 @@ impl DbInner {
                 unsynced_bytes: self.io.wal_unsynced.load(Ordering::Relaxed),
             },
             memtables,
-            compaction: self.compaction_stats(),
+            compaction: self.total_compaction_stats(),
+            keyspaces: trees
+                .iter()
+                .zip(per_keyspace)
+                .map(|(t, memtables)| KeyspaceStats {
+                    name: t.name.clone(),
+                    compaction: self.compaction_stats(t),
+                    memtables,
+                })
+                .collect(),
             flush_latency: m.bg.flush_duration.snapshot(),
             compaction_latency: m.bg.compaction_duration.snapshot(),
             running_compactions: running,
@@ -193,17 +217,36 @@ impl DbInner {
         self.metrics.latency(Op::Commit, timer);
     }
 
-    /// The value of property `name` (see [`Db::property`]).
-    fn property(&self, name: &str) -> Option<Prop> {
+    /// Property `name` of `tree`'s keyspace as text (see
+    /// [`Db::property`]).
+    pub(crate) fn property_string(&self, tree: &Tree, name: &str) -> Option<String> {
+        Some(match self.property(tree, name)? {
+            Prop::Int(n) => n.to_string(),
+            Prop::Text(t) => t,
+        })
+    }
+
+    /// An integer property of `tree`'s keyspace (see [`Db::property_u64`]).
+    pub(crate) fn property_int(&self, tree: &Tree, name: &str) -> Option<u64> {
+        match self.property(tree, name)? {
+            Prop::Int(n) => Some(n),
+            Prop::Text(_) => None,
+        }
+    }
+
+    /// The value of property `name` (see [`Db::property`]): the
+    /// per-tree ones (files, levels, memtables, compaction statistics)
+    /// are `tree`'s, the others the database's.
+    fn property(&self, tree: &Tree, name: &str) -> Option<Prop> {
         let name = name.strip_prefix("lightning.")?;
         if let Some(n) = name.strip_prefix("num-files-at-level") {
             let level: usize = n.parse().ok().filter(|_| n == n.trim())?;
-            if level >= self.opts.compaction.num_levels {
+            if level >= tree.opts().compaction.num_levels {
                 return None;
             }
-            return Some(Prop::Int(self.sv.load().version.files(level).len() as u64));
+            return Some(Prop::Int(tree.sv.load().version.files(level).len() as u64));
         }
-        let version = || Arc::clone(&self.sv.load().version);
+        let version = || Arc::clone(&tree.sv.load().version);
         let cache = || {
             self.block_cache
                 .as_ref()
@@ -216,17 +259,17 @@ impl DbInner {
                 Prop::Text(format!("{s}\n{}", s.compaction))
             }
             "dbstats" => Prop::Text(self.stats().to_string()),
-            "compaction-stats" => Prop::Text(self.compaction_stats().to_string()),
-            "levelstats" => Prop::Text(level_stats(&version(), self.opts.compaction.num_levels)),
+            "compaction-stats" => Prop::Text(self.compaction_stats(tree).to_string()),
+            "levelstats" => Prop::Text(level_stats(&version(), tree.opts().compaction.num_levels)),
             "total-sst-files-size" => {
                 Prop::Int(version().all_files().map(|(_, f)| f.meta.file_size).sum())
             }
             "estimate-live-data-size" => Prop::Int(estimate_live_data_size(
                 &version(),
-                self.opts.compaction.num_levels,
+                tree.opts().compaction.num_levels,
             )),
             "estimate-num-keys" => {
-                let sv = self.sv.load();
+                let sv = tree.sv.load();
                 let mem: u64 = std::iter::once(&sv.mem)
                     .chain(&sv.imms)
                     .map(|m| m.num_entries())
@@ -238,10 +281,10 @@ impl DbInner {
                     .sum();
                 Prop::Int(mem + files)
             }
-            "num-immutable-mem-table" => Prop::Int(self.sv.load().imms.len() as u64),
-            "cur-size-active-mem-table" => Prop::Int(self.sv.load().mem.approximate_size() as u64),
+            "num-immutable-mem-table" => Prop::Int(tree.sv.load().imms.len() as u64),
+            "cur-size-active-mem-table" => Prop::Int(tree.sv.load().mem.approximate_size() as u64),
             "cur-size-all-mem-tables" => {
-                let sv = self.sv.load();
+                let sv = tree.sv.load();
                 Prop::Int(
                     std::iter::once(&sv.mem)
                         .chain(&sv.imms)
@@ -249,12 +292,12 @@ impl DbInner {
                         .sum(),
                 )
             }
-            "num-entries-active-mem-table" => Prop::Int(self.sv.load().mem.num_entries()),
+            "num-entries-active-mem-table" => Prop::Int(tree.sv.load().mem.num_entries()),
             "num-entries-imm-mem-tables" => {
-                Prop::Int(self.sv.load().imms.iter().map(|m| m.num_entries()).sum())
+                Prop::Int(tree.sv.load().imms.iter().map(|m| m.num_entries()).sum())
             }
             "num-range-deletions" => {
-                let sv = self.sv.load();
+                let sv = tree.sv.load();
                 let mems: usize = std::iter::once(&sv.mem)
                     .chain(&sv.imms)
                     .map(|m| m.num_range_deletions())
@@ -273,8 +316,9 @@ impl DbInner {
             "num-running-compactions" => Prop::Int(self.compaction.state.lock().running as u64),
             "compaction-pending" => {
                 let st = self.compaction.state.lock();
-                let state = self.current_level_state(&st.being_compacted);
-                let cfg = &self.opts.compaction;
+                let state = self.current_level_state(tree, &st.being_compacted);
+                let topts = tree.opts();
+                let cfg = &topts.compaction;
                 let pending = self.write.is_some()
                     && !cfg.disable_auto_compactions
                     && planner::pick(&state, cfg).is_some();
@@ -282,10 +326,10 @@ impl DbInner {
             }
             "estimate-pending-compaction-bytes" => {
                 let st = self.compaction.state.lock();
-                let state = self.current_level_state(&st.being_compacted);
+                let state = self.current_level_state(tree, &st.being_compacted);
                 Prop::Int(planner::pending_compaction_bytes(
                     &state,
-                    &self.opts.compaction,
+                    &tree.opts().compaction,
                 ))
             }
             "is-write-stopped" => Prop::Int(u64::from(
@@ -405,7 +449,11 @@ impl Db {
     }
 
     /// A named property, RocksDB style: `None` for a name it does not
-    /// know. Integer properties come as decimal text (see
+    /// know. The properties of one tree (files, levels, memtables,
+    /// compaction statistics, pending compaction) are the default
+    /// keyspace's, as RocksDB's are the default column family's; see
+    /// [`Keyspace::property`](crate::Keyspace::property) for another
+    /// keyspace's. Integer properties come as decimal text (see
     /// [`Db::property_u64`]). The names (all under `lightning.`):
     ///
     /// - `stats`: the human-readable report: `dbstats` followed by
@@ -447,10 +495,7 @@ impl Db {
     /// # Ok::<(), lightning_db::Error>(())
     /// ```
     pub fn property(&self, name: &str) -> Option<String> {
-        Some(match self.inner.property(name)? {
-            Prop::Int(n) => n.to_string(),
-            Prop::Text(t) => t,
-        })
+        self.inner.property_string(&self.inner.default, name)
     }
 
     /// An integer property (see [`Db::property`]); `None` for an unknown
@@ -464,10 +509,7 @@ impl Db {
     /// # Ok::<(), lightning_db::Error>(())
     /// ```
     pub fn property_u64(&self, name: &str) -> Option<u64> {
-        match self.inner.property(name)? {
-            Prop::Int(n) => Some(n),
-            Prop::Text(_) => None,
-        }
+        self.inner.property_int(&self.inner.default, name)
     }
 
     /// This database's metrics in the Prometheus text exposition format

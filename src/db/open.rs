@@ -21,17 +21,19 @@
 //!    interrupted flush) and temporary files. Only files whose names this engine writes are ever
 //!    deleted.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
-use super::flush::build_table;
 use super::observe;
+use super::replay::{
+    finish_flushes, finish_trees, flush_replayed, recovering_trees, replay_batch, RecoveredTree,
+};
+use super::tree::{ActiveMems, Tree};
 use super::{BgError, CompactionCtl, Db, DbInner, FlushCtl, IoCounters, WriteSide};
 use crate::batch::WriteBatch;
 use crate::cache::BlockCache;
@@ -46,7 +48,6 @@ use crate::memtable::MemTable;
 use crate::metrics::event_log::rfc3339_utc;
 use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WalRecoveryMode};
-use crate::version::edit::VersionEdit;
 use crate::version::set::{recover_manifest, RecoveredManifest, VersionSet};
 use crate::version::superversion::SuperVersion;
 use crate::version::table_cache::{capacity_for, TableCache, TableOpener};
@@ -121,9 +122,10 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let metrics = observe::make_metrics(dir, &opts, true);
     span.record("db", metrics.label.as_str());
 
-    // Live files.
+    // Live files, keyspace by keyspace.
     let opener = table_opener(&fs, dir, &cache, &opts);
-    let mut base = recovered_version(fs.as_ref(), dir, &recovered, &opener, &opts)?;
+    let mut trees = recovering_trees(fs.as_ref(), dir, &recovered, &opener, &opts, false)?;
+    let min_log = recovered.min_log_number();
 
     // File numbers: past everything the manifest or the directory knows.
     let mut next_file = recovered.next_file_number.max(1);
@@ -134,7 +136,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
                 next_file = next_file.max(x + 1);
                 // Without CURRENT a WAL is a creation leftover without
                 // records (`check_creatable`): nothing to replay.
-                if exists && x >= recovered.log_number {
+                if exists && x >= min_log {
                     logs.push(x);
                 }
             }
@@ -146,50 +148,21 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         }
     }
     logs.sort_unstable();
-    // The WAL the manifest names as the oldest still needed always exists
-    // (it is created before the manifest names it and deleted only after a
-    // later edit raised the number). Missing, it means the manifest lost
-    // its last synced edits to damage that looks like a torn tail: the
-    // tables those edits added would be deleted as orphans and their data,
-    // whose WALs are gone, silently lost.
-    if exists && logs.first() != Some(&recovered.log_number) {
-        return Err(Error::corruption(
-            log_file_name(dir, recovered.log_number),
-            0,
-            "the manifest names this WAL as the oldest still needed but it is missing: \
-             the manifest is damaged (edits after it were lost)",
-        ));
-    }
+    check_oldest_wal(dir, exists, &logs, min_log)?;
 
     // Replay the WALs.
     let mut last_seq = recovered.last_sequence;
-    let mut edit = VersionEdit::default();
-    // Replay memtables are only flushed, never read: no key filter.
-    let mut mem = Arc::new(MemTable::new(0, 0));
     // Numbers of the SSTs and blob files the replay writes.
     let numbers = AtomicU64::new(next_file);
-    let flush = |mem: &Arc<MemTable>, edit: &mut VersionEdit| -> Result<()> {
-        let n = numbers.fetch_add(1, Ordering::AcqRel);
-        if let Some(f) = build_table(fs.as_ref(), dir, n, &numbers, mem, &opts, &[])? {
-            edit.new_files.push((0, f.table));
-            edit.new_blob_files.extend(f.blob_files);
-        }
-        Ok(())
-    };
-    let replayed = replay_wals(fs.as_ref(), dir, &logs, &opts, &metrics, |batch| {
-        last_seq = last_seq.max(mem.insert_batch(batch));
-        if mem.approximate_size() >= opts.write_buffer_size {
-            flush(&mem, &mut edit)?;
-            mem = Arc::new(MemTable::new(0, 0));
-        }
-        Ok(())
+    let replayed = replay_wals(fs.as_ref(), dir, &logs, &opts, &metrics, |wal, batch| {
+        last_seq = last_seq.max(replay_batch(&trees, wal, batch));
+        flush_replayed(fs.as_ref(), dir, &mut trees, &numbers, true)
     })?;
-    flush(&mem, &mut edit)?;
+    flush_replayed(fs.as_ref(), dir, &mut trees, &numbers, false)?;
     next_file = numbers.load(Ordering::Acquire);
-    let new_files = edit.new_files.len();
+    let new_files = finish_flushes(&mut trees, &opener)?;
     if new_files > 0 {
         fs.sync_dir(dir)?;
-        base = base.apply(&edit, |m| opener.open(m), |b| opener.blob_handle(b))?;
     }
 
     // New WAL, then a new manifest that makes everything above durable,
@@ -201,12 +174,12 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let wal_path = log_file_name(dir, log_number);
     let mut wal = LogWriter::create_wal(fs.as_ref(), wal_path, log_number, opts.wal_mmap)?;
     wal.sync()?;
-    let version = Arc::new(base);
+    let (keyspaces, recovered_trees) = finish_trees(trees, |_| log_number);
     let versions = VersionSet::create(
         opener,
         manifest_number,
-        Arc::clone(&version),
-        log_number,
+        keyspaces,
+        recovered.max_keyspace_id,
         next_file,
         last_seq,
         opts.max_manifest_file_size,
@@ -215,7 +188,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     remove_obsolete_files(
         fs.as_ref(),
         dir,
-        &version,
+        recovered_trees.iter().map(|t| t.version.as_ref()),
         log_number,
         manifest_number,
         options_number,
@@ -230,7 +203,11 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         bytes = replayed.bytes,
         flushed_files = new_files,
         last_sequence = last_seq,
-        files = version.all_files().count(),
+        keyspaces = recovered_trees.len(),
+        files = recovered_trees
+            .iter()
+            .map(|t| t.version.all_files().count())
+            .sum::<usize>(),
         duration_ms = start.elapsed().as_millis() as u64,
     );
 
@@ -241,19 +218,21 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         .thread_name(|i| format!("lightning-compact-{i}"))
         .build()
         .map_err(|e| Error::InvalidArgument(format!("cannot start compaction threads: {e}")))?;
-    let bloom_bytes = opts.memtable_bloom_bytes();
+    let trees = recovered_trees
+        .into_iter()
+        .map(|t| {
+            let mem = Arc::new(MemTable::new(log_number, t.opts.memtable_bloom_bytes()));
+            serving_tree(t, mem)
+        })
+        .collect();
     let inner = Arc::new(new_inner(
         dir,
         fs,
         opts,
-        SuperVersion {
-            mem: Arc::new(MemTable::new(log_number, bloom_bytes)),
-            imms: Vec::new(),
-            version,
-        },
+        trees,
         last_seq,
         next_file,
-        Some((wal, pool)),
+        Some((wal, log_number, pool)),
         versions,
         cache,
         metrics,
@@ -321,37 +300,36 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
     }
     let recovered = recover_manifest(fs.as_ref(), dir)?;
     let opener = table_opener(&fs, dir, &cache, &opts);
-    let base = recovered_version(fs.as_ref(), dir, &recovered, &opener, &opts)?;
-
+    let trees = recovering_trees(fs.as_ref(), dir, &recovered, &opener, &opts, true)?;
+    let min_log = recovered.min_log_number();
     let mut logs: Vec<u64> = names
         .iter()
         .filter_map(|n| match parse_file_name(n) {
-            Some(FileKind::Log(x)) if x >= recovered.log_number => Some(x),
+            Some(FileKind::Log(x)) if x >= min_log => Some(x),
             _ => None,
         })
         .collect();
     logs.sort_unstable();
-    if logs.first() != Some(&recovered.log_number) {
-        return Err(Error::corruption(
-            log_file_name(dir, recovered.log_number),
-            0,
-            "the manifest names this WAL as the oldest still needed but it is missing: \
-             the manifest is damaged (edits after it were lost)",
-        ));
-    }
+    check_oldest_wal(dir, true, &logs, min_log)?;
     // Everything the WALs hold stays in memory: nothing is flushed.
     let mut last_seq = recovered.last_sequence;
-    let mem = Arc::new(MemTable::new(0, opts.memtable_bloom_bytes()));
-    replay_wals(fs.as_ref(), dir, &logs, &opts, &metrics, |batch| {
-        last_seq = last_seq.max(mem.insert_batch(batch));
+    replay_wals(fs.as_ref(), dir, &logs, &opts, &metrics, |wal, batch| {
+        last_seq = last_seq.max(replay_batch(&trees, wal, batch));
         Ok(())
     })?;
-    let version = Arc::new(base);
+    let (keyspaces, recovered_trees) = finish_trees(trees, |t| t.log_number);
+    let live: Vec<Arc<Tree>> = recovered_trees
+        .into_iter()
+        .map(|t| {
+            let mem = Arc::clone(&t.mem);
+            serving_tree(t, mem)
+        })
+        .collect();
     let versions = VersionSet::read_only(
         opener,
         recovered.manifest_number,
-        Arc::clone(&version),
-        recovered.log_number,
+        keyspaces,
+        recovered.max_keyspace_id,
         last_seq,
     );
     db_event!(
@@ -361,25 +339,16 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
         dir = dir.display().to_string(),
         wals_replayed = logs.len(),
         last_sequence = last_seq,
-        files = version.all_files().count(),
+        keyspaces = live.len(),
+        files = live
+            .iter()
+            .map(|t| t.sv.load().version.all_files().count())
+            .sum::<usize>(),
         duration_ms = start.elapsed().as_millis() as u64,
     );
     let next_file = recovered.next_file_number;
     let inner = Arc::new(new_inner(
-        dir,
-        fs,
-        opts,
-        SuperVersion {
-            mem,
-            imms: Vec::new(),
-            version,
-        },
-        last_seq,
-        next_file,
-        None,
-        versions,
-        cache,
-        metrics,
+        dir, fs, opts, live, last_seq, next_file, None, versions, cache, metrics,
     ));
     #[cfg(feature = "prometheus")]
     let registry = observe::register(&inner, &inner.opts)?;
@@ -401,7 +370,7 @@ struct Replayed {
 }
 
 /// Replays the WALs numbered `logs` (ascending) of `dir`, oldest first,
-/// handing every batch to `apply`, as both [`open`] and [`open_read_only`]
+/// handing every batch to `apply` with its WAL's number, as both [`open`] and [`open_read_only`]
 /// recover (docs/durability.md, "Recovery and `wal_recovery_mode`").
 ///
 /// Damage is handled per `opts.wal_recovery_mode`: a torn tail, and with
@@ -416,7 +385,7 @@ fn replay_wals(
     logs: &[u64],
     opts: &Options,
     metrics: &Metrics,
-    mut apply: impl FnMut(&WriteBatch) -> Result<()>,
+    mut apply: impl FnMut(u64, &WriteBatch) -> Result<()>,
 ) -> Result<Replayed> {
     let mut out = Replayed {
         records: 0,
@@ -467,7 +436,7 @@ fn replay_wals(
             }
             let batch = WriteBatch::from_wal_record(&rec.payload, reader.version())
                 .map_err(|e| e.into_error(&path, rec.offset))?;
-            apply(&batch)?;
+            apply(n, &batch)?;
             out.records += 1;
         }
         tracing::debug!(
@@ -493,33 +462,34 @@ fn replay_wals(
     Ok(out)
 }
 
-/// The version the manifest describes: every table opened (so that a
-/// missing or damaged one is found now), and every blob file present (a
-/// missing one would fail only the reads of its values, later; it is
-/// `Corruption` now, as a missing table is).
-fn recovered_version(
-    fs: &dyn FileSystem,
-    dir: &Path,
-    recovered: &RecoveredManifest,
-    opener: &TableOpener,
-    opts: &Options,
-) -> Result<Version> {
-    let version = Version::empty(opts.compaction.num_levels).apply(
-        &recovered.snapshot_edit(),
-        |m| opener.open(m),
-        |b| opener.blob_handle(b),
-    )?;
-    for &number in version.blob_files().keys() {
-        let path = blob_file_name(dir, number);
-        if !fs.exists(&path)? {
-            return Err(Error::corruption(
-                path,
-                0,
-                "the manifest lists this blob file but it is missing",
-            ));
-        }
+/// The tree serving recovered keyspace `t`, with `mem` as its active
+/// memtable.
+fn serving_tree(t: RecoveredTree, mem: Arc<MemTable>) -> Arc<Tree> {
+    let sv = SuperVersion {
+        mem,
+        imms: Vec::new(),
+        version: t.version,
+    };
+    Tree::new(t.id, t.name, t.opts, sv)
+}
+
+/// The WAL the manifest names as the oldest still needed (the smallest
+/// log number of any keyspace) always exists: it is created before the
+/// manifest names it and deleted only after a later edit raised every
+/// keyspace's number past it. Missing, it means the manifest lost its
+/// last synced edits to damage that looks like a torn tail: the tables
+/// those edits added would be deleted as orphans and their data, whose
+/// WALs are gone, silently lost.
+fn check_oldest_wal(dir: &Path, exists: bool, logs: &[u64], min_log: u64) -> Result<()> {
+    if exists && logs.first() != Some(&min_log) {
+        return Err(Error::corruption(
+            log_file_name(dir, min_log),
+            0,
+            "the manifest names this WAL as the oldest still needed but it is missing: \
+             the manifest is damaged (edits after it were lost)",
+        ));
     }
-    Ok(version)
+    Ok(())
 }
 
 /// How the database opens its tables (`allow_mmap_reads`), and the table
@@ -554,22 +524,34 @@ fn new_inner(
     dir: &Path,
     fs: Arc<dyn FileSystem>,
     opts: Options,
-    sv: SuperVersion,
+    trees: Vec<Arc<Tree>>,
     last_seq: u64,
     next_file: u64,
-    write: Option<(LogWriter, rayon::ThreadPool)>,
+    write: Option<(LogWriter, u64, rayon::ThreadPool)>,
     versions: VersionSet,
     block_cache: Option<Arc<BlockCache>>,
     metrics: Arc<Metrics>,
 ) -> DbInner {
-    let active_mem = Arc::clone(&sv.mem);
+    let default = Arc::clone(&trees[0]);
+    debug_assert_eq!(default.id, super::tree::DEFAULT_KEYSPACE);
+    let write = write.map(|(wal, wal_number, pool)| {
+        WriteSide::new(
+            last_seq,
+            ActiveMems::of(trees.iter().cloned()),
+            wal,
+            wal_number,
+            pool,
+        )
+    });
     DbInner {
         dir: dir.to_path_buf(),
         fs,
-        sv: ArcSwap::from_pointee(sv),
+        default,
+        trees: RwLock::new(trees.into_iter().map(|t| (t.id, t)).collect()),
+        dropped_keyspaces: Mutex::new(BTreeMap::new()),
         visible_seq: AtomicU64::new(last_seq),
         next_file_number: AtomicU64::new(next_file),
-        write: write.map(|(wal, pool)| WriteSide::new(last_seq, active_mem, wal, pool)),
+        write,
         versions: Mutex::new(versions),
         flush: FlushCtl::default(),
         compaction: CompactionCtl::default(),
@@ -650,16 +632,21 @@ fn write_options_file(fs: &dyn FileSystem, dir: &Path, number: u64, opts: &Optio
     fs.sync_dir(dir)
 }
 
-fn remove_obsolete_files(
+fn remove_obsolete_files<'a>(
     fs: &dyn FileSystem,
     dir: &Path,
-    version: &Version,
+    versions: impl Iterator<Item = &'a Version> + Clone,
     log_number: u64,
     manifest_number: u64,
     options_number: u64,
 ) -> Result<()> {
-    let live: HashSet<u64> = version.all_files().map(|(_, f)| f.meta.number).collect();
-    let live_blobs: HashSet<u64> = version.blob_files().keys().copied().collect();
+    let live: HashSet<u64> = versions
+        .clone()
+        .flat_map(|v| v.all_files().map(|(_, f)| f.meta.number))
+        .collect();
+    let live_blobs: HashSet<u64> = versions
+        .flat_map(|v| v.blob_files().keys().copied())
+        .collect();
     for n in fs.list_dir(dir)? {
         let path = match parse_file_name(&n) {
             Some(FileKind::Log(x)) if x < log_number => log_file_name(dir, x),

@@ -15,7 +15,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::{self, MetricFamily, MetricType};
 
 use super::DbInner;
-use crate::metrics::{DbStats, HistogramSnapshot, Stall};
+use crate::metrics::{DbStats, HistogramSnapshot, KeyspaceStats, Stall};
 
 /// One metric family.
 pub(crate) struct Family {
@@ -60,23 +60,23 @@ pub(crate) const FAMILIES: &[Family] = &[
         "Bytes appended to the current WAL since its last sync."),
     family("lightning_wal_sync_duration_seconds", HISTOGRAM, &[],
         "Durations of WAL syncs (fdatasync); the count is the number of syncs."),
-    family("lightning_flush_written_bytes_total", COUNTER, &[],
+    family("lightning_flush_written_bytes_total", COUNTER, &["keyspace"],
         "Bytes of level-0 files written by flushes."),
     family("lightning_flush_duration_seconds", HISTOGRAM, &[],
         "Durations of memtable flushes that wrote a file; the count is the number of flushes."),
-    family("lightning_compactions_total", COUNTER, &["level"],
+    family("lightning_compactions_total", COUNTER, &["keyspace", "level"],
         "Compactions (trivial moves included) by output level."),
-    family("lightning_compaction_seconds_total", COUNTER, &["level"],
+    family("lightning_compaction_seconds_total", COUNTER, &["keyspace", "level"],
         "Time spent in compactions, by output level."),
-    family("lightning_compaction_read_bytes_total", COUNTER, &["level"],
+    family("lightning_compaction_read_bytes_total", COUNTER, &["keyspace", "level"],
         "Bytes read by compactions, by output level (inputs from the level above and from the output level itself)."),
-    family("lightning_compaction_written_bytes_total", COUNTER, &["level"],
+    family("lightning_compaction_written_bytes_total", COUNTER, &["keyspace", "level"],
         "Bytes of files written by compactions, by output level (flushes not included)."),
-    family("lightning_compaction_moved_bytes_total", COUNTER, &["level"],
+    family("lightning_compaction_moved_bytes_total", COUNTER, &["keyspace", "level"],
         "Bytes moved into a level by trivial moves (no rewrite)."),
-    family("lightning_compaction_input_entries_total", COUNTER, &["level"],
+    family("lightning_compaction_input_entries_total", COUNTER, &["keyspace", "level"],
         "Entries read by compactions, by output level."),
-    family("lightning_compaction_dropped_entries_total", COUNTER, &["level"],
+    family("lightning_compaction_dropped_entries_total", COUNTER, &["keyspace", "level"],
         "Entries compactions dropped (overwritten versions and tombstones no snapshot needs), by output level."),
     family("lightning_compaction_duration_seconds", HISTOGRAM, &[],
         "Durations of compactions (trivial moves included)."),
@@ -86,17 +86,17 @@ pub(crate) const FAMILIES: &[Family] = &[
         "Estimated bytes compaction must rewrite to bring every level within its target."),
     family("lightning_write_amplification", GAUGE, &[],
         "(Bytes written by flushes and compactions) / (bytes written by users) since open."),
-    family("lightning_memtables", GAUGE, &["state"],
+    family("lightning_memtables", GAUGE, &["keyspace", "state"],
         "Memtables now: state=active (always 1) or immutable (frozen, waiting for flush)."),
-    family("lightning_memtable_bytes", GAUGE, &["state"],
+    family("lightning_memtable_bytes", GAUGE, &["keyspace", "state"],
         "Approximate bytes of the memtables, by state."),
-    family("lightning_memtable_entries", GAUGE, &["state"],
+    family("lightning_memtable_entries", GAUGE, &["keyspace", "state"],
         "Entries in the memtables, by state."),
-    family("lightning_level_files", GAUGE, &["level"],
+    family("lightning_level_files", GAUGE, &["keyspace", "level"],
         "SST files per level now."),
-    family("lightning_level_bytes", GAUGE, &["level"],
+    family("lightning_level_bytes", GAUGE, &["keyspace", "level"],
         "Bytes of SST files per level now."),
-    family("lightning_level_compaction_score", GAUGE, &["level"],
+    family("lightning_level_compaction_score", GAUGE, &["keyspace", "level"],
         "Compaction score per level (a level at or above 1 wants compaction)."),
     family("lightning_write_stalls_total", COUNTER, &["cause", "kind"],
         "Write stalls: cause=level0_files, pending_compaction_bytes or memtables; kind=slowdown (each write group delayed 1 ms) or stop (each wait until writes may go on)."),
@@ -286,6 +286,78 @@ impl Out<'_> {
     }
 }
 
+/// The families of one keyspace's tree and memtables (label `keyspace`).
+fn keyspace_families(o: &mut Out<'_>, ks: &KeyspaceStats) {
+    let name = ks.name.as_str();
+    let c = &ks.compaction;
+    o.int(
+        "lightning_flush_written_bytes_total",
+        &[name],
+        c.flush_bytes,
+    );
+    for (level, l) in c.levels.iter().enumerate() {
+        let lv = level.to_string();
+        let lv = &[name, lv.as_str()][..];
+        o.int("lightning_compactions_total", lv, c.compactions_into(level));
+        o.value(
+            "lightning_compaction_seconds_total",
+            lv,
+            c.compaction_micros_into(level) as f64 / 1e6,
+        );
+        o.int(
+            "lightning_compaction_read_bytes_total",
+            lv,
+            l.read_bytes + l.read_output_level_bytes,
+        );
+        o.int(
+            "lightning_compaction_written_bytes_total",
+            lv,
+            c.compaction_written_into(level),
+        );
+        o.int("lightning_compaction_moved_bytes_total", lv, l.moved_bytes);
+        o.int(
+            "lightning_compaction_input_entries_total",
+            lv,
+            l.input_entries,
+        );
+        o.int(
+            "lightning_compaction_dropped_entries_total",
+            lv,
+            l.dropped_entries,
+        );
+        o.int("lightning_level_files", lv, l.files as u64);
+        o.int("lightning_level_bytes", lv, l.bytes);
+        o.value("lightning_level_compaction_score", lv, l.score);
+    }
+    let m = &ks.memtables;
+    o.int("lightning_memtables", &[name, "active"], 1);
+    o.int(
+        "lightning_memtables",
+        &[name, "immutable"],
+        m.immutable_count,
+    );
+    o.int(
+        "lightning_memtable_bytes",
+        &[name, "active"],
+        m.active_bytes,
+    );
+    o.int(
+        "lightning_memtable_bytes",
+        &[name, "immutable"],
+        m.immutable_bytes,
+    );
+    o.int(
+        "lightning_memtable_entries",
+        &[name, "active"],
+        m.active_entries,
+    );
+    o.int(
+        "lightning_memtable_entries",
+        &[name, "immutable"],
+        m.immutable_entries,
+    );
+}
+
 /// The metric families of `s` (families without samples left out).
 pub(crate) fn families(s: &DbStats) -> Vec<MetricFamily> {
     let mut out = Out {
@@ -342,41 +414,9 @@ pub(crate) fn families(s: &DbStats) -> Vec<MetricFamily> {
         &[],
         &s.wal.sync_latency,
     );
-    o.int("lightning_flush_written_bytes_total", &[], c.flush_bytes);
     o.histogram("lightning_flush_duration_seconds", &[], &s.flush_latency);
-    for (level, l) in c.levels.iter().enumerate() {
-        let lv = level.to_string();
-        let lv = &[lv.as_str()][..];
-        o.int("lightning_compactions_total", lv, s.compactions_into(level));
-        o.value(
-            "lightning_compaction_seconds_total",
-            lv,
-            s.compaction_micros_into(level) as f64 / 1e6,
-        );
-        o.int(
-            "lightning_compaction_read_bytes_total",
-            lv,
-            l.read_bytes + l.read_output_level_bytes,
-        );
-        o.int(
-            "lightning_compaction_written_bytes_total",
-            lv,
-            s.compaction_written_into(level),
-        );
-        o.int("lightning_compaction_moved_bytes_total", lv, l.moved_bytes);
-        o.int(
-            "lightning_compaction_input_entries_total",
-            lv,
-            l.input_entries,
-        );
-        o.int(
-            "lightning_compaction_dropped_entries_total",
-            lv,
-            l.dropped_entries,
-        );
-        o.int("lightning_level_files", lv, l.files as u64);
-        o.int("lightning_level_bytes", lv, l.bytes);
-        o.value("lightning_level_compaction_score", lv, l.score);
+    for ks in &s.keyspaces {
+        keyspace_families(o, ks);
     }
     o.histogram(
         "lightning_compaction_duration_seconds",
@@ -393,22 +433,6 @@ pub(crate) fn families(s: &DbStats) -> Vec<MetricFamily> {
         "lightning_write_amplification",
         &[],
         c.write_amplification(),
-    );
-
-    let m = &s.memtables;
-    o.int("lightning_memtables", &["active"], 1);
-    o.int("lightning_memtables", &["immutable"], m.immutable_count);
-    o.int("lightning_memtable_bytes", &["active"], m.active_bytes);
-    o.int(
-        "lightning_memtable_bytes",
-        &["immutable"],
-        m.immutable_bytes,
-    );
-    o.int("lightning_memtable_entries", &["active"], m.active_entries);
-    o.int(
-        "lightning_memtable_entries",
-        &["immutable"],
-        m.immutable_entries,
     );
 
     for stall in Stall::ALL {
@@ -537,6 +561,11 @@ mod tests {
             ..DbStats::default()
         };
         s.compaction = lightning_compaction::stats::CompactionStats::new(3);
+        s.keyspaces = vec![KeyspaceStats {
+            name: "default".into(),
+            compaction: s.compaction.clone(),
+            ..KeyspaceStats::default()
+        }];
         let fams = families(&s);
         let got: BTreeSet<&str> = fams.iter().map(|f| f.name()).collect();
         let want: BTreeSet<&str> = FAMILIES.iter().map(|f| f.name).collect();
@@ -556,7 +585,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("lightning_level_files{db=\"x\",level=\"2\"} 0\n"),
+            text.contains("lightning_level_files{db=\"x\",keyspace=\"default\",level=\"2\"} 0\n"),
             "{text}"
         );
     }

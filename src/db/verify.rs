@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -117,11 +118,16 @@ impl Db {
         let mut r = IntegrityReport::default();
         // The manifest is appended (and synced) under the versions lock:
         // read under it, it ends at a whole record.
-        let (version, manifest_number, log_number, manifest) = {
+        let (versions, manifest_number, log_number, manifest) = {
             let vs = inner.versions.lock();
             let n = vs.manifest_number();
             let data = read_prefix(fs, &manifest_file_name(dir, n), None);
-            (vs.current(), n, vs.log_number(), data)
+            let versions: Vec<_> = vs
+                .keyspaces()
+                .values()
+                .map(|k| Arc::clone(&k.version))
+                .collect();
+            (versions, n, vs.min_log_number(), data)
         };
         match manifest {
             Ok(data) => {
@@ -133,13 +139,12 @@ impl Db {
             }
         }
         let mut blobs = BlobCheck::new(Some(
-            version
-                .blob_files()
+            versions
                 .iter()
-                .map(|(n, f)| (*n, f.meta))
+                .flat_map(|v| v.blob_files().iter().map(|(n, f)| (*n, f.meta)))
                 .collect(),
         ));
-        for (_, f) in version.all_files() {
+        for (_, f) in versions.iter().flat_map(|v| v.all_files()) {
             let path = table_file_name(dir, f.meta.number);
             match f.table() {
                 Ok(t) => {
@@ -264,27 +269,33 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
                 tables.insert(x, None);
             }
             Some(FileKind::Blob(x)) if state.is_none() => blob_names.push(x),
-            Some(FileKind::Log(x)) if state.as_ref().is_none_or(|s| x >= s.log_number) => {
+            Some(FileKind::Log(x)) if state.as_ref().is_none_or(|s| x >= s.min_log_number()) => {
                 logs.push(x)
             }
             _ => {}
         }
     }
     if let Some(s) = &state {
-        for meta in s.files.values() {
+        for (_, _, meta) in s.all_files() {
             tables.insert(meta.number, Some(meta.clone()));
         }
         logs.sort_unstable();
         // Live, the writer may have deleted it after a newer edit.
-        if !live && logs.first() != Some(&s.log_number) {
+        let min_log = s.min_log_number();
+        if !live && logs.first() != Some(&min_log) {
             r.problems.push(Error::corruption(
-                log_file_name(dir, s.log_number),
+                log_file_name(dir, min_log),
                 0,
                 "the manifest names this WAL as the oldest still needed but it is missing",
             ));
         }
     }
-    let mut blobs = BlobCheck::new(state.as_ref().map(|s| s.blob_files.clone()));
+    let mut blobs = BlobCheck::new(state.as_ref().map(|s| {
+        s.keyspaces
+            .values()
+            .flat_map(|k| k.blob_files.iter().map(|(n, m)| (*n, *m)))
+            .collect()
+    }));
     for (number, meta) in tables {
         let path = table_file_name(dir, number);
         // SSTs are never shortened by the engine: mapping them is safe

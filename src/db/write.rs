@@ -55,6 +55,7 @@ use std::thread::Thread;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::compact::decode_stall;
+use super::tree::{ActiveMems, Tree};
 use super::{DbInner, WriteSide, WriterQueue};
 use crate::batch::WriteBatch;
 use crate::error::{Error, Result};
@@ -83,20 +84,25 @@ pub(crate) struct WriteQueue {
     /// Moving average of a synced group's duration in µs, from its
     /// forming to its results (for `sync_spin`); 0 before the first.
     sync_group_us: u64,
-    /// The active memtable: always the current `SuperVersion`'s, because
-    /// only a leader replaces that (`switch_memtable`, queue locked) and
-    /// sets it here too, so a group costs no `SuperVersion` load.
-    active_mem: Arc<MemTable>,
+    /// Every keyspace's active memtable: always their current
+    /// `SuperVersion`s', because only a leader replaces those
+    /// (`switch_memtables`, queue locked) and sets them here too, and
+    /// creating or dropping a keyspace holds the queue; so a group costs
+    /// no `SuperVersion` load.
+    pub(crate) active: Arc<ActiveMems>,
+    /// Number of the WAL being written.
+    pub(crate) wal_number: u64,
 }
 
 impl WriteQueue {
-    pub(crate) fn new(last_seq: u64, active_mem: Arc<MemTable>) -> Self {
+    pub(crate) fn new(last_seq: u64, active: ActiveMems, wal_number: u64) -> Self {
         WriteQueue {
             writers: WriterQueue::new(),
             last_seq,
             last_sync_group: 0,
             sync_group_us: 0,
-            active_mem,
+            active: Arc::new(active),
+            wal_number,
         }
     }
 }
@@ -266,7 +272,7 @@ pub(crate) struct Writer {
     state: AtomicU8,
     /// With `INSERT`: the memtable this writer inserts its batch into.
     /// Same access protocol as `batch`.
-    mem: UnsafeCell<Option<Arc<MemTable>>>,
+    mem: UnsafeCell<Option<Arc<ActiveMems>>>,
     /// Its batch is published (`DbInner::mark_inserted`); reset when the
     /// batch is queued for publication.
     published: std::sync::atomic::AtomicBool,
@@ -410,8 +416,8 @@ struct Logged {
     /// Per writer (group order), the error that rejected it, if any; empty
     /// when none was rejected.
     rejected: Vec<Option<Error>>,
-    /// The memtable the group's batches go to.
-    mem: Arc<MemTable>,
+    /// The memtables the group's batches go to.
+    mem: Arc<ActiveMems>,
 }
 
 impl DbInner {
@@ -607,7 +613,7 @@ impl DbInner {
                 group: Vec::new(),
                 result: Ok(()),
                 rejected: Vec::new(),
-                mem: Arc::clone(&q.active_mem),
+                mem: Arc::clone(&q.active),
             });
         }
         if leader.sync {
@@ -645,14 +651,25 @@ impl DbInner {
         // Timed for `sync_spin` (synced groups only: a clock read is not
         // free next to an unsynced put).
         let group_start = synced.then(std::time::Instant::now);
-        let mem = Arc::clone(&q.active_mem);
+        let mem = Arc::clone(&q.active);
+        // A batch writing to a keyspace dropped meanwhile is refused whole
+        // (checked here, queue locked: the drop holds the queue).
+        let missing = self.missing_keyspaces(&group, &mem);
 
         // With the queue unlocked (new writers keep queuing): validate the
         // transactions of the group, number the writers that stay in, and
         // log them. This leader alone runs until the group is popped
         // below, so nothing else is numbered or logged meanwhile.
         let (result, rejected, last_seq) = MutexGuard::unlocked(q, || {
-            let rejected = self.validate_writers(&group, first_seq);
+            let mut rejected = self.validate_writers(&group, first_seq);
+            if let Some(missing) = missing {
+                rejected.resize_with(group.len(), || None);
+                for (r, m) in rejected.iter_mut().zip(missing) {
+                    if r.is_none() {
+                        *r = m;
+                    }
+                }
+            }
             let is_rejected = |i: usize| rejected.get(i).is_some_and(Option::is_some);
             let mut seq = first_seq;
             let mut sync = false;
@@ -843,7 +860,7 @@ impl DbInner {
         // SAFETY: this thread leads the group holding these writers.
         let batches: Vec<&WriteBatch> = group.iter().map(|w| &*unsafe { w.batch() }).collect();
         validate_group(
-            &self.sv.load_full(),
+            &|id| self.superversion_of(id),
             group
                 .iter()
                 .zip(&batches)
@@ -952,21 +969,32 @@ impl DbInner {
                 }
                 _ => {}
             }
-            let (full, empty) = (
-                q.active_mem.approximate_size() >= self.opts.write_buffer_size,
-                q.active_mem.is_empty(),
-            );
-            if !(full || force) || (force && empty) {
+            // The keyspaces whose memtable is full (or, forced, holds
+            // anything); usually none, checked with two atomic loads each.
+            let due = |t: &Tree, m: &MemTable| {
+                m.approximate_size() >= t.write_buffer_size() || (force && !m.is_empty())
+            };
+            if !q.active.entries().iter().any(|(t, m)| due(t, m)) {
                 break Ok(());
             }
-            let sv = self.sv.load_full();
-            if sv.imms.len() + 1 >= self.opts.max_write_buffer_number {
+            let switch: Vec<u32> = q
+                .active
+                .entries()
+                .iter()
+                .filter(|(t, m)| due(t, m))
+                .map(|(t, _)| t.id)
+                .collect();
+            let crowded = q.active.entries().iter().find_map(|(t, _)| {
+                let n = t.sv.load().imms.len();
+                (switch.contains(&t.id) && n + 1 >= t.opts().max_write_buffer_number).then_some(n)
+            });
+            if let Some(frozen) = crowded {
                 if stalled.is_none() {
                     db_event!(
                         self.metrics,
                         WARN,
                         "writes stopped: waiting for a memtable flush",
-                        frozen_memtables = sv.imms.len()
+                        frozen_memtables = frozen
                     );
                     stalled = Some((std::time::Instant::now(), Stall::MemtableStop));
                     self.metrics.stall_begun(Stall::MemtableStop);
@@ -977,15 +1005,14 @@ impl DbInner {
                 continue;
             }
             // The groups before this one may still be inserting into the
-            // memtable about to be frozen: a frozen memtable is complete
+            // memtables about to be frozen: a frozen memtable is complete
             // (the flush reads it once). They wait on nothing this leader
             // holds.
             self.wait_published(q.last_seq);
-            match self.switch_memtable(ws, &sv) {
-                Ok(mem) => q.active_mem = mem,
+            if let Err(e) = self.switch_memtables(ws, q, &switch) {
                 // Recorded here, with the queue held: `set_bg_error` would
                 // lock the queue again and deadlock.
-                Err(e) => break Err(Error::Background(self.set_bg_error_queue_locked(e, q))),
+                break Err(Error::Background(self.set_bg_error_queue_locked(e, q)));
             }
             force = false;
         };
@@ -1001,11 +1028,19 @@ impl DbInner {
         result
     }
 
-    /// Freezes the active memtable and starts a new one with a new WAL.
-    /// Called by the leader with the queue locked; an error must become the
-    /// background error (the old WAL's sync may have failed), which the
-    /// caller records. Returns the new active memtable.
-    fn switch_memtable(&self, ws: &WriteSide, sv: &SuperVersion) -> Result<Arc<MemTable>> {
+    /// Starts a new WAL, freezes the active memtables of the keyspaces in
+    /// `switch` and gives them new ones writing to it. The other
+    /// keyspaces keep their memtables, which then span several WALs; an
+    /// empty one moves to the new WAL, so an idle keyspace never keeps old
+    /// WALs alive. Called by the leader with the queue locked, every
+    /// logged group inserted; an error must become the background error
+    /// (the old WAL's sync may have failed), which the caller records.
+    fn switch_memtables(
+        &self,
+        ws: &WriteSide,
+        q: &mut MutexGuard<'_, WriteQueue>,
+        switch: &[u32],
+    ) -> Result<()> {
         let number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
         let span =
             tracing::debug_span!("wal_switch", db = self.metrics.label.as_str(), wal = number);
@@ -1029,24 +1064,64 @@ impl DbInner {
             Ok(())
         })();
         res?;
-        let mem = Arc::new(MemTable::new(number, self.opts.memtable_bloom_bytes()));
         {
             let _v = self.versions.lock();
-            let cur = self.sv.load();
-            let mut imms = Vec::with_capacity(cur.imms.len() + 1);
-            imms.push(Arc::clone(&sv.mem));
-            imms.extend(cur.imms.iter().cloned());
-            self.sv.store(Arc::new(SuperVersion {
-                mem: Arc::clone(&mem),
-                imms,
-                version: Arc::clone(&cur.version),
-            }));
+            for (tree, mem) in q.active.entries() {
+                if switch.contains(&tree.id) {
+                    freeze(tree, mem, number);
+                } else {
+                    mem.advance_empty_log_number(number);
+                }
+            }
         }
+        q.wal_number = number;
+        q.active = Arc::new(ActiveMems::of(
+            q.active.entries().iter().map(|(t, _)| Arc::clone(t)),
+        ));
         let mut st = self.flush.state.lock();
         st.pending = true;
         self.flush.work_cv.notify_one();
-        Ok(mem)
+        Ok(())
     }
+
+    /// The error of each writer of `group` whose batch writes to a
+    /// keyspace `mems` does not have (dropped meanwhile); `None` when
+    /// there is none (the common case costs one flag test per batch).
+    fn missing_keyspaces(
+        &self,
+        group: &[Arc<Writer>],
+        mems: &ActiveMems,
+    ) -> Option<Vec<Option<Error>>> {
+        let mut out: Option<Vec<Option<Error>>> = None;
+        for (i, w) in group.iter().enumerate() {
+            // SAFETY: this thread leads the group holding `w`.
+            let b = unsafe { w.batch() };
+            if let Some(id) = mems.missing_keyspace(b) {
+                let v = out.get_or_insert_with(|| Vec::with_capacity(group.len()));
+                v.resize_with(i, || None);
+                v.push(Some(Error::KeyspaceDropped(self.keyspace_name_of(id))));
+            }
+        }
+        if let Some(v) = &mut out {
+            v.resize_with(group.len(), || None);
+        }
+        out
+    }
+}
+
+/// Freezes `mem`, the active memtable of `tree`, and installs a new one
+/// writing to WAL `number` (versions lock held).
+fn freeze(tree: &Tree, mem: &Arc<MemTable>, number: u64) {
+    let cur = tree.sv.load();
+    debug_assert!(Arc::ptr_eq(&cur.mem, mem));
+    let mut imms = Vec::with_capacity(cur.imms.len() + 1);
+    imms.push(Arc::clone(mem));
+    imms.extend(cur.imms.iter().cloned());
+    tree.sv.store(Arc::new(SuperVersion {
+        mem: Arc::new(MemTable::new(number, tree.opts().memtable_bloom_bytes())),
+        imms,
+        version: Arc::clone(&cur.version),
+    }));
 }
 
 impl DbInner {

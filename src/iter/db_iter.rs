@@ -61,6 +61,9 @@ pub struct Iter {
     /// The range tombstones of the pinned memtables and files (empty:
     /// none). A visible version they delete is skipped like a tombstone.
     range_dels: Vec<Arc<FragmentedTombstones>>,
+    /// An error to yield before anything else (an iterator that could not
+    /// be opened, see [`Iter::failed`]).
+    pending: Option<Error>,
     done: bool,
 }
 
@@ -142,8 +145,32 @@ impl Iter {
             blobs,
             front_blob: Bytes::new(),
             range_dels,
+            pending: None,
             done: empty,
         }
+    }
+
+    /// An iterator that yields `e` once and ends (for a read that fails
+    /// before it starts, such as one on a dropped keyspace).
+    pub(crate) fn failed(e: Error) -> Self {
+        let mut it = Iter::new(
+            Box::new(|| Box::new(crate::iter::merge::MergingIterator::new(Vec::new()))),
+            0,
+            Bound::Unbounded,
+            Bound::Unbounded,
+            None,
+            Vec::new(),
+        );
+        it.pending = Some(e);
+        it
+    }
+
+    /// The pending error, once (see [`Iter::failed`]).
+    #[cold]
+    fn take_pending(&mut self) -> Option<Error> {
+        let e = self.pending.take()?;
+        self.done = true;
+        Some(e)
     }
 
     /// True when a range tombstone deletes the version of `key` at `seq`
@@ -256,6 +283,9 @@ impl Iter {
     pub fn next_ref(&mut self) -> Option<Result<(&[u8], &[u8])>> {
         if self.done {
             return None;
+        }
+        if self.pending.is_some() {
+            return self.take_pending().map(Err);
         }
         match self.advance_front()? {
             Err(e) => Some(Err(e)),
@@ -381,6 +411,9 @@ impl Iterator for Iter {
         if self.done {
             return None;
         }
+        if self.pending.is_some() {
+            return self.take_pending().map(Err);
+        }
         self.next_front()
     }
 }
@@ -389,6 +422,9 @@ impl DoubleEndedIterator for Iter {
     fn next_back(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
+        }
+        if self.pending.is_some() {
+            return self.take_pending().map(Err);
         }
         self.next_back_inner()
     }

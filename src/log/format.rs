@@ -75,12 +75,13 @@ impl LogKind {
     /// batch header is two varints (version 1, still read: fixed 8 + 4
     /// bytes); WAL 3: range deletions (kind 3); WAL 4: operations in a
     /// keyspace (kinds 4-6, [`crate::batch::KEYSPACE_WAL_VERSION`]).
-    /// Manifest 2: blob file tags (a database without blob files writes
-    /// version 1, see `start_manifest`).
+    /// Manifest 2: blob file tags; manifest 3: keyspace tags (a manifest
+    /// is written in the oldest version that holds its edits, see
+    /// `VersionSet::start_manifest`).
     pub(crate) fn format_version(self) -> u32 {
         match self {
             LogKind::Wal => crate::batch::KEYSPACE_WAL_VERSION,
-            LogKind::Manifest => 2,
+            LogKind::Manifest => crate::version::edit::KEYSPACE_MANIFEST_VERSION,
         }
     }
 

@@ -174,8 +174,10 @@ pub(crate) struct MemTable {
     approximate_size: AtomicUsize,
     num_entries: AtomicU64,
     num_deletions: AtomicU64,
-    /// Number of the WAL file holding this memtable's writes.
-    log_number: u64,
+    /// Number of the oldest WAL that may hold this memtable's writes
+    /// (its writes span that WAL and the later ones). Advanced only while
+    /// the memtable is empty ([`MemTable::advance_empty_log_number`]).
+    log_number: AtomicU64,
     /// Filter over the user keys, checked before a point read searches
     /// the skiplist (`Options::memtable_bloom`).
     bloom: Option<MemBloom>,
@@ -211,7 +213,7 @@ impl MemTable {
             approximate_size: AtomicUsize::new(0),
             num_entries: AtomicU64::new(0),
             num_deletions: AtomicU64::new(0),
-            log_number,
+            log_number: AtomicU64::new(log_number),
             bloom: (bloom_bytes > 0).then(|| MemBloom::with_bytes(bloom_bytes)),
             range_dels: Mutex::new(Vec::new()),
             range_del_count: AtomicUsize::new(0),
@@ -219,9 +221,21 @@ impl MemTable {
         }
     }
 
-    /// WAL file number of this memtable.
+    /// Number of the oldest WAL that may hold this memtable's writes.
     pub(crate) fn log_number(&self) -> u64 {
-        self.log_number
+        self.log_number.load(Ordering::Acquire)
+    }
+
+    /// Moves the log number of an empty memtable to `log_number` (a new
+    /// WAL was started and this memtable has nothing in the older ones),
+    /// so that an idle keyspace does not keep old WALs alive. The caller
+    /// guarantees no insert into it is in flight (the write-group leader,
+    /// after every logged group is inserted). A no-op on a memtable that
+    /// holds anything.
+    pub(crate) fn advance_empty_log_number(&self, log_number: u64) {
+        if self.is_empty() {
+            self.log_number.fetch_max(log_number, Ordering::AcqRel);
+        }
     }
 
     /// Inserts one version. Safe from several threads at once (the
@@ -264,9 +278,24 @@ impl MemTable {
     /// bumped once per batch (three locked instructions, not three per
     /// entry).
     pub(crate) fn insert_batch(&self, batch: &crate::batch::WriteBatch) -> SeqNo {
+        self.insert_ops(batch, None)
+    }
+
+    /// [`insert_batch`](Self::insert_batch) for the operations of keyspace
+    /// `keyspace` only (the others keep their sequence numbers but go to
+    /// other memtables). Returns the batch's last sequence number.
+    pub(crate) fn insert_batch_in(&self, batch: &crate::batch::WriteBatch, keyspace: u32) -> SeqNo {
+        self.insert_ops(batch, Some(keyspace))
+    }
+
+    fn insert_ops(&self, batch: &crate::batch::WriteBatch, keyspace: Option<u32>) -> SeqNo {
         let mut last = batch.sequence().saturating_sub(1);
         let (mut size, mut entries, mut deletes) = (0usize, 0u64, 0u64);
         for (op, seq) in batch.iter().zip(batch.sequence()..) {
+            last = seq;
+            if keyspace.is_some_and(|k| k != op.keyspace) {
+                continue;
+            }
             match op.kind.value_kind() {
                 Some(kind) => {
                     size += self.insert_entry(op.key, seq, kind, op.value);
@@ -275,7 +304,6 @@ impl MemTable {
                 }
                 None => size += self.insert_range_tombstone(op.key, op.value, seq),
             }
-            last = seq;
         }
         self.approximate_size.fetch_add(size, Ordering::Relaxed);
         self.num_entries.fetch_add(entries, Ordering::Relaxed);

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 pub use histogram::HistogramSnapshot;
 pub use stats::{
-    BlobStats, DbStats, FilterStats, MemtableStats, OpLatency, OpStats, RowCacheStats,
-    StallCounter, StallStats, TxnStats, WalStats,
+    BlobStats, DbStats, FilterStats, KeyspaceStats, MemtableStats, OpLatency, OpStats,
+    RowCacheStats, StallCounter, StallStats, TxnStats, WalStats,
 };
 
 pub(crate) use timed_seek::TimedSeek;

@@ -145,6 +145,19 @@ pub struct WalStats {
     pub unsynced_bytes: u64,
 }
 
+/// One keyspace's statistics (see [`DbStats::keyspaces`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct KeyspaceStats {
+    /// The keyspace's name.
+    pub name: String,
+    /// Its tree, as [`DbStats::compaction`] (the user, WAL and stall
+    /// totals are the database's).
+    pub compaction: CompactionStats,
+    /// Its memtables now.
+    pub memtables: MemtableStats,
+}
+
 /// The memtables now.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -282,11 +295,13 @@ pub struct DbStats {
     pub wal: WalStats,
     /// The memtables now.
     pub memtables: MemtableStats,
-    /// The tree: per level files, bytes and score now, and the bytes read
-    /// and written by flushes and compactions into each level; user, WAL
-    /// and flush bytes; write amplification. `Display` prints RocksDB's
-    /// compaction-stats table.
+    /// The trees of every keyspace summed: per level files, bytes and
+    /// score (the highest) now, and the bytes read and written by flushes
+    /// and compactions into each level; user, WAL and flush bytes; write
+    /// amplification. `Display` prints RocksDB's compaction-stats table.
     pub compaction: CompactionStats,
+    /// Each keyspace's own tree and memtables, `default` first.
+    pub keyspaces: Vec<KeyspaceStats>,
     /// Durations of flushes that wrote a file.
     pub flush_latency: HistogramSnapshot,
     /// Durations of compactions (trivial moves included).
@@ -312,47 +327,21 @@ pub struct DbStats {
 
 impl DbStats {
     /// Compactions (trivial moves included) that wrote `level`, flushes
-    /// not counted.
+    /// not counted (every keyspace's).
     pub fn compactions_into(&self, level: usize) -> u64 {
-        let l = self
-            .compaction
-            .levels
-            .get(level)
-            .map_or(0, |l| l.compactions);
-        if level == 0 {
-            l.saturating_sub(self.compaction.flushes)
-        } else {
-            l
-        }
+        self.compaction.compactions_into(level)
     }
 
     /// Microseconds spent in compactions that wrote `level`, flushes not
-    /// counted.
+    /// counted (every keyspace's).
     pub fn compaction_micros_into(&self, level: usize) -> u64 {
-        let l = self
-            .compaction
-            .levels
-            .get(level)
-            .map_or(0, |l| l.compaction_micros);
-        if level == 0 {
-            l.saturating_sub(self.compaction.flush_micros)
-        } else {
-            l
-        }
+        self.compaction.compaction_micros_into(level)
     }
 
-    /// Bytes written into `level` by compactions, flushes not counted.
+    /// Bytes written into `level` by compactions, flushes not counted
+    /// (every keyspace's).
     pub fn compaction_written_into(&self, level: usize) -> u64 {
-        let l = self
-            .compaction
-            .levels
-            .get(level)
-            .map_or(0, |l| l.written_bytes);
-        if level == 0 {
-            l.saturating_sub(self.compaction.flush_bytes)
-        } else {
-            l
-        }
+        self.compaction.compaction_written_into(level)
     }
 
     /// Bytes of SST files now, over all levels.

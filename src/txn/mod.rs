@@ -27,7 +27,7 @@ mod merge_iter;
 pub(crate) mod validate;
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, Hasher};
 use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
@@ -38,10 +38,10 @@ use bytes::Bytes;
 pub use merge_iter::TxnIter;
 
 use crate::batch::WriteBatch;
-use crate::db::{prefix_bounds, to_bound, Db, DbInner};
-#[cfg(doc)]
-use crate::error::Error;
-use crate::error::{ConflictKind, Result};
+use crate::db::{prefix_bounds, to_bound, Db, DbInner, Tree};
+use crate::error::{ConflictKind, Error, Result};
+use crate::iter::db_iter::Iter;
+use crate::keyspace::Keyspace;
 use crate::options::WriteOptions;
 use crate::snapshot::Snapshot;
 use merge_iter::WriteSet;
@@ -134,11 +134,20 @@ impl TransactionOptions {
     }
 }
 
-/// What a serializable transaction read from its snapshot.
+/// What a serializable transaction read from its snapshot, in one
+/// keyspace.
 #[derive(Debug, Default)]
 struct ReadSet {
     keys: BTreeSet<Bytes>,
     ranges: Vec<KeyRange>,
+}
+
+/// What a transaction wrote in one keyspace, and the keys it read there
+/// with `get_for_update`.
+#[derive(Debug, Default)]
+struct Part {
+    writes: WriteSet,
+    for_update: BTreeSet<Bytes>,
 }
 
 /// An optimistic transaction: reads at a snapshot taken when it began,
@@ -184,15 +193,18 @@ pub struct Transaction {
     inner: Arc<DbInner>,
     snapshot: Snapshot,
     opts: TransactionOptions,
-    writes: WriteSet,
-    /// Keys read with `get_for_update`.
-    for_update: BTreeSet<Bytes>,
-    /// Filled only under serializable isolation; a `RefCell` so reads take
-    /// `&self`.
-    reads: RefCell<ReadSet>,
+    /// Per keyspace id (the default keyspace, 0, always present): its
+    /// writes and `get_for_update` keys.
+    parts: BTreeMap<u32, Part>,
+    /// Per keyspace id, what was read (filled only under serializable
+    /// isolation; a `RefCell` so reads take `&self`).
+    reads: RefCell<BTreeMap<u32, ReadSet>>,
     /// The commit ran (and was counted); otherwise dropping it counts a
     /// rollback.
     finished: bool,
+    /// A keyspace of another database this transaction was asked to
+    /// write (the commit then fails).
+    foreign_keyspace: Option<String>,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -200,8 +212,11 @@ impl std::fmt::Debug for Transaction {
         f.debug_struct("Transaction")
             .field("snapshot", &self.snapshot.sequence())
             .field("isolation", &self.opts.isolation)
-            .field("writes", &self.writes.len())
-            .field("for_update", &self.for_update.len())
+            .field(
+                "writes",
+                &self.parts.values().map(|p| p.writes.len()).sum::<usize>(),
+            )
+            .field("keyspaces", &self.parts.len())
             .finish_non_exhaustive()
     }
 }
@@ -245,10 +260,10 @@ impl Db {
             snapshot: Snapshot::new(Arc::clone(&inner)),
             inner,
             opts: *opts,
-            writes: WriteSet::new(),
-            for_update: BTreeSet::new(),
-            reads: RefCell::new(ReadSet::default()),
+            parts: BTreeMap::from([(0, Part::default())]),
+            reads: RefCell::new(BTreeMap::new()),
             finished: false,
+            foreign_keyspace: None,
         }
     }
 
@@ -331,18 +346,58 @@ impl Transaction {
     /// Under serializable isolation a key read from the snapshot joins the
     /// read set (absent keys too: a later insert is a conflict).
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
-        let key = key.as_ref();
-        if let Some(own) = self.writes.get(key) {
+        self.get_part(self.inner.default_tree(), key.as_ref())
+    }
+
+    /// [`get`](Self::get) in keyspace `ks`. A transaction reads every
+    /// keyspace at its one snapshot.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// let (stock, orders) = (db.keyspace("stock")?, db.keyspace("orders")?);
+    /// stock.put("apple", "3")?;
+    /// db.transaction_with(|tx| {
+    ///     let n: u32 = std::str::from_utf8(&tx.get_for_update_in(&stock, "apple")?.unwrap())
+    ///         .unwrap()
+    ///         .parse()
+    ///         .unwrap();
+    ///     tx.put_in(&stock, "apple", (n - 1).to_string());
+    ///     tx.put_in(&orders, "o1", "apple");
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!(stock.get("apple")?.as_deref(), Some(&b"2"[..]));
+    /// assert!(orders.get("o1")?.is_some());
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn get_in(&self, ks: &Keyspace, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        ks.check_db(&self.inner)?;
+        self.get_part(ks.tree(), key.as_ref())
+    }
+
+    fn get_part(&self, tree: &Tree, key: &[u8]) -> Result<Option<Bytes>> {
+        let part = self.parts.get(&tree.id);
+        if let Some(own) = part.and_then(|p| p.writes.get(key)) {
             return Ok(own.clone());
         }
-        let v = self.snapshot.get(key)?;
-        if self.serializable() && !self.for_update.contains(key) {
+        let v = self.snapshot_get(tree, key)?;
+        if self.serializable() && !part.is_some_and(|p| p.for_update.contains(key)) {
             self.reads
                 .borrow_mut()
+                .entry(tree.id)
+                .or_default()
                 .keys
                 .insert(Bytes::copy_from_slice(key));
         }
         Ok(v)
+    }
+
+    fn snapshot_get(&self, tree: &Tree, key: &[u8]) -> Result<Option<Bytes>> {
+        self.inner.check_open()?;
+        if tree.is_dropped() {
+            return Err(Error::KeyspaceDropped(tree.name.clone()));
+        }
+        self.inner.get_at(tree, key, self.snapshot.sequence())
     }
 
     /// [`get`](Self::get), and records `key` for conflict checking at every
@@ -363,11 +418,26 @@ impl Transaction {
     /// # Ok::<(), lightning_db::Error>(())
     /// ```
     pub fn get_for_update(&mut self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
-        let key = key.as_ref();
-        if !self.for_update.contains(key) {
-            self.for_update.insert(Bytes::copy_from_slice(key));
+        let tree = Arc::clone(self.inner.default_tree());
+        self.get_for_update_part(&tree, key.as_ref())
+    }
+
+    /// [`get_for_update`](Self::get_for_update) in keyspace `ks`.
+    pub fn get_for_update_in(
+        &mut self,
+        ks: &Keyspace,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Option<Bytes>> {
+        ks.check_db(&self.inner)?;
+        self.get_for_update_part(ks.tree(), key.as_ref())
+    }
+
+    fn get_for_update_part(&mut self, tree: &Tree, key: &[u8]) -> Result<Option<Bytes>> {
+        let part = self.parts.entry(tree.id).or_default();
+        if !part.for_update.contains(key) {
+            part.for_update.insert(Bytes::copy_from_slice(key));
         }
-        self.get(key)
+        self.get_part(tree, key)
     }
 
     /// Sets `key` to `value` in this transaction (visible to its own reads
@@ -375,20 +445,44 @@ impl Transaction {
     /// or values above [`crate::MAX_VALUE_SIZE`] make the commit fail with
     /// [`Error::InvalidArgument`].
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.writes.insert(
-            Bytes::copy_from_slice(key.as_ref()),
-            Some(Bytes::copy_from_slice(value.as_ref())),
-        );
+        self.write_part(0, key.as_ref(), Some(value.as_ref()));
+    }
+
+    /// [`put`](Self::put) in keyspace `ks` (committed with the rest of the
+    /// transaction, all or nothing). `ks` must belong to this
+    /// transaction's database, or the commit fails.
+    pub fn put_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
+        self.note_keyspace(ks);
+        self.write_part(ks.id(), key.as_ref(), Some(value.as_ref()));
     }
 
     /// Deletes `key` in this transaction (a delete of an absent key is
     /// still a write, checked for conflicts and written at commit).
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
-        self.writes
-            .insert(Bytes::copy_from_slice(key.as_ref()), None);
+        self.write_part(0, key.as_ref(), None);
     }
 
-    /// The pairs in `range` as this transaction sees them — its own writes
+    /// [`delete`](Self::delete) in keyspace `ks`.
+    pub fn delete_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>) {
+        self.note_keyspace(ks);
+        self.write_part(ks.id(), key.as_ref(), None);
+    }
+
+    /// Remembers that the commit must check `ks` belongs to this database.
+    fn note_keyspace(&mut self, ks: &Keyspace) {
+        if ks.check_db(&self.inner).is_err() && self.foreign_keyspace.is_none() {
+            self.foreign_keyspace = Some(ks.name().to_string());
+        }
+    }
+
+    fn write_part(&mut self, id: u32, key: &[u8], value: Option<&[u8]>) {
+        self.parts.entry(id).or_default().writes.insert(
+            Bytes::copy_from_slice(key),
+            value.map(Bytes::copy_from_slice),
+        );
+    }
+
+    /// The pairs in `range` as this transaction sees it — its own writes
     /// merged over the snapshot — in key order; `.rev()` for reverse order,
     /// and both ends may be mixed. Under serializable isolation the whole
     /// `range` joins the read set when the iterator is created (however
@@ -396,7 +490,21 @@ impl Transaction {
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> TxnIter<'_> {
         let lo = to_bound(range.start_bound());
         let hi = to_bound(range.end_bound());
-        self.range_bounds(lo, hi)
+        self.range_bounds(self.inner.default_tree(), lo, hi)
+    }
+
+    /// [`range`](Self::range) in keyspace `ks`.
+    pub fn range_in<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        ks: &Keyspace,
+        range: R,
+    ) -> TxnIter<'_> {
+        let lo = to_bound(range.start_bound());
+        let hi = to_bound(range.end_bound());
+        match ks.check_db(&self.inner) {
+            Ok(()) => self.range_bounds(ks.tree(), lo, hi),
+            Err(e) => TxnIter::new(Iter::failed(e), Iter::failed(Error::Closed), None),
+        }
     }
 
     /// Every pair as this transaction sees it (see [`range`](Self::range)).
@@ -404,33 +512,52 @@ impl Transaction {
         self.range::<&[u8], _>(..)
     }
 
+    /// Every pair of keyspace `ks` as this transaction sees it.
+    pub fn iter_in(&self, ks: &Keyspace) -> TxnIter<'_> {
+        self.range_in::<&[u8], _>(ks, ..)
+    }
+
     /// The pairs whose keys start with `prefix` (see
     /// [`range`](Self::range)).
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> TxnIter<'_> {
         let (lo, hi) = prefix_bounds(prefix.as_ref());
-        self.range_bounds(lo, hi)
+        self.range_bounds(self.inner.default_tree(), lo, hi)
     }
 
-    fn range_bounds(&self, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> TxnIter<'_> {
+    /// The pairs of keyspace `ks` whose keys start with `prefix`.
+    pub fn prefix_in(&self, ks: &Keyspace, prefix: impl AsRef<[u8]>) -> TxnIter<'_> {
+        let (lo, hi) = prefix_bounds(prefix.as_ref());
+        match ks.check_db(&self.inner) {
+            Ok(()) => self.range_bounds(ks.tree(), lo, hi),
+            Err(e) => TxnIter::new(Iter::failed(e), Iter::failed(Error::Closed), None),
+        }
+    }
+
+    fn range_bounds(&self, tree: &Tree, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>) -> TxnIter<'_> {
         let lo = lo.map(Bytes::from);
         let hi = hi.map(Bytes::from);
         let empty = range_is_empty(&lo, &hi);
         if self.serializable() && !empty {
             self.reads
                 .borrow_mut()
+                .entry(tree.id)
+                .or_default()
                 .ranges
                 .push((lo.clone(), hi.clone()));
         }
-        let own = (!empty).then(|| {
-            self.writes
+        let own = self.parts.get(&tree.id).filter(|_| !empty).map(|p| {
+            p.writes
                 .range::<[u8], _>((validate::as_slice_bound(&lo), validate::as_slice_bound(&hi)))
         });
         let bounds = (lo.map(Vec::from), hi.map(Vec::from));
-        TxnIter::new(
-            self.snapshot.range(bounds.clone()),
-            self.snapshot.range(bounds),
-            own,
-        )
+        let snap = |b: (Bound<Vec<u8>>, Bound<Vec<u8>>)| {
+            if tree.is_dropped() {
+                return Iter::failed(Error::KeyspaceDropped(tree.name.clone()));
+            }
+            self.inner
+                .iter_at(tree, Some(self.snapshot.sequence()), b.0, b.1)
+        };
+        TxnIter::new(snap(bounds.clone()), snap(bounds), own)
     }
 
     /// Commits with the transaction's sync option (see
@@ -485,20 +612,28 @@ impl Transaction {
     /// The body of [`Transaction::commit_opt`].
     fn commit_inner(&mut self, opts: &WriteOptions) -> Result<()> {
         self.inner.check_open()?;
-        if self.writes.is_empty() && self.for_update.is_empty() {
+        if let Some(name) = &self.foreign_keyspace {
+            return Err(Error::InvalidArgument(format!(
+                "the transaction writes keyspace `{name}`, which belongs to another database"
+            )));
+        }
+        let writes = self.parts.values().any(|p| !p.writes.is_empty());
+        if !writes && self.parts.values().all(|p| p.for_update.is_empty()) {
             // Read-only: consistent at its snapshot, nothing to validate.
             return Ok(());
         }
         self.inner.writable()?;
         let check = self.commit_check();
-        if self.writes.is_empty() {
-            return validate::validate_alone(&self.inner.superversion(), &check);
+        if !writes {
+            return validate::validate_alone(&|id| self.inner.superversion_of(id), &check);
         }
         let mut batch = WriteBatch::new();
-        for (k, v) in std::mem::take(&mut self.writes) {
-            match v {
-                Some(v) => batch.put(&k, &v),
-                None => batch.delete(&k),
+        for (&id, part) in &mut self.parts {
+            for (k, v) in std::mem::take(&mut part.writes) {
+                match v {
+                    Some(v) => batch.put_in_id(id, &k, &v),
+                    None => batch.delete_in_id(id, &k),
+                }
             }
         }
         batch.check_limits()?;
@@ -533,31 +668,44 @@ impl Drop for Transaction {
 }
 
 impl Transaction {
-    /// What the commit must validate: each key once, writes first.
+    /// What the commit must validate: each key once per keyspace,
+    /// writes first.
     fn commit_check(&self) -> CommitCheck {
-        let mut keys: Vec<(Bytes, ConflictKind)> = self
-            .writes
-            .keys()
-            .map(|k| (k.clone(), ConflictKind::Write))
-            .collect();
-        keys.extend(
-            self.for_update
-                .iter()
-                .filter(|k| !self.writes.contains_key(*k))
-                .map(|k| (k.clone(), ConflictKind::ForUpdate)),
-        );
+        let mut keys: Vec<(u32, Bytes, ConflictKind)> = Vec::new();
+        for (&id, p) in &self.parts {
+            keys.extend(
+                p.writes
+                    .keys()
+                    .map(|k| (id, k.clone(), ConflictKind::Write)),
+            );
+        }
+        for (&id, p) in &self.parts {
+            keys.extend(
+                p.for_update
+                    .iter()
+                    .filter(|k| !p.writes.contains_key(*k))
+                    .map(|k| (id, k.clone(), ConflictKind::ForUpdate)),
+            );
+        }
         let reads = self.reads.borrow();
-        keys.extend(
-            reads
-                .keys
-                .iter()
-                .filter(|k| !self.writes.contains_key(*k) && !self.for_update.contains(*k))
-                .map(|k| (k.clone(), ConflictKind::Read)),
-        );
+        let mut ranges = Vec::new();
+        for (&id, r) in reads.iter() {
+            let part = self.parts.get(&id);
+            let known = |k: &Bytes| {
+                part.is_some_and(|p| p.writes.contains_key(k) || p.for_update.contains(k))
+            };
+            keys.extend(
+                r.keys
+                    .iter()
+                    .filter(|k| !known(k))
+                    .map(|k| (id, k.clone(), ConflictKind::Read)),
+            );
+            ranges.extend(r.ranges.iter().map(|range| (id, range.clone())));
+        }
         CommitCheck {
             snapshot: self.snapshot.sequence(),
             keys,
-            ranges: reads.ranges.clone(),
+            ranges,
         }
     }
 }

@@ -36,8 +36,9 @@
 //!   (serializable only) is read in full in every memtable and in every
 //!   file newer than the snapshot that overlaps it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -57,11 +58,17 @@ pub(crate) type KeyRange = (Bound<Bytes>, Bound<Bytes>);
 pub(crate) struct CommitCheck {
     /// The snapshot the transaction read at.
     pub(crate) snapshot: SeqNo,
-    /// Each key to check once, with the reason (writes first).
-    pub(crate) keys: Vec<(Bytes, ConflictKind)>,
-    /// Ranges scanned (serializable isolation only).
-    pub(crate) ranges: Vec<KeyRange>,
+    /// Each key to check once, with its keyspace and the reason (writes
+    /// first).
+    pub(crate) keys: Vec<(u32, Bytes, ConflictKind)>,
+    /// Ranges scanned, with their keyspace (serializable isolation only).
+    pub(crate) ranges: Vec<(u32, KeyRange)>,
 }
+
+/// The current superversion of a keyspace by id
+/// (`DbInner::superversion_of`): [`Error::KeyspaceDropped`] for one that
+/// is gone.
+pub(crate) type Superversions<'a> = dyn Fn(u32) -> Result<Arc<SuperVersion>> + 'a;
 
 /// Validates a write group in order. `members` are the group's writers:
 /// their check (`None` for plain writes, which always pass) and their
@@ -69,10 +76,10 @@ pub(crate) struct CommitCheck {
 /// its snapshot by the database as `sv` holds it, or by an earlier member
 /// that passed. Returns, per member, `None` (write it) or its error.
 ///
-/// `sv` must hold every write numbered before the group (the leader loads
-/// it after the previous group published).
+/// `svs` must give superversions holding every write numbered before the
+/// group (the leader validates after the previous group published).
 pub(crate) fn validate_group<'a>(
-    sv: &SuperVersion,
+    svs: &Superversions<'_>,
     members: impl Iterator<Item = (Option<&'a CommitCheck>, &'a WriteBatch)>,
 ) -> Vec<Option<Error>> {
     let members: Vec<_> = members.collect();
@@ -81,7 +88,7 @@ pub(crate) fn validate_group<'a>(
     let mut written = Written::default();
     let mut out = Vec::with_capacity(members.len());
     for (i, (check, batch)) in members.into_iter().enumerate() {
-        let rejected = check.and_then(|c| match find_conflict(sv, c, &written) {
+        let rejected = check.and_then(|c| match find_conflict(svs, c, &written) {
             Ok(found) => found,
             Err(e) => Some(e),
         });
@@ -96,8 +103,8 @@ pub(crate) fn validate_group<'a>(
 /// Validates `check` against the database as it is now, outside the write
 /// group: for a transaction that writes nothing, so no sequence number is
 /// assigned and only the moment of the check matters.
-pub(crate) fn validate_alone(sv: &SuperVersion, check: &CommitCheck) -> Result<()> {
-    match find_conflict(sv, check, &Written::default())? {
+pub(crate) fn validate_alone(svs: &Superversions<'_>, check: &CommitCheck) -> Result<()> {
+    match find_conflict(svs, check, &Written::default())? {
         Some(e) => Err(e),
         None => Ok(()),
     }
@@ -107,41 +114,53 @@ pub(crate) fn validate_alone(sv: &SuperVersion, check: &CommitCheck) -> Result<(
 /// the snapshot of any later member).
 #[derive(Debug, Default)]
 struct Written {
-    keys: BTreeSet<Vec<u8>>,
-    /// Range deletions `[start, end)`.
-    ranges: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Per keyspace id, the keys written.
+    keys: BTreeMap<u32, BTreeSet<Vec<u8>>>,
+    /// Range deletions `(keyspace, [start, end))`.
+    ranges: Vec<(u32, Vec<u8>, Vec<u8>)>,
 }
 
 impl Written {
     fn add(&mut self, batch: &WriteBatch) {
         for op in batch.iter() {
             match op.kind {
-                OpKind::DeleteRange => self.ranges.push((op.key.to_vec(), op.value.to_vec())),
+                OpKind::DeleteRange => {
+                    self.ranges
+                        .push((op.keyspace, op.key.to_vec(), op.value.to_vec()))
+                }
                 _ => {
-                    self.keys.insert(op.key.to_vec());
+                    self.keys
+                        .entry(op.keyspace)
+                        .or_default()
+                        .insert(op.key.to_vec());
                 }
             }
         }
     }
 
-    /// True when `key` is written.
-    fn contains(&self, key: &[u8]) -> bool {
-        self.keys.contains(key)
+    /// True when `key` of keyspace `ks` is written.
+    fn contains(&self, ks: u32, key: &[u8]) -> bool {
+        self.keys.get(&ks).is_some_and(|k| k.contains(key))
             || self
                 .ranges
                 .iter()
-                .any(|(s, e)| s.as_slice() <= key && key < e.as_slice())
+                .any(|(r, s, e)| *r == ks && s.as_slice() <= key && key < e.as_slice())
     }
 
-    /// A written key in `bounds`, or the first key of a range deletion
-    /// overlapping them.
-    fn first_in(&self, bounds: (Bound<&[u8]>, Bound<&[u8]>)) -> Option<Bytes> {
-        if let Some(k) = self.keys.range::<[u8], _>(bounds).next() {
+    /// A written key of keyspace `ks` in `bounds`, or the first key of a
+    /// range deletion there overlapping them.
+    fn first_in(&self, ks: u32, bounds: (Bound<&[u8]>, Bound<&[u8]>)) -> Option<Bytes> {
+        if let Some(k) = self
+            .keys
+            .get(&ks)
+            .and_then(|keys| keys.range::<[u8], _>(bounds).next())
+        {
             return Some(Bytes::copy_from_slice(k));
         }
         self.ranges
             .iter()
-            .find_map(|(s, e)| overlap_start(&bounds.0, &bounds.1, s, e))
+            .filter(|(r, _, _)| *r == ks)
+            .find_map(|(_, s, e)| overlap_start(&bounds.0, &bounds.1, s, e))
     }
 }
 
@@ -164,7 +183,7 @@ fn overlap_start(lo: &Bound<&[u8]>, hi: &Bound<&[u8]>, start: &[u8], end: &[u8])
 /// written after its snapshot, in `sv` or in `written` (keys written by
 /// earlier members of the same group, all numbered after the snapshot).
 fn find_conflict(
-    sv: &SuperVersion,
+    svs: &Superversions<'_>,
     check: &CommitCheck,
     written: &Written,
 ) -> Result<Option<Error>> {
@@ -173,17 +192,29 @@ fn find_conflict(
         snapshot: check.snapshot,
         kind,
     };
-    for (key, kind) in &check.keys {
-        if written.contains(key) || written_after(sv, key, check.snapshot)? {
+    // One superversion per keyspace for the whole check.
+    let mut loaded: Vec<(u32, Arc<SuperVersion>)> = Vec::new();
+    let mut sv_of = |ks: u32| -> Result<Arc<SuperVersion>> {
+        if let Some((_, sv)) = loaded.iter().find(|(id, _)| *id == ks) {
+            return Ok(Arc::clone(sv));
+        }
+        let sv = svs(ks)?;
+        loaded.push((ks, Arc::clone(&sv)));
+        Ok(sv)
+    };
+    for (ks, key, kind) in &check.keys {
+        if written.contains(*ks, key) || written_after(&*sv_of(*ks)?, key, check.snapshot)? {
             return Ok(Some(conflict(key.clone(), *kind)));
         }
     }
-    for (lo, hi) in &check.ranges {
+    for (ks, (lo, hi)) in &check.ranges {
         if range_is_empty(lo, hi) {
             continue;
         }
+        let sv = sv_of(*ks)?;
+        let sv = sv.as_ref();
         let bounds = (as_slice_bound(lo), as_slice_bound(hi));
-        if let Some(k) = written.first_in(bounds) {
+        if let Some(k) = written.first_in(*ks, bounds) {
             return Ok(Some(conflict(k, ConflictKind::Range)));
         }
         if let Some(k) = range_deleted_after(sv, &bounds, check.snapshot) {

@@ -27,6 +27,7 @@ use std::cmp::Ordering;
 
 use crate::coding::{put_length_prefixed, put_varint32, put_varint64, Cursor, DecodeError};
 use crate::key::{compare_internal, parse_internal_key};
+use crate::keyspace::{DEFAULT_KEYSPACE_NAME, MAX_KEYSPACE_NAME_LEN};
 use crate::options::MAX_KEY_SIZE;
 
 /// Number of levels a level number must be below.
@@ -44,19 +45,13 @@ const TAG_KEYSPACE: u64 = 9;
 const TAG_KEYSPACE_ADDED: u64 = 10;
 const TAG_KEYSPACE_DROPPED: u64 = 11;
 const TAG_MAX_KEYSPACE_ID: u64 = 12;
+const TAG_KEYSPACE_LOG_NUMBER: u64 = 13;
 
 /// The first manifest version whose edits may hold blob file tags (6–8).
 pub(crate) const BLOB_MANIFEST_VERSION: u32 = 2;
-
 /// The first manifest version whose edits may hold keyspace tags (9–12);
 /// it holds blob file tags too.
 pub(crate) const KEYSPACE_MANIFEST_VERSION: u32 = 3;
-
-/// The longest keyspace name, in bytes (of UTF-8).
-pub(crate) const MAX_KEYSPACE_NAME_LEN: usize = 255;
-
-/// The name of keyspace 0, which always exists: no other keyspace has it.
-pub(crate) const DEFAULT_KEYSPACE_NAME: &str = "default";
 
 /// What the manifest knows about one SST file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +160,11 @@ pub struct VersionEdit {
     /// The largest keyspace id ever allocated, so that ids are never
     /// reused (manifest version 3, tag 12; a snapshot edit carries it).
     pub max_keyspace_id: Option<u32>,
+    /// Log numbers of other keyspaces: `(keyspace, log number)`, each
+    /// raised to at least that (manifest version 3, tag 13). A flush
+    /// records those that moved on while idle, so every WAL below the
+    /// smallest log number may be deleted.
+    pub keyspace_log_numbers: Vec<(u32, u64)>,
 }
 
 impl VersionEdit {
@@ -187,6 +187,11 @@ impl VersionEdit {
         }
         if let Some(n) = self.log_number {
             put_varint64(out, TAG_LOG_NUMBER);
+            put_varint64(out, n);
+        }
+        for &(ks, n) in &self.keyspace_log_numbers {
+            put_varint64(out, TAG_KEYSPACE_LOG_NUMBER);
+            put_varint32(out, ks);
             put_varint64(out, n);
         }
         if let Some(n) = self.next_file_number {
@@ -249,15 +254,14 @@ impl VersionEdit {
             || !self.deleted_blob_files.is_empty()
     }
 
-    /// True when the edit has keyspace tags (9–12), which only manifests
-    /// of [`KEYSPACE_MANIFEST_VERSION`] may hold. (Used once the manifest
-    /// writes them: keyspaces are being built.)
-    #[allow(dead_code)]
+    /// True when the edit has keyspace tags (9–13), which only manifests
+    /// of [`KEYSPACE_MANIFEST_VERSION`] may hold.
     pub(crate) fn has_keyspace_tags(&self) -> bool {
         self.keyspace != 0
             || self.keyspace_added.is_some()
             || self.keyspace_dropped
             || self.max_keyspace_id.is_some()
+            || !self.keyspace_log_numbers.is_empty()
     }
 
     /// The encoding of this edit in a new buffer.
@@ -284,10 +288,11 @@ impl VersionEdit {
         let keyspaces = version >= KEYSPACE_MANIFEST_VERSION;
         let mut c = Cursor::new(data);
         let mut edit = VersionEdit::default();
-        // Where tags 9-12 and the first new file (tag 4 or 6) are, for the
+        // Where tags 9-13 and the first new file (tag 4 or 6) are, for the
         // checks that involve several tags (any order is valid).
         let (mut keyspace_at, mut added_at, mut dropped_at, mut max_id_at, mut new_file_at) =
             (None, None, None, None, None);
+        let mut other_log_at = None;
         while !c.is_empty() {
             let tag_at = c.position();
             let dup = DecodeError {
@@ -344,6 +349,15 @@ impl VersionEdit {
                         return Err(dup);
                     }
                     edit.max_keyspace_id = Some(c.varint32("bad max keyspace id")?);
+                }
+                TAG_KEYSPACE_LOG_NUMBER if keyspaces => {
+                    let ks = c.varint32("bad keyspace id")?;
+                    let n = c.varint64("bad keyspace log number")?;
+                    if edit.keyspace_log_numbers.iter().any(|&(k, _)| k == ks) {
+                        return Err(dup);
+                    }
+                    other_log_at.get_or_insert(tag_at);
+                    edit.keyspace_log_numbers.push((ks, n));
                 }
                 TAG_NEW_FILE => {
                     new_file_at.get_or_insert(tag_at);
@@ -410,6 +424,18 @@ impl VersionEdit {
                 return bad(
                     at.max(other),
                     "keyspace dropped by an edit that adds it or adds a file",
+                );
+            }
+        }
+        if let Some(at) = other_log_at {
+            if edit
+                .keyspace_log_numbers
+                .iter()
+                .any(|&(k, _)| k == edit.keyspace)
+            {
+                return bad(
+                    at,
+                    "an edit's own keyspace in a tag 13 (its log number is tag 1)",
                 );
             }
         }

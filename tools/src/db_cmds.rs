@@ -46,6 +46,17 @@ struct JsonDeletedFile {
 #[derive(Serialize)]
 struct JsonEdit {
     offset: u64,
+    /// The keyspace the edit's files and log number belong to (0:
+    /// `default`).
+    keyspace: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keyspace_added: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    keyspace_dropped: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_keyspace_id: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    keyspace_log_numbers: Vec<(u32, u64)>,
     log_number: Option<u64>,
     next_file_number: Option<u64>,
     last_sequence: Option<u64>,
@@ -57,6 +68,11 @@ impl JsonEdit {
     fn new(offset: u64, e: &VersionEdit) -> JsonEdit {
         JsonEdit {
             offset,
+            keyspace: e.keyspace,
+            keyspace_added: e.keyspace_added.clone(),
+            keyspace_dropped: e.keyspace_dropped,
+            max_keyspace_id: e.max_keyspace_id,
+            keyspace_log_numbers: e.keyspace_log_numbers.clone(),
             log_number: e.log_number,
             next_file_number: e.next_file_number,
             last_sequence: e.last_sequence,
@@ -148,8 +164,23 @@ pub fn manifest(ctx: &mut Ctx<'_>) -> io::Result<()> {
 
 fn write_edit(ctx: &mut Ctx<'_>, off: u64, e: &VersionEdit) -> io::Result<()> {
     let mut fields = Vec::new();
+    if e.keyspace != 0 {
+        fields.push(format!("keyspace {}", e.keyspace));
+    }
+    if let Some(name) = &e.keyspace_added {
+        fields.push(format!("adds keyspace {:?}", name));
+    }
+    if e.keyspace_dropped {
+        fields.push("drops the keyspace".to_string());
+    }
+    if let Some(n) = e.max_keyspace_id {
+        fields.push(format!("max_keyspace_id {n}"));
+    }
     if let Some(n) = e.log_number {
         fields.push(format!("log_number {n}"));
+    }
+    for (ks, n) in &e.keyspace_log_numbers {
+        fields.push(format!("log_number {n} of keyspace {ks}"));
     }
     if let Some(n) = e.next_file_number {
         fields.push(format!("next_file_number {n}"));
@@ -432,6 +463,8 @@ struct JsonHistogram {
 
 #[derive(Serialize)]
 struct JsonLevel {
+    /// The keyspace the level belongs to.
+    keyspace: String,
     level: u32,
     files: usize,
     size: u64,
@@ -480,21 +513,41 @@ fn summarize(ctx: &mut Ctx<'_>, dir: &Path) -> io::Result<Option<JsonDb>> {
             return Ok(None);
         }
     };
-    let mut levels: BTreeMap<u32, BTreeMap<u64, FileMetaData>> = BTreeMap::new();
-    let (mut log_number, mut next_file, mut last_seq) = (None, None, None);
+    // (keyspace id, level) -> files; keyspace id -> (name, log number).
+    let mut levels: BTreeMap<(u32, u32), BTreeMap<u64, FileMetaData>> = BTreeMap::new();
+    let mut keyspaces: BTreeMap<u32, (String, Option<u64>)> =
+        BTreeMap::from([(0, ("default".to_string(), None))]);
+    let (mut next_file, mut last_seq) = (None, None);
     for (_, e) in edits {
+        let ks = e.keyspace;
+        if let Some(name) = &e.keyspace_added {
+            keyspaces.insert(ks, (name.clone(), None));
+        }
+        if e.keyspace_dropped {
+            keyspaces.remove(&ks);
+            levels.retain(|(k, _), _| *k != ks);
+        }
         for (level, num) in &e.deleted_files {
-            if let Some(l) = levels.get_mut(level) {
+            if let Some(l) = levels.get_mut(&(ks, *level)) {
                 l.remove(num);
             }
         }
         for (level, f) in e.new_files {
-            levels.entry(level).or_default().insert(f.number, f);
+            levels.entry((ks, level)).or_default().insert(f.number, f);
         }
-        log_number = e.log_number.or(log_number);
+        if let (Some(n), Some(k)) = (e.log_number, keyspaces.get_mut(&ks)) {
+            k.1 = Some(n);
+        }
+        for (other, n) in e.keyspace_log_numbers {
+            if let Some(k) = keyspaces.get_mut(&other) {
+                k.1 = Some(n);
+            }
+        }
         next_file = e.next_file_number.or(next_file);
         last_seq = e.last_sequence.or(last_seq);
     }
+    // The oldest WAL some keyspace still needs.
+    let log_number = keyspaces.values().filter_map(|(_, n)| *n).min();
     levels.retain(|_, files| !files.is_empty());
     let total_entries: u64 = levels
         .values()
@@ -505,7 +558,7 @@ fn summarize(ctx: &mut Ctx<'_>, dir: &Path) -> io::Result<Option<JsonDb>> {
     let mut keys = Histogram::default();
     let mut values = Histogram::default();
     let mut out_levels = Vec::new();
-    for (&level, files) in &levels {
+    for (&(ks, level), files) in &levels {
         let mut raw = 0u64;
         let mut data = 0u64;
         for f in files.values() {
@@ -548,6 +601,7 @@ fn summarize(ctx: &mut Ctx<'_>, dir: &Path) -> io::Result<Option<JsonDb>> {
             .max_by_key(|f| user(&f.largest))
             .map(|f| JsonIKey::new(&f.largest, None));
         out_levels.push(JsonLevel {
+            keyspace: keyspaces.get(&ks).map_or_else(String::new, |k| k.0.clone()),
             level,
             files: files.len(),
             size: files.values().map(|f| f.file_size).sum(),
@@ -620,7 +674,13 @@ fn write_summary(ctx: &mut Ctx<'_>, d: &JsonDb) -> io::Result<()> {
         "{:<5} {:>5} {:>11} {:>10} {:>10} {:>8} {:>6} {:>21}  key range",
         "Level", "Files", "Size", "Entries", "Deletions", "Tomb%", "Comp", "Seq range"
     )?;
+    let several = d.levels.iter().any(|l| l.keyspace != "default");
+    let mut shown: Option<&str> = None;
     for l in &d.levels {
+        if several && shown != Some(l.keyspace.as_str()) {
+            writeln!(ctx.out, "[keyspace {}]", l.keyspace)?;
+            shown = Some(&l.keyspace);
+        }
         let range = match (&l.smallest_key, &l.largest_key) {
             (Some(a), Some(b)) => format!("{} .. {}", short_key(ctx, a), short_key(ctx, b)),
             _ => String::new(),
