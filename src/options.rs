@@ -182,6 +182,13 @@ pub struct Options {
     /// many bytes were appended since its last sync (0, the default, turns
     /// it off). Bounds what a power loss can take from unsynced writes.
     pub wal_bytes_per_sync: u64,
+    /// Most bytes the live WALs may hold before the keyspaces that keep the
+    /// oldest one alive are flushed (RocksDB's name): a keyspace written
+    /// rarely then never keeps old WALs, and recovery never replays more
+    /// than about this much. 0 (the default): 4 × the memtable memory of
+    /// all keyspaces (`write_buffer_size × max_write_buffer_number`
+    /// summed). Checked whenever a new WAL is started.
+    pub max_total_wal_size: u64,
     /// Periodic WAL sync by time: a background thread fdatasyncs the WAL
     /// when it holds writes older than this many milliseconds (0, the
     /// default, turns it off).
@@ -288,6 +295,7 @@ impl Default for Options {
             keyspaces: BTreeMap::new(),
             sync_writes: false,
             wal_bytes_per_sync: 0,
+            max_total_wal_size: 0,
             wal_sync_interval_ms: 0,
             wal_recovery_mode: WalRecoveryMode::PointInTime,
             wal_mmap: true,
@@ -341,6 +349,7 @@ impl fmt::Debug for Options {
             .field("keyspaces", &self.keyspaces)
             .field("sync_writes", &self.sync_writes)
             .field("wal_bytes_per_sync", &self.wal_bytes_per_sync)
+            .field("max_total_wal_size", &self.max_total_wal_size)
             .field("wal_sync_interval_ms", &self.wal_sync_interval_ms)
             .field("wal_recovery_mode", &self.wal_recovery_mode)
             .field("wal_mmap", &self.wal_mmap)
@@ -561,6 +570,7 @@ lightning_compaction::option_setters!(Options {
     keyspaces: BTreeMap<String, KeyspaceOptions>,
     sync_writes: bool,
     wal_bytes_per_sync: u64,
+    max_total_wal_size: u64,
     wal_sync_interval_ms: u64,
     wal_recovery_mode: WalRecoveryMode,
     wal_mmap: bool,
@@ -968,6 +978,7 @@ mod tests {
             "keyspaces",
             "sync_writes",
             "wal_bytes_per_sync",
+            "max_total_wal_size",
             "wal_sync_interval_ms",
             "wal_recovery_mode",
             "wal_mmap",
@@ -1004,6 +1015,7 @@ mod tests {
             keyspaces: BTreeMap::from([("logs".into(), KeyspaceOptions::default())]),
             sync_writes: true,
             wal_bytes_per_sync: 4096,
+            max_total_wal_size: 1 << 30,
             wal_sync_interval_ms: 7,
             wal_recovery_mode: WalRecoveryMode::TolerateTornTail,
             wal_mmap: false,
@@ -1061,6 +1073,7 @@ mod tests {
             keyspaces,
             sync_writes,
             wal_bytes_per_sync,
+            max_total_wal_size,
             wal_sync_interval_ms,
             wal_recovery_mode,
             wal_mmap,

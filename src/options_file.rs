@@ -57,6 +57,7 @@ const TOP_KEYS: &[&str] = &[
     "block_size_per_level",
     "sync_writes",
     "wal_bytes_per_sync",
+    "max_total_wal_size",
     "wal_sync_interval_ms",
     "wal_recovery_mode",
     "wal_mmap",
@@ -431,6 +432,7 @@ struct FileOptions {
     block_size_per_level: Vec<Size>,
     sync_writes: bool,
     wal_bytes_per_sync: Size,
+    max_total_wal_size: Size,
     wal_sync_interval_ms: u64,
     wal_recovery_mode: RecoveryMode,
     wal_mmap: bool,
@@ -557,6 +559,7 @@ impl Default for FileOptions {
             block_size_per_level: o.block_size_per_level.into_iter().map(Size).collect(),
             sync_writes: o.sync_writes,
             wal_bytes_per_sync: Size(o.wal_bytes_per_sync as usize),
+            max_total_wal_size: Size(o.max_total_wal_size as usize),
             wal_sync_interval_ms: o.wal_sync_interval_ms,
             wal_recovery_mode: o.wal_recovery_mode.into(),
             wal_mmap: o.wal_mmap,
@@ -604,6 +607,7 @@ impl FileOptions {
             block_size_per_level: self.block_size_per_level.into_iter().map(|s| s.0).collect(),
             sync_writes: self.sync_writes,
             wal_bytes_per_sync: self.wal_bytes_per_sync.0 as u64,
+            max_total_wal_size: self.max_total_wal_size.0 as u64,
             wal_sync_interval_ms: self.wal_sync_interval_ms,
             wal_recovery_mode: self.wal_recovery_mode.into(),
             wal_mmap: self.wal_mmap,
@@ -899,6 +903,11 @@ fn write_options(w: &mut Writer, o: &Options) {
         "Sync the WAL whenever this many bytes were appended since the last sync (0: off).",
         "wal_bytes_per_sync",
         &size_value(o.wal_bytes_per_sync),
+    );
+    kv(
+        "Flush the keyspaces keeping the oldest WAL alive once the live WALs hold this much (0: 4 x the memtable memory).",
+        "max_total_wal_size",
+        &size_value(o.max_total_wal_size),
     );
     kv(
         "Sync the WAL in the background when it holds writes older than this many ms (0: off).",

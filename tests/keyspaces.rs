@@ -298,6 +298,39 @@ fn an_idle_keyspace_does_not_keep_old_wals() {
     );
 }
 
+/// A keyspace written once and then left alone keeps a non-empty memtable
+/// in an old WAL: once the live WALs pass `max_total_wal_size` it is
+/// flushed, without any call to `flush`, and the old WALs go.
+#[test]
+fn max_total_wal_size_flushes_the_keyspace_that_pins_old_wals() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = common::fast_opts().max_total_wal_size(512 << 10);
+    let db = Db::open(dir.path(), opts.clone()).unwrap();
+    let rare = db.keyspace("rare").unwrap();
+    rare.put("once", "v").unwrap();
+    for i in 0..40_000 {
+        db.put(format!("k{i:06}"), [3u8; 100]).unwrap();
+    }
+    db.wait_for_compactions().unwrap();
+    let wals = common::files_with_suffix(dir.path(), ".log").len();
+    // 64 KiB memtables: 512 KiB of WALs is about 8 of them.
+    assert!(wals <= 12, "{wals} WALs kept alive");
+    let rare_files: u64 = (0..7)
+        .map(|l| {
+            rare.property_u64(&format!("lightning.num-files-at-level{l}"))
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(rare_files, 1, "the rarely written keyspace was flushed");
+    drop(rare);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts).unwrap();
+    assert_eq!(
+        db.keyspace("rare").unwrap().get("once").unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+}
+
 /// A keyspace created and never written: its empty memtable moves on
 /// with every new WAL, and the flushes of the default keyspace record
 /// that (manifest tag 13), so old WALs go without any flush of it.

@@ -48,6 +48,7 @@
 //!   numbers and writes nothing.
 
 use std::cell::UnsafeCell;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::Thread;
@@ -92,6 +93,10 @@ pub(crate) struct WriteQueue {
     pub(crate) active: Arc<ActiveMems>,
     /// Number of the WAL being written.
     pub(crate) wal_number: u64,
+    /// The WALs started since open that may still be live, oldest first:
+    /// each one's number and the WAL bytes written before it (for
+    /// `max_total_wal_size`).
+    wal_starts: VecDeque<(u64, u64)>,
 }
 
 impl WriteQueue {
@@ -103,6 +108,7 @@ impl WriteQueue {
             sync_group_us: 0,
             active: Arc::new(active),
             wal_number,
+            wal_starts: VecDeque::from([(wal_number, 0)]),
         }
     }
 }
@@ -977,13 +983,14 @@ impl DbInner {
             if !q.active.entries().iter().any(|(t, m)| due(t, m)) {
                 break Ok(());
             }
-            let switch: Vec<u32> = q
+            let mut switch: Vec<u32> = q
                 .active
                 .entries()
                 .iter()
                 .filter(|(t, m)| due(t, m))
                 .map(|(t, _)| t.id)
                 .collect();
+            self.add_wal_pinners(q, &mut switch);
             let crowded = q.active.entries().iter().find_map(|(t, _)| {
                 let n = t.sv.load().imms.len();
                 (switch.contains(&t.id) && n + 1 >= t.opts().max_write_buffer_number).then_some(n)
@@ -1075,6 +1082,8 @@ impl DbInner {
             }
         }
         q.wal_number = number;
+        let written = self.io.wal_bytes.load(Ordering::Relaxed);
+        q.wal_starts.push_back((number, written));
         q.active = Arc::new(ActiveMems::of(
             q.active.entries().iter().map(|(t, _)| Arc::clone(t)),
         ));
@@ -1082,6 +1091,53 @@ impl DbInner {
         st.pending = true;
         self.flush.work_cv.notify_one();
         Ok(())
+    }
+
+    /// `max_total_wal_size`: when the live WALs hold more than it, adds to
+    /// `switch` (the keyspaces about to get a new WAL) the keyspaces whose
+    /// active memtable keeps the oldest live WAL alive, so that they are
+    /// flushed and the WAL can go (RocksDB flushes them the same way).
+    /// Runs only when a new WAL is about to start.
+    fn add_wal_pinners(&self, q: &mut WriteQueue, switch: &mut Vec<u32>) {
+        let entries = q.active.entries();
+        let Some(oldest) = entries.iter().map(|(t, _)| t.oldest_log_needed()).min() else {
+            return;
+        };
+        while q.wal_starts.len() > 1 && q.wal_starts[1].0 <= oldest {
+            q.wal_starts.pop_front();
+        }
+        let start = q.wal_starts.front().map_or(0, |&(_, b)| b);
+        let live = self
+            .io
+            .wal_bytes
+            .load(Ordering::Relaxed)
+            .saturating_sub(start);
+        let limit = match self.opts.max_total_wal_size {
+            0 => entries
+                .iter()
+                .map(|(t, _)| {
+                    let o = t.opts();
+                    (o.write_buffer_size as u64).saturating_mul(o.max_write_buffer_number as u64)
+                })
+                .sum::<u64>()
+                .saturating_mul(4),
+            n => n,
+        };
+        if live <= limit {
+            return;
+        }
+        for (t, m) in entries {
+            let pins = t.oldest_log_needed() == oldest && t.sv.load().imms.is_empty();
+            if pins && !m.is_empty() && !switch.contains(&t.id) {
+                tracing::debug!(
+                    db = self.metrics.label.as_str(),
+                    keyspace = t.name.as_str(),
+                    live_wal_bytes = live,
+                    "flushing a keyspace that keeps the oldest WAL alive (max_total_wal_size)"
+                );
+                switch.push(t.id);
+            }
+        }
     }
 
     /// The error of each writer of `group` whose batch writes to a
