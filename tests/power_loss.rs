@@ -49,7 +49,7 @@ mod common;
 
 use common::Rng;
 use lightning_db::testing::{CrashMode, FaultFs, OpKind};
-use lightning_db::{Db, Options, WriteBatch, WriteOptions};
+use lightning_db::{Db, Keyspace, Options, WriteBatch, WriteOptions};
 
 const DIR: &str = "/db";
 const KEYS: u64 = 300;
@@ -67,14 +67,35 @@ enum Op {
 /// One batch: operations on keys, in order.
 type Batch = Vec<(Vec<u8>, Op)>;
 
-/// The batch as the engine takes it.
-fn write_batch(b: &Batch) -> WriteBatch {
+/// The keyspaces the keys are spread over ([`home`]): every batch writes
+/// several of them, all or nothing.
+const SPACES: [&str; 3] = ["default", "b", "c"];
+
+/// The index in [`SPACES`] of the keyspace that holds `key`.
+fn home(key: &[u8]) -> usize {
+    key.iter()
+        .fold(7u32, |a, &b| a.wrapping_mul(31).wrapping_add(u32::from(b))) as usize
+        % SPACES.len()
+}
+
+/// The handles of [`SPACES`] (created by the first open).
+fn spaces(db: &Db) -> Vec<Keyspace> {
+    SPACES.iter().map(|n| db.keyspace(n).unwrap()).collect()
+}
+
+/// The batch as the engine takes it: each key in its keyspace, a range
+/// deletion in all of them.
+fn write_batch(b: &Batch, ks: &[Keyspace]) -> WriteBatch {
     let mut wb = WriteBatch::new();
     for (k, op) in b {
         match op {
-            Op::Put(v) => wb.put(k, v),
-            Op::Delete => wb.delete(k),
-            Op::DeleteRange(end) => wb.delete_range(k.as_slice()..end.as_slice()),
+            Op::Put(v) => wb.put_in(&ks[home(k)], k, v),
+            Op::Delete => wb.delete_in(&ks[home(k)], k),
+            Op::DeleteRange(end) => {
+                for space in ks {
+                    wb.delete_range_in(space, k.as_slice()..end.as_slice());
+                }
+            }
         }
     }
     wb
@@ -192,49 +213,60 @@ fn apply(m: &mut Model, b: &Batch) -> Vec<Vec<u8>> {
 
 /// Reads the whole database every way and checks that the ways agree.
 fn read_state(db: &Db) -> Result<Model, String> {
-    let fwd: Model = db
-        .iter()
-        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("forward iteration failed: {e}"))?;
-    let rev: Vec<(Vec<u8>, Vec<u8>)> = db
-        .iter()
-        .rev()
-        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("reverse iteration failed: {e}"))?;
-    if !rev.iter().rev().eq(fwd
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect::<Vec<_>>()
-        .iter())
-    {
-        return Err("reverse iteration disagrees with forward iteration".into());
-    }
     let snap = db.snapshot();
-    let snap_state: Model = snap
-        .iter()
-        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("snapshot iteration failed: {e}"))?;
-    if snap_state != fwd {
-        return Err("snapshot iteration disagrees with the database".into());
-    }
-    for k in 0..KEYS {
-        let k = key(k);
-        let got = db.get(&k).map_err(|e| format!("get failed: {e}"))?;
-        let sgot = snap
-            .get(&k)
-            .map_err(|e| format!("snapshot get failed: {e}"))?;
-        let want = fwd.get(&k);
-        if got.as_deref() != want.map(|v| &v[..]) || sgot.as_deref() != want.map(|v| &v[..]) {
+    let mut all = Model::new();
+    for (i, ks) in spaces(db).iter().enumerate() {
+        let fwd: Model = ks
+            .iter()
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("forward iteration failed: {e}"))?;
+        let rev: Vec<(Vec<u8>, Vec<u8>)> = ks
+            .iter()
+            .rev()
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("reverse iteration failed: {e}"))?;
+        if !rev.iter().rev().eq(fwd
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+            .iter())
+        {
+            return Err("reverse iteration disagrees with forward iteration".into());
+        }
+        let snap_state: Model = snap
+            .iter_in(ks)
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("snapshot iteration failed: {e}"))?;
+        if snap_state != fwd {
+            return Err("snapshot iteration disagrees with the database".into());
+        }
+        for k in 0..KEYS {
+            let k = key(k);
+            let got = ks.get(&k).map_err(|e| format!("get failed: {e}"))?;
+            let sgot = snap
+                .get_in(ks, &k)
+                .map_err(|e| format!("snapshot get failed: {e}"))?;
+            let want = fwd.get(&k);
+            if got.as_deref() != want.map(|v| &v[..]) || sgot.as_deref() != want.map(|v| &v[..]) {
+                return Err(format!(
+                    "get({}) disagrees with iteration",
+                    String::from_utf8_lossy(&k)
+                ));
+            }
+        }
+        if let Some((k, _)) = fwd.iter().find(|(k, _)| home(k) != i) {
             return Err(format!(
-                "get({}) disagrees with iteration",
-                String::from_utf8_lossy(&k)
+                "key {} found in keyspace {}",
+                String::from_utf8_lossy(k),
+                SPACES[i]
             ));
         }
+        all.extend(fwd);
     }
-    Ok(fwd)
+    Ok(all)
 }
 
 /// The history outside the database.
@@ -387,6 +419,7 @@ fn workload(
     rng: &mut Rng,
     figs: &mut Figures,
 ) -> Result<(), String> {
+    let ks = spaces(db);
     let steps = 1 + rng.below(250);
     let cut_at = rng.below(steps);
     for step in 0..steps {
@@ -405,14 +438,16 @@ fn workload(
             figs.flushes += 1;
             h.durable = h.len();
         } else if r < 3 {
-            if let Err(e) = db.compact_range::<&[u8], _>(..) {
-                return expect_power_off(fs, "compact_range", e);
+            for space in &ks {
+                if let Err(e) = space.compact_range::<&[u8], _>(..) {
+                    return expect_power_off(fs, "compact_range", e);
+                }
             }
             figs.compactions += 1;
             h.durable = h.len();
         } else {
             let b = random_batch(h.len(), cfg.large, rng);
-            let wb = write_batch(&b);
+            let wb = write_batch(&b, &ks);
             let sync = rng.one_in(5);
             h.batches.push(b);
             figs.batches_written += 1;
@@ -653,8 +688,9 @@ fn power_cut_at_every_step_of_a_wal_switch() {
             .collect();
         let run = |fs: &Arc<FaultFs>, cut: Option<u64>| {
             let db = Db::open(DIR, opts(fs)).unwrap();
+            let ks = spaces(&db);
             for (i, b) in batches.iter().enumerate() {
-                let wb = write_batch(b);
+                let wb = write_batch(b, &ks);
                 let sync = i + 1 == synced || (i < synced && i % 8 == 0);
                 db.write_opt(wb, &WriteOptions::default().sync(sync))
                     .unwrap();
