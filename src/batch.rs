@@ -325,8 +325,8 @@ impl WriteBatch {
     }
 
     /// Adds the range tombstone `[start, end)` in keyspace 0 (nothing when
-    /// empty). Tests and fuzzing.
-    #[cfg(any(test, feature = "testing"))]
+    /// empty). Tests.
+    #[cfg(test)]
     pub(crate) fn push_range_tombstone(&mut self, start: &[u8], end: &[u8]) {
         self.push_range_tombstone_in(0, start, end);
     }

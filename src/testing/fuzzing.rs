@@ -94,12 +94,13 @@ pub fn decode_log(data: &[u8]) {
 }
 
 /// A WAL record payload ([`WriteBatch`]), decoded as each WAL format
-/// version (1: fixed header, 2: varint header). An accepted batch encodes
+/// version (1: fixed header, 2: varint header, 3: range deletions, 4:
+/// operations in a keyspace). An accepted batch encodes
 /// back to exactly the input bytes in that version, holds `count`
 /// operations within the limits, and has sequence numbers inside the
 /// 56-bit range.
 pub fn decode_write_batch(data: &[u8]) {
-    for version in [1, 2] {
+    for version in 1..=LogKind::Wal.format_version() {
         let Ok(mut b) = WriteBatch::from_wal_record(data, version) else {
             continue;
         };
@@ -124,11 +125,11 @@ pub fn decode_write_batch(data: &[u8]) {
         let mut again = WriteBatch::new();
         for op in b.iter() {
             match op.kind {
-                crate::batch::OpKind::Put => again.put(op.key, op.value),
-                crate::batch::OpKind::Delete => again.delete(op.key),
+                crate::batch::OpKind::Put => again.put_in_id(op.keyspace, op.key, op.value),
+                crate::batch::OpKind::Delete => again.delete_in_id(op.keyspace, op.key),
                 crate::batch::OpKind::DeleteRange => {
                     assert!(op.key < op.value, "accepted an empty range deletion");
-                    again.push_range_tombstone(op.key, op.value)
+                    again.push_range_tombstone_in(op.keyspace, op.key, op.value)
                 }
             }
         }
@@ -141,16 +142,20 @@ pub fn decode_write_batch(data: &[u8]) {
     }
 }
 
-/// A manifest record payload ([`VersionEdit`]). An accepted edit encodes
-/// to bytes that decode to the same edit.
+/// A manifest record payload ([`VersionEdit`]), decoded as each manifest
+/// format version. An accepted edit encodes to bytes that decode to the
+/// same edit.
 pub fn decode_version_edit(data: &[u8]) {
-    let Ok(e) = VersionEdit::decode_versioned(data, 2) else {
-        return;
-    };
-    let mut buf = Vec::new();
-    e.encode_into(&mut buf);
-    let again = VersionEdit::decode_versioned(&buf, 2).expect("re-encoded edit does not decode");
-    assert_eq!(again, e, "edit does not round-trip");
+    for version in 1..=LogKind::Manifest.format_version() {
+        let Ok(e) = VersionEdit::decode_versioned(data, version) else {
+            continue;
+        };
+        let mut buf = Vec::new();
+        e.encode_into(&mut buf);
+        let again =
+            VersionEdit::decode_versioned(&buf, version).expect("re-encoded edit does not decode");
+        assert_eq!(again, e, "edit does not round-trip");
+    }
 }
 
 /// A `CURRENT` file. An accepted one is exactly what the writer writes for
