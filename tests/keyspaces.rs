@@ -221,6 +221,12 @@ fn transactions_span_keyspaces_and_conflict_per_keyspace() {
 }
 
 #[test]
+fn keyspace_handles_are_clone_send_sync() {
+    fn assert_traits<T: Clone + Send + Sync + 'static>() {}
+    assert_traits::<lightning_db::Keyspace>();
+}
+
+#[test]
 fn names_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), common::fast_opts()).unwrap();
