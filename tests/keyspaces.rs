@@ -129,6 +129,10 @@ fn drop_keyspace_removes_it_and_its_files_and_the_name_can_return() {
     let again = db.keyspace("tmp").unwrap();
     assert_eq!(keys(again.iter()), ["new"]);
     assert!(db.verify().unwrap().is_ok());
+    drop(again);
+    db.close().unwrap();
+    let offline = Db::verify_dir(dir.path()).unwrap();
+    assert!(offline.is_ok(), "{:?}", offline.problems);
 }
 
 #[test]

@@ -510,6 +510,57 @@ fn summary_per_level_and_histograms() {
         .any(|b| b["min"] == 128 && b["max"] == 255));
 }
 
+/// A database with keyspaces: `manifest` shows each edit's keyspace, the
+/// additions and the drop; `summary` lists the levels per keyspace, the
+/// dropped keyspace's files gone.
+#[test]
+fn manifest_and_summary_show_keyspaces() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("db");
+    {
+        let db = Db::open(&dir, options(Compression::None)).unwrap();
+        let logs = db.keyspace("logs").unwrap();
+        let gone = db.keyspace("gone").unwrap();
+        for i in 0..100u32 {
+            db.put(format!("d{i:03}"), "v").unwrap();
+            logs.put(format!("l{i:03}"), "v").unwrap();
+            gone.put(format!("g{i:03}"), "v").unwrap();
+        }
+        db.flush().unwrap();
+        db.drop_keyspace("gone").unwrap();
+        db.close().unwrap();
+    }
+    let o = run(&["-f", s(&dir), "-c", "manifest"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("adds keyspace \"logs\""), "{out}");
+    assert!(out.contains("drops the keyspace"), "{out}");
+    let v = json(&run(&["-f", s(&dir), "-c", "manifest", "--json"]));
+    let edits = v["files"][0]["edits"].as_array().unwrap();
+    assert!(edits
+        .iter()
+        .any(|e| e["keyspace_added"] == "logs" && e["keyspace"].as_u64() == Some(1)));
+
+    let o = run(&["-f", s(&dir), "-c", "summary"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("[keyspace default]") && out.contains("[keyspace logs]"),
+        "{out}"
+    );
+    assert!(!out.contains("[keyspace gone]"), "{out}");
+    let v = json(&run(&["-f", s(&dir), "-c", "summary", "--json"]));
+    let levels = v["databases"][0]["levels"].as_array().unwrap();
+    let of = |ks: &str| -> u64 {
+        levels
+            .iter()
+            .filter(|l| l["keyspace"] == ks)
+            .map(|l| l["entries"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!((of("default"), of("logs"), of("gone")), (100, 100, 0));
+}
+
 #[test]
 fn manifest_and_wal_are_decoded() {
     let (t, dir) = db_dir();
