@@ -6,6 +6,10 @@
 //! the model finds a conflict (naming one of the conflicting keys), and the
 //! committed state always equals the model's.
 //!
+//! Keys live in two keyspaces (even keys in `default`, odd ones in
+//! `other`), so transactions read and write both, each scan reads one, and
+//! conflicts must be found per keyspace.
+//!
 //! Why it matters: the isolation promise of `docs/transactions.md` is only
 //! as good as the cases it was checked on; here validation must also find
 //! writes that moved into SST files.
@@ -16,7 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use common::fast_opts;
-use lightning_db::{Db, Error, IsolationLevel, Transaction, TransactionOptions};
+use lightning_db::{
+    Db, Error, IsolationLevel, Keyspace, Transaction, TransactionOptions, WriteBatch,
+};
 use proptest::prelude::*;
 
 const KEYS: u8 = 8;
@@ -24,6 +30,15 @@ const SLOTS: usize = 3;
 
 fn key(k: u8) -> Vec<u8> {
     vec![b'k', b'0' + k]
+}
+
+/// The keyspaces the keys live in: key `k` in `SPACES[k % 2]`, so that
+/// transactions and plain batches span two keyspaces.
+const SPACES: [&str; 2] = ["default", "other"];
+
+/// The index in [`SPACES`] of the keyspace holding `key` (from [`key`]).
+fn home(key: &[u8]) -> usize {
+    usize::from(key[1] - b'0') % SPACES.len()
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +63,8 @@ enum Op {
     },
     Range {
         slot: usize,
+        /// The keyspace scanned (index in [`SPACES`]).
+        space: usize,
         lo: Option<(u8, bool)>,
         hi: Option<(u8, bool)>,
         pattern: u32,
@@ -83,7 +100,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (slot.clone(), k.clone(), any::<bool>()).prop_map(|(slot, k, for_update)| Op::Get { slot, k, for_update }),
         5 => (slot.clone(), k.clone(), any::<u8>()).prop_map(|(slot, k, v)| Op::Put { slot, k, v }),
         2 => (slot.clone(), k.clone()).prop_map(|(slot, k)| Op::Delete { slot, k }),
-        2 => (slot.clone(), bound.clone(), bound, any::<u32>()).prop_map(|(slot, lo, hi, pattern)| Op::Range { slot, lo, hi, pattern }),
+        2 => (slot.clone(), 0..SPACES.len(), bound.clone(), bound, any::<u32>()).prop_map(|(slot, space, lo, hi, pattern)| Op::Range { slot, space, lo, hi, pattern }),
         3 => slot.clone().prop_map(|slot| Op::Commit { slot }),
         1 => slot.prop_map(|slot| Op::Rollback { slot }),
         2 => (k.clone(), any::<u8>()).prop_map(|(k, v)| Op::PlainPut { k, v }),
@@ -187,7 +204,8 @@ struct ModelTxn {
     writes: BTreeMap<Vec<u8>, Val>,
     for_update: BTreeSet<Vec<u8>>,
     reads: BTreeSet<Vec<u8>>,
-    ranges: Vec<Range>,
+    /// Ranges scanned, with the keyspace scanned.
+    ranges: Vec<(usize, Range)>,
 }
 
 impl ModelTxn {
@@ -203,8 +221,13 @@ impl ModelTxn {
         check.extend(self.for_update.iter().cloned());
         if self.serializable {
             check.extend(self.reads.iter().cloned());
-            for r in &self.ranges {
-                check.extend(h.versions.range(r.clone()).map(|(k, _)| k.clone()));
+            for (space, r) in &self.ranges {
+                check.extend(
+                    h.versions
+                        .range(r.clone())
+                        .map(|(k, _)| k.clone())
+                        .filter(|k| home(k) == *space),
+                );
             }
         }
         let mut conflicts: BTreeSet<Vec<u8>> = check
@@ -212,7 +235,8 @@ impl ModelTxn {
             .filter(|k| h.written_after(k, self.snap))
             .collect();
         if self.serializable {
-            for r in &self.ranges {
+            // Range deletions are written to every keyspace.
+            for (_, r) in &self.ranges {
                 conflicts.extend(h.range_deleted_in(r, self.snap));
             }
         }
@@ -241,11 +265,12 @@ fn empty(lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
 /// Reads `lo..hi` from both ends as `pattern`'s bits say (1: front).
 fn scan(
     tx: &Transaction,
+    ks: &Keyspace,
     lo: Bound<Vec<u8>>,
     hi: Bound<Vec<u8>>,
     pattern: u32,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut it = tx.range((lo, hi));
+    let mut it = tx.range_in(ks, (lo, hi));
     let (mut front, mut back) = (Vec::new(), Vec::new());
     for i in 0.. {
         let from_front = i >= 32 || pattern >> i & 1 == 1;
@@ -302,6 +327,7 @@ fn begin(db: &Db, h: &History, serializable: bool) -> (Transaction, ModelTxn) {
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), fast_opts()).unwrap();
+    let ks: Vec<Keyspace> = SPACES.iter().map(|n| db.keyspace(n).unwrap()).collect();
     let mut h = History::default();
     let mut txs: Vec<Option<(Transaction, ModelTxn)>> = (0..SLOTS).map(|_| None).collect();
     for (step, op) in ops.into_iter().enumerate() {
@@ -326,11 +352,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             } => {
                 if let Some((tx, m)) = &mut txs[slot] {
                     let k = key(k);
+                    let space = &ks[home(&k)];
                     let got = if for_update {
                         m.for_update.insert(k.clone());
-                        tx.get_for_update(&k).unwrap()
+                        tx.get_for_update_in(space, &k).unwrap()
                     } else {
-                        tx.get(&k).unwrap()
+                        tx.get_in(space, &k).unwrap()
                     };
                     m.reads.insert(k.clone());
                     prop_assert_eq!(got.map(|v| v.to_vec()), m.get(&h, &k), "step {}: get", step);
@@ -338,25 +365,26 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Put { slot, k, v } => {
                 if let Some((tx, m)) = &mut txs[slot] {
-                    tx.put(key(k), [v]);
+                    tx.put_in(&ks[home(&key(k))], key(k), [v]);
                     m.writes.insert(key(k), Some(vec![v]));
                 }
             }
             Op::Delete { slot, k } => {
                 if let Some((tx, m)) = &mut txs[slot] {
-                    tx.delete(key(k));
+                    tx.delete_in(&ks[home(&key(k))], key(k));
                     m.writes.insert(key(k), None);
                 }
             }
             Op::Range {
                 slot,
+                space,
                 lo,
                 hi,
                 pattern,
             } => {
                 if let Some((tx, m)) = &mut txs[slot] {
                     let (lo, hi) = (to_bound(lo), to_bound(hi));
-                    let got = scan(tx, lo.clone(), hi.clone(), pattern);
+                    let got = scan(tx, &ks[space], lo.clone(), hi.clone(), pattern);
                     let expect: Vec<(Vec<u8>, Vec<u8>)> = if empty(&lo, &hi) {
                         Vec::new()
                     } else {
@@ -371,11 +399,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                                 .map(|(k, _)| k.clone()),
                         );
                         keys.into_iter()
+                            .filter(|k| home(k) == space)
                             .filter_map(|k| m.get(&h, &k).map(|v| (k, v)))
                             .collect()
                     };
                     if !empty(&lo, &hi) {
-                        m.ranges.push((lo, hi));
+                        m.ranges.push((space, (lo, hi)));
                     }
                     prop_assert_eq!(got, expect, "step {}: range", step);
                 }
@@ -418,26 +447,38 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::PlainPut { k, v } => {
-                db.put(key(k), [v]).unwrap();
+                ks[home(&key(k))].put(key(k), [v]).unwrap();
                 h.commit(&BTreeMap::from([(key(k), Some(vec![v]))]));
             }
             Op::PlainDelete { k } => {
-                db.delete(key(k)).unwrap();
+                ks[home(&key(k))].delete(key(k)).unwrap();
                 h.commit(&BTreeMap::from([(key(k), None)]));
             }
             Op::PlainDeleteRange { lo, hi } => {
-                db.delete_range(key(lo)..key(hi)).unwrap();
+                // One batch over both keyspaces: one commit.
+                let mut b = WriteBatch::new();
+                for space in &ks {
+                    b.delete_range_in(space, key(lo)..key(hi));
+                }
+                db.write(b).unwrap();
                 h.delete_range(key(lo), key(hi));
             }
             Op::Flush => db.flush().unwrap(),
-            Op::Compact => db.compact_range::<&[u8], _>(..).unwrap(),
+            Op::Compact => {
+                for space in &ks {
+                    space.compact_range::<&[u8], _>(..).unwrap();
+                }
+            }
         }
-        prop_assert_eq!(
-            common::dump(&db).unwrap(),
-            h.latest(),
-            "step {}: committed state",
-            step
-        );
+        let mut state = BTreeMap::new();
+        for (i, space) in ks.iter().enumerate() {
+            for r in space.iter() {
+                let (k, v) = r.unwrap();
+                prop_assert_eq!(home(&k), i, "step {}: key in the wrong keyspace", step);
+                state.insert(k.to_vec(), v.to_vec());
+            }
+        }
+        prop_assert_eq!(state, h.latest(), "step {}: committed state", step);
     }
     Ok(())
 }
