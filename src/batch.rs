@@ -16,6 +16,9 @@
 //! kind 1, 0, 3 (WAL format version 4, [`KEYSPACE_WAL_VERSION`]). An
 //! operation on keyspace 0 is always written with kinds 0, 1, 3, so a batch
 //! of the default keyspace only is encoded exactly as before version 4.
+//! Kinds 7 and 8 are merges (the "value" is the operand) in keyspace 0 and
+//! in another keyspace (followed by its id), from WAL format version 5
+//! ([`MERGE_WAL_VERSION`]).
 //!
 //! ```text
 //! ```
@@ -54,9 +57,13 @@ pub(crate) const BATCH_HEADER_LEN: usize = 12;
 pub(crate) const RANGE_DELETE_WAL_VERSION: u32 = 3;
 
 /// The first WAL format version whose batches may hold operations in a
-/// keyspace (kinds 4, 5, 6), and the version this build writes
-/// ([`crate::log::LogKind::format_version`]).
+/// keyspace (kinds 4, 5, 6).
 pub(crate) const KEYSPACE_WAL_VERSION: u32 = 4;
+
+/// The first WAL format version whose batches may hold merges (kinds 7,
+/// 8), and the version this build writes
+/// ([`crate::log::LogKind::format_version`]).
+pub(crate) const MERGE_WAL_VERSION: u32 = 5;
 
 /// An ordered group of puts and deletes, applied atomically by a write:
 /// after a crash either every operation of the batch is visible or none is.
@@ -73,8 +80,10 @@ pub struct WriteBatch {
     user_bytes: u64,
     /// Number of delete operations (for the statistics).
     deletes: u64,
-    /// Number of operations on a keyspace other than 0 (kinds 4, 5, 6).
+    /// Number of operations on a keyspace other than 0 (kinds 4, 5, 6, 8).
     keyspace_ops: u64,
+    /// Number of merges (kinds 7, 8).
+    merges: u64,
 }
 
 /// What one operation of a batch does.
@@ -86,12 +95,14 @@ pub(crate) enum OpKind {
     Put,
     /// Deletes every key in `[key, value)` (a range tombstone).
     DeleteRange,
+    /// Adds the merge operand `value` to the key.
+    Merge,
 }
 
 impl OpKind {
     /// The operation's byte in the encoding, for an operation on keyspace
-    /// `keyspace`: 0, 1, 3 on keyspace 0, else 5, 4, 6 (followed by the
-    /// keyspace id).
+    /// `keyspace`: 0, 1, 3, 7 on keyspace 0, else 5, 4, 6, 8 (followed by
+    /// the keyspace id).
     pub(crate) fn code(self, keyspace: u32) -> u8 {
         match (self, keyspace == 0) {
             (OpKind::Delete, true) => 0,
@@ -100,13 +111,16 @@ impl OpKind {
             (OpKind::Put, false) => 4,
             (OpKind::Delete, false) => 5,
             (OpKind::DeleteRange, false) => 6,
+            (OpKind::Merge, true) => 7,
+            (OpKind::Merge, false) => 8,
         }
     }
 
     /// Decodes an operation byte of a WAL of format `version`: delete
     /// range only from [`RANGE_DELETE_WAL_VERSION`] on, the keyspace kinds
-    /// only from [`KEYSPACE_WAL_VERSION`] on. The flag is true for the
-    /// keyspace kinds, whose byte is followed by a keyspace id.
+    /// only from [`KEYSPACE_WAL_VERSION`] on, merges only from
+    /// [`MERGE_WAL_VERSION`] on. The flag is true for the keyspace kinds,
+    /// whose byte is followed by a keyspace id.
     pub(crate) fn from_code(b: u8, version: u32) -> Option<(OpKind, bool)> {
         let ks = version >= KEYSPACE_WAL_VERSION;
         match b {
@@ -116,6 +130,8 @@ impl OpKind {
             4 if ks => Some((OpKind::Put, true)),
             5 if ks => Some((OpKind::Delete, true)),
             6 if ks => Some((OpKind::DeleteRange, true)),
+            7 if version >= MERGE_WAL_VERSION => Some((OpKind::Merge, false)),
+            8 if version >= MERGE_WAL_VERSION => Some((OpKind::Merge, true)),
             _ => None,
         }
     }
@@ -125,6 +141,7 @@ impl OpKind {
         match self {
             OpKind::Delete => Some(ValueKind::Delete),
             OpKind::Put => Some(ValueKind::Value),
+            OpKind::Merge => Some(ValueKind::Merge),
             OpKind::DeleteRange => None,
         }
     }
@@ -153,6 +170,7 @@ impl Default for WriteBatch {
             user_bytes: 0,
             deletes: 0,
             keyspace_ops: 0,
+            merges: 0,
         }
     }
 }
@@ -213,6 +231,43 @@ impl WriteBatch {
     /// ```
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
         self.delete_in_id(0, key);
+    }
+
+    /// Adds "merge `operand` into `key`": the key's value becomes the
+    /// keyspace's merge operator applied to its current value and the
+    /// operand ([`crate::MergeOperator`]; RocksDB's `Merge`). Writing a
+    /// batch with a merge into a keyspace without a merge operator fails
+    /// with `InvalidArgument` and writes nothing. Operands count as values
+    /// for the size limits.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use lightning_db::{Db, Options, U64AddOperator, WriteBatch};
+    ///
+    /// let db = Db::open(dir.path(), Options::new().merge_operator(Some(Arc::new(U64AddOperator))))?;
+    /// let mut batch = WriteBatch::new();
+    /// batch.merge("visits", 1u64.to_le_bytes());
+    /// batch.merge("visits", 1u64.to_le_bytes());
+    /// db.write(batch)?;
+    /// assert_eq!(db.get("visits")?.as_deref(), Some(&2u64.to_le_bytes()[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn merge(&mut self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) {
+        self.merge_in_id(0, key, operand);
+    }
+
+    /// [`merge`](Self::merge) in keyspace `ks` (0: `default`).
+    pub(crate) fn merge_in_id(&mut self, ks: u32, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) {
+        let operand = operand.as_ref();
+        self.push_op(OpKind::Merge, ks, key.as_ref(), Some(operand));
+        self.max_value = self.max_value.max(operand.len());
+        self.merges += 1;
+    }
+
+    /// True when the batch holds a merge. O(1).
+    pub(crate) fn has_merges(&self) -> bool {
+        self.merges != 0
     }
 
     /// [`delete`](Self::delete) in keyspace `ks` (0: `default`).
@@ -524,6 +579,7 @@ impl WriteBatch {
         self.user_bytes += other.user_bytes;
         self.deletes += other.deletes;
         self.keyspace_ops += other.keyspace_ops;
+        self.merges += other.merges;
         self.set_ops(self.ops + other.ops);
     }
 
@@ -577,6 +633,7 @@ impl WriteBatch {
         }
         let (mut max_key, mut max_value, mut user_bytes, mut deletes, mut keyspace_ops) =
             (0usize, 0usize, 0u64, 0u64, 0u64);
+        let mut merges = 0u64;
         for _ in 0..count {
             let at = c.position();
             let (kind, in_keyspace) =
@@ -589,11 +646,11 @@ impl WriteBatch {
             if in_keyspace {
                 let ks_at = c.position();
                 if c.varint32("bad keyspace id in write batch operation")? == 0 {
-                    // Keyspace 0 is written with kinds 0, 1, 3: no writer
-                    // writes it with a keyspace kind.
+                    // Keyspace 0 is written with kinds 0, 1, 3, 7: no
+                    // writer writes it with a keyspace kind.
                     return Err(DecodeError {
                         offset: ks_at,
-                        reason: "write batch operation of kind 4-6 names keyspace 0",
+                        reason: "write batch operation of kind 4-6 or 8 names keyspace 0",
                     });
                 }
                 keyspace_ops += 1;
@@ -610,7 +667,8 @@ impl WriteBatch {
             user_bytes += key.len() as u64;
             match kind {
                 OpKind::Delete => deletes += 1,
-                OpKind::Put => {
+                OpKind::Put | OpKind::Merge => {
+                    merges += u64::from(kind == OpKind::Merge);
                     let value_at = c.position();
                     let value = c.length_prefixed("write batch value runs past the record")?;
                     if value.len() > MAX_VALUE_SIZE {
@@ -658,6 +716,7 @@ impl WriteBatch {
             user_bytes,
             deletes,
             keyspace_ops,
+            merges,
         })
     }
 }

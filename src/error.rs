@@ -97,6 +97,24 @@ pub enum Error {
     #[error("keyspace `{0}` was dropped")]
     KeyspaceDropped(String),
 
+    /// A read met merge operands of `key` that could not be folded: the
+    /// keyspace's merge operator `operator` failed with `reason`, or the
+    /// keyspace has no merge operator (`operator` is empty) although it
+    /// holds operands. Nothing was changed; compaction keeps the operands.
+    #[error(
+        "merge of key {} failed: {}",
+        escape_key(key),
+        if operator.is_empty() { format!("the keyspace has no merge operator ({reason})") } else { format!("merge operator `{operator}`: {reason}") }
+    )]
+    Merge {
+        /// The key being read.
+        key: bytes::Bytes,
+        /// The operator's name; empty when none is set.
+        operator: String,
+        /// What went wrong.
+        reason: String,
+    },
+
     /// A transaction could not commit: another commit wrote `key` after
     /// the transaction's snapshot (sequence number `snapshot`), and `kind`
     /// says why the transaction cared about that key. Nothing of the

@@ -356,6 +356,8 @@ pub enum WalOpKind {
     Delete,
     /// Deletes every key in `[key, value)`.
     DeleteRange,
+    /// Merges the operand `value` into the key.
+    Merge,
 }
 
 impl WalOpKind {
@@ -365,6 +367,7 @@ impl WalOpKind {
             WalOpKind::Put => "put",
             WalOpKind::Delete => "delete",
             WalOpKind::DeleteRange => "delete_range",
+            WalOpKind::Merge => "merge",
         }
     }
 }
@@ -375,6 +378,7 @@ impl From<crate::batch::OpKind> for WalOpKind {
             crate::batch::OpKind::Put => WalOpKind::Put,
             crate::batch::OpKind::Delete => WalOpKind::Delete,
             crate::batch::OpKind::DeleteRange => WalOpKind::DeleteRange,
+            crate::batch::OpKind::Merge => WalOpKind::Merge,
         }
     }
 }

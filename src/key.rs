@@ -33,12 +33,16 @@ pub enum ValueKind {
     /// value is a blob reference (`docs/format.md`, "Blob files"). Only in
     /// SST files: memtables, WALs and write batches hold whole values.
     BlobIndex = 2,
+    /// A merge operand: the key's value is the keyspace's merge operator
+    /// applied to the older value and every newer operand
+    /// ([`crate::MergeOperator`]). The entry's value is the operand.
+    Merge = 3,
 }
 
 impl ValueKind {
     /// The kind with the largest code; a lookup key uses it so that it sorts
     /// before every entry with the same user key and sequence number.
-    pub const FOR_SEEK: ValueKind = ValueKind::BlobIndex;
+    pub const FOR_SEEK: ValueKind = ValueKind::Merge;
 
     /// Decodes a kind byte; `None` for unknown codes.
     pub fn from_u8(b: u8) -> Option<ValueKind> {
@@ -46,14 +50,16 @@ impl ValueKind {
             0 => Some(ValueKind::Delete),
             1 => Some(ValueKind::Value),
             2 => Some(ValueKind::BlobIndex),
+            3 => Some(ValueKind::Merge),
             _ => None,
         }
     }
 
-    /// True for the kinds that set a value (inline or in a blob file).
+    /// True for the kinds that set a whole value (inline or in a blob
+    /// file): not a tombstone, not a merge operand.
     #[inline]
     pub fn is_value(self) -> bool {
-        self != ValueKind::Delete
+        matches!(self, ValueKind::Value | ValueKind::BlobIndex)
     }
 }
 

@@ -185,6 +185,26 @@ impl Keyspace {
         self.write(b, None)
     }
 
+    /// Merges `operand` into `key` in this keyspace with its merge
+    /// operator (see [`Db::merge`]).
+    pub fn merge(&self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = crate::db::take_spare_batch();
+        b.merge_in_id(self.tree.id, key, operand);
+        self.write(b, None)
+    }
+
+    /// [`merge`](Self::merge) with `opts`.
+    pub fn merge_opt(
+        &self,
+        key: impl AsRef<[u8]>,
+        operand: impl AsRef<[u8]>,
+        opts: &WriteOptions,
+    ) -> Result<()> {
+        let mut b = crate::db::take_spare_batch();
+        b.merge_in_id(self.tree.id, key, operand);
+        self.write(b, Some(opts))
+    }
+
     /// [`put`](Self::put) with `opts`.
     pub fn put_opt(
         &self,
@@ -314,6 +334,12 @@ impl WriteBatch {
     /// ```
     pub fn put_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         self.put_in_id(ks.id(), key, value);
+    }
+
+    /// Merges `operand` into `key` of keyspace `ks` (see
+    /// [`WriteBatch::merge`]).
+    pub fn merge_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) {
+        self.merge_in_id(ks.id(), key, operand);
     }
 
     /// Deletes `key` from keyspace `ks` (see [`WriteBatch::put_in`]).

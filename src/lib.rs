@@ -121,6 +121,7 @@ mod key;
 mod keyspace;
 mod log;
 mod memtable;
+mod merge_operator;
 mod metrics;
 mod options;
 mod options_file;
@@ -143,6 +144,7 @@ pub use error::{ConflictKind, Error, Result};
 pub use iter::db_iter::Iter;
 pub use keyspace::{Keyspace, DEFAULT_KEYSPACE_NAME, MAX_KEYSPACE_NAME_LEN};
 pub use lightning_compaction::stats::{CompactionStats, LevelStats};
+pub use merge_operator::{AppendOperator, MergeError, MergeOperator, U64AddOperator};
 pub use metrics::{
     BlobStats, DbStats, FilterStats, HistogramSnapshot, KeyspaceStats, MemtableStats, OpLatency,
     OpStats, RowCacheStats, StallCounter, StallStats, StatsLevel, TxnStats, WalStats,

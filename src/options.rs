@@ -135,6 +135,13 @@ pub struct Options {
     pub block_cache: Option<Arc<BlockCache>>,
     /// Block compression of new SST files (default none).
     pub compression: Compression,
+    /// Folds merge operands ([`crate::Db::merge`]; docs/merge.md) on reads
+    /// and in compaction (default `None`: merges are refused with
+    /// `InvalidArgument`). Not in the config file: it is code. Must be the
+    /// same operator at every open of a database that holds operands; a
+    /// read that meets operands without one fails with
+    /// [`crate::Error::Merge`].
+    pub merge_operator: Option<Arc<dyn crate::MergeOperator>>,
     /// Key-value separation (RocksDB's `enable_blob_files`, default off):
     /// values of at least [`min_blob_size`](Self::min_blob_size) bytes are
     /// written once, at flush, to blob files, and the SSTs hold small
@@ -283,6 +290,7 @@ impl Default for Options {
             block_cache_policy: CachePolicy::Arc,
             block_cache: None,
             compression: Compression::None,
+            merge_operator: None,
             enable_blob_files: false,
             min_blob_size: 4096,
             blob_file_size: 256 << 20,
@@ -331,6 +339,7 @@ impl fmt::Debug for Options {
             .field("block_cache_policy", &self.block_cache_policy)
             .field("block_cache", &self.block_cache)
             .field("compression", &self.compression)
+            .field("merge_operator", &self.merge_operator)
             .field("enable_blob_files", &self.enable_blob_files)
             .field("min_blob_size", &self.min_blob_size)
             .field("blob_file_size", &self.blob_file_size)
@@ -558,6 +567,7 @@ lightning_compaction::option_setters!(Options {
     block_cache_policy: CachePolicy,
     block_cache: Option<Arc<BlockCache>>,
     compression: Compression,
+    merge_operator: Option<Arc<dyn crate::MergeOperator>>,
     enable_blob_files: bool,
     min_blob_size: usize,
     blob_file_size: u64,
@@ -595,7 +605,11 @@ lightning_compaction::option_setters!(Options {
 macro_rules! per_tree_fields {
     (
         $(#[$meta:meta])*
-        pub struct KeyspaceOptions { $($field:ident: $t:ty),* $(,)? }
+        pub struct KeyspaceOptions {
+            $($field:ident: $t:ty),* $(,)?
+            ;
+            $($code_field:ident: $code_t:ty),* $(,)?
+        }
     ) => {
         $(#[$meta])*
         pub struct KeyspaceOptions {
@@ -605,16 +619,29 @@ macro_rules! per_tree_fields {
                 )]
                 pub $field: $t,
             )*
+            $(
+                #[doc = concat!(
+                    "The same as [`Options::", stringify!($code_field), "`], for one keyspace."
+                )]
+                pub $code_field: $code_t,
+            )*
         }
 
-        /// The names of the fields of [`KeyspaceOptions`], in order.
+        /// The names of the fields of [`KeyspaceOptions`] that are config
+        /// file keys, in order.
         pub(crate) const PER_TREE_KEYS: &[&str] = &[$(stringify!($field)),*];
+
+        /// The names of the fields of [`KeyspaceOptions`] set in code only
+        /// (not in the config file).
+        #[cfg(test)]
+        pub(crate) const PER_TREE_CODE_FIELDS: &[&str] = &[$(stringify!($code_field)),*];
 
         impl KeyspaceOptions {
             /// The per-tree fields of `o`.
             pub fn from_options(o: &Options) -> KeyspaceOptions {
                 KeyspaceOptions {
-                    $($field: o.$field.clone()),*
+                    $($field: o.$field.clone(),)*
+                    $($code_field: o.$code_field.clone(),)*
                 }
             }
         }
@@ -627,12 +654,15 @@ macro_rules! per_tree_fields {
             pub fn with_keyspace(&self, ks: &KeyspaceOptions) -> Options {
                 Options {
                     $($field: ks.$field.clone(),)*
+                    $($code_field: ks.$code_field.clone(),)*
                     ..self.clone()
                 }
             }
         }
 
-        lightning_compaction::option_setters!(KeyspaceOptions { $($field: $t),* });
+        lightning_compaction::option_setters!(KeyspaceOptions {
+            $($field: $t,)* $($code_field: $code_t),*
+        });
     };
 }
 
@@ -680,6 +710,9 @@ per_tree_fields! {
         enable_blob_garbage_collection: bool,
         blob_garbage_collection_age_cutoff: f64,
         compaction: CompactionConfig,
+        ;
+        // Set in code only: not config file keys.
+        merge_operator: Option<Arc<dyn crate::MergeOperator>>,
     }
 }
 
@@ -997,6 +1030,7 @@ mod tests {
         let src = include_str!("options.rs");
         let mut all = struct_fields(src, "Options");
         let mut split: Vec<String> = PER_TREE_KEYS.iter().map(|f| f.to_string()).collect();
+        split.extend(PER_TREE_CODE_FIELDS.iter().map(|f| f.to_string()));
         split.extend(NOT_PER_TREE.iter().map(|f| f.to_string()));
         all.sort_unstable();
         split.sort_unstable();
@@ -1049,6 +1083,7 @@ mod tests {
             blob_compression_type: Compression::Zstd { level: 2 },
             enable_blob_garbage_collection: false,
             blob_garbage_collection_age_cutoff: 0.5,
+            merge_operator: Some(Arc::new(crate::U64AddOperator)),
         };
         let out = base.with_keyspace(&ks);
         assert_eq!(

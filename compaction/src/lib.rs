@@ -41,5 +41,5 @@ pub use range_del::{Fragment, FragmentError, FragmentedTombstones, RangeTombston
 pub use stats::{CompactionStats, LevelStats, StallMicros};
 pub use types::{
     CompactionJob, CompactionReason, EntryCursor, EntryKind, EntryRef, FileInfo, KeyRange,
-    LevelInputs, LevelState, RunSink, RunWriter,
+    LevelInputs, LevelState, MergeFn, OperandMerge, RunSink, RunWriter,
 };

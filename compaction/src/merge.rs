@@ -37,6 +37,30 @@
 //! earliest-stripe tombstones it needs there); [`write_outputs`] collects
 //! the garbage itself for what the files store.
 //!
+//! # Merge operands
+//!
+//! A merge operand ([`EntryKind::Merge`]) does not hide the older versions
+//! of its stripe: a reader folds it onto them. When the newest version of
+//! a stripe is an operand, the merge gathers the stripe's operands, newest
+//! first, down to the first version that is not one (the *base*), and
+//! then, with an [`OperandMerge`] in the policy:
+//!
+//! - the base is a value or a tombstone, or a range tombstone of the same
+//!   stripe deletes everything older (the base is "absent"), or the key
+//!   has nothing older at all on the bottommost level: the operands and
+//!   the base become one value at the newest operand's sequence number
+//!   (a full merge). The stripe's older versions go as usual.
+//! - the stripe ends first (older versions are in older stripes, which
+//!   other readers see, or below this merge): the operands become one
+//!   operand (a partial merge), or stay as they are when the operator
+//!   cannot combine them.
+//! - the base is an [`EntryKind::Indirect`] value (which only the engine
+//!   can read), or the operator fails: the operands are kept, partially
+//!   merged if possible, and so is the base.
+//!
+//! Without an operator every operand and the base are kept. Either way
+//! each reader still finds, per stripe, everything it needs.
+//!
 //! # Output files
 //!
 //! [`OutputCutter`] cuts the merged entries into files between user keys.
@@ -50,7 +74,7 @@
 //! holding only tombstones.
 
 use crate::range_del::{Fragment, FragmentedTombstones};
-use crate::types::{EntryCursor, EntryKind, EntryRef, KeyRange, RunSink, RunWriter};
+use crate::types::{EntryCursor, EntryKind, EntryRef, KeyRange, MergeFn, RunSink, RunWriter};
 use std::cmp::Ordering;
 
 /// What the merge may drop.
@@ -64,6 +88,9 @@ pub struct GcPolicy {
     /// must include their extents too (an earliest-stripe range tombstone
     /// is dropped, so nothing it covers may live below).
     pub bottommost: bool,
+    /// Folds merge operands (see "Merge operands" in the [module
+    /// documentation](self)); `None` keeps them all.
+    pub merge: Option<MergeFn>,
 }
 
 /// Counters of one merge (or, added up, of a job).
@@ -186,46 +213,80 @@ pub fn merge_runs<C: EntryCursor>(
     let mut have_key = false;
     let mut last_stripe = 0usize;
     let mut drop_rest = false;
+    // Merge operands of the current key's stripe `last_stripe` waiting
+    // for their base (see "Merge operands").
+    let mut pending = Operands::default();
+    let fold = policy.merge.as_ref();
     while let Some(&top) = heap.first() {
         if let Some(e) = cursors[top].current() {
             let bytes = (e.user_key.len() + e.value.len()) as u64;
             stats.input_entries += 1;
             stats.input_bytes += bytes;
             let stripe = stripe_of(e.seq);
-            let keep = if !have_key || e.user_key != last_key.as_slice() {
-                last_key.clear();
-                last_key.extend_from_slice(e.user_key);
-                have_key = true;
-                drop_rest = false;
-                last_stripe = stripe;
-                fragment = ranges.fragment_at(e.user_key);
-                true
-            } else if drop_rest || stripe == last_stripe {
-                false
-            } else {
-                last_stripe = stripe;
-                true
-            };
+            let new_key = !have_key || e.user_key != last_key.as_slice();
             // The oldest range tombstone above the entry decides: if it is
             // in a later stripe, so are all the others.
-            let covered = || {
+            let covered = |fragment: Option<&Fragment>| {
                 fragment
                     .and_then(|f| f.oldest_above(e.seq))
                     .is_some_and(|t| stripe_of(t) == stripe)
             };
-            if !keep {
-                stats.dropped_versions += 1;
-            } else if e.kind == EntryKind::Delete && stripe == 0 && policy.bottommost {
-                stats.dropped_tombstones += 1;
-                drop_rest = true;
-            } else if covered() {
-                // `last_stripe` is this stripe: its older versions go as
-                // versions hidden by a newer one (they are covered too).
-                stats.dropped_by_range_tombstones += 1;
+            if !pending.is_empty() && !new_key && stripe == last_stripe {
+                // An older version in the stripe of waiting operands.
+                let base = if covered(fragment) {
+                    stats.dropped_by_range_tombstones += 1;
+                    Base::Absent
+                } else {
+                    match e.kind {
+                        EntryKind::Merge => Base::More,
+                        EntryKind::Value | EntryKind::Delete => Base::Entry(e),
+                        EntryKind::Indirect => Base::Opaque(e),
+                    }
+                };
+                match base {
+                    Base::More => pending.push(e),
+                    base => pending.finish(&last_key, base, fold, &mut stats, &mut emit)?,
+                }
             } else {
-                stats.output_entries += 1;
-                stats.output_bytes += bytes;
-                emit(e)?;
+                if !pending.is_empty() {
+                    // The stripe (or the key) ended before a base.
+                    let base = if new_key && policy.bottommost {
+                        Base::Absent
+                    } else {
+                        Base::Unknown
+                    };
+                    pending.finish(&last_key, base, fold, &mut stats, &mut emit)?;
+                }
+                let keep = if new_key {
+                    last_key.clear();
+                    last_key.extend_from_slice(e.user_key);
+                    have_key = true;
+                    drop_rest = false;
+                    last_stripe = stripe;
+                    fragment = ranges.fragment_at(e.user_key);
+                    true
+                } else if drop_rest || stripe == last_stripe {
+                    false
+                } else {
+                    last_stripe = stripe;
+                    true
+                };
+                if !keep {
+                    stats.dropped_versions += 1;
+                } else if e.kind == EntryKind::Delete && stripe == 0 && policy.bottommost {
+                    stats.dropped_tombstones += 1;
+                    drop_rest = true;
+                } else if covered(fragment) {
+                    // `last_stripe` is this stripe: its older versions go as
+                    // versions hidden by a newer one (they are covered too).
+                    stats.dropped_by_range_tombstones += 1;
+                } else if e.kind == EntryKind::Merge {
+                    pending.push(e);
+                } else {
+                    stats.output_entries += 1;
+                    stats.output_bytes += bytes;
+                    emit(e)?;
+                }
             }
             cursors[top].advance()?;
         }
@@ -236,7 +297,109 @@ pub fn merge_runs<C: EntryCursor>(
         }
         sift_down(&mut heap, &cursors, 0);
     }
+    if !pending.is_empty() {
+        let base = if policy.bottommost {
+            Base::Absent
+        } else {
+            Base::Unknown
+        };
+        pending.finish(&last_key, base, fold, &mut stats, &mut emit)?;
+    }
     Ok(stats)
+}
+
+/// What lies below a run of merge operands in their stripe.
+enum Base<'a> {
+    /// Another operand: the run goes on (never passed to `finish`).
+    More,
+    /// A value or a tombstone, which the operands apply to.
+    Entry(EntryRef<'a>),
+    /// Nothing: a range tombstone of the stripe deletes everything older,
+    /// or the key has no older version on the bottommost level.
+    Absent,
+    /// A value only the engine can read (a blob reference).
+    Opaque(EntryRef<'a>),
+    /// Older versions are in older stripes or below this merge.
+    Unknown,
+}
+
+/// The merge operands of one stripe of one key, newest first, owned (the
+/// cursors they came from have moved on).
+#[derive(Default)]
+struct Operands {
+    /// Each operand's sequence number and value.
+    ops: Vec<(u64, Vec<u8>)>,
+}
+
+impl Operands {
+    fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn push(&mut self, e: EntryRef<'_>) {
+        self.ops.push((e.seq, e.value.to_vec()));
+    }
+
+    /// Emits what the operands and `base` become (see "Merge operands" in
+    /// the module documentation) and empties the run.
+    fn finish<E>(
+        &mut self,
+        key: &[u8],
+        base: Base<'_>,
+        fold: Option<&MergeFn>,
+        stats: &mut MergeStats,
+        emit: &mut impl FnMut(EntryRef<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let ops = std::mem::take(&mut self.ops);
+        let Some((newest, _)) = ops.first().map(|(s, v)| (*s, v)) else {
+            return Ok(());
+        };
+        let oldest_first: Vec<&[u8]> = ops.iter().rev().map(|(_, v)| v.as_slice()).collect();
+        let mut out = |stats: &mut MergeStats, seq: u64, kind: EntryKind, value: &[u8]| {
+            stats.output_entries += 1;
+            stats.output_bytes += (key.len() + value.len()) as u64;
+            emit(EntryRef {
+                user_key: key,
+                seq,
+                kind,
+                value,
+            })
+        };
+        let full =
+            |base: Option<&[u8]>| fold.and_then(|f| f.0.full_merge(key, base, &oldest_first));
+        let merged = match base {
+            Base::Entry(b) => full((b.kind == EntryKind::Value).then_some(b.value)),
+            Base::Absent => full(None),
+            _ => None,
+        };
+        if let Some(v) = merged {
+            // Every operand and the base are folded into one value.
+            stats.dropped_versions += ops.len() as u64 - 1;
+            if let Base::Entry(_) = base {
+                stats.dropped_versions += 1;
+            }
+            return out(stats, newest, EntryKind::Value, &v);
+        }
+        let partial = match ops.len() {
+            1 => None,
+            _ => fold.and_then(|f| f.0.partial_merge(key, &oldest_first)),
+        };
+        match partial {
+            Some(v) => {
+                stats.dropped_versions += ops.len() as u64 - 1;
+                out(stats, newest, EntryKind::Merge, &v)?;
+            }
+            None => {
+                for (seq, v) in &ops {
+                    out(stats, *seq, EntryKind::Merge, v)?;
+                }
+            }
+        }
+        match base {
+            Base::Entry(b) | Base::Opaque(b) => out(stats, b.seq, b.kind, b.value),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The policy's snapshots, ascending, without duplicates.
@@ -383,5 +546,7 @@ where
     Ok((outputs, stats))
 }
 
+#[cfg(test)]
+mod operand_tests;
 #[cfg(test)]
 mod tests;

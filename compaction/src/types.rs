@@ -172,7 +172,44 @@ pub enum EntryKind {
     /// the engine's reference to it (a blob reference). Merged exactly as
     /// [`EntryKind::Value`].
     Indirect,
+    /// A merge operand: the key's value is the engine's merge operator
+    /// applied to the older value and the operands since. The merge folds
+    /// operands with an [`OperandMerge`] when it is given one (see
+    /// [`crate::merge`], "Merge operands"), and otherwise keeps them with
+    /// the version they apply to.
+    Merge,
 }
+
+/// Folds merge operands ([`EntryKind::Merge`]) during a merge: the
+/// engine's merge operator.
+pub trait OperandMerge: Send + Sync {
+    /// The value of `key` from its `base` value (`None`: absent or
+    /// deleted) and `operands`, oldest first; `None` when the operator
+    /// fails, and the merge then keeps the operands and the base.
+    fn full_merge(&self, key: &[u8], base: Option<&[u8]>, operands: &[&[u8]]) -> Option<Vec<u8>>;
+    /// One operand equal to `operands` (oldest first, at least two)
+    /// applied in order; `None` when they do not combine.
+    fn partial_merge(&self, key: &[u8], operands: &[&[u8]]) -> Option<Vec<u8>>;
+}
+
+/// A shared [`OperandMerge`], comparable by identity (so a
+/// [`crate::GcPolicy`] holding one stays `Eq`).
+#[derive(Clone)]
+pub struct MergeFn(pub std::sync::Arc<dyn OperandMerge>);
+
+impl std::fmt::Debug for MergeFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MergeFn")
+    }
+}
+
+impl PartialEq for MergeFn {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for MergeFn {}
 
 /// One internal entry, borrowed from its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -290,7 +290,9 @@ impl DbInner {
                 level: job.output_level,
                 blobs: blobs.as_ref(),
             };
-            let result = run_job(job, &inputs, &sink, &snapshots, &self.writable()?.pool)?;
+            let merge = crate::merge_operator::compaction_merge(&topts.merge_operator);
+            let pool = &self.writable()?.pool;
+            let result = run_job(job, &inputs, &sink, &snapshots, merge, pool)?;
             if !result.outputs.is_empty() {
                 self.fs.sync_dir(&self.dir)?;
             }

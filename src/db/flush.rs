@@ -83,6 +83,7 @@ pub(crate) fn build_table(
     let policy = GcPolicy {
         snapshots: snapshots.to_vec(),
         bottommost: false,
+        merge: crate::merge_operator::compaction_merge(&opts.merge_operator),
     };
     let mut blobs = BlobOutput::new(fs, dir, numbers, opts);
     let mut key = Vec::new();

@@ -362,6 +362,42 @@ impl Db {
         self.write_opt(b, opts)
     }
 
+    /// Merges `operand` into `key` (RocksDB's `Merge`): the key's value
+    /// becomes [`Options::merge_operator`] applied to its current value and
+    /// the operand, folded by reads and compaction (docs/merge.md). A blind
+    /// write: nothing is read, so it costs what a put costs. Fails with
+    /// `InvalidArgument` when no merge operator is set.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use lightning_db::{AppendOperator, Db, Options};
+    ///
+    /// let opts = Options::new().merge_operator(Some(Arc::new(AppendOperator::new("\n"))));
+    /// let db = Db::open(dir.path(), opts)?;
+    /// db.merge("log", "started")?;
+    /// db.merge("log", "ready")?;
+    /// assert_eq!(db.get("log")?.as_deref(), Some(&b"started\nready"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn merge(&self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = write::take_spare_batch();
+        b.merge(key, operand);
+        self.write(b)
+    }
+
+    /// [`merge`](Self::merge) with `opts`.
+    pub fn merge_opt(
+        &self,
+        key: impl AsRef<[u8]>,
+        operand: impl AsRef<[u8]>,
+        opts: &WriteOptions,
+    ) -> Result<()> {
+        let mut b = write::take_spare_batch();
+        b.merge(key, operand);
+        self.write_opt(b, opts)
+    }
+
     /// Deletes `key` (a no-op for an absent key, but still a write).
     ///
     /// ```
@@ -799,6 +835,7 @@ impl DbInner {
     pub(crate) fn write_user(&self, batch: WriteBatch, sync: bool) -> Result<()> {
         self.writable()?;
         batch.check_limits()?;
+        self.check_merges(&batch)?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -806,6 +843,33 @@ impl DbInner {
         let r = self.write(batch, sync, false);
         self.metrics.latency(Op::Write, timer);
         r
+    }
+
+    /// Refuses a batch that merges into a keyspace without a merge
+    /// operator. O(1) for a batch without merges.
+    pub(crate) fn check_merges(&self, batch: &WriteBatch) -> Result<()> {
+        if !batch.has_merges() {
+            return Ok(());
+        }
+        let mut checked: Vec<u32> = Vec::new();
+        for op in batch.iter() {
+            if op.kind != OpKind::Merge || checked.contains(&op.keyspace) {
+                continue;
+            }
+            checked.push(op.keyspace);
+            let tree = match op.keyspace {
+                tree::DEFAULT_KEYSPACE => Some(Arc::clone(&self.default)),
+                id => self.trees.read().get(&id).cloned(),
+            };
+            // A dropped keyspace is refused later, as for any write.
+            if tree.is_some_and(|t| t.merge_operator().is_none()) {
+                return Err(Error::InvalidArgument(format!(
+                    "merge into keyspace `{}`, which has no merge operator (set Options::merge_operator)",
+                    self.keyspace_name_of(op.keyspace)
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The write side, or [`Error::ReadOnly`] for a read-only handle.
@@ -882,6 +946,7 @@ impl DbInner {
         let seq = seq.unwrap_or_else(|| self.latest_seq_after_sv());
         let blobs = blob_resolver(&sv.version);
         let range_dels = sv.range_tombstone_sets();
+        let merge = tree.merge_operator();
         if self.metrics.op_timer().is_some() {
             let m = Arc::clone(&self.metrics);
             return Iter::new(
@@ -896,7 +961,8 @@ impl DbInner {
                 hi,
                 blobs,
                 range_dels,
-            );
+            )
+            .with_merge_operator(merge);
         }
         Iter::new(
             Box::new(move || Box::new(sv.merged_iter())),
@@ -906,6 +972,7 @@ impl DbInner {
             blobs,
             range_dels,
         )
+        .with_merge_operator(merge)
     }
 
     /// The latest visible sequence number, for a read whose superversion
@@ -968,7 +1035,7 @@ impl DbInner {
                     }
                     RowLookup::Miss => {
                         self.metrics.add(Counter::RowCacheMisses, 1);
-                        let r = sv.get_hashed(key, hash, seq);
+                        let r = sv.get_hashed(key, hash, seq, &|| tree.merge_operator());
                         if let Ok(v) = &r {
                             rc.fill(key, hash, seq, v.as_ref());
                         }
@@ -976,7 +1043,7 @@ impl DbInner {
                     }
                 }
             }
-            _ => sv.get(key, seq),
+            _ => sv.get(key, seq, &|| tree.merge_operator()),
         };
         let found = match &r {
             Ok(Some(v)) => Some(v.len()),

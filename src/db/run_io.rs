@@ -124,6 +124,7 @@ pub(crate) fn entry_kind(k: ValueKind) -> EntryKind {
         ValueKind::Delete => EntryKind::Delete,
         ValueKind::Value => EntryKind::Value,
         ValueKind::BlobIndex => EntryKind::Indirect,
+        ValueKind::Merge => EntryKind::Merge,
     }
 }
 
@@ -132,6 +133,7 @@ pub(crate) fn value_kind(k: EntryKind) -> ValueKind {
     match k {
         EntryKind::Delete => ValueKind::Delete,
         EntryKind::Indirect => ValueKind::BlobIndex,
+        EntryKind::Merge => ValueKind::Merge,
         _ => ValueKind::Value,
     }
 }

@@ -75,6 +75,11 @@ impl Tree {
         self.opts.load_full()
     }
 
+    /// The keyspace's merge operator now (`Options::merge_operator`).
+    pub(crate) fn merge_operator(&self) -> Option<Arc<dyn crate::MergeOperator>> {
+        self.opts.load().merge_operator.clone()
+    }
+
     /// The memtable size at which the active memtable is frozen (no
     /// reference count touched: read on every write group).
     #[inline]

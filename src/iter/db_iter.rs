@@ -18,6 +18,7 @@ use lightning_compaction::FragmentedTombstones;
 use super::InternalIterator;
 use crate::error::{Error, Result};
 use crate::key::{encode_internal_key, parse_internal_key, SeqNo, ValueKind, MAX_SEQUENCE};
+use crate::merge_operator::{fold, MergeOperator};
 
 /// Creates a fresh merged internal iterator over the pinned sources.
 pub(crate) type SourceFactory = Box<dyn Fn() -> Box<dyn InternalIterator> + Send + Sync>;
@@ -56,8 +57,15 @@ pub struct Iter {
     /// blob file (a reference is then a dangling one).
     blobs: Option<BlobResolver>,
     /// The value last yielded by `next_ref` when it was read from a blob
-    /// file (the borrowed view points here).
+    /// file or folded from merge operands (the borrowed view points here).
     front_blob: Bytes,
+    /// The front's current key was folded from merge operands: its value
+    /// is `front_blob`, its key `front_last`, and the cursor no longer
+    /// stands on it.
+    front_merged: bool,
+    /// Folds merge operands (the keyspace's operator; `None`: a key with
+    /// operands is an [`Error::Merge`]).
+    merge: Option<Arc<dyn MergeOperator>>,
     /// The range tombstones of the pinned memtables and files (empty:
     /// none). A visible version they delete is skipped like a tombstone.
     range_dels: Vec<Arc<FragmentedTombstones>>,
@@ -144,10 +152,19 @@ impl Iter {
             front_pending_step: false,
             blobs,
             front_blob: Bytes::new(),
+            front_merged: false,
+            merge: None,
             range_dels,
             pending: None,
             done: empty,
         }
+    }
+
+    /// Sets the merge operator that folds the operands this iterator
+    /// meets.
+    pub(crate) fn with_merge_operator(mut self, op: Option<Arc<dyn MergeOperator>>) -> Self {
+        self.merge = op;
+        self
     }
 
     /// An iterator that yields `e` once and ends (for a read that fails
@@ -228,6 +245,7 @@ impl Iter {
             }
             self.front = Some(it);
         }
+        self.front_merged = false;
         let it = self.front.as_mut()?;
         if std::mem::take(&mut self.front_pending_step) {
             it.next();
@@ -265,6 +283,21 @@ impl Iter {
                 || range_deleted(&self.range_dels, p.user_key, p.seq, self.read_seq)
             {
                 it.next();
+            } else if p.kind == ValueKind::Merge {
+                self.front_last.clear();
+                self.front_last.extend_from_slice(p.user_key);
+                self.front_has_last = true;
+                return Some(match self.fold_front() {
+                    Ok(v) => {
+                        self.front_blob = v;
+                        self.front_merged = true;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        Err(e)
+                    }
+                });
             } else {
                 self.front_last.clear();
                 self.front_last.extend_from_slice(p.user_key);
@@ -273,6 +306,42 @@ impl Iter {
                 return Some(Ok(()));
             }
         }
+    }
+
+    /// Folds the merge operands of the key in `front_last`, from the front
+    /// cursor's entry (its newest visible version, an operand) down to the
+    /// first version that is not one or that a range tombstone deletes.
+    /// Leaves the cursor past what it read (the caller skips the key's
+    /// remaining versions).
+    fn fold_front(&mut self) -> Result<Bytes> {
+        let mut operands: Vec<Bytes> = Vec::new();
+        let mut base: Option<(ValueKind, Bytes)> = None;
+        let Some(it) = self.front.as_mut() else {
+            return Err(Error::Internal("merge fold without a cursor".into()));
+        };
+        while it.valid() {
+            let p = parse_internal_key(it.key()).ok_or_else(corrupt_key)?;
+            if p.user_key != self.front_last.as_slice()
+                || range_deleted(&self.range_dels, p.user_key, p.seq, self.read_seq)
+            {
+                break;
+            }
+            match p.kind {
+                ValueKind::Merge => operands.push(it.value_bytes()),
+                ValueKind::Delete => break,
+                kind => {
+                    base = Some((kind, it.value_bytes()));
+                    break;
+                }
+            }
+            it.next();
+        }
+        it.status()?;
+        let base = match base {
+            Some((kind, v)) => Some(self.resolve(kind, v)?),
+            None => None,
+        };
+        fold(self.merge.as_ref(), &self.front_last, base.as_deref(), &operands)
     }
 
     /// The next `(key, value)` from the front, borrowed from the iterator:
@@ -289,6 +358,7 @@ impl Iter {
         }
         match self.advance_front()? {
             Err(e) => Some(Err(e)),
+            Ok(()) if self.front_merged => Some(Ok((&self.front_last[..], &self.front_blob[..]))),
             Ok(()) if self.front_kind() == ValueKind::BlobIndex => {
                 let r = self.front.as_ref().map(|it| it.value_bytes())?;
                 match self.resolve(ValueKind::BlobIndex, r) {
@@ -308,6 +378,10 @@ impl Iter {
     fn next_front(&mut self) -> Option<Result<(Bytes, Bytes)>> {
         match self.advance_front()? {
             Err(e) => Some(Err(e)),
+            Ok(()) if self.front_merged => Some(Ok((
+                Bytes::copy_from_slice(&self.front_last),
+                self.front_blob.clone(),
+            ))),
             Ok(()) => {
                 let kind = self.front_kind();
                 let it = self.front.as_ref()?;
@@ -359,8 +433,10 @@ impl Iter {
             cur_key.clear();
             cur_key.extend_from_slice(p.user_key);
             // Versions of one key come oldest first going backwards: the last
-            // one with seq <= read_seq is the visible one.
+            // one with seq <= read_seq is the visible one, unless merge
+            // operands (`ops`, oldest first) lie on top of it.
             let mut best: Option<(ValueKind, Bytes, SeqNo)> = None;
+            let mut ops: Vec<Bytes> = Vec::new();
             loop {
                 let Some(p) = parse_internal_key(it.key()) else {
                     return self.fail(corrupt_key());
@@ -368,13 +444,22 @@ impl Iter {
                 if p.user_key != cur_key.as_slice() {
                     break;
                 }
-                if p.seq <= self.read_seq {
+                if p.seq <= self.read_seq && p.kind == ValueKind::Merge {
+                    if range_deleted(&self.range_dels, &cur_key, p.seq, self.read_seq) {
+                        // Deleted with everything older.
+                        best = None;
+                        ops.clear();
+                    } else {
+                        ops.push(it.value_bytes());
+                    }
+                } else if p.seq <= self.read_seq {
                     let v = if p.kind == ValueKind::Delete {
                         Bytes::new()
                     } else {
                         it.value_bytes()
                     };
                     best = Some((p.kind, v, p.seq));
+                    ops.clear();
                 } else {
                     // Newer versions only from here on; none visible.
                     // Keep stepping to leave this key.
@@ -390,6 +475,24 @@ impl Iter {
             let live = |(k, _, seq): &(ValueKind, Bytes, SeqNo)| {
                 *k != ValueKind::Delete && !self.range_deleted(&cur_key, *seq)
             };
+            if !ops.is_empty() {
+                let base = match best.filter(live) {
+                    Some((kind, v, _)) => match self.resolve(kind, v) {
+                        Ok(v) => Some(v),
+                        Err(e) => return self.fail(e),
+                    },
+                    None => None,
+                };
+                ops.reverse();
+                let v = match fold(self.merge.as_ref(), &cur_key, base.as_deref(), &ops) {
+                    Ok(v) => v,
+                    Err(e) => return self.fail(e),
+                };
+                self.back_last.clear();
+                self.back_last.extend_from_slice(&cur_key);
+                self.back_has_last = true;
+                return Some(Ok((Bytes::from(cur_key), v)));
+            }
             if let Some((kind, v, _)) = best.filter(live) {
                 let v = match self.resolve(kind, v) {
                     Ok(v) => v,

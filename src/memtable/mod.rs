@@ -201,6 +201,9 @@ pub(crate) enum Lookup {
     Value(Bytes, SeqNo),
     /// The key was deleted.
     Deleted(SeqNo),
+    /// The newest version is a merge operand: the reader must fold it
+    /// with the older versions ([`crate::version::superversion::SuperVersion::get_hashed`]).
+    Merge(SeqNo),
 }
 
 impl MemTable {
@@ -407,12 +410,12 @@ impl MemTable {
         if parsed.user_key != user_key {
             return None;
         }
-        // The skiplist holds puts and deletes only (range tombstones are
-        // kept apart: `insert_range_tombstone`).
-        Some(if parsed.kind == ValueKind::Delete {
-            Lookup::Deleted(parsed.seq)
-        } else {
-            Lookup::Value(self.value_bytes(entry.key()), parsed.seq)
+        // The skiplist holds puts, deletes and merges (range tombstones
+        // are kept apart: `insert_range_tombstone`).
+        Some(match parsed.kind {
+            ValueKind::Delete => Lookup::Deleted(parsed.seq),
+            ValueKind::Merge => Lookup::Merge(parsed.seq),
+            _ => Lookup::Value(self.value_bytes(entry.key()), parsed.seq),
         })
     }
 

@@ -12,7 +12,10 @@ use crate::options::Compression;
 use super::block::BlockBuilder;
 use super::block_writer::BlockWriter;
 use super::filter::FilterBuilder;
-use super::footer::{Footer, BLOB_FORMAT_VERSION, FORMAT_VERSION, PLAIN_FORMAT_VERSION};
+use super::footer::{
+    Footer, BLOB_FORMAT_VERSION, MERGE_FORMAT_VERSION, PLAIN_FORMAT_VERSION,
+    RANGE_DEL_FORMAT_VERSION,
+};
 use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
 use super::index::IndexBuilder;
 use super::properties::TableProperties;
@@ -80,8 +83,10 @@ pub struct TableBuilder {
     sep_buf: Vec<u8>,
     props: TableProperties,
     /// Format version written: [`PLAIN_FORMAT_VERSION`], raised to
-    /// [`BLOB_FORMAT_VERSION`] by the first blob reference and to
-    /// [`FORMAT_VERSION`] by range tombstones (tests write older ones).
+    /// [`BLOB_FORMAT_VERSION`] by the first blob reference, to
+    /// [`RANGE_DEL_FORMAT_VERSION`] by range tombstones and to
+    /// [`MERGE_FORMAT_VERSION`] by the first merge operand (tests write
+    /// older ones).
     format_version: u32,
     /// Range tombstones to store ([`add_range_tombstones`](Self::add_range_tombstones)).
     range_dels: FragmentedTombstones,
@@ -134,8 +139,12 @@ impl TableBuilder {
                 "TableBuilder::add: not an internal key".into(),
             ));
         };
-        if parsed.kind == ValueKind::BlobIndex && self.format_version == PLAIN_FORMAT_VERSION {
-            self.format_version = BLOB_FORMAT_VERSION;
+        match parsed.kind {
+            ValueKind::BlobIndex if self.format_version == PLAIN_FORMAT_VERSION => {
+                self.format_version = BLOB_FORMAT_VERSION;
+            }
+            ValueKind::Merge => self.format_version = MERGE_FORMAT_VERSION,
+            _ => {}
         }
         let first = self.props.num_entries == 0;
         if !first && compare_internal(&self.last_key, ikey) != Ordering::Less {
@@ -285,7 +294,7 @@ impl TableBuilder {
             let mut buf = Vec::new();
             range_del_block::encode(&self.range_dels, &mut buf);
             let h = self.w.write_block(&buf, false)?;
-            self.format_version = self.format_version.max(FORMAT_VERSION);
+            self.format_version = self.format_version.max(RANGE_DEL_FORMAT_VERSION);
             self.note_range_bounds(points);
             let p = &mut self.props;
             p.num_range_deletions = self.range_dels.len() as u64;

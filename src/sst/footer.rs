@@ -14,9 +14,14 @@ use super::handle::BlockHandle;
 
 /// Magic bytes ending every SST file.
 pub(crate) const MAGIC: &[u8; 8] = b"LIGHTSST";
-/// The highest SST format version this build reads: 4, the version of
-/// tables holding range tombstones (a range-deletion block).
-pub(crate) const FORMAT_VERSION: u32 = 4;
+/// The highest SST format version this build reads: 5, the version of
+/// tables holding merge operands (kind 3).
+pub(crate) const FORMAT_VERSION: u32 = 5;
+/// The version of tables holding merge operands (kind 3).
+pub(crate) const MERGE_FORMAT_VERSION: u32 = 5;
+/// The version of tables holding range tombstones (a range-deletion
+/// block) and no merge operand.
+pub(crate) const RANGE_DEL_FORMAT_VERSION: u32 = 4;
 /// The version of tables holding blob references (kind 2) and no range
 /// tombstone.
 pub(crate) const BLOB_FORMAT_VERSION: u32 = 3;

@@ -127,6 +127,7 @@ pub fn decode_write_batch(data: &[u8]) {
             match op.kind {
                 crate::batch::OpKind::Put => again.put_in_id(op.keyspace, op.key, op.value),
                 crate::batch::OpKind::Delete => again.delete_in_id(op.keyspace, op.key),
+                crate::batch::OpKind::Merge => again.merge_in_id(op.keyspace, op.key, op.value),
                 crate::batch::OpKind::DeleteRange => {
                     assert!(op.key < op.value, "accepted an empty range deletion");
                     again.push_range_tombstone_in(op.keyspace, op.key, op.value)

@@ -11,14 +11,19 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::iter::merge::MergingIterator;
 use crate::iter::InternalIterator;
-use crate::key::SeqNo;
+use crate::key::{encode_internal_key, parse_internal_key, SeqNo, ValueKind};
 use crate::memtable::{Lookup, MemTable};
+use crate::merge_operator::MergeOperator;
 use crate::sst::filter_hash;
 use crate::version::version::Version;
 use lightning_compaction::FragmentedTombstones;
+
+/// Gives the keyspace's merge operator to a read that needs one (called
+/// only then, so a read without operands loads no options).
+pub(crate) type MergeSource<'a> = &'a dyn Fn() -> Option<Arc<dyn MergeOperator>>;
 
 /// Memtables and files as of one moment.
 pub(crate) struct SuperVersion {
@@ -32,13 +37,21 @@ pub(crate) struct SuperVersion {
 
 impl SuperVersion {
     /// The value of `key` visible at `seq`: memtables newest first, then
-    /// level-0 files newest first, then deeper levels.
-    pub(crate) fn get(&self, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
-        self.get_hashed(key, filter_hash(key), seq)
+    /// level-0 files newest first, then deeper levels. When the newest
+    /// version is a merge operand, `merge` gives the keyspace's operator
+    /// and the operands are folded ([`SuperVersion::get_merged`]).
+    pub(crate) fn get(&self, key: &[u8], seq: SeqNo, merge: MergeSource<'_>) -> Result<Option<Bytes>> {
+        self.get_hashed(key, filter_hash(key), seq, merge)
     }
 
     /// [`get`](Self::get) for a key whose `filter_hash` is `hash`.
-    pub(crate) fn get_hashed(&self, key: &[u8], hash: u64, seq: SeqNo) -> Result<Option<Bytes>> {
+    pub(crate) fn get_hashed(
+        &self,
+        key: &[u8],
+        hash: u64,
+        seq: SeqNo,
+        merge: MergeSource<'_>,
+    ) -> Result<Option<Bytes>> {
         let found = match self.mem.get_hashed(key, hash, seq) {
             Some(l) => Some(l),
             None => match self.imms.iter().find_map(|m| m.get_hashed(key, hash, seq)) {
@@ -48,8 +61,57 @@ impl SuperVersion {
         };
         Ok(match found {
             Some(Lookup::Value(v, at)) if !self.range_deleted(key, at, seq) => Some(v),
+            Some(Lookup::Merge(at)) if !self.range_deleted(key, at, seq) => {
+                return self.get_merged(key, seq, merge().as_ref());
+            }
             _ => None,
         })
+    }
+
+    /// The value of `key` at `seq` when its newest version is a merge
+    /// operand: the operands newest first down to the first version that
+    /// is not one (a value, a blob value, a tombstone) or that a range
+    /// tombstone deletes (then nothing), folded by `op`. Reads through a
+    /// merged cursor over every memtable and file: slower than the point
+    /// lookup, and only taken for keys with operands on top.
+    pub(crate) fn get_merged(
+        &self,
+        key: &[u8],
+        seq: SeqNo,
+        op: Option<&Arc<dyn MergeOperator>>,
+    ) -> Result<Option<Bytes>> {
+        let mut it = self.merged_iter();
+        it.seek(&encode_internal_key(key, seq, ValueKind::FOR_SEEK));
+        let mut operands: Vec<Bytes> = Vec::new();
+        let mut base: Option<Bytes> = None;
+        while it.valid() {
+            let Some(p) = parse_internal_key(it.key()) else {
+                return Err(Error::Internal(
+                    "malformed internal key in a merged stream".into(),
+                ));
+            };
+            if p.user_key != key || self.range_deleted(key, p.seq, seq) {
+                break;
+            }
+            match p.kind {
+                ValueKind::Merge => operands.push(it.value_bytes()),
+                ValueKind::Value => {
+                    base = Some(it.value_bytes());
+                    break;
+                }
+                ValueKind::BlobIndex => {
+                    base = Some(self.version.read_blob(&it.value_bytes(), None)?);
+                    break;
+                }
+                ValueKind::Delete => break,
+            }
+            it.next();
+        }
+        it.status()?;
+        if operands.is_empty() {
+            return Ok(base);
+        }
+        crate::merge_operator::fold(op, key, base.as_deref(), &operands).map(Some)
     }
 
     /// True when a range tombstone deletes the version of `key` at

@@ -267,7 +267,8 @@ impl Version {
             Ok(Some(match kind {
                 ValueKind::Delete => Lookup::Deleted(seq),
                 ValueKind::BlobIndex => Lookup::Value(self.read_blob(&v, Some(&f.path))?, seq),
-                _ => Lookup::Value(v, seq),
+                ValueKind::Merge => Lookup::Merge(seq),
+                ValueKind::Value => Lookup::Value(v, seq),
             }))
         })
     }

@@ -75,7 +75,7 @@ proptest! {
     #[test]
     fn merge_preserves_every_snapshot_view((inputs, snaps, bottommost) in arb_case()) {
         let all: Vec<Entry> = inputs.iter().flatten().cloned().collect();
-        let policy = GcPolicy { snapshots: snaps.clone(), bottommost };
+        let policy = GcPolicy { snapshots: snaps.clone(), bottommost, merge: None };
         let (out, stats) = run(inputs, &policy);
 
         // Sorted by (key asc, seq desc), no duplicates.
@@ -140,6 +140,7 @@ fn stripes_keep_newest_per_snapshot() {
     let policy = GcPolicy {
         snapshots: vec![4, 6],
         bottommost: true,
+        merge: None,
     };
     let (out, stats) = run(vec![input.clone()], &policy);
     let seqs: Vec<u64> = out.iter().map(|e| e.seq).collect();
@@ -152,6 +153,7 @@ fn stripes_keep_newest_per_snapshot() {
         &GcPolicy {
             snapshots: vec![],
             bottommost: true,
+            merge: None,
         },
     );
     assert!(out.is_empty());
@@ -256,6 +258,7 @@ impl RdCase {
         let policy = GcPolicy {
             snapshots: self.snapshots.clone(),
             bottommost: self.bottommost,
+            merge: None,
         };
         let all = FragmentedTombstones::new(self.tombstones.clone());
         let mut files = Vec::new();
@@ -444,6 +447,7 @@ fn merge_one(
     let policy = GcPolicy {
         snapshots: snapshots.to_vec(),
         bottommost,
+        merge: None,
     };
     let cursors = inputs.into_iter().map(VecCursor::new).collect();
     let ts = FragmentedTombstones::new(tombstones.to_vec());
@@ -595,6 +599,7 @@ fn files_split_the_tombstones_at_their_boundaries() {
     let policy = GcPolicy {
         snapshots: vec![3],
         bottommost: false,
+        merge: None,
     };
     let cursors = inputs.into_iter().map(VecCursor::new).collect();
     let clipped = ts.clip(Some(b"b"), Some(b"x"));

@@ -53,6 +53,9 @@ pub enum VerifyCheck {
     /// A blob reference that does not decode, or one in a table of a
     /// version before 3 (which cannot hold them).
     BlobReference,
+    /// A merge operand (kind 3) in a table of a version before 5 (which
+    /// cannot hold them).
+    MergeOperand,
 }
 
 impl VerifyCheck {
@@ -66,6 +69,7 @@ impl VerifyCheck {
             VerifyCheck::Filter => "filter",
             VerifyCheck::Properties => "properties",
             VerifyCheck::BlobReference => "blob_reference",
+            VerifyCheck::MergeOperand => "merge_operand",
         }
     }
 }
@@ -363,6 +367,19 @@ impl Verifier<'_> {
             }
             if p.kind == ValueKind::BlobIndex {
                 self.blob_reference(h.offset, p.user_key, it.value());
+            }
+            if p.kind == ValueKind::Merge
+                && self.t.footer.version < super::super::footer::MERGE_FORMAT_VERSION
+            {
+                self.fail(
+                    VerifyCheck::MergeOperand,
+                    h.offset,
+                    format!(
+                        "merge operand of key {} in a table of format version {} (merge operands need 5)",
+                        escape_key(p.user_key),
+                        self.t.footer.version
+                    ),
+                );
             }
             let r = &mut self.out.report;
             r.num_entries += 1;
