@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use lightning_db::{Db, Options, WriteBatch};
+use lightning_db::{AppendOperator, Db, Options, WriteBatch};
 use proptest::prelude::*;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -19,6 +19,7 @@ type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 enum Op {
     Put(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
+    Merge(Vec<u8>, Vec<u8>),
     Batch(Vec<BatchItem>),
     DeleteRange(Option<(Vec<u8>, bool)>, Option<(Vec<u8>, bool)>),
     DeletePrefix(Vec<u8>),
@@ -37,6 +38,7 @@ enum Op {
 enum BatchItem {
     Put(Vec<u8>, Vec<u8>),
     Delete(Vec<u8>),
+    Merge(Vec<u8>, Vec<u8>),
     DeleteRange(Option<(Vec<u8>, bool)>, Option<(Vec<u8>, bool)>),
 }
 
@@ -44,6 +46,7 @@ fn batch_item() -> impl Strategy<Value = BatchItem> {
     prop_oneof![
         6 => (key(), value()).prop_map(|(k, v)| BatchItem::Put(k, v)),
         3 => key().prop_map(BatchItem::Delete),
+        2 => (key(), value()).prop_map(|(k, v)| BatchItem::Merge(k, v)),
         1 => (bound(), bound()).prop_map(|(a, b)| BatchItem::DeleteRange(a, b)),
     ]
 }
@@ -70,6 +73,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         20 => (key(), value()).prop_map(|(k, v)| Op::Put(k, v)),
         6 => key().prop_map(Op::Delete),
+        6 => (key(), value()).prop_map(|(k, v)| Op::Merge(k, v)),
         4 => proptest::collection::vec(batch_item(), 0..6).prop_map(Op::Batch),
         2 => (bound(), bound()).prop_map(|(a, b)| Op::DeleteRange(a, b)),
         1 => proptest::collection::vec(0u8..4, 0..3).prop_map(Op::DeletePrefix),
@@ -125,6 +129,19 @@ fn collect(
     .collect()
 }
 
+/// The model of a merge with the test's operator, `AppendOperator::new(",")`.
+fn model_merge(m: &mut Model, k: Vec<u8>, operand: Vec<u8>) {
+    let v = match m.remove(&k) {
+        Some(mut old) => {
+            old.push(b',');
+            old.extend_from_slice(&operand);
+            old
+        }
+        None => operand,
+    };
+    m.insert(k, v);
+}
+
 fn options(blobs: bool) -> Options {
     // A tiny tree, so that flushes trigger compactions often; a small row
     // cache (issue 17), so that keys read twice are served from it; with
@@ -134,6 +151,7 @@ fn options(blobs: bool) -> Options {
         .block_size(512)
         .index_page_size(256)
         .row_cache_size(64 << 10)
+        .merge_operator(Some(std::sync::Arc::new(AppendOperator::new(","))))
         .enable_blob_files(blobs)
         .min_blob_size(20)
         .blob_file_size(1 << 20)
@@ -157,6 +175,10 @@ fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
                 d.delete(&k).unwrap();
                 model.remove(&k);
             }
+            Op::Merge(k, v) => {
+                d.merge(&k, &v).unwrap();
+                model_merge(&mut model, k, v);
+            }
             Op::Batch(ops) => {
                 let mut b = WriteBatch::new();
                 for item in ops {
@@ -168,6 +190,10 @@ fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
                         BatchItem::Delete(k) => {
                             b.delete(&k);
                             model.remove(&k);
+                        }
+                        BatchItem::Merge(k, v) => {
+                            b.merge(&k, &v);
+                            model_merge(&mut model, k, v);
                         }
                         BatchItem::DeleteRange(lo, hi) => {
                             let (lo, hi) = (to_bound(&lo), to_bound(&hi));

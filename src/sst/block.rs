@@ -852,7 +852,10 @@ impl BlockIter {
 /// known kind byte.
 #[inline]
 pub(crate) fn valid_ikey(k: &[u8]) -> bool {
-    k.len() >= TRAILER_LEN && matches!(k.get(k.len() - TRAILER_LEN), Some(0..=2))
+    k.len() >= TRAILER_LEN
+        && k
+            .get(k.len() - TRAILER_LEN)
+            .is_some_and(|&b| crate::key::ValueKind::from_u8(b).is_some())
 }
 
 #[cfg(test)]
