@@ -258,7 +258,12 @@ impl WriteBatch {
     }
 
     /// [`merge`](Self::merge) in keyspace `ks` (0: `default`).
-    pub(crate) fn merge_in_id(&mut self, ks: u32, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) {
+    pub(crate) fn merge_in_id(
+        &mut self,
+        ks: u32,
+        key: impl AsRef<[u8]>,
+        operand: impl AsRef<[u8]>,
+    ) {
         let operand = operand.as_ref();
         self.push_op(OpKind::Merge, ks, key.as_ref(), Some(operand));
         self.max_value = self.max_value.max(operand.len());

@@ -210,7 +210,11 @@ impl AppendOperator {
             + operands.iter().map(|o| o.len()).sum::<usize>()
             + self.separator.len() * operands.len().saturating_sub(1);
         let mut out = Vec::with_capacity(len);
-        for (i, piece) in first.into_iter().chain(operands.iter().copied()).enumerate() {
+        for (i, piece) in first
+            .into_iter()
+            .chain(operands.iter().copied())
+            .enumerate()
+        {
             if i > 0 {
                 out.extend_from_slice(&self.separator);
             }
@@ -309,9 +313,18 @@ mod tests {
         let op = U64AddOperator;
         let one = 1u64.to_le_bytes();
         let max = u64::MAX.to_le_bytes();
-        assert_eq!(op.full_merge(b"k", None, &[&one, &one]).unwrap(), 2u64.to_le_bytes());
-        assert_eq!(op.full_merge(b"k", Some(&max), &[&one]).unwrap(), 0u64.to_le_bytes());
-        assert_eq!(op.partial_merge(b"k", &[&one, &max]).unwrap(), 0u64.to_le_bytes());
+        assert_eq!(
+            op.full_merge(b"k", None, &[&one, &one]).unwrap(),
+            2u64.to_le_bytes()
+        );
+        assert_eq!(
+            op.full_merge(b"k", Some(&max), &[&one]).unwrap(),
+            0u64.to_le_bytes()
+        );
+        assert_eq!(
+            op.partial_merge(b"k", &[&one, &max]).unwrap(),
+            0u64.to_le_bytes()
+        );
         let e = op.full_merge(b"k", Some(b"abc"), &[&one]).unwrap_err();
         assert!(e.message().contains("existing value is 3 bytes"), "{e}");
         assert!(op.full_merge(b"k", None, &[b"1234567"]).is_err());
@@ -323,7 +336,10 @@ mod tests {
         let op = AppendOperator::new("--");
         assert_eq!(op.full_merge(b"k", None, &[b"a"]).unwrap(), b"a");
         assert_eq!(op.full_merge(b"k", Some(b""), &[b"a"]).unwrap(), b"--a");
-        assert_eq!(op.full_merge(b"k", Some(b"x"), &[b"a", b"b"]).unwrap(), b"x--a--b");
+        assert_eq!(
+            op.full_merge(b"k", Some(b"x"), &[b"a", b"b"]).unwrap(),
+            b"x--a--b"
+        );
         let partial = op.partial_merge(b"k", &[b"a", b"b"]).unwrap();
         assert_eq!(partial, b"a--b");
         // Folding the partial result equals folding the operands.

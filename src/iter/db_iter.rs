@@ -341,7 +341,12 @@ impl Iter {
             Some((kind, v)) => Some(self.resolve(kind, v)?),
             None => None,
         };
-        fold(self.merge.as_ref(), &self.front_last, base.as_deref(), &operands)
+        fold(
+            self.merge.as_ref(),
+            &self.front_last,
+            base.as_deref(),
+            &operands,
+        )
     }
 
     /// The next `(key, value)` from the front, borrowed from the iterator:

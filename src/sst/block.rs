@@ -853,8 +853,7 @@ impl BlockIter {
 #[inline]
 pub(crate) fn valid_ikey(k: &[u8]) -> bool {
     k.len() >= TRAILER_LEN
-        && k
-            .get(k.len() - TRAILER_LEN)
+        && k.get(k.len() - TRAILER_LEN)
             .is_some_and(|&b| crate::key::ValueKind::from_u8(b).is_some())
 }
 

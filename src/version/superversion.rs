@@ -40,7 +40,12 @@ impl SuperVersion {
     /// level-0 files newest first, then deeper levels. When the newest
     /// version is a merge operand, `merge` gives the keyspace's operator
     /// and the operands are folded ([`SuperVersion::get_merged`]).
-    pub(crate) fn get(&self, key: &[u8], seq: SeqNo, merge: MergeSource<'_>) -> Result<Option<Bytes>> {
+    pub(crate) fn get(
+        &self,
+        key: &[u8],
+        seq: SeqNo,
+        merge: MergeSource<'_>,
+    ) -> Result<Option<Bytes>> {
         self.get_hashed(key, filter_hash(key), seq, merge)
     }
 

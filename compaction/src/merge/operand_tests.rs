@@ -36,6 +36,9 @@ impl OperandMerge for TestAppend {
     }
 }
 
+/// One version of a key: sequence number, kind, value.
+type Version = (u64, EntryKind, Vec<u8>);
+
 /// What a reader at `snap` reads of each key: its folded value, `None`
 /// when absent, or `Err` when a merge it needs fails. A range tombstone
 /// at `t` acts as a deletion at `t` of every key it covers.
@@ -44,7 +47,7 @@ fn read_all(
     tombstones: &[RangeTombstone],
     snap: u64,
 ) -> BTreeMap<Vec<u8>, Result<Option<Vec<u8>>, ()>> {
-    let mut by_key: BTreeMap<Vec<u8>, Vec<(u64, EntryKind, Vec<u8>)>> = BTreeMap::new();
+    let mut by_key: BTreeMap<Vec<u8>, Vec<Version>> = BTreeMap::new();
     for e in entries.iter().filter(|e| e.seq <= snap) {
         by_key
             .entry(e.key.clone())
