@@ -18,10 +18,12 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
+use std::sync::Arc;
 
 use common::fast_opts;
 use lightning_db::{
-    Db, Error, IsolationLevel, Keyspace, Transaction, TransactionOptions, WriteBatch,
+    AppendOperator, Db, Error, IsolationLevel, Keyspace, Transaction, TransactionOptions,
+    WriteBatch,
 };
 use proptest::prelude::*;
 
@@ -61,6 +63,12 @@ enum Op {
         slot: usize,
         k: u8,
     },
+    /// `merge` of `[v]` (the append operator, `,` between pieces).
+    Merge {
+        slot: usize,
+        k: u8,
+        v: u8,
+    },
     Range {
         slot: usize,
         /// The keyspace scanned (index in [`SPACES`]).
@@ -82,6 +90,10 @@ enum Op {
     PlainDelete {
         k: u8,
     },
+    PlainMerge {
+        k: u8,
+        v: u8,
+    },
     /// `delete_range(key(lo)..key(hi))`.
     PlainDeleteRange {
         lo: u8,
@@ -100,11 +112,13 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (slot.clone(), k.clone(), any::<bool>()).prop_map(|(slot, k, for_update)| Op::Get { slot, k, for_update }),
         5 => (slot.clone(), k.clone(), any::<u8>()).prop_map(|(slot, k, v)| Op::Put { slot, k, v }),
         2 => (slot.clone(), k.clone()).prop_map(|(slot, k)| Op::Delete { slot, k }),
+        2 => (slot.clone(), k.clone(), any::<u8>()).prop_map(|(slot, k, v)| Op::Merge { slot, k, v }),
         2 => (slot.clone(), 0..SPACES.len(), bound.clone(), bound, any::<u32>()).prop_map(|(slot, space, lo, hi, pattern)| Op::Range { slot, space, lo, hi, pattern }),
         3 => slot.clone().prop_map(|slot| Op::Commit { slot }),
         1 => slot.prop_map(|slot| Op::Rollback { slot }),
         2 => (k.clone(), any::<u8>()).prop_map(|(k, v)| Op::PlainPut { k, v }),
         1 => k.clone().prop_map(|k| Op::PlainDelete { k }),
+        1 => (k.clone(), any::<u8>()).prop_map(|(k, v)| Op::PlainMerge { k, v }),
         1 => (k.clone(), 0..KEYS + 1).prop_map(|(lo, hi)| Op::PlainDeleteRange { lo, hi }),
         1 => Just(Op::Flush),
         1 => Just(Op::Compact),
@@ -299,11 +313,23 @@ impl Op {
             Op::Get { slot, .. }
             | Op::Put { slot, .. }
             | Op::Delete { slot, .. }
+            | Op::Merge { slot, .. }
             | Op::Range { slot, .. }
             | Op::Commit { slot }
             | Op::Rollback { slot } => Some(*slot),
             _ => None,
         }
+    }
+}
+
+/// `old` with the operand `[v]` appended (the test's append operator).
+fn appended(old: Val, v: u8) -> Vec<u8> {
+    match old {
+        Some(mut o) => {
+            o.extend_from_slice(&[b',', v]);
+            o
+        }
+        None => vec![v],
     }
 }
 
@@ -326,7 +352,8 @@ fn begin(db: &Db, h: &History, serializable: bool) -> (Transaction, ModelTxn) {
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path(), fast_opts()).unwrap();
+    let opts = fast_opts().merge_operator(Some(Arc::new(AppendOperator::new(","))));
+    let db = Db::open(dir.path(), opts).unwrap();
     let ks: Vec<Keyspace> = SPACES.iter().map(|n| db.keyspace(n).unwrap()).collect();
     let mut h = History::default();
     let mut txs: Vec<Option<(Transaction, ModelTxn)>> = (0..SLOTS).map(|_| None).collect();
@@ -373,6 +400,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 if let Some((tx, m)) = &mut txs[slot] {
                     tx.delete_in(&ks[home(&key(k))], key(k));
                     m.writes.insert(key(k), None);
+                }
+            }
+            Op::Merge { slot, k, v } => {
+                if let Some((tx, m)) = &mut txs[slot] {
+                    tx.merge_in(&ks[home(&key(k))], key(k), [v]);
+                    let now = appended(m.get(&h, &key(k)), v);
+                    m.writes.insert(key(k), Some(now));
                 }
             }
             Op::Range {
@@ -453,6 +487,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::PlainDelete { k } => {
                 ks[home(&key(k))].delete(key(k)).unwrap();
                 h.commit(&BTreeMap::from([(key(k), None)]));
+            }
+            Op::PlainMerge { k, v } => {
+                ks[home(&key(k))].merge(key(k), [v]).unwrap();
+                let now = appended(h.at(&key(k), h.commits), v);
+                h.commit(&BTreeMap::from([(key(k), Some(now))]));
             }
             Op::PlainDeleteRange { lo, hi } => {
                 // One batch over both keyspaces: one commit.

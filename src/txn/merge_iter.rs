@@ -10,15 +10,51 @@ use std::cmp::Ordering;
 use std::collections::btree_map;
 use std::iter::{Peekable, Rev};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::error::Result;
 use crate::iter::db_iter::Iter;
+use crate::merge_operator::{fold, MergeOperator};
 
-/// The transaction's writes: key → new value, `None` for a delete.
-pub(crate) type WriteSet = std::collections::BTreeMap<Bytes, Option<Bytes>>;
+/// What a transaction did to one key: a put or a delete (or neither:
+/// the snapshot's value), then merge operands on top.
+#[derive(Debug, Clone)]
+pub(crate) struct OwnWrite {
+    /// `Some(Some(v))`: put `v`; `Some(None)`: delete; `None`: the
+    /// operands apply to the snapshot's value.
+    pub(crate) base: Option<Option<Bytes>>,
+    /// Merge operands since the base, oldest first.
+    pub(crate) operands: Vec<Bytes>,
+}
 
-type Own<'a> = btree_map::Range<'a, Bytes, Option<Bytes>>;
+impl OwnWrite {
+    /// The value this write gives the key, from the snapshot's value
+    /// `snap` (asked for only when the write has no base of its own),
+    /// folded by `op`.
+    pub(crate) fn value(
+        &self,
+        key: &[u8],
+        snap: impl FnOnce() -> Result<Option<Bytes>>,
+        op: Option<&Arc<dyn MergeOperator>>,
+    ) -> Result<Option<Bytes>> {
+        let base = match &self.base {
+            Some(b) => b.clone(),
+            None => snap()?,
+        };
+        if self.operands.is_empty() {
+            return Ok(base);
+        }
+        let newest_first: Vec<Bytes> = self.operands.iter().rev().cloned().collect();
+        fold(op, key, base.as_deref(), &newest_first).map(Some)
+    }
+}
+
+/// The transaction's writes, by key.
+pub(crate) type WriteSet = std::collections::BTreeMap<Bytes, OwnWrite>;
+
+type Own<'a> = btree_map::Range<'a, Bytes, OwnWrite>;
 
 /// An iterator over a transaction's view of a key range: its own writes
 /// (puts win, deletes hide) over the snapshot it reads, in key order, or
@@ -36,6 +72,8 @@ pub struct TxnIter<'a> {
     front_last: Option<Bytes>,
     /// Last key yielded from the back (the front must stay below it).
     back_last: Option<Bytes>,
+    /// Folds the transaction's own merge operands.
+    merge: Option<Arc<dyn MergeOperator>>,
     done: bool,
 }
 
@@ -74,17 +112,19 @@ fn pick(snap: Option<&Bytes>, own: Option<&Bytes>, want: Ordering) -> Option<Pic
 }
 
 /// One step of one end: the next entry of the merge of `snap` and `own`
-/// in the order `want`, with own deletes skipped, or `None` at the end or
-/// where `stop` says the other end has been reached.
+/// in the order `want` (own merge operands folded onto the snapshot's
+/// value by `op`), with own deletes skipped, or `None` at the end or where
+/// `stop` says the other end has been reached.
 fn step<'a, S, O>(
     snap: &mut Peekable<S>,
     own: &mut Peekable<O>,
     want: Ordering,
+    op: Option<&Arc<dyn MergeOperator>>,
     stop: impl Fn(&Bytes) -> bool,
 ) -> Option<Result<(Bytes, Bytes)>>
 where
     S: Iterator<Item = Result<(Bytes, Bytes)>>,
-    O: Iterator<Item = (&'a Bytes, &'a Option<Bytes>)>,
+    O: Iterator<Item = (&'a Bytes, &'a OwnWrite)>,
 {
     loop {
         if let Some(Err(_)) = snap.peek() {
@@ -101,13 +141,22 @@ where
                 Err(e) => return Some(Err(e)),
             },
             Pick::Own => {
-                let (k, v) = own.next()?;
-                (k.clone(), v.clone())
+                let (k, w) = own.next()?;
+                match w.value(k, || Ok(None), op) {
+                    Ok(v) => (k.clone(), v),
+                    Err(e) => return Some(Err(e)),
+                }
             }
             Pick::Both => {
-                snap.next();
-                let (k, v) = own.next()?;
-                (k.clone(), v.clone())
+                let snap_value = match snap.next()? {
+                    Ok((_, v)) => Some(v),
+                    Err(e) => return Some(Err(e)),
+                };
+                let (k, w) = own.next()?;
+                match w.value(k, || Ok(snap_value), op) {
+                    Ok(v) => (k.clone(), v),
+                    Err(e) => return Some(Err(e)),
+                }
             }
         };
         if stop(&key) {
@@ -121,8 +170,13 @@ where
 
 impl<'a> TxnIter<'a> {
     /// Merges `own` (the write set restricted to the range) over the two
-    /// snapshot iterators of the same range.
-    pub(crate) fn new(snap_front: Iter, snap_back: Iter, own: Option<Own<'a>>) -> Self {
+    /// snapshot iterators of the same range; `merge` folds own operands.
+    pub(crate) fn new(
+        snap_front: Iter,
+        snap_back: Iter,
+        own: Option<Own<'a>>,
+        merge: Option<Arc<dyn MergeOperator>>,
+    ) -> Self {
         let (own_front, own_back) = match own {
             Some(r) => (r.clone(), r),
             None => (Own::default(), Own::default()),
@@ -134,6 +188,7 @@ impl<'a> TxnIter<'a> {
             own_back: own_back.rev().peekable(),
             front_last: None,
             back_last: None,
+            merge,
             done: false,
         }
     }
@@ -151,6 +206,7 @@ impl Iterator for TxnIter<'_> {
             &mut self.snap_front,
             &mut self.own_front,
             Ordering::Less,
+            self.merge.as_ref(),
             |k| back_last.as_ref().is_some_and(|b| k >= b),
         );
         match &item {
@@ -171,6 +227,7 @@ impl DoubleEndedIterator for TxnIter<'_> {
             &mut self.snap_back,
             &mut self.own_back,
             Ordering::Greater,
+            self.merge.as_ref(),
             |k| front_last.as_ref().is_some_and(|f| k <= f),
         );
         match &item {

@@ -44,7 +44,7 @@ use crate::iter::db_iter::Iter;
 use crate::keyspace::Keyspace;
 use crate::options::WriteOptions;
 use crate::snapshot::Snapshot;
-use merge_iter::WriteSet;
+use merge_iter::{OwnWrite, WriteSet};
 use validate::{range_is_empty, CommitCheck, KeyRange};
 
 /// How much a transaction's commit validates.
@@ -378,7 +378,11 @@ impl Transaction {
     fn get_part(&self, tree: &Tree, key: &[u8]) -> Result<Option<Bytes>> {
         let part = self.parts.get(&tree.id);
         if let Some(own) = part.and_then(|p| p.writes.get(key)) {
-            return Ok(own.clone());
+            return own.value(
+                key,
+                || self.snapshot_get(tree, key),
+                tree.merge_operator().as_ref(),
+            );
         }
         let v = self.snapshot_get(tree, key)?;
         if self.serializable() && !part.is_some_and(|p| p.for_update.contains(key)) {
@@ -456,6 +460,53 @@ impl Transaction {
         self.write_part(ks.id(), key.as_ref(), Some(value.as_ref()));
     }
 
+    /// Merges `operand` into `key` in this transaction ([`Db::merge`]):
+    /// its own reads fold it at once, onto its own put or delete of the
+    /// key or else onto the snapshot's value; the commit writes it as a
+    /// merge. The key counts as written for conflict checks. Without a
+    /// merge operator the commit fails with `InvalidArgument`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use lightning_db::{Db, Options, U64AddOperator};
+    ///
+    /// let db = Db::open(dir.path(), Options::new().merge_operator(Some(Arc::new(U64AddOperator))))?;
+    /// db.put("stock", 10u64.to_le_bytes())?;
+    /// let mut tx = db.transaction();
+    /// tx.merge("stock", 5u64.to_le_bytes());
+    /// assert_eq!(tx.get("stock")?.as_deref(), Some(&15u64.to_le_bytes()[..]));
+    /// tx.commit()?;
+    /// assert_eq!(db.get("stock")?.as_deref(), Some(&15u64.to_le_bytes()[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn merge(&mut self, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) {
+        self.merge_part(0, key.as_ref(), operand.as_ref());
+    }
+
+    /// [`merge`](Self::merge) in keyspace `ks`.
+    pub fn merge_in(&mut self, ks: &Keyspace, key: impl AsRef<[u8]>, operand: impl AsRef<[u8]>) {
+        self.note_keyspace(ks);
+        self.merge_part(ks.id(), key.as_ref(), operand.as_ref());
+    }
+
+    fn merge_part(&mut self, id: u32, key: &[u8], operand: &[u8]) {
+        let writes = &mut self.parts.entry(id).or_default().writes;
+        let operand = Bytes::copy_from_slice(operand);
+        match writes.get_mut(key) {
+            Some(w) => w.operands.push(operand),
+            None => {
+                writes.insert(
+                    Bytes::copy_from_slice(key),
+                    OwnWrite {
+                        base: None,
+                        operands: vec![operand],
+                    },
+                );
+            }
+        }
+    }
+
     /// Deletes `key` in this transaction (a delete of an absent key is
     /// still a write, checked for conflicts and written at commit).
     pub fn delete(&mut self, key: impl AsRef<[u8]>) {
@@ -478,7 +529,10 @@ impl Transaction {
     fn write_part(&mut self, id: u32, key: &[u8], value: Option<&[u8]>) {
         self.parts.entry(id).or_default().writes.insert(
             Bytes::copy_from_slice(key),
-            value.map(Bytes::copy_from_slice),
+            OwnWrite {
+                base: Some(value.map(Bytes::copy_from_slice)),
+                operands: Vec::new(),
+            },
         );
     }
 
@@ -503,7 +557,7 @@ impl Transaction {
         let hi = to_bound(range.end_bound());
         match ks.check_db(&self.inner) {
             Ok(()) => self.range_bounds(ks.tree(), lo, hi),
-            Err(e) => TxnIter::new(Iter::failed(e), Iter::failed(Error::Closed), None),
+            Err(e) => TxnIter::new(Iter::failed(e), Iter::failed(Error::Closed), None, None),
         }
     }
 
@@ -529,7 +583,7 @@ impl Transaction {
         let (lo, hi) = prefix_bounds(prefix.as_ref());
         match ks.check_db(&self.inner) {
             Ok(()) => self.range_bounds(ks.tree(), lo, hi),
-            Err(e) => TxnIter::new(Iter::failed(e), Iter::failed(Error::Closed), None),
+            Err(e) => TxnIter::new(Iter::failed(e), Iter::failed(Error::Closed), None, None),
         }
     }
 
@@ -557,7 +611,12 @@ impl Transaction {
             self.inner
                 .iter_at(tree, Some(self.snapshot.sequence()), b.0, b.1)
         };
-        TxnIter::new(snap(bounds.clone()), snap(bounds), own)
+        TxnIter::new(
+            snap(bounds.clone()),
+            snap(bounds),
+            own,
+            tree.merge_operator(),
+        )
     }
 
     /// Commits with the transaction's sync option (see
@@ -629,14 +688,19 @@ impl Transaction {
         }
         let mut batch = WriteBatch::new();
         for (&id, part) in &mut self.parts {
-            for (k, v) in std::mem::take(&mut part.writes) {
-                match v {
-                    Some(v) => batch.put_in_id(id, &k, &v),
-                    None => batch.delete_in_id(id, &k),
+            for (k, w) in std::mem::take(&mut part.writes) {
+                match w.base {
+                    Some(Some(v)) => batch.put_in_id(id, &k, &v),
+                    Some(None) => batch.delete_in_id(id, &k),
+                    None => {}
+                }
+                for op in &w.operands {
+                    batch.merge_in_id(id, &k, op);
                 }
             }
         }
         batch.check_limits()?;
+        self.inner.check_merges(&batch)?;
         // The transaction, and so its registered snapshot, lives until
         // validation is done: while it does, flush and compaction keep
         // every version newer than the snapshot findable (see `validate`).
