@@ -335,10 +335,11 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
                             n => format!("ks={n} "),
                         };
                         match k {
-                            WalOpKind::Put => writeln!(
+                            WalOpKind::Put | WalOpKind::Merge => writeln!(
                                 ctx.out,
-                                "  {ks}{} @ {seq} : put => {}",
+                                "  {ks}{} @ {seq} : {} => {}",
                                 s.bytes(key),
+                                k.name(),
                                 s.value(value)
                             )?,
                             WalOpKind::DeleteRange => writeln!(

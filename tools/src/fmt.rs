@@ -108,12 +108,14 @@ pub fn seq_text(seq: u64) -> String {
     }
 }
 
-/// `put`, `delete` or `blob` (a put whose value is in a blob file).
+/// `put`, `delete`, `blob` (a put whose value is in a blob file) or
+/// `merge` (a merge operand).
 pub fn kind_name(k: ValueKind) -> &'static str {
     match k {
         ValueKind::Value => "put",
         ValueKind::Delete => "delete",
         ValueKind::BlobIndex => "blob",
+        ValueKind::Merge => "merge",
         _ => "unknown",
     }
 }

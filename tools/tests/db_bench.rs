@@ -371,3 +371,82 @@ fn txnbank_runs_and_reports_its_abort_rate() {
     assert!(stdout.contains("aborted attempts:"), "{stdout}");
     assert!(stdout.contains("; 16 accounts)"), "{stdout}");
 }
+
+/// `mergerandom` merges with the chosen operator (the database reads back
+/// with it, every key), and `updaterandom` counts exactly: 2 threads ×
+/// 3,000 transactional increments sum to 6,000.
+#[test]
+fn mergerandom_and_updaterandom_count() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |bench: &str, db: &str, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_db_bench"))
+            .args([
+                &format!("--benchmarks={bench}"),
+                &format!("--db={db}"),
+                "--num=500",
+                "--writes=3000",
+                "--threads=2",
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), stdout, stderr)
+    };
+    let merged = dir.path().join("merged");
+    let (ok, stdout, stderr) = run(
+        "mergerandom",
+        merged.to_str().unwrap(),
+        &["--merge_operator=stringappend", "--value_size=8"],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .filter_map(parse_line)
+            .any(|(n, _, _)| n == "mergerandom"),
+        "{stdout}"
+    );
+    let opts = lightning_db::Options::default()
+        .merge_operator(Some(Arc::new(lightning_db::AppendOperator::new(","))));
+    let db = lightning_db::Db::open(&merged, opts).unwrap();
+    let mut pieces = 0;
+    for r in db.iter() {
+        let (_, v) = r.unwrap();
+        // 8-byte operands joined by ',': (len + 1) / 9 of them.
+        assert_eq!((v.len() + 1) % 9, 0, "{v:?}");
+        pieces += (v.len() + 1) / 9;
+    }
+    assert_eq!(pieces, 6000);
+    drop(db);
+
+    let counted = dir.path().join("counted");
+    let (ok, stdout, stderr) = run(
+        "updaterandom",
+        counted.to_str().unwrap(),
+        &["--value_size=8"],
+    );
+    assert!(ok, "{stdout}\n{stderr}");
+    let db = lightning_db::Db::open(&counted, lightning_db::Options::default()).unwrap();
+    let total: u64 = db
+        .iter()
+        .map(|r| u64::from_le_bytes(r.unwrap().1[..8].try_into().unwrap()))
+        .sum();
+    assert_eq!(total, 6000);
+    drop(db);
+
+    let (ok, _, stderr) = run(
+        "mergerandom",
+        dir.path().join("bad").to_str().unwrap(),
+        &["--merge_operator=uint64add", "--value_size=16"],
+    );
+    assert!(!ok && stderr.contains("needs --value_size=8"), "{stderr}");
+    let (ok, _, stderr) = run(
+        "mergerandom",
+        dir.path().join("none").to_str().unwrap(),
+        &["--value_size=8"],
+    );
+    assert!(!ok && stderr.contains("no merge operator"), "{stderr}");
+}

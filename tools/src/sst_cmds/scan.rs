@@ -143,11 +143,12 @@ pub fn scan(ctx: &mut Ctx<'_>) -> io::Result<()> {
             } else {
                 let s = ctx.style;
                 match e.kind {
-                    ValueKind::Value => writeln!(
+                    ValueKind::Value | ValueKind::Merge => writeln!(
                         ctx.out,
-                        "{} @ {} : put => {}",
+                        "{} @ {} : {} => {}",
                         s.bytes(&e.key),
                         e.seq,
+                        kind_name(e.kind),
                         s.value(&e.value)
                     )?,
                     ValueKind::BlobIndex => match inspect::decode_blob_reference(&e.value) {

@@ -9,10 +9,11 @@
 //! operation), so adding the trait costs our own figures nothing.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use lightning_db::{
-    CachePolicy, CompactionStyle, Compression, Db, Options, StatsLevel, Transaction,
-    TransactionOptions, WriteOptions,
+    AppendOperator, CachePolicy, CompactionStyle, Compression, Db, Options, StatsLevel,
+    Transaction, TransactionOptions, U64AddOperator, WriteOptions,
 };
 
 use crate::Flags;
@@ -100,6 +101,22 @@ pub trait Engine: Sized + Send + Sync + 'static {
     /// Closes the database, reporting errors.
     fn close(self) -> Result<()>;
 
+    /// Merges `operand` into `key` with the `--merge_operator`
+    /// (`mergerandom`); engines without merges here return an error.
+    fn merge(&self, key: &[u8], operand: &[u8], sync: bool) -> Result<()> {
+        let _ = (key, operand, sync);
+        Err("mergerandom needs a merge operator, which db_bench drives on Lightning DB only".into())
+    }
+
+    /// Adds 1 to the 8-byte little-endian counter at `key` (absent: 0) in
+    /// a read-modify-write transaction, retried on conflict
+    /// (`updaterandom`); engines without transactions here return an
+    /// error.
+    fn increment(&self, key: &[u8], sync: bool) -> Result<()> {
+        let _ = (key, sync);
+        Err("updaterandom needs transactions, which db_bench drives on Lightning DB only".into())
+    }
+
     /// One bank transfer for `txnbank`, as a read-modify-write
     /// transaction: reads the balances of `from` and `to` (big-endian
     /// `u64`s at the start of their values), moves up to `want` and writes
@@ -165,6 +182,16 @@ fn lightning_options(flags: &Flags) -> Result<Options> {
         o.sync_writes = true;
     }
     apply_blob_flags(&mut o, flags)?;
+    o.merge_operator = match flags.merge_operator.as_str() {
+        "" => None,
+        "uint64add" => Some(Arc::new(U64AddOperator)),
+        "stringappend" => Some(Arc::new(AppendOperator::new(","))),
+        other => {
+            return Err(
+                format!("--merge_operator={other}: expected uint64add or stringappend").into(),
+            )
+        }
+    };
     if let Some(l) = &flags.stats_level {
         o.statistics = match l.as_str() {
             "off" => StatsLevel::Off,
@@ -262,6 +289,27 @@ impl Engine for Lightning {
 
     fn get(&self, key: &[u8]) -> Result<Option<usize>> {
         Ok(self.db.get(key)?.map(|v| v.len()))
+    }
+
+    fn merge(&self, key: &[u8], operand: &[u8], sync: bool) -> Result<()> {
+        Ok(self
+            .db
+            .merge_opt(key, operand, &WriteOptions::default().sync(sync))?)
+    }
+
+    fn increment(&self, key: &[u8], sync: bool) -> Result<()> {
+        let opts = TransactionOptions::default().sync(sync).max_retries(10_000);
+        Ok(self.db.transaction_with_opt(&opts, |tx| {
+            let n = tx
+                .get_for_update(key)?
+                .and_then(|v| {
+                    v.get(..8)
+                        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+                })
+                .unwrap_or(0);
+            tx.put(key, (n + 1).to_le_bytes());
+            Ok(())
+        })?)
     }
 
     fn scan(&self, reverse: bool, limit: u64, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {

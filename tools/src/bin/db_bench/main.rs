@@ -187,6 +187,11 @@ pub struct Flags {
     /// Accounts of txnbank (fewer accounts: more conflicts).
     #[arg(long, default_value_t = 1000)]
     accounts: u64,
+    /// The merge operator of `mergerandom` (RocksDB's names): `uint64add`
+    /// (8-byte little-endian counters; needs --value_size=8) or
+    /// `stringappend` (`,` between pieces). Empty: none.
+    #[arg(long, default_value = "")]
+    pub(crate) merge_operator: String,
     /// Options from a Lightning DB TOML file; the flags above override it.
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
@@ -216,6 +221,14 @@ enum Benchmark {
     Seekrandom,
     /// Deletes random keys.
     Deleterandom,
+    /// Merges random keys with `--merge_operator` (RocksDB's
+    /// `mergerandom`): operands of `--value_size` bytes.
+    Mergerandom,
+    /// Read-modify-write of random 8-byte little-endian counters: each
+    /// increment a transaction (`Db::transaction_with`: get for update,
+    /// put), the way to count without a merge operator. RocksDB's
+    /// `updaterandom` does a plain get and put.
+    Updaterandom,
     /// Random reads while one thread writes (at `--benchmark_write_rate_limit`).
     Readwhilewriting,
     /// Random reads while one thread scans.
@@ -246,6 +259,8 @@ impl Benchmark {
             Benchmark::Readreverse => "readreverse",
             Benchmark::Seekrandom => "seekrandom",
             Benchmark::Deleterandom => "deleterandom",
+            Benchmark::Mergerandom => "mergerandom",
+            Benchmark::Updaterandom => "updaterandom",
             Benchmark::Readwhilewriting => "readwhilewriting",
             Benchmark::Readrandomwhilescanning => "readrandomwhilescanning",
             Benchmark::Txnbank => "txnbank",
@@ -560,12 +575,14 @@ impl<E: Engine> Bench<E> {
                 }
                 let k = match order {
                     Order::Sequential => i * threads as u64 + t as u64,
-                    Order::Random | Order::Delete => rng.next() % num,
+                    _ => rng.next() % num,
                 };
                 make_key(k, ks, &mut key);
                 let t0 = hist.then(Instant::now);
                 match order {
                     Order::Delete => db.delete(&key, sync),
+                    Order::Merge => db.merge(&key, values.next(vs), sync),
+                    Order::Update => db.increment(&key, sync),
                     _ => db.put(&key, values.next(vs), sync),
                 }
                 .unwrap_or_else(|e| fail(e));
@@ -858,6 +875,10 @@ enum Order {
     Sequential,
     Random,
     Delete,
+    /// Random keys, merged (`mergerandom`).
+    Merge,
+    /// Random keys, incremented in a transaction (`updaterandom`).
+    Update,
 }
 
 fn peak_rss_kib() -> Option<u64> {
@@ -956,6 +977,15 @@ fn run_benchmarks<E: Engine>(flags: Flags, path: PathBuf) {
             }
             Benchmark::Deleterandom => {
                 bench.write_bench(name, Order::Delete, writes, flags.num, false)
+            }
+            Benchmark::Mergerandom => {
+                if flags.merge_operator == "uint64add" && flags.value_size != 8 {
+                    fail("--merge_operator=uint64add needs --value_size=8 (8-byte counters)");
+                }
+                bench.write_bench(name, Order::Merge, writes, flags.num, false)
+            }
+            Benchmark::Updaterandom => {
+                bench.write_bench(name, Order::Update, writes, flags.num, false)
             }
             Benchmark::Readrandom => bench.read_random(name, bench.flags.num),
             Benchmark::Readhot => bench.read_random(name, bench.flags.num.div_ceil(100)),
