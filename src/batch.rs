@@ -907,6 +907,38 @@ mod tests {
     }
 
     #[test]
+    fn merges_encode_as_documented_and_need_wal_version_5() {
+        let mut b = WriteBatch::new();
+        b.merge("c", 1u64.to_le_bytes());
+        b.set_sequence(9);
+        let p = b.with_wal_payload(<[u8]>::to_vec);
+        // The example of docs/format.md, "Version 5".
+        assert_eq!(p, [9, 1, 7, 1, b'c', 8, 1, 0, 0, 0, 0, 0, 0, 0]);
+        let d = WriteBatch::from_wal_record(&p, MERGE_WAL_VERSION).unwrap();
+        assert_eq!(d, b);
+        assert!(d.has_merges());
+        assert!(WriteBatch::from_wal_record(&p, KEYSPACE_WAL_VERSION).is_err());
+        // In a keyspace: kind 8 and the id; keyspace 0 there is corrupt.
+        let mut k = WriteBatch::new();
+        k.merge_in_id(5, "c", "x");
+        let mut p = k.with_wal_payload(<[u8]>::to_vec);
+        assert_eq!(&p[2..5], [8, 5, 1]);
+        let d = WriteBatch::from_wal_record(&p, MERGE_WAL_VERSION).unwrap();
+        assert_eq!(
+            d.iter().next().map(|op| (op.kind, op.keyspace)),
+            Some((OpKind::Merge, 5))
+        );
+        p[3] = 0;
+        assert!(WriteBatch::from_wal_record(&p, MERGE_WAL_VERSION).is_err());
+        // Appending keeps the merge count; a batch without merges has none.
+        let mut a = WriteBatch::new();
+        a.put("p", "v");
+        assert!(!a.has_merges());
+        a.append(&k);
+        assert!(a.has_merges());
+    }
+
+    #[test]
     fn wal_v2_decoder_rejects_malformed() {
         let mut b = WriteBatch::new();
         b.put(b"key", b"value");
