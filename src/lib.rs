@@ -111,6 +111,7 @@ mod batch;
 mod blob;
 mod cache;
 mod coding;
+mod compaction_filter;
 mod db;
 mod error;
 mod filename;
@@ -139,6 +140,7 @@ pub use bytes::Bytes;
 pub use cache::{
     thread_lookups as block_cache_thread_lookups, BlockCache, CachePolicy, CacheStats,
 };
+pub use compaction_filter::{CompactionFilter, Decision};
 pub use db::{Db, IntegrityReport, PROPERTY_NAMES};
 pub use error::{ConflictKind, Error, Result};
 pub use iter::db_iter::Iter;

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use lightning_compaction::{MergeFn, OperandMerge};
+use lightning_compaction::{MergeFn, OperandMerge, Shared};
 
 /// Why a merge failed: the operator's own message. A read that needs the
 /// failed merge returns [`crate::Error::Merge`] naming the key; compaction
@@ -272,7 +272,7 @@ impl OperandMerge for CompactionMerge {
 /// operands are kept).
 pub(crate) fn compaction_merge(op: &Option<Arc<dyn MergeOperator>>) -> Option<MergeFn> {
     op.as_ref()
-        .map(|op| MergeFn(Arc::new(CompactionMerge(Arc::clone(op)))))
+        .map(|op| Shared(Arc::new(CompactionMerge(Arc::clone(op))) as Arc<dyn OperandMerge>))
 }
 
 /// The value of `key` from `base` and `operands` (newest first, as a read

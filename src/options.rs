@@ -142,6 +142,12 @@ pub struct Options {
     /// read that meets operands without one fails with
     /// [`crate::Error::Merge`].
     pub merge_operator: Option<Arc<dyn crate::MergeOperator>>,
+    /// Called by compaction for the newest value of each key that no
+    /// snapshot can see, to keep it, change it or remove the key
+    /// ([`crate::CompactionFilter`]; default `None`). Not in the config
+    /// file: it is code. With one, manual compactions rewrite the last
+    /// level too and no compaction moves files without rewriting them.
+    pub compaction_filter: Option<Arc<dyn crate::CompactionFilter>>,
     /// Key-value separation (RocksDB's `enable_blob_files`, default off):
     /// values of at least [`min_blob_size`](Self::min_blob_size) bytes are
     /// written once, at flush, to blob files, and the SSTs hold small
@@ -291,6 +297,7 @@ impl Default for Options {
             block_cache: None,
             compression: Compression::None,
             merge_operator: None,
+            compaction_filter: None,
             enable_blob_files: false,
             min_blob_size: 4096,
             blob_file_size: 256 << 20,
@@ -340,6 +347,7 @@ impl fmt::Debug for Options {
             .field("block_cache", &self.block_cache)
             .field("compression", &self.compression)
             .field("merge_operator", &self.merge_operator)
+            .field("compaction_filter", &self.compaction_filter)
             .field("enable_blob_files", &self.enable_blob_files)
             .field("min_blob_size", &self.min_blob_size)
             .field("blob_file_size", &self.blob_file_size)
@@ -568,6 +576,7 @@ lightning_compaction::option_setters!(Options {
     block_cache: Option<Arc<BlockCache>>,
     compression: Compression,
     merge_operator: Option<Arc<dyn crate::MergeOperator>>,
+    compaction_filter: Option<Arc<dyn crate::CompactionFilter>>,
     enable_blob_files: bool,
     min_blob_size: usize,
     blob_file_size: u64,
@@ -713,6 +722,7 @@ per_tree_fields! {
         ;
         // Set in code only: not config file keys.
         merge_operator: Option<Arc<dyn crate::MergeOperator>>,
+        compaction_filter: Option<Arc<dyn crate::CompactionFilter>>,
     }
 }
 
@@ -1084,6 +1094,7 @@ mod tests {
             enable_blob_garbage_collection: false,
             blob_garbage_collection_age_cutoff: 0.5,
             merge_operator: Some(Arc::new(crate::U64AddOperator)),
+            compaction_filter: None,
         };
         let out = base.with_keyspace(&ks);
         assert_eq!(

@@ -3,7 +3,7 @@
 
 use crate::merge::{write_outputs, GcPolicy, MergeStats};
 use crate::range_del::FragmentedTombstones;
-use crate::types::{CompactionJob, EntryCursor, KeyRange, MergeFn, RunSink};
+use crate::types::{CompactionJob, EntryCursor, KeyRange, RunSink, UserHooks};
 use rayon::prelude::*;
 
 /// The job's input files, as the engine opens them.
@@ -110,8 +110,8 @@ type Piece<O, E> = Result<(Vec<O>, MergeStats), E>;
 /// rewrite): splits it with [`subcompaction_ranges`], merges each range
 /// with its own cursors and output files in parallel on `pool`, and
 /// returns the outputs in key order. `snapshots` are the live snapshots'
-/// sequence numbers, and `merge` folds merge operands (`None`: they are
-/// kept). The first error (in key order) is returned; files of
+/// sequence numbers, and `hooks` the merge operator and compaction filter
+/// (see [`GcPolicy`]). The first error (in key order) is returned; files of
 /// other ranges already finished are the caller's to delete.
 ///
 /// The job's range tombstones ([`JobInputs::range_tombstones`], read once)
@@ -125,7 +125,7 @@ pub fn run_job<I, S>(
     inputs: &I,
     sink: &S,
     snapshots: &[u64],
-    merge: Option<MergeFn>,
+    hooks: UserHooks,
     pool: &rayon::ThreadPool,
 ) -> Result<JobResult<S::Output>, S::Error>
 where
@@ -135,7 +135,8 @@ where
     let policy = GcPolicy {
         snapshots: snapshots.to_vec(),
         bottommost: job.bottommost,
-        merge,
+        merge: hooks.merge,
+        filter: hooks.filter,
     };
     let tombstones = inputs.range_tombstones()?;
     let ranges = subcompaction_ranges(job);

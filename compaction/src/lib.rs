@@ -40,6 +40,7 @@ pub use planner::{
 pub use range_del::{Fragment, FragmentError, FragmentedTombstones, RangeTombstone};
 pub use stats::{CompactionStats, LevelStats, StallMicros};
 pub use types::{
-    CompactionJob, CompactionReason, EntryCursor, EntryKind, EntryRef, FileInfo, KeyRange,
-    LevelInputs, LevelState, MergeFn, OperandMerge, RunSink, RunWriter,
+    CompactionJob, CompactionReason, EntryCursor, EntryFilter, EntryKind, EntryRef, FileInfo,
+    FilterDecision, FilterFn, KeyRange, LevelInputs, LevelState, MergeFn, OperandMerge, RunSink,
+    RunWriter, Shared, UserHooks,
 };

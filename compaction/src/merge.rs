@@ -43,7 +43,7 @@
 //! of its stripe: a reader folds it onto them. When the newest version of
 //! a stripe is an operand, the merge gathers the stripe's operands, newest
 //! first, down to the first version that is not one (the *base*), and
-//! then, with an [`OperandMerge`] in the policy:
+//! then, with an [`crate::OperandMerge`] in the policy:
 //!
 //! - the base is a value or a tombstone, or a range tombstone of the same
 //!   stripe deletes everything older (the base is "absent"), or the key
@@ -61,6 +61,18 @@
 //! Without an operator every operand and the base are kept. Either way
 //! each reader still finds, per stripe, everything it needs.
 //!
+//! # Compaction filter
+//!
+//! With an [`crate::EntryFilter`] in the policy, the newest version of
+//! each key that is a value and is newer than every live snapshot (in the
+//! latest stripe: no reader but the latest state sees it) is given to the
+//! filter, which keeps it, changes its value, or removes the key: the
+//! entry becomes a tombstone at its own sequence number, so nothing older
+//! (in this merge's older stripes or below it) reappears; with no
+//! snapshot on the bottommost level it is dropped with every older
+//! version instead. Versions a snapshot can see are never filtered, so a
+//! snapshot reads what it read before.
+//!
 //! # Output files
 //!
 //! [`OutputCutter`] cuts the merged entries into files between user keys.
@@ -74,7 +86,10 @@
 //! holding only tombstones.
 
 use crate::range_del::{Fragment, FragmentedTombstones};
-use crate::types::{EntryCursor, EntryKind, EntryRef, KeyRange, MergeFn, RunSink, RunWriter};
+use crate::types::{
+    EntryCursor, EntryKind, EntryRef, FilterDecision, FilterFn, KeyRange, MergeFn, RunSink,
+    RunWriter,
+};
 use std::cmp::Ordering;
 
 /// What the merge may drop.
@@ -91,6 +106,10 @@ pub struct GcPolicy {
     /// Folds merge operands (see "Merge operands" in the [module
     /// documentation](self)); `None` keeps them all.
     pub merge: Option<MergeFn>,
+    /// Filters the newest version of each key when it is newer than every
+    /// snapshot (see "Compaction filter" in the [module
+    /// documentation](self)); `None` keeps them.
+    pub filter: Option<FilterFn>,
 }
 
 /// Counters of one merge (or, added up, of a job).
@@ -121,6 +140,9 @@ pub struct MergeStats {
     pub input_bytes: u64,
     /// Key and value bytes written.
     pub output_bytes: u64,
+    /// Entries a compaction filter removed (turned into tombstones or
+    /// dropped) or changed.
+    pub filtered_entries: u64,
 }
 
 impl MergeStats {
@@ -135,6 +157,7 @@ impl MergeStats {
         self.output_range_tombstones += other.output_range_tombstones;
         self.input_bytes += other.input_bytes;
         self.output_bytes += other.output_bytes;
+        self.filtered_entries += other.filtered_entries;
     }
 }
 
@@ -283,9 +306,41 @@ pub fn merge_runs<C: EntryCursor>(
                 } else if e.kind == EntryKind::Merge {
                     pending.push(e);
                 } else {
-                    stats.output_entries += 1;
-                    stats.output_bytes += bytes;
-                    emit(e)?;
+                    // Only the newest version of a key, newer than every
+                    // snapshot, goes through the filter.
+                    let decision = match (&policy.filter, new_key && stripe == snaps.len()) {
+                        (Some(f), true) if e.kind != EntryKind::Delete => {
+                            f.0.filter(e.user_key, e.kind, e.value)
+                        }
+                        _ => FilterDecision::Keep,
+                    };
+                    let out = match &decision {
+                        FilterDecision::Keep => Some(e),
+                        FilterDecision::ChangeValue(v) => Some(EntryRef {
+                            kind: EntryKind::Value,
+                            value: v,
+                            ..e
+                        }),
+                        // No snapshot and nothing below: the key and its
+                        // older versions go.
+                        FilterDecision::Remove if stripe == 0 && policy.bottommost => {
+                            drop_rest = true;
+                            None
+                        }
+                        FilterDecision::Remove => Some(EntryRef {
+                            kind: EntryKind::Delete,
+                            value: &[],
+                            ..e
+                        }),
+                    };
+                    if decision != FilterDecision::Keep {
+                        stats.filtered_entries += 1;
+                    }
+                    if let Some(o) = out {
+                        stats.output_entries += 1;
+                        stats.output_bytes += (o.user_key.len() + o.value.len()) as u64;
+                        emit(o)?;
+                    }
                 }
             }
             cursors[top].advance()?;
@@ -546,6 +601,8 @@ where
     Ok((outputs, stats))
 }
 
+#[cfg(test)]
+mod filter_tests;
 #[cfg(test)]
 mod operand_tests;
 #[cfg(test)]

@@ -82,6 +82,19 @@ pub fn manual(
     }
 }
 
+/// After [`manual`] is done: a job that rewrites, in place, the files of
+/// the deepest non-empty level below 0 that overlap `range`, so that
+/// every key in it passes through compaction once (for a compaction
+/// filter, as RocksDB's `bottommost_level_compaction`); `None` when there
+/// are none. The caller must check that no other job uses those files.
+pub fn manual_bottommost(
+    state: &LevelState,
+    config: &CompactionConfig,
+    range: &KeyRange,
+) -> Option<CompactionJob> {
+    leveled::bottommost_job(state, config, range)
+}
+
 /// The level that level 0 compacts into: 1 without dynamic level bytes;
 /// with them, the level that [`level_targets`] gives the first non-zero
 /// target (levels above it are kept empty).

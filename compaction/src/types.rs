@@ -192,24 +192,69 @@ pub trait OperandMerge: Send + Sync {
     fn partial_merge(&self, key: &[u8], operands: &[&[u8]]) -> Option<Vec<u8>>;
 }
 
-/// A shared [`OperandMerge`], comparable by identity (so a
-/// [`crate::GcPolicy`] holding one stays `Eq`).
-#[derive(Clone)]
-pub struct MergeFn(pub std::sync::Arc<dyn OperandMerge>);
+/// What an [`EntryFilter`] decides for one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FilterDecision {
+    /// The entry stays as it is.
+    Keep,
+    /// The key is deleted: the entry becomes a tombstone at its sequence
+    /// number (dropped outright on the bottommost level when no snapshot
+    /// is live), so older versions below do not reappear.
+    Remove,
+    /// The entry's value becomes this one (a plain value).
+    ChangeValue(Vec<u8>),
+}
 
-impl std::fmt::Debug for MergeFn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("MergeFn")
+/// Decides, during a merge, what becomes of the newest version of a key
+/// when no snapshot can see it (it is newer than every live snapshot): the
+/// engine's compaction filter. Only values ([`EntryKind::Value`] and
+/// [`EntryKind::Indirect`]) are given to it.
+pub trait EntryFilter: Send + Sync {
+    /// The decision for `key`, whose newest version has `kind` and
+    /// `value` (for [`EntryKind::Indirect`], the engine's reference).
+    fn filter(&self, key: &[u8], kind: EntryKind, value: &[u8]) -> FilterDecision;
+}
+
+/// A shared [`EntryFilter`], comparable by identity.
+pub type FilterFn = Shared<dyn EntryFilter>;
+
+/// A shared [`OperandMerge`], comparable by identity.
+pub type MergeFn = Shared<dyn OperandMerge>;
+
+/// Engine code shared by `Arc`, compared by identity (so a
+/// [`crate::GcPolicy`] holding some stays `Eq`) and shown by its type's
+/// name only.
+pub struct Shared<T: ?Sized>(pub std::sync::Arc<T>);
+
+impl<T: ?Sized> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared(std::sync::Arc::clone(&self.0))
     }
 }
 
-impl PartialEq for MergeFn {
+impl<T: ?Sized> std::fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Shared<{}>", std::any::type_name::<T>())
+    }
+}
+
+impl<T: ?Sized> PartialEq for Shared<T> {
     fn eq(&self, other: &Self) -> bool {
         std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
-impl Eq for MergeFn {}
+impl<T: ?Sized> Eq for Shared<T> {}
+
+/// The engine's code a merge runs besides the MVCC rules: the merge
+/// operator and the compaction filter (either may be absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserHooks {
+    /// Folds merge operands.
+    pub merge: Option<MergeFn>,
+    /// Filters the newest versions no snapshot sees.
+    pub filter: Option<FilterFn>,
+}
 
 /// One internal entry, borrowed from its source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

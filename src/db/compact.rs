@@ -25,7 +25,7 @@ use lightning_compaction::planner::{self, ManualStep, StallCause, WriteStall};
 use lightning_compaction::stats::{CompactionStats, StallMicros};
 use lightning_compaction::FragmentedTombstones;
 use lightning_compaction::{
-    CompactionJob, EntryRef, FileInfo, KeyRange, LevelState, RunSink, RunWriter,
+    CompactionJob, EntryRef, FileInfo, KeyRange, LevelState, RunSink, RunWriter, UserHooks,
 };
 
 use super::run_io::{file_meta, value_kind, TableCursor};
@@ -231,6 +231,19 @@ impl DbInner {
     pub(crate) fn run_compaction(&self, tree: &Tree, id: u64, job: &CompactionJob) -> Result<()> {
         let start = Instant::now();
         let topts = tree.opts();
+        // A compaction filter must see every key a job moves: no file
+        // changes level without being rewritten.
+        let rewritten;
+        let job = if job.trivial_move && topts.compaction_filter.is_some() {
+            rewritten = CompactionJob {
+                trivial_move: false,
+                max_subcompactions: topts.compaction.max_subcompactions.max(1),
+                ..job.clone()
+            };
+            &rewritten
+        } else {
+            job
+        };
         let version = Arc::clone(&tree.sv.load().version);
         let mut edit = VersionEdit {
             keyspace: tree.id,
@@ -290,9 +303,16 @@ impl DbInner {
                 level: job.output_level,
                 blobs: blobs.as_ref(),
             };
-            let merge = crate::merge_operator::compaction_merge(&topts.merge_operator);
+            let hooks = UserHooks {
+                merge: crate::merge_operator::compaction_merge(&topts.merge_operator),
+                filter: crate::compaction_filter::job_filter(
+                    &topts.compaction_filter,
+                    job.output_level,
+                    &version,
+                ),
+            };
             let pool = &self.writable()?.pool;
-            let result = run_job(job, &inputs, &sink, &snapshots, merge, pool)?;
+            let result = run_job(job, &inputs, &sink, &snapshots, hooks, pool)?;
             if !result.outputs.is_empty() {
                 self.fs.sync_dir(&self.dir)?;
             }
@@ -472,15 +492,25 @@ impl DbInner {
                 },
             };
             let mut from_level = 0;
+            // With a compaction filter, the deepest level is rewritten in
+            // place at the end unless a job of this call just wrote it
+            // (RocksDB's `kIfHaveCompactionFilter`).
+            let mut bottom_pass = topts.compaction_filter.is_some();
             loop {
                 if let Some(e) = self.bg_error() {
                     return Err(e);
                 }
                 let state = self.current_level_state(tree, &HashSet::new());
                 let job = match planner::manual(&state, cfg, &range, from_level) {
-                    ManualStep::Done => return Ok(()),
                     // No other job runs while `manual` is set.
-                    ManualStep::Busy => return Ok(()),
+                    ManualStep::Done if bottom_pass => {
+                        bottom_pass = false;
+                        match planner::manual_bottommost(&state, cfg, &range) {
+                            Some(job) if job.output_level != from_level => job,
+                            _ => return Ok(()),
+                        }
+                    }
+                    ManualStep::Done | ManualStep::Busy => return Ok(()),
                     ManualStep::Job(job) => job,
                 };
                 let id = {

@@ -84,6 +84,8 @@ pub(crate) fn build_table(
         snapshots: snapshots.to_vec(),
         bottommost: false,
         merge: crate::merge_operator::compaction_merge(&opts.merge_operator),
+        // Compaction filters run in compaction only (as RocksDB's).
+        filter: None,
     };
     let mut blobs = BlobOutput::new(fs, dir, numbers, opts);
     let mut key = Vec::new();

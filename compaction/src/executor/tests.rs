@@ -87,7 +87,15 @@ fn run(job: &CompactionJob, inputs: &MemInputs) -> JobResult<MemFile> {
         .num_threads(2)
         .build()
         .expect("pool");
-    run_job(job, inputs, &MemSink::default(), &[500, 3000], None, &pool).expect("in memory")
+    run_job(
+        job,
+        inputs,
+        &MemSink::default(),
+        &[500, 3000],
+        Default::default(),
+        &pool,
+    )
+    .expect("in memory")
 }
 
 #[test]

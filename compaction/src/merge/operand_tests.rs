@@ -6,7 +6,7 @@
 use super::*;
 use crate::range_del::RangeTombstone;
 use crate::test_util::{Entry, VecCursor};
-use crate::types::OperandMerge;
+use crate::types::{OperandMerge, Shared};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -193,7 +193,8 @@ proptest! {
         let policy = GcPolicy {
             snapshots: case.snapshots.clone(),
             bottommost: case.bottommost,
-            merge: Some(MergeFn(Arc::new(TestAppend))),
+            merge: Some(Shared(Arc::new(TestAppend) as Arc<dyn OperandMerge>)),
+            filter: None,
         };
         let ts = FragmentedTombstones::new(case.tombstones.clone());
         let mut snaps = case.snapshots.clone();
@@ -254,7 +255,8 @@ fn operands_fold_into_a_value_or_a_combined_operand() {
         let policy = GcPolicy {
             snapshots,
             bottommost,
-            merge: Some(MergeFn(Arc::new(TestAppend))),
+            merge: Some(Shared(Arc::new(TestAppend) as Arc<dyn OperandMerge>)),
+            filter: None,
         };
         let mut out = Vec::new();
         merge_runs(

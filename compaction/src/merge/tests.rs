@@ -75,7 +75,7 @@ proptest! {
     #[test]
     fn merge_preserves_every_snapshot_view((inputs, snaps, bottommost) in arb_case()) {
         let all: Vec<Entry> = inputs.iter().flatten().cloned().collect();
-        let policy = GcPolicy { snapshots: snaps.clone(), bottommost, merge: None };
+        let policy = GcPolicy { snapshots: snaps.clone(), bottommost, merge: None, filter: None };
         let (out, stats) = run(inputs, &policy);
 
         // Sorted by (key asc, seq desc), no duplicates.
@@ -141,6 +141,7 @@ fn stripes_keep_newest_per_snapshot() {
         snapshots: vec![4, 6],
         bottommost: true,
         merge: None,
+        filter: None,
     };
     let (out, stats) = run(vec![input.clone()], &policy);
     let seqs: Vec<u64> = out.iter().map(|e| e.seq).collect();
@@ -154,6 +155,7 @@ fn stripes_keep_newest_per_snapshot() {
             snapshots: vec![],
             bottommost: true,
             merge: None,
+            filter: None,
         },
     );
     assert!(out.is_empty());
@@ -259,6 +261,7 @@ impl RdCase {
             snapshots: self.snapshots.clone(),
             bottommost: self.bottommost,
             merge: None,
+            filter: None,
         };
         let all = FragmentedTombstones::new(self.tombstones.clone());
         let mut files = Vec::new();
@@ -448,6 +451,7 @@ fn merge_one(
         snapshots: snapshots.to_vec(),
         bottommost,
         merge: None,
+        filter: None,
     };
     let cursors = inputs.into_iter().map(VecCursor::new).collect();
     let ts = FragmentedTombstones::new(tombstones.to_vec());
@@ -600,6 +604,7 @@ fn files_split_the_tombstones_at_their_boundaries() {
         snapshots: vec![3],
         bottommost: false,
         merge: None,
+        filter: None,
     };
     let cursors = inputs.into_iter().map(VecCursor::new).collect();
     let clipped = ts.clip(Some(b"b"), Some(b"x"));

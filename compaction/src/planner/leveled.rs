@@ -218,6 +218,38 @@ fn level_job(
     ))
 }
 
+/// A manual job rewriting, in place, the files of the deepest non-empty
+/// level that overlap `range` (RocksDB's bottommost-level compaction, for
+/// a compaction filter to see them); `None` when no file overlaps.
+pub(super) fn bottommost_job(
+    state: &LevelState,
+    config: &CompactionConfig,
+    range: &KeyRange,
+) -> Option<CompactionJob> {
+    let level = (1..state.levels.len())
+        .rev()
+        .find(|&l| !state.levels[l].is_empty())?;
+    let files: Vec<FileInfo> = state.levels[level]
+        .iter()
+        .filter(|f| range.overlaps(&f.smallest, &f.largest))
+        .cloned()
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    let job = make_job(
+        state,
+        config,
+        level,
+        files,
+        level,
+        Vec::new(),
+        CompactionReason::Manual,
+        0.0,
+    );
+    Some(job)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn make_job(
     state: &LevelState,
