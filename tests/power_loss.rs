@@ -49,7 +49,7 @@ mod common;
 
 use common::Rng;
 use lightning_db::testing::{CrashMode, FaultFs, OpKind};
-use lightning_db::{Db, Keyspace, Options, WriteBatch, WriteOptions};
+use lightning_db::{AppendOperator, Db, Keyspace, Options, WriteBatch, WriteOptions};
 
 const DIR: &str = "/db";
 const KEYS: u64 = 300;
@@ -62,6 +62,8 @@ enum Op {
     Delete,
     /// `delete_range(key..end)`.
     DeleteRange(Vec<u8>),
+    /// `merge` of this operand (the append operator, `,` between pieces).
+    Merge(Vec<u8>),
 }
 
 /// One batch: operations on keys, in order.
@@ -91,6 +93,7 @@ fn write_batch(b: &Batch, ks: &[Keyspace]) -> WriteBatch {
         match op {
             Op::Put(v) => wb.put_in(&ks[home(k)], k, v),
             Op::Delete => wb.delete_in(&ks[home(k)], k),
+            Op::Merge(v) => wb.merge_in(&ks[home(k)], k, v),
             Op::DeleteRange(end) => {
                 for space in ks {
                     wb.delete_range_in(space, k.as_slice()..end.as_slice());
@@ -128,6 +131,7 @@ impl Config {
 fn options(fs: &Arc<FaultFs>, cfg: Config) -> Options {
     let mut o = common::churn_opts()
         .fs(fs.clone())
+        .merge_operator(Some(Arc::new(AppendOperator::new(","))))
         .block_size(1024)
         .wal_mmap(cfg.wal_mmap);
     if cfg.large {
@@ -171,6 +175,8 @@ fn random_batch(index: usize, large: bool, rng: &mut Rng) -> Batch {
                 (k, Op::Delete)
             } else if op > 0 && rng.one_in(12) {
                 (k, Op::DeleteRange(key(i + 1 + rng.below(20))))
+            } else if rng.one_in(5) {
+                (k, Op::Merge(format!("m{index}.{op}").into_bytes()))
             } else {
                 (k, Op::Put(value(index, op, large, rng)))
             }
@@ -194,6 +200,18 @@ fn apply(m: &mut Model, b: &Batch) -> Vec<Vec<u8>> {
             }
             Op::Delete => {
                 m.remove(k);
+                touched.push(k.clone());
+            }
+            Op::Merge(v) => {
+                let now = match m.remove(k) {
+                    Some(mut old) => {
+                        old.push(b',');
+                        old.extend_from_slice(v);
+                        old
+                    }
+                    None => v.clone(),
+                };
+                m.insert(k.clone(), now);
                 touched.push(k.clone());
             }
             Op::DeleteRange(end) => {
