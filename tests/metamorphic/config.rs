@@ -47,7 +47,9 @@ impl Config {
     /// The option set drawn from `seed`. Option set 0 is the defaults (on
     /// the in-memory file system).
     pub fn draw(seed: u64) -> Config {
-        let mut o = Options::default();
+        let mut o = Options::default().merge_operator(Some(std::sync::Arc::new(
+            lightning_db::AppendOperator::new(","),
+        )));
         if seed == 0 {
             return Config {
                 seed,

@@ -37,6 +37,13 @@ pub enum Op {
         key: Key,
         sync: bool,
     },
+    /// `merge` of `operand` (every option set has the append operator,
+    /// `,` between pieces).
+    Merge {
+        key: Key,
+        operand: Value,
+        sync: bool,
+    },
     /// `delete_range(lo..hi)`.
     DeleteRange {
         lo: Key,
@@ -164,6 +171,9 @@ impl fmt::Display for Op {
         let s = |sync: &bool| if *sync { " sync" } else { "" };
         match self {
             Op::Put { key, value, sync } => write!(f, "put {} {}{}", hex(key), v(value), s(sync)),
+            Op::Merge { key, operand, sync } => {
+                write!(f, "merge {} {}{}", hex(key), v(operand), s(sync))
+            }
             Op::Delete { key, sync } => write!(f, "delete {}{}", hex(key), s(sync)),
             Op::DeleteRange { lo, hi, sync } => {
                 write!(f, "delete_range {}..{}{}", hex(lo), hex(hi), s(sync))
@@ -291,9 +301,14 @@ impl Generator {
         self.index += 1;
         let choice = self.rng.below(1000);
         match choice {
-            0..=249 => Op::Put {
+            0..=219 => Op::Put {
                 key: self.key(),
                 value: self.value(),
+                sync: self.sync(),
+            },
+            220..=249 => Op::Merge {
+                key: self.key(),
+                operand: self.value(),
                 sync: self.sync(),
             },
             250..=314 => Op::Delete {

@@ -224,6 +224,17 @@ fn step(e: &mut Engine, m: &mut Model, op: &Op, log: &mut Log) -> Result<(), Str
                 .map_err(|x| x.to_string())?;
             m.apply(&vec![(key.clone(), None)], *sync);
         }
+        Op::Merge { key, operand, sync } => {
+            e.db()
+                .merge_opt(key, operand, &write_opts(*sync))
+                .map_err(|x| x.to_string())?;
+            // As a put of the folded value: what replaying it gives too.
+            let folded = match m.state.get(key) {
+                Some(old) => [old.as_slice(), b",", operand.as_slice()].concat(),
+                None => operand.clone(),
+            };
+            m.apply(&vec![(key.clone(), Some(folded))], *sync);
+        }
         Op::DeleteRange { lo, hi, sync } => {
             e.db()
                 .delete_range_opt(lo.clone()..hi.clone(), &write_opts(*sync))
