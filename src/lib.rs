@@ -127,6 +127,7 @@ mod metrics;
 mod options;
 mod options_file;
 mod prefetch;
+mod prefix;
 mod row_cache;
 mod snapshot;
 mod sst;
@@ -155,6 +156,7 @@ pub use options::{
     CompactionConfig, CompactionStyle, Compression, KeyspaceOptions, Options, TieredConfig,
     WalRecoveryMode, WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE,
 };
+pub use prefix::{FixedPrefix, PrefixExtractor};
 /// The `prometheus` crate this version of Lightning DB registers its
 /// metrics with: use its `Registry` for [`Options::metrics_registry`] to
 /// be sure the versions match (feature `prometheus`, on by default).

@@ -148,6 +148,12 @@ pub struct Options {
     /// file: it is code. With one, manual compactions rewrite the last
     /// level too and no compaction moves files without rewriting them.
     pub compaction_filter: Option<Arc<dyn crate::CompactionFilter>>,
+    /// The part of keys that prefix scans share ([`crate::PrefixExtractor`],
+    /// e.g. [`crate::FixedPrefix`]; RocksDB's `prefix_extractor`; default
+    /// `None`). New SST files add each key's prefix to their bloom filter,
+    /// and a scan within one prefix skips the files whose filter rules it
+    /// out. Not in the config file: it is code.
+    pub prefix_extractor: Option<Arc<dyn crate::PrefixExtractor>>,
     /// Key-value separation (RocksDB's `enable_blob_files`, default off):
     /// values of at least [`min_blob_size`](Self::min_blob_size) bytes are
     /// written once, at flush, to blob files, and the SSTs hold small
@@ -298,6 +304,7 @@ impl Default for Options {
             compression: Compression::None,
             merge_operator: None,
             compaction_filter: None,
+            prefix_extractor: None,
             enable_blob_files: false,
             min_blob_size: 4096,
             blob_file_size: 256 << 20,
@@ -348,6 +355,7 @@ impl fmt::Debug for Options {
             .field("compression", &self.compression)
             .field("merge_operator", &self.merge_operator)
             .field("compaction_filter", &self.compaction_filter)
+            .field("prefix_extractor", &self.prefix_extractor)
             .field("enable_blob_files", &self.enable_blob_files)
             .field("min_blob_size", &self.min_blob_size)
             .field("blob_file_size", &self.blob_file_size)
@@ -577,6 +585,7 @@ lightning_compaction::option_setters!(Options {
     compression: Compression,
     merge_operator: Option<Arc<dyn crate::MergeOperator>>,
     compaction_filter: Option<Arc<dyn crate::CompactionFilter>>,
+    prefix_extractor: Option<Arc<dyn crate::PrefixExtractor>>,
     enable_blob_files: bool,
     min_blob_size: usize,
     blob_file_size: u64,
@@ -723,6 +732,7 @@ per_tree_fields! {
         // Set in code only: not config file keys.
         merge_operator: Option<Arc<dyn crate::MergeOperator>>,
         compaction_filter: Option<Arc<dyn crate::CompactionFilter>>,
+        prefix_extractor: Option<Arc<dyn crate::PrefixExtractor>>,
     }
 }
 
@@ -1095,6 +1105,7 @@ mod tests {
             blob_garbage_collection_age_cutoff: 0.5,
             merge_operator: Some(Arc::new(crate::U64AddOperator)),
             compaction_filter: None,
+            prefix_extractor: Some(Arc::new(crate::FixedPrefix::new(3))),
         };
         let out = base.with_keyspace(&ks);
         assert_eq!(

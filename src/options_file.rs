@@ -1444,6 +1444,7 @@ pub(crate) mod tests {
             "metrics_registry",
             "merge_operator",
             "compaction_filter",
+            "prefix_extractor",
         ];
         let options_rs = include_str!("options.rs");
         let config_rs = include_str!("../compaction/src/config.rs");

@@ -152,6 +152,8 @@ fn options(blobs: bool) -> Options {
         .index_page_size(256)
         .row_cache_size(64 << 10)
         .merge_operator(Some(std::sync::Arc::new(AppendOperator::new(","))))
+        // Prefix scans of 2 bytes and more skip files by prefix filter.
+        .prefix_extractor(Some(std::sync::Arc::new(lightning_db::FixedPrefix::new(2))))
         .enable_blob_files(blobs)
         .min_blob_size(20)
         .blob_file_size(1 << 20)

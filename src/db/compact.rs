@@ -39,7 +39,7 @@ use crate::iter::InternalIterator;
 use crate::key::{append_internal_key, encode_internal_key, ValueKind};
 use crate::key::{is_range_end_bound, user_key, MAX_SEQUENCE};
 use crate::metrics::{db_event, Stall};
-use crate::sst::{TableBuildOptions, TableBuilder};
+use crate::sst::TableBuilder;
 use crate::version::edit::{BlobFileMeta, BlobGarbage, FileMetaData, VersionEdit};
 use crate::version::superversion::SuperVersion;
 use crate::version::version::{TableFile, Version};
@@ -900,11 +900,7 @@ impl<'a> RunSink for EngineSink<'a> {
         let file = inner.fs.create(&path)?;
         Ok(OutputWriter {
             number,
-            builder: TableBuilder::new(
-                file,
-                path,
-                TableBuildOptions::for_level(self.opts, self.level),
-            ),
+            builder: TableBuilder::for_tree(file, path, self.opts, self.level),
             key_buf: Vec::new(),
             job: self.blobs,
             blob_out: BlobOutput::new(

@@ -28,7 +28,7 @@ use crate::key::{append_internal_key, ValueKind};
 use crate::memtable::MemTable;
 use crate::metrics::db_event;
 use crate::options::Options;
-use crate::sst::{TableBuildOptions, TableBuilder};
+use crate::sst::TableBuilder;
 use crate::version::edit::{BlobFileMeta, FileMetaData, VersionEdit};
 use crate::version::superversion::SuperVersion;
 use lightning_compaction::{merge_runs, GcPolicy};
@@ -77,7 +77,7 @@ pub(crate) fn build_table(
     }
     let path = table_file_name(dir, number);
     let file = fs.create(&path)?;
-    let mut builder = TableBuilder::new(file, path.clone(), TableBuildOptions::for_level(opts, 0));
+    let mut builder = TableBuilder::for_tree(file, path.clone(), opts, 0);
     let mut it: Box<dyn InternalIterator> = Box::new(mem.iter_frozen());
     it.seek_to_first();
     let policy = GcPolicy {

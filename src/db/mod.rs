@@ -947,12 +947,22 @@ impl DbInner {
         let blobs = blob_resolver(&sv.version);
         let range_dels = sv.range_tombstone_sets();
         let merge = tree.merge_operator();
+        // A range within one extractor prefix reads only the files whose
+        // filter may hold it.
+        let scope: Option<(String, Vec<u8>)> = tree.prefix_extractor().and_then(|x| {
+            crate::prefix::shared_prefix(x.as_ref(), &lo, &hi)
+                .map(|p| (x.name().to_string(), p.to_vec()))
+        });
+        let merged = move || match &scope {
+            Some((name, prefix)) => sv.merged_iter_in_prefix(name, prefix),
+            None => sv.merged_iter(),
+        };
         if self.metrics.op_timer().is_some() {
             let m = Arc::clone(&self.metrics);
             return Iter::new(
                 Box::new(move || {
                     Box::new(crate::metrics::TimedSeek::new(
-                        Box::new(sv.merged_iter()),
+                        Box::new(merged()),
                         Arc::clone(&m),
                     ))
                 }),
@@ -965,7 +975,7 @@ impl DbInner {
             .with_merge_operator(merge);
         }
         Iter::new(
-            Box::new(move || Box::new(sv.merged_iter())),
+            Box::new(move || Box::new(merged())),
             seq,
             lo,
             hi,

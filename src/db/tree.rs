@@ -80,6 +80,11 @@ impl Tree {
         self.opts.load().merge_operator.clone()
     }
 
+    /// The keyspace's prefix extractor now (`Options::prefix_extractor`).
+    pub(crate) fn prefix_extractor(&self) -> Option<Arc<dyn crate::PrefixExtractor>> {
+        self.opts.load().prefix_extractor.clone()
+    }
+
     /// The memtable size at which the active memtable is frozen (no
     /// reference count touched: read on every write group).
     #[inline]

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::InternalIterator;
 use crate::error::Result;
-use crate::key::compare_internal;
+use crate::key::{compare_internal, user_key};
 use crate::version::version::{TableFile, Version};
 
 /// Adds to `out` an iterator for every level-0 file of `v` and one
@@ -24,6 +24,40 @@ pub(crate) fn add_version_iterators(v: &Arc<Version>, out: &mut Vec<Box<dyn Inte
     for level in 1..v.num_levels() {
         if !v.files(level).is_empty() {
             out.push(Box::new(LevelIterator::over_level(Arc::clone(v), level)));
+        }
+    }
+}
+
+/// [`add_version_iterators`] for a scan of keys that all have prefix
+/// `prefix` under the extractor named `extractor`: files whose filter
+/// rules the prefix out, or whose key range misses it, are left out.
+pub(crate) fn add_prefix_iterators(
+    v: &Arc<Version>,
+    extractor: &str,
+    prefix: &[u8],
+    out: &mut Vec<Box<dyn InternalIterator>>,
+) {
+    let end = super::db_iter::prefix_successor(prefix);
+    let wanted = |f: &Arc<TableFile>| {
+        let (lo, hi) = (user_key(&f.meta.smallest), user_key(&f.meta.largest));
+        let overlaps = hi >= prefix && end.as_deref().is_none_or(|e| lo < e);
+        // A table that cannot be opened is kept: its cursor reports why.
+        overlaps
+            && f.table()
+                .map_or(true, |t| t.may_hold_prefix(extractor, prefix))
+    };
+    for f in v.files(0).iter().filter(|f| wanted(f)) {
+        out.push(table_iter(f, false));
+    }
+    for level in 1..v.num_levels() {
+        let files: Vec<Arc<TableFile>> = v
+            .files(level)
+            .iter()
+            .filter(|f| wanted(f))
+            .cloned()
+            .collect();
+        if !files.is_empty() {
+            out.push(Box::new(LevelIterator::with_files(Files::Owned(files))));
         }
     }
 }
@@ -40,7 +74,7 @@ pub(crate) fn table_iter(f: &TableFile, releasing: bool) -> Box<dyn InternalIter
 }
 
 /// The files a [`LevelIterator`] walks.
-enum Files {
+pub(crate) enum Files {
     /// A list of its own (a compaction's inputs).
     Owned(Vec<Arc<TableFile>>),
     /// One level of a version, shared: opening a cursor over a level then
@@ -74,7 +108,7 @@ impl LevelIterator {
         Self::with_files(Files::Level(version, level))
     }
 
-    fn with_files(files: Files) -> Self {
+    pub(crate) fn with_files(files: Files) -> Self {
         LevelIterator {
             files,
             current: None,

@@ -77,6 +77,10 @@ pub struct TableBuilder {
     data: BlockBuilder,
     index: IndexBuilder,
     filter: Option<FilterBuilder>,
+    /// Adds each distinct key prefix to the filter too.
+    prefix_extractor: Option<std::sync::Arc<dyn crate::PrefixExtractor>>,
+    /// The last prefix added to the filter.
+    last_prefix: Option<Vec<u8>>,
     /// Data block written whose index entry waits for the next key.
     pending_block: Option<BlockHandle>,
     last_key: Vec<u8>,
@@ -103,6 +107,8 @@ impl TableBuilder {
             index: IndexBuilder::new(opts.index_page_size),
             filter: (opts.bloom_bits_per_key > 0)
                 .then(|| FilterBuilder::new(opts.bloom_bits_per_key)),
+            prefix_extractor: None,
+            last_prefix: None,
             pending_block: None,
             last_key: Vec::new(),
             sep_buf: Vec::new(),
@@ -127,6 +133,30 @@ impl TableBuilder {
         } else {
             FragmentedTombstones::merge([&self.range_dels, set])
         };
+    }
+
+    /// A builder for a file of `level` of a tree with options `o`: its
+    /// table settings, and its prefix extractor for the filter.
+    pub(crate) fn for_tree(
+        file: Box<dyn WritableFile>,
+        path: PathBuf,
+        o: &crate::options::Options,
+        level: usize,
+    ) -> Self {
+        let mut b = TableBuilder::new(file, path, TableBuildOptions::for_level(o, level));
+        b.set_prefix_extractor(o.prefix_extractor.clone());
+        b
+    }
+
+    /// Adds each distinct prefix `x` extracts from the keys to the filter
+    /// too, and records `x`'s name in the properties (call before the
+    /// first [`add`](Self::add); nothing happens without a filter).
+    pub fn set_prefix_extractor(&mut self, x: Option<std::sync::Arc<dyn crate::PrefixExtractor>>) {
+        if self.filter.is_none() {
+            return;
+        }
+        self.props.prefix_extractor = x.as_ref().map(|x| x.name().to_string()).unwrap_or_default();
+        self.prefix_extractor = x;
     }
 
     /// Adds an entry. `ikey` is an encoded internal key strictly greater
@@ -174,6 +204,16 @@ impl TableBuilder {
         if let Some(f) = &mut self.filter {
             if first || crate::key::user_key(&self.last_key) != parsed.user_key {
                 f.add(parsed.user_key);
+                if let Some(p) = self
+                    .prefix_extractor
+                    .as_ref()
+                    .and_then(|x| x.prefix(parsed.user_key))
+                {
+                    if self.last_prefix.as_deref() != Some(p) {
+                        f.add(p);
+                        self.last_prefix = Some(p.to_vec());
+                    }
+                }
             }
         }
         self.data.add(ikey, value);

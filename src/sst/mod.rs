@@ -40,7 +40,9 @@ pub(crate) mod table_data;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use builder::{TableBuildOptions, TableBuilder};
+#[cfg(any(test, feature = "testing"))]
+pub(crate) use builder::TableBuildOptions;
+pub(crate) use builder::TableBuilder;
 pub(crate) use filter::filter_hash;
 pub use footer::Footer;
 pub use handle::BlockHandle;

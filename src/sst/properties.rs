@@ -52,9 +52,13 @@ pub struct TableProperties {
     pub range_deletions_offset: u64,
     /// Stored size of the range-deletion block, without its trailer.
     pub range_deletions_size: u64,
+    /// Name of the prefix extractor whose prefixes the filter also holds
+    /// (empty: none).
+    pub prefix_extractor: String,
 }
 
 const TAG_COMPRESSION: u64 = 16;
+const TAG_PREFIX_EXTRACTOR: u64 = 21;
 const NUM_REQUIRED: u64 = 13;
 
 impl TableProperties {
@@ -91,6 +95,10 @@ impl TableProperties {
             put_int(out, 18, self.num_range_deletions);
             put_int(out, 19, self.range_deletions_offset);
             put_int(out, 20, self.range_deletions_size);
+        }
+        if !self.prefix_extractor.is_empty() {
+            put_varint64(out, TAG_PREFIX_EXTRACTOR);
+            put_length_prefixed(out, self.prefix_extractor.as_bytes());
         }
     }
 
@@ -160,6 +168,14 @@ impl TableProperties {
                 18 => p.num_range_deletions = int()?,
                 19 => p.range_deletions_offset = int()?,
                 20 => p.range_deletions_size = int()?,
+                TAG_PREFIX_EXTRACTOR => {
+                    p.prefix_extractor = std::str::from_utf8(value)
+                        .map_err(|_| DecodeError {
+                            offset: vat,
+                            reason: "prefix extractor property is not UTF-8",
+                        })?
+                        .to_owned()
+                }
                 _ => {}
             }
         }
@@ -207,6 +223,7 @@ mod tests {
             num_range_deletions: 3,
             range_deletions_offset: 9000,
             range_deletions_size: 77,
+            prefix_extractor: "fixed:8".into(),
         }
     }
 

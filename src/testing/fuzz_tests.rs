@@ -470,6 +470,7 @@ proptest! {
             num_range_deletions: ints[14] % 3,
             range_deletions_offset: ints[0] / 2,
             range_deletions_size: ints[1] / 2,
+            prefix_extractor: if ints[2] % 2 == 0 { String::new() } else { "fixed:3".into() },
         };
         let mut d = Vec::new();
         p.encode_to(&mut d);

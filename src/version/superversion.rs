@@ -152,6 +152,19 @@ impl SuperVersion {
         sets
     }
 
+    /// [`merged_iter`](Self::merged_iter) for keys that all have prefix
+    /// `prefix` under the extractor named `extractor`: files that cannot
+    /// hold such a key are left out.
+    pub(crate) fn merged_iter_in_prefix(&self, extractor: &str, prefix: &[u8]) -> MergingIterator {
+        let mut children: Vec<Box<dyn InternalIterator>> = Vec::with_capacity(2 + self.imms.len());
+        children.push(Box::new(self.mem.iter()));
+        for m in &self.imms {
+            children.push(Box::new(m.iter()));
+        }
+        crate::iter::level::add_prefix_iterators(&self.version, extractor, prefix, &mut children);
+        MergingIterator::new(children)
+    }
+
     /// A merged cursor over every memtable and file.
     pub(crate) fn merged_iter(&self) -> MergingIterator {
         let mut children: Vec<Box<dyn InternalIterator>> =

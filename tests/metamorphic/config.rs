@@ -118,6 +118,13 @@ impl Config {
         };
         o.enable_blob_garbage_collection = r.one_in(2);
         o.blob_garbage_collection_age_cutoff = pick(r, &[0.0, 0.25, 1.0]);
+        // Prefix bloom filters (issue 20): keys here start with a-h.
+        o.prefix_extractor = match r.below(3) {
+            0 => None,
+            n => Some(std::sync::Arc::new(lightning_db::FixedPrefix::new(
+                n as usize,
+            ))),
+        };
         if let Err(e) = o.validate() {
             panic!("option set {seed} is invalid: {e}\n{o:?}");
         }

@@ -424,6 +424,14 @@ impl Table {
         self.may_contain_hash(filter_hash(user_key))
     }
 
+    /// False only when the file certainly holds no key with prefix
+    /// `prefix` as extractor `extractor` (by name) cuts it: the file's
+    /// filter holds that extractor's prefixes. Always true for a file
+    /// written without a filter or with another extractor.
+    pub(crate) fn may_hold_prefix(&self, extractor: &str, prefix: &[u8]) -> bool {
+        self.props.prefix_extractor != extractor || self.may_contain(prefix)
+    }
+
     /// [`may_contain`](Self::may_contain) for a key whose
     /// [`filter_hash`] is `h`.
     #[inline]

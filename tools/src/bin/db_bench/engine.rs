@@ -81,7 +81,13 @@ pub trait Engine: Sized + Send + Sync + 'static {
     /// Opens a fresh iterator, seeks to the first key `>= key`, and visits
     /// that entry and up to `nexts` entries after it (RocksDB's
     /// `seekrandom`: `Seek` then `Next` `seek_nexts` times).
-    fn seek(&self, key: &[u8], nexts: u64, visit: impl FnMut(&[u8], &[u8])) -> Result<()>;
+    fn seek(
+        &self,
+        key: &[u8],
+        end: Option<&[u8]>,
+        nexts: u64,
+        visit: impl FnMut(&[u8], &[u8]),
+    ) -> Result<()>;
 
     /// Writes the memtable out to a table file and waits for it.
     fn flush(&self) -> Result<()>;
@@ -182,6 +188,9 @@ fn lightning_options(flags: &Flags) -> Result<Options> {
         o.sync_writes = true;
     }
     apply_blob_flags(&mut o, flags)?;
+    if flags.prefix_size > 0 {
+        o.prefix_extractor = Some(Arc::new(lightning_db::FixedPrefix::new(flags.prefix_size)));
+    }
     o.merge_operator = match flags.merge_operator.as_str() {
         "" => None,
         "uint64add" => Some(Arc::new(U64AddOperator)),
@@ -333,8 +342,17 @@ impl Engine for Lightning {
         Ok(())
     }
 
-    fn seek(&self, key: &[u8], nexts: u64, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
-        let mut it = self.db.range(key..);
+    fn seek(
+        &self,
+        key: &[u8],
+        end: Option<&[u8]>,
+        nexts: u64,
+        mut visit: impl FnMut(&[u8], &[u8]),
+    ) -> Result<()> {
+        let mut it = match end {
+            Some(end) => self.db.range(key..end),
+            None => self.db.range(key..),
+        };
         for _ in 0..=nexts {
             let Some(item) = it.next_ref() else { break };
             let (k, v) = item?;

@@ -192,11 +192,21 @@ impl Engine for Fjall {
         Ok(())
     }
 
-    fn seek(&self, key: &[u8], nexts: u64, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
+    fn seek(
+        &self,
+        key: &[u8],
+        end: Option<&[u8]>,
+        nexts: u64,
+        mut visit: impl FnMut(&[u8], &[u8]),
+    ) -> Result<()> {
         let n = usize::try_from(nexts)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        for guard in self.ks.range(key..).take(n) {
+        let range: (std::ops::Bound<&[u8]>, std::ops::Bound<&[u8]>) = (
+            std::ops::Bound::Included(key),
+            end.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded),
+        );
+        for guard in self.ks.range::<&[u8], _>(range).take(n) {
             let (k, v) = guard.into_inner()?;
             visit(&k, &v);
         }

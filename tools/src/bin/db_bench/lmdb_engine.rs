@@ -215,13 +215,22 @@ impl Engine for Lmdb {
         Ok(())
     }
 
-    fn seek(&self, key: &[u8], nexts: u64, mut visit: impl FnMut(&[u8], &[u8])) -> Result<()> {
+    fn seek(
+        &self,
+        key: &[u8],
+        end: Option<&[u8]>,
+        nexts: u64,
+        mut visit: impl FnMut(&[u8], &[u8]),
+    ) -> Result<()> {
         use std::ops::Bound;
         let rtxn = self.env.read_txn()?;
         let n = usize::try_from(nexts)
             .unwrap_or(usize::MAX)
             .saturating_add(1);
-        let range: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Included(key), Bound::Unbounded);
+        let range: (Bound<&[u8]>, Bound<&[u8]>) = (
+            Bound::Included(key),
+            end.map_or(Bound::Unbounded, Bound::Excluded),
+        );
         for item in self.db.range(&rtxn, &range)?.take(n) {
             let (k, v) = item?;
             visit(k, v);

@@ -136,6 +136,12 @@ pub struct Flags {
     /// Nexts after each seek in seekrandom.
     #[arg(long, default_value_t = 0)]
     seek_nexts: u64,
+    /// Keys' first N bytes are their prefix (RocksDB's `--prefix_size`;
+    /// 0: none): Lightning DB filters SST files by prefix
+    /// (`Options::prefix_extractor`), and `seekrandom` reads only within
+    /// the sought key's prefix (RocksDB's `prefix_same_as_start`).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) prefix_size: usize,
     /// Write benchmarks issue one range deletion after every this many
     /// writes of a thread (0: none; RocksDB's flag).
     #[arg(long, default_value_t = 0)]
@@ -658,11 +664,15 @@ impl<E: Engine> Bench<E> {
         self.run(name, self.flags.threads, reads, |t, st, pb| {
             let mut rng = Rng(seed ^ 0x5EEC ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9));
             let mut key = Vec::with_capacity(ks);
+            let prefix = self.flags.prefix_size;
             for i in 0..reads {
                 make_key(rng.next() % num, ks, &mut key);
                 let t0 = hist.then(Instant::now);
                 let mut first = true;
-                db.seek(&key, nexts, |k, v| {
+                let end = (prefix > 0)
+                    .then(|| lightning_db::inspect::prefix_successor(&key[..prefix.min(key.len())]))
+                    .flatten();
+                db.seek(&key, end.as_deref(), nexts, |k, v| {
                     if first && k == key.as_slice() {
                         st.found += 1;
                     }
