@@ -70,7 +70,9 @@ fn tmp_model(n: u64) -> BTreeSet<u64> {
 }
 
 fn options() -> Options {
-    common::churn_opts()
+    common::churn_opts().merge_operator(Some(std::sync::Arc::new(
+        lightning_db::AppendOperator::new(","),
+    )))
 }
 
 /// [`options`] with key-value separation: every value (100 bytes) goes to
@@ -107,6 +109,8 @@ fn mix(mut x: u64) -> u64 {
 enum BatchOp {
     Put(u64),
     Delete(u64),
+    /// `merge(key(k), operand(round))` (the append operator).
+    Merge(u64),
     /// `delete_range(key(a)..key(b))`.
     DeleteRange(u64, u64),
 }
@@ -122,6 +126,8 @@ fn batch_ops(round: u64) -> impl Iterator<Item = BatchOp> {
             BatchOp::DeleteRange(k, k + 1 + (h >> 40) % 60)
         } else if (h >> 32).is_multiple_of(5) {
             BatchOp::Delete(k)
+        } else if (h >> 32) % 7 == 1 {
+            BatchOp::Merge(k)
         } else {
             BatchOp::Put(k)
         }
@@ -135,6 +141,11 @@ fn synced(round: u64) -> bool {
 
 fn key(i: u64) -> Vec<u8> {
     format!("k{i:06}").into_bytes()
+}
+
+/// The merge operand of round `round`.
+fn operand(round: u64) -> Vec<u8> {
+    round.to_be_bytes().to_vec()
 }
 
 fn value(round: u64) -> Vec<u8> {
@@ -153,6 +164,13 @@ fn advance(m: &mut BTreeMap<Vec<u8>, Vec<u8>>, from: u64, to: u64) {
                 }
                 BatchOp::Delete(k) => {
                     m.remove(&key(k));
+                }
+                BatchOp::Merge(k) => {
+                    let v = match m.remove(&key(k)) {
+                        Some(old) => [old.as_slice(), b",", &operand(r)].concat(),
+                        None => operand(r),
+                    };
+                    m.insert(key(k), v);
                 }
                 BatchOp::DeleteRange(a, b) => {
                     m.retain(|k, _| *k < key(a) || *k >= key(b));
@@ -257,6 +275,7 @@ fn crash_child() {
             match op {
                 BatchOp::Put(k) => b.put_in(home(k), key(k), value(round)),
                 BatchOp::Delete(k) => b.delete_in(home(k), key(k)),
+                BatchOp::Merge(k) => b.merge_in(home(k), key(k), operand(round)),
                 BatchOp::DeleteRange(a, c) if keyspaces => {
                     for h in &ks {
                         b.delete_range_in(h, key(a)..key(c));

@@ -34,7 +34,10 @@ fn lookups() -> u64 {
     hits + misses
 }
 
-fn scan(db: &Db, prefix: &str) -> (Vec<(Vec<u8>, Vec<u8>)>, u64) {
+/// Key-value pairs read.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+fn scan(db: &Db, prefix: &str) -> (Pairs, u64) {
     let before = lookups();
     let got: Vec<_> = db
         .prefix(prefix)
