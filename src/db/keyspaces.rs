@@ -108,7 +108,7 @@ impl DbInner {
                 return Err(Error::Background(self.set_bg_error_queue_locked(e, &mut q)));
             }
         };
-        let mem = Arc::new(MemTable::new(q.wal_number, topts.memtable_bloom_bytes()));
+        let mem = Arc::new(MemTable::for_tree(q.wal_number, &topts));
         let tree = Tree::new(
             id,
             name.to_string(),

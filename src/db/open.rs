@@ -221,7 +221,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let trees = recovered_trees
         .into_iter()
         .map(|t| {
-            let mem = Arc::new(MemTable::new(log_number, t.opts.memtable_bloom_bytes()));
+            let mem = Arc::new(MemTable::for_tree(log_number, &t.opts));
             serving_tree(t, mem)
         })
         .collect();

@@ -1174,7 +1174,7 @@ fn freeze(tree: &Tree, mem: &Arc<MemTable>, number: u64) {
     imms.push(Arc::clone(mem));
     imms.extend(cur.imms.iter().cloned());
     tree.sv.store(Arc::new(SuperVersion {
-        mem: Arc::new(MemTable::new(number, tree.opts().memtable_bloom_bytes())),
+        mem: Arc::new(MemTable::for_tree(number, &tree.opts())),
         imms,
         version: Arc::clone(&cur.version),
     }));

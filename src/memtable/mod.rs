@@ -181,6 +181,9 @@ pub(crate) struct MemTable {
     /// Filter over the user keys, checked before a point read searches
     /// the skiplist (`Options::memtable_bloom`).
     bloom: Option<MemBloom>,
+    /// With a filter: each key's prefix goes into it too, so a scan
+    /// within one prefix can skip this memtable (`Options::prefix_extractor`).
+    prefix: Option<Arc<dyn crate::PrefixExtractor>>,
     /// Range tombstones, in insertion order (appended under the lock).
     range_dels: Mutex<Vec<RangeTombstone>>,
     /// Number of range tombstones inserted so far, raised (release) after
@@ -218,9 +221,32 @@ impl MemTable {
             num_deletions: AtomicU64::new(0),
             log_number: AtomicU64::new(log_number),
             bloom: (bloom_bytes > 0).then(|| MemBloom::with_bytes(bloom_bytes)),
+            prefix: None,
             range_dels: Mutex::new(Vec::new()),
             range_del_count: AtomicUsize::new(0),
             range_del_cache: ArcSwap::from_pointee((0, Arc::new(FragmentedTombstones::empty()))),
+        }
+    }
+
+    /// An empty memtable of a tree with options `o`: its filter
+    /// (`memtable_bloom`), holding key prefixes too when `o` has a prefix
+    /// extractor.
+    pub(crate) fn for_tree(log_number: u64, o: &crate::options::Options) -> Self {
+        let mut m = MemTable::new(log_number, o.memtable_bloom_bytes());
+        if m.bloom.is_some() {
+            m.prefix = o.prefix_extractor.clone();
+        }
+        m
+    }
+
+    /// False only when this memtable certainly holds no key with prefix
+    /// `prefix` as extractor `extractor` (by name) cuts it. A key made
+    /// visible to a reader (published) before the call is never missed:
+    /// its filter bits were set before it was published.
+    pub(crate) fn may_hold_prefix(&self, extractor: &str, prefix: &[u8]) -> bool {
+        match (&self.bloom, &self.prefix) {
+            (Some(b), Some(x)) if x.name() == extractor => b.may_contain(filter_hash(prefix)),
+            _ => true,
         }
     }
 
@@ -269,6 +295,9 @@ impl MemTable {
         };
         if let Some(b) = &self.bloom {
             b.add(filter_hash(user_key));
+            if let Some(p) = self.prefix.as_ref().and_then(|x| x.prefix(user_key)) {
+                b.add(filter_hash(p));
+            }
         }
         self.map.insert(key, ());
         klen + value.len() + ENTRY_OVERHEAD

@@ -157,9 +157,10 @@ impl SuperVersion {
     /// hold such a key are left out.
     pub(crate) fn merged_iter_in_prefix(&self, extractor: &str, prefix: &[u8]) -> MergingIterator {
         let mut children: Vec<Box<dyn InternalIterator>> = Vec::with_capacity(2 + self.imms.len());
-        children.push(Box::new(self.mem.iter()));
-        for m in &self.imms {
-            children.push(Box::new(m.iter()));
+        for m in std::iter::once(&self.mem).chain(&self.imms) {
+            if m.may_hold_prefix(extractor, prefix) {
+                children.push(Box::new(m.iter()));
+            }
         }
         crate::iter::level::add_prefix_iterators(&self.version, extractor, prefix, &mut children);
         MergingIterator::new(children)
