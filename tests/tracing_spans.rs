@@ -263,6 +263,7 @@ fn flush_and_compaction_spans_carry_their_fields() {
     // and the newest tombstone too (last level, no snapshot).
     assert_eq!(done.fields.num("dropped_versions"), 100);
     assert_eq!(done.fields.num("dropped_tombstones"), 1);
+    assert_eq!(done.fields.num("filtered_entries"), 0);
     assert_eq!(done.fields.get("trivial_move"), Some("false"));
     let (span, f) = &done.scope[0];
     assert_eq!(span, "compaction");

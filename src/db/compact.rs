@@ -284,7 +284,7 @@ impl DbInner {
                         .push((job.output_level as u32, tf.meta.clone()));
                 }
             }
-            (Vec::new(), 0, edit.new_files.len(), (0, 0), (0, 0))
+            (Vec::new(), 0, edit.new_files.len(), (0, 0, 0), (0, 0))
         } else {
             let blobs = JobBlobs::new(&version, &topts);
             let read_refs = blobs.as_ref().map(|_| Arc::new(BlobTally::default()));
@@ -356,6 +356,7 @@ impl DbInner {
                 (
                     s.dropped_versions + s.dropped_by_range_tombstones,
                     s.dropped_tombstones,
+                    s.filtered_entries,
                 ),
                 (
                     s.input_entries,
@@ -394,6 +395,7 @@ impl DbInner {
             output_bytes = written,
             dropped_versions = dropped.0,
             dropped_tombstones = dropped.1,
+            filtered_entries = dropped.2,
             trivial_move = job.trivial_move,
             duration_ms = micros / 1000,
         );
