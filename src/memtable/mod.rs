@@ -448,6 +448,13 @@ impl MemTable {
         })
     }
 
+    /// False only when this memtable certainly holds no version of the
+    /// key whose [`filter_hash`] is `hash` (no filter: true).
+    #[inline]
+    pub(crate) fn may_contain_hash(&self, hash: u64) -> bool {
+        self.bloom.as_ref().is_none_or(|b| b.may_contain(hash))
+    }
+
     /// The value of a stored key as a shared slice of its arena chunk.
     fn value_bytes(&self, k: &MemKey) -> Bytes {
         let v = k.value();

@@ -76,43 +76,67 @@ impl SuperVersion {
     /// The value of `key` at `seq` when its newest version is a merge
     /// operand: the operands newest first down to the first version that
     /// is not one (a value, a blob value, a tombstone) or that a range
-    /// tombstone deletes (then nothing), folded by `op`. Reads through a
-    /// merged cursor over every memtable and file: slower than the point
-    /// lookup, and only taken for keys with operands on top.
+    /// tombstone deletes (then nothing), folded by `op`. Walks the sources
+    /// newest first, each with a seek of its own (memtables, then the
+    /// files a point lookup would probe, skipping those whose filter rules
+    /// the key out): no merged cursor over everything.
     pub(crate) fn get_merged(
         &self,
         key: &[u8],
         seq: SeqNo,
         op: Option<&Arc<dyn MergeOperator>>,
     ) -> Result<Option<Bytes>> {
-        let mut it = self.merged_iter();
-        it.seek(&encode_internal_key(key, seq, ValueKind::FOR_SEEK));
+        let hash = filter_hash(key);
+        let target = encode_internal_key(key, seq, ValueKind::FOR_SEEK);
         let mut operands: Vec<Bytes> = Vec::new();
-        let mut base: Option<Bytes> = None;
-        while it.valid() {
-            let Some(p) = parse_internal_key(it.key()) else {
-                return Err(Error::Internal(
-                    "malformed internal key in a merged stream".into(),
-                ));
-            };
-            if p.user_key != key || self.range_deleted(key, p.seq, seq) {
-                break;
-            }
-            match p.kind {
-                ValueKind::Merge => operands.push(it.value_bytes()),
-                ValueKind::Value => {
-                    base = Some(it.value_bytes());
+        // One source's versions of `key` at `seq`, newest first: `Some`
+        // with the fold's base once it is found (`None` inside: absent).
+        let mut walk = |it: &mut dyn InternalIterator| -> Result<Option<Option<Bytes>>> {
+            it.seek(&target);
+            while it.valid() {
+                let Some(p) = parse_internal_key(it.key()) else {
+                    return Err(Error::Internal(
+                        "malformed internal key in a merge lookup".into(),
+                    ));
+                };
+                if p.user_key != key {
                     break;
                 }
-                ValueKind::BlobIndex => {
-                    base = Some(self.version.read_blob(&it.value_bytes(), None)?);
+                if self.range_deleted(key, p.seq, seq) {
+                    return Ok(Some(None));
+                }
+                match p.kind {
+                    ValueKind::Merge => operands.push(it.value_bytes()),
+                    ValueKind::Value => return Ok(Some(Some(it.value_bytes()))),
+                    ValueKind::BlobIndex => {
+                        return Ok(Some(Some(self.version.read_blob(&it.value_bytes(), None)?)))
+                    }
+                    ValueKind::Delete => return Ok(Some(None)),
+                }
+                it.next();
+            }
+            it.status()?;
+            Ok(None)
+        };
+        let mut base = None;
+        for m in std::iter::once(&self.mem).chain(&self.imms) {
+            if m.may_contain_hash(hash) {
+                if let Some(b) = walk(&mut m.iter())? {
+                    base = Some(b);
                     break;
                 }
-                ValueKind::Delete => break,
             }
-            it.next();
         }
-        it.status()?;
+        if base.is_none() {
+            base = self.version.for_each_candidate(key, seq, |f| {
+                let t = f.table()?;
+                if !t.may_contain_hash(hash) {
+                    return Ok(None);
+                }
+                walk(&mut t.iter())
+            })?;
+        }
+        let base = base.flatten();
         if operands.is_empty() {
             return Ok(base);
         }

@@ -258,7 +258,7 @@ impl Version {
             if let Ok(t) = f.table() {
                 t.prefetch_filter(hash);
             }
-            Ok(None)
+            Ok(None::<()>)
         })?;
         self.for_each_candidate(key, seq, |f| {
             let Some((seq, kind, v)) = f.table()?.get_hashed(key, hash, seq)? else {
@@ -297,12 +297,12 @@ impl Version {
     /// first (level-0 files whose range holds it, then at most one file per
     /// deeper level), until `visit` returns `Some`.
     #[inline]
-    fn for_each_candidate(
+    pub(crate) fn for_each_candidate<T>(
         &self,
         key: &[u8],
         seq: SeqNo,
-        mut visit: impl FnMut(&TableFile) -> Result<Option<Lookup>>,
-    ) -> Result<Option<Lookup>> {
+        mut visit: impl FnMut(&TableFile) -> Result<Option<T>>,
+    ) -> Result<Option<T>> {
         for f in self.files(0) {
             if f.meta.smallest_seq > seq || !f.contains_user_key(key) {
                 continue;
