@@ -162,6 +162,16 @@ impl Keyspace {
         }
     }
 
+    /// The tree, or [`Error::KeyspaceDropped`] / [`Error::Closed`].
+    pub(crate) fn live_tree(&self) -> Result<&Arc<Tree>> {
+        self.live()
+    }
+
+    /// The database this keyspace belongs to.
+    pub(crate) fn db(&self) -> &Arc<DbInner> {
+        &self.db
+    }
+
     /// The keyspace's id (for batches).
     pub(crate) fn id(&self) -> u32 {
         self.tree.id

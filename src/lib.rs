@@ -128,6 +128,7 @@ mod options;
 mod options_file;
 mod prefetch;
 mod prefix;
+mod read_api;
 mod row_cache;
 mod snapshot;
 mod sst;
@@ -162,5 +163,6 @@ pub use prefix::{FixedPrefix, PrefixExtractor};
 /// be sure the versions match (feature `prometheus`, on by default).
 #[cfg(feature = "prometheus")]
 pub use prometheus;
+pub use read_api::CompareAndSwapError;
 pub use snapshot::Snapshot;
 pub use txn::{IsolationLevel, Transaction, TransactionOptions, TxnIter};

@@ -24,6 +24,9 @@ enum Op {
     DeleteRange(Option<(Vec<u8>, bool)>, Option<(Vec<u8>, bool)>),
     DeletePrefix(Vec<u8>),
     Get(Vec<u8>),
+    MultiGet(Vec<Vec<u8>>),
+    /// `first_key_value`, `last_key_value` and `contains_key`.
+    Ends(Vec<u8>),
     Range(Option<(Vec<u8>, bool)>, Option<(Vec<u8>, bool)>, bool),
     Prefix(Vec<u8>, bool),
     Snapshot,
@@ -78,6 +81,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (bound(), bound()).prop_map(|(a, b)| Op::DeleteRange(a, b)),
         1 => proptest::collection::vec(0u8..4, 0..3).prop_map(Op::DeletePrefix),
         10 => key().prop_map(Op::Get),
+        3 => proptest::collection::vec(key(), 0..12).prop_map(Op::MultiGet),
+        1 => key().prop_map(Op::Ends),
         4 => (bound(), bound(), any::<bool>()).prop_map(|(a, b, r)| Op::Range(a, b, r)),
         2 => (proptest::collection::vec(0u8..4, 0..3), any::<bool>()).prop_map(|(p, r)| Op::Prefix(p, r)),
         2 => Just(Op::Snapshot),
@@ -218,6 +223,29 @@ fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
             Op::Get(k) => {
                 let got = d.get(&k).unwrap().map(|v| v.to_vec());
                 prop_assert_eq!(got, model.get(&k).cloned());
+            }
+            Op::MultiGet(keys) => {
+                let got: Vec<Option<Vec<u8>>> = d
+                    .multi_get(&keys)
+                    .into_iter()
+                    .map(|r| r.unwrap().map(|v| v.to_vec()))
+                    .collect();
+                let want: Vec<Option<Vec<u8>>> =
+                    keys.iter().map(|k| model.get(k).cloned()).collect();
+                prop_assert_eq!(got, want);
+            }
+            Op::Ends(k) => {
+                let pair = |p: Option<(lightning_db::Bytes, lightning_db::Bytes)>| {
+                    p.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                };
+                let first = model.iter().next().map(|(k, v)| (k.clone(), v.clone()));
+                let last = model
+                    .iter()
+                    .next_back()
+                    .map(|(k, v)| (k.clone(), v.clone()));
+                prop_assert_eq!(pair(d.first_key_value().unwrap()), first);
+                prop_assert_eq!(pair(d.last_key_value().unwrap()), last);
+                prop_assert_eq!(d.contains_key(&k).unwrap(), model.contains_key(&k));
             }
             Op::Range(a, b, rev) => {
                 let (lo, hi) = (to_bound(&a), to_bound(&b));

@@ -30,6 +30,7 @@ mod close_tests;
 mod compact;
 mod flush;
 mod keyspaces;
+pub(crate) mod multi_get;
 mod observe;
 mod open;
 #[cfg(feature = "prometheus")]

@@ -254,17 +254,7 @@ impl Db {
     /// # Ok::<(), lightning_db::Error>(())
     /// ```
     pub fn transaction_opt(&self, opts: &TransactionOptions) -> Transaction {
-        let inner = Arc::clone(self.inner());
-        inner.record_txn_begin();
-        Transaction {
-            snapshot: Snapshot::new(Arc::clone(&inner)),
-            inner,
-            opts: *opts,
-            parts: BTreeMap::from([(0, Part::default())]),
-            reads: RefCell::new(BTreeMap::new()),
-            finished: false,
-            foreign_keyspace: None,
-        }
+        begin(self.inner(), opts)
     }
 
     /// Runs `f` in a new transaction and commits it; on
@@ -293,19 +283,44 @@ impl Db {
     pub fn transaction_with_opt<T>(
         &self,
         opts: &TransactionOptions,
-        mut f: impl FnMut(&mut Transaction) -> Result<T>,
+        f: impl FnMut(&mut Transaction) -> Result<T>,
     ) -> Result<T> {
-        let mut retry = 0u32;
-        loop {
-            let mut tx = self.transaction_opt(opts);
-            let result = f(&mut tx).and_then(|v| tx.commit().map(|()| v));
-            match result {
-                Err(e) if e.is_conflict() && retry < opts.max_retries => {
-                    std::thread::sleep(backoff(retry));
-                    retry += 1;
-                }
-                other => return other,
+        run_with(self.inner(), opts, f)
+    }
+}
+
+/// A new transaction on `inner` (see [`Db::transaction_opt`]).
+pub(crate) fn begin(inner: &Arc<DbInner>, opts: &TransactionOptions) -> Transaction {
+    let inner = Arc::clone(inner);
+    inner.record_txn_begin();
+    Transaction {
+        snapshot: Snapshot::new(Arc::clone(&inner)),
+        inner,
+        opts: *opts,
+        parts: BTreeMap::from([(0, Part::default())]),
+        reads: RefCell::new(BTreeMap::new()),
+        finished: false,
+        foreign_keyspace: None,
+    }
+}
+
+/// Runs `f` in transactions on `inner` until one commits (see
+/// [`Db::transaction_with_opt`]).
+pub(crate) fn run_with<T>(
+    inner: &Arc<DbInner>,
+    opts: &TransactionOptions,
+    mut f: impl FnMut(&mut Transaction) -> Result<T>,
+) -> Result<T> {
+    let mut retry = 0u32;
+    loop {
+        let mut tx = begin(inner, opts);
+        let result = f(&mut tx).and_then(|v| tx.commit().map(|()| v));
+        match result {
+            Err(e) if e.is_conflict() && retry < opts.max_retries => {
+                std::thread::sleep(backoff(retry));
+                retry += 1;
             }
+            other => return other,
         }
     }
 }

@@ -254,12 +254,7 @@ impl Version {
         // The files a lookup may read, newest first: pass one starts
         // loading each one's filter line, so their cache misses overlap;
         // pass two probes them in order and stops at the first hit.
-        self.for_each_candidate(key, seq, |f| {
-            if let Ok(t) = f.table() {
-                t.prefetch_filter(hash);
-            }
-            Ok(None::<()>)
-        })?;
+        self.prefetch_filters(key, hash, seq)?;
         self.for_each_candidate(key, seq, |f| {
             let Some((seq, kind, v)) = f.table()?.get_hashed(key, hash, seq)? else {
                 return Ok(None);
@@ -271,6 +266,20 @@ impl Version {
                 ValueKind::Value => Lookup::Value(v, seq),
             }))
         })
+    }
+
+    /// Starts loading the filter line of `key` (whose filter hash is
+    /// `hash`) in every file a lookup at `seq` may probe (a hint: see
+    /// [`crate::prefetch`]).
+    #[inline]
+    pub(crate) fn prefetch_filters(&self, key: &[u8], hash: u64, seq: SeqNo) -> Result<()> {
+        self.for_each_candidate(key, seq, |f| {
+            if let Ok(t) = f.table() {
+                t.prefetch_filter(hash);
+            }
+            Ok(None::<()>)
+        })?;
+        Ok(())
     }
 
     /// The value the encoded blob reference `r` points to, read from this

@@ -1,0 +1,278 @@
+//! The read API of issue 20: `multi_get` (one moment, every layer, every
+//! handle), `contains_key`, `first_key_value`/`last_key_value`,
+//! `len_approximate` and `compare_and_swap`, on databases being written.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use common::{fast_opts, no_compaction};
+use lightning_db::{AppendOperator, Db, Error};
+
+fn key(i: u32) -> Vec<u8> {
+    format!("k{i:05}").into_bytes()
+}
+
+/// Values in every layer: the deepest level, level 0, the memtable, blob
+/// files, merge operands, point and range deletions.
+fn layered(db: &Db) {
+    for i in 0..300 {
+        db.put(key(i), format!("deep{i}")).unwrap();
+    }
+    db.flush().unwrap();
+    db.compact_range::<&[u8], _>(..).unwrap();
+    for i in (0..300).step_by(3) {
+        db.put(key(i), "x".repeat(300)).unwrap(); // a blob value
+    }
+    db.flush().unwrap();
+    for i in (0..300).step_by(5) {
+        db.merge(key(i), "m").unwrap();
+    }
+    for i in (0..300).step_by(7) {
+        db.delete(key(i)).unwrap();
+    }
+    db.delete_range(key(100)..key(120)).unwrap();
+}
+
+fn opts() -> lightning_db::Options {
+    no_compaction(fast_opts())
+        .enable_blob_files(true)
+        .min_blob_size(200)
+        .merge_operator(Some(Arc::new(AppendOperator::new(","))))
+}
+
+#[test]
+fn multi_get_equals_get_for_every_key_in_every_layer_and_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    layered(&db);
+    let snap = db.snapshot();
+    // Keys in a scrambled order, with duplicates and absent keys.
+    let mut keys: Vec<Vec<u8>> = (0..310).rev().map(key).collect();
+    keys.extend([key(5), key(5), b"".to_vec(), b"zzz".to_vec(), key(110)]);
+    let check = |got: Vec<lightning_db::Result<Option<lightning_db::Bytes>>>,
+                 get: &dyn Fn(&[u8]) -> Option<lightning_db::Bytes>| {
+        assert_eq!(got.len(), keys.len());
+        for (k, g) in keys.iter().zip(got) {
+            assert_eq!(g.unwrap(), get(k), "key {}", String::from_utf8_lossy(k));
+        }
+    };
+    check(db.multi_get(&keys), &|k| db.get(k).unwrap());
+    // Later writes: the snapshot's multi_get keeps its moment.
+    for i in 0..300 {
+        db.put(key(i), "later").unwrap();
+    }
+    check(snap.multi_get(&keys), &|k| snap.get(k).unwrap());
+    check(db.multi_get(&keys), &|k| db.get(k).unwrap());
+    // Keyspaces, and the transaction's own writes over its snapshot.
+    let ks = db.keyspace("other").unwrap();
+    ks.put(key(1), "ks").unwrap();
+    check(ks.multi_get(&keys), &|k| ks.get(k).unwrap());
+    check(snap.multi_get_in(&ks, &keys), &|k| {
+        snap.get_in(&ks, k).unwrap()
+    });
+    let mut tx = db.transaction();
+    tx.put(key(2), "mine");
+    tx.delete(key(3));
+    check(tx.multi_get(&keys), &|k| tx.get(k).unwrap());
+    assert_eq!(
+        tx.multi_get([key(2)])[0].as_ref().unwrap().as_deref(),
+        Some(&b"mine"[..])
+    );
+    drop(tx);
+    // Across a reopen.
+    drop(snap);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    check(db.multi_get(&keys), &|k| db.get(k).unwrap());
+    // A dropped keyspace or a closed database: an error per key.
+    let gone = db.keyspace("gone").unwrap();
+    db.drop_keyspace("gone").unwrap();
+    assert!(gone
+        .multi_get([key(1), key(2)])
+        .iter()
+        .all(|r| matches!(r, Err(Error::KeyspaceDropped(_)))));
+}
+
+/// Every batch writes the same value to `a` and `b`: a multi_get reads
+/// one moment, so it always sees them equal (two gets need not).
+#[test]
+fn multi_get_reads_one_moment_while_a_writer_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(
+        Db::open(
+            dir.path(),
+            common::churn_opts().fs(Arc::new(common::NoSyncFs)),
+        )
+        .unwrap(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (Arc::clone(&db), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut b = lightning_db::WriteBatch::new();
+                let v = n.to_be_bytes();
+                b.put("a", v);
+                b.put("b", v);
+                b.put(format!("filler{}", n % 5000), [0u8; 64]);
+                db.write(b).unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut reads = 0;
+    let mut last = 0u64;
+    while reads < 20_000 {
+        let got = db.multi_get(["b", "a"]);
+        let (b, a) = (got[0].as_ref().unwrap(), got[1].as_ref().unwrap());
+        assert_eq!(a, b, "read {reads}: a and b from different moments");
+        if let Some(v) = a {
+            let n = u64::from_be_bytes(v[..].try_into().unwrap());
+            assert!(n >= last, "went back from {last} to {n}");
+            last = n;
+        }
+        reads += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(writer.join().unwrap() > 0);
+}
+
+#[test]
+fn contains_first_last_and_len_on_every_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    assert_eq!(db.first_key_value().unwrap(), None);
+    assert_eq!(db.last_key_value().unwrap(), None);
+    assert_eq!(db.len_approximate(), 0);
+    layered(&db);
+    let all: Vec<_> = db.iter().map(|r| r.unwrap()).collect();
+    assert_eq!(db.first_key_value().unwrap().as_ref(), all.first());
+    assert_eq!(db.last_key_value().unwrap().as_ref(), all.last());
+    for i in 0..310 {
+        assert_eq!(
+            db.contains_key(key(i)).unwrap(),
+            db.get(key(i)).unwrap().is_some()
+        );
+    }
+    // Deleted at the ends: the first and last keys move.
+    let (first, _) = all.first().unwrap().clone();
+    let snap = db.snapshot();
+    db.delete(&first).unwrap();
+    assert_eq!(db.first_key_value().unwrap().as_ref(), all.get(1));
+    assert_eq!(snap.first_key_value().unwrap().as_ref(), all.first());
+    assert_eq!(snap.last_key_value().unwrap().as_ref(), all.last());
+    assert!(snap.contains_key(&first).unwrap() && !db.contains_key(&first).unwrap());
+    // The estimate counts entries, not distinct keys: within the number
+    // of writes, and exact after a full compaction without snapshots.
+    drop(snap);
+    assert!(db.len_approximate() >= all.len() as u64 - 1);
+    db.flush().unwrap();
+    db.compact_range::<&[u8], _>(..).unwrap();
+    // Operands kept on top of blob values count as entries of their own.
+    assert!(db.len_approximate() >= db.iter().count() as u64);
+    let ks = db.keyspace("ks").unwrap();
+    for i in 0..100 {
+        ks.put(key(i), "v").unwrap();
+        ks.put(key(i), "w").unwrap();
+    }
+    ks.delete_range(key(0)..key(98)).unwrap();
+    assert!(ks.len_approximate() >= 2);
+    ks.compact_range::<&[u8], _>(..).unwrap();
+    assert_eq!(ks.len_approximate(), 2);
+    ks.delete_range(key(0)..key(100)).unwrap();
+    ks.put("x", "1").unwrap();
+    ks.put("y", "2").unwrap();
+    ks.compact_range::<&[u8], _>(..).unwrap();
+    assert_eq!(ks.first_key_value().unwrap().unwrap().0, "x");
+    assert_eq!(ks.last_key_value().unwrap().unwrap().0, "y");
+    assert!(ks.contains_key("x").unwrap() && !ks.contains_key("z").unwrap());
+    assert_eq!(ks.len_approximate(), 2);
+    let mut tx = db.transaction();
+    tx.put("new", "v");
+    assert!(tx.contains_key("new").unwrap());
+    tx.delete(key(1));
+    assert!(!tx.contains_key(key(1)).unwrap());
+}
+
+/// Threads increment one counter with compare-and-swap loops: every
+/// successful swap counts once, none is lost, and conflicts never
+/// surface.
+#[test]
+fn compare_and_swap_counts_exactly_under_contention() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::open(dir.path(), fast_opts()).unwrap());
+    let ks = db.keyspace("counters").unwrap();
+    let failures = Arc::new(AtomicU64::new(0));
+    const THREADS: u64 = 4;
+    const EACH: u64 = 300;
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (db, ks, failures) = (Arc::clone(&db), ks.clone(), Arc::clone(&failures));
+            std::thread::spawn(move || {
+                for _ in 0..EACH {
+                    loop {
+                        let (cur, r) = if t % 2 == 0 {
+                            let cur = db.get("n").unwrap();
+                            let next = cur
+                                .as_ref()
+                                .map_or(0, |v| u64::from_be_bytes(v[..].try_into().unwrap()))
+                                + 1;
+                            (
+                                cur.clone(),
+                                db.compare_and_swap("n", cur.as_deref(), Some(&next.to_be_bytes()))
+                                    .unwrap(),
+                            )
+                        } else {
+                            let cur = ks.get("n").unwrap();
+                            let next = cur
+                                .as_ref()
+                                .map_or(0, |v| u64::from_be_bytes(v[..].try_into().unwrap()))
+                                + 1;
+                            (
+                                cur.clone(),
+                                ks.compare_and_swap("n", cur.as_deref(), Some(&next.to_be_bytes()))
+                                    .unwrap(),
+                            )
+                        };
+                        match r {
+                            Ok(()) => break,
+                            Err(e) => {
+                                assert_ne!(e.current, cur, "a failed swap reports what is there");
+                                failures.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let read =
+        |v: Option<lightning_db::Bytes>| u64::from_be_bytes(v.unwrap()[..].try_into().unwrap());
+    assert_eq!(read(db.get("n").unwrap()), THREADS / 2 * EACH);
+    assert_eq!(read(ks.get("n").unwrap()), THREADS / 2 * EACH);
+    // Create-if-absent and delete-if-equal.
+    assert!(db
+        .compare_and_swap("lock", None, Some(b"a"))
+        .unwrap()
+        .is_ok());
+    let e = db
+        .compare_and_swap("lock", None, Some(b"b"))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        (e.current.as_deref(), e.proposed.as_deref()),
+        (Some(&b"a"[..]), Some(&b"b"[..]))
+    );
+    assert!(db
+        .compare_and_swap("lock", Some(b"a"), None)
+        .unwrap()
+        .is_ok());
+    assert!(!db.contains_key("lock").unwrap());
+}
