@@ -21,11 +21,12 @@ fn parse_line(line: &str) -> Option<(String, f64, f64)> {
 }
 
 /// The benchmarks that print a `micros/op` line.
-const BENCHMARKS: [&str; 11] = [
+const BENCHMARKS: [&str; 12] = [
     "fillseq",
     "fillrandom",
     "overwrite",
     "readrandom",
+    "multireadrandom",
     "readhot",
     "readseq",
     "readreverse",

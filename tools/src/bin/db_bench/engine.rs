@@ -107,6 +107,12 @@ pub trait Engine: Sized + Send + Sync + 'static {
     /// Closes the database, reporting errors.
     fn close(self) -> Result<()>;
 
+    /// The value lengths of `keys` (`None`: absent), in order; engines
+    /// without a batched read loop over `get`.
+    fn multi_get(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<usize>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
     /// Merges `operand` into `key` with the `--merge_operator`
     /// (`mergerandom`); engines without merges here return an error.
     fn merge(&self, key: &[u8], operand: &[u8], sync: bool) -> Result<()> {
@@ -298,6 +304,14 @@ impl Engine for Lightning {
 
     fn get(&self, key: &[u8]) -> Result<Option<usize>> {
         Ok(self.db.get(key)?.map(|v| v.len()))
+    }
+
+    fn multi_get(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<usize>>> {
+        self.db
+            .multi_get(keys)
+            .into_iter()
+            .map(|r| Ok(r?.map(|v| v.len())))
+            .collect()
     }
 
     fn merge(&self, key: &[u8], operand: &[u8], sync: bool) -> Result<()> {

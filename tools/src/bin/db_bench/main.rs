@@ -142,6 +142,9 @@ pub struct Flags {
     /// the sought key's prefix (RocksDB's `prefix_same_as_start`).
     #[arg(long, default_value_t = 0)]
     pub(crate) prefix_size: usize,
+    /// Keys per `multi_get` in multireadrandom (RocksDB's `--batch_size`).
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
     /// Write benchmarks issue one range deletion after every this many
     /// writes of a thread (0: none; RocksDB's flag).
     #[arg(long, default_value_t = 0)]
@@ -216,6 +219,10 @@ enum Benchmark {
     Fillsync,
     /// Point reads of random keys.
     Readrandom,
+    /// Point reads of random keys in batches of `--batch_size`, one
+    /// `multi_get` per batch (RocksDB's `multireadrandom`); each key
+    /// counts as one operation.
+    Multireadrandom,
     /// Point reads of random keys from the hot 1 % of the key space
     /// (LevelDB's and RocksDB's `readhot`: keys below `--num` / 100).
     Readhot,
@@ -261,6 +268,7 @@ impl Benchmark {
             Benchmark::Fillsync => "fillsync",
             Benchmark::Readrandom => "readrandom",
             Benchmark::Readhot => "readhot",
+            Benchmark::Multireadrandom => "multireadrandom",
             Benchmark::Readseq => "readseq",
             Benchmark::Readreverse => "readreverse",
             Benchmark::Seekrandom => "seekrandom",
@@ -635,6 +643,50 @@ impl<E: Engine> Bench<E> {
         });
     }
 
+    /// `--reads` point reads per thread of random keys, `--batch_size`
+    /// keys per `multi_get`.
+    fn multi_read_random(&self, name: &str) {
+        let db = self.db();
+        let (ks, num, seed, hist) = (
+            self.flags.key_size,
+            self.flags.num.max(1),
+            self.seed(),
+            self.flags.histogram,
+        );
+        let batch = self.flags.batch_size.max(1);
+        let reads = self.count(self.flags.reads);
+        self.run(name, self.flags.threads, reads, |t, st, pb| {
+            // The same keys as readrandom's, in batches.
+            let mut rng = Rng(seed ^ 0xBEEF ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9));
+            let mut keys: Vec<Vec<u8>> = vec![Vec::with_capacity(ks); batch];
+            let mut done = 0u64;
+            while done < reads {
+                let n = batch.min((reads - done) as usize);
+                for k in keys.iter_mut().take(n) {
+                    make_key(rng.next() % num, ks, k);
+                }
+                let t0 = hist.then(Instant::now);
+                for len in db
+                    .multi_get(&keys[..n])
+                    .unwrap_or_else(|e| fail(e))
+                    .into_iter()
+                    .flatten()
+                {
+                    st.found += 1;
+                    st.bytes += (ks + len) as u64;
+                }
+                if let Some(t0) = t0 {
+                    st.hist.add(t0.elapsed().as_nanos() as u64);
+                }
+                st.ops += n as u64;
+                if done % 1024 < n as u64 {
+                    pb.inc(1024);
+                }
+                done += n as u64;
+            }
+        });
+    }
+
     fn read_seq(&self, name: &str, reverse: bool) {
         let db = self.db();
         let reads = self.count(self.flags.reads);
@@ -999,6 +1051,7 @@ fn run_benchmarks<E: Engine>(flags: Flags, path: PathBuf) {
             }
             Benchmark::Readrandom => bench.read_random(name, bench.flags.num),
             Benchmark::Readhot => bench.read_random(name, bench.flags.num.div_ceil(100)),
+            Benchmark::Multireadrandom => bench.multi_read_random(name),
             Benchmark::Readseq => bench.read_seq(name, false),
             Benchmark::Readreverse => bench.read_seq(name, true),
             Benchmark::Seekrandom => bench.seek_random(name),
