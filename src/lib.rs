@@ -129,6 +129,7 @@ mod options_file;
 mod prefetch;
 mod prefix;
 mod read_api;
+mod read_options;
 mod row_cache;
 mod snapshot;
 mod sst;
@@ -164,5 +165,6 @@ pub use prefix::{FixedPrefix, PrefixExtractor};
 #[cfg(feature = "prometheus")]
 pub use prometheus;
 pub use read_api::CompareAndSwapError;
+pub use read_options::ReadOptions;
 pub use snapshot::Snapshot;
 pub use txn::{IsolationLevel, Transaction, TransactionOptions, TxnIter};

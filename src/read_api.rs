@@ -1,14 +1,20 @@
 //! Reads beyond `get` and `range`: batched lookups (`multi_get`) and the
 //! conveniences users reach for (`contains_key`, `first_key_value`,
-//! `last_key_value`, `len_approximate`, `compare_and_swap`), on the
-//! database, keyspaces, snapshots and transactions.
+//! `last_key_value`, `len_approximate`, `compare_and_swap`), and reads
+//! with [`ReadOptions`], on the database, keyspaces, snapshots and
+//! transactions.
+
+use std::ops::{Bound, RangeBounds};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::db::multi_get::key_slices;
-use crate::db::Db;
-use crate::error::Result;
+use crate::db::{prefix_bounds, to_bound, Db, DbInner, Tree};
+use crate::error::{Error, Result};
+use crate::iter::db_iter::Iter;
 use crate::keyspace::Keyspace;
+use crate::read_options::{FlagScope, ReadOptions};
 use crate::snapshot::Snapshot;
 use crate::txn::Transaction;
 
@@ -34,16 +40,100 @@ impl std::fmt::Display for CompareAndSwapError {
 
 impl std::error::Error for CompareAndSwapError {}
 
+/// The sequence number `ro` reads at on `db` (`None`: now), or an error
+/// for a snapshot of another database.
+fn read_seq(db: &Arc<DbInner>, ro: &ReadOptions<'_>) -> Result<Option<u64>> {
+    match ro.snapshot {
+        Some(s) if !Arc::ptr_eq(s.inner(), db) => Err(Error::InvalidArgument(
+            "ReadOptions::snapshot is a snapshot of another database".into(),
+        )),
+        Some(s) => Ok(Some(s.sequence())),
+        None => Ok(None),
+    }
+}
+
+/// `get` of `key` in `tree` with `ro`.
+fn get_opt(
+    db: &Arc<DbInner>,
+    tree: &Tree,
+    key: &[u8],
+    ro: &ReadOptions<'_>,
+) -> Result<Option<Bytes>> {
+    db.check_open()?;
+    let seq = read_seq(db, ro)?;
+    let _flags = FlagScope::enter(ro.flags());
+    match seq {
+        Some(seq) => db.get_at(tree, key, seq),
+        None => db.get_latest(tree, key),
+    }
+}
+
+/// An iterator over `lo..hi` of `tree` with `ro`.
+fn iter_opt(
+    db: &Arc<DbInner>,
+    tree: &Tree,
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
+    ro: &ReadOptions<'_>,
+) -> Iter {
+    let seq = match db.check_open().and_then(|()| read_seq(db, ro)) {
+        Ok(seq) => seq,
+        Err(e) => return Iter::failed(e),
+    };
+    let (lo, hi) = ro.narrow(lo, hi);
+    db.iter_at(tree, seq, lo, hi).with_read_flags(ro.flags())
+}
+
 /// The first and last pairs of an iterator (`None` when it is empty).
-fn first(mut it: crate::Iter) -> Result<Option<(Bytes, Bytes)>> {
+fn first(mut it: Iter) -> Result<Option<(Bytes, Bytes)>> {
     it.next().transpose()
 }
 
-fn last(mut it: crate::Iter) -> Result<Option<(Bytes, Bytes)>> {
+fn last(mut it: Iter) -> Result<Option<(Bytes, Bytes)>> {
     it.next_back().transpose()
 }
 
 impl Db {
+    /// [`get`](Self::get) with `ro` (a snapshot, cache and checksum
+    /// settings).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// use lightning_db::ReadOptions;
+    ///
+    /// db.put("k", "old")?;
+    /// let snap = db.snapshot();
+    /// db.put("k", "new")?;
+    /// let ro = ReadOptions::new().snapshot(&snap);
+    /// assert_eq!(db.get_opt("k", &ro)?.as_deref(), Some(&b"old"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn get_opt(&self, key: impl AsRef<[u8]>, ro: &ReadOptions<'_>) -> Result<Option<Bytes>> {
+        get_opt(self.inner(), self.inner().default_tree(), key.as_ref(), ro)
+    }
+
+    /// [`range`](Self::range) with `ro`; its iterate bounds narrow `range`.
+    pub fn range_opt<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+        ro: &ReadOptions<'_>,
+    ) -> Iter {
+        let (lo, hi) = (to_bound(range.start_bound()), to_bound(range.end_bound()));
+        iter_opt(self.inner(), self.inner().default_tree(), lo, hi, ro)
+    }
+
+    /// [`iter`](Self::iter) with `ro` (see the [`ReadOptions`] example).
+    pub fn iter_opt(&self, ro: &ReadOptions<'_>) -> Iter {
+        self.range_opt::<&[u8], _>(.., ro)
+    }
+
+    /// [`prefix`](Self::prefix) with `ro`.
+    pub fn prefix_opt(&self, prefix: impl AsRef<[u8]>, ro: &ReadOptions<'_>) -> Iter {
+        let (lo, hi) = prefix_bounds(prefix.as_ref());
+        iter_opt(self.inner(), self.inner().default_tree(), lo, hi, ro)
+    }
+
     /// The values of `keys`, in the same order, read at one moment (one
     /// superversion, one sequence number): each is what [`get`](Self::get)
     /// would have returned at that moment, which a loop of gets does not
@@ -200,6 +290,38 @@ fn cas(
 }
 
 impl Keyspace {
+    /// [`Db::get_opt`] in this keyspace.
+    pub fn get_opt(&self, key: impl AsRef<[u8]>, ro: &ReadOptions<'_>) -> Result<Option<Bytes>> {
+        get_opt(self.db(), self.live_tree()?, key.as_ref(), ro)
+    }
+
+    /// [`Db::range_opt`] in this keyspace.
+    pub fn range_opt<K: AsRef<[u8]>, R: RangeBounds<K>>(
+        &self,
+        range: R,
+        ro: &ReadOptions<'_>,
+    ) -> Iter {
+        let (lo, hi) = (to_bound(range.start_bound()), to_bound(range.end_bound()));
+        match self.live_tree() {
+            Ok(tree) => iter_opt(self.db(), tree, lo, hi, ro),
+            Err(e) => Iter::failed(e),
+        }
+    }
+
+    /// [`Db::iter_opt`] in this keyspace.
+    pub fn iter_opt(&self, ro: &ReadOptions<'_>) -> Iter {
+        self.range_opt::<&[u8], _>(.., ro)
+    }
+
+    /// [`Db::prefix_opt`] in this keyspace.
+    pub fn prefix_opt(&self, prefix: impl AsRef<[u8]>, ro: &ReadOptions<'_>) -> Iter {
+        let (lo, hi) = prefix_bounds(prefix.as_ref());
+        match self.live_tree() {
+            Ok(tree) => iter_opt(self.db(), tree, lo, hi, ro),
+            Err(e) => Iter::failed(e),
+        }
+    }
+
     /// [`Db::multi_get`] in this keyspace.
     pub fn multi_get<K: AsRef<[u8]>>(
         &self,

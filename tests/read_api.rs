@@ -276,3 +276,128 @@ fn compare_and_swap_counts_exactly_under_contention() {
         .is_ok());
     assert!(!db.contains_key("lock").unwrap());
 }
+
+#[test]
+fn read_options_bounds_snapshots_and_keyspaces() {
+    use lightning_db::ReadOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), fast_opts()).unwrap();
+    for k in ["a", "b", "c", "d", "e"] {
+        db.put(k, k).unwrap();
+    }
+    type Pairs = lightning_db::Result<(lightning_db::Bytes, lightning_db::Bytes)>;
+    fn keys(it: impl Iterator<Item = Pairs>) -> Vec<String> {
+        it.map(|r| String::from_utf8(r.unwrap().0.to_vec()).unwrap())
+            .collect()
+    }
+    let ro = ReadOptions::new()
+        .iterate_lower_bound("b")
+        .iterate_upper_bound("e");
+    assert_eq!(keys(db.iter_opt(&ro)), ["b", "c", "d"]);
+    assert_eq!(keys(db.iter_opt(&ro).rev()), ["d", "c", "b"]);
+    // The bounds narrow the range, never widen it.
+    assert_eq!(keys(db.range_opt("c".., &ro)), ["c", "d"]);
+    assert_eq!(keys(db.range_opt("a"..="c", &ro)), ["b", "c"]);
+    assert_eq!(keys(db.prefix_opt("e", &ro)), Vec::<String>::new());
+    let inverted = ReadOptions::new()
+        .iterate_lower_bound("d")
+        .iterate_upper_bound("b");
+    assert!(keys(db.iter_opt(&inverted)).is_empty());
+    let empty = ReadOptions::new()
+        .iterate_lower_bound("c")
+        .iterate_upper_bound("c");
+    assert!(keys(db.iter_opt(&empty)).is_empty());
+    // A snapshot.
+    let snap = db.snapshot();
+    db.delete("c").unwrap();
+    let at = ReadOptions::new().snapshot(&snap);
+    assert_eq!(db.get_opt("c", &at).unwrap().as_deref(), Some(&b"c"[..]));
+    assert_eq!(db.get_opt("c", &ReadOptions::new()).unwrap(), None);
+    assert_eq!(keys(db.iter_opt(&at)).len(), 5);
+    // A snapshot of another database is refused.
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Db::open(other_dir.path(), fast_opts()).unwrap();
+    let foreign = other.snapshot();
+    let bad = ReadOptions::new().snapshot(&foreign);
+    assert!(matches!(
+        db.get_opt("a", &bad),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(db.iter_opt(&bad).next().unwrap().is_err());
+    // Keyspaces.
+    let ks = db.keyspace("ks").unwrap();
+    ks.put("x1", "1").unwrap();
+    ks.put("x2", "2").unwrap();
+    let snap2 = db.snapshot();
+    ks.delete("x1").unwrap();
+    let ro = ReadOptions::new()
+        .snapshot(&snap2)
+        .iterate_upper_bound("x2");
+    assert_eq!(keys(ks.iter_opt(&ro)), ["x1"]);
+    assert_eq!(ks.get_opt("x1", &ro).unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(keys(ks.prefix_opt("x", &ReadOptions::new())), ["x2"]);
+    assert_eq!(keys(ks.range_opt("x".."y", &ReadOptions::new())), ["x2"]);
+}
+
+#[test]
+fn fill_cache_off_leaves_the_block_cache_alone() {
+    use lightning_db::{Compression, ReadOptions};
+    let dir = tempfile::tempdir().unwrap();
+    // Compressed blocks go through the cache.
+    let db = Db::open(
+        dir.path(),
+        fast_opts().compression(Compression::Zstd { level: 1 }),
+    )
+    .unwrap();
+    for i in 0..2000 {
+        db.put(key(i), "v".repeat(100)).unwrap();
+    }
+    db.flush().unwrap();
+    let inserts = || db.block_cache_stats().inserts;
+    let before = inserts();
+    let no_fill = ReadOptions::new().fill_cache(false);
+    assert_eq!(db.iter_opt(&no_fill).count(), 2000);
+    assert_eq!(db.get_opt(key(7), &no_fill).unwrap().unwrap().len(), 100);
+    assert_eq!(inserts(), before, "a scan without fill_cache cached blocks");
+    assert_eq!(db.iter().count(), 2000);
+    assert!(inserts() > before, "the default scan caches blocks");
+}
+
+#[test]
+fn verify_checksums_off_skips_the_hash_but_never_caches_or_hides_damage() {
+    use lightning_db::inspect::SstFile;
+    use lightning_db::ReadOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), fast_opts()).unwrap();
+    for i in 0..500 {
+        db.put(key(i), format!("value-{i:05}")).unwrap();
+    }
+    db.flush().unwrap();
+    db.close().unwrap();
+    // Damage one byte in the middle of the first data block.
+    let sst = common::files_with_suffix(dir.path(), ".sst").pop().unwrap();
+    let h = SstFile::open(&sst).unwrap().data_block_refs().unwrap()[0].handle;
+    let mut bytes = std::fs::read(&sst).unwrap();
+    let at = (h.offset + h.size / 2) as usize;
+    bytes[at] ^= 0x01;
+    std::fs::write(&sst, &bytes).unwrap();
+    let db = Db::open(dir.path(), fast_opts()).unwrap();
+    let unverified = ReadOptions::new().verify_checksums(false);
+    let first_block_keys: Vec<Vec<u8>> = (0..20).map(key).collect();
+    // Without the check, a read returns what the block says (or an error
+    // if its structure is broken); it never panics.
+    let unchecked_ok = first_block_keys
+        .iter()
+        .filter(|k| db.get_opt(k, &unverified).is_ok())
+        .count();
+    assert!(unchecked_ok > 0, "every unverified read still failed the checksum");
+    let _ = db.iter_opt(&unverified).count();
+    // The default reads still find the damage: nothing unverified was
+    // kept.
+    let damaged = first_block_keys
+        .iter()
+        .filter(|k| matches!(db.get(k), Err(e) if e.is_corruption()))
+        .count();
+    assert_eq!(damaged, first_block_keys.len());
+    assert!(db.iter().any(|r| r.is_err()));
+}

@@ -66,6 +66,8 @@ pub struct Iter {
     /// Folds merge operands (the keyspace's operator; `None`: a key with
     /// operands is an [`Error::Merge`]).
     merge: Option<Arc<dyn MergeOperator>>,
+    /// `ReadOptions` flags its block reads run with (0: the defaults).
+    read_flags: u8,
     /// The range tombstones of the pinned memtables and files (empty:
     /// none). A visible version they delete is skipped like a tombstone.
     range_dels: Vec<Arc<FragmentedTombstones>>,
@@ -154,10 +156,17 @@ impl Iter {
             front_blob: Bytes::new(),
             front_merged: false,
             merge: None,
+            read_flags: 0,
             range_dels,
             pending: None,
             done: empty,
         }
+    }
+
+    /// Sets the `ReadOptions` flags of this iterator's block reads.
+    pub(crate) fn with_read_flags(mut self, flags: u8) -> Self {
+        self.read_flags = flags;
+        self
     }
 
     /// Sets the merge operator that folds the operands this iterator
@@ -358,6 +367,8 @@ impl Iter {
         if self.done {
             return None;
         }
+        let _flags =
+            (self.read_flags != 0).then(|| crate::read_options::FlagScope::enter(self.read_flags));
         if self.pending.is_some() {
             return self.take_pending().map(Err);
         }
@@ -522,6 +533,8 @@ impl Iterator for Iter {
         if self.pending.is_some() {
             return self.take_pending().map(Err);
         }
+        let _flags =
+            (self.read_flags != 0).then(|| crate::read_options::FlagScope::enter(self.read_flags));
         self.next_front()
     }
 }
@@ -534,6 +547,8 @@ impl DoubleEndedIterator for Iter {
         if self.pending.is_some() {
             return self.take_pending().map(Err);
         }
+        let _flags =
+            (self.read_flags != 0).then(|| crate::read_options::FlagScope::enter(self.read_flags));
         self.next_back_inner()
     }
 }

@@ -197,6 +197,9 @@ impl Table {
 
     /// [`Table::from_bytes`] for the file's bytes however they are read.
     fn from_data(path: PathBuf, data: TableData) -> Result<Table> {
+        // What opening reads (footer, properties, filter, root) is kept
+        // for the table's life: always verified, whatever read opened it.
+        let _verified = crate::read_options::FlagScope::enter(0);
         let len = data.len();
         let flen = Footer::ENCODED_LEN as u64;
         let tail = data.read(&path, len - flen.min(len), flen.min(len), "footer")?;
@@ -362,6 +365,8 @@ impl Table {
         cache: Option<&Arc<BlockCache>>,
         mmap: bool,
     ) -> Result<Table> {
+        // The pinned index pages are kept too: verified (see `from_data`).
+        let _verified = crate::read_options::FlagScope::enter(0);
         let mut t = if mmap {
             Self::open(fs.as_ref(), path)?
         } else {
@@ -531,12 +536,16 @@ impl Table {
             return Ok(b);
         }
         let b = read_block(&self.path, &self.data, self.limit, handle, what)?;
-        tc.cache.insert(
-            key,
-            CachedBlock(b.clone()),
-            b.data().len() + BLOCK_TRAILER_LEN,
-            access,
-        );
+        // A read with `fill_cache` off, or that skipped the checksum,
+        // leaves the cache alone (`ReadOptions`).
+        if crate::read_options::flags() == 0 {
+            tc.cache.insert(
+                key,
+                CachedBlock(b.clone()),
+                b.data().len() + BLOCK_TRAILER_LEN,
+                access,
+            );
+        }
         Ok(b)
     }
 
