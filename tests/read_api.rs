@@ -390,7 +390,10 @@ fn verify_checksums_off_skips_the_hash_but_never_caches_or_hides_damage() {
         .iter()
         .filter(|k| db.get_opt(k, &unverified).is_ok())
         .count();
-    assert!(unchecked_ok > 0, "every unverified read still failed the checksum");
+    assert!(
+        unchecked_ok > 0,
+        "every unverified read still failed the checksum"
+    );
     let _ = db.iter_opt(&unverified).count();
     // The default reads still find the damage: nothing unverified was
     // kept.
