@@ -20,7 +20,12 @@
 //!   inserting writer before `mark_inserted`), so a reader that sees a
 //!   write's sequence number as visible also sees its stamp.
 //! - An entry filled by a read at sequence number `F` holds the newest
-//!   version of its key as of `F` (`filled_at`).
+//!   version of its key as of `F` (`filled_at`). The caller must pass an
+//!   `F` its read could not have missed a write at or below: a latest
+//!   read reads at the sequence number loaded after its superversion,
+//!   but a memtable switch between the two loads can hide newer writes
+//!   from it, so it fills at the sequence number loaded *before* the
+//!   superversion (`DbInner::get_in`).
 //! - A read at `S` takes the entry only when the key's stamp is at most
 //!   `min(S, F)`: then no key sharing the stamp was written after `F` nor
 //!   after `S`, so the key's newest version as of `S` is the one of `F`. Any

@@ -1012,28 +1012,39 @@ impl DbInner {
     /// [`latest_seq_after_sv`](Self::latest_seq_after_sv) for the order
     /// of the loads), counted as a point read.
     pub(crate) fn get_latest(&self, tree: &Tree, key: &[u8]) -> Result<Option<Bytes>> {
+        let complete = self.visible_seq.load(Ordering::Acquire);
         let sv = tree.sv.load();
         #[cfg(test)]
         tests_hooks::between_superversion_and_sequence();
         let seq = self.latest_seq_after_sv();
-        self.get_in(tree, &sv, key, seq)
+        self.get_in(tree, &sv, key, seq, complete)
     }
 
     /// The value of `key` at `seq` (a registered snapshot's), counted as a
     /// point read.
     pub(crate) fn get_at(&self, tree: &Tree, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
-        self.get_in(tree, &tree.sv.load(), key, seq)
+        let complete = self.visible_seq.load(Ordering::Acquire);
+        self.get_in(tree, &tree.sv.load(), key, seq, complete)
     }
 
     /// The value of `key` at `seq` in `sv` (of `tree`), through the row
     /// cache when there is one (it caches the default keyspace only),
     /// counted as a point read.
+    ///
+    /// `complete` is the visible sequence number loaded *before* `sv`:
+    /// every write at or below it was published before `sv` was loaded,
+    /// so its memtable is in `sv`. A write above it may have gone to a
+    /// memtable installed after `sv` (a switch between the loads), so the
+    /// result is the key's newest version as of `min(seq, complete)`
+    /// only, and that is what a row-cache fill may claim
+    /// (`a_delayed_read_does_not_fill_the_row_cache_with_a_value_it_could_not_see_past`).
     fn get_in(
         &self,
         tree: &Tree,
         sv: &SuperVersion,
         key: &[u8],
         seq: SeqNo,
+        complete: SeqNo,
     ) -> Result<Option<Bytes>> {
         let timer = self.metrics.op_timer();
         let r = match &self.row_cache {
@@ -1048,7 +1059,7 @@ impl DbInner {
                         self.metrics.add(Counter::RowCacheMisses, 1);
                         let r = sv.get_hashed(key, hash, seq, &|| tree.merge_operator());
                         if let Ok(v) = &r {
-                            rc.fill(key, hash, seq, v.as_ref());
+                            rc.fill(key, hash, seq.min(complete), v.as_ref());
                         }
                         r
                     }
