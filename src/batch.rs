@@ -18,7 +18,12 @@
 //! of the default keyspace only is encoded exactly as before version 4.
 //! Kinds 7 and 8 are merges (the "value" is the operand) in keyspace 0 and
 //! in another keyspace (followed by its id), from WAL format version 5
-//! ([`MERGE_WAL_VERSION`]).
+//! ([`MERGE_WAL_VERSION`]). Kinds 9 and 10 are timed puts in keyspace 0
+//! and in another keyspace (followed by its id): a put into a keyspace
+//! with a time to live, whose value is the user's value followed by its
+//! 8-byte write time ([`crate::ttl`]), from WAL format version 6
+//! ([`TTL_WAL_VERSION`]). A user's batch holds none: the write path stamps
+//! its puts into such keyspaces when the write begins.
 //!
 //! ```text
 //! ```
@@ -61,9 +66,13 @@ pub(crate) const RANGE_DELETE_WAL_VERSION: u32 = 3;
 pub(crate) const KEYSPACE_WAL_VERSION: u32 = 4;
 
 /// The first WAL format version whose batches may hold merges (kinds 7,
-/// 8), and the version this build writes
-/// ([`crate::log::LogKind::format_version`]).
+/// 8).
 pub(crate) const MERGE_WAL_VERSION: u32 = 5;
+
+/// The first WAL format version whose batches may hold timed puts (kinds
+/// 9, 10), and the version this build writes
+/// ([`crate::log::LogKind::format_version`]).
+pub(crate) const TTL_WAL_VERSION: u32 = 6;
 
 /// An ordered group of puts and deletes, applied atomically by a write:
 /// after a crash either every operation of the batch is visible or none is.
@@ -97,6 +106,9 @@ pub(crate) enum OpKind {
     DeleteRange,
     /// Adds the merge operand `value` to the key.
     Merge,
+    /// Sets the key to a timed value: `value` is the user's value followed
+    /// by its write time ([`crate::ttl`]).
+    PutTimed,
 }
 
 impl OpKind {
@@ -113,6 +125,8 @@ impl OpKind {
             (OpKind::DeleteRange, false) => 6,
             (OpKind::Merge, true) => 7,
             (OpKind::Merge, false) => 8,
+            (OpKind::PutTimed, true) => 9,
+            (OpKind::PutTimed, false) => 10,
         }
     }
 
@@ -132,6 +146,8 @@ impl OpKind {
             6 if ks => Some((OpKind::DeleteRange, true)),
             7 if version >= MERGE_WAL_VERSION => Some((OpKind::Merge, false)),
             8 if version >= MERGE_WAL_VERSION => Some((OpKind::Merge, true)),
+            9 if version >= TTL_WAL_VERSION => Some((OpKind::PutTimed, false)),
+            10 if version >= TTL_WAL_VERSION => Some((OpKind::PutTimed, true)),
             _ => None,
         }
     }
@@ -142,6 +158,7 @@ impl OpKind {
             OpKind::Delete => Some(ValueKind::Delete),
             OpKind::Put => Some(ValueKind::Value),
             OpKind::Merge => Some(ValueKind::Merge),
+            OpKind::PutTimed => Some(ValueKind::TimedValue),
             OpKind::DeleteRange => None,
         }
     }
@@ -273,6 +290,36 @@ impl WriteBatch {
     /// True when the batch holds a merge. O(1).
     pub(crate) fn has_merges(&self) -> bool {
         self.merges != 0
+    }
+
+    /// Appends `op` (of another batch) as it is, with its accounting.
+    pub(crate) fn push_copy(&mut self, op: &BatchOp<'_>) {
+        match op.kind {
+            OpKind::Put => self.put_in_id(op.keyspace, op.key, op.value),
+            OpKind::Delete => self.delete_in_id(op.keyspace, op.key),
+            OpKind::Merge => self.merge_in_id(op.keyspace, op.key, op.value),
+            OpKind::DeleteRange => self.push_range_tombstone_in(op.keyspace, op.key, op.value),
+            OpKind::PutTimed => {
+                self.push_op(OpKind::PutTimed, op.keyspace, op.key, Some(op.value));
+                self.timed_value_pushed(op.value.len());
+            }
+        }
+    }
+
+    /// A timed put of `value` written at `write_ms` in keyspace `ks` (the
+    /// write path's stamping of a put into a keyspace with a TTL).
+    pub(crate) fn put_timed_in_id(&mut self, ks: u32, key: &[u8], value: &[u8], write_ms: u64) {
+        let stored = crate::ttl::append_time(value, write_ms);
+        self.push_op(OpKind::PutTimed, ks, key, Some(&stored));
+        self.timed_value_pushed(stored.len());
+    }
+
+    /// Accounts for a timed put of `stored` bytes just pushed: only the
+    /// user's value counts, as the decoder counts it.
+    fn timed_value_pushed(&mut self, stored: usize) {
+        let user = stored.saturating_sub(crate::ttl::TIME_LEN);
+        self.max_value = self.max_value.max(user);
+        self.user_bytes -= (stored - user) as u64;
     }
 
     /// [`delete`](Self::delete) in keyspace `ks` (0: `default`).
@@ -672,10 +719,21 @@ impl WriteBatch {
             user_bytes += key.len() as u64;
             match kind {
                 OpKind::Delete => deletes += 1,
-                OpKind::Put | OpKind::Merge => {
+                OpKind::Put | OpKind::Merge | OpKind::PutTimed => {
                     merges += u64::from(kind == OpKind::Merge);
                     let value_at = c.position();
                     let value = c.length_prefixed("write batch value runs past the record")?;
+                    let time_len = match kind {
+                        OpKind::PutTimed if value.len() < crate::ttl::TIME_LEN => {
+                            return Err(DecodeError {
+                                offset: value_at,
+                                reason: "timed put shorter than its write time",
+                            });
+                        }
+                        OpKind::PutTimed => crate::ttl::TIME_LEN,
+                        _ => 0,
+                    };
+                    let value = value.get(..value.len() - time_len).unwrap_or_default();
                     if value.len() > MAX_VALUE_SIZE {
                         return Err(DecodeError {
                             offset: value_at,
@@ -936,6 +994,51 @@ mod tests {
         assert!(!a.has_merges());
         a.append(&k);
         assert!(a.has_merges());
+    }
+
+    #[test]
+    fn timed_puts_encode_as_documented_and_need_wal_version_6() {
+        let mut b = WriteBatch::new();
+        b.put_timed_in_id(0, b"k", b"v", 1_700_000_000_000);
+        b.set_sequence(9);
+        let p = b.with_wal_payload(<[u8]>::to_vec);
+        // The example of docs/format.md, "Version 6".
+        assert_eq!(
+            p,
+            [9, 1, 9, 1, b'k', 9, b'v', 0x00, 0x68, 0xe5, 0xcf, 0x8b, 0x01, 0, 0]
+        );
+        let d = WriteBatch::from_wal_record(&p, TTL_WAL_VERSION).unwrap();
+        assert_eq!(d, b);
+        let op = d.iter().next().unwrap();
+        assert_eq!(op.kind.value_kind(), Some(ValueKind::TimedValue));
+        assert_eq!(
+            crate::ttl::split(op.value),
+            Some((&b"v"[..], 1_700_000_000_000))
+        );
+        assert!(WriteBatch::from_wal_record(&p, MERGE_WAL_VERSION).is_err());
+        // Shorter than the time: corrupt.
+        let mut short = WriteBatch::new();
+        short.push_op(OpKind::PutTimed, 0, b"k", Some(b"1234567"));
+        let p = short.with_wal_payload(<[u8]>::to_vec);
+        assert!(WriteBatch::from_wal_record(&p, TTL_WAL_VERSION).is_err());
+        // In a keyspace: kind 10 and the id; keyspace 0 there is corrupt.
+        let mut k = WriteBatch::new();
+        k.put_timed_in_id(5, b"c", b"x", 1);
+        let mut p = k.with_wal_payload(<[u8]>::to_vec);
+        assert_eq!(&p[2..5], [10, 5, 1]);
+        let d = WriteBatch::from_wal_record(&p, TTL_WAL_VERSION).unwrap();
+        assert_eq!(
+            d.iter().next().map(|op| (op.kind, op.keyspace)),
+            Some((OpKind::PutTimed, 5))
+        );
+        p[3] = 0;
+        assert!(WriteBatch::from_wal_record(&p, TTL_WAL_VERSION).is_err());
+        // A value of MAX_VALUE_SIZE with its time is accepted.
+        let mut max = WriteBatch::new();
+        max.put_timed_in_id(0, b"m", &vec![0u8; MAX_VALUE_SIZE], 3);
+        assert!(max.check_limits().is_ok());
+        let p = max.with_wal_payload(<[u8]>::to_vec);
+        assert!(WriteBatch::from_wal_record(&p, TTL_WAL_VERSION).is_ok());
     }
 
     #[test]

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use lightning_compaction::{EntryFilter, EntryKind, FilterDecision, FilterFn, Shared};
 
+use crate::ttl::Expiry;
 use crate::version::version::Version;
 
 /// What a [`CompactionFilter`] decides for one key.
@@ -88,15 +89,50 @@ impl std::fmt::Debug for dyn CompactionFilter {
 }
 
 /// A keyspace's filter as one compaction job calls it: with the job's
-/// output level, reading blob values from the job's version.
+/// output level, reading blob values from the job's version; and the
+/// keyspace's TTL, which removes expired timed values first (`expiry`,
+/// from the clock's time when the job started) and shows the filter the
+/// others without their write time.
 struct JobFilter {
-    filter: Arc<dyn CompactionFilter>,
+    filter: Option<Arc<dyn CompactionFilter>>,
+    expiry: Expiry,
     level: usize,
     version: Arc<Version>,
 }
 
+impl JobFilter {
+    /// A timed value: removed when expired, else the user's filter on the
+    /// value without its time (a changed value keeps the time).
+    fn timed(&self, key: &[u8], stored: &[u8]) -> FilterDecision {
+        // Too short to hold a time: damaged; kept for reads and `verify`
+        // to report.
+        let Some((value, at)) = crate::ttl::split(stored) else {
+            return FilterDecision::Keep;
+        };
+        if self.expiry.expired(at) {
+            return FilterDecision::Remove;
+        }
+        let Some(f) = &self.filter else {
+            return FilterDecision::Keep;
+        };
+        match f.filter(self.level, key, value) {
+            Decision::Keep => FilterDecision::Keep,
+            Decision::Remove => FilterDecision::Remove,
+            Decision::ChangeValue(v) => {
+                FilterDecision::ChangeValue(crate::ttl::append_time(&v, at))
+            }
+        }
+    }
+}
+
 impl EntryFilter for JobFilter {
     fn filter(&self, key: &[u8], kind: EntryKind, value: &[u8]) -> FilterDecision {
+        if kind == EntryKind::TimedValue {
+            return self.timed(key, value);
+        }
+        let Some(filter) = &self.filter else {
+            return FilterDecision::Keep;
+        };
         let blob;
         let value = match kind {
             EntryKind::Indirect => match self.version.read_blob(value, None) {
@@ -108,7 +144,7 @@ impl EntryFilter for JobFilter {
                     // The value cannot be shown to the filter: keep it.
                     // Reads and `verify` report the damage.
                     tracing::warn!(
-                        filter = self.filter.name(),
+                        filter = filter.name(),
                         key = %crate::error::escape_key(key),
                         error = %e,
                         "compaction filter skipped a key whose blob value could not be read"
@@ -118,7 +154,7 @@ impl EntryFilter for JobFilter {
             },
             _ => value,
         };
-        match self.filter.filter(self.level, key, value) {
+        match filter.filter(self.level, key, value) {
             Decision::Keep => FilterDecision::Keep,
             Decision::Remove => FilterDecision::Remove,
             Decision::ChangeValue(v) => FilterDecision::ChangeValue(v),
@@ -126,18 +162,22 @@ impl EntryFilter for JobFilter {
     }
 }
 
-/// What a compaction job writing to `level` of `version` filters with
-/// (`None`: no filter).
+/// What a compaction job writing to `level` of `version` filters with,
+/// for a keyspace with options `opts`, at `now_ms` by the database's
+/// clock (`None`: neither a filter nor a TTL).
 pub(crate) fn job_filter(
-    filter: &Option<Arc<dyn CompactionFilter>>,
+    opts: &crate::Options,
+    now_ms: u64,
     level: usize,
     version: &Arc<Version>,
 ) -> Option<FilterFn> {
-    filter.as_ref().map(|f| {
-        Shared(Arc::new(JobFilter {
-            filter: Arc::clone(f),
-            level,
-            version: Arc::clone(version),
-        }) as Arc<dyn EntryFilter>)
-    })
+    if opts.compaction_filter.is_none() && opts.ttl.is_none() {
+        return None;
+    }
+    Some(Shared(Arc::new(JobFilter {
+        filter: opts.compaction_filter.clone(),
+        expiry: Expiry::at(opts.ttl, now_ms),
+        level,
+        version: Arc::clone(version),
+    }) as Arc<dyn EntryFilter>))
 }

@@ -358,6 +358,10 @@ pub enum WalOpKind {
     DeleteRange,
     /// Merges the operand `value` into the key.
     Merge,
+    /// Sets the key to a value with a write time (a keyspace with a
+    /// TTL): `value` is the user's value followed by the time, 8
+    /// little-endian bytes of milliseconds since the Unix epoch.
+    PutTimed,
 }
 
 impl WalOpKind {
@@ -365,6 +369,7 @@ impl WalOpKind {
     pub fn name(self) -> &'static str {
         match self {
             WalOpKind::Put => "put",
+            WalOpKind::PutTimed => "put_timed",
             WalOpKind::Delete => "delete",
             WalOpKind::DeleteRange => "delete_range",
             WalOpKind::Merge => "merge",
@@ -376,6 +381,7 @@ impl From<crate::batch::OpKind> for WalOpKind {
     fn from(k: crate::batch::OpKind) -> Self {
         match k {
             crate::batch::OpKind::Put => WalOpKind::Put,
+            crate::batch::OpKind::PutTimed => WalOpKind::PutTimed,
             crate::batch::OpKind::Delete => WalOpKind::Delete,
             crate::batch::OpKind::DeleteRange => WalOpKind::DeleteRange,
             crate::batch::OpKind::Merge => WalOpKind::Merge,

@@ -37,12 +37,18 @@ pub enum ValueKind {
     /// applied to the older value and every newer operand
     /// ([`crate::MergeOperator`]). The entry's value is the operand.
     Merge = 3,
+    /// The key was set to a value written at a known time, in a keyspace
+    /// with a time to live (`Options::ttl`). The entry's value is the
+    /// user's value followed by the write time, milliseconds since the
+    /// Unix epoch as 8 little-endian bytes (docs/format.md, "Timed values"). Memtables,
+    /// WALs (as operation kinds 9 and 10) and SSTs of format 6 hold it.
+    TimedValue = 4,
 }
 
 impl ValueKind {
     /// The kind with the largest code; a lookup key uses it so that it sorts
     /// before every entry with the same user key and sequence number.
-    pub const FOR_SEEK: ValueKind = ValueKind::Merge;
+    pub const FOR_SEEK: ValueKind = ValueKind::TimedValue;
 
     /// Decodes a kind byte; `None` for unknown codes.
     pub fn from_u8(b: u8) -> Option<ValueKind> {
@@ -51,6 +57,7 @@ impl ValueKind {
             1 => Some(ValueKind::Value),
             2 => Some(ValueKind::BlobIndex),
             3 => Some(ValueKind::Merge),
+            4 => Some(ValueKind::TimedValue),
             _ => None,
         }
     }
@@ -59,7 +66,10 @@ impl ValueKind {
     /// file): not a tombstone, not a merge operand.
     #[inline]
     pub fn is_value(self) -> bool {
-        matches!(self, ValueKind::Value | ValueKind::BlobIndex)
+        matches!(
+            self,
+            ValueKind::Value | ValueKind::BlobIndex | ValueKind::TimedValue
+        )
     }
 }
 

@@ -135,6 +135,7 @@ mod snapshot;
 mod sst;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+mod ttl;
 mod txn;
 mod version;
 
@@ -155,8 +156,8 @@ pub use metrics::{
     OpStats, RowCacheStats, StallCounter, StallStats, StatsLevel, TxnStats, WalStats,
 };
 pub use options::{
-    CompactionConfig, CompactionStyle, Compression, KeyspaceOptions, Options, TieredConfig,
-    WalRecoveryMode, WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE,
+    CompactionConfig, CompactionStyle, Compression, FifoConfig, KeyspaceOptions, Options,
+    TieredConfig, WalRecoveryMode, WriteOptions, MAX_KEY_SIZE, MAX_VALUE_SIZE,
 };
 pub use prefix::{FixedPrefix, PrefixExtractor};
 /// The `prometheus` crate this version of Lightning DB registers its
@@ -167,4 +168,5 @@ pub use prometheus;
 pub use read_api::CompareAndSwapError;
 pub use read_options::ReadOptions;
 pub use snapshot::Snapshot;
+pub use ttl::{Clock, ManualClock, SystemClock};
 pub use txn::{IsolationLevel, Transaction, TransactionOptions, TxnIter};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::fs::{default_fs, FileSystem};
 use crate::keyspace::{DEFAULT_KEYSPACE_NAME, MAX_KEYSPACE_NAME_LEN};
-pub use lightning_compaction::{CompactionConfig, CompactionStyle, TieredConfig};
+pub use lightning_compaction::{CompactionConfig, CompactionStyle, FifoConfig, TieredConfig};
 
 use crate::cache::{BlockCache, CachePolicy};
 use crate::metrics::StatsLevel;
@@ -154,6 +154,16 @@ pub struct Options {
     /// and a scan within one prefix skips the files whose filter rules it
     /// out. Not in the config file: it is code.
     pub prefix_extractor: Option<Arc<dyn crate::PrefixExtractor>>,
+    /// Time to live of the keyspace's values (default `None`: forever;
+    /// config key `ttl`, whole seconds, 0 for none). With one, each put is
+    /// stored with its write time, reads treat a value at least `ttl` old
+    /// as deleted (hiding older versions too), and compaction drops it
+    /// (docs/ttl.md). The setting may change between opens: expiry always
+    /// uses the current one. Values written without it never expire;
+    /// values written with it keep their time after it is turned off.
+    /// Timed values are never put in blob files, and a keyspace with a
+    /// TTL refuses merges (`InvalidArgument`).
+    pub ttl: Option<std::time::Duration>,
     /// Key-value separation (RocksDB's `enable_blob_files`, default off):
     /// values of at least [`min_blob_size`](Self::min_blob_size) bytes are
     /// written once, at flush, to blob files, and the SSTs hold small
@@ -283,6 +293,10 @@ pub struct Options {
     /// The file system; the real one by default. Tests swap in in-memory
     /// or fault-injecting ones.
     pub fs: Arc<dyn FileSystem>,
+    /// The clock of TTL write times and expiry ([`crate::Clock`]; default
+    /// [`crate::SystemClock`]). Not in the config file: it is code. Tests
+    /// drive expiry with a [`crate::ManualClock`].
+    pub clock: Arc<dyn crate::Clock>,
 }
 
 impl Default for Options {
@@ -305,6 +319,7 @@ impl Default for Options {
             merge_operator: None,
             compaction_filter: None,
             prefix_extractor: None,
+            ttl: None,
             enable_blob_files: false,
             min_blob_size: 4096,
             blob_file_size: 256 << 20,
@@ -332,6 +347,7 @@ impl Default for Options {
             event_log_max_file_size: 16 << 20,
             event_log_keep_files: 4,
             fs: default_fs(),
+            clock: Arc::new(crate::SystemClock),
         }
     }
 }
@@ -356,6 +372,7 @@ impl fmt::Debug for Options {
             .field("merge_operator", &self.merge_operator)
             .field("compaction_filter", &self.compaction_filter)
             .field("prefix_extractor", &self.prefix_extractor)
+            .field("ttl", &self.ttl)
             .field("enable_blob_files", &self.enable_blob_files)
             .field("min_blob_size", &self.min_blob_size)
             .field("blob_file_size", &self.blob_file_size)
@@ -387,6 +404,7 @@ impl fmt::Debug for Options {
             .field("event_log", &self.event_log)
             .field("event_log_max_file_size", &self.event_log_max_file_size)
             .field("event_log_keep_files", &self.event_log_keep_files)
+            .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
@@ -586,6 +604,7 @@ lightning_compaction::option_setters!(Options {
     merge_operator: Option<Arc<dyn crate::MergeOperator>>,
     compaction_filter: Option<Arc<dyn crate::CompactionFilter>>,
     prefix_extractor: Option<Arc<dyn crate::PrefixExtractor>>,
+    ttl: Option<std::time::Duration>,
     enable_blob_files: bool,
     min_blob_size: usize,
     blob_file_size: u64,
@@ -613,6 +632,7 @@ lightning_compaction::option_setters!(Options {
     event_log_max_file_size: u64,
     event_log_keep_files: usize,
     fs: Arc<dyn FileSystem>,
+    clock: Arc<dyn crate::Clock>,
 });
 
 /// [`KeyspaceOptions`] and the code that goes over its fields, from one
@@ -727,6 +747,7 @@ per_tree_fields! {
         blob_file_size: u64,
         enable_blob_garbage_collection: bool,
         blob_garbage_collection_age_cutoff: f64,
+        ttl: Option<std::time::Duration>,
         compaction: CompactionConfig,
         ;
         // Set in code only: not config file keys.
@@ -808,6 +829,21 @@ impl KeyspaceOptions {
             "0.0 ..= 1.0",
             self.blob_garbage_collection_age_cutoff,
         )?;
+        check(
+            !(self.enable_blob_files
+                && self.compaction.style == lightning_compaction::CompactionStyle::Fifo),
+            "enable_blob_files",
+            "false with compaction.style = \"fifo\" (FIFO deletes whole SSTs and would \
+             leave their blob values behind; RocksDB's BlobDB refuses FIFO too)",
+            self.enable_blob_files,
+        )?;
+        check(
+            self.ttl
+                .is_none_or(|t| t >= std::time::Duration::from_millis(1)),
+            "ttl",
+            "none, or at least 1 ms (1 s in the config file)",
+            format!("{:?}", self.ttl),
+        )?;
         for (field, c) in [
             ("compression", &self.compression),
             ("blob_compression_type", &self.blob_compression_type),
@@ -868,6 +904,7 @@ lightning_compaction::option_setters!(WriteOptions { sync: bool });
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn memtable_bloom_is_a_bounded_share_of_the_write_buffer() {
@@ -934,6 +971,8 @@ mod tests {
             edge!(blob_file_size: 1 << 40, (1 << 40) + 1),
             edge!(blob_garbage_collection_age_cutoff: 0.0, -0.01),
             edge!(blob_garbage_collection_age_cutoff: 1.0, f64::NAN),
+            edge!(ttl: Some(Duration::from_millis(1)), Some(Duration::ZERO)),
+            edge!(ttl: Some(Duration::MAX), Some(Duration::from_micros(999))),
             edge!(compression: zstd(1), zstd(0)),
             edge!(compression: zstd(22), zstd(23)),
             edge!(blob_compression_type: zstd(22), zstd(23)),
@@ -1045,6 +1084,7 @@ mod tests {
             "event_log_max_file_size",
             "event_log_keep_files",
             "fs",
+            "clock",
         ];
         use crate::options_file::tests::struct_fields;
         let src = include_str!("options.rs");
@@ -1106,6 +1146,7 @@ mod tests {
             merge_operator: Some(Arc::new(crate::U64AddOperator)),
             compaction_filter: None,
             prefix_extractor: Some(Arc::new(crate::FixedPrefix::new(3))),
+            ttl: Some(std::time::Duration::from_secs(30)),
         };
         let out = base.with_keyspace(&ks);
         assert_eq!(
@@ -1149,6 +1190,7 @@ mod tests {
         };
         assert!(same_arc(&out.block_cache, &base.block_cache), "block_cache");
         assert!(Arc::ptr_eq(&out.fs, &base.fs), "fs");
+        assert!(Arc::ptr_eq(&out.clock, &base.clock), "clock");
         #[cfg(feature = "prometheus")]
         assert!(out.metrics_registry.is_some(), "metrics_registry");
         // And with the per-tree fields put back, the options are the same.

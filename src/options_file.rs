@@ -54,6 +54,7 @@ const TOP_KEYS: &[&str] = &[
     "blob_compression_type",
     "enable_blob_garbage_collection",
     "blob_garbage_collection_age_cutoff",
+    "ttl",
     "block_size_per_level",
     "sync_writes",
     "wal_bytes_per_sync",
@@ -90,7 +91,9 @@ const COMPACTION_KEYS: &[&str] = &[
     "soft_pending_compaction_bytes_limit",
     "hard_pending_compaction_bytes_limit",
     "disable_auto_compactions",
+    "periodic_compaction_seconds",
     "tiered",
+    "fifo",
 ];
 
 /// Keys of `[compaction.tiered]`.
@@ -100,6 +103,9 @@ const TIERED_KEYS: &[&str] = &[
     "max_merge_width",
     "max_size_amplification_percent",
 ];
+
+/// Keys of `[compaction.fifo]`.
+const FIFO_KEYS: &[&str] = &["max_table_files_size"];
 
 /// What a compression value may be, for error messages.
 const COMPRESSION_SYNTAX: &str = "\"none\", \"zstd\" (level 3) or \"zstd:N\" with N in 1 ..= 22";
@@ -158,6 +164,7 @@ enum Table {
     Top,
     Compaction,
     Tiered,
+    Fifo,
     /// `[keyspace]`: a section per keyspace, any name.
     Keyspaces,
     /// `[keyspace.NAME]`: the per-tree keys.
@@ -171,6 +178,7 @@ impl Table {
             Table::Top => Some(TOP_KEYS),
             Table::Compaction => Some(COMPACTION_KEYS),
             Table::Tiered => Some(TIERED_KEYS),
+            Table::Fifo => Some(FIFO_KEYS),
             Table::Keyspaces => None,
             Table::Keyspace => Some(PER_TREE_KEYS),
         }
@@ -182,6 +190,7 @@ impl Table {
             (Table::Top | Table::Keyspace, "compaction") => Some(Table::Compaction),
             (Table::Top, "keyspace") => Some(Table::Keyspaces),
             (Table::Compaction, "tiered") => Some(Table::Tiered),
+            (Table::Compaction, "fifo") => Some(Table::Fifo),
             (Table::Keyspaces, _) => Some(Table::Keyspace),
             _ => None,
         }
@@ -429,6 +438,8 @@ struct FileOptions {
     blob_compression_type: Comp,
     enable_blob_garbage_collection: bool,
     blob_garbage_collection_age_cutoff: f64,
+    /// Seconds; 0: none.
+    ttl: u64,
     block_size_per_level: Vec<Size>,
     sync_writes: bool,
     wal_bytes_per_sync: Size,
@@ -449,6 +460,12 @@ struct FileOptions {
     /// other than the per-tree ones were refused before); only to find
     /// wrong values at their line: [`keyspaces`] reads them.
     keyspace: BTreeMap<String, FileOptions>,
+}
+
+/// A TTL in whole seconds for the file, rounded up so that a sub-second
+/// TTL set in code is not written as 0 (none).
+fn ttl_seconds(ttl: Option<std::time::Duration>) -> u64 {
+    ttl.map_or(0, |d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
 /// `"off"`, `"counters"` or `"all"`.
@@ -556,6 +573,7 @@ impl Default for FileOptions {
             blob_compression_type: Comp(o.blob_compression_type),
             enable_blob_garbage_collection: o.enable_blob_garbage_collection,
             blob_garbage_collection_age_cutoff: o.blob_garbage_collection_age_cutoff,
+            ttl: ttl_seconds(o.ttl),
             block_size_per_level: o.block_size_per_level.into_iter().map(Size).collect(),
             sync_writes: o.sync_writes,
             wal_bytes_per_sync: Size(o.wal_bytes_per_sync as usize),
@@ -599,6 +617,7 @@ impl FileOptions {
             blob_compression_type: self.blob_compression_type.0,
             enable_blob_garbage_collection: self.enable_blob_garbage_collection,
             blob_garbage_collection_age_cutoff: self.blob_garbage_collection_age_cutoff,
+            ttl: (self.ttl > 0).then(|| std::time::Duration::from_secs(self.ttl)),
             compression_per_level: self
                 .compression_per_level
                 .into_iter()
@@ -895,6 +914,11 @@ fn write_options(w: &mut Writer, o: &Options) {
         &format!("{:?}", o.blob_garbage_collection_age_cutoff),
     );
     kv(
+        "Time to live of values, in seconds (0: forever); expired values read as deleted (docs/ttl.md).",
+        "ttl",
+        &ttl_seconds(o.ttl),
+    );
+    kv(
         "Default of WriteOptions::sync: make the WAL durable before a write returns.",
         "sync_writes",
         &o.sync_writes,
@@ -975,9 +999,10 @@ fn write_options(w: &mut Writer, o: &Options) {
     let style = match c.style {
         CompactionStyle::Leveled => "\"leveled\"",
         CompactionStyle::Tiered => "\"tiered\"",
+        CompactionStyle::Fifo => "\"fifo\"",
     };
     kv(
-        "\"leveled\" (less space and read amplification) or \"tiered\" (less write amplification).",
+        "\"leveled\" (less space and read amplification), \"tiered\" (less write amplification) or \"fifo\" (logs: oldest files deleted, nothing merged).",
         "style",
         &style,
     );
@@ -1047,9 +1072,14 @@ fn write_options(w: &mut Writer, o: &Options) {
         &size_value(c.hard_pending_compaction_bytes_limit),
     );
     kv(
-        "Do not compact automatically (bulk loads); write stalls still apply.",
+        "Do not compact automatically (bulk loads); write stalls are off too.",
         "disable_auto_compactions",
         &c.disable_auto_compactions,
+    );
+    kv(
+        "Compact files older than this many seconds, so a TTL or compaction filter reaches cold data (0: off).",
+        "periodic_compaction_seconds",
+        &c.periodic_compaction_seconds,
     );
     w.table("compaction.tiered");
     let mut kv = |comment: &str, key: &str, value: &dyn Display| {
@@ -1074,6 +1104,12 @@ fn write_options(w: &mut Writer, o: &Options) {
         "Merge everything when newer runs exceed this % of the oldest run's size (>= 1).",
         "max_size_amplification_percent",
         &t.max_size_amplification_percent,
+    );
+    w.table("compaction.fifo");
+    w.kv(
+        "FIFO: the oldest files are deleted while all files add up to more than this (>= 64KiB).",
+        "max_table_files_size",
+        &size_value(c.fifo.max_table_files_size),
     );
 }
 
@@ -1144,6 +1180,7 @@ pub(crate) mod tests {
                         .compression(Compression::None)
                         .compression_per_level(vec![])
                         .blob_garbage_collection_age_cutoff(1.0)
+                        .ttl(Some(std::time::Duration::from_secs(86_400)))
                         .compaction(CompactionConfig::default().num_levels(3)),
                 ),
                 (
@@ -1413,7 +1450,7 @@ pub(crate) mod tests {
         // All but `keyspace`: the defaults have no keyspace sections.
         assert_eq!(
             entries.len(),
-            TOP_KEYS.len() - 1 + COMPACTION_KEYS.len() + TIERED_KEYS.len()
+            TOP_KEYS.len() - 1 + COMPACTION_KEYS.len() + TIERED_KEYS.len() + FIFO_KEYS.len()
         );
     }
 
@@ -1445,6 +1482,7 @@ pub(crate) mod tests {
             "merge_operator",
             "compaction_filter",
             "prefix_extractor",
+            "clock",
         ];
         let options_rs = include_str!("options.rs");
         let config_rs = include_str!("../compaction/src/config.rs");
@@ -1457,6 +1495,7 @@ pub(crate) mod tests {
                 COMPACTION_KEYS,
             ),
             (struct_fields(config_rs, "TieredConfig"), TIERED_KEYS),
+            (struct_fields(config_rs, "FifoConfig"), FIFO_KEYS),
         ] {
             // `keyspaces` is read from the `[keyspace.NAME]` sections.
             let mut fields: Vec<&str> = fields
@@ -1470,7 +1509,7 @@ pub(crate) mod tests {
             assert_eq!(fields, keys, "struct fields and file keys differ");
             for k in keys
                 .iter()
-                .filter(|k| !["compaction", "tiered", "keyspace"].contains(k))
+                .filter(|k| !["compaction", "tiered", "fifo", "keyspace"].contains(k))
             {
                 assert!(
                     docs.contains(&format!("| `{k}`")),
@@ -1499,6 +1538,9 @@ pub(crate) mod tests {
         want.sort_unstable();
         assert_eq!(keys, want);
         assert_eq!(tiered["max_merge_width"].as_str(), Some("unlimited"));
+        let fifo = t["fifo"].as_table().unwrap();
+        let keys: Vec<&str> = fifo.keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, FIFO_KEYS);
     }
 
     #[test]

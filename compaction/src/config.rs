@@ -47,6 +47,36 @@ pub enum CompactionStyle {
     /// Tiered (RocksDB's "universal"): merge runs of similar size. Lower
     /// write amplification, more space and read amplification.
     Tiered,
+    /// FIFO (RocksDB's `kCompactionStyleFIFO`, fjall's FIFO): for log-like
+    /// data. Every file stays in level 0 and nothing is merged; the oldest
+    /// files are deleted whole when the tree outgrows
+    /// `fifo.max_table_files_size`, or once they are as old as the tree's
+    /// time to live. Level-0 write stalls do not apply.
+    Fifo,
+}
+
+/// Settings of the FIFO style. Build one from `FifoConfig::default()` and
+/// its setters (one per field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+#[serde(deny_unknown_fields, default)]
+pub struct FifoConfig {
+    /// The oldest files are deleted while the tree's files add up to more
+    /// than this (default 1 GiB; RocksDB's
+    /// `compaction_options_fifo.max_table_files_size`).
+    #[serde(
+        deserialize_with = "units::de_size",
+        serialize_with = "units::ser_size"
+    )]
+    pub max_table_files_size: u64,
+}
+
+impl Default for FifoConfig {
+    fn default() -> Self {
+        FifoConfig {
+            max_table_files_size: 1 << 30,
+        }
+    }
 }
 
 /// Settings of the tiered (universal) style. Build one from
@@ -162,8 +192,17 @@ pub struct CompactionConfig {
     /// stalls are off too, since no compaction would lift them
     /// (default false).
     pub disable_auto_compactions: bool,
+    /// A file older than this many seconds is compacted even when no level
+    /// needs it, so that a compaction filter or a TTL reaches cold data
+    /// (RocksDB's name; default 0: off). Leveled: the file moves down a
+    /// level, or is rewritten in place on the last level; tiered:
+    /// everything is merged into one run. Not with FIFO, which never
+    /// merges.
+    pub periodic_compaction_seconds: u64,
     /// Settings of the tiered style.
     pub tiered: TieredConfig,
+    /// Settings of the FIFO style.
+    pub fifo: FifoConfig,
 }
 
 impl Default for CompactionConfig {
@@ -184,7 +223,9 @@ impl Default for CompactionConfig {
             soft_pending_compaction_bytes_limit: 64 << 30,
             hard_pending_compaction_bytes_limit: 256 << 30,
             disable_auto_compactions: false,
+            periodic_compaction_seconds: 0,
             tiered: TieredConfig::default(),
+            fifo: FifoConfig::default(),
         }
     }
 }
@@ -330,6 +371,12 @@ impl CompactionConfig {
             "tiered.max_size_amplification_percent",
             self.tiered.max_size_amplification_percent,
             ">= 1",
+        )?;
+        check(
+            self.fifo.max_table_files_size >= 1 << 16,
+            "fifo.max_table_files_size",
+            self.fifo.max_table_files_size,
+            ">= 64 KiB",
         )?;
         Ok(())
     }
@@ -523,6 +570,10 @@ option_setters!(TieredConfig {
     max_size_amplification_percent: u32,
 });
 
+option_setters!(FifoConfig {
+    max_table_files_size: u64,
+});
+
 option_setters!(CompactionConfig {
     style: CompactionStyle,
     num_levels: usize,
@@ -539,7 +590,9 @@ option_setters!(CompactionConfig {
     soft_pending_compaction_bytes_limit: u64,
     hard_pending_compaction_bytes_limit: u64,
     disable_auto_compactions: bool,
+    periodic_compaction_seconds: u64,
     tiered: TieredConfig,
+    fifo: FifoConfig,
 });
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ mod test_util;
 
 pub use config::ConfigError;
 
-pub use config::{CompactionConfig, CompactionStyle, TieredConfig};
+pub use config::{CompactionConfig, CompactionStyle, FifoConfig, TieredConfig};
 pub use executor::{run_job, subcompaction_ranges, JobInputs, JobResult};
 pub use merge::{merge_runs, write_outputs, GcPolicy, MergeStats, OutputCutter};
 pub use planner::{

@@ -263,7 +263,7 @@ pub fn merge_runs<C: EntryCursor>(
                     match e.kind {
                         EntryKind::Merge => Base::More,
                         EntryKind::Value | EntryKind::Delete => Base::Entry(e),
-                        EntryKind::Indirect => Base::Opaque(e),
+                        EntryKind::Indirect | EntryKind::TimedValue => Base::Opaque(e),
                     }
                 };
                 match base {
@@ -317,7 +317,10 @@ pub fn merge_runs<C: EntryCursor>(
                     let out = match &decision {
                         FilterDecision::Keep => Some(e),
                         FilterDecision::ChangeValue(v) => Some(EntryRef {
-                            kind: EntryKind::Value,
+                            kind: match e.kind {
+                                EntryKind::TimedValue => EntryKind::TimedValue,
+                                _ => EntryKind::Value,
+                            },
                             value: v,
                             ..e
                         }),

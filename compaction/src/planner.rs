@@ -7,7 +7,9 @@
 //! [`CompactionConfig`]; no function panics on any state (an inconsistent
 //! state may give a poor job, never a crash).
 
+mod fifo;
 mod leveled;
+mod periodic;
 mod tiered;
 
 use crate::config::{CompactionConfig, CompactionStyle};
@@ -31,10 +33,13 @@ pub fn pick(state: &LevelState, config: &CompactionConfig) -> Option<CompactionJ
     if config.disable_auto_compactions || state.levels.len() < 2 {
         return None;
     }
-    match config.style {
+    let job = match config.style {
         CompactionStyle::Leveled => leveled::pick(state, config),
         CompactionStyle::Tiered => tiered::pick(state, config),
-    }
+        CompactionStyle::Fifo => return fifo::pick(state, config),
+    };
+    // Files past the period come after everything a score asks for.
+    job.or_else(|| periodic::pick(state, config))
 }
 
 /// One step of a manual compaction (see [`manual`]).
@@ -65,8 +70,9 @@ pub enum ManualStep {
 /// transitively) and compacts them with the overlapping files of the next
 /// level (level 0: the base level). Tiered: the first step merges all runs
 /// into the last level, whatever the range (like RocksDB's universal
-/// `CompactRange`). Manual steps run even when `disable_auto_compactions`
-/// is set.
+/// `CompactRange`). FIFO: each step is the deletion [`pick`] would
+/// choose now (whatever the range), until none is due. Manual steps run
+/// even when `disable_auto_compactions` is set.
 pub fn manual(
     state: &LevelState,
     config: &CompactionConfig,
@@ -79,6 +85,12 @@ pub fn manual(
     match config.style {
         CompactionStyle::Leveled => leveled::manual(state, config, range, from_level),
         CompactionStyle::Tiered => tiered::manual(state, config, from_level),
+        // Nothing is ever merged: a manual compaction applies the
+        // deletions due now, one job at a time.
+        CompactionStyle::Fifo => match fifo::pick(state, config) {
+            Some(job) => ManualStep::Job(job),
+            None => ManualStep::Done,
+        },
     }
 }
 
@@ -201,6 +213,9 @@ pub fn level_scores(state: &LevelState, config: &CompactionConfig) -> Vec<f64> {
         scores[0] = tiered::sorted_run_count(state) as f64 / trigger;
         return scores;
     }
+    if config.style == CompactionStyle::Fifo {
+        return scores;
+    }
     let targets = level_targets(state, config);
     scores[0] = state.levels[0]
         .iter()
@@ -239,6 +254,10 @@ pub fn pending_compaction_bytes(state: &LevelState, config: &CompactionConfig) -
     }
     if config.style == CompactionStyle::Tiered {
         return tiered::pending_bytes(state, config);
+    }
+    if config.style == CompactionStyle::Fifo {
+        // FIFO rewrites nothing.
+        return 0;
     }
     let (base, targets) = dynamic_targets(state, config);
     let mut estimated: u128 = 0;
@@ -319,6 +338,8 @@ pub fn write_stall(
     let l0 = match config.style {
         CompactionStyle::Leveled => state.levels.first().map_or(0, |l| l.len()),
         CompactionStyle::Tiered => tiered::sorted_run_count(state),
+        // Level 0 is where FIFO keeps everything; its size limit bounds it.
+        CompactionStyle::Fifo => 0,
     };
     let hard = config.hard_pending_compaction_bytes_limit;
     let soft = config.soft_pending_compaction_bytes_limit;
@@ -381,3 +402,6 @@ pub(crate) fn is_bottommost(state: &LevelState, output_level: usize, lo: &[u8], 
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod age_tests;

@@ -418,10 +418,13 @@ mod tests {
             num_entries: 1,
             num_deletions: 0,
             being_compacted: false,
+            created_at: 0,
         };
         let state = LevelState {
             levels: vec![vec![f(1, 10)], vec![f(2, 180 << 20)], vec![]],
             oldest_snapshot: None,
+            now: 0,
+            ttl: 0,
         };
         s.refresh(&state, &CompactionConfig::default());
         let text = s.to_string();

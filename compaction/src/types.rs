@@ -27,6 +27,9 @@ pub struct FileInfo {
     /// True while a running job has this file as input (it may not be
     /// picked again).
     pub being_compacted: bool,
+    /// When the file was written, in seconds since the Unix epoch (0:
+    /// unknown). Periodic compaction and FIFO's age limit read it.
+    pub created_at: u64,
 }
 
 impl FileInfo {
@@ -51,6 +54,12 @@ pub struct LevelState {
     /// every entry in it is at or below this (or there is no snapshot), so
     /// the rewrite surely drops them and the file is not picked again.
     pub oldest_snapshot: Option<u64>,
+    /// The time now, in seconds since the Unix epoch (0: unknown; then
+    /// nothing is picked by age).
+    pub now: u64,
+    /// The tree's time to live in seconds (0: none): FIFO deletes files
+    /// whose `created_at` is at least this old.
+    pub ttl: u64,
 }
 
 impl LevelState {
@@ -114,6 +123,14 @@ pub enum CompactionReason {
     TombstoneDensity,
     /// Asked for by `compact_range`.
     Manual,
+    /// A file older than `periodic_compaction_seconds`.
+    Periodic,
+    /// FIFO: the tree is larger than `fifo.max_table_files_size`; the
+    /// oldest files are deleted.
+    FifoMaxSize,
+    /// FIFO: files whose age is at least the tree's time to live are
+    /// deleted.
+    FifoTtl,
 }
 
 /// Input files of one level.
@@ -149,6 +166,15 @@ pub struct CompactionJob {
 }
 
 impl CompactionJob {
+    /// True for a job that deletes its input files and writes nothing
+    /// (FIFO): the engine records their deletion without reading them.
+    pub fn deletes_only(&self) -> bool {
+        matches!(
+            self.reason,
+            CompactionReason::FifoMaxSize | CompactionReason::FifoTtl
+        )
+    }
+
     /// All input files.
     pub fn input_files(&self) -> impl Iterator<Item = &FileInfo> {
         self.inputs.iter().flat_map(|l| l.files.iter())
@@ -178,6 +204,11 @@ pub enum EntryKind {
     /// [`crate::merge`], "Merge operands"), and otherwise keeps them with
     /// the version they apply to.
     Merge,
+    /// The key was set to a value whose bytes carry engine data beside the
+    /// user's value (the engine's write time, for a time to live). Merged
+    /// as [`EntryKind::Value`], except that merge operands never fold onto
+    /// it (only the engine can read it, as with [`EntryKind::Indirect`]).
+    TimedValue,
 }
 
 /// Folds merge operands ([`EntryKind::Merge`]) during a merge: the
@@ -201,14 +232,16 @@ pub enum FilterDecision {
     /// number (dropped outright on the bottommost level when no snapshot
     /// is live), so older versions below do not reappear.
     Remove,
-    /// The entry's value becomes this one (a plain value).
+    /// The entry's value becomes this one: a plain value, or for an
+    /// [`EntryKind::TimedValue`] entry a timed value in the engine's
+    /// encoding (the entry keeps its kind).
     ChangeValue(Vec<u8>),
 }
 
 /// Decides, during a merge, what becomes of the newest version of a key
 /// when no snapshot can see it (it is newer than every live snapshot): the
-/// engine's compaction filter. Only values ([`EntryKind::Value`] and
-/// [`EntryKind::Indirect`]) are given to it.
+/// engine's compaction filter. Only values ([`EntryKind::Value`],
+/// [`EntryKind::Indirect`] and [`EntryKind::TimedValue`]) are given to it.
 pub trait EntryFilter: Send + Sync {
     /// The decision for `key`, whose newest version has `kind` and
     /// `value` (for [`EntryKind::Indirect`], the engine's reference).

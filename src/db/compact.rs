@@ -110,9 +110,17 @@ pub(crate) fn level_state(
     busy: &HashSet<u64>,
     num_levels: usize,
     oldest_snapshot: Option<u64>,
+    ages: Option<Ages>,
 ) -> LevelState {
     let mut levels = vec![Vec::new(); num_levels];
     for (level, f) in version.all_files() {
+        // A file's age only matters to periodic compaction and FIFO: its
+        // table (open already, unless the table cache evicted it) is
+        // only asked then. A table that cannot be opened has no known age.
+        let created_at = match ages {
+            Some(_) => f.table().map_or(0, |t| t.properties().creation_time),
+            None => 0,
+        };
         if let Some(l) = levels.get_mut(level) {
             l.push(FileInfo {
                 id: f.meta.number,
@@ -124,13 +132,25 @@ pub(crate) fn level_state(
                 num_entries: f.meta.num_entries,
                 num_deletions: f.meta.num_deletions,
                 being_compacted: busy.contains(&f.meta.number),
+                created_at,
             });
         }
     }
+    let ages = ages.unwrap_or_default();
     LevelState {
         levels,
         oldest_snapshot,
+        now: ages.now,
+        ttl: ages.ttl,
     }
+}
+
+/// The time now and a tree's time to live, in seconds, for the planner's
+/// decisions by age (periodic compaction, FIFO).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ages {
+    now: u64,
+    ttl: u64,
 }
 
 impl DbInner {
@@ -141,12 +161,19 @@ impl DbInner {
     /// The tree as the planner sees it now.
     pub(super) fn current_level_state(&self, tree: &Tree, busy: &HashSet<u64>) -> LevelState {
         let version = Arc::clone(&tree.sv.load().version);
-        level_state(
-            &version,
-            busy,
-            tree.opts().compaction.num_levels,
-            self.oldest_snapshot(),
-        )
+        let opts = tree.opts();
+        let cfg = &opts.compaction;
+        let ages = (cfg.periodic_compaction_seconds > 0
+            || cfg.style == lightning_compaction::CompactionStyle::Fifo)
+            .then(|| Ages {
+                now: self.opts.clock.now_millis() / 1000,
+                // Rounded up: a file goes no earlier than its last value
+                // expires.
+                ttl: opts
+                    .ttl
+                    .map_or(0, |t| t.as_secs() + u64::from(t.subsec_nanos() > 0)),
+            });
+        level_state(&version, busy, cfg.num_levels, self.oldest_snapshot(), ages)
     }
 
     /// Starts as many compaction jobs as the planner finds and the job
@@ -276,7 +303,10 @@ impl DbInner {
                 .join(","),
             "compaction started"
         );
-        let (read_by_level, written, outputs_count, dropped, entries) = if job.trivial_move {
+        let (read_by_level, written, outputs_count, dropped, entries) = if job.deletes_only() {
+            // FIFO: the files go whole, unread.
+            (Vec::new(), 0, 0, (0, 0, 0), (0, 0))
+        } else if job.trivial_move {
             for li in &job.inputs {
                 for f in &li.files {
                     let tf = find_file(&version, li.level, f.id)?;
@@ -306,7 +336,8 @@ impl DbInner {
             let hooks = UserHooks {
                 merge: crate::merge_operator::compaction_merge(&topts.merge_operator),
                 filter: crate::compaction_filter::job_filter(
-                    &topts.compaction_filter,
+                    &topts,
+                    self.opts.clock.now_millis(),
                     job.output_level,
                     &version,
                 ),
@@ -373,7 +404,9 @@ impl DbInner {
         self.metrics.bg.compaction_duration.record(elapsed);
         {
             let mut stats = tree.stats.lock();
-            if job.trivial_move {
+            if job.deletes_only() {
+                // Nothing read or written.
+            } else if job.trivial_move {
                 stats.record_trivial_move(job.output_level, job.input_bytes());
             } else {
                 stats.record_compaction(job.output_level, &read_by_level, written, micros);
@@ -494,10 +527,11 @@ impl DbInner {
                 },
             };
             let mut from_level = 0;
-            // With a compaction filter, the deepest level is rewritten in
-            // place at the end unless a job of this call just wrote it
-            // (RocksDB's `kIfHaveCompactionFilter`).
-            let mut bottom_pass = topts.compaction_filter.is_some();
+            // With a compaction filter or a TTL, the deepest level is
+            // rewritten in place at the end unless a job of this call just
+            // wrote it (RocksDB's `kIfHaveCompactionFilter`), so expired
+            // and filtered keys go.
+            let mut bottom_pass = topts.compaction_filter.is_some() || topts.ttl.is_some();
             loop {
                 if let Some(e) = self.bg_error() {
                     return Err(e);

@@ -130,11 +130,28 @@ impl DbInner {
         loop {
             {
                 let mut st = self.flush.state.lock();
+                let mut aged = false;
                 while !st.pending && !st.shutdown {
-                    self.flush.work_cv.wait(&mut st);
+                    // With decisions by age (periodic compaction, FIFO's
+                    // TTL), the thread also wakes now and then so that
+                    // files age out while nothing is written.
+                    match self.age_check_interval() {
+                        None => self.flush.work_cv.wait(&mut st),
+                        Some(d) => {
+                            if self.flush.work_cv.wait_for(&mut st, d).timed_out() {
+                                aged = true;
+                                break;
+                            }
+                        }
+                    }
                 }
                 if st.shutdown {
                     return;
+                }
+                if aged {
+                    drop(st);
+                    self.maybe_schedule_compaction();
+                    continue;
                 }
                 st.pending = false;
                 st.busy = true;
@@ -161,6 +178,31 @@ impl DbInner {
             self.flush.state.lock().busy = false;
             self.flush.done_cv.notify_all();
         }
+    }
+
+    /// How often the flush thread looks for files that aged into a
+    /// compaction (`None`: no keyspace decides by age): a tenth of the
+    /// shortest periodic-compaction period or FIFO time to live, between
+    /// 1 second and 10 minutes.
+    fn age_check_interval(&self) -> Option<std::time::Duration> {
+        let shortest = self
+            .all_trees()
+            .iter()
+            .filter_map(|t| {
+                let o = t.opts();
+                let c = &o.compaction;
+                let fifo_ttl = o
+                    .ttl
+                    .filter(|_| c.style == lightning_compaction::CompactionStyle::Fifo);
+                let periodic = (c.periodic_compaction_seconds > 0)
+                    .then(|| std::time::Duration::from_secs(c.periodic_compaction_seconds));
+                fifo_ttl.into_iter().chain(periodic).min()
+            })
+            .min()?;
+        Some((shortest / 10).clamp(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(600),
+        ))
     }
 
     /// Flushes `imm`, the oldest frozen memtable of `tree`.

@@ -70,6 +70,7 @@ use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WriteOptions};
 use crate::row_cache::RowLookup;
 use crate::snapshot::Snapshot;
+use crate::ttl::Expiry;
 use crate::version::set::VersionSet;
 use crate::version::superversion::SuperVersion;
 
@@ -840,6 +841,7 @@ impl DbInner {
         if batch.is_empty() {
             return Ok(());
         }
+        let batch = self.stamp_times(batch);
         let timer = self.metrics.op_timer();
         let r = self.write(batch, sync, false);
         self.metrics.latency(Op::Write, timer);
@@ -863,14 +865,59 @@ impl DbInner {
                 id => self.trees.read().get(&id).cloned(),
             };
             // A dropped keyspace is refused later, as for any write.
-            if tree.is_some_and(|t| t.merge_operator().is_none()) {
+            if tree.as_ref().is_some_and(|t| t.merge_operator().is_none()) {
                 return Err(Error::InvalidArgument(format!(
                     "merge into keyspace `{}`, which has no merge operator (set Options::merge_operator)",
                     self.keyspace_name_of(op.keyspace)
                 )));
             }
+            if tree.is_some_and(|t| t.has_ttl()) {
+                return Err(Error::InvalidArgument(format!(
+                    "merge into keyspace `{}`, which has a TTL (Options::ttl): merge operands \
+                     carry no write time, so TTL keyspaces do not take merges",
+                    self.keyspace_name_of(op.keyspace)
+                )));
+            }
         }
         Ok(())
+    }
+
+    /// `batch` with each put into a keyspace that has a TTL turned into a
+    /// timed put stamped with the clock's time now ([`crate::ttl`]); the
+    /// batch itself when there is none (the common case, checked in O(1)
+    /// for a batch of the default keyspace only). The WAL logs the stamped
+    /// batch, so a replay restores the same times.
+    pub(crate) fn stamp_times(&self, batch: WriteBatch) -> WriteBatch {
+        let mut timed: Vec<u32> = Vec::new();
+        if batch.has_keyspace_ops() {
+            let trees = self.trees.read();
+            for op in batch.iter() {
+                if op.kind == OpKind::Put && !timed.contains(&op.keyspace) {
+                    let ttl = match op.keyspace {
+                        tree::DEFAULT_KEYSPACE => self.default.has_ttl(),
+                        id => trees.get(&id).is_some_and(|t| t.has_ttl()),
+                    };
+                    if ttl {
+                        timed.push(op.keyspace);
+                    }
+                }
+            }
+        } else if self.default.has_ttl() {
+            timed.push(tree::DEFAULT_KEYSPACE);
+        }
+        if timed.is_empty() {
+            return batch;
+        }
+        let now = self.opts.clock.now_millis();
+        let mut out = WriteBatch::new();
+        for op in batch.iter() {
+            if op.kind == OpKind::Put && timed.contains(&op.keyspace) {
+                out.put_timed_in_id(op.keyspace, op.key, op.value, now);
+            } else {
+                out.push_copy(&op);
+            }
+        }
+        out
     }
 
     /// The write side, or [`Error::ReadOnly`] for a read-only handle.
@@ -948,6 +995,7 @@ impl DbInner {
         let blobs = blob_resolver(&sv.version);
         let range_dels = sv.range_tombstone_sets();
         let merge = tree.merge_operator();
+        let expiry = tree.expiry(&*self.opts.clock);
         // A range within one extractor prefix reads only the files whose
         // filter may hold it.
         let scope: Option<(String, Vec<u8>)> = tree.prefix_extractor().and_then(|x| {
@@ -973,7 +1021,8 @@ impl DbInner {
                 blobs,
                 range_dels,
             )
-            .with_merge_operator(merge);
+            .with_merge_operator(merge)
+            .with_expiry(expiry);
         }
         Iter::new(
             Box::new(move || Box::new(merged())),
@@ -984,6 +1033,7 @@ impl DbInner {
             range_dels,
         )
         .with_merge_operator(merge)
+        .with_expiry(expiry)
     }
 
     /// The latest visible sequence number, for a read whose superversion
@@ -1048,7 +1098,9 @@ impl DbInner {
     ) -> Result<Option<Bytes>> {
         let timer = self.metrics.op_timer();
         let r = match &self.row_cache {
-            Some(rc) if tree.id == tree::DEFAULT_KEYSPACE => {
+            // Not for a keyspace with a TTL: a cached value could outlive
+            // its expiry.
+            Some(rc) if tree.id == tree::DEFAULT_KEYSPACE && !tree.has_ttl() => {
                 let hash = crate::sst::filter_hash(key);
                 match rc.get(key, hash, seq) {
                     RowLookup::Hit(v) => {
@@ -1057,7 +1109,8 @@ impl DbInner {
                     }
                     RowLookup::Miss => {
                         self.metrics.add(Counter::RowCacheMisses, 1);
-                        let r = sv.get_hashed(key, hash, seq, &|| tree.merge_operator());
+                        let r =
+                            sv.get_hashed(key, hash, seq, Expiry::NEVER, &|| tree.merge_operator());
                         if let Ok(v) = &r {
                             rc.fill(key, hash, seq.min(complete), v.as_ref());
                         }
@@ -1065,7 +1118,9 @@ impl DbInner {
                     }
                 }
             }
-            _ => sv.get(key, seq, &|| tree.merge_operator()),
+            _ => sv.get(key, seq, tree.expiry(&*self.opts.clock), &|| {
+                tree.merge_operator()
+            }),
         };
         let found = match &r {
             Ok(Some(v)) => Some(v.len()),

@@ -30,10 +30,11 @@ impl DbInner {
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
         let merge = || tree.merge_operator();
+        let expiry = tree.expiry(&*self.opts.clock);
         let mut out: Vec<(usize, Result<Option<Bytes>>)> = Vec::with_capacity(keys.len());
         for &i in &order {
             let timer = self.metrics.op_timer();
-            let r = sv.get_hashed(keys[i], hashes[i], seq, &merge);
+            let r = sv.get_hashed(keys[i], hashes[i], seq, expiry, &merge);
             let found = match &r {
                 Ok(Some(v)) => Some(v.len()),
                 _ => None,

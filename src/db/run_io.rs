@@ -125,6 +125,7 @@ pub(crate) fn entry_kind(k: ValueKind) -> EntryKind {
         ValueKind::Value => EntryKind::Value,
         ValueKind::BlobIndex => EntryKind::Indirect,
         ValueKind::Merge => EntryKind::Merge,
+        ValueKind::TimedValue => EntryKind::TimedValue,
     }
 }
 
@@ -134,6 +135,7 @@ pub(crate) fn value_kind(k: EntryKind) -> ValueKind {
         EntryKind::Delete => ValueKind::Delete,
         EntryKind::Indirect => ValueKind::BlobIndex,
         EntryKind::Merge => ValueKind::Merge,
+        EntryKind::TimedValue => ValueKind::TimedValue,
         _ => ValueKind::Value,
     }
 }

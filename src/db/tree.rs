@@ -15,7 +15,7 @@
 //!   no write reaches the tree and no flush or compaction installs into
 //!   it; readers that still hold its superversion keep reading it.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -46,6 +46,9 @@ pub(crate) struct Tree {
     /// `opts.write_buffer_size`, read by every write group without
     /// touching `opts`.
     write_buffer_size: AtomicUsize,
+    /// `opts.ttl` in milliseconds (0: none), read by every point read and
+    /// write without touching `opts`.
+    ttl_ms: AtomicU64,
     /// What readers of this keyspace read.
     pub(crate) sv: ArcSwap<SuperVersion>,
     /// Cumulative flush and compaction statistics (a leaf lock).
@@ -62,6 +65,7 @@ impl Tree {
             id,
             name,
             write_buffer_size: AtomicUsize::new(opts.write_buffer_size),
+            ttl_ms: AtomicU64::new(ttl_millis(&opts)),
             opts: ArcSwap::from_pointee(opts),
             sv: ArcSwap::from_pointee(sv),
             stats,
@@ -83,6 +87,25 @@ impl Tree {
     /// The keyspace's prefix extractor now (`Options::prefix_extractor`).
     pub(crate) fn prefix_extractor(&self) -> Option<Arc<dyn crate::PrefixExtractor>> {
         self.opts.load().prefix_extractor.clone()
+    }
+
+    /// Whether the keyspace has a time to live now (`Options::ttl`).
+    #[inline]
+    pub(crate) fn has_ttl(&self) -> bool {
+        self.ttl_ms.load(Ordering::Relaxed) != 0
+    }
+
+    /// What a read of this keyspace at `clock`'s now treats as expired
+    /// (no clock read without a TTL).
+    #[inline]
+    pub(crate) fn expiry(&self, clock: &dyn crate::Clock) -> crate::ttl::Expiry {
+        match self.ttl_ms.load(Ordering::Relaxed) {
+            0 => crate::ttl::Expiry::NEVER,
+            ms => crate::ttl::Expiry::at(
+                Some(std::time::Duration::from_millis(ms)),
+                clock.now_millis(),
+            ),
+        }
     }
 
     /// The memtable size at which the active memtable is frozen (no
@@ -107,6 +130,7 @@ impl Tree {
         }
         self.write_buffer_size
             .store(opts.write_buffer_size, Ordering::Relaxed);
+        self.ttl_ms.store(ttl_millis(&opts), Ordering::Relaxed);
         self.opts.store(Arc::new(opts));
         Ok(())
     }
@@ -201,4 +225,10 @@ impl ActiveMems {
             .map(|op| op.keyspace)
             .find(|&id| self.get(id).is_none())
     }
+}
+
+/// `opts.ttl` in whole milliseconds, at least 1 (0: none).
+fn ttl_millis(opts: &Options) -> u64 {
+    opts.ttl
+        .map_or(0, |t| crate::ttl::duration_millis(t).max(1))
 }

@@ -19,6 +19,7 @@ use super::InternalIterator;
 use crate::error::{Error, Result};
 use crate::key::{encode_internal_key, parse_internal_key, SeqNo, ValueKind, MAX_SEQUENCE};
 use crate::merge_operator::{fold, MergeOperator};
+use crate::ttl::Expiry;
 
 /// Creates a fresh merged internal iterator over the pinned sources.
 pub(crate) type SourceFactory = Box<dyn Fn() -> Box<dyn InternalIterator> + Send + Sync>;
@@ -68,6 +69,9 @@ pub struct Iter {
     merge: Option<Arc<dyn MergeOperator>>,
     /// `ReadOptions` flags its block reads run with (0: the defaults).
     read_flags: u8,
+    /// Which timed values have expired for this iterator (read once, when
+    /// it was made): an expired one is skipped like a tombstone.
+    expiry: Expiry,
     /// The range tombstones of the pinned memtables and files (empty:
     /// none). A visible version they delete is skipped like a tombstone.
     range_dels: Vec<Arc<FragmentedTombstones>>,
@@ -115,6 +119,19 @@ fn below_lower(lower: &Bound<Vec<u8>>, k: &[u8]) -> bool {
     }
 }
 
+/// True when `kind` is a timed value that has expired under `expiry` (a
+/// timed value too short to hold its time is not: reading it fails).
+#[inline]
+fn expired(kind: ValueKind, value: &[u8], expiry: Expiry) -> bool {
+    kind == ValueKind::TimedValue
+        && crate::ttl::split(value).is_some_and(|(_, at)| expiry.expired(at))
+}
+
+/// A timed value too short to hold its write time.
+fn timed_too_short() -> Error {
+    Error::Internal("timed value shorter than its write time in a merged stream".into())
+}
+
 /// A key of the merged stream without a valid trailer. Every source
 /// checks its keys (block decoders report `Corruption` with the file and
 /// offset), so this is a broken invariant, not damaged data.
@@ -157,6 +174,7 @@ impl Iter {
             front_merged: false,
             merge: None,
             read_flags: 0,
+            expiry: Expiry::NEVER,
             range_dels,
             pending: None,
             done: empty,
@@ -166,6 +184,12 @@ impl Iter {
     /// Sets the `ReadOptions` flags of this iterator's block reads.
     pub(crate) fn with_read_flags(mut self, flags: u8) -> Self {
         self.read_flags = flags;
+        self
+    }
+
+    /// Sets which timed values this iterator treats as expired.
+    pub(crate) fn with_expiry(mut self, expiry: Expiry) -> Self {
+        self.expiry = expiry;
         self
     }
 
@@ -209,6 +233,12 @@ impl Iter {
     /// The value of the entry `it` stands on: its own bytes, or for a blob
     /// reference the value read from the blob file.
     fn resolve(&self, kind: ValueKind, value: Bytes) -> Result<Bytes> {
+        if kind == ValueKind::TimedValue {
+            return match crate::ttl::split(&value) {
+                Some((v, _)) => Ok(value.slice(..v.len())),
+                None => Err(timed_too_short()),
+            };
+        }
         if kind != ValueKind::BlobIndex {
             return Ok(value);
         }
@@ -290,6 +320,7 @@ impl Iter {
             self.front_skipping = true;
             if p.kind == ValueKind::Delete
                 || range_deleted(&self.range_dels, p.user_key, p.seq, self.read_seq)
+                || expired(p.kind, it.value(), self.expiry)
             {
                 it.next();
             } else if p.kind == ValueKind::Merge {
@@ -338,6 +369,7 @@ impl Iter {
             match p.kind {
                 ValueKind::Merge => operands.push(it.value_bytes()),
                 ValueKind::Delete => break,
+                kind if expired(kind, it.value(), self.expiry) => break,
                 kind => {
                     base = Some((kind, it.value_bytes()));
                     break;
@@ -375,6 +407,19 @@ impl Iter {
         match self.advance_front()? {
             Err(e) => Some(Err(e)),
             Ok(()) if self.front_merged => Some(Ok((&self.front_last[..], &self.front_blob[..]))),
+            Ok(()) if self.front_kind() == ValueKind::TimedValue => {
+                let short = self
+                    .front
+                    .as_ref()
+                    .is_some_and(|it| crate::ttl::split(it.value()).is_none());
+                if short {
+                    return self.fail(timed_too_short());
+                }
+                let it = self.front.as_ref()?;
+                let v = it.value();
+                let user = v.get(..v.len() - crate::ttl::TIME_LEN)?;
+                Some(Ok((crate::key::user_key(it.key()), user)))
+            }
             Ok(()) if self.front_kind() == ValueKind::BlobIndex => {
                 let r = self.front.as_ref().map(|it| it.value_bytes())?;
                 match self.resolve(ValueKind::BlobIndex, r) {
@@ -488,8 +533,10 @@ impl Iter {
                     break;
                 }
             }
-            let live = |(k, _, seq): &(ValueKind, Bytes, SeqNo)| {
-                *k != ValueKind::Delete && !self.range_deleted(&cur_key, *seq)
+            let live = |(k, v, seq): &(ValueKind, Bytes, SeqNo)| {
+                *k != ValueKind::Delete
+                    && !self.range_deleted(&cur_key, *seq)
+                    && !expired(*k, v, self.expiry)
             };
             if !ops.is_empty() {
                 let base = match best.filter(live) {

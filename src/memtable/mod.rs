@@ -207,6 +207,9 @@ pub(crate) enum Lookup {
     /// The newest version is a merge operand: the reader must fold it
     /// with the older versions ([`crate::version::superversion::SuperVersion::get_hashed`]).
     Merge(SeqNo),
+    /// The key holds this timed value: the user's value followed by its
+    /// write time ([`crate::ttl`]); expired, it reads as deleted.
+    Timed(Bytes, SeqNo),
 }
 
 impl MemTable {
@@ -444,6 +447,7 @@ impl MemTable {
         Some(match parsed.kind {
             ValueKind::Delete => Lookup::Deleted(parsed.seq),
             ValueKind::Merge => Lookup::Merge(parsed.seq),
+            ValueKind::TimedValue => Lookup::Timed(self.value_bytes(entry.key()), parsed.seq),
             _ => Lookup::Value(self.value_bytes(entry.key()), parsed.seq),
         })
     }

@@ -14,7 +14,7 @@ use super::block_writer::BlockWriter;
 use super::filter::FilterBuilder;
 use super::footer::{
     Footer, BLOB_FORMAT_VERSION, MERGE_FORMAT_VERSION, PLAIN_FORMAT_VERSION,
-    RANGE_DEL_FORMAT_VERSION,
+    RANGE_DEL_FORMAT_VERSION, TTL_FORMAT_VERSION,
 };
 use super::handle::{BlockHandle, BLOCK_TRAILER_LEN};
 use super::index::IndexBuilder;
@@ -79,6 +79,9 @@ pub struct TableBuilder {
     filter: Option<FilterBuilder>,
     /// Adds each distinct key prefix to the filter too.
     prefix_extractor: Option<std::sync::Arc<dyn crate::PrefixExtractor>>,
+    /// The `creation_time` property, seconds since the Unix epoch, from
+    /// the database's clock (`None`: the system clock at finish).
+    creation_time: Option<u64>,
     /// The last prefix added to the filter.
     last_prefix: Option<Vec<u8>>,
     /// Data block written whose index entry waits for the next key.
@@ -108,6 +111,7 @@ impl TableBuilder {
             filter: (opts.bloom_bits_per_key > 0)
                 .then(|| FilterBuilder::new(opts.bloom_bits_per_key)),
             prefix_extractor: None,
+            creation_time: None,
             last_prefix: None,
             pending_block: None,
             last_key: Vec::new(),
@@ -145,6 +149,7 @@ impl TableBuilder {
     ) -> Self {
         let mut b = TableBuilder::new(file, path, TableBuildOptions::for_level(o, level));
         b.set_prefix_extractor(o.prefix_extractor.clone());
+        b.creation_time = Some(o.clock.now_millis() / 1000);
         b
     }
 
@@ -173,7 +178,8 @@ impl TableBuilder {
             ValueKind::BlobIndex if self.format_version == PLAIN_FORMAT_VERSION => {
                 self.format_version = BLOB_FORMAT_VERSION;
             }
-            ValueKind::Merge => self.format_version = MERGE_FORMAT_VERSION,
+            ValueKind::Merge => self.format_version = self.format_version.max(MERGE_FORMAT_VERSION),
+            ValueKind::TimedValue => self.format_version = TTL_FORMAT_VERSION,
             _ => {}
         }
         let first = self.props.num_entries == 0;
@@ -350,10 +356,12 @@ impl TableBuilder {
             p.bloom_bits_per_key = u64::from(self.opts.bloom_bits_per_key);
         }
         p.compression = self.opts.compression.to_string();
-        p.creation_time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        p.creation_time = self.creation_time.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        });
         let mut buf = Vec::new();
         p.encode_to(&mut buf);
         let properties = self.w.write_block(&buf, false)?;

@@ -14,10 +14,13 @@ use super::handle::BlockHandle;
 
 /// Magic bytes ending every SST file.
 pub(crate) const MAGIC: &[u8; 8] = b"LIGHTSST";
-/// The highest SST format version this build reads: 5, the version of
-/// tables holding merge operands (kind 3).
-pub(crate) const FORMAT_VERSION: u32 = 5;
-/// The version of tables holding merge operands (kind 3).
+/// The highest SST format version this build reads: 6, the version of
+/// tables holding timed values (kind 4).
+pub(crate) const FORMAT_VERSION: u32 = 6;
+/// The version of tables holding timed values (kind 4).
+pub(crate) const TTL_FORMAT_VERSION: u32 = 6;
+/// The version of tables holding merge operands (kind 3) and no timed
+/// value.
 pub(crate) const MERGE_FORMAT_VERSION: u32 = 5;
 /// The version of tables holding range tombstones (a range-deletion
 /// block) and no merge operand.

@@ -716,6 +716,7 @@ impl Transaction {
         }
         batch.check_limits()?;
         self.inner.check_merges(&batch)?;
+        let batch = self.inner.stamp_times(batch);
         // The transaction, and so its registered snapshot, lives until
         // validation is done: while it does, flush and compaction keep
         // every version newer than the snapshot findable (see `validate`).

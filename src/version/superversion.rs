@@ -18,12 +18,27 @@ use crate::key::{encode_internal_key, parse_internal_key, SeqNo, ValueKind};
 use crate::memtable::{Lookup, MemTable};
 use crate::merge_operator::MergeOperator;
 use crate::sst::filter_hash;
+use crate::ttl::Expiry;
 use crate::version::version::Version;
 use lightning_compaction::FragmentedTombstones;
 
 /// Gives the keyspace's merge operator to a read that needs one (called
 /// only then, so a read without operands loads no options).
 pub(crate) type MergeSource<'a> = &'a dyn Fn() -> Option<Arc<dyn MergeOperator>>;
+
+/// A timed value's user value, or `None` when it has expired (an expired
+/// version reads as a tombstone: [`crate::ttl`]).
+#[inline]
+pub(crate) fn live_timed(key: &[u8], stored: Bytes, expiry: Expiry) -> Result<Option<Bytes>> {
+    let Some((v, at)) = crate::ttl::split(&stored) else {
+        return Err(crate::ttl::short_value(key));
+    };
+    if expiry.expired(at) {
+        return Ok(None);
+    }
+    let len = v.len();
+    Ok(Some(stored.slice(..len)))
+}
 
 /// Memtables and files as of one moment.
 pub(crate) struct SuperVersion {
@@ -39,14 +54,17 @@ impl SuperVersion {
     /// The value of `key` visible at `seq`: memtables newest first, then
     /// level-0 files newest first, then deeper levels. When the newest
     /// version is a merge operand, `merge` gives the keyspace's operator
-    /// and the operands are folded ([`SuperVersion::get_merged`]).
+    /// and the operands are folded ([`SuperVersion::get_merged`]). A timed
+    /// value reads without its time, and as deleted once `expiry` says it
+    /// has expired ([`crate::ttl`]).
     pub(crate) fn get(
         &self,
         key: &[u8],
         seq: SeqNo,
+        expiry: Expiry,
         merge: MergeSource<'_>,
     ) -> Result<Option<Bytes>> {
-        self.get_hashed(key, filter_hash(key), seq, merge)
+        self.get_hashed(key, filter_hash(key), seq, expiry, merge)
     }
 
     /// [`get`](Self::get) for a key whose `filter_hash` is `hash`.
@@ -55,6 +73,7 @@ impl SuperVersion {
         key: &[u8],
         hash: u64,
         seq: SeqNo,
+        expiry: Expiry,
         merge: MergeSource<'_>,
     ) -> Result<Option<Bytes>> {
         let found = match self.mem.get_hashed(key, hash, seq) {
@@ -66,8 +85,11 @@ impl SuperVersion {
         };
         Ok(match found {
             Some(Lookup::Value(v, at)) if !self.range_deleted(key, at, seq) => Some(v),
+            Some(Lookup::Timed(v, at)) if !self.range_deleted(key, at, seq) => {
+                live_timed(key, v, expiry)?
+            }
             Some(Lookup::Merge(at)) if !self.range_deleted(key, at, seq) => {
-                return self.get_merged(key, seq, merge().as_ref());
+                return self.get_merged(key, seq, expiry, merge().as_ref());
             }
             _ => None,
         })
@@ -84,6 +106,7 @@ impl SuperVersion {
         &self,
         key: &[u8],
         seq: SeqNo,
+        expiry: Expiry,
         op: Option<&Arc<dyn MergeOperator>>,
     ) -> Result<Option<Bytes>> {
         let hash = filter_hash(key);
@@ -110,6 +133,9 @@ impl SuperVersion {
                     ValueKind::Value => return Ok(Some(Some(it.value_bytes()))),
                     ValueKind::BlobIndex => {
                         return Ok(Some(Some(self.version.read_blob(&it.value_bytes(), None)?)))
+                    }
+                    ValueKind::TimedValue => {
+                        return Ok(Some(live_timed(key, it.value_bytes(), expiry)?))
                     }
                     ValueKind::Delete => return Ok(Some(None)),
                 }

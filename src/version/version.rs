@@ -264,6 +264,7 @@ impl Version {
                 ValueKind::BlobIndex => Lookup::Value(self.read_blob(&v, Some(&f.path))?, seq),
                 ValueKind::Merge => Lookup::Merge(seq),
                 ValueKind::Value => Lookup::Value(v, seq),
+                ValueKind::TimedValue => Lookup::Timed(v, seq),
             }))
         })
     }

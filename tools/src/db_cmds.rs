@@ -335,7 +335,7 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
                             n => format!("ks={n} "),
                         };
                         match k {
-                            WalOpKind::Put | WalOpKind::Merge => writeln!(
+                            WalOpKind::Put | WalOpKind::Merge | WalOpKind::PutTimed => writeln!(
                                 ctx.out,
                                 "  {ks}{} @ {seq} : {} => {}",
                                 s.bytes(key),
@@ -579,7 +579,7 @@ fn summarize(ctx: &mut Ctx<'_>, dir: &Path) -> io::Result<Option<JsonDb>> {
                 match e {
                     Ok(e) => {
                         keys.add(e.key.len() as u64);
-                        if e.kind == ValueKind::Value {
+                        if matches!(e.kind, ValueKind::Value | ValueKind::TimedValue) {
                             values.add(e.value.len() as u64);
                         }
                     }

@@ -116,6 +116,7 @@ pub fn kind_name(k: ValueKind) -> &'static str {
         ValueKind::Delete => "delete",
         ValueKind::BlobIndex => "blob",
         ValueKind::Merge => "merge",
+        ValueKind::TimedValue => "put_timed",
         _ => "unknown",
     }
 }

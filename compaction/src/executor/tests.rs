@@ -59,6 +59,7 @@ fn setup_with(tombstones: Vec<RangeTombstone>) -> (MemInputs, CompactionJob) {
                 num_entries: c.len() as u64,
                 num_deletions: 0,
                 being_compacted: false,
+                created_at: 0,
             })
             .collect();
         inputs.push(LevelInputs { level, files });

@@ -327,6 +327,40 @@ fn pick_tombstones(state: &LevelState, config: &CompactionConfig) -> Option<Comp
     })
 }
 
+/// The periodic-compaction job for file `i` of `level` (see
+/// `super::periodic`); `None` when a file it needs is busy.
+pub(super) fn periodic_job(
+    state: &LevelState,
+    config: &CompactionConfig,
+    level: usize,
+    i: usize,
+) -> Option<CompactionJob> {
+    let last = state.levels.len() - 1;
+    if level == 0 {
+        let f = state.levels[0].get(i)?;
+        let base = base_level(state, config);
+        return l0_job(
+            state,
+            config,
+            base,
+            f.smallest.clone(),
+            f.largest.clone(),
+            CompactionReason::Periodic,
+            0.0,
+        );
+    }
+    let output = if level == last { level } else { level + 1 };
+    level_job(
+        state,
+        config,
+        level,
+        i..i + 1,
+        output,
+        CompactionReason::Periodic,
+        0.0,
+    )
+}
+
 pub(super) fn manual(
     state: &LevelState,
     config: &CompactionConfig,

@@ -44,6 +44,8 @@ impl Tree {
             state: LevelState {
                 levels: vec![Vec::new(); levels],
                 oldest_snapshot: None,
+                now: 0,
+                ttl: 0,
             },
             pieces: HashMap::new(),
             next_id: 1,
@@ -78,6 +80,7 @@ impl Tree {
             num_entries: size / 100,
             num_deletions: 0,
             being_compacted: false,
+            created_at: 0,
         }
     }
 
@@ -452,6 +455,8 @@ fn empty_state_picks_nothing() {
     let state = LevelState {
         levels: vec![Vec::new(); 7],
         oldest_snapshot: None,
+        now: 0,
+        ttl: 0,
     };
     assert_eq!(pick(&state, &config), None);
     assert_eq!(write_stall(&state, &config, 0), WriteStall::None);

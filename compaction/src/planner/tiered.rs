@@ -233,6 +233,42 @@ fn job(
     })
 }
 
+/// Every file of the tree, level by level.
+fn all_inputs(state: &LevelState) -> Vec<LevelInputs> {
+    state
+        .levels
+        .iter()
+        .enumerate()
+        .filter(|(_, fs)| !fs.is_empty())
+        .map(|(level, fs)| LevelInputs {
+            level,
+            files: fs.clone(),
+        })
+        .collect()
+}
+
+/// A job merging every run into one on the last level, or rewriting that
+/// one run in place when it is all there is (periodic compaction); `None`
+/// when the tree is empty or a run is being compacted.
+pub(super) fn rewrite_all(state: &LevelState, config: &CompactionConfig) -> Option<CompactionJob> {
+    let last = state.levels.len() - 1;
+    let runs = sorted_runs(state);
+    if runs.is_empty() || runs.iter().any(|r| r.busy) {
+        return None;
+    }
+    let inputs = all_inputs(state);
+    Some(CompactionJob {
+        inputs,
+        output_level: last,
+        trivial_move: false,
+        reason: CompactionReason::Periodic,
+        score: 0.0,
+        target_file_size: config.target_file_size(last),
+        bottommost: true,
+        max_subcompactions: config.max_subcompactions.max(1),
+    })
+}
+
 pub(super) fn manual(
     state: &LevelState,
     config: &CompactionConfig,
@@ -246,16 +282,7 @@ pub(super) fn manual(
     if runs.iter().any(|r| r.busy) {
         return ManualStep::Busy;
     }
-    let inputs: Vec<LevelInputs> = state
-        .levels
-        .iter()
-        .enumerate()
-        .filter(|(_, fs)| !fs.is_empty())
-        .map(|(level, fs)| LevelInputs {
-            level,
-            files: fs.clone(),
-        })
-        .collect();
+    let inputs = all_inputs(state);
     let trivial_move = runs.len() == 1 && runs[0].files.len() == 1;
     ManualStep::Job(CompactionJob {
         inputs,

@@ -56,6 +56,9 @@ pub enum VerifyCheck {
     /// A merge operand (kind 3) in a table of a version before 5 (which
     /// cannot hold them).
     MergeOperand,
+    /// A timed value (kind 4) in a table of a version before 6, or one too
+    /// short to hold its 8-byte write time.
+    TimedValue,
 }
 
 impl VerifyCheck {
@@ -70,6 +73,7 @@ impl VerifyCheck {
             VerifyCheck::Properties => "properties",
             VerifyCheck::BlobReference => "blob_reference",
             VerifyCheck::MergeOperand => "merge_operand",
+            VerifyCheck::TimedValue => "timed_value",
         }
     }
 }
@@ -380,6 +384,27 @@ impl Verifier<'_> {
                         self.t.footer.version
                     ),
                 );
+            }
+            if p.kind == ValueKind::TimedValue {
+                let old = self.t.footer.version < super::super::footer::TTL_FORMAT_VERSION;
+                if old || crate::ttl::split(it.value()).is_none() {
+                    let why = if old {
+                        format!(
+                            "in a table of format version {} (timed values need 6)",
+                            self.t.footer.version
+                        )
+                    } else {
+                        format!(
+                            "of {} bytes, too short for its write time",
+                            it.value().len()
+                        )
+                    };
+                    self.fail(
+                        VerifyCheck::TimedValue,
+                        h.offset,
+                        format!("timed value of key {} {why}", escape_key(p.user_key)),
+                    );
+                }
             }
             let r = &mut self.out.report;
             r.num_entries += 1;

@@ -151,6 +151,19 @@ pub fn scan(ctx: &mut Ctx<'_>) -> io::Result<()> {
                         kind_name(e.kind),
                         s.value(&e.value)
                     )?,
+                    ValueKind::TimedValue if e.value.len() >= 8 => {
+                        let (v, t) = e.value.split_at(e.value.len() - 8);
+                        let mut ms = [0u8; 8];
+                        ms.copy_from_slice(t);
+                        writeln!(
+                            ctx.out,
+                            "{} @ {} : put_timed => {} (written at {} ms)",
+                            s.bytes(&e.key),
+                            e.seq,
+                            s.value(v),
+                            u64::from_le_bytes(ms)
+                        )?
+                    }
                     ValueKind::BlobIndex => match inspect::decode_blob_reference(&e.value) {
                         Some(r) => writeln!(
                             ctx.out,
