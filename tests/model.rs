@@ -4,13 +4,21 @@
 //! Why it matters: this is the broadest check that every read path
 //! (memtables, frozen memtables, level-0 files, recovery) agrees with the
 //! simplest possible definition of a key-value store.
+//!
+//! With a TTL (issue 20) the database runs on a `ManualClock` that the
+//! sequence advances (`Advance`); the model keeps each key's write time
+//! and hides keys whose time plus the TTL has passed, and merges are
+//! refused (a keyspace with a TTL takes none; batch merges become puts).
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use lightning_db::{AppendOperator, Db, Options, WriteBatch};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lightning_db::{AppendOperator, Db, ManualClock, Options, WriteBatch};
 use proptest::prelude::*;
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
@@ -35,6 +43,8 @@ enum Op {
     Flush,
     CompactRange(Option<Vec<u8>>, Option<Vec<u8>>),
     Reopen,
+    /// Moves the clock forward by this many milliseconds (TTL runs).
+    Advance(u16),
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +101,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Flush),
         1 => (proptest::option::of(key()), proptest::option::of(key())).prop_map(|(a, b)| Op::CompactRange(a, b)),
         1 => Just(Op::Reopen),
+        3 => (0u16..700).prop_map(Op::Advance),
     ]
 }
 
@@ -147,6 +158,24 @@ fn model_merge(m: &mut Model, k: Vec<u8>, operand: Vec<u8>) {
     m.insert(k, v);
 }
 
+/// The TTL of TTL runs; `Advance` moves the clock by up to 0.7 of it.
+const TTL: Duration = Duration::from_millis(1000);
+
+/// The keys of `m` still live at `now` under [`TTL`] (all without one).
+fn live(m: &Model, stamps: &Stamps, now: u64, ttl: bool) -> Model {
+    if !ttl {
+        return m.clone();
+    }
+    let ttl = TTL.as_millis() as u64;
+    m.iter()
+        .filter(|(k, _)| stamps.get(*k).is_some_and(|&w| w + ttl > now))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Each model key's write time (TTL runs).
+type Stamps = BTreeMap<Vec<u8>, u64>;
+
 fn options(blobs: bool) -> Options {
     // A tiny tree, so that flushes trigger compactions often; a small row
     // cache (issue 17), so that keys read twice are served from it; with
@@ -166,21 +195,39 @@ fn options(blobs: bool) -> Options {
         .blob_garbage_collection_age_cutoff(0.5)
 }
 
-fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
+fn run(ops: Vec<Op>, blobs: bool, ttl: bool) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    let mut db = Some(Db::open(dir.path(), options(blobs)).unwrap());
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let opts = || {
+        let o = options(blobs).clock(clock.clone() as Arc<dyn lightning_db::Clock>);
+        if ttl {
+            o.ttl(Some(TTL))
+        } else {
+            o
+        }
+    };
+    let mut db = Some(Db::open(dir.path(), opts()).unwrap());
     let mut model = Model::new();
-    let mut snaps: Vec<(lightning_db::Snapshot, Model)> = Vec::new();
+    // Write times, kept for the keys of `model` (TTL runs).
+    let mut stamps = Stamps::new();
+    let mut snaps: Vec<(lightning_db::Snapshot, Model, Stamps)> = Vec::new();
     for op in ops {
         let d = db.as_ref().unwrap();
+        let now = lightning_db::Clock::now_millis(&*clock);
+        // What reads must see now.
+        let view = |m: &Model, s: &Stamps| live(m, s, now, ttl);
         match op {
             Op::Put(k, v) => {
                 d.put(&k, &v).unwrap();
+                stamps.insert(k.clone(), now);
                 model.insert(k, v);
             }
             Op::Delete(k) => {
                 d.delete(&k).unwrap();
                 model.remove(&k);
+            }
+            Op::Merge(k, v) if ttl => {
+                prop_assert!(d.merge(&k, &v).is_err(), "a TTL keyspace took a merge");
             }
             Op::Merge(k, v) => {
                 d.merge(&k, &v).unwrap();
@@ -192,6 +239,12 @@ fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
                     match item {
                         BatchItem::Put(k, v) => {
                             b.put(&k, &v);
+                            stamps.insert(k.clone(), now);
+                            model.insert(k, v);
+                        }
+                        BatchItem::Merge(k, v) if ttl => {
+                            b.put(&k, &v);
+                            stamps.insert(k.clone(), now);
                             model.insert(k, v);
                         }
                         BatchItem::Delete(k) => {
@@ -222,7 +275,7 @@ fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
             }
             Op::Get(k) => {
                 let got = d.get(&k).unwrap().map(|v| v.to_vec());
-                prop_assert_eq!(got, model.get(&k).cloned());
+                prop_assert_eq!(got, view(&model, &stamps).get(&k).cloned());
             }
             Op::MultiGet(keys) => {
                 let got: Vec<Option<Vec<u8>>> = d
@@ -230,26 +283,24 @@ fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
                     .into_iter()
                     .map(|r| r.unwrap().map(|v| v.to_vec()))
                     .collect();
-                let want: Vec<Option<Vec<u8>>> =
-                    keys.iter().map(|k| model.get(k).cloned()).collect();
+                let m = view(&model, &stamps);
+                let want: Vec<Option<Vec<u8>>> = keys.iter().map(|k| m.get(k).cloned()).collect();
                 prop_assert_eq!(got, want);
             }
             Op::Ends(k) => {
                 let pair = |p: Option<(lightning_db::Bytes, lightning_db::Bytes)>| {
                     p.map(|(k, v)| (k.to_vec(), v.to_vec()))
                 };
-                let first = model.iter().next().map(|(k, v)| (k.clone(), v.clone()));
-                let last = model
-                    .iter()
-                    .next_back()
-                    .map(|(k, v)| (k.clone(), v.clone()));
+                let m = view(&model, &stamps);
+                let first = m.iter().next().map(|(k, v)| (k.clone(), v.clone()));
+                let last = m.iter().next_back().map(|(k, v)| (k.clone(), v.clone()));
                 prop_assert_eq!(pair(d.first_key_value().unwrap()), first);
                 prop_assert_eq!(pair(d.last_key_value().unwrap()), last);
-                prop_assert_eq!(d.contains_key(&k).unwrap(), model.contains_key(&k));
+                prop_assert_eq!(d.contains_key(&k).unwrap(), m.contains_key(&k));
             }
             Op::Range(a, b, rev) => {
                 let (lo, hi) = (to_bound(&a), to_bound(&b));
-                let mut want = model_range(&model, &lo, &hi);
+                let mut want = model_range(&view(&model, &stamps), &lo, &hi);
                 let got = if rev {
                     want.reverse();
                     collect(d.range::<Vec<u8>, _>((lo, hi)).rev())
@@ -259,8 +310,8 @@ fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
                 prop_assert_eq!(got, want);
             }
             Op::Prefix(p, rev) => {
-                let mut want: Vec<_> = model
-                    .iter()
+                let mut want: Vec<_> = view(&model, &stamps)
+                    .into_iter()
                     .filter(|(k, _)| k.starts_with(&p))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
@@ -272,18 +323,19 @@ fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
                 };
                 prop_assert_eq!(got, want);
             }
-            Op::Snapshot => snaps.push((d.snapshot(), model.clone())),
+            // A snapshot reads its versions, expired by the clock now.
+            Op::Snapshot => snaps.push((d.snapshot(), model.clone(), stamps.clone())),
             Op::SnapshotGet(i, k) => {
                 if !snaps.is_empty() {
-                    let (s, m) = &snaps[i % snaps.len()];
+                    let (s, m, st) = &snaps[i % snaps.len()];
                     let got = s.get(&k).unwrap().map(|v| v.to_vec());
-                    prop_assert_eq!(got, m.get(&k).cloned());
+                    prop_assert_eq!(got, view(m, st).get(&k).cloned());
                 }
             }
             Op::SnapshotScan(i, rev) => {
                 if !snaps.is_empty() {
-                    let (s, m) = &snaps[i % snaps.len()];
-                    let mut want: Vec<_> = m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                    let (s, m, st) = &snaps[i % snaps.len()];
+                    let mut want: Vec<_> = view(m, st).into_iter().collect();
                     let got = if rev {
                         want.reverse();
                         collect(s.iter().rev())
@@ -303,17 +355,21 @@ fn run(ops: Vec<Op>, blobs: bool) -> Result<(), TestCaseError> {
             Op::Reopen => {
                 snaps.clear();
                 db.take().unwrap().close().unwrap();
-                db = Some(Db::open(dir.path(), options(blobs)).unwrap());
+                db = Some(Db::open(dir.path(), opts()).unwrap());
             }
+            Op::Advance(ms) => clock.advance(Duration::from_millis(u64::from(ms))),
         }
+        // Keys a write removed from the model lose their time.
+        stamps.retain(|k, _| model.contains_key(k));
     }
     // Final full check, then once more after a reopen.
     let d = db.take().unwrap();
-    let all: Vec<_> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let now = lightning_db::Clock::now_millis(&*clock);
+    let all: Vec<_> = live(&model, &stamps, now, ttl).into_iter().collect();
     prop_assert_eq!(collect(d.iter()), all.clone());
     drop(snaps);
     d.close().unwrap();
-    let d = Db::open(dir.path(), options(blobs)).unwrap();
+    let d = Db::open(dir.path(), opts()).unwrap();
     prop_assert_eq!(collect(d.iter()), all);
     // Every file sound, and (with blob files) the tables reference exactly
     // the blob records the manifest counts as live.
@@ -327,6 +383,16 @@ proptest! {
 
     #[test]
     fn matches_btreemap_model(ops in proptest::collection::vec(op(), 1..250), blobs in any::<bool>()) {
-        run(ops, blobs)?;
+        run(ops, blobs, false)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// With a TTL on a clock the sequence advances.
+    #[test]
+    fn matches_btreemap_model_with_a_ttl(ops in proptest::collection::vec(op(), 1..250), blobs in any::<bool>()) {
+        run(ops, blobs, true)?;
     }
 }

@@ -340,3 +340,45 @@ fn a_zero_ttl_is_refused() {
     let e = Db::open(dir.path(), fast_opts().ttl(Some(Duration::ZERO))).unwrap_err();
     assert!(e.to_string().contains("ttl"), "{e}");
 }
+
+/// Operands written while the TTL was off fold onto a timed base without
+/// its time, and onto nothing once that base has expired (every read
+/// path: get, both iterator directions).
+#[test]
+fn operands_fold_onto_a_timed_base_until_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let with = |ttl: Option<Duration>| {
+        opts(&clock, ttl).merge_operator(Some(Arc::new(lightning_db::AppendOperator::new(","))))
+    };
+    {
+        let db = Db::open(dir.path(), with(Some(MINUTE))).unwrap();
+        db.put("k", "base").unwrap();
+        db.put("other", "o").unwrap();
+    }
+    {
+        let db = Db::open(dir.path(), with(None)).unwrap();
+        db.merge("k", "x").unwrap();
+        assert_eq!(get(&db, "k").as_deref(), Some("base,x"));
+    }
+    let db = Db::open(dir.path(), with(Some(MINUTE))).unwrap();
+    for flushed in [false, true] {
+        if flushed {
+            db.flush().unwrap();
+        }
+        assert_eq!(get(&db, "k").as_deref(), Some("base,x"), "flushed={flushed}");
+    }
+    clock.advance(MINUTE);
+    assert_eq!(get(&db, "k").as_deref(), Some("x"));
+    let fwd: Vec<(Vec<u8>, Vec<u8>)> = db
+        .iter()
+        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+        .collect();
+    assert_eq!(fwd, [(b"k".to_vec(), b"x".to_vec())]);
+    let rev: Vec<(Vec<u8>, Vec<u8>)> = db
+        .iter()
+        .rev()
+        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+        .collect();
+    assert_eq!(rev, fwd);
+}
