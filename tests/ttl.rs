@@ -137,14 +137,27 @@ fn an_expired_value_hides_the_older_versions() {
 #[test]
 fn write_times_survive_reopen_from_the_wal_and_from_files() {
     let dir = tempfile::tempdir().unwrap();
+    let crashed = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     {
         let db = Db::open(dir.path(), opts(&clock, Some(MINUTE))).unwrap();
         db.put("in-file", "f").unwrap();
         db.flush().unwrap();
         db.put("in-wal", "w").unwrap();
+        // The files as a crash leaves them: "in-wal" only in the WAL.
+        common::copy_db(dir.path(), crashed.path());
     }
     clock.advance(Duration::from_secs(59));
+    {
+        let db = Db::open(crashed.path(), opts(&clock, Some(MINUTE))).unwrap();
+        assert_eq!(keys_fwd(&db), ["in-file", "in-wal"]);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(keys_fwd(&db), Vec::<String>::new(), "replay moved the time");
+        clock.advance(Duration::from_secs(59));
+        let fresh = Db::open(dir.path(), opts(&clock, Some(MINUTE))).unwrap();
+        assert_eq!(keys_fwd(&fresh), Vec::<String>::new());
+        clock.set(T0 + 59_000);
+    }
     {
         let db = Db::open(dir.path(), opts(&clock, Some(MINUTE))).unwrap();
         assert_eq!(keys_fwd(&db), ["in-file", "in-wal"]);
@@ -366,7 +379,11 @@ fn operands_fold_onto_a_timed_base_until_it_expires() {
         if flushed {
             db.flush().unwrap();
         }
-        assert_eq!(get(&db, "k").as_deref(), Some("base,x"), "flushed={flushed}");
+        assert_eq!(
+            get(&db, "k").as_deref(),
+            Some("base,x"),
+            "flushed={flushed}"
+        );
     }
     clock.advance(MINUTE);
     assert_eq!(get(&db, "k").as_deref(), Some("x"));

@@ -320,6 +320,11 @@ impl DbInner {
     /// Deletes WAL files numbered below `below` (their contents are in
     /// SST files recorded in the manifest).
     fn delete_obsolete_wals(&self, below: u64) {
+        // A checkpoint being made may still copy them; the next flush
+        // after it deletes them.
+        if self.checkpoints.load(Ordering::SeqCst) > 0 {
+            return;
+        }
         let Ok(names) = self.fs.list_dir(&self.dir) else {
             return;
         };

@@ -25,6 +25,7 @@
 //! counted in per-thread slots, writes once per group by the leader;
 //! background events in shared atomics; the rest is read on demand.
 
+mod checkpoint;
 #[cfg(test)]
 mod close_tests;
 mod compact;
@@ -118,6 +119,9 @@ pub(crate) struct DbInner {
     /// reads see exactly the writes up to it.
     visible_seq: AtomicU64,
     next_file_number: AtomicU64,
+    /// Checkpoints being made: while any is, obsolete WALs are kept
+    /// (`checkpoint.rs`).
+    checkpoints: std::sync::atomic::AtomicUsize,
     /// The write group, the WAL and the compaction threads: `None` on a
     /// handle from [`Db::open_read_only`], which refuses every write and
     /// never starts background work.
@@ -684,6 +688,31 @@ impl Db {
     /// ```
     pub fn wait_for_compactions(&self) -> Result<()> {
         self.inner.wait_for_compactions()
+    }
+
+    /// Makes an openable copy of the database in the new directory `dir`,
+    /// while writes go on (RocksDB's `Checkpoint::CreateCheckpoint`): SST
+    /// and blob files are hard-linked (copied on a file system without
+    /// links), the manifest is written afresh and the WALs are copied.
+    /// The copy opens to a prefix of the write history, every keyspace
+    /// at the same point, holding every write acknowledged before the
+    /// call; it is made in `<dir>.tmp` and renamed, so `dir` appears
+    /// whole or not at all. `dir` must not exist (`InvalidArgument`), and
+    /// should be on the same file system for links to work. Open the copy
+    /// with [`Db::open`] like any database.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path().join("db"), lightning_db::Options::default())?;
+    /// db.put("k", "v")?;
+    /// db.checkpoint(dir.path().join("backup-1"))?;
+    /// db.put("k", "after")?;
+    /// let copy = lightning_db::Db::open(dir.path().join("backup-1"), lightning_db::Options::default())?;
+    /// assert_eq!(copy.get("k")?.as_deref(), Some(&b"v"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.inner.checkpoint(dir.as_ref())
     }
 
     /// Compaction statistics: per level files, bytes, score, bytes read

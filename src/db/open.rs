@@ -551,6 +551,7 @@ fn new_inner(
         dropped_keyspaces: Mutex::new(BTreeMap::new()),
         visible_seq: AtomicU64::new(last_seq),
         next_file_number: AtomicU64::new(next_file),
+        checkpoints: std::sync::atomic::AtomicUsize::new(0),
         write,
         versions: Mutex::new(versions),
         flush: FlushCtl::default(),

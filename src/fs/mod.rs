@@ -137,6 +137,14 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     fn rename(&self, from: &Path, to: &Path) -> Result<()>;
     /// Removes a file.
     fn remove_file(&self, path: &Path) -> Result<()>;
+    /// Gives the immutable file `from` a second name `to` (a hard link,
+    /// for checkpoints), or where that is not possible makes `to` a
+    /// synced copy of it. Durable only after [`FileSystem::sync_dir`] on
+    /// `to`'s parent. `to` must not exist. The default copies, through
+    /// [`read_file`](Self::read_file) and [`create`](Self::create).
+    fn link(&self, from: &Path, to: &Path) -> Result<()> {
+        copy_file(self, from, to)
+    }
     /// Names of the entries of a directory (not full paths), in no order.
     fn list_dir(&self, dir: &Path) -> Result<Vec<String>>;
     /// Makes the directory's entries (creates, renames, removes) durable.
@@ -161,6 +169,21 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
         let _ = path;
         Ok(None)
     }
+}
+
+/// Copies the whole file `from` to the new file `to` through `fs`, and
+/// syncs the copy (the default of [`FileSystem::link`]).
+pub(crate) fn copy_file<F: FileSystem + ?Sized>(fs: &F, from: &Path, to: &Path) -> Result<()> {
+    if fs.exists(to)? {
+        return Err(crate::Error::io(
+            to,
+            std::io::Error::new(std::io::ErrorKind::AlreadyExists, "link target exists"),
+        ));
+    }
+    let data = fs.read_file(from)?;
+    let mut out = fs.create(to)?;
+    out.append(&data)?;
+    out.sync_data()
 }
 
 /// The default file system.

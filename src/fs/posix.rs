@@ -189,6 +189,24 @@ impl FileSystem for PosixFs {
         Ok(Bytes::from_owner(map))
     }
 
+    fn link(&self, from: &Path, to: &Path) -> Result<()> {
+        match std::fs::hard_link(from, to) {
+            Ok(()) => Ok(()),
+            // Another file system, or one without hard links: a copy.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::CrossesDevices
+                        | std::io::ErrorKind::Unsupported
+                        | std::io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                super::copy_file(self, from, to)
+            }
+            Err(e) => Err(Error::io(to, e)),
+        }
+    }
+
     fn open_random(&self, path: &Path) -> Result<Box<dyn RandomAccessFile>> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         Ok(Box::new(PosixRandom {

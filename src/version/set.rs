@@ -284,7 +284,7 @@ impl VersionSet {
             max_manifest_file_size,
         };
         let (manifest, manifest_version) =
-            set.start_manifest(manifest_number, next_file_number, 1)?;
+            set.start_manifest(&set.dir, manifest_number, next_file_number, 1)?;
         write_current(set.fs.as_ref(), &set.dir, manifest_number)?;
         set.manifest = Some(manifest);
         set.manifest_version = manifest_version;
@@ -513,8 +513,12 @@ impl VersionSet {
     fn rotate_manifest(&mut self, next_file: &AtomicU64, at_least: u32) -> Result<()> {
         let number = next_file.fetch_add(1, Ordering::AcqRel);
         let old = self.manifest_number;
-        let (manifest, manifest_version) =
-            self.start_manifest(number, next_file.load(Ordering::Acquire), at_least)?;
+        let (manifest, manifest_version) = self.start_manifest(
+            &self.dir,
+            number,
+            next_file.load(Ordering::Acquire),
+            at_least,
+        )?;
         write_current(self.fs.as_ref(), &self.dir, number)?;
         let old_len = self.manifest.as_ref().map_or(0, LogWriter::len);
         self.manifest = Some(manifest);
@@ -535,6 +539,20 @@ impl VersionSet {
         Ok(())
     }
 
+    /// Writes manifest `number` into `dir` (another database's directory:
+    /// a checkpoint), holding every keyspace's current files as of now,
+    /// and syncs it. The caller writes that directory's `CURRENT`.
+    pub(crate) fn write_manifest_copy(
+        &self,
+        dir: &Path,
+        number: u64,
+        next_file_number: u64,
+    ) -> Result<()> {
+        let (mut manifest, _) =
+            self.start_manifest(dir, number, next_file_number, self.manifest_version)?;
+        manifest.finish()
+    }
+
     /// Writes manifest `number`: its header and a snapshot of every
     /// keyspace, one record each (the default keyspace's first, with the
     /// next file number, last sequence and largest keyspace id), synced.
@@ -546,6 +564,7 @@ impl VersionSet {
     /// the format.
     fn start_manifest(
         &self,
+        dir: &Path,
         number: u64,
         next_file_number: u64,
         at_least: u32,
@@ -582,7 +601,7 @@ impl VersionSet {
                 }
             })
             .fold(at_least.max(1), u32::max);
-        let path = manifest_file_name(&self.dir, number);
+        let path = manifest_file_name(dir, number);
         let file = self.fs.create(&path)?;
         let mut manifest = LogWriter::with_version(file, path, LogKind::Manifest, number, format)?;
         let mut buf = Vec::new();

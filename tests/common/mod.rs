@@ -62,6 +62,9 @@ impl FileSystem for NoSyncFs {
     fn remove_file(&self, path: &Path) -> Result<()> {
         PosixFs.remove_file(path)
     }
+    fn link(&self, from: &Path, to: &Path) -> Result<()> {
+        PosixFs.link(from, to)
+    }
     fn list_dir(&self, dir: &Path) -> Result<Vec<String>> {
         PosixFs.list_dir(dir)
     }

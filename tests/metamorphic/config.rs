@@ -125,6 +125,12 @@ impl Config {
                 n as usize,
             ))),
         };
+        // Periodic compaction (issue 20): with a 1-second period, files
+        // are rewritten again and again while the sequence runs, and the
+        // results must not change. (TTL and FIFO change what reads see, so
+        // they are not metamorphic options; tests/ttl.rs, the model test
+        // and tests/fifo_and_periodic.rs cover them.)
+        o.compaction.periodic_compaction_seconds = pick(r, &[0, 0, 1]);
         if let Err(e) = o.validate() {
             panic!("option set {seed} is invalid: {e}\n{o:?}");
         }
