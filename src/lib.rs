@@ -107,6 +107,7 @@ compile_error!(
      POSIX file locking, pread and mmap. Windows is not supported."
 );
 
+mod backup;
 mod batch;
 mod blob;
 mod cache;
@@ -139,6 +140,7 @@ mod ttl;
 mod txn;
 mod version;
 
+pub use backup::{BackupEngine, BackupId, BackupInfo};
 pub use batch::WriteBatch;
 pub use bytes::Bytes;
 pub use cache::{

@@ -60,7 +60,7 @@ impl DbInner {
         }
         let tmp = tmp_dir(dir)?;
         if fs.exists(&tmp)? {
-            remove_tree(fs, &tmp)?;
+            crate::fs::remove_dir_files(fs, &tmp)?;
         }
         fs.create_dir_all(&tmp)?;
         self.checkpoints.fetch_add(1, Ordering::SeqCst);
@@ -68,7 +68,7 @@ impl DbInner {
         let result = self.fill_checkpoint(&tmp);
         if let Err(e) = result {
             // Best effort: the half-made copy goes.
-            let _ = remove_tree(fs, &tmp);
+            let _ = crate::fs::remove_dir_files(fs, &tmp);
             return Err(e);
         }
         fs.rename(&tmp, dir)?;
@@ -208,16 +208,4 @@ fn copy_prefix(
         at += n as u64;
     }
     out.sync_data()
-}
-
-/// Removes the files of `dir` (a checkpoint's own, not nested), then
-/// `dir`.
-fn remove_tree(fs: &dyn crate::fs::FileSystem, dir: &Path) -> Result<()> {
-    for name in fs.list_dir(dir)? {
-        fs.remove_file(&dir.join(name))?;
-    }
-    std::fs::remove_dir(dir).or_else(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Ok(()),
-        _ => Err(Error::io(dir, e)),
-    })
 }

@@ -715,6 +715,12 @@ impl Db {
         self.inner.checkpoint(dir.as_ref())
     }
 
+    /// The database clock's time (`Options::clock`), milliseconds since
+    /// the Unix epoch.
+    pub(crate) fn clock_millis(&self) -> u64 {
+        self.inner.opts.clock.now_millis()
+    }
+
     /// Compaction statistics: per level files, bytes, score, bytes read
     /// and written by compaction, and the write amplification. Its
     /// `Display` is a table in the style of RocksDB's compaction stats.

@@ -186,6 +186,21 @@ pub(crate) fn copy_file<F: FileSystem + ?Sized>(fs: &F, from: &Path, to: &Path) 
     out.sync_data()
 }
 
+/// Removes the files of `dir`, then `dir` itself (for directories the
+/// engine makes whole, with no subdirectory: checkpoints, backups). The
+/// directory itself goes through `std::fs` (the trait has no call for
+/// it); one that is already gone, or that only an in-memory file system
+/// knows, is fine.
+pub(crate) fn remove_dir_files(fs: &dyn FileSystem, dir: &Path) -> Result<()> {
+    for name in fs.list_dir(dir)? {
+        fs.remove_file(&dir.join(name))?;
+    }
+    std::fs::remove_dir(dir).or_else(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(crate::Error::io(dir, e)),
+    })
+}
+
 /// The default file system.
 pub fn default_fs() -> Arc<dyn FileSystem> {
     Arc::new(PosixFs)
