@@ -67,6 +67,7 @@ impl DbInner {
         if let Some(t) = self.find_tree(name) {
             if let Some(ko) = options {
                 t.set_options(self.opts.with_keyspace(ko))?;
+                self.note_ttl(&t);
             }
             return Ok(t);
         }
@@ -81,6 +82,7 @@ impl DbInner {
             drop(q);
             if let Some(ko) = options {
                 t.set_options(self.opts.with_keyspace(ko))?;
+                self.note_ttl(&t);
             }
             return Ok(t);
         }
@@ -119,6 +121,7 @@ impl DbInner {
                 version,
             },
         );
+        self.note_ttl(&tree);
         self.trees.write().insert(id, Arc::clone(&tree));
         drop(versions);
         self.publish_keyspace_change(q);

@@ -122,6 +122,9 @@ pub(crate) struct DbInner {
     /// Checkpoints being made: while any is, obsolete WALs are kept
     /// (`checkpoint.rs`).
     checkpoints: std::sync::atomic::AtomicUsize,
+    /// Set once any keyspace has had a TTL (never cleared): until then a
+    /// write skips looking for keyspaces to stamp (`stamp_times`).
+    ttl_seen: std::sync::atomic::AtomicBool,
     /// The write group, the WAL and the compaction threads: `None` on a
     /// handle from [`Db::open_read_only`], which refuses every write and
     /// never starts background work.
@@ -917,12 +920,23 @@ impl DbInner {
         Ok(())
     }
 
+    /// Records that `tree` has a TTL, if it has one (after its options
+    /// changed or it was created).
+    pub(crate) fn note_ttl(&self, tree: &Tree) {
+        if tree.has_ttl() {
+            self.ttl_seen.store(true, Ordering::Release);
+        }
+    }
+
     /// `batch` with each put into a keyspace that has a TTL turned into a
     /// timed put stamped with the clock's time now ([`crate::ttl`]); the
     /// batch itself when there is none (the common case, checked in O(1)
     /// for a batch of the default keyspace only). The WAL logs the stamped
     /// batch, so a replay restores the same times.
     pub(crate) fn stamp_times(&self, batch: WriteBatch) -> WriteBatch {
+        if !self.ttl_seen.load(Ordering::Acquire) {
+            return batch;
+        }
         let mut timed: Vec<u32> = Vec::new();
         if batch.has_keyspace_ops() {
             let trees = self.trees.read();

@@ -543,6 +543,7 @@ fn new_inner(
             pool,
         )
     });
+    let ttl_seen = trees.iter().any(|t| t.has_ttl());
     DbInner {
         dir: dir.to_path_buf(),
         fs,
@@ -552,6 +553,7 @@ fn new_inner(
         visible_seq: AtomicU64::new(last_seq),
         next_file_number: AtomicU64::new(next_file),
         checkpoints: std::sync::atomic::AtomicUsize::new(0),
+        ttl_seen: std::sync::atomic::AtomicBool::new(ttl_seen),
         write,
         versions: Mutex::new(versions),
         flush: FlushCtl::default(),
