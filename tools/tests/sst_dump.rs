@@ -855,3 +855,29 @@ fn blob_command_lists_and_checks_blob_files() {
     );
     assert!(out.contains(&format!("{value_at}")), "{out}");
 }
+
+/// A keyspace with a TTL stores timed values: `scan` shows each with its
+/// user value and write time.
+#[test]
+fn timed_values_show_their_write_time() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("db");
+    let clock = std::sync::Arc::new(lightning_db::ManualClock::new(1_700_000_000_000));
+    let db = Db::open(
+        &dir,
+        Options::default()
+            .ttl(Some(std::time::Duration::from_secs(3600)))
+            .clock(clock as std::sync::Arc<dyn lightning_db::Clock>),
+    )
+    .unwrap();
+    db.put("timed", "value").unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let o = run(&["--file", s(&dir), "--command=scan"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("'timed' @ 1 : put_timed => 'value' (written at 1700000000000 ms)"),
+        "{out}"
+    );
+}
