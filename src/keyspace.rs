@@ -305,6 +305,21 @@ impl Keyspace {
         )
     }
 
+    /// Ingests SST files made by [`crate::SstWriter`] into this keyspace
+    /// (see [`Db::ingest`]).
+    pub fn ingest<P: AsRef<std::path::Path>>(
+        &self,
+        files: &[P],
+        opts: &crate::IngestOptions,
+    ) -> Result<()> {
+        self.live()?;
+        let files: Vec<std::path::PathBuf> =
+            files.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        self.db.ingest(&self.tree, &files, opts)?;
+        self.db.maybe_schedule_compaction();
+        Ok(())
+    }
+
     /// This keyspace's compaction statistics (see [`Db::compaction_stats`]).
     pub fn compaction_stats(&self) -> Result<CompactionStats> {
         Ok(self.db.compaction_stats(self.live()?))

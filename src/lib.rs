@@ -134,6 +134,7 @@ mod read_options;
 mod row_cache;
 mod snapshot;
 mod sst;
+mod sst_writer;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod ttl;
@@ -147,7 +148,7 @@ pub use cache::{
     thread_lookups as block_cache_thread_lookups, BlockCache, CachePolicy, CacheStats,
 };
 pub use compaction_filter::{CompactionFilter, Decision};
-pub use db::{Db, IntegrityReport, PROPERTY_NAMES};
+pub use db::{Db, IngestOptions, IntegrityReport, PROPERTY_NAMES};
 pub use error::{ConflictKind, Error, Result};
 pub use iter::db_iter::Iter;
 pub use keyspace::{Keyspace, DEFAULT_KEYSPACE_NAME, MAX_KEYSPACE_NAME_LEN};
@@ -170,5 +171,6 @@ pub use prometheus;
 pub use read_api::CompareAndSwapError;
 pub use read_options::ReadOptions;
 pub use snapshot::Snapshot;
+pub use sst_writer::{ExternalSstInfo, SstWriter};
 pub use ttl::{Clock, ManualClock, SystemClock};
 pub use txn::{IsolationLevel, Transaction, TransactionOptions, TxnIter};

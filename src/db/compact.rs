@@ -440,6 +440,17 @@ impl DbInner {
     /// Nothing is installed for a keyspace dropped meanwhile (the job's
     /// outputs are orphans the next open deletes).
     pub(crate) fn install_edit(&self, tree: &Tree, edit: VersionEdit) -> Result<()> {
+        self.install_edit_at(tree, edit, self.visible_seq.load(Ordering::Acquire))
+    }
+
+    /// [`install_edit`](Self::install_edit) recording `last_sequence` as
+    /// the last sequence number (an ingestion's, not yet published).
+    pub(crate) fn install_edit_at(
+        &self,
+        tree: &Tree,
+        edit: VersionEdit,
+        last_sequence: u64,
+    ) -> Result<()> {
         debug_assert_eq!(edit.keyspace, tree.id);
         let mut versions = self.versions.lock();
         if tree.is_dropped() {
@@ -448,7 +459,7 @@ impl DbInner {
         let version = versions.log_and_apply(
             edit,
             &self.next_file_number,
-            self.visible_seq.load(Ordering::Acquire),
+            last_sequence,
             tree.opts().compaction.num_levels,
         )?;
         let cur = tree.sv.load_full();

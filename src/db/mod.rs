@@ -30,6 +30,7 @@ mod checkpoint;
 mod close_tests;
 mod compact;
 mod flush;
+mod ingest;
 mod keyspaces;
 pub(crate) mod multi_get;
 mod observe;
@@ -74,6 +75,7 @@ use crate::snapshot::Snapshot;
 use crate::ttl::Expiry;
 use crate::version::set::VersionSet;
 use crate::version::superversion::SuperVersion;
+pub use ingest::IngestOptions;
 
 /// An open database. `Send + Sync`: share it between threads with `Arc`.
 ///
@@ -716,6 +718,41 @@ impl Db {
     /// ```
     pub fn checkpoint(&self, dir: impl AsRef<Path>) -> Result<()> {
         self.inner.checkpoint(dir.as_ref())
+    }
+
+    /// Loads the SST files `files`, made by [`crate::SstWriter`], into the
+    /// default keyspace, all or nothing (RocksDB's `IngestExternalFile`):
+    /// bulk loading without the WAL, the memtable or compaction. Each
+    /// file is verified, must not overlap the others, and is copied (or
+    /// with [`IngestOptions::move_files`](crate::IngestOptions) linked)
+    /// into the database. Memtable data in their key ranges is flushed
+    /// first. Into a keyspace with no snapshot and nothing in the files'
+    /// ranges (a bulk load) they go to the last level as they are;
+    /// otherwise they are rewritten as the newest data, above whatever
+    /// they overlap. A snapshot taken before the call never sees them.
+    /// See docs/ingest.md.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use lightning_db::{Db, IngestOptions, Options, SstWriter};
+    ///
+    /// let db = Db::open(dir.path().join("db"), Options::default())?;
+    /// db.put("b", "old")?;
+    /// let path = dir.path().join("batch.sst");
+    /// let mut w = SstWriter::create(&path, &Options::default())?;
+    /// w.put("a", "1")?;
+    /// w.put("b", "new")?;
+    /// w.finish()?;
+    /// db.ingest(&[&path], &IngestOptions::default())?;
+    /// assert_eq!(db.get("b")?.as_deref(), Some(&b"new"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn ingest<P: AsRef<Path>>(&self, files: &[P], opts: &IngestOptions) -> Result<()> {
+        let files: Vec<std::path::PathBuf> =
+            files.iter().map(|p| p.as_ref().to_path_buf()).collect();
+        self.inner.ingest(&self.inner.default, &files, opts)?;
+        self.inner.maybe_schedule_compaction();
+        Ok(())
     }
 
     /// The database clock's time (`Options::clock`), milliseconds since

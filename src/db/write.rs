@@ -218,6 +218,8 @@ impl Writer {
                 m.sync = sync;
                 m.force_switch = force_switch;
                 m.check = check;
+                *m.task.get_mut() = None;
+                m.has_task = false;
                 *m.state.get_mut() = WAITING;
                 *m.result.get_mut() = None;
                 return w;
@@ -228,6 +230,8 @@ impl Writer {
             sync,
             force_switch,
             check,
+            task: Mutex::new(None),
+            has_task: false,
             state: AtomicU8::new(WAITING),
             mem: UnsafeCell::new(None),
             published: std::sync::atomic::AtomicBool::new(false),
@@ -243,11 +247,21 @@ impl Writer {
         };
         // A transaction's read set is not kept alive by the cache.
         m.check = None;
+        *m.task.get_mut() = None;
+        m.has_task = false;
         if m.batch.get_mut().capacity() <= REUSE_MAX_BYTES {
             let _ = SPARE_WRITER.try_with(|c| *c.borrow_mut() = Some(w));
         }
     }
 }
+
+/// Work run by its writer as leader, alone, at one point of the write
+/// order: every batch numbered before it is visible, none after it is
+/// numbered until it returns. It gets sequence number `S` (the next one)
+/// and, if it returns `Ok(true)`, has published it (`visible_seq = S`); it
+/// runs with the queue unlocked (writers keep queuing) on the thread that
+/// queued it.
+pub(crate) type LeaderTask = Box<dyn FnOnce(&DbInner, SeqNo) -> Result<bool> + Send>;
 
 /// One queued write.
 ///
@@ -272,6 +286,14 @@ pub(crate) struct Writer {
     force_switch: bool,
     /// A transaction's commit validation, run by the leader.
     check: Option<CommitCheck>,
+    /// Work that must run at one point of the write order (an ingestion):
+    /// run by this writer itself as leader, alone, once every earlier
+    /// batch is visible, with the next sequence number (see
+    /// [`LeaderTask`]). Taken out by that leader.
+    task: Mutex<Option<LeaderTask>>,
+    /// `task` was set when the writer was queued (read by leaders forming
+    /// groups, without the lock).
+    has_task: bool,
     /// `WAITING` (or `PARKED`, set by the writer's thread), then `DONE`
     /// (set after `result`), `LEAD` or `INSERT` (set after `mem`), each
     /// stored with release by a leader.
@@ -432,6 +454,11 @@ impl DbInner {
         self.write_checked(batch, sync, force_switch, None)
     }
 
+    /// Runs `task` at one point of the write order (see [`LeaderTask`]).
+    pub(crate) fn run_as_leader(&self, task: LeaderTask) -> Result<()> {
+        self.write_with(WriteBatch::new(), false, false, None, Some(task))
+    }
+
     /// [`DbInner::write`] for a transaction's commit: the leader runs
     /// `check` just before numbering the batch, and answers
     /// [`Error::Conflict`] (writing nothing) when it fails.
@@ -442,9 +469,29 @@ impl DbInner {
         force_switch: bool,
         check: Option<CommitCheck>,
     ) -> Result<()> {
+        self.write_with(batch, sync, force_switch, check, None)
+    }
+
+    fn write_with(
+        &self,
+        batch: WriteBatch,
+        sync: bool,
+        force_switch: bool,
+        check: Option<CommitCheck>,
+        task: Option<LeaderTask>,
+    ) -> Result<()> {
         self.check_open()?;
         let ws = self.writable()?;
-        let w = Writer::take(batch, sync, force_switch, check);
+        let mut w = Writer::take(batch, sync, force_switch, check);
+        if let Some(task) = task {
+            match Arc::get_mut(&mut w) {
+                Some(m) => {
+                    *m.task.get_mut() = Some(task);
+                    m.has_task = true;
+                }
+                None => return Err(Error::Internal("a new writer is shared".into())),
+            }
+        }
         let mut q = ws.queue.lock();
         // Checked again under the queue lock: `shutdown` sets `closed`
         // before it locks the queue to wait for it to drain, so a writer
@@ -598,6 +645,31 @@ impl DbInner {
         }
     }
 
+    /// Runs `leader`'s task (see [`LeaderTask`]) and pops it; its result
+    /// is the write's. Safe to wait for publication: every earlier group
+    /// was popped by its leader before being inserted.
+    fn lead_task(&self, q: &mut MutexGuard<'_, WriteQueue>, leader: &Arc<Writer>) -> Logged {
+        let task = leader.task.lock().take();
+        let first_seq = q.last_seq;
+        let result = MutexGuard::unlocked(q, || {
+            self.wait_published(first_seq);
+            match task {
+                Some(task) => task(self, first_seq + 1),
+                None => Ok(false),
+            }
+        });
+        if let Ok(true) = result {
+            q.last_seq = first_seq + 1;
+        }
+        q.writers.pop_front();
+        Logged {
+            group: Vec::new(),
+            result: result.map(|_| ()),
+            rejected: Vec::new(),
+            mem: Arc::clone(&q.active),
+        }
+    }
+
     /// Runs the locked part of one group with `leader` at the head of the
     /// queue: makes room, builds the group, numbers and logs it (queue
     /// unlocked meanwhile), and pops it. `Err` when the leader's write
@@ -611,6 +683,9 @@ impl DbInner {
         if let Err(e) = self.make_room(ws, q, leader.force_switch) {
             q.writers.pop_front();
             return Err(e);
+        }
+        if leader.has_task {
+            return Ok(self.lead_task(q, leader));
         }
         if leader.force_switch {
             q.writers.pop_front();
@@ -634,7 +709,7 @@ impl DbInner {
         let mut bytes = 0usize;
         let mut limit = MAX_GROUP_BYTES;
         for w in q.writers.iter() {
-            if w.force_switch {
+            if w.force_switch || w.has_task {
                 break;
             }
             // SAFETY: this thread leads and `w` is queued (see `Writer`).
