@@ -148,7 +148,7 @@ pub use cache::{
     thread_lookups as block_cache_thread_lookups, BlockCache, CachePolicy, CacheStats,
 };
 pub use compaction_filter::{CompactionFilter, Decision};
-pub use db::{Db, IngestOptions, IntegrityReport, PROPERTY_NAMES};
+pub use db::{Db, IngestOptions, IntegrityReport, SecondaryDb, PROPERTY_NAMES};
 pub use error::{ConflictKind, Error, Result};
 pub use iter::db_iter::Iter;
 pub use keyspace::{Keyspace, DEFAULT_KEYSPACE_NAME, MAX_KEYSPACE_NAME_LEN};

@@ -41,6 +41,7 @@ mod prom;
 mod read_order_tests;
 mod replay;
 mod run_io;
+mod secondary;
 mod tree;
 mod verify;
 mod write;
@@ -76,6 +77,7 @@ use crate::ttl::Expiry;
 use crate::version::set::VersionSet;
 use crate::version::superversion::SuperVersion;
 pub use ingest::IngestOptions;
+pub use secondary::SecondaryDb;
 
 /// An open database. `Send + Sync`: share it between threads with `Arc`.
 ///
@@ -324,6 +326,34 @@ impl Db {
     /// ```
     pub fn open_read_only(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         open::open_read_only(path.as_ref(), options)
+    }
+
+    /// Opens a read-only follower of the database in `path` while another
+    /// handle, in this process or another, writes it (RocksDB's
+    /// `OpenAsSecondary`; unlike [`Db::open_read_only`] it takes no lock,
+    /// so a live primary does not refuse it). Its view is the primary's
+    /// state when it was opened; [`SecondaryDb::try_catch_up_with_primary`]
+    /// moves it to the primary's current state. Files the primary deletes
+    /// stay readable by the views that use them, and nothing the primary
+    /// does to its files can crash the follower (see `SecondaryDb`). The
+    /// follower writes nothing (RocksDB's secondary path holds its info
+    /// logs; this one keeps none, so it takes no second directory).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use lightning_db::{Db, Options};
+    ///
+    /// let primary = Db::open(dir.path(), Options::default())?;
+    /// primary.put("k", "v1")?;
+    /// let follower = Db::open_secondary(dir.path(), Options::default())?;
+    /// assert_eq!(follower.db().get("k")?.as_deref(), Some(&b"v1"[..]));
+    /// primary.put("k", "v2")?;
+    /// follower.try_catch_up_with_primary()?;
+    /// assert_eq!(follower.db().get("k")?.as_deref(), Some(&b"v2"[..]));
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn open_secondary(path: impl AsRef<Path>, options: Options) -> Result<SecondaryDb> {
+        SecondaryDb::open(path.as_ref(), options)
     }
 
     /// True for a handle from [`Db::open_read_only`].
@@ -952,6 +982,21 @@ impl DbInner {
                      carry no write time, so TTL keyspaces do not take merges",
                     self.keyspace_name_of(op.keyspace)
                 )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens every SST and blob file of every keyspace's current version,
+    /// so they stay readable if deleted (a secondary instance's view).
+    pub(crate) fn open_every_table(&self) -> Result<()> {
+        for tree in self.all_trees() {
+            let version = Arc::clone(&tree.sv.load().version);
+            for (_, f) in version.all_files() {
+                f.table()?;
+            }
+            for b in version.blob_files().values() {
+                b.handle.file()?;
             }
         }
         Ok(())

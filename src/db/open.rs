@@ -269,6 +269,16 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
 /// and every live WAL into memory ([`replay_wals`], as [`open`]), and
 /// creates, writes, renames and deletes nothing.
 pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
+    read_only(dir, opts, true)
+}
+
+/// [`open_read_only`] without the shared lock, for a secondary instance
+/// beside a live primary (`secondary.rs`).
+pub(super) fn open_read_only_unlocked(dir: &Path, opts: Options) -> Result<Db> {
+    read_only(dir, opts, false)
+}
+
+fn read_only(dir: &Path, opts: Options, lock: bool) -> Result<Db> {
     opts.validate()?;
     let metrics = observe::make_metrics(dir, &opts, false);
     let span = tracing::info_span!(
@@ -286,7 +296,10 @@ pub(super) fn open_read_only(dir: &Path, opts: Options) -> Result<Db> {
             reason: "the directory does not exist (a read-only open never creates one)".into(),
         });
     }
-    let lock = fs.lock_shared(&lock_file_name(dir))?;
+    let lock = match lock {
+        true => fs.lock_shared(&lock_file_name(dir))?,
+        false => None,
+    };
     let names = fs.list_dir(dir)?;
     let cache = opts.make_block_cache();
     if !names
