@@ -9,6 +9,8 @@
 //! sequence advances (`Advance`); the model keeps each key's write time
 //! and hides keys whose time plus the TTL has passed, and merges are
 //! refused (a keyspace with a TTL takes none; batch merges become puts).
+//! Ingested files (`SstWriter` + `Db::ingest`, issue 21) apply like a
+//! batch; their values carry no write time and never expire.
 
 mod common;
 
@@ -45,6 +47,9 @@ enum Op {
     Reopen,
     /// Moves the clock forward by this many milliseconds (TTL runs).
     Advance(u16),
+    /// Writes these puts (`Some`) and deletes with an `SstWriter` and
+    /// ingests the file (issue 21).
+    Ingest(Vec<(Vec<u8>, Option<Vec<u8>>)>),
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +107,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (proptest::option::of(key()), proptest::option::of(key())).prop_map(|(a, b)| Op::CompactRange(a, b)),
         1 => Just(Op::Reopen),
         3 => (0u16..700).prop_map(Op::Advance),
+        2 => proptest::collection::vec((key(), proptest::option::of(value())), 1..20).prop_map(Op::Ingest),
     ]
 }
 
@@ -358,6 +364,37 @@ fn run(ops: Vec<Op>, blobs: bool, ttl: bool) -> Result<(), TestCaseError> {
                 db = Some(Db::open(dir.path(), opts()).unwrap());
             }
             Op::Advance(ms) => clock.advance(Duration::from_millis(u64::from(ms))),
+            Op::Ingest(entries) => {
+                // Sorted, one entry per key (the last one given wins).
+                let sorted: BTreeMap<Vec<u8>, Option<Vec<u8>>> = entries.into_iter().collect();
+                let path = dir.path().join("ingest.sst");
+                let mut w = lightning_db::SstWriter::create(&path, &opts()).unwrap();
+                for (k, v) in &sorted {
+                    match v {
+                        Some(v) => w.put(k, v).unwrap(),
+                        None => w.delete(k).unwrap(),
+                    }
+                }
+                w.finish().unwrap();
+                d.ingest(
+                    &[&path],
+                    &lightning_db::IngestOptions::default().move_files(true),
+                )
+                .unwrap();
+                for (k, v) in sorted {
+                    match v {
+                        Some(v) => {
+                            // Ingested values carry no write time: they
+                            // never expire.
+                            stamps.insert(k.clone(), u64::MAX / 2);
+                            model.insert(k, v);
+                        }
+                        None => {
+                            model.remove(&k);
+                        }
+                    }
+                }
+            }
         }
         // Keys a write removed from the model lose their time.
         stamps.retain(|k, _| model.contains_key(k));
