@@ -240,3 +240,74 @@ fn a_keyspace_ingests_into_itself_only() {
     assert_eq!(get(&db, &key(1)).as_deref(), Some("default"));
     assert_eq!(db.iter().count(), 1);
 }
+
+/// The child of `an_ingest_killed_part_way_is_all_or_nothing`: rounds of
+/// a put into a range, then the ingest of a file over the same range
+/// (flush, rewrite path), printing each finished round.
+#[test]
+#[ignore]
+fn ingest_child() {
+    let dir = PathBuf::from(std::env::var("INGEST_TEST_DIR").unwrap());
+    let db = Db::open(dir.join("db"), fast_opts()).unwrap();
+    let start: u32 = std::env::var("INGEST_ROUND_BASE").unwrap().parse().unwrap();
+    for round in start.. {
+        db.put(format!("r{round:07}-00000"), "put").unwrap();
+        let path = dir.join(format!("f{round}.sst"));
+        let mut w = SstWriter::create(&path, &Options::default()).unwrap();
+        for i in 1..2000 {
+            w.put(format!("r{round:07}-{i:05}"), "ingested").unwrap();
+        }
+        w.finish().unwrap();
+        db.ingest(&[&path], &IngestOptions::default().move_files(true))
+            .unwrap();
+        println!("ingested {round}");
+    }
+}
+
+#[test]
+fn an_ingest_killed_part_way_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut finished = 0;
+    for attempt in 0..3u64 {
+        let env = [
+            ("INGEST_TEST_DIR", dir.path().display().to_string()),
+            ("INGEST_ROUND_BASE", (attempt * 100_000).to_string()),
+        ];
+        let lines = common::run_child_then_kill(
+            "ingest_child",
+            &env,
+            std::time::Duration::from_millis(400 + 150 * attempt),
+        );
+        let done: Vec<u32> = lines
+            .iter()
+            .filter_map(|l| l.split("ingested ").nth(1)?.trim().parse().ok())
+            .collect();
+        finished += done.len();
+        let db = Db::open(dir.path().join("db"), fast_opts()).unwrap();
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for r in db.iter() {
+            let (k, v) = r.unwrap();
+            let k = String::from_utf8(k.to_vec()).unwrap();
+            if v.as_ref() == b"ingested" {
+                *counts.entry(k[..8].to_string()).or_default() += 1;
+            }
+        }
+        for (round, n) in &counts {
+            assert_eq!(*n, 1999, "attempt {attempt}: round {round} half ingested");
+        }
+        for r in &done {
+            assert!(
+                counts.contains_key(&format!("r{r:07}")),
+                "attempt {attempt}: round {r} finished but is gone"
+            );
+        }
+        assert!(db.verify().unwrap().is_ok());
+        // The files the child was writing and ingesting are the child's;
+        // the next attempt's child starts from the rounds present.
+        drop(db);
+        for f in common::files_with_suffix(dir.path(), ".sst") {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    assert!(finished > 0, "no ingest finished before the kills");
+}
