@@ -245,7 +245,10 @@ impl DbInner {
                 }
             }
             self.fs.sync_dir(&self.dir)?;
+            // A failed manifest write leaves the file set unknown: fail
+            // stop, as after a compaction's.
             self.install_edit_at(tree, edit, seq)
+                .map_err(|e| Error::Background(self.set_bg_error(e)))
         })();
         if let Err(e) = install {
             for n in rewritten {
