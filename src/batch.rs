@@ -70,9 +70,13 @@ pub(crate) const KEYSPACE_WAL_VERSION: u32 = 4;
 pub(crate) const MERGE_WAL_VERSION: u32 = 5;
 
 /// The first WAL format version whose batches may hold timed puts (kinds
-/// 9, 10), and the version this build writes
-/// ([`crate::log::LogKind::format_version`]).
+/// 9, 10).
 pub(crate) const TTL_WAL_VERSION: u32 = 6;
+
+/// The first WAL format version whose batches may hold blob references
+/// (kinds 11, 12: values written to a blob file at put time), and the
+/// version this build writes ([`crate::log::LogKind::format_version`]).
+pub(crate) const BLOB_WAL_VERSION: u32 = 7;
 
 /// An ordered group of puts and deletes, applied atomically by a write:
 /// after a crash either every operation of the batch is visible or none is.
@@ -93,6 +97,8 @@ pub struct WriteBatch {
     keyspace_ops: u64,
     /// Number of merges (kinds 7, 8).
     merges: u64,
+    /// Number of blob references (kinds 11, 12).
+    blob_refs: u64,
 }
 
 /// What one operation of a batch does.
@@ -109,6 +115,10 @@ pub(crate) enum OpKind {
     /// Sets the key to a timed value: `value` is the user's value followed
     /// by its write time ([`crate::ttl`]).
     PutTimed,
+    /// Sets the key to a value the write path put in a blob file: `value`
+    /// is the encoded [`crate::blob::BlobRef`] (never made by users:
+    /// [`WriteBatch::separate_values`]).
+    PutBlob,
 }
 
 impl OpKind {
@@ -127,6 +137,8 @@ impl OpKind {
             (OpKind::Merge, false) => 8,
             (OpKind::PutTimed, true) => 9,
             (OpKind::PutTimed, false) => 10,
+            (OpKind::PutBlob, true) => 11,
+            (OpKind::PutBlob, false) => 12,
         }
     }
 
@@ -148,6 +160,8 @@ impl OpKind {
             8 if version >= MERGE_WAL_VERSION => Some((OpKind::Merge, true)),
             9 if version >= TTL_WAL_VERSION => Some((OpKind::PutTimed, false)),
             10 if version >= TTL_WAL_VERSION => Some((OpKind::PutTimed, true)),
+            11 if version >= BLOB_WAL_VERSION => Some((OpKind::PutBlob, false)),
+            12 if version >= BLOB_WAL_VERSION => Some((OpKind::PutBlob, true)),
             _ => None,
         }
     }
@@ -159,6 +173,7 @@ impl OpKind {
             OpKind::Put => Some(ValueKind::Value),
             OpKind::Merge => Some(ValueKind::Merge),
             OpKind::PutTimed => Some(ValueKind::TimedValue),
+            OpKind::PutBlob => Some(ValueKind::BlobIndex),
             OpKind::DeleteRange => None,
         }
     }
@@ -188,6 +203,7 @@ impl Default for WriteBatch {
             deletes: 0,
             keyspace_ops: 0,
             merges: 0,
+            blob_refs: 0,
         }
     }
 }
@@ -302,6 +318,10 @@ impl WriteBatch {
             OpKind::PutTimed => {
                 self.push_op(OpKind::PutTimed, op.keyspace, op.key, Some(op.value));
                 self.timed_value_pushed(op.value.len());
+            }
+            OpKind::PutBlob => {
+                self.blob_refs += 1;
+                self.push_op(OpKind::PutBlob, op.keyspace, op.key, Some(op.value));
             }
         }
     }
@@ -480,6 +500,8 @@ impl WriteBatch {
         self.user_bytes = 0;
         self.deletes = 0;
         self.keyspace_ops = 0;
+        self.merges = 0;
+        self.blob_refs = 0;
     }
 
     /// Sum of the key and value lengths in the batch.
@@ -490,6 +512,67 @@ impl WriteBatch {
     /// Number of delete operations in the batch.
     pub(crate) fn deletes(&self) -> u64 {
         self.deletes
+    }
+
+    /// Length of the largest value in the batch (of the value a blob
+    /// reference names).
+    pub(crate) fn max_value(&self) -> usize {
+        self.max_value
+    }
+
+    /// True when the batch holds blob references (kinds 11, 12).
+    pub(crate) fn has_blob_refs(&self) -> bool {
+        self.blob_refs > 0
+    }
+
+    /// Replaces operations: `f` sees each operation in order and returns
+    /// `Some((kind, value))` to write the operation with that kind and
+    /// value instead (same keyspace and key), or `None` to keep it. The
+    /// batch keeps its sequence number, count and user byte total (what
+    /// the user wrote: a blob reference counts as its value). Allocates a
+    /// new encoding only when some operation is replaced.
+    pub(crate) fn replace_ops<V: AsRef<[u8]>, E>(
+        &mut self,
+        mut f: impl FnMut(&BatchOp<'_>) -> std::result::Result<Option<(OpKind, V)>, E>,
+    ) -> std::result::Result<(), E> {
+        let mut out: Option<WriteBatch> = None;
+        for (i, op) in self.iter().enumerate() {
+            let replaced = f(&op)?;
+            if replaced.is_none() && out.is_none() {
+                continue;
+            }
+            let o = out.get_or_insert_with(|| {
+                let mut o = WriteBatch::default();
+                o.rep.reserve(self.rep.len());
+                // The operations before this one, unchanged.
+                for earlier in self.iter().take(i) {
+                    o.push_copy(&earlier);
+                }
+                o
+            });
+            match replaced {
+                Some((kind, value)) => {
+                    o.blob_refs += u64::from(kind == OpKind::PutBlob);
+                    o.deletes += u64::from(kind == OpKind::Delete);
+                    o.merges += u64::from(kind == OpKind::Merge);
+                    o.push_op(kind, op.keyspace, op.key, Some(value.as_ref()));
+                }
+                None => o.push_copy(&op),
+            }
+        }
+        if let Some(mut o) = out {
+            if let Some(h) = self.rep.get(..BATCH_HEADER_LEN) {
+                o.rep
+                    .get_mut(..BATCH_HEADER_LEN)
+                    .unwrap_or_default()
+                    .copy_from_slice(h);
+            }
+            o.max_key = self.max_key;
+            o.max_value = self.max_value;
+            o.user_bytes = self.user_bytes;
+            *self = o;
+        }
+        Ok(())
     }
 
     /// Size of the batch's encoding in bytes (what it adds to the
@@ -632,6 +715,7 @@ impl WriteBatch {
         self.deletes += other.deletes;
         self.keyspace_ops += other.keyspace_ops;
         self.merges += other.merges;
+        self.blob_refs += other.blob_refs;
         self.set_ops(self.ops + other.ops);
     }
 
@@ -685,7 +769,7 @@ impl WriteBatch {
         }
         let (mut max_key, mut max_value, mut user_bytes, mut deletes, mut keyspace_ops) =
             (0usize, 0usize, 0u64, 0u64, 0u64);
-        let mut merges = 0u64;
+        let (mut merges, mut blob_refs) = (0u64, 0u64);
         for _ in 0..count {
             let at = c.position();
             let (kind, in_keyspace) =
@@ -743,6 +827,24 @@ impl WriteBatch {
                     max_value = max_value.max(value.len());
                     user_bytes += value.len() as u64;
                 }
+                OpKind::PutBlob => {
+                    blob_refs += 1;
+                    let value_at = c.position();
+                    let value = c.length_prefixed("write batch value runs past the record")?;
+                    let r = crate::blob::BlobRef::decode(value).map_err(|e| DecodeError {
+                        offset: value_at + e.offset,
+                        reason: e.reason,
+                    })?;
+                    let len = r.value_len as usize;
+                    if len > MAX_VALUE_SIZE {
+                        return Err(DecodeError {
+                            offset: value_at,
+                            reason: "blob reference to a value longer than MAX_VALUE_SIZE",
+                        });
+                    }
+                    max_value = max_value.max(len);
+                    user_bytes += len as u64;
+                }
                 OpKind::DeleteRange => {
                     let end_at = c.position();
                     let end = c.length_prefixed("write batch range end runs past the record")?;
@@ -780,6 +882,7 @@ impl WriteBatch {
             deletes,
             keyspace_ops,
             merges,
+            blob_refs,
         })
     }
 }
@@ -1039,6 +1142,74 @@ mod tests {
         assert!(max.check_limits().is_ok());
         let p = max.with_wal_payload(<[u8]>::to_vec);
         assert!(WriteBatch::from_wal_record(&p, TTL_WAL_VERSION).is_ok());
+    }
+
+    /// A put of a large value becomes a blob put by `replace_ops` (the
+    /// write path's separation) and back (recovery): the bytes are the
+    /// example of docs/format.md, "Version 7", and the batch keeps its
+    /// header and its user byte count.
+    #[test]
+    fn blob_puts_encode_as_documented_and_need_wal_version_7() {
+        let r = crate::blob::BlobRef {
+            file_number: 7,
+            offset: 41,
+            stored_len: 5000,
+            value_len: 5000,
+            value_checksum: 0x1122_3344,
+        };
+        let mut b = WriteBatch::new();
+        b.put(b"k", vec![5u8; 5000]);
+        b.delete(b"d");
+        b.set_sequence(9);
+        let user_bytes = b.user_bytes();
+        b.replace_ops(|op| {
+            Ok::<_, ()>((op.kind == OpKind::Put).then(|| (OpKind::PutBlob, r.encode())))
+        })
+        .unwrap();
+        assert!(b.has_blob_refs());
+        assert_eq!((b.sequence(), b.len(), b.user_bytes()), (9, 2, user_bytes));
+        assert_eq!(b.deletes(), 1);
+        let p = b.with_wal_payload(<[u8]>::to_vec);
+        assert_eq!(
+            &p[..16],
+            [9, 2, 0x0b, 1, b'k', 0x0a, 7, 0x29, 0x88, 0x27, 0x88, 0x27, 0x44, 0x33, 0x22, 0x11]
+        );
+        let d = WriteBatch::from_wal_record(&p, BLOB_WAL_VERSION).unwrap();
+        assert_eq!(d, b);
+        assert!(WriteBatch::from_wal_record(&p, TTL_WAL_VERSION).is_err());
+        // Back inline, as recovery does.
+        let mut back = d.clone();
+        back.replace_ops(|op| {
+            Ok::<_, ()>((op.kind == OpKind::PutBlob).then(|| (OpKind::Put, vec![5u8; 5000])))
+        })
+        .unwrap();
+        let mut want = WriteBatch::new();
+        want.put(b"k", vec![5u8; 5000]);
+        want.delete(b"d");
+        want.set_sequence(9);
+        assert_eq!(back, want);
+        // A reference that does not decode, or names a value beyond the
+        // limit, is corrupt; so is kind 12 naming keyspace 0.
+        let mut bad = WriteBatch::new();
+        bad.push_op(OpKind::PutBlob, 0, b"k", Some(b"\x07"));
+        let p = bad.with_wal_payload(<[u8]>::to_vec);
+        assert!(WriteBatch::from_wal_record(&p, BLOB_WAL_VERSION).is_err());
+        let huge = crate::blob::BlobRef {
+            value_len: (MAX_VALUE_SIZE + 1) as u32,
+            stored_len: (MAX_VALUE_SIZE + 1) as u32,
+            ..r
+        };
+        let mut bad = WriteBatch::new();
+        bad.push_op(OpKind::PutBlob, 0, b"k", Some(&huge.encode()));
+        let p = bad.with_wal_payload(<[u8]>::to_vec);
+        assert!(WriteBatch::from_wal_record(&p, BLOB_WAL_VERSION).is_err());
+        let mut k = WriteBatch::new();
+        k.push_op(OpKind::PutBlob, 3, b"k", Some(&r.encode()));
+        let mut p = k.with_wal_payload(<[u8]>::to_vec);
+        assert_eq!(&p[2..4], [12, 3]);
+        assert!(WriteBatch::from_wal_record(&p, BLOB_WAL_VERSION).is_ok());
+        p[3] = 0;
+        assert!(WriteBatch::from_wal_record(&p, BLOB_WAL_VERSION).is_err());
     }
 
     #[test]

@@ -362,6 +362,10 @@ pub enum WalOpKind {
     /// TTL): `value` is the user's value followed by the time, 8
     /// little-endian bytes of milliseconds since the Unix epoch.
     PutTimed,
+    /// Sets the key to a value the write path put in a blob file at put
+    /// time: `value` is the encoded blob reference (docs/format.md, "Blob
+    /// files written at put time"; [`decode_blob_reference`] reads it).
+    PutBlob,
 }
 
 impl WalOpKind {
@@ -370,6 +374,7 @@ impl WalOpKind {
         match self {
             WalOpKind::Put => "put",
             WalOpKind::PutTimed => "put_timed",
+            WalOpKind::PutBlob => "put_blob",
             WalOpKind::Delete => "delete",
             WalOpKind::DeleteRange => "delete_range",
             WalOpKind::Merge => "merge",
@@ -382,6 +387,7 @@ impl From<crate::batch::OpKind> for WalOpKind {
         match k {
             crate::batch::OpKind::Put => WalOpKind::Put,
             crate::batch::OpKind::PutTimed => WalOpKind::PutTimed,
+            crate::batch::OpKind::PutBlob => WalOpKind::PutBlob,
             crate::batch::OpKind::Delete => WalOpKind::Delete,
             crate::batch::OpKind::DeleteRange => WalOpKind::DeleteRange,
             crate::batch::OpKind::Merge => WalOpKind::Merge,

@@ -242,7 +242,6 @@ impl BlobRef {
     }
 
     /// The encoded reference.
-    #[cfg(test)]
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(24);
         self.encode_into(&mut v);

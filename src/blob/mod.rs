@@ -1,7 +1,7 @@
 //! Blob files: key-value separation for large values (`docs/format.md`,
 //! "Blob files"; RocksDB's integrated BlobDB and the WiscKey paper are the
-//! model). A value of at least `min_blob_size` bytes is written once, at
-//! flush, to an append-only blob file, and the SST entry holds a small
+//! model). A value of at least `min_blob_size` bytes is written once, when
+//! it is put, to an append-only blob file, and the SST entry holds a small
 //! [`BlobRef`] instead; compaction moves references, not values.
 //!
 //! - [`format`]: the bytes of a blob file and of a reference.
@@ -9,19 +9,23 @@
 //! - [`BlobFile`]: reads values by reference (checksummed), and walks a
 //!   whole file for `verify` and garbage collection.
 //! - [`BlobOutput`]: the blob files one flush or compaction writes.
+//! - [`LiveBlobFile`]: the file the write path appends large values to at
+//!   put time, before their WAL records (WiscKey's value log).
 //!
 //! Flush separates values ([`crate::db::flush`]); versions list the live
 //! blob files and resolve references ([`crate::version::blob_files`]).
 
 pub(crate) mod format;
+mod live;
 mod output;
 mod reader;
 mod tally;
 mod writer;
 
 pub(crate) use format::BlobRef;
+pub(crate) use live::LiveBlobFile;
 pub(crate) use output::BlobOutput;
-pub(crate) use reader::BlobFile;
+pub(crate) use reader::{read_value, BlobFile};
 pub(crate) use tally::{decode_ref, garbage, BlobTally, Garbage};
 pub(crate) use writer::BlobFileInfo;
 #[cfg(test)]

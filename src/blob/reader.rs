@@ -106,31 +106,13 @@ impl BlobFile {
     /// The value `r` refers to: its stored bytes, checked against the
     /// reference's checksum, decompressed when stored compressed.
     pub(crate) fn read(&self, r: &BlobRef) -> Result<Bytes> {
-        let corrupt = |reason: &str| Error::corruption(&self.path, r.offset, reason);
-        if r.file_number != self.number {
-            return Err(Error::Internal(format!(
-                "blob reference to file {} read from {}",
-                r.file_number,
-                self.path.display()
-            )));
-        }
-        let end = r.offset.checked_add(u64::from(r.stored_len));
-        if r.offset < HEADER_LEN as u64 || end.is_none_or(|e| e > self.size - FOOTER_LEN as u64) {
-            return Err(corrupt("blob reference points outside the file's records"));
-        }
-        let mut stored = vec![0u8; r.stored_len as usize];
-        read_exact(self.file.as_ref(), &self.path, r.offset, &mut stored)?;
-        if !checksum_matches(checksum(&stored), r.value_checksum) {
-            return Err(corrupt("blob value checksum mismatch"));
-        }
-        if !r.is_compressed() {
-            return Ok(Bytes::from(stored));
-        }
-        let value = decompress_zstd(&stored).map_err(corrupt)?;
-        if value.len() != r.value_len as usize {
-            return Err(corrupt("blob value decompresses to another length"));
-        }
-        Ok(Bytes::from(value))
+        read_value(
+            self.file.as_ref(),
+            &self.path,
+            self.number,
+            r,
+            self.size - FOOTER_LEN as u64,
+        )
     }
 
     /// Reads every record front to back and checks each header, key and
@@ -204,6 +186,45 @@ impl BlobFile {
         }
         Ok(())
     }
+}
+
+/// The value `r` refers to, read from `file` (blob file `number` at
+/// `path`, whose records end at `records_end`): its stored bytes, checked
+/// against the reference's checksum, decompressed when stored compressed.
+/// Shared by finished files ([`BlobFile::read`]) and the files the write
+/// path is still appending to ([`super::LiveBlobFile`]).
+pub(crate) fn read_value(
+    file: &dyn RandomAccessFile,
+    path: &Path,
+    number: u64,
+    r: &BlobRef,
+    records_end: u64,
+) -> Result<Bytes> {
+    let corrupt = |reason: &str| Error::corruption(path, r.offset, reason);
+    if r.file_number != number {
+        return Err(Error::Internal(format!(
+            "blob reference to file {} read from {}",
+            r.file_number,
+            path.display()
+        )));
+    }
+    let end = r.offset.checked_add(u64::from(r.stored_len));
+    if r.offset < HEADER_LEN as u64 || end.is_none_or(|e| e > records_end) {
+        return Err(corrupt("blob reference points outside the file's records"));
+    }
+    let mut stored = vec![0u8; r.stored_len as usize];
+    read_exact(file, path, r.offset, &mut stored)?;
+    if !checksum_matches(checksum(&stored), r.value_checksum) {
+        return Err(corrupt("blob value checksum mismatch"));
+    }
+    if !r.is_compressed() {
+        return Ok(Bytes::from(stored));
+    }
+    let value = decompress_zstd(&stored).map_err(corrupt)?;
+    if value.len() != r.value_len as usize {
+        return Err(corrupt("blob value decompresses to another length"));
+    }
+    Ok(Bytes::from(value))
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`; a short read is corruption

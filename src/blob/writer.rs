@@ -118,6 +118,17 @@ impl BlobFileWriter {
         Ok(r)
     }
 
+    /// Hands the records added so far to the OS, so that other handles
+    /// read them.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        self.file.flush()
+    }
+
+    /// Makes the records added so far durable.
+    pub(crate) fn sync(&mut self) -> Result<()> {
+        self.file.sync_data()
+    }
+
     /// Writes the footer and syncs the file.
     pub(crate) fn finish(mut self) -> Result<BlobFileInfo> {
         self.file.append(&encode_footer(&self.footer))?;

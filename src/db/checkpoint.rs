@@ -21,6 +21,11 @@
 //!    keyspace up to the same point: a prefix of the history, holding
 //!    every write acknowledged before the call began.
 //!
+//! 5. The live blob files (values put since the last flush, named by the
+//!    copied WAL records: `super::separate`) of every memtable present at
+//!    step 2 or at step 4 are copied up to what was readable at step 4,
+//!    which covers every value the copied WAL prefix names.
+//!
 //! Everything is written into `<dir>.tmp` (a stale one is removed first),
 //! synced, and renamed to `dir` at the end: a crash during a checkpoint
 //! leaves no half-made `dir`.
@@ -87,8 +92,11 @@ impl DbInner {
         let fs = self.fs.as_ref();
         // 2. The file set, and its manifest.
         let manifest_number = self.next_file_number.fetch_add(1, Ordering::AcqRel);
-        let (versions, min_log) = {
+        let (versions, min_log, mut live_blobs) = {
             let set = self.versions.lock();
+            // The live blob files of the memtables not yet flushed as of
+            // this state: the copied WALs name their values.
+            let live_blobs = self.live_blob_files();
             let versions: Vec<Arc<crate::version::version::Version>> = set
                 .keyspaces()
                 .values()
@@ -100,7 +108,7 @@ impl DbInner {
                 manifest_number,
                 self.next_file_number.load(Ordering::Acquire),
             )?;
-            (versions, min_log)
+            (versions, min_log, live_blobs)
         };
         crate::version::current::write_current(fs, tmp, manifest_number)?;
         // 3. The immutable files.
@@ -119,10 +127,19 @@ impl DbInner {
                 let mut wal = ws.wal.lock();
                 wal.check_failed()?;
                 wal.flush()?;
+                // The live blob files now, and how much of each the WAL
+                // prefix taken here may name: values are appended before
+                // the records that name them, under this lock.
+                for f in self.live_blob_files() {
+                    if !live_blobs.iter().any(|g| g.number() == f.number()) {
+                        live_blobs.push(f);
+                    }
+                }
                 Some((wal.file_number(), wal.len()))
             }
             None => None,
         };
+        let blob_lens: Vec<u64> = live_blobs.iter().map(|f| f.readable_len()).collect();
         let mut logs: Vec<u64> = fs
             .list_dir(&self.dir)?
             .iter()
@@ -147,6 +164,18 @@ impl DbInner {
                 len,
             )?;
         }
+        // The live blob files, each up to what the copied WALs may name,
+        // through its open handle (a flush may finish it meanwhile, and a
+        // compaction delete it: the handle still reads).
+        for (f, len) in live_blobs.iter().zip(blob_lens) {
+            copy_from(
+                f.reader(),
+                &blob_file_name(&self.dir, f.number()),
+                fs,
+                &blob_file_name(tmp, f.number()),
+                Some(len),
+            )?;
+        }
         // The options the database runs with, for reference.
         for name in fs.list_dir(&self.dir)? {
             if let Some(FileKind::Options(n)) = parse_file_name(&name) {
@@ -158,6 +187,23 @@ impl DbInner {
         fs.sync_dir(tmp)?;
         drop(versions);
         Ok(())
+    }
+}
+
+impl DbInner {
+    /// The live blob files of every keyspace's memtables, active and
+    /// frozen (those not flushed yet).
+    fn live_blob_files(&self) -> Vec<Arc<crate::blob::LiveBlobFile>> {
+        let mut out = Vec::new();
+        for t in self.all_trees() {
+            let sv = t.sv.load();
+            for m in std::iter::once(&sv.mem).chain(&sv.imms) {
+                if let Some(f) = m.live_blob() {
+                    out.push(Arc::clone(f));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -184,6 +230,17 @@ fn copy_prefix(
     len: Option<u64>,
 ) -> Result<()> {
     let src = fs.open_random(from)?;
+    copy_from(src.as_ref(), from, fs, to, len)
+}
+
+/// [`copy_prefix`] from the open handle `src` of `from`.
+fn copy_from(
+    src: &dyn crate::fs::RandomAccessFile,
+    from: &Path,
+    fs: &dyn crate::fs::FileSystem,
+    to: &Path,
+    len: Option<u64>,
+) -> Result<()> {
     let len = match len {
         Some(l) => l,
         None => src.size()?,

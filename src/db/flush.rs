@@ -19,7 +19,7 @@ use std::time::Instant;
 use super::run_io::{file_meta, value_kind, TableCursor};
 use super::tree::Tree;
 use super::DbInner;
-use crate::blob::BlobOutput;
+use crate::blob::{BlobOutput, BlobTally};
 use crate::error::Result;
 use crate::filename::{log_file_name, parse_file_name, table_file_name, FileKind};
 use crate::fs::FileSystem;
@@ -52,7 +52,14 @@ pub(crate) struct FlushState {
 /// values.
 pub(crate) struct Flushed {
     pub(crate) table: FileMetaData,
+    /// The blob files the SST references: those the flush wrote, and the
+    /// memtable's live blob file, finished, with the records the flush
+    /// dropped counted as garbage.
     pub(crate) blob_files: Vec<BlobFileMeta>,
+    /// The memtable's live blob file when the SST references none of its
+    /// records (all overwritten in the memtable): deleted once the flush
+    /// is in the manifest (before, the WAL still names its records).
+    pub(crate) dead_blob: Option<u64>,
 }
 
 /// Writes `mem` to the new SST file `number` in `dir`, synced, keeping of
@@ -88,6 +95,13 @@ pub(crate) fn build_table(
         filter: None,
     };
     let mut blobs = BlobOutput::new(fs, dir, numbers, opts);
+    // The values put into the live blob file: it is complete (the
+    // memtable is frozen), and is finished before the SST that references
+    // it, so the manifest edit lists a whole file.
+    let live = match mem.live_blob() {
+        Some(f) => Some((f.finish()?, BlobTally::default())),
+        None => None,
+    };
     let mut key = Vec::new();
     // The merge drops what the memtable's own range tombstones delete in
     // the same snapshot stripe; the file keeps the tombstones that still
@@ -96,6 +110,9 @@ pub(crate) fn build_table(
     merge_runs(vec![TableCursor::new(it)?], &policy, &tombstones, |e| {
         key.clear();
         let kind = value_kind(e.kind);
+        if let (ValueKind::BlobIndex, Some((_, kept))) = (kind, &live) {
+            kept.note(e.user_key.len(), e.value)?;
+        }
         match &mut blobs {
             Some(b) if kind == ValueKind::Value && b.separates(e.value.len()) => {
                 append_internal_key(&mut key, e.user_key, e.seq, ValueKind::BlobIndex);
@@ -118,9 +135,31 @@ pub(crate) fn build_table(
         None => Vec::new(),
     };
     let (props, file_size) = builder.finish()?;
+    let mut blob_files: Vec<BlobFileMeta> =
+        blob_files.into_iter().map(BlobFileMeta::from).collect();
+    let mut dead_blob = None;
+    if let Some((info, kept)) = live {
+        let (count, bytes) = kept.counts().get(&info.number).copied().unwrap_or((0, 0));
+        if count > info.blob_count || bytes > info.blob_bytes {
+            return Err(crate::error::Error::Internal(format!(
+                "flush kept {count} references to live blob file {} of {} records",
+                info.number, info.blob_count
+            )));
+        }
+        if count == 0 {
+            dead_blob = Some(info.number);
+        } else {
+            blob_files.push(BlobFileMeta {
+                garbage_count: info.blob_count - count,
+                garbage_bytes: info.blob_bytes - bytes,
+                ..BlobFileMeta::from(info)
+            });
+        }
+    }
     Ok(Some(Flushed {
         table: file_meta(number, file_size, &props),
-        blob_files: blob_files.into_iter().map(BlobFileMeta::from).collect(),
+        blob_files,
+        dead_blob,
     }))
 }
 
@@ -259,7 +298,15 @@ impl DbInner {
             if let Some(f) = &flushed {
                 edit.new_files.push((0, f.table.clone()));
                 edit.new_blob_files = f.blob_files.clone();
-                let blob_bytes: u64 = f.blob_files.iter().map(|b| b.file_size).sum();
+                // The live blob file's bytes were counted as they were
+                // written (`super::separate`).
+                let live = imm.live_blob().map(|b| b.number());
+                let blob_bytes: u64 = f
+                    .blob_files
+                    .iter()
+                    .filter(|b| Some(b.number) != live)
+                    .map(|b| b.file_size)
+                    .sum();
                 self.io
                     .blob_bytes_written
                     .fetch_add(blob_bytes, Ordering::Relaxed);
@@ -314,6 +361,15 @@ impl DbInner {
             duration_ms = start.elapsed().as_millis() as u64,
         );
         self.delete_obsolete_wals(obsolete_below);
+        if let Some(n) = flushed.as_ref().and_then(|f| f.dead_blob) {
+            // Every record was overwritten in the memtable, and the flush
+            // is in the manifest: nothing names the file any more (readers
+            // of older superversions keep their open handle).
+            let p = crate::filename::blob_file_name(&self.dir, n);
+            if let Err(e) = self.fs.remove_file(&p) {
+                tracing::warn!(file = %p.display(), error = %e, "could not delete a dead live blob file");
+            }
+        }
         Ok(())
     }
 

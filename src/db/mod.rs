@@ -42,8 +42,10 @@ mod read_order_tests;
 mod replay;
 mod run_io;
 mod secondary;
+mod separate;
 mod tree;
 mod verify;
+mod wal;
 mod write;
 
 pub use observe::PROPERTY_NAMES;
@@ -169,8 +171,9 @@ pub(crate) struct WriteSide {
     max_spinners: usize,
     /// Logged batches not yet visible, in sequence order (`write`).
     publishing: Mutex<VecDeque<write::Pending>>,
-    /// The WAL; only the write-group leader appends to it.
-    wal: Mutex<LogWriter>,
+    /// The WAL, and the live blob files its records point into; only the
+    /// write-group leader appends to them.
+    wal: Mutex<wal::Wal>,
     /// Threads for compaction jobs and their subcompactions.
     pool: rayon::ThreadPool,
 }
@@ -191,7 +194,7 @@ impl WriteSide {
                 .map_or(1, |n| n.get().saturating_sub(1))
                 .max(1),
             publishing: Mutex::new(VecDeque::new()),
-            wal: Mutex::new(wal),
+            wal: Mutex::new(wal::Wal::new(wal)),
             pool,
         }
     }
@@ -917,14 +920,14 @@ impl Drop for Db {
     }
 }
 
-/// Reads blob references of `version` for an iterator (`None` when the
-/// version has no blob file).
-fn blob_resolver(version: &Arc<crate::version::version::Version>) -> Option<BlobResolver> {
-    if version.blob_files().is_empty() {
+/// Reads blob references of `sv` for an iterator (`None` when it holds
+/// none: no blob file in its version, no live one in its memtables).
+fn blob_resolver(sv: &Arc<SuperVersion>) -> Option<BlobResolver> {
+    if !sv.has_blobs() {
         return None;
     }
-    let v = Arc::clone(version);
-    Some(Box::new(move |r: &[u8]| v.read_blob(r, None)))
+    let sv = Arc::clone(sv);
+    Some(Box::new(move |r: &[u8]| sv.read_blob(r)))
 }
 
 /// Range bounds that select the keys starting with `prefix`.
@@ -1123,7 +1126,7 @@ impl DbInner {
         #[cfg(test)]
         tests_hooks::between_superversion_and_sequence();
         let seq = seq.unwrap_or_else(|| self.latest_seq_after_sv());
-        let blobs = blob_resolver(&sv.version);
+        let blobs = blob_resolver(&sv);
         let range_dels = sv.range_tombstone_sets();
         let merge = tree.merge_operator();
         let expiry = tree.expiry(&*self.opts.clock);

@@ -22,7 +22,6 @@ use super::tree::Tree;
 use super::{Db, DbInner};
 use crate::error::Result;
 use crate::key::user_key;
-use crate::log::LogWriter;
 use crate::metrics::event_log::{EventLog, EventLogConfig};
 use crate::metrics::local::{Counter, Op};
 use crate::metrics::{
@@ -176,7 +175,7 @@ impl DbInner {
     }
 
     /// Syncs `wal` and counts the sync and its duration.
-    pub(crate) fn sync_wal(&self, wal: &mut LogWriter) -> Result<()> {
+    pub(crate) fn sync_wal(&self, wal: &mut super::wal::Wal) -> Result<()> {
         self.timed_wal_sync(|| wal.sync())
     }
 

@@ -21,7 +21,7 @@
 //!    interrupted flush) and temporary files. Only files whose names this engine writes are ever
 //!    deleted.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -31,7 +31,8 @@ use parking_lot::{Mutex, RwLock};
 
 use super::observe;
 use super::replay::{
-    finish_flushes, finish_trees, flush_replayed, recovering_trees, replay_batch, RecoveredTree,
+    finish_flushes, finish_trees, flush_replayed, recovering_trees, replay_batch, BlobReplayError,
+    RecoveredTree, ReplayBlobs,
 };
 use super::tree::{ActiveMems, Tree};
 use super::{BgError, CompactionCtl, Db, DbInner, FlushCtl, IoCounters, WriteSide};
@@ -154,10 +155,19 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let mut last_seq = recovered.last_sequence;
     // Numbers of the SSTs and blob files the replay writes.
     let numbers = AtomicU64::new(next_file);
-    let replayed = replay_wals(fs.as_ref(), dir, &logs, &opts, &metrics, |wal, batch| {
-        last_seq = last_seq.max(replay_batch(&trees, wal, batch));
-        flush_replayed(fs.as_ref(), dir, &mut trees, &numbers, true)
-    })?;
+    let log_numbers = log_numbers(&trees);
+    let replayed = replay_wals(
+        fs.as_ref(),
+        dir,
+        &logs,
+        &opts,
+        &metrics,
+        &log_numbers,
+        |wal, batch| {
+            last_seq = last_seq.max(replay_batch(&trees, wal, batch));
+            flush_replayed(fs.as_ref(), dir, &mut trees, &numbers, true)
+        },
+    )?;
     flush_replayed(fs.as_ref(), dir, &mut trees, &numbers, false)?;
     next_file = numbers.load(Ordering::Acquire);
     let new_files = finish_flushes(&mut trees, &opener)?;
@@ -326,10 +336,19 @@ fn read_only(dir: &Path, opts: Options, lock: bool) -> Result<Db> {
     check_oldest_wal(dir, true, &logs, min_log)?;
     // Everything the WALs hold stays in memory: nothing is flushed.
     let mut last_seq = recovered.last_sequence;
-    replay_wals(fs.as_ref(), dir, &logs, &opts, &metrics, |wal, batch| {
-        last_seq = last_seq.max(replay_batch(&trees, wal, batch));
-        Ok(())
-    })?;
+    let log_numbers = log_numbers(&trees);
+    replay_wals(
+        fs.as_ref(),
+        dir,
+        &logs,
+        &opts,
+        &metrics,
+        &log_numbers,
+        |wal, batch| {
+            last_seq = last_seq.max(replay_batch(&trees, wal, batch));
+            Ok(())
+        },
+    )?;
     let (keyspaces, recovered_trees) = finish_trees(trees, |t| t.log_number);
     let live: Vec<Arc<Tree>> = recovered_trees
         .into_iter()
@@ -392,14 +411,24 @@ struct Replayed {
 /// were synced before the next one started; a newer WAL without records is
 /// what an interrupted open leaves behind). With `TolerateTornTail`, damage
 /// followed by a valid record is `Corruption` at once.
+///
+/// The values of blob references (written to a live blob file at put
+/// time, `super::separate`) are read back and replayed inline, for the
+/// keyspaces that replay the WAL (`log_numbers`: each keyspace's log
+/// number). A reference whose value is not there whole ends the log as a
+/// torn tail does, in either recovery mode: its batch was never durable (a
+/// durable record names only durable values), and after a power loss the
+/// WAL's and the blob file's unsynced tails survive independently.
 fn replay_wals(
     fs: &dyn FileSystem,
     dir: &Path,
     logs: &[u64],
     opts: &Options,
     metrics: &Metrics,
+    log_numbers: &HashMap<u32, u64>,
     mut apply: impl FnMut(u64, &WriteBatch) -> Result<()>,
 ) -> Result<Replayed> {
+    let mut blobs = ReplayBlobs::default();
     let mut out = Replayed {
         records: 0,
         bytes: 0,
@@ -447,8 +476,31 @@ fn replay_wals(
                     ),
                 ));
             }
-            let batch = WriteBatch::from_wal_record(&rec.payload, reader.version())
+            let mut batch = WriteBatch::from_wal_record(&rec.payload, reader.version())
                 .map_err(|e| e.into_error(&path, rec.offset))?;
+            let replays = |ks: u32| log_numbers.get(&ks).is_some_and(|&l| n >= l);
+            match blobs.resolve(fs, dir, &mut batch, replays) {
+                Ok(()) => {}
+                Err(BlobReplayError::Failed(e)) => return Err(e),
+                Err(BlobReplayError::Missing(e)) => {
+                    // In either recovery mode: after a power loss the
+                    // unsynced tails of the WAL and of the blob file
+                    // survive independently, so an intact record may name
+                    // a value that is gone; it was never synced (a sync
+                    // syncs the blob files first), nor was anything after
+                    // it. The log ends here, as at a torn tail.
+                    db_event!(
+                        metrics,
+                        WARN,
+                        "a WAL record names a value its blob file does not hold whole; recovering the batches before it",
+                        wal = path.display().to_string(),
+                        offset = rec.offset,
+                        reason = e.to_string(),
+                    );
+                    torn.get_or_insert((path.clone(), rec.offset, e.to_string()));
+                    break;
+                }
+            }
             apply(n, &batch)?;
             out.records += 1;
         }
@@ -473,6 +525,12 @@ fn replay_wals(
         }
     }
     Ok(out)
+}
+
+/// Each recovering keyspace's log number: WAL `w` is replayed into
+/// keyspace `k` when `w >= log_numbers[k]`.
+fn log_numbers(trees: &[super::replay::RecoveringTree]) -> HashMap<u32, u64> {
+    trees.iter().map(|t| (t.id, t.log_number)).collect()
 }
 
 /// The tree serving recovered keyspace `t`, with `mem` as its active

@@ -8,16 +8,17 @@
 //! does not list (dropped) is skipped. Sequence numbers advance over
 //! every record, replayed or not.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::flush::build_table;
-use crate::batch::WriteBatch;
+use crate::batch::{OpKind, WriteBatch};
+use crate::blob::{read_value, BlobRef};
 use crate::error::{Error, Result};
 use crate::filename::blob_file_name;
-use crate::fs::FileSystem;
+use crate::fs::{FileSystem, RandomAccessFile};
 use crate::memtable::MemTable;
 use crate::options::Options;
 use crate::version::edit::VersionEdit;
@@ -111,6 +112,72 @@ fn recovered_version(
         }
     }
     Ok(version)
+}
+
+/// The live blob files a replay reads values from, opened once each.
+#[derive(Default)]
+pub(super) struct ReplayBlobs {
+    files: HashMap<u64, Box<dyn RandomAccessFile>>,
+}
+
+/// Why the values of a batch's blob references could not be read back.
+pub(super) enum BlobReplayError {
+    /// The value is not there whole (missing file, short file, checksum
+    /// mismatch): the batch was never durable, and the log ends before it
+    /// (`super::separate`).
+    Missing(Error),
+    /// Reading failed otherwise (an I/O error): recovery stops with it.
+    Failed(Error),
+}
+
+impl ReplayBlobs {
+    /// Puts back inline the values `batch`'s blob references name (values
+    /// written to a live blob file at put time), for the operations whose
+    /// keyspace `replays` says are replayed; the others are never
+    /// inserted and may name files long gone.
+    pub(super) fn resolve(
+        &mut self,
+        fs: &dyn FileSystem,
+        dir: &Path,
+        batch: &mut WriteBatch,
+        replays: impl Fn(u32) -> bool,
+    ) -> std::result::Result<(), BlobReplayError> {
+        if !batch.has_blob_refs() {
+            return Ok(());
+        }
+        let files = &mut self.files;
+        batch.replace_ops(|op| {
+            if op.kind != OpKind::PutBlob || !replays(op.keyspace) {
+                return Ok(None);
+            }
+            let r = BlobRef::decode(op.value).map_err(|e| {
+                // The WAL record was checksummed: a reference that does
+                // not decode is a bug or deliberate damage.
+                BlobReplayError::Failed(Error::corruption(
+                    dir,
+                    0,
+                    format!("bad blob reference in a WAL record: {}", e.reason),
+                ))
+            })?;
+            let path = blob_file_name(dir, r.file_number);
+            let file = match files.entry(r.file_number) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => match fs.open_random(&path) {
+                    Ok(f) => v.insert(f),
+                    Err(e) if e.io_kind() == Some(std::io::ErrorKind::NotFound) => {
+                        return Err(BlobReplayError::Missing(e))
+                    }
+                    Err(e) => return Err(BlobReplayError::Failed(e)),
+                },
+            };
+            let size = file.size().map_err(BlobReplayError::Failed)?;
+            match read_value(file.as_ref(), &path, r.file_number, &r, size) {
+                Ok(v) => Ok(Some((OpKind::Put, v))),
+                Err(e) if e.is_corruption() => Err(BlobReplayError::Missing(e)),
+                Err(e) => Err(BlobReplayError::Failed(e)),
+            }
+        })
+    }
 }
 
 /// Replays `batch`, read from WAL `wal`, into the memtables of the trees

@@ -165,6 +165,10 @@ impl Tree {
 pub(crate) struct ActiveMems {
     /// Sorted by keyspace id; the default keyspace first.
     entries: Vec<(Arc<Tree>, Arc<MemTable>)>,
+    /// The smallest value any of the memtables separates at put time
+    /// (`MemTable::separation`; `usize::MAX`: none does), so that a group
+    /// of small values costs one comparison per batch.
+    min_separated: usize,
 }
 
 impl ActiveMems {
@@ -179,7 +183,20 @@ impl ActiveMems {
             .collect();
         entries.sort_by_key(|(t, _)| t.id);
         debug_assert_eq!(entries.first().map(|(t, _)| t.id), Some(DEFAULT_KEYSPACE));
-        ActiveMems { entries }
+        let min_separated = entries
+            .iter()
+            .filter_map(|(_, m)| m.separation().map(|(min, _)| min))
+            .min()
+            .unwrap_or(usize::MAX);
+        ActiveMems {
+            entries,
+            min_separated,
+        }
+    }
+
+    /// See the field.
+    pub(crate) fn min_separated(&self) -> usize {
+        self.min_separated
     }
 
     /// Every keyspace's tree and active memtable, by id.

@@ -768,7 +768,7 @@ impl DbInner {
                 .enumerate()
                 .filter(|&(i, _)| !is_rejected(i))
                 .map(|(_, w)| w);
-            (self.log_group(ws, members, sync), rejected, seq)
+            (self.log_group(ws, &mem, members, sync), rejected, seq)
         });
         if result.is_ok() {
             q.last_seq = last_seq;
@@ -950,16 +950,33 @@ impl DbInner {
     }
 
     /// Appends the WAL records of a numbered group and syncs or flushes
-    /// the WAL (queue unlocked), and counts the group's writes. A failure
-    /// becomes the background error and is returned as such.
+    /// the WAL (queue unlocked), and counts the group's writes. Large
+    /// values go to the live blob files of their memtables in `mems`
+    /// first (`super::separate`). A failure becomes the background error
+    /// and is returned as such.
     fn log_group<'a>(
         &self,
         ws: &WriteSide,
+        mems: &ActiveMems,
         members: impl Iterator<Item = &'a Arc<Writer>> + Clone,
         sync: bool,
     ) -> Result<()> {
         let mut wal = ws.wal.lock();
         let res = (|| {
+            if mems.min_separated() != usize::MAX {
+                let mut separated = false;
+                for w in members.clone() {
+                    // SAFETY: this thread leads the group holding `w`.
+                    let b = unsafe { w.batch() };
+                    if b.max_value() >= mems.min_separated() {
+                        self.separate_values(&mut wal, mems, b)?;
+                        separated = true;
+                    }
+                }
+                if separated {
+                    wal.publish_blobs()?;
+                }
+            }
             // Bytes appended to the file: records with their headers
             // and any block padding.
             let start = wal.len();
@@ -1140,9 +1157,9 @@ impl DbInner {
             // a crash can then leave the new WAL missing, or with a valid
             // header, but never with a torn one (which recovery must take
             // for a damaged or foreign file).
-            self.sync_wal(&mut new_wal)?;
+            self.timed_wal_sync(|| new_wal.sync())?;
             self.fs.sync_dir(&self.dir)?;
-            *wal = new_wal;
+            wal.replace(new_wal);
             Ok(())
         })();
         res?;

@@ -76,13 +76,14 @@ impl LogKind {
     /// bytes); WAL 3: range deletions (kind 3); WAL 4: operations in a
     /// keyspace (kinds 4-6, [`crate::batch::KEYSPACE_WAL_VERSION`]); WAL 5:
     /// merges (kinds 7, 8, [`crate::batch::MERGE_WAL_VERSION`]); WAL 6:
-    /// timed puts (kinds 9, 10, [`crate::batch::TTL_WAL_VERSION`]).
+    /// timed puts (kinds 9, 10, [`crate::batch::TTL_WAL_VERSION`]); WAL 7:
+    /// blob references (kinds 11, 12, [`crate::batch::BLOB_WAL_VERSION`]).
     /// Manifest 2: blob file tags; manifest 3: keyspace tags (a manifest
     /// is written in the oldest version that holds its edits, see
     /// `VersionSet::start_manifest`).
     pub(crate) fn format_version(self) -> u32 {
         match self {
-            LogKind::Wal => crate::batch::TTL_WAL_VERSION,
+            LogKind::Wal => crate::batch::BLOB_WAL_VERSION,
             LogKind::Manifest => crate::version::edit::KEYSPACE_MANIFEST_VERSION,
         }
     }

@@ -135,6 +135,13 @@ impl LogWriter {
         }
     }
 
+    /// Marks the writer failed, as after a failed write or sync of its
+    /// own: a write this log's records depend on (a live blob file's)
+    /// failed, so nothing more may be appended or synced.
+    pub(crate) fn fail(&mut self) {
+        self.failed = true;
+    }
+
     /// Appends one record (any length, including 0). The bytes go to the
     /// file's buffer; call [`flush`](Self::flush) or [`sync`](Self::sync)
     /// to make them reach the operating system or the disk.

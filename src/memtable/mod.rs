@@ -43,6 +43,7 @@ use crossbeam_skiplist::SkipMap;
 use lightning_compaction::{FragmentedTombstones, RangeTombstone};
 use parking_lot::Mutex;
 
+use crate::blob::LiveBlobFile;
 use crate::error::Result;
 use crate::iter::InternalIterator;
 use crate::key::{
@@ -194,6 +195,14 @@ pub(crate) struct MemTable {
     /// The tombstones fragmented, as of some count: rebuilt by the first
     /// reader that finds it behind `range_del_count`.
     range_del_cache: ArcSwap<(usize, Arc<FragmentedTombstones>)>,
+    /// Key-value separation at put time: puts of values of at least this
+    /// many bytes go to `live_blob` (`Options::enable_blob_files`, no
+    /// TTL), compressed so; `None`: off.
+    separation: Option<(usize, crate::options::Compression)>,
+    /// The blob file the write path appends this memtable's large values
+    /// to, created by the write-group leader on the first one
+    /// (`crate::db::separate`); finished by this memtable's flush.
+    live_blob: std::sync::OnceLock<Arc<LiveBlobFile>>,
 }
 
 /// The newest version of a key that a read may see, with its sequence
@@ -210,6 +219,9 @@ pub(crate) enum Lookup {
     /// The key holds this timed value: the user's value followed by its
     /// write time ([`crate::ttl`]); expired, it reads as deleted.
     Timed(Bytes, SeqNo),
+    /// The key holds the value this encoded blob reference names (in the
+    /// memtable's live blob file, or one of a version).
+    Blob(Bytes, SeqNo),
 }
 
 impl MemTable {
@@ -228,6 +240,8 @@ impl MemTable {
             range_dels: Mutex::new(Vec::new()),
             range_del_count: AtomicUsize::new(0),
             range_del_cache: ArcSwap::from_pointee((0, Arc::new(FragmentedTombstones::empty()))),
+            separation: None,
+            live_blob: std::sync::OnceLock::new(),
         }
     }
 
@@ -239,7 +253,34 @@ impl MemTable {
         if m.bloom.is_some() {
             m.prefix = o.prefix_extractor.clone();
         }
+        if o.enable_blob_files && o.ttl.is_none() {
+            m.separation = Some((o.min_blob_size, o.blob_compression_type));
+        }
         m
+    }
+
+    /// Key-value separation at put time: the smallest value that goes to
+    /// the live blob file, and its compression (`None`: off).
+    pub(crate) fn separation(&self) -> Option<(usize, crate::options::Compression)> {
+        self.separation
+    }
+
+    /// The live blob file, creating it with `create` on the first call
+    /// (the write-group leader's, WAL lock held: one at a time).
+    pub(crate) fn live_blob_or_create(
+        &self,
+        create: impl FnOnce() -> Result<LiveBlobFile>,
+    ) -> Result<&Arc<LiveBlobFile>> {
+        if let Some(f) = self.live_blob.get() {
+            return Ok(f);
+        }
+        let f = Arc::new(create()?);
+        Ok(self.live_blob.get_or_init(|| f))
+    }
+
+    /// The live blob file, if the write path made one.
+    pub(crate) fn live_blob(&self) -> Option<&Arc<LiveBlobFile>> {
+        self.live_blob.get()
     }
 
     /// False only when this memtable certainly holds no key with prefix
@@ -334,6 +375,13 @@ impl MemTable {
             match op.kind.value_kind() {
                 Some(kind) => {
                     size += self.insert_entry(op.key, seq, kind, op.value);
+                    if kind == ValueKind::BlobIndex {
+                        // The value in the live blob file counts too, so
+                        // the memtable (and its blob file) is flushed
+                        // after about `write_buffer_size` bytes.
+                        size += crate::blob::BlobRef::decode(op.value)
+                            .map_or(0, |r| r.stored_len as usize);
+                    }
                     entries += 1;
                     deletes += u64::from(kind == ValueKind::Delete);
                 }
@@ -448,6 +496,7 @@ impl MemTable {
             ValueKind::Delete => Lookup::Deleted(parsed.seq),
             ValueKind::Merge => Lookup::Merge(parsed.seq),
             ValueKind::TimedValue => Lookup::Timed(self.value_bytes(entry.key()), parsed.seq),
+            ValueKind::BlobIndex => Lookup::Blob(self.value_bytes(entry.key()), parsed.seq),
             _ => Lookup::Value(self.value_bytes(entry.key()), parsed.seq),
         })
     }

@@ -125,7 +125,9 @@ pub fn decode_write_batch(data: &[u8]) {
         let mut again = WriteBatch::new();
         for op in b.iter() {
             match op.kind {
-                crate::batch::OpKind::PutTimed => again.push_copy(&op),
+                crate::batch::OpKind::PutTimed | crate::batch::OpKind::PutBlob => {
+                    again.push_copy(&op)
+                }
                 crate::batch::OpKind::Put => again.put_in_id(op.keyspace, op.key, op.value),
                 crate::batch::OpKind::Delete => again.delete_in_id(op.keyspace, op.key),
                 crate::batch::OpKind::Merge => again.merge_in_id(op.keyspace, op.key, op.value),

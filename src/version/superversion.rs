@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::blob::BlobRef;
 use crate::error::{Error, Result};
 use crate::iter::merge::MergingIterator;
 use crate::iter::InternalIterator;
@@ -85,6 +86,9 @@ impl SuperVersion {
         };
         Ok(match found {
             Some(Lookup::Value(v, at)) if !self.range_deleted(key, at, seq) => Some(v),
+            Some(Lookup::Blob(r, at)) if !self.range_deleted(key, at, seq) => {
+                Some(self.read_blob(&r)?)
+            }
             Some(Lookup::Timed(v, at)) if !self.range_deleted(key, at, seq) => {
                 live_timed(key, v, expiry)?
             }
@@ -132,7 +136,7 @@ impl SuperVersion {
                     ValueKind::Merge => operands.push(it.value_bytes()),
                     ValueKind::Value => return Ok(Some(Some(it.value_bytes()))),
                     ValueKind::BlobIndex => {
-                        return Ok(Some(Some(self.version.read_blob(&it.value_bytes(), None)?)))
+                        return Ok(Some(Some(self.read_blob(&it.value_bytes())?)))
                     }
                     ValueKind::TimedValue => {
                         return Ok(Some(live_timed(key, it.value_bytes(), expiry)?))
@@ -167,6 +171,31 @@ impl SuperVersion {
             return Ok(base);
         }
         crate::merge_operator::fold(op, key, base.as_deref(), &operands).map(Some)
+    }
+
+    /// The value the encoded blob reference `r` points to: in the live
+    /// blob file of one of the memtables (a value put since their flush),
+    /// else in the version's blob files ([`Version::read_blob`]).
+    pub(crate) fn read_blob(&self, r: &[u8]) -> Result<Bytes> {
+        if let Ok(b) = BlobRef::decode(r) {
+            let live = std::iter::once(&self.mem)
+                .chain(&self.imms)
+                .filter_map(|m| m.live_blob())
+                .find(|f| f.number() == b.file_number);
+            if let Some(f) = live {
+                return f.read(&b);
+            }
+        }
+        self.version.read_blob(r, None)
+    }
+
+    /// True when the superversion holds blob references: its version has
+    /// blob files, or a memtable has a live blob file.
+    pub(crate) fn has_blobs(&self) -> bool {
+        !self.version.blob_files().is_empty()
+            || std::iter::once(&self.mem)
+                .chain(&self.imms)
+                .any(|m| m.live_blob().is_some())
     }
 
     /// True when a range tombstone deletes the version of `key` at

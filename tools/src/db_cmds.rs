@@ -342,6 +342,23 @@ pub fn wal(ctx: &mut Ctx<'_>) -> io::Result<()> {
                                 k.name(),
                                 s.value(value)
                             )?,
+                            WalOpKind::PutBlob => match lightning_db::inspect::decode_blob_reference(value) {
+                                Some(r) => writeln!(
+                                    ctx.out,
+                                    "  {ks}{} @ {seq} : put_blob => file {} offset {} stored {} bytes, value {} bytes",
+                                    s.bytes(key),
+                                    r.file_number,
+                                    r.offset,
+                                    r.stored_len,
+                                    r.value_len
+                                )?,
+                                None => writeln!(
+                                    ctx.out,
+                                    "  {ks}{} @ {seq} : put_blob => (bad reference {})",
+                                    s.bytes(key),
+                                    s.value(value)
+                                )?,
+                            },
                             WalOpKind::DeleteRange => writeln!(
                                 ctx.out,
                                 "  {ks}[{} .. {}) @ {seq} : delete_range",
