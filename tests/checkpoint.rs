@@ -69,6 +69,15 @@ fn checkpoints_under_concurrent_writes_are_prefixes_of_the_history() {
     // memtables, so that most of a checkpoint comes from its WAL copy.
     prefixes_under_writes(churn_opts);
     prefixes_under_writes(|| fast_opts().write_buffer_size(1 << 20));
+    // Values in live blob files (put time): the copied WALs name them,
+    // so the checkpoint copies those files too.
+    prefixes_under_writes(|| churn_opts().enable_blob_files(true).min_blob_size(16));
+    prefixes_under_writes(|| {
+        fast_opts()
+            .write_buffer_size(1 << 20)
+            .enable_blob_files(true)
+            .min_blob_size(16)
+    });
 }
 
 fn prefixes_under_writes(opts: fn() -> Options) {

@@ -21,7 +21,7 @@
 //!    interrupted flush) and temporary files. Only files whose names this engine writes are ever
 //!    deleted.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -155,14 +155,14 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let mut last_seq = recovered.last_sequence;
     // Numbers of the SSTs and blob files the replay writes.
     let numbers = AtomicU64::new(next_file);
-    let log_numbers = log_numbers(&trees);
+    let mut blobs = ReplayBlobs::new(&trees, false);
     let replayed = replay_wals(
         fs.as_ref(),
         dir,
         &logs,
         &opts,
         &metrics,
-        &log_numbers,
+        &mut blobs,
         |wal, batch| {
             last_seq = last_seq.max(replay_batch(&trees, wal, batch));
             flush_replayed(fs.as_ref(), dir, &mut trees, &numbers, true)
@@ -306,6 +306,7 @@ fn read_only(dir: &Path, opts: Options, lock: bool) -> Result<Db> {
             reason: "the directory does not exist (a read-only open never creates one)".into(),
         });
     }
+    let beside_primary = !lock;
     let lock = match lock {
         true => fs.lock_shared(&lock_file_name(dir))?,
         false => None,
@@ -336,14 +337,17 @@ fn read_only(dir: &Path, opts: Options, lock: bool) -> Result<Db> {
     check_oldest_wal(dir, true, &logs, min_log)?;
     // Everything the WALs hold stays in memory: nothing is flushed.
     let mut last_seq = recovered.last_sequence;
-    let log_numbers = log_numbers(&trees);
+    // Without the lock, a live primary may delete a live blob file under
+    // the replay: a missing value then fails this recovery (retried by
+    // the secondary), rather than ending the log early.
+    let mut blobs = ReplayBlobs::new(&trees, beside_primary);
     replay_wals(
         fs.as_ref(),
         dir,
         &logs,
         &opts,
         &metrics,
-        &log_numbers,
+        &mut blobs,
         |wal, batch| {
             last_seq = last_seq.max(replay_batch(&trees, wal, batch));
             Ok(())
@@ -414,21 +418,20 @@ struct Replayed {
 ///
 /// The values of blob references (written to a live blob file at put
 /// time, `super::separate`) are read back and replayed inline, for the
-/// keyspaces that replay the WAL (`log_numbers`: each keyspace's log
-/// number). A reference whose value is not there whole ends the log as a
+/// keyspaces that replay the WAL (`blobs`). A reference whose value is not there whole ends the log as a
 /// torn tail does, in either recovery mode: its batch was never durable (a
 /// durable record names only durable values), and after a power loss the
-/// WAL's and the blob file's unsynced tails survive independently.
+/// WAL's and the blob file's unsynced tails survive independently (beside
+/// a live primary, `ReplayBlobs::missing_is_error`, it is an error).
 fn replay_wals(
     fs: &dyn FileSystem,
     dir: &Path,
     logs: &[u64],
     opts: &Options,
     metrics: &Metrics,
-    log_numbers: &HashMap<u32, u64>,
+    blobs: &mut ReplayBlobs,
     mut apply: impl FnMut(u64, &WriteBatch) -> Result<()>,
 ) -> Result<Replayed> {
-    let mut blobs = ReplayBlobs::default();
     let mut out = Replayed {
         records: 0,
         bytes: 0,
@@ -478,10 +481,10 @@ fn replay_wals(
             }
             let mut batch = WriteBatch::from_wal_record(&rec.payload, reader.version())
                 .map_err(|e| e.into_error(&path, rec.offset))?;
-            let replays = |ks: u32| log_numbers.get(&ks).is_some_and(|&l| n >= l);
-            match blobs.resolve(fs, dir, &mut batch, replays) {
+            match blobs.resolve(fs, dir, n, &mut batch) {
                 Ok(()) => {}
                 Err(BlobReplayError::Failed(e)) => return Err(e),
+                Err(BlobReplayError::Missing(e)) if blobs.missing_is_error => return Err(e),
                 Err(BlobReplayError::Missing(e)) => {
                     // In either recovery mode: after a power loss the
                     // unsynced tails of the WAL and of the blob file
@@ -525,12 +528,6 @@ fn replay_wals(
         }
     }
     Ok(out)
-}
-
-/// Each recovering keyspace's log number: WAL `w` is replayed into
-/// keyspace `k` when `w >= log_numbers[k]`.
-fn log_numbers(trees: &[super::replay::RecoveringTree]) -> HashMap<u32, u64> {
-    trees.iter().map(|t| (t.id, t.log_number)).collect()
 }
 
 /// The tree serving recovered keyspace `t`, with `mem` as its active

@@ -114,10 +114,20 @@ fn recovered_version(
     Ok(version)
 }
 
-/// The live blob files a replay reads values from, opened once each.
-#[derive(Default)]
+/// How a replay reads back the values of blob references: the live blob
+/// files it reads, opened once each, and which keyspaces replay which
+/// WAL.
 pub(super) struct ReplayBlobs {
     files: HashMap<u64, Box<dyn RandomAccessFile>>,
+    /// Each recovering keyspace's log number: WAL `w` is replayed into
+    /// keyspace `k` when `w >= log_numbers[k]`.
+    log_numbers: HashMap<u32, u64>,
+    /// A missing value is an error, not the end of the log: the replay
+    /// runs beside a live primary (a secondary's catch-up), which may
+    /// delete a live blob file once flushed, so the manifest read is
+    /// stale and the recovery must be retried. (A live primary never
+    /// leaves a record without its value: values reach the OS first.)
+    pub(super) missing_is_error: bool,
 }
 
 /// Why the values of a batch's blob references could not be read back.
@@ -131,20 +141,30 @@ pub(super) enum BlobReplayError {
 }
 
 impl ReplayBlobs {
+    /// The reader of the replay into `trees`.
+    pub(super) fn new(trees: &[RecoveringTree], missing_is_error: bool) -> ReplayBlobs {
+        ReplayBlobs {
+            files: HashMap::new(),
+            log_numbers: trees.iter().map(|t| (t.id, t.log_number)).collect(),
+            missing_is_error,
+        }
+    }
     /// Puts back inline the values `batch`'s blob references name (values
-    /// written to a live blob file at put time), for the operations whose
-    /// keyspace `replays` says are replayed; the others are never
-    /// inserted and may name files long gone.
+    /// written to a live blob file at put time), for the operations of
+    /// the keyspaces that replay WAL `wal`; the others are never inserted
+    /// and may name files long gone.
     pub(super) fn resolve(
         &mut self,
         fs: &dyn FileSystem,
         dir: &Path,
+        wal: u64,
         batch: &mut WriteBatch,
-        replays: impl Fn(u32) -> bool,
     ) -> std::result::Result<(), BlobReplayError> {
         if !batch.has_blob_refs() {
             return Ok(());
         }
+        let log_numbers = &self.log_numbers;
+        let replays = |ks: u32| log_numbers.get(&ks).is_some_and(|&l| wal >= l);
         let files = &mut self.files;
         batch.replace_ops(|op| {
             if op.kind != OpKind::PutBlob || !replays(op.keyspace) {

@@ -1,5 +1,5 @@
 //! [`GateFs`]: a file system wrapper that holds one chosen operation (an
-//! append, sync or create on a file whose name contains a given string)
+//! append, sync, create or open on a file whose name contains a given string)
 //! until the test releases it. Tests use it to order their own threads
 //! against the engine's: a write group holding the WAL lock in the middle
 //! of its append while another thread closes the database; a flush held
@@ -18,6 +18,8 @@ pub enum GateOp {
     Create,
     Append,
     Sync,
+    /// `open_random`: opening a file for positional reads.
+    Open,
 }
 
 #[derive(Debug, Default)]
@@ -160,6 +162,7 @@ impl FileSystem for GateFs {
         self.inner.read_file(path)
     }
     fn open_random(&self, path: &Path) -> Result<Box<dyn RandomAccessFile>> {
+        self.gate.pass(GateOp::Open, path);
         self.inner.open_random(path)
     }
     fn lock_shared(&self, path: &Path) -> Result<Option<Box<dyn FileLock>>> {
