@@ -68,7 +68,7 @@ fn values_are_written_once_and_read_from_the_live_blob_file() {
     let live_len = std::fs::metadata(&live[0]).unwrap().len();
     // 20 large values, each written once (a record header and the key on
     // top); the WAL holds references only.
-    assert!(live_len >= 20 * 5000 && live_len < 20 * 5100, "{live_len}");
+    assert!((20 * 5000..20 * 5100).contains(&live_len), "{live_len}");
     assert_eq!(db.stats().blobs.bytes_written, live_len - 20);
     let snap = db.snapshot();
     for i in 0..40 {
@@ -245,7 +245,7 @@ fn a_follower_reads_values_from_live_blob_files() {
                 // The only large value, deleted every other batch: about
                 // every other flushed memtable keeps none of its live
                 // file's values, and that file is deleted at once.
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     b.delete("big");
                 } else {
                     b.put("big", vec![i as u8; 3000]);
