@@ -12,8 +12,11 @@
 //! - [`LiveBlobFile`]: the file the write path appends large values to at
 //!   put time, before their WAL records (WiscKey's value log).
 //!
-//! Flush separates values ([`crate::db::flush`]); versions list the live
-//! blob files and resolve references ([`crate::version::blob_files`]).
+//! The write path separates values as they are put (`crate::db::separate`,
+//! into [`LiveBlobFile`]s); flush separates the rest (values recovered from
+//! older WALs, or put before blob files were turned on:
+//! [`crate::db::flush`]); versions list the blob files and resolve
+//! references ([`crate::version::blob_files`]).
 
 pub(crate) mod format;
 mod live;

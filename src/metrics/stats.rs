@@ -119,8 +119,9 @@ pub struct BlobStats {
     /// Bytes of their records no table references any more (reclaimed
     /// when a file holds only garbage, or by garbage collection).
     pub garbage_bytes: u64,
-    /// Bytes of blob files written since open (flushes, and compactions
-    /// that separated or relocated values).
+    /// Bytes of blob files written since open (large values as they are
+    /// put, and flushes and compactions that separated or relocated
+    /// values).
     pub bytes_written: u64,
     /// Bytes of values read from blob files since open.
     pub bytes_read: u64,
