@@ -14,6 +14,7 @@
 #                      [--blob] [--blob-engines=ENGINE,...] [--min_blob_size=4096]
 #                      [--blob_file_size=B] [--blob_compression_type=T]
 #                      [--enable_blob_garbage_collection=0|1] [--blob_garbage_collection_age_cutoff=F]
+#                      [--blob_garbage_collection_force_threshold=F]
 #                      [--out=DIR] [--keep-dbs] [--dry-run]
 #
 # Steps, each engine on its own database, the engines interleaved step by
@@ -60,9 +61,10 @@
 # --blob; e.g. a baseline of Lightning DB without blob files against the
 # peers with them; the caption says which engines had them).
 # --blob_file_size, --blob_compression_type,
-# --enable_blob_garbage_collection and --blob_garbage_collection_age_cutoff
-# are passed to the same engines as given (RocksDB's defaults otherwise:
-# 256 MiB, none, GC off, 0.25).
+# --enable_blob_garbage_collection, --blob_garbage_collection_age_cutoff
+# and --blob_garbage_collection_force_threshold are passed to the same
+# engines as given (RocksDB's defaults otherwise: 256 MiB, none, GC off,
+# 0.25, 1.0; fjall has no forced GC and ignores the last).
 #
 # Write amplification = bytes the fillrandom process wrote to storage
 # (/usr/bin/time -v "File system outputs" x 512: the kernel's per-process
@@ -120,7 +122,8 @@ for a in "$@"; do
         --blob-engines=*) blob_engines="${a#*=}" ;;
         --min_blob_size=*) min_blob_size="${a#*=}" ;;
         --blob_file_size=* | --blob_compression_type=* | --enable_blob_garbage_collection=* | \
-            --blob_garbage_collection_age_cutoff=*) blob_extra+=("$a") ;;
+            --blob_garbage_collection_age_cutoff=* | \
+            --blob_garbage_collection_force_threshold=*) blob_extra+=("$a") ;;
         --reads=*) reads="${a#*=}" ;;
         --engines=*) engines="${a#*=}" ;;
         --write_buffer_size=*) write_buffer_size="${a#*=}" ;;

@@ -188,6 +188,15 @@ pub struct Options {
     /// rewrites when garbage collection is on (default 0.25); of those,
     /// only files that hold some garbage are rewritten.
     pub blob_garbage_collection_age_cutoff: f64,
+    /// Forced garbage collection (RocksDB's name and default, 1.0: off):
+    /// when the garbage of the oldest `blob_garbage_collection_age_cutoff`
+    /// of the blob files reaches this fraction of their bytes, the tables
+    /// that may reference them are compaction-rewritten even though no
+    /// level needs it, so their live values move and the files go. Below
+    /// 1.0 it bounds space amplification of random overwrites (e.g. 0.5:
+    /// about 2x at worst), for the live values it moves (write
+    /// amplification). Needs `enable_blob_garbage_collection`.
+    pub blob_garbage_collection_force_threshold: f64,
     /// Compression per level, overriding `compression`: entry `n` applies
     /// to files written to level `n`; levels past the end use the last
     /// entry. Empty (the default) means `compression` everywhere. A common
@@ -326,6 +335,7 @@ impl Default for Options {
             blob_compression_type: Compression::None,
             enable_blob_garbage_collection: true,
             blob_garbage_collection_age_cutoff: 0.25,
+            blob_garbage_collection_force_threshold: 1.0,
             compression_per_level: Vec::new(),
             block_size_per_level: Vec::new(),
             compaction: CompactionConfig::default(),
@@ -384,6 +394,10 @@ impl fmt::Debug for Options {
             .field(
                 "blob_garbage_collection_age_cutoff",
                 &self.blob_garbage_collection_age_cutoff,
+            )
+            .field(
+                "blob_garbage_collection_force_threshold",
+                &self.blob_garbage_collection_force_threshold,
             )
             .field("compression_per_level", &self.compression_per_level)
             .field("block_size_per_level", &self.block_size_per_level)
@@ -611,6 +625,7 @@ lightning_compaction::option_setters!(Options {
     blob_compression_type: Compression,
     enable_blob_garbage_collection: bool,
     blob_garbage_collection_age_cutoff: f64,
+    blob_garbage_collection_force_threshold: f64,
     compression_per_level: Vec<Compression>,
     block_size_per_level: Vec<usize>,
     compaction: CompactionConfig,
@@ -747,6 +762,7 @@ per_tree_fields! {
         blob_file_size: u64,
         enable_blob_garbage_collection: bool,
         blob_garbage_collection_age_cutoff: f64,
+        blob_garbage_collection_force_threshold: f64,
         ttl: Option<std::time::Duration>,
         compaction: CompactionConfig,
         ;
@@ -828,6 +844,12 @@ impl KeyspaceOptions {
             "blob_garbage_collection_age_cutoff",
             "0.0 ..= 1.0",
             self.blob_garbage_collection_age_cutoff,
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.blob_garbage_collection_force_threshold),
+            "blob_garbage_collection_force_threshold",
+            "0.0 ..= 1.0",
+            self.blob_garbage_collection_force_threshold,
         )?;
         check(
             !(self.enable_blob_files
@@ -971,6 +993,8 @@ mod tests {
             edge!(blob_file_size: 1 << 40, (1 << 40) + 1),
             edge!(blob_garbage_collection_age_cutoff: 0.0, -0.01),
             edge!(blob_garbage_collection_age_cutoff: 1.0, f64::NAN),
+            edge!(blob_garbage_collection_force_threshold: 0.0, -0.5),
+            edge!(blob_garbage_collection_force_threshold: 1.0, 1.01),
             edge!(ttl: Some(Duration::from_millis(1)), Some(Duration::ZERO)),
             edge!(ttl: Some(Duration::MAX), Some(Duration::from_micros(999))),
             edge!(compression: zstd(1), zstd(0)),
@@ -1143,6 +1167,7 @@ mod tests {
             blob_compression_type: Compression::Zstd { level: 2 },
             enable_blob_garbage_collection: false,
             blob_garbage_collection_age_cutoff: 0.5,
+            blob_garbage_collection_force_threshold: 0.75,
             merge_operator: Some(Arc::new(crate::U64AddOperator)),
             compaction_filter: None,
             prefix_extractor: Some(Arc::new(crate::FixedPrefix::new(3))),

@@ -54,6 +54,7 @@ const TOP_KEYS: &[&str] = &[
     "blob_compression_type",
     "enable_blob_garbage_collection",
     "blob_garbage_collection_age_cutoff",
+    "blob_garbage_collection_force_threshold",
     "ttl",
     "block_size_per_level",
     "sync_writes",
@@ -438,6 +439,7 @@ struct FileOptions {
     blob_compression_type: Comp,
     enable_blob_garbage_collection: bool,
     blob_garbage_collection_age_cutoff: f64,
+    blob_garbage_collection_force_threshold: f64,
     /// Seconds; 0: none.
     ttl: u64,
     block_size_per_level: Vec<Size>,
@@ -573,6 +575,7 @@ impl Default for FileOptions {
             blob_compression_type: Comp(o.blob_compression_type),
             enable_blob_garbage_collection: o.enable_blob_garbage_collection,
             blob_garbage_collection_age_cutoff: o.blob_garbage_collection_age_cutoff,
+            blob_garbage_collection_force_threshold: o.blob_garbage_collection_force_threshold,
             ttl: ttl_seconds(o.ttl),
             block_size_per_level: o.block_size_per_level.into_iter().map(Size).collect(),
             sync_writes: o.sync_writes,
@@ -617,6 +620,7 @@ impl FileOptions {
             blob_compression_type: self.blob_compression_type.0,
             enable_blob_garbage_collection: self.enable_blob_garbage_collection,
             blob_garbage_collection_age_cutoff: self.blob_garbage_collection_age_cutoff,
+            blob_garbage_collection_force_threshold: self.blob_garbage_collection_force_threshold,
             ttl: (self.ttl > 0).then(|| std::time::Duration::from_secs(self.ttl)),
             compression_per_level: self
                 .compression_per_level
@@ -912,6 +916,11 @@ fn write_options(w: &mut Writer, o: &Options) {
         "blob_garbage_collection_age_cutoff",
         // `{:?}` keeps the decimal point (`1.0`, not `1`): a TOML float.
         &format!("{:?}", o.blob_garbage_collection_age_cutoff),
+    );
+    kv(
+        "Forced GC: the oldest files' garbage fraction that rewrites the tables referencing them (1.0: off).",
+        "blob_garbage_collection_force_threshold",
+        &format!("{:?}", o.blob_garbage_collection_force_threshold),
     );
     kv(
         "Time to live of values, in seconds (0: forever); expired values read as deleted (docs/ttl.md).",

@@ -227,14 +227,18 @@ fn compaction_counts_garbage_and_deletes_dead_blob_files() {
 }
 
 /// Garbage collection moves the live values of the oldest blob files that
-/// hold garbage into new ones, so a file with a little garbage still goes
-/// away; a file without garbage is not copied.
+/// hold enough garbage into new ones, so such a file goes away; a file
+/// without garbage is not copied.
 #[test]
 fn garbage_collection_relocates_live_values_of_old_files() {
     let dir = tempfile::tempdir().unwrap();
+    // A force threshold of 0 lowers the bar to any garbage (by default a
+    // file must be half garbage to be collected); no compaction runs by
+    // itself here (auto compactions off), so none is forced.
     let o = opts()
         .enable_blob_garbage_collection(true)
-        .blob_garbage_collection_age_cutoff(1.0);
+        .blob_garbage_collection_age_cutoff(1.0)
+        .blob_garbage_collection_force_threshold(0.0);
     let db = Db::open(dir.path(), o.clone()).unwrap();
     let mut model = BTreeMap::new();
     for i in (0..100).step_by(2) {
@@ -342,4 +346,61 @@ fn verify_checks_blob_files_and_reads_report_damage() {
     assert!(e.is_corruption() && e.to_string().contains(".blob"), "{e}");
     let e = Db::open_read_only(dir.path(), opts()).unwrap_err();
     assert!(e.is_corruption() && e.to_string().contains(".blob"), "{e}");
+}
+
+/// Forced garbage collection (`blob_garbage_collection_force_threshold`):
+/// random overwrites leave every blob file partly garbage, which ordinary
+/// compactions of a small tree never reach; with a threshold, the tables
+/// referencing the oldest files are rewritten and their live values move,
+/// so the space the blob files take stays bounded. Without it (GC on, no
+/// force) the same workload keeps far more.
+#[test]
+fn forced_garbage_collection_bounds_the_space_of_random_overwrites() {
+    let run = |force: f64| -> (u64, u64, u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Options::default()
+            .write_buffer_size(256 << 10)
+            .enable_blob_files(true)
+            .min_blob_size(1000)
+            .enable_blob_garbage_collection(true)
+            .blob_garbage_collection_age_cutoff(0.25)
+            .blob_garbage_collection_force_threshold(force);
+        o.compaction.level0_file_num_compaction_trigger = 4;
+        let db = Db::open(dir.path(), o.clone()).unwrap();
+        let mut model = BTreeMap::new();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for round in 0..8usize {
+            for _ in 0..300 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let i = (x % 200) as usize;
+                let k = format!("key{i:04}").into_bytes();
+                let v = vec![(i + round) as u8; 3000];
+                db.put(&k, &v).unwrap();
+                model.insert(k, v);
+            }
+            db.flush().unwrap();
+            db.wait_for_compactions().unwrap();
+        }
+        check(&db, &model);
+        assert!(db.verify().unwrap().is_ok());
+        let live: u64 = model.values().map(|v| v.len() as u64).sum();
+        let st = db.stats().blobs;
+        drop(db);
+        // Everything reads the same after a reopen.
+        let db = Db::open(dir.path(), o).unwrap();
+        check(&db, &model);
+        (st.file_bytes, live, st.gc_runs)
+    };
+    let (forced, live, runs) = run(0.5);
+    let (unforced, _, _) = run(1.0);
+    assert!(runs > 0, "no garbage collection ran");
+    // At most about 1 / (1 - 0.5) of the live bytes in the oldest files,
+    // plus the newer files not yet judged.
+    assert!(
+        forced < live * 5 / 2,
+        "forced: {forced} bytes for {live} live"
+    );
+    assert!(forced < unforced, "forced {forced} >= unforced {unforced}");
 }

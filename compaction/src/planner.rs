@@ -7,6 +7,7 @@
 //! [`CompactionConfig`]; no function panics on any state (an inconsistent
 //! state may give a poor job, never a crash).
 
+mod blob_gc;
 mod fifo;
 mod leveled;
 mod periodic;
@@ -38,8 +39,10 @@ pub fn pick(state: &LevelState, config: &CompactionConfig) -> Option<CompactionJ
         CompactionStyle::Tiered => tiered::pick(state, config),
         CompactionStyle::Fifo => return fifo::pick(state, config),
     };
-    // Files past the period come after everything a score asks for.
+    // Files past the period come after everything a score asks for, and
+    // forced blob garbage collection last.
     job.or_else(|| periodic::pick(state, config))
+        .or_else(|| blob_gc::pick(state, config))
 }
 
 /// One step of a manual compaction (see [`manual`]).

@@ -425,6 +425,7 @@ mod tests {
             oldest_snapshot: None,
             now: 0,
             ttl: 0,
+            blob_gc_below: 0,
         };
         s.refresh(&state, &CompactionConfig::default());
         let text = s.to_string();

@@ -60,6 +60,11 @@ pub struct LevelState {
     /// The tree's time to live in seconds (0: none): FIFO deletes files
     /// whose `created_at` is at least this old.
     pub ttl: u64,
+    /// Forced blob garbage collection (0: none): the engine asks for every
+    /// file whose id is below this to be rewritten, because it may
+    /// reference blob files whose live values must move (files written
+    /// since never do). Picked after everything else.
+    pub blob_gc_below: FileId,
 }
 
 impl LevelState {
@@ -131,6 +136,9 @@ pub enum CompactionReason {
     /// FIFO: files whose age is at least the tree's time to live are
     /// deleted.
     FifoTtl,
+    /// Forced blob garbage collection: the file may reference old blob
+    /// files whose live values must move (`LevelState::blob_gc_below`).
+    BlobGc,
 }
 
 /// Input files of one level.

@@ -142,6 +142,7 @@ pub(crate) fn level_state(
         oldest_snapshot,
         now: ages.now,
         ttl: ages.ttl,
+        blob_gc_below: 0,
     }
 }
 
@@ -173,7 +174,65 @@ impl DbInner {
                     .ttl
                     .map_or(0, |t| t.as_secs() + u64::from(t.subsec_nanos() > 0)),
             });
-        level_state(&version, busy, cfg.num_levels, self.oldest_snapshot(), ages)
+        let mut state = level_state(&version, busy, cfg.num_levels, self.oldest_snapshot(), ages);
+        state.blob_gc_below = self.blob_gc_below(tree, &version, &opts);
+        state
+    }
+
+    /// Forced blob garbage collection (`blob_garbage_collection_force_threshold`):
+    /// the file-number mark of the current round (every table numbered
+    /// below it is rewritten), or 0 when no round is due.
+    ///
+    /// A round is due while the garbage of the oldest
+    /// `blob_garbage_collection_age_cutoff` of the blob files is at least
+    /// the threshold of their bytes. It marks the tables that exist when
+    /// it starts: a table written later references none of those files'
+    /// values (a flush references only its memtable's live file, and a
+    /// compaction relocates the values of the oldest files holding
+    /// garbage), so once the marked tables are rewritten the files hold
+    /// only garbage and go. A round that ends with the same oldest files
+    /// still due is not repeated (something else keeps them; a later,
+    /// different set of files starts a new round), so rounds cannot loop.
+    fn blob_gc_below(&self, tree: &Tree, version: &Version, opts: &crate::options::Options) -> u64 {
+        let threshold = opts.blob_garbage_collection_force_threshold;
+        if !opts.enable_blob_files || !opts.enable_blob_garbage_collection || threshold >= 1.0 {
+            return 0;
+        }
+        let files = version.blob_files();
+        let n = (files.len() as f64 * opts.blob_garbage_collection_age_cutoff) as usize;
+        let oldest = || files.iter().take(n).map(|(_, f)| f.meta);
+        let total: u64 = oldest().map(|m| m.blob_bytes).sum();
+        let garbage: u64 = oldest().map(|m| m.garbage_bytes).sum();
+        let mut round = tree.blob_gc.lock();
+        if total == 0 || (garbage as f64) < threshold * total as f64 {
+            round.below = 0;
+            return 0;
+        }
+        let newest_victim = files.keys().take(n).next_back().copied().unwrap_or(0);
+        if round.below != 0 {
+            if version
+                .all_files()
+                .any(|(_, f)| f.meta.number < round.below)
+            {
+                return round.below;
+            }
+            if round.victims == newest_victim {
+                // A whole round left these files due: not again.
+                return 0;
+            }
+        }
+        round.below = self.next_file_number.load(Ordering::Acquire);
+        round.victims = newest_victim;
+        tracing::debug!(
+            db = self.metrics.label.as_str(),
+            keyspace = tree.name.as_str(),
+            blob_files = n,
+            garbage_bytes = garbage,
+            blob_bytes = total,
+            below = round.below,
+            "forced blob garbage collection: rewriting the tables that may reference the oldest blob files"
+        );
+        round.below
     }
 
     /// Starts as many compaction jobs as the planner finds and the job
@@ -816,6 +875,16 @@ struct EngineSink<'a> {
     blobs: Option<&'a JobBlobs>,
 }
 
+/// The smallest fraction of garbage that makes garbage collection move a
+/// blob file's live values (unless `blob_garbage_collection_force_threshold`
+/// is lower). Moving a file's live values costs their bytes and reclaims
+/// its garbage: under random overwrites, collecting files that are half
+/// garbage costs about one byte written per byte reclaimed, and measured
+/// (10K x 100 KB, 3 overwrite rounds) gave write amplification 1.41 and
+/// space amplification 1.51, against 1.54 and 1.43 collecting any file
+/// with garbage (RocksDB's rule; fjall's default bar is a quarter).
+const GC_MIN_GARBAGE: f64 = 0.5;
+
 /// A job's view of the blob files: the version whose blob files its
 /// inputs reference, the references its outputs carry over, and the old
 /// files whose values it rewrites (garbage collection).
@@ -832,9 +901,10 @@ struct JobBlobs {
 impl JobBlobs {
     /// The blob side of a job on `version`: of the oldest
     /// `blob_garbage_collection_age_cutoff` of its blob files, those that
-    /// hold some garbage are collected when garbage collection is on (a
-    /// file without garbage would be copied whole for nothing). `None`
-    /// when the version has no blob file and blob files are off.
+    /// are at least [`GC_MIN_GARBAGE`] garbage (or
+    /// `blob_garbage_collection_force_threshold`, when lower) are
+    /// collected when garbage collection is on. `None` when the version
+    /// has no blob file and blob files are off.
     fn new(version: &Arc<Version>, opts: &crate::options::Options) -> Option<JobBlobs> {
         let files = version.blob_files();
         if files.is_empty() && !opts.enable_blob_files {
@@ -842,10 +912,16 @@ impl JobBlobs {
         }
         let collect = if opts.enable_blob_files && opts.enable_blob_garbage_collection {
             let n = (files.len() as f64 * opts.blob_garbage_collection_age_cutoff) as usize;
+            let bar = opts
+                .blob_garbage_collection_force_threshold
+                .min(GC_MIN_GARBAGE);
             files
                 .iter()
                 .take(n)
-                .filter(|(_, f)| f.meta.garbage_count > 0)
+                .filter(|(_, f)| {
+                    f.meta.garbage_count > 0
+                        && f.meta.garbage_bytes as f64 >= bar * f.meta.blob_bytes as f64
+                })
                 .map(|(n, _)| *n)
                 .collect()
         } else {

@@ -43,6 +43,9 @@ pub(crate) struct Tree {
     /// [`Tree::set_options`]; a flush or compaction uses the options it
     /// started with.
     opts: ArcSwap<Options>,
+    /// The forced blob garbage collection round of this keyspace
+    /// (`DbInner::blob_gc_below`).
+    pub(crate) blob_gc: Mutex<BlobGcRound>,
     /// `opts.write_buffer_size`, read by every write group without
     /// touching `opts`.
     write_buffer_size: AtomicUsize,
@@ -70,6 +73,7 @@ impl Tree {
             sv: ArcSwap::from_pointee(sv),
             stats,
             dropped: AtomicBool::new(false),
+            blob_gc: Mutex::new(BlobGcRound::default()),
         })
     }
 
@@ -242,6 +246,15 @@ impl ActiveMems {
             .map(|op| op.keyspace)
             .find(|&id| self.get(id).is_none())
     }
+}
+
+/// A forced blob garbage collection round (`DbInner::blob_gc_below`).
+#[derive(Debug, Default)]
+pub(crate) struct BlobGcRound {
+    /// Tables numbered below this are rewritten (0: no round).
+    pub(crate) below: u64,
+    /// The newest blob file the round was started for.
+    pub(crate) victims: u64,
 }
 
 /// `opts.ttl` in whole milliseconds, at least 1 (0: none).

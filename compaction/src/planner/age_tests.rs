@@ -26,6 +26,7 @@ fn state(levels: Vec<Vec<FileInfo>>, now: u64, ttl: u64) -> LevelState {
         oldest_snapshot: None,
         now,
         ttl,
+        blob_gc_below: 0,
     }
 }
 
@@ -155,4 +156,53 @@ fn periodic_compaction_of_a_level_0_file_and_in_the_tiered_style() {
     // FIFO never runs periodic compactions.
     let f = fifo(1 << 30).periodic_compaction_seconds(1_000);
     assert_eq!(pick(&state(levels, 2_000, 0), &f), None);
+}
+
+/// Forced blob garbage collection: the files below the engine's mark are
+/// compacted, deepest first, as periodic compaction moves a due file
+/// (in place on the last level, down from a middle level), with reason
+/// `BlobGc`; after everything a score asks for; never in FIFO.
+#[test]
+fn forced_blob_gc_rewrites_the_marked_files() {
+    let levels = vec![
+        Vec::new(),
+        Vec::new(),
+        vec![file(5, 5, 0, 4, 100, 0)],
+        vec![file(7, 1, 0, 9, 1000, 0), file(12, 2, 10, 20, 1000, 0)],
+    ];
+    let cfg = CompactionConfig::default();
+    let mut s = state(levels.clone(), 0, 0);
+    assert_eq!(pick(&s, &cfg), None, "no mark: nothing to do");
+    s.blob_gc_below = 10;
+    let job = pick(&s, &cfg).unwrap();
+    assert_eq!(job.reason, CompactionReason::BlobGc);
+    assert_eq!(
+        (ids(&job), job.output_level, job.trivial_move),
+        (vec![7], 3, false)
+    );
+    // File 12 was written after the mark: never picked. With 7 busy, the
+    // level-2 file goes down (with 7 busy below it: no job).
+    s.levels[3][0].being_compacted = true;
+    assert_eq!(pick(&s, &cfg), None);
+    // Nothing marked is left once the rewritten file has a new id.
+    s.levels[3][0].being_compacted = false;
+    s.levels[3][0].id = 13;
+    s.levels[2][0].id = 14;
+    assert_eq!(pick(&s, &cfg), None);
+    // Tiered: every run is merged into one; FIFO: never.
+    let mut t = state(levels.clone(), 0, 0);
+    t.blob_gc_below = 10;
+    let tiered = CompactionConfig::default().style(CompactionStyle::Tiered);
+    let job = pick(&t, &tiered).unwrap();
+    assert_eq!(job.reason, CompactionReason::BlobGc);
+    assert_eq!(job.input_files().count(), 3);
+    assert_eq!(pick(&t, &fifo(1 << 30)), None);
+    // A score-driven job comes first: level 0 over its trigger.
+    let mut busy_l0 = state(levels, 0, 0);
+    busy_l0.blob_gc_below = 10;
+    busy_l0.levels[0] = (20..25).map(|i| file(i, i, 0, 9, 10, 0)).collect();
+    assert_eq!(
+        pick(&busy_l0, &cfg).unwrap().reason,
+        CompactionReason::L0FileCount
+    );
 }

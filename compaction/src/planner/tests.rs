@@ -46,6 +46,7 @@ impl Tree {
                 oldest_snapshot: None,
                 now: 0,
                 ttl: 0,
+                blob_gc_below: 0,
             },
             pieces: HashMap::new(),
             next_id: 1,
@@ -457,6 +458,7 @@ fn empty_state_picks_nothing() {
         oldest_snapshot: None,
         now: 0,
         ttl: 0,
+        blob_gc_below: 0,
     };
     assert_eq!(pick(&state, &config), None);
     assert_eq!(write_stall(&state, &config, 0), WriteStall::None);

@@ -255,6 +255,7 @@ fn apply_blob_flags(o: &mut Options, flags: &Flags) -> Result<()> {
         compression(flags, "blob_compression_type", &flags.blob_compression_type)?;
     o.enable_blob_garbage_collection = flags.enable_blob_garbage_collection;
     o.blob_garbage_collection_age_cutoff = flags.blob_garbage_collection_age_cutoff;
+    o.blob_garbage_collection_force_threshold = flags.blob_garbage_collection_force_threshold;
     o.validate()
         .map_err(|e| FlagError(format!("blob flags: {e}")))?;
     Ok(())

@@ -193,6 +193,11 @@ pub struct Flags {
     /// rewrite, in [0, 1].
     #[arg(long, default_value_t = 0.25, value_parser = parse_fraction)]
     pub(crate) blob_garbage_collection_age_cutoff: f64,
+    /// Forced blob garbage collection: the garbage fraction of the oldest
+    /// `age_cutoff` blob files that rewrites the tables referencing them,
+    /// in [0, 1] (1: off, RocksDB's default).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_fraction)]
+    pub(crate) blob_garbage_collection_force_threshold: f64,
     /// Accounts of txnbank (fewer accounts: more conflicts).
     #[arg(long, default_value_t = 1000)]
     accounts: u64,
