@@ -39,6 +39,10 @@ use crate::filename::blob_file_name;
 use crate::fs::{FileSystem, RandomAccessFile};
 use crate::options::Compression;
 
+/// Bytes appended between two requests to start writeback (RocksDB's
+/// `bytes_per_sync` default is 0 = off, but its docs suggest 1 MiB).
+const WRITEBACK_BYTES: u64 = 1 << 20;
+
 /// A blob file being appended to by the write path (see the module
 /// documentation).
 pub(crate) struct LiveBlobFile {
@@ -54,6 +58,8 @@ pub(crate) struct LiveBlobFile {
     readable: AtomicU64,
     /// Records were appended since the last [`LiveBlobFile::sync`].
     unsynced: AtomicBool,
+    /// `readable` when writeback was last started.
+    writeback_at: AtomicU64,
     /// The totals once finished.
     finished: Mutex<Option<BlobFileInfo>>,
 }
@@ -90,6 +96,7 @@ impl LiveBlobFile {
             readable: AtomicU64::new(writer.file_size()),
             writer: Mutex::new(Some(writer)),
             unsynced: AtomicBool::new(false),
+            writeback_at: AtomicU64::new(0),
             finished: Mutex::new(None),
         })
     }
@@ -115,11 +122,21 @@ impl LiveBlobFile {
     }
 
     /// Hands the appended records to the OS and makes them readable.
+    /// Every [`WRITEBACK_BYTES`] it also asks the OS to start writing
+    /// them back, so the sync that finishes the file (or a synced write)
+    /// finds most of them on storage already, rather than the whole
+    /// memtable's worth of values to wait for.
     pub(crate) fn publish(&self) -> Result<()> {
         let mut w = self.writer.lock();
         if let Some(w) = w.as_mut() {
-            w.flush()?;
-            self.readable.store(w.file_size(), Ordering::Release);
+            let size = w.file_size();
+            if size - self.writeback_at.load(Ordering::Relaxed) >= WRITEBACK_BYTES {
+                w.start_writeback()?;
+                self.writeback_at.store(size, Ordering::Relaxed);
+            } else {
+                w.flush()?;
+            }
+            self.readable.store(size, Ordering::Release);
         }
         Ok(())
     }

@@ -124,6 +124,12 @@ impl BlobFileWriter {
         self.file.flush()
     }
 
+    /// Hands the records added so far to the OS and asks it to start
+    /// writing them back (a hint: see `WritableFile::start_writeback`).
+    pub(crate) fn start_writeback(&mut self) -> Result<()> {
+        self.file.start_writeback()
+    }
+
     /// Makes the records added so far durable.
     pub(crate) fn sync(&mut self) -> Result<()> {
         self.file.sync_data()

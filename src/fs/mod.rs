@@ -38,6 +38,14 @@ pub trait WritableFile: Send + Sync {
     fn sync_data(&mut self) -> Result<()>;
     /// Bytes appended so far (the file's logical size).
     fn len(&self) -> u64;
+    /// Hands everything appended so far to the operating system and asks
+    /// it to start writing what was appended since the last call back to
+    /// storage, without waiting (Linux's `sync_file_range`; RocksDB's
+    /// `bytes_per_sync`): a later `sync_data` then has less left to wait
+    /// for. A hint: nothing becomes durable. The default only flushes.
+    fn start_writeback(&mut self) -> Result<()> {
+        self.flush()
+    }
     /// Extends the file to at least `len` bytes with a zero-filled (sparse)
     /// tail, without moving where appends go. Appends inside that tail then
     /// leave the file size unchanged, so an `fdatasync` after them need not
