@@ -321,3 +321,131 @@ fn a_live_blob_file_deleted_under_a_catch_up_makes_it_retry() {
     assert_eq!(view.get("big").unwrap(), None);
     assert_eq!(view.get("before").unwrap().as_deref(), Some(&b"0"[..]));
 }
+
+/// `verify` reads back the values WAL records name in live blob files: a
+/// record whose value is not there whole is what recovery takes for the
+/// log's end (a torn tail) offline, and damage in a live database.
+#[test]
+fn verify_checks_the_values_wal_records_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    for i in 0..30 {
+        db.put(key(i), value(i, 0)).unwrap();
+    }
+    let r = db.verify().unwrap();
+    assert!(r.is_ok() && r.torn_tails.is_empty(), "{r:?}");
+    drop(db);
+    let r = Db::verify_dir(dir.path()).unwrap();
+    assert!(r.is_ok() && r.torn_tails.is_empty(), "{r:?}");
+
+    // A value cut short: offline, a torn tail at its record.
+    let live = blob_files(dir.path());
+    assert_eq!(live.len(), 1);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&live[0])
+        .unwrap();
+    f.set_len(20 + 10 * 5024 + 2000).unwrap();
+    drop(f);
+    let r = Db::verify_dir(dir.path()).unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(r.torn_tails.len(), 1, "{r:?}");
+    assert!(r.torn_tails[0].2.contains("blob file"), "{r:?}");
+
+    // Live: the file deleted under an open database is damage, naming
+    // the WAL.
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), opts()).unwrap();
+    for i in 0..30 {
+        db.put(key(i), value(i, 0)).unwrap();
+    }
+    for f in blob_files(dir.path()) {
+        std::fs::remove_file(f).unwrap();
+    }
+    let r = db.verify().unwrap();
+    assert_eq!(r.problems.len(), 1, "{r:?}");
+    let msg = r.problems[0].to_string();
+    assert!(msg.contains(".log") && msg.contains("blob file"), "{msg}");
+    let r = Db::verify_dir(dir.path()).unwrap();
+    assert!(r.live);
+    assert_eq!(r.problems.len(), 1, "{r:?}");
+}
+
+/// A live `verify` beside a writer whose flushes delete live blob files
+/// (every value of the memtable deleted before the flush) reports
+/// nothing: a WAL whose keyspace was flushed since the check read its log
+/// number no longer needs those values.
+#[test]
+fn a_live_verify_beside_flushes_that_delete_live_blob_files_finds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(
+        Db::open(
+            dir.path(),
+            opts()
+                .write_buffer_size(64 << 10)
+                .fs(Arc::new(common::NoSyncFs)),
+        )
+        .unwrap(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (db, stop) = (Arc::clone(&db), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let mut b = WriteBatch::new();
+                b.put(format!("k{}", i % 50), vec![i as u8; 300]);
+                if i.is_multiple_of(2) {
+                    b.delete("big");
+                } else {
+                    b.put("big", vec![i as u8; 3000]);
+                }
+                db.write(b).unwrap();
+            }
+            i
+        })
+    };
+    // Until the writer has flushed (and so deleted live files) often.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut rounds = 0;
+    while db.stats().flush_latency.count() < 40 {
+        assert!(std::time::Instant::now() < deadline, "the writer stalled");
+        let r = db.verify().unwrap();
+        assert!(r.is_ok(), "round {rounds}: {r:?}");
+        let r = Db::verify_dir(dir.path()).unwrap();
+        assert!(r.is_ok(), "round {rounds} (verify_dir): {r:?}");
+        rounds += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(rounds >= 10, "only {rounds} checks ran");
+}
+
+/// Deterministic: a live `verify` has read the log numbers and the WAL
+/// and is about to read a value from a live blob file when a flush, whose
+/// memtable keeps none of that file's values, deletes the file. The WAL
+/// no longer replays into the keyspace: nothing is wrong.
+#[test]
+fn a_live_blob_file_deleted_under_verify_is_no_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let (fs, gate) = GateFs::new(Arc::new(lightning_db::fs::PosixFs));
+    let db = Arc::new(Db::open(dir.path(), opts().fs(fs)).unwrap());
+    db.put("before", "0").unwrap();
+    db.put("big", vec![1u8; 3000]).unwrap();
+    db.delete("big").unwrap();
+    db.put("after", "1").unwrap();
+    gate.arm(GateOp::Open, ".blob");
+    let check = {
+        let db = Arc::clone(&db);
+        std::thread::spawn(move || db.verify())
+    };
+    assert!(gate.wait_holding(std::time::Duration::from_secs(10)));
+    assert_eq!(blob_files(dir.path()).len(), 1);
+    db.flush().unwrap();
+    assert!(blob_files(dir.path()).is_empty());
+    gate.release();
+    let r = check.join().unwrap().unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    assert!(r.wal_batches >= 4, "{r:?}");
+}

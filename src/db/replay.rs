@@ -149,6 +149,21 @@ impl ReplayBlobs {
             missing_is_error,
         }
     }
+    /// A reader for a check of the WALs (`Db::verify`): keyspace `k`
+    /// replays WAL `w` when `w >= log_numbers[k]`.
+    pub(super) fn for_check(log_numbers: HashMap<u32, u64>) -> ReplayBlobs {
+        ReplayBlobs {
+            files: HashMap::new(),
+            log_numbers,
+            missing_is_error: true,
+        }
+    }
+
+    /// Replaces the keyspaces' log numbers with newer ones.
+    pub(super) fn set_log_numbers(&mut self, log_numbers: HashMap<u32, u64>) {
+        self.log_numbers = log_numbers;
+    }
+
     /// Puts back inline the values `batch`'s blob references name (values
     /// written to a live blob file at put time), for the operations of
     /// the keyspaces that replay WAL `wal`; the others are never inserted

@@ -4,19 +4,22 @@
 //! Every live SST is read completely ([`Table::verify`]: every block
 //! checksum, key order, the index separators, the filter and the
 //! properties) and checked against what the manifest says about it; the
-//! manifest and every live WAL are decoded completely. Problems are
+//! manifest and every live WAL are decoded completely, and the values WAL
+//! records name in blob files (written at put time) are read back and
+//! checked, for the keyspaces that replay the WAL. Problems are
 //! collected, not returned one at a time: a damaged file does not stop the
 //! check of the others. Inside one file, checking stops at its first
 //! problem (what follows damage cannot be trusted).
 
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::replay::{BlobReplayError, ReplayBlobs};
 use super::Db;
 use crate::batch::WriteBatch;
 use crate::blob::BlobFile;
@@ -94,7 +97,9 @@ impl Db {
     /// checksum, key order within and across blocks, the index separators,
     /// the filter knows every key, the properties match the blocks and the
     /// manifest's metadata), the manifest (every edit decodes and applies),
-    /// and every live WAL (every record and batch decodes). Reads and
+    /// every live WAL (every record and batch decodes), and every live
+    /// blob file with the references to it, including the values WAL
+    /// records name in blob files still being written. Reads and
     /// writes may go on meanwhile; files are checked as they were when the
     /// call started.
     ///
@@ -118,7 +123,13 @@ impl Db {
         let mut r = IntegrityReport::default();
         // The manifest is appended (and synced) under the versions lock:
         // read under it, it ends at a whole record.
-        let (versions, manifest_number, log_number, manifest) = {
+        let log_numbers = |vs: &crate::version::set::VersionSet| -> HashMap<u32, u64> {
+            vs.keyspaces()
+                .iter()
+                .map(|(id, k)| (*id, k.log_number))
+                .collect()
+        };
+        let (versions, manifest_number, log_number, manifest, wal_replays) = {
             let vs = inner.versions.lock();
             let n = vs.manifest_number();
             let data = read_prefix(fs, &manifest_file_name(dir, n), None);
@@ -127,7 +138,7 @@ impl Db {
                 .values()
                 .map(|k| Arc::clone(&k.version))
                 .collect();
-            (versions, n, vs.min_log_number(), data)
+            (versions, n, vs.min_log_number(), data, log_numbers(&vs))
         };
         match manifest {
             Ok(data) => {
@@ -183,11 +194,20 @@ impl Db {
             .collect();
         logs.sort_unstable();
         let count = logs.len();
+        let live = inner.write.is_some();
+        let mut values = WalValues {
+            fs,
+            dir,
+            reader: ReplayBlobs::for_check(wal_replays),
+            live,
+            refresh: live
+                .then(|| Box::new(|| Some(log_numbers(&inner.versions.lock()))) as Refresh<'_>),
+        };
         for (i, n) in logs.into_iter().enumerate() {
             let path = log_file_name(dir, n);
             let len = if n == live_wal { live_len } else { None };
             match read_prefix(fs, &path, len) {
-                Ok(d) => check_wal(&path, n, d, i + 1 == count, &mut r),
+                Ok(d) => check_wal(&path, n, d, i + 1 == count, &mut values, &mut r),
                 // Deleted as obsolete by a flush since the listing.
                 Err(_) if !fs.exists(&path).unwrap_or(true) => {}
                 Err(e) => {
@@ -330,6 +350,31 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
     blobs.check_files(fs, dir, live, &blob_names, &mut r);
     logs.sort_unstable();
     let count = logs.len();
+    // Without a manifest it is unknown which WAL replays into which
+    // keyspace: no reference is checked.
+    let mut values = WalValues {
+        fs,
+        dir,
+        reader: ReplayBlobs::for_check(state.as_ref().map(log_numbers).unwrap_or_default()),
+        live,
+        refresh: live.then(|| {
+            Box::new(move || {
+                // The writer may be appending to the manifest: read it
+                // again while it reads as damaged.
+                for _ in 0..crate::log::LIVE_WAL_READS {
+                    let state = read_current(fs, dir).ok().and_then(|n| {
+                        let data = read_prefix(fs, &manifest_file_name(dir, n), None).ok()?;
+                        check_manifest(n, dir, data, &mut IntegrityReport::default())
+                    });
+                    if let Some(s) = state {
+                        return Some(log_numbers(&s));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                None
+            }) as Refresh<'_>
+        }),
+    };
     for (i, n) in logs.into_iter().enumerate() {
         let path = log_file_name(dir, n);
         let last = i + 1 == count;
@@ -344,7 +389,7 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
             match read_prefix(fs, &path, None) {
                 Ok(d) => {
                     let mut one = IntegrityReport::default();
-                    check_wal(&path, n, d, last, &mut one);
+                    check_wal(&path, n, d, last, &mut values, &mut one);
                     if one.problems.is_empty() || attempt == attempts {
                         r.merge(one);
                         break;
@@ -362,6 +407,15 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
         }
     }
     Ok(r)
+}
+
+/// Which WAL each keyspace of `state` replays: from its log number on.
+fn log_numbers(state: &RecoveredManifest) -> HashMap<u32, u64> {
+    state
+        .keyspaces
+        .iter()
+        .map(|(id, k)| (*id, k.log_number))
+        .collect()
 }
 
 /// Decodes every edit of manifest `number` and applies it; the recovered
@@ -560,28 +614,97 @@ impl BlobCheck {
 
 /// Decodes every record of WAL `number` as a write batch. A torn tail is a
 /// problem unless this is the last WAL.
-fn check_wal(path: &Path, number: u64, data: Bytes, last: bool, r: &mut IntegrityReport) {
+fn check_wal(
+    path: &Path,
+    number: u64,
+    data: Bytes,
+    last: bool,
+    values: &mut WalValues<'_>,
+    r: &mut IntegrityReport,
+) {
     r.file(data.len() as u64);
     let result = (|| {
         let mut reader = LogReader::new(path.to_path_buf(), data, LogKind::Wal, number)?;
         while let Some(rec) = reader.next_record()? {
-            WriteBatch::from_wal_record(&rec.payload, reader.version())
+            let mut batch = WriteBatch::from_wal_record(&rec.payload, reader.version())
                 .map_err(|e| e.into_error(path, rec.offset))?;
             r.wal_batches += 1;
+            match values.check(number, &mut batch) {
+                Ok(()) => {}
+                Err(BlobReplayError::Missing(e)) => {
+                    return Ok(Some((rec.offset, MISSING_VALUE, Some(e))))
+                }
+                Err(BlobReplayError::Failed(e)) => return Err(e),
+            }
         }
-        Ok(reader.torn_tail())
+        Ok(reader.torn_tail().map(|t| (t.offset, t.reason, None)))
     })();
     match result {
         Ok(None) => {}
-        Ok(Some(t)) if last => r.torn_tails.push((path.to_path_buf(), t.offset, t.reason)),
-        Ok(Some(t)) => r.problems.push(Error::corruption(
+        // The last WAL may end in a torn record (a write in progress, or a
+        // crash's). Offline it may also end at a record whose value its
+        // blob file does not hold whole: recovery ends the log there too,
+        // as after a power loss the unsynced tails of a WAL and of a blob
+        // file survive independently. Live, values reach the OS before
+        // their record: a missing one is damage.
+        Ok(Some((offset, reason, ref missing))) if last && (missing.is_none() || !values.live) => {
+            r.torn_tails.push((path.to_path_buf(), offset, reason))
+        }
+        Ok(Some((offset, _, Some(e)))) => r.problems.push(Error::corruption(
             path,
-            t.offset,
-            format!(
-                "WAL ends in a damaged record ({}) but a newer WAL follows it",
-                t.reason
-            ),
+            offset,
+            format!("a WAL record names a value its blob file does not hold whole: {e}"),
+        )),
+        Ok(Some((offset, reason, None))) => r.problems.push(Error::corruption(
+            path,
+            offset,
+            format!("WAL ends in a damaged record ({reason}) but a newer WAL follows it"),
         )),
         Err(e) => r.problems.push(e),
+    }
+}
+
+/// Reads the keyspaces' log numbers again (`WalValues::refresh`).
+type Refresh<'a> = Box<dyn FnMut() -> Option<HashMap<u32, u64>> + 'a>;
+
+/// The reason given for a WAL record whose blob value is not there whole.
+const MISSING_VALUE: &str = "a record names a value its blob file does not hold whole";
+
+/// How the WAL check reads back the values WAL records name by reference
+/// (values written to a blob file at put time, `super::separate`), as
+/// recovery would: for the keyspaces that replay the WAL only (the
+/// others' references may name files long gone).
+struct WalValues<'a> {
+    fs: &'a dyn FileSystem,
+    dir: &'a Path,
+    reader: ReplayBlobs,
+    /// The database is open for writing meanwhile.
+    live: bool,
+    /// The keyspaces' log numbers now. Live, a flush since they were read
+    /// may have finished the blob file a WAL names and garbage collection
+    /// deleted it: the WAL then no longer replays into that keyspace. A
+    /// missing value is looked up again with newer log numbers before it
+    /// counts as damage.
+    refresh: Option<Refresh<'a>>,
+}
+
+impl WalValues<'_> {
+    /// Reads back and checks every value `batch` (from WAL `wal`) names
+    /// by reference; the error of the first that is not there whole.
+    fn check(
+        &mut self,
+        wal: u64,
+        batch: &mut WriteBatch,
+    ) -> std::result::Result<(), BlobReplayError> {
+        match self.reader.resolve(self.fs, self.dir, wal, batch) {
+            Err(BlobReplayError::Missing(e)) => match self.refresh.as_mut().and_then(|f| f()) {
+                Some(newer) => {
+                    self.reader.set_log_numbers(newer);
+                    self.reader.resolve(self.fs, self.dir, wal, batch)
+                }
+                None => Err(BlobReplayError::Missing(e)),
+            },
+            other => other,
+        }
     }
 }
