@@ -456,22 +456,37 @@ pub struct BlobFileContents {
     pub file_number: u64,
     /// Bytes of the file.
     pub file_size: u64,
-    /// Records the footer counts.
+    /// Records the footer counts (of an unfinished file: the whole, sound
+    /// records read).
     pub blob_count: u64,
-    /// Bytes of records the footer counts.
+    /// Bytes of records the footer counts (of an unfinished file: of the
+    /// whole, sound records read).
     pub blob_bytes: u64,
     /// The records read, in file order (up to the damage, if any).
     pub records: Vec<BlobRecord>,
     /// The first damage met walking the records (`Corruption` with the
     /// offset), or `None` when every record and checksum is sound.
     pub problem: Option<Error>,
+    /// The file ends in a footer. An unfinished file is one the write
+    /// path is still appending to (values are written at put time; the
+    /// flush of their memtable finishes the file), or one a crash left
+    /// behind, which the manifest never names: recovery reads its values
+    /// back through the WAL records that name them, then deletes it.
+    pub finished: bool,
+    /// Of an unfinished file: why the records read stop before the file's
+    /// end (a record cut short or not sound, as a write in progress or a
+    /// crash leaves), with the offset. Not damage: no finished file and no
+    /// synced write depends on those bytes.
+    pub torn_tail: Option<Error>,
 }
 
 /// Reads a blob file (`NNNNNN.blob`, key-value separation): checks its
 /// header and footer (an error when they are damaged), then walks every
 /// record, checking its header, key and value checksums and decompressing
-/// compressed values. Blob files are immutable: this is safe on a database
-/// that is open.
+/// compressed values. A file without a footer is read as unfinished
+/// ([`BlobFileContents::finished`]): its records up to the first that is
+/// not whole and sound. Finished blob files are immutable and unfinished
+/// ones are only appended to: this is safe on a database that is open.
 pub fn read_blob_file(path: impl AsRef<Path>) -> Result<BlobFileContents> {
     let path = path.as_ref();
     let number = path
@@ -488,20 +503,35 @@ pub fn read_blob_file(path: impl AsRef<Path>) -> Result<BlobFileContents> {
                 path.display()
             ))
         })?;
-    let file = crate::blob::BlobFile::open(&PosixFs, parent_dir(path), number)?;
+    let dir = parent_dir(path);
     let mut records = Vec::new();
-    let problem = file
-        .walk(true, |key, rec| {
-            records.push(BlobRecord {
-                offset: rec.offset,
-                key: Bytes::copy_from_slice(key),
-                value_offset: rec.blob.offset,
-                stored_len: rec.blob.stored_len,
-                value_len: rec.blob.value_len,
-            });
-            Ok(())
-        })
-        .err();
+    let mut record = |key: &[u8], rec: &crate::blob::reader::WalkedRecord| {
+        records.push(BlobRecord {
+            offset: rec.offset,
+            key: Bytes::copy_from_slice(key),
+            value_offset: rec.blob.offset,
+            stored_len: rec.blob.stored_len,
+            value_len: rec.blob.value_len,
+        });
+        Ok(())
+    };
+    if !crate::blob::is_finished(&PosixFs, dir, number)? {
+        let walked = crate::blob::walk_unfinished(&PosixFs, dir, number, true, &mut record)?;
+        return Ok(BlobFileContents {
+            file_number: number,
+            file_size: walked.size,
+            blob_count: walked.count,
+            blob_bytes: walked
+                .end
+                .saturating_sub(crate::blob::format::HEADER_LEN as u64),
+            records,
+            problem: None,
+            finished: false,
+            torn_tail: walked.tail,
+        });
+    }
+    let file = crate::blob::BlobFile::open(&PosixFs, dir, number)?;
+    let problem = file.walk(true, &mut record).err();
     let footer = file.footer();
     Ok(BlobFileContents {
         file_number: number,
@@ -510,6 +540,8 @@ pub fn read_blob_file(path: impl AsRef<Path>) -> Result<BlobFileContents> {
         blob_bytes: footer.blob_bytes,
         records,
         problem,
+        finished: true,
+        torn_tail: None,
     })
 }
 

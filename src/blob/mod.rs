@@ -21,14 +21,14 @@
 pub(crate) mod format;
 mod live;
 mod output;
-mod reader;
+pub(crate) mod reader;
 mod tally;
 mod writer;
 
 pub(crate) use format::BlobRef;
 pub(crate) use live::LiveBlobFile;
 pub(crate) use output::BlobOutput;
-pub(crate) use reader::{read_value, BlobFile};
+pub(crate) use reader::{is_finished, read_value, walk_unfinished, BlobFile};
 pub(crate) use tally::{decode_ref, garbage, BlobTally, Garbage};
 pub(crate) use writer::BlobFileInfo;
 #[cfg(test)]

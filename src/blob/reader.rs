@@ -62,17 +62,7 @@ impl BlobFile {
         }
         let mut head = [0u8; HEADER_LEN];
         read_exact(file.as_ref(), &path, 0, &mut head)?;
-        match decode_header(&head) {
-            Ok(_) => {}
-            Err(HeaderError::Corrupt(e)) => return Err(corrupt(e.offset as u64, e.reason)),
-            Err(HeaderError::Version(found)) => {
-                return Err(Error::UnsupportedVersion {
-                    file: path,
-                    found,
-                    supported: super::format::BLOB_FORMAT_VERSION,
-                })
-            }
-        }
+        check_header(&path, &head)?;
         let at = size - FOOTER_LEN as u64;
         let mut foot = [0u8; FOOTER_LEN];
         read_exact(file.as_ref(), &path, at, &mut foot)?;
@@ -123,69 +113,181 @@ impl BlobFile {
     pub(crate) fn walk(
         &self,
         values: bool,
-        mut f: impl FnMut(&[u8], &WalkedRecord) -> Result<()>,
+        f: impl FnMut(&[u8], &WalkedRecord) -> Result<()>,
     ) -> Result<()> {
         let end = self.size - FOOTER_LEN as u64;
-        let mut offset = HEADER_LEN as u64;
-        let mut count = 0u64;
-        let mut head = [0u8; RECORD_HEADER_LEN];
-        let mut key = Vec::new();
-        while offset < end {
-            let corrupt = |at: u64, reason: &str| Error::corruption(&self.path, at, reason);
-            if end - offset < RECORD_HEADER_LEN as u64 {
-                return Err(corrupt(offset, "blob record header runs into the footer"));
-            }
-            read_exact(self.file.as_ref(), &self.path, offset, &mut head)?;
-            let key_len = record_key_len(&head).unwrap_or(u32::MAX) as u64;
-            let key_at = offset + RECORD_HEADER_LEN as u64;
-            if key_len > MAX_KEY_SIZE as u64 || key_len > end - key_at {
-                return Err(corrupt(offset, "blob record key runs past the records"));
-            }
-            key.resize(key_len as usize, 0);
-            read_exact(self.file.as_ref(), &self.path, key_at, &mut key)?;
-            let h = decode_record_header(&head, &key, 0)
-                .map_err(|e| corrupt(offset + e.offset as u64, e.reason))?;
-            let value_at = key_at + key_len;
-            if u64::from(h.stored_len) > end - value_at {
-                return Err(corrupt(offset, "blob record value runs past the records"));
-            }
-            let rec = WalkedRecord {
-                offset,
-                blob: BlobRef {
-                    file_number: self.number,
-                    offset: value_at,
-                    stored_len: h.stored_len,
-                    value_len: h.value_len,
-                    value_checksum: h.value_checksum,
-                },
-                record_len: h.record_len(),
-            };
-            if values {
-                // Checks the value checksum and decompresses it.
-                self.read(&rec.blob)?;
-            } else {
-                let mut stored = vec![0u8; h.stored_len as usize];
-                read_exact(self.file.as_ref(), &self.path, value_at, &mut stored)?;
-                if !checksum_matches(checksum(&stored), h.value_checksum) {
-                    return Err(corrupt(value_at, "blob value checksum mismatch"));
-                }
-            }
-            f(&key, &rec)?;
-            count += 1;
-            offset += h.record_len();
-        }
-        if count != self.footer.blob_count {
+        let walked = walk_records(self.file.as_ref(), &self.path, self.number, end, values, f)?;
+        if walked.count != self.footer.blob_count {
             return Err(Error::corruption(
                 &self.path,
                 end,
                 format!(
-                    "blob file footer says {} records, the file holds {count}",
-                    self.footer.blob_count
+                    "blob file footer says {} records, the file holds {}",
+                    self.footer.blob_count, walked.count
                 ),
             ));
         }
         Ok(())
     }
+}
+
+/// What [`walk_unfinished`] found in a blob file that has no footer.
+#[derive(Debug)]
+pub(crate) struct UnfinishedWalk {
+    /// Bytes of the file when it was read.
+    pub(crate) size: u64,
+    /// Whole, sound records read from the front.
+    pub(crate) count: u64,
+    /// Where the last of them ends.
+    pub(crate) end: u64,
+    /// Why the walk stopped before the file's end (a record cut short or
+    /// not sound): what a write in progress or a crash leaves.
+    pub(crate) tail: Option<Error>,
+}
+
+/// Whether blob file `number` of `dir` has been finished (ends in a
+/// footer's magic). The write path appends to a blob file without a
+/// footer until its memtable is flushed (`super::LiveBlobFile`); a crash
+/// leaves such a file behind, never named by the manifest.
+pub(crate) fn is_finished(fs: &dyn FileSystem, dir: &Path, number: u64) -> Result<bool> {
+    let path = blob_file_name(dir, number);
+    let file = fs.open_random(&path)?;
+    let size = file.size()?;
+    if size < (HEADER_LEN + FOOTER_LEN) as u64 {
+        return Ok(false);
+    }
+    let mut magic = [0u8; 8];
+    read_exact(file.as_ref(), &path, size - 8, &mut magic)?;
+    Ok(&magic == super::format::FOOTER_MAGIC)
+}
+
+/// Walks blob file `number` of `dir`, which has no footer (see
+/// [`is_finished`]), from its header for as long as its records are whole
+/// and sound, calling `f` with each. An unsound header is an error;
+/// anything after the last sound record is reported in
+/// [`UnfinishedWalk::tail`].
+pub(crate) fn walk_unfinished(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    number: u64,
+    values: bool,
+    mut f: impl FnMut(&[u8], &WalkedRecord) -> Result<()>,
+) -> Result<UnfinishedWalk> {
+    let path = blob_file_name(dir, number);
+    let file = fs.open_random(&path)?;
+    let size = file.size()?;
+    if size < HEADER_LEN as u64 {
+        return Ok(UnfinishedWalk {
+            size,
+            count: 0,
+            end: 0,
+            tail: Some(Error::corruption(
+                &path,
+                0,
+                "blob file shorter than its header",
+            )),
+        });
+    }
+    let mut head = [0u8; HEADER_LEN];
+    read_exact(file.as_ref(), &path, 0, &mut head)?;
+    check_header(&path, &head)?;
+    let mut count = 0;
+    let mut end = HEADER_LEN as u64;
+    let walked = walk_records(file.as_ref(), &path, number, size, values, |k, rec| {
+        f(k, rec)?;
+        count += 1;
+        end = rec.offset + rec.record_len;
+        Ok(())
+    });
+    Ok(UnfinishedWalk {
+        size,
+        count,
+        end,
+        tail: walked.err(),
+    })
+}
+
+/// Checks a blob file header: a typed error naming `path` when it is not
+/// one this build reads.
+fn check_header(path: &Path, head: &[u8; HEADER_LEN]) -> Result<()> {
+    match decode_header(head) {
+        Ok(_) => Ok(()),
+        Err(HeaderError::Corrupt(e)) => Err(Error::corruption(path, e.offset as u64, e.reason)),
+        Err(HeaderError::Version(found)) => Err(Error::UnsupportedVersion {
+            file: path.to_path_buf(),
+            found,
+            supported: super::format::BLOB_FORMAT_VERSION,
+        }),
+    }
+}
+
+/// Records walked by [`walk_records`].
+struct Walked {
+    count: u64,
+}
+
+/// Reads the records of blob file `number` (`file` at `path`) from its
+/// header up to `end`, checking each header, key and value checksum, and
+/// calls `f` with each record's key and place; the first record that is
+/// not whole and sound is an error. With `values`, each value is also
+/// decompressed when stored compressed (a full check).
+fn walk_records(
+    file: &dyn RandomAccessFile,
+    path: &Path,
+    number: u64,
+    end: u64,
+    values: bool,
+    mut f: impl FnMut(&[u8], &WalkedRecord) -> Result<()>,
+) -> Result<Walked> {
+    let mut offset = HEADER_LEN as u64;
+    let mut count = 0u64;
+    let mut head = [0u8; RECORD_HEADER_LEN];
+    let mut key = Vec::new();
+    while offset < end {
+        let corrupt = |at: u64, reason: &str| Error::corruption(path, at, reason);
+        if end - offset < RECORD_HEADER_LEN as u64 {
+            return Err(corrupt(offset, "blob record header runs past the records"));
+        }
+        read_exact(file, path, offset, &mut head)?;
+        let key_len = record_key_len(&head).unwrap_or(u32::MAX) as u64;
+        let key_at = offset + RECORD_HEADER_LEN as u64;
+        if key_len > MAX_KEY_SIZE as u64 || key_len > end - key_at {
+            return Err(corrupt(offset, "blob record key runs past the records"));
+        }
+        key.resize(key_len as usize, 0);
+        read_exact(file, path, key_at, &mut key)?;
+        let h = decode_record_header(&head, &key, 0)
+            .map_err(|e| corrupt(offset + e.offset as u64, e.reason))?;
+        let value_at = key_at + key_len;
+        if u64::from(h.stored_len) > end - value_at {
+            return Err(corrupt(offset, "blob record value runs past the records"));
+        }
+        let rec = WalkedRecord {
+            offset,
+            blob: BlobRef {
+                file_number: number,
+                offset: value_at,
+                stored_len: h.stored_len,
+                value_len: h.value_len,
+                value_checksum: h.value_checksum,
+            },
+            record_len: h.record_len(),
+        };
+        if values {
+            // Checks the value checksum and decompresses it.
+            read_value(file, path, number, &rec.blob, end)?;
+        } else {
+            let mut stored = vec![0u8; h.stored_len as usize];
+            read_exact(file, path, value_at, &mut stored)?;
+            if !checksum_matches(checksum(&stored), h.value_checksum) {
+                return Err(corrupt(value_at, "blob value checksum mismatch"));
+            }
+        }
+        f(&key, &rec)?;
+        count += 1;
+        offset += h.record_len();
+    }
+    Ok(Walked { count })
 }
 
 /// The value `r` refers to, read from `file` (blob file `number` at

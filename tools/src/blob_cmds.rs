@@ -18,6 +18,12 @@ struct BlobFileJson {
     records: Vec<BlobRecordJson>,
     ok: bool,
     problem: Option<Problem>,
+    /// The file ends in a footer (`false`: still being written, or left
+    /// by a crash).
+    finished: Option<bool>,
+    /// Of an unfinished file: where and why its whole records stop (a
+    /// write in progress or a crash's; not damage).
+    torn_tail: Option<Problem>,
 }
 
 #[derive(Serialize)]
@@ -33,16 +39,20 @@ struct BlobRecordJson {
 struct BlobBody {
     files: Vec<BlobFileJson>,
     files_ok: u64,
+    files_unfinished: u64,
     files_failed: u64,
 }
 
 /// `--command=blob`: every record of each blob file (key, offset, stored
 /// and value sizes, at most `--limit` per file), with every checksum
-/// checked and every compressed value decompressed.
+/// checked and every compressed value decompressed. A file without a
+/// footer is listed as unfinished (the write path is appending to it, or a
+/// crash left it), up to its first record that is not whole: not a
+/// failure.
 pub fn blob(ctx: &mut Ctx<'_>) -> io::Result<()> {
     let inputs = expand(ctx, "*.blob files", |n| n.ends_with(".blob"));
     let mut files = Vec::new();
-    let (mut ok, mut failed) = (0u64, 0u64);
+    let (mut ok, mut unfinished, mut failed) = (0u64, 0u64, 0u64);
     for input in inputs {
         let path = input.path.clone();
         let mut jf = BlobFileJson {
@@ -54,6 +64,8 @@ pub fn blob(ctx: &mut Ctx<'_>) -> io::Result<()> {
             records: Vec::new(),
             ok: false,
             problem: None,
+            finished: None,
+            torn_tail: None,
         };
         let contents = match read_blob_file(&path) {
             Ok(c) => c,
@@ -74,12 +86,18 @@ pub fn blob(ctx: &mut Ctx<'_>) -> io::Result<()> {
         jf.file_size = Some(contents.file_size);
         jf.blob_count = Some(contents.blob_count);
         jf.blob_bytes = Some(contents.blob_bytes);
+        jf.finished = Some(contents.finished);
         if !ctx.args.json {
             writeln!(
                 ctx.out,
-                "{} (file number {}): {} records, {} of records, {} file",
+                "{} (file number {}){}: {} records, {} of records, {} file",
                 path.display(),
                 contents.file_number,
+                if contents.finished {
+                    ""
+                } else {
+                    ", unfinished"
+                },
                 contents.blob_count,
                 human(contents.blob_bytes),
                 human(contents.file_size)
@@ -114,6 +132,29 @@ pub fn blob(ctx: &mut Ctx<'_>) -> io::Result<()> {
             }
         }
         match &contents.problem {
+            None if !contents.finished => {
+                unfinished += 1;
+                jf.ok = true;
+                jf.torn_tail = contents
+                    .torn_tail
+                    .as_ref()
+                    .map(|e| Problem::from_error(&path, e));
+                if !ctx.args.json {
+                    writeln!(
+                        ctx.out,
+                        "UNFINISHED {} (no footer: being written, or left by a crash; recovery \
+                         reads its values back through the WAL records that name them)",
+                        path.display()
+                    )?;
+                    if let Some(t) = &jf.torn_tail {
+                        writeln!(
+                            ctx.out,
+                            "  whole records end there; after them: {t} (a write in progress \
+                             or a crash's, not damage)"
+                        )?;
+                    }
+                }
+            }
             None => {
                 ok += 1;
                 jf.ok = true;
@@ -144,15 +185,21 @@ pub fn blob(ctx: &mut Ctx<'_>) -> io::Result<()> {
             BlobBody {
                 files,
                 files_ok: ok,
+                files_unfinished: unfinished,
                 files_failed: failed,
             },
         )?;
     } else {
+        let all = ok + unfinished + failed;
+        let unfinished = if unfinished > 0 {
+            format!(", {unfinished} unfinished")
+        } else {
+            String::new()
+        };
         writeln!(
             ctx.out,
-            "{} blob file{} checked: {ok} OK, {failed} failed",
-            ok + failed,
-            if ok + failed == 1 { "" } else { "s" }
+            "{all} blob file{} checked: {ok} OK{unfinished}, {failed} failed",
+            if all == 1 { "" } else { "s" }
         )?;
     }
     Ok(())

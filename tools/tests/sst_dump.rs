@@ -856,6 +856,58 @@ fn blob_command_lists_and_checks_blob_files() {
     assert!(out.contains(&format!("{value_at}")), "{out}");
 }
 
+/// A blob file the write path is still appending to (values are written
+/// at put time) has no footer: `--command=blob` lists it as unfinished,
+/// with its whole records, on a live database and after a crash that cut
+/// a record short, and it is not a failure.
+#[test]
+fn blob_command_lists_unfinished_files() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("db");
+    let o = lightning_db::Options::default()
+        .enable_blob_files(true)
+        .min_blob_size(100);
+    let db = lightning_db::Db::open(&dir, o).unwrap();
+    for i in 0..12u32 {
+        db.put(format!("key{i:02}"), vec![b'a' + i as u8; 500])
+            .unwrap();
+    }
+    // Live: the memtable's blob file is being written.
+    let o = run(&["-f", s(&dir), "-c", "blob"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains(", unfinished: 12 records"), "{out}");
+    assert!(out.contains("UNFINISHED"), "{out}");
+    assert!(
+        out.contains("1 blob file checked: 0 OK, 1 unfinished, 0 failed"),
+        "{out}"
+    );
+    drop(db);
+    // A crash cut the last record short.
+    let blob = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "blob"))
+        .unwrap();
+    let len = std::fs::metadata(&blob).unwrap().len();
+    let f = std::fs::OpenOptions::new().write(true).open(&blob).unwrap();
+    f.set_len(len - 100).unwrap();
+    drop(f);
+    let v = json(&run(&["-f", s(&blob), "-c", "blob", "--json"]));
+    let f = &v["files"][0];
+    assert_eq!(f["finished"], false);
+    assert_eq!(f["blob_count"], 11);
+    assert_eq!(f["records"].as_array().unwrap().len(), 11);
+    assert_eq!(f["ok"], true);
+    let tail_at = f["records"][10]["value_offset"].as_u64().unwrap() + 500;
+    assert_eq!(f["torn_tail"]["offset"], tail_at);
+    assert_eq!(v["files_unfinished"], 1);
+    assert_eq!(v["files_failed"], 0);
+    let o = run(&["-f", s(&blob), "-c", "blob"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("not damage"), "{}", stdout(&o));
+}
+
 /// A keyspace with a TTL stores timed values: `scan` shows each with its
 /// user value and write time.
 #[test]
