@@ -257,23 +257,32 @@ pub(crate) fn verify_dir_with(fs: &dyn FileSystem, dir: &Path) -> Result<Integri
         ..IntegrityReport::default()
     };
     r.file(fs.file_size(&current_file_name(dir)).unwrap_or(0));
-    let state = match read_current(fs, dir) {
-        Ok(n) => {
-            let path = manifest_file_name(dir, n);
-            match read_prefix(fs, &path, None) {
-                Ok(data) => check_manifest(n, dir, data, &mut r),
-                Err(e) => {
-                    r.file(0);
-                    r.problems.push(e);
-                    None
+    // Live, the writer may start a new manifest and delete the one
+    // `CURRENT` named between the two reads: read `CURRENT` again then.
+    let attempts = if live { crate::log::LIVE_WAL_READS } else { 1 };
+    let mut state = None;
+    for attempt in 1..=attempts {
+        match read_current(fs, dir) {
+            Ok(n) => {
+                let path = manifest_file_name(dir, n);
+                match read_prefix(fs, &path, None) {
+                    Ok(data) => state = check_manifest(n, dir, data, &mut r),
+                    Err(e)
+                        if attempt < attempts
+                            && e.io_kind() == Some(std::io::ErrorKind::NotFound) =>
+                    {
+                        continue
+                    }
+                    Err(e) => {
+                        r.file(0);
+                        r.problems.push(e);
+                    }
                 }
             }
+            Err(e) => r.problems.push(e),
         }
-        Err(e) => {
-            r.problems.push(e);
-            None
-        }
-    };
+        break;
+    }
 
     if live {
         // Files the manifest names were created before it named them; list
@@ -567,6 +576,20 @@ impl BlobCheck {
         };
         for (number, meta) in files {
             let path = blob_file_name(dir, number);
+            if meta.is_none() && !crate::blob::is_finished(fs, dir, number).unwrap_or(true) {
+                // Without a manifest: a file the write path is appending
+                // to, or that a crash left. No manifest names it; the WAL
+                // check reads the values its records name.
+                match crate::blob::walk_unfinished(fs, dir, number, false, |_, _| Ok(())) {
+                    Ok(w) => r.file(w.size),
+                    Err(_) if live && !fs.exists(&path).unwrap_or(true) => {}
+                    Err(e) => {
+                        r.file(0);
+                        r.problems.push(e);
+                    }
+                }
+                continue;
+            }
             let file = match BlobFile::open(fs, dir, number) {
                 Ok(f) => f,
                 Err(_) if live && !fs.exists(&path).unwrap_or(true) => continue,
