@@ -78,6 +78,17 @@ pub trait RandomAccessFile: Send + Sync {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize>;
     /// The file's size now (it may change while another handle writes it).
     fn size(&self) -> Result<u64>;
+    /// Reads up to `len` bytes at `offset` into a new buffer, fewer only
+    /// at the end of the file. An implementation may read into the
+    /// buffer's memory without zero-filling it first (a large value's
+    /// read then touches its bytes once, not twice); the default
+    /// zero-fills and calls [`read_at`](Self::read_at).
+    fn read_vec_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        let n = self.read_at(offset, &mut buf)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
 }
 
 /// A [`RandomAccessFile`] over bytes read once: what

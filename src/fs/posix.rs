@@ -137,6 +137,49 @@ impl RandomAccessFile for PosixRandom {
         Ok(done)
     }
 
+    #[cfg(unix)]
+    fn read_vec_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        use std::os::fd::AsRawFd;
+        let mut buf: Vec<u8> = Vec::with_capacity(len);
+        let mut done = 0usize;
+        while done < len {
+            let at = offset
+                .checked_add(done as u64)
+                .and_then(|a| libc::off_t::try_from(a).ok())
+                .ok_or_else(|| {
+                    Error::io(
+                        &self.path,
+                        std::io::Error::new(std::io::ErrorKind::InvalidInput, "offset too large"),
+                    )
+                })?;
+            // SAFETY: the destination is the buffer's spare capacity
+            // `done..len` (allocated above, `len` bytes); `pread` writes at
+            // most `len - done` bytes there, and only the bytes it reports
+            // written are counted in `done`, which bounds `set_len` below.
+            let n = unsafe {
+                libc::pread(
+                    self.file.as_raw_fd(),
+                    buf.as_mut_ptr().add(done).cast(),
+                    len - done,
+                    at,
+                )
+            };
+            match n {
+                0 => break,
+                n if n > 0 => done += n as usize,
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(Error::io(&self.path, e));
+                    }
+                }
+            }
+        }
+        // SAFETY: `pread` initialized the first `done` bytes (see above).
+        unsafe { buf.set_len(done) };
+        Ok(buf)
+    }
+
     fn size(&self) -> Result<u64> {
         Ok(self
             .file
@@ -325,6 +368,33 @@ mod tests {
     /// Writeback requests are hints: the file holds exactly what was
     /// appended, in order, whether they come between appends or not, and
     /// whatever is buffered is handed to the OS by the request.
+    /// `read_vec_at` reads what `read_at` reads, whole or cut at the
+    /// file's end, at any offset and length.
+    #[test]
+    fn read_vec_at_reads_what_read_at_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 31 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let f = PosixFs.open_random(&path).unwrap();
+        for (offset, len) in [
+            (0u64, 0usize),
+            (0, 1),
+            (7, 100_000),
+            (299_999, 1),
+            (299_990, 100),
+            (300_000, 10),
+            (400_000, 10),
+            (12_345, 250_000),
+        ] {
+            let got = f.read_vec_at(offset, len).unwrap();
+            let mut want = vec![0u8; len];
+            let n = f.read_at(offset, &mut want).unwrap();
+            want.truncate(n);
+            assert_eq!(got, want, "offset {offset}, len {len}");
+        }
+    }
+
     #[test]
     fn writeback_requests_leave_the_contents_alone() {
         let dir = tempfile::tempdir().unwrap();
