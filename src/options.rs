@@ -186,7 +186,9 @@ pub struct Options {
     pub enable_blob_garbage_collection: bool,
     /// The oldest fraction of the blob files whose values compaction
     /// rewrites when garbage collection is on (default 0.25); of those,
-    /// only files that hold some garbage are rewritten.
+    /// only files at least half garbage (or
+    /// `blob_garbage_collection_force_threshold`, when lower) are
+    /// rewritten.
     pub blob_garbage_collection_age_cutoff: f64,
     /// Forced garbage collection (RocksDB's name and default, 1.0: off):
     /// when the garbage of the oldest `blob_garbage_collection_age_cutoff`

@@ -912,7 +912,7 @@ fn write_options(w: &mut Writer, o: &Options) {
         &o.enable_blob_garbage_collection,
     );
     kv(
-        "The oldest fraction of blob files garbage collection drains, those with garbage (0.0 ..= 1.0).",
+        "The oldest fraction of blob files garbage collection drains, those half garbage (0.0 ..= 1.0).",
         "blob_garbage_collection_age_cutoff",
         // `{:?}` keeps the decimal point (`1.0`, not `1`): a TOML float.
         &format!("{:?}", o.blob_garbage_collection_age_cutoff),

@@ -27,6 +27,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -60,6 +61,8 @@ pub(crate) struct LiveBlobFile {
     unsynced: AtomicBool,
     /// `readable` when writeback was last started.
     writeback_at: AtomicU64,
+    /// The database's count of bytes read from blob files.
+    bytes_read: Arc<AtomicU64>,
     /// The totals once finished.
     finished: Mutex<Option<BlobFileInfo>>,
 }
@@ -82,6 +85,7 @@ impl LiveBlobFile {
         dir: &Path,
         number: u64,
         compression: Compression,
+        bytes_read: Arc<AtomicU64>,
     ) -> Result<LiveBlobFile> {
         let mut writer = BlobFileWriter::create(fs, dir, number, compression)?;
         writer.flush()?;
@@ -97,6 +101,7 @@ impl LiveBlobFile {
             writer: Mutex::new(Some(writer)),
             unsynced: AtomicBool::new(false),
             writeback_at: AtomicU64::new(0),
+            bytes_read,
             finished: Mutex::new(None),
         })
     }
@@ -180,7 +185,10 @@ impl LiveBlobFile {
     /// The value `r` refers to (checksummed).
     pub(crate) fn read(&self, r: &BlobRef) -> Result<Bytes> {
         let end = self.readable.load(Ordering::Acquire);
-        read_value(self.reader.as_ref(), &self.path, self.number, r, end)
+        let v = read_value(self.reader.as_ref(), &self.path, self.number, r, end)?;
+        self.bytes_read
+            .fetch_add(u64::from(r.stored_len), Ordering::Relaxed);
+        Ok(v)
     }
 
     /// Bytes readable now: a prefix of whole records (a checkpoint copies
@@ -206,7 +214,8 @@ mod tests {
         let fs = MemFs::new();
         let dir = Path::new("/db");
         fs.create_dir_all(dir).unwrap();
-        let f = LiveBlobFile::create(&fs, dir, 9, Compression::None).unwrap();
+        let read = Arc::new(AtomicU64::new(0));
+        let f = LiveBlobFile::create(&fs, dir, 9, Compression::None, Arc::clone(&read)).unwrap();
         let a = f.append(b"a", &[1u8; 5000]).unwrap();
         // Not handed to the OS yet: out of the readable records.
         assert!(f.read(&a).unwrap_err().is_corruption());
@@ -216,6 +225,8 @@ mod tests {
         f.publish().unwrap();
         f.sync().unwrap();
         assert_eq!(&f.read(&b).unwrap()[..], &[2u8; 7000][..]);
+        // Reads that returned a value are counted, the refused one not.
+        assert_eq!(read.load(Ordering::Relaxed), 12_000);
         let info = f.finish().unwrap();
         assert_eq!(info.blob_count, 2);
         assert_eq!(f.finish().unwrap(), info);

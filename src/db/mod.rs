@@ -125,6 +125,9 @@ pub(crate) struct DbInner {
     /// reads see exactly the writes up to it.
     visible_seq: AtomicU64,
     next_file_number: AtomicU64,
+    /// Bytes of values read from blob files, finished or live (shared with
+    /// the version set's table opener).
+    blob_bytes_read: Arc<AtomicU64>,
     /// Checkpoints being made: while any is, obsolete WALs are kept
     /// (`checkpoint.rs`).
     checkpoints: std::sync::atomic::AtomicUsize,

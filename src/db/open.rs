@@ -620,6 +620,7 @@ fn new_inner(
         dropped_keyspaces: Mutex::new(BTreeMap::new()),
         visible_seq: AtomicU64::new(last_seq),
         next_file_number: AtomicU64::new(next_file),
+        blob_bytes_read: versions.blob_bytes_read_counter(),
         checkpoints: std::sync::atomic::AtomicUsize::new(0),
         ttl_seen: std::sync::atomic::AtomicBool::new(ttl_seen),
         write,

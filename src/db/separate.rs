@@ -14,6 +14,7 @@
 //! the log (`super::open`).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use super::tree::ActiveMems;
 use super::wal::Wal;
@@ -61,7 +62,13 @@ impl DbInner {
                     file = n,
                     "starting a live blob file"
                 );
-                LiveBlobFile::create(self.fs.as_ref(), &self.dir, n, compression)
+                LiveBlobFile::create(
+                    self.fs.as_ref(),
+                    &self.dir,
+                    n,
+                    compression,
+                    Arc::clone(&self.blob_bytes_read),
+                )
             })?;
             wal.note_blob(blob);
             let r = blob.append(op.key, op.value)?;

@@ -325,6 +325,12 @@ impl VersionSet {
         &self.keyspaces
     }
 
+    /// The count behind [`VersionSet::blob_bytes_read`], shared with the
+    /// live blob files of the memtables.
+    pub(crate) fn blob_bytes_read_counter(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        Arc::clone(&self.opener.blob_bytes_read)
+    }
+
     /// Bytes of values read from blob files since open.
     pub(crate) fn blob_bytes_read(&self) -> u64 {
         self.opener
