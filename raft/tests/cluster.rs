@@ -1,0 +1,306 @@
+//! A 3-node cluster in one process (the network is a map of the nodes'
+//! `Raft` handles): writes through the leader while the leader, then a
+//! follower, is killed and restarted from its Lightning DB directory. No
+//! acknowledged write may be lost, every node ends with the same map, and
+//! a node that was down while the others purged their logs catches up
+//! through a snapshot (an SST ingested into its map).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lightning_raft::{NodeId, Request, StateMachineStore, TypeConfig};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
+
+/// The running nodes, by id: what the network reaches.
+#[derive(Clone, Default)]
+struct Router(Arc<Mutex<HashMap<NodeId, Raft<TypeConfig>>>>);
+
+impl Router {
+    fn get(&self, id: NodeId) -> Option<Raft<TypeConfig>> {
+        self.0.lock().unwrap().get(&id).cloned()
+    }
+}
+
+struct Net {
+    router: Router,
+    target: NodeId,
+}
+
+/// What a call to a node that is down gets.
+fn down<E: std::error::Error>(target: NodeId) -> RPCError<NodeId, BasicNode, E> {
+    let e = std::io::Error::new(
+        std::io::ErrorKind::ConnectionRefused,
+        format!("node {target} is down"),
+    );
+    RPCError::Network(NetworkError::new(&e))
+}
+
+impl RaftNetwork<TypeConfig> for Net {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let raft = self
+            .router
+            .get(self.target)
+            .ok_or_else(|| down(self.target))?;
+        raft.append_entries(rpc)
+            .await
+            .map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        _option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<NodeId>,
+        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
+    > {
+        let raft = self
+            .router
+            .get(self.target)
+            .ok_or_else(|| down(self.target))?;
+        raft.install_snapshot(rpc)
+            .await
+            .map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        _option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        let raft = self
+            .router
+            .get(self.target)
+            .ok_or_else(|| down(self.target))?;
+        raft.vote(rpc)
+            .await
+            .map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Router {
+    type Network = Net;
+    async fn new_client(&mut self, target: NodeId, _node: &BasicNode) -> Net {
+        Net {
+            router: self.clone(),
+            target,
+        }
+    }
+}
+
+struct Node {
+    raft: Raft<TypeConfig>,
+    sm: StateMachineStore,
+}
+
+struct Cluster {
+    router: Router,
+    config: Arc<Config>,
+    dirs: BTreeMap<NodeId, PathBuf>,
+    nodes: BTreeMap<NodeId, Node>,
+    _tmp: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn new(ids: &[NodeId]) -> Cluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = Config {
+            heartbeat_interval: 50,
+            election_timeout_min: 300,
+            election_timeout_max: 600,
+            // Small, so that logs are purged and a node that was down
+            // needs a snapshot.
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(100),
+            max_in_snapshot_log_to_keep: 20,
+            purge_batch_size: 1,
+            ..Default::default()
+        };
+        let mut c = Cluster {
+            router: Router::default(),
+            config: Arc::new(config.validate().unwrap()),
+            dirs: ids
+                .iter()
+                .map(|&id| (id, tmp.path().join(format!("node{id}"))))
+                .collect(),
+            nodes: BTreeMap::new(),
+            _tmp: tmp,
+        };
+        for &id in ids {
+            c.start(id).await;
+        }
+        c
+    }
+
+    /// Starts node `id` on its directory (as left by a previous run).
+    async fn start(&mut self, id: NodeId) {
+        // The previous run's database may still be closing.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (log, sm) = loop {
+            match lightning_raft::open(&self.dirs[&id]) {
+                Ok(s) => break s,
+                Err(lightning_db::Error::Locked(_)) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(e) => panic!("node {id}: {e}"),
+            }
+        };
+        let raft = Raft::new(
+            id,
+            Arc::clone(&self.config),
+            self.router.clone(),
+            log,
+            sm.clone(),
+        )
+        .await
+        .unwrap();
+        self.router.0.lock().unwrap().insert(id, raft.clone());
+        self.nodes.insert(id, Node { raft, sm });
+    }
+
+    /// Stops node `id` at once: unreachable, its Raft shut down, its
+    /// database closed.
+    async fn kill(&mut self, id: NodeId) {
+        self.router.0.lock().unwrap().remove(&id);
+        let node = self.nodes.remove(&id).unwrap();
+        node.raft.shutdown().await.unwrap();
+    }
+
+    async fn leader(&self) -> NodeId {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            for (id, n) in &self.nodes {
+                let m = n.raft.metrics().borrow().clone();
+                if m.state == ServerState::Leader && m.current_leader == Some(*id) {
+                    return *id;
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader elected");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Writes `key = value` through the leader, retrying on another
+    /// leader until it is acknowledged.
+    async fn write(&self, key: &str, value: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let leader = self.leader().await;
+            let req = Request::Set {
+                key: key.as_bytes().to_vec(),
+                value: value.as_bytes().to_vec(),
+            };
+            match self.nodes[&leader].raft.client_write(req).await {
+                Ok(_) => return,
+                Err(e) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "write of {key} never acknowledged: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
+    /// Waits until every running node has applied what the leader has.
+    async fn settle(&self) {
+        let leader = self.leader().await;
+        let want = self.nodes[&leader].raft.metrics().borrow().last_log_index;
+        for (id, n) in &self.nodes {
+            n.raft
+                .wait(Some(Duration::from_secs(30)))
+                .applied_index_at_least(want, "settle")
+                .await
+                .unwrap_or_else(|e| panic!("node {id} did not catch up: {e}"));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_survives_killing_its_leader_then_a_follower() {
+    let mut c = Cluster::new(&[1, 2, 3]).await;
+    let members: BTreeMap<NodeId, BasicNode> = [1, 2, 3]
+        .iter()
+        .map(|&id| (id, BasicNode::default()))
+        .collect();
+    c.nodes[&1].raft.initialize(members).await.unwrap();
+    let mut acked: BTreeMap<String, String> = BTreeMap::new();
+    let mut n = 0u32;
+    let mut write_some = |count: u32| {
+        let start = n;
+        n += count;
+        start..n
+    };
+    for i in write_some(150) {
+        let (k, v) = (format!("k{:03}", i % 97), format!("v{i}"));
+        c.write(&k, &v).await;
+        acked.insert(k, v);
+    }
+    // The leader dies; the others elect one and go on.
+    let first = c.leader().await;
+    let behind = c.nodes[&first]
+        .raft
+        .metrics()
+        .borrow()
+        .last_log_index
+        .unwrap();
+    c.kill(first).await;
+    for i in write_some(250) {
+        let (k, v) = (format!("k{:03}", i % 97), format!("v{i}"));
+        c.write(&k, &v).await;
+        acked.insert(k, v);
+    }
+    // It comes back behind purged logs: only a snapshot can bring it up
+    // to date.
+    let leader = c.leader().await;
+    let purged = c.nodes[&leader].raft.metrics().borrow().purged;
+    assert!(
+        purged.is_some_and(|p| p.index > behind),
+        "the leader kept the logs node {first} lacks ({purged:?}, it has up to {behind})"
+    );
+    c.start(first).await;
+    c.settle().await;
+    let m = c.nodes[&first].raft.metrics().borrow().clone();
+    assert!(
+        m.snapshot.is_some(),
+        "node {first} caught up without a snapshot: {m:?}"
+    );
+    // A follower dies and comes back.
+    let leader = c.leader().await;
+    let follower = *c.nodes.keys().find(|&&id| id != leader).unwrap();
+    c.kill(follower).await;
+    for i in write_some(100) {
+        let (k, v) = (format!("k{:03}", i % 97), format!("v{i}"));
+        c.write(&k, &v).await;
+        acked.insert(k, v);
+    }
+    c.start(follower).await;
+    c.settle().await;
+    // Every node holds exactly the acknowledged map.
+    let ids: BTreeSet<NodeId> = c.nodes.keys().copied().collect();
+    assert_eq!(ids.len(), 3);
+    for (id, node) in &c.nodes {
+        for (k, v) in &acked {
+            assert_eq!(
+                node.sm.get(k).unwrap().as_deref(),
+                Some(v.as_bytes()),
+                "node {id}, key {k}"
+            );
+        }
+    }
+    for id in ids {
+        c.kill(id).await;
+    }
+}
