@@ -19,13 +19,27 @@ use openraft::raft::{
 };
 use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
 
-/// The running nodes, by id: what the network reaches.
+mod checker;
+
+/// The running nodes, by id: what the network (and a client) reaches.
 #[derive(Clone, Default)]
-struct Router(Arc<Mutex<HashMap<NodeId, Raft<TypeConfig>>>>);
+struct Router(Arc<Mutex<HashMap<NodeId, Node>>>);
 
 impl Router {
     fn get(&self, id: NodeId) -> Option<Raft<TypeConfig>> {
-        self.0.lock().unwrap().get(&id).cloned()
+        self.0.lock().unwrap().get(&id).map(|n| n.raft.clone())
+    }
+
+    /// The node that is leader now, as its own metrics say.
+    fn leader(&self) -> Option<Node> {
+        let nodes = self.0.lock().unwrap();
+        nodes
+            .iter()
+            .find(|(id, n)| {
+                let m = n.raft.metrics().borrow().clone();
+                m.state == ServerState::Leader && m.current_leader == Some(**id)
+            })
+            .map(|(_, n)| n.clone())
     }
 }
 
@@ -100,6 +114,7 @@ impl RaftNetworkFactory<TypeConfig> for Router {
     }
 }
 
+#[derive(Clone)]
 struct Node {
     raft: Raft<TypeConfig>,
     sm: StateMachineStore,
@@ -165,8 +180,9 @@ impl Cluster {
         )
         .await
         .unwrap();
-        self.router.0.lock().unwrap().insert(id, raft.clone());
-        self.nodes.insert(id, Node { raft, sm });
+        let node = Node { raft, sm };
+        self.router.0.lock().unwrap().insert(id, node.clone());
+        self.nodes.insert(id, node);
     }
 
     /// Stops node `id` at once: unreachable, its Raft shut down, its
@@ -301,6 +317,127 @@ async fn a_cluster_survives_killing_its_leader_then_a_follower() {
         }
     }
     for id in ids {
+        c.kill(id).await;
+    }
+}
+
+/// What one client does until `stop`: random writes (unique values) and
+/// linearizable reads (`ensure_linearizable` on the leader, then its map)
+/// of a few keys, each recorded with when it was called and returned. A
+/// write whose outcome is unknown (the leader died under it) is recorded
+/// without a return; a request refused before anything was proposed (not
+/// the leader) is not recorded.
+async fn client(
+    router: Router,
+    id: u32,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    epoch: Instant,
+) -> Vec<checker::Op> {
+    use checker::{Kind, Op};
+    let now = || epoch.elapsed().as_nanos() as u64;
+    let mut history = Vec::new();
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(id);
+    let mut done = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // Paced, so that each key's history stays small enough to search.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let key = format!("key{}", rng % 16);
+        let Some(node) = router.leader() else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        done += 1;
+        if rng % 3 == 0 {
+            let value = format!("c{id}-{done}");
+            let call = now();
+            let req = Request::Set {
+                key: key.clone().into_bytes(),
+                value: value.clone().into_bytes(),
+            };
+            let ret = match node.raft.client_write(req).await {
+                Ok(_) => Some(now()),
+                Err(e) if e.forward_to_leader::<BasicNode>().is_some() => continue,
+                Err(_) => None,
+            };
+            history.push(Op {
+                key,
+                kind: Kind::Write(value),
+                call,
+                ret,
+            });
+        } else {
+            let call = now();
+            if node.raft.ensure_linearizable().await.is_err() {
+                continue;
+            }
+            let Ok(v) = node.sm.get(&key) else { continue };
+            let ret = now();
+            history.push(Op {
+                key,
+                kind: Kind::Read(v.map(|v| String::from_utf8(v).unwrap())),
+                call,
+                ret: Some(ret),
+            });
+        }
+    }
+    history
+}
+
+/// Concurrent clients write and read a few keys while the leader, then a
+/// follower, is killed and restarted: the history of every client's
+/// operations is linearizable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_see_a_linearizable_map_through_kills() {
+    let mut c = Cluster::new(&[1, 2, 3]).await;
+    let members: BTreeMap<NodeId, BasicNode> = [1, 2, 3]
+        .iter()
+        .map(|&id| (id, BasicNode::default()))
+        .collect();
+    c.nodes[&1].raft.initialize(members).await.unwrap();
+    c.leader().await;
+    let epoch = Instant::now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..6)
+        .map(|id| tokio::spawn(client(c.router.clone(), id, Arc::clone(&stop), epoch)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let leader = c.leader().await;
+    c.kill(leader).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    c.start(leader).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let leader = c.leader().await;
+    let follower = *c.nodes.keys().find(|&&id| id != leader).unwrap();
+    c.kill(follower).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    c.start(follower).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut history = Vec::new();
+    for h in clients {
+        history.extend(h.await.unwrap());
+    }
+    let unknown = history.iter().filter(|o| o.ret.is_none()).count();
+    let reads = history
+        .iter()
+        .filter(|o| matches!(o.kind, checker::Kind::Read(_)))
+        .count();
+    assert!(
+        reads > 100 && history.len() - reads > 50,
+        "{} ops",
+        history.len()
+    );
+    if let Err(e) = checker::check(&history) {
+        panic!("{e}");
+    }
+    eprintln!(
+        "{} operations ({reads} reads, {unknown} of unknown outcome) linearizable",
+        history.len()
+    );
+    for id in c.nodes.keys().copied().collect::<Vec<_>>() {
         c.kill(id).await;
     }
 }
