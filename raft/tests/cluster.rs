@@ -350,7 +350,7 @@ async fn client(
             continue;
         };
         done += 1;
-        if rng % 3 == 0 {
+        if rng.is_multiple_of(3) {
             let value = format!("c{id}-{done}");
             let call = now();
             let req = Request::Set {

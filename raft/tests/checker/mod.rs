@@ -67,11 +67,11 @@ fn register_linearizable(ops: &[&Op]) -> bool {
             .map(ret)
             .min()
             .unwrap_or(u64::MAX);
-        for i in 0..n {
-            if done & (1 << i) != 0 || ops[i].call > horizon {
+        for (i, op) in ops.iter().enumerate() {
+            if done & (1 << i) != 0 || op.call > horizon {
                 continue;
             }
-            let next = match &ops[i].kind {
+            let next = match &op.kind {
                 Kind::Write(v) => Some(Some(v.clone())),
                 Kind::Read(seen_value) => (*seen_value == value).then(|| value.clone()),
             };
