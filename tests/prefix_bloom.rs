@@ -154,23 +154,31 @@ fn memtable_prefixes_never_hide_an_acknowledged_write() {
         assert_eq!(db.prefix(format!("q{i:04}")).count(), 1, "key {i}");
     }
     let acked = Arc::new(AtomicU64::new(0));
+    let checked = Arc::new(AtomicU64::new(0));
     let writer = {
-        let (db, acked) = (Arc::clone(&db), Arc::clone(&acked));
+        let (db, acked, checked) = (Arc::clone(&db), Arc::clone(&acked), Arc::clone(&checked));
         std::thread::spawn(move || {
             for i in 1..=3000u64 {
                 db.put(format!("w{i:04}/a"), "v").unwrap();
                 acked.store(i, Ordering::Release);
+                // Every 100 writes, until the reader has checked once more:
+                // on a loaded machine it would otherwise never run while
+                // the writes go on (CI saw no check at all).
+                if i % 100 == 0 && i < 3000 {
+                    while checked.load(Ordering::Acquire) < i / 100 {
+                        std::thread::yield_now();
+                    }
+                }
             }
         })
     };
-    let mut checked = 0;
     while acked.load(Ordering::Acquire) < 3000 {
         let i = acked.load(Ordering::Acquire);
         if i > 0 {
             assert_eq!(db.prefix(format!("w{i:04}")).count(), 1, "key {i}");
-            checked += 1;
+            checked.fetch_add(1, Ordering::Release);
         }
     }
     writer.join().unwrap();
-    assert!(checked > 0);
+    assert!(checked.load(Ordering::Relaxed) >= 29);
 }
