@@ -441,3 +441,58 @@ async fn concurrent_clients_see_a_linearizable_map_through_kills() {
         c.kill(id).await;
     }
 }
+
+/// Every node stops at once and starts again from its directory: the
+/// votes, logs and maps on disk bring the cluster back, with every
+/// acknowledged write, and it takes new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_cluster_restarts_from_its_directories() {
+    let mut c = Cluster::new(&[1, 2, 3]).await;
+    let members: BTreeMap<NodeId, BasicNode> = [1, 2, 3]
+        .iter()
+        .map(|&id| (id, BasicNode::default()))
+        .collect();
+    c.nodes[&1].raft.initialize(members).await.unwrap();
+    let mut acked = BTreeMap::new();
+    for i in 0..250u32 {
+        let (k, v) = (format!("k{:03}", i % 61), format!("v{i}"));
+        c.write(&k, &v).await;
+        acked.insert(k, v);
+    }
+    let votes: BTreeMap<NodeId, _> = c
+        .nodes
+        .iter()
+        .map(|(id, n)| (*id, n.raft.metrics().borrow().vote))
+        .collect();
+    for id in [1, 2, 3] {
+        c.kill(id).await;
+    }
+    // What each node finds on disk: at least the vote it had.
+    for (id, vote) in &votes {
+        use openraft::storage::RaftLogStorage;
+        let (mut log, _) = lightning_raft::open(&c.dirs[id]).unwrap();
+        let kept = log.read_vote().await.unwrap().unwrap();
+        assert!(
+            kept >= *vote,
+            "node {id}: vote {vote:?} on disk as {kept:?}"
+        );
+    }
+    for id in [1, 2, 3] {
+        c.start(id).await;
+    }
+    c.write("after", "restart").await;
+    acked.insert("after".into(), "restart".into());
+    c.settle().await;
+    for (id, node) in &c.nodes {
+        for (k, v) in &acked {
+            assert_eq!(
+                node.sm.get(k).unwrap().as_deref(),
+                Some(v.as_bytes()),
+                "node {id}, key {k}"
+            );
+        }
+    }
+    for id in [1, 2, 3] {
+        c.kill(id).await;
+    }
+}
