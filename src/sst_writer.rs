@@ -122,7 +122,8 @@ impl SstWriter {
         // history (`Db::ingest`).
         self.key_buf.clear();
         append_internal_key(&mut self.key_buf, key, 0, kind);
-        self.builder.add(&self.key_buf, value)?;
+        // Checked above: strictly increasing user keys, one sequence number.
+        self.builder.add_ordered(&self.key_buf, value)?;
         if self.first.is_none() {
             self.first = Some(Bytes::copy_from_slice(key));
         }

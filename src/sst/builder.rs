@@ -174,14 +174,7 @@ impl TableBuilder {
                 "TableBuilder::add: not an internal key".into(),
             ));
         };
-        match parsed.kind {
-            ValueKind::BlobIndex if self.format_version == PLAIN_FORMAT_VERSION => {
-                self.format_version = BLOB_FORMAT_VERSION;
-            }
-            ValueKind::Merge => self.format_version = self.format_version.max(MERGE_FORMAT_VERSION),
-            ValueKind::TimedValue => self.format_version = TTL_FORMAT_VERSION,
-            _ => {}
-        }
+        self.note_kind(parsed.kind);
         let first = self.props.num_entries == 0;
         if !first && compare_internal(&self.last_key, ikey) != Ordering::Less {
             debug_assert!(false, "TableBuilder::add: keys out of order");
@@ -189,6 +182,30 @@ impl TableBuilder {
                 "TableBuilder::add: keys not strictly increasing".into(),
             ));
         }
+        self.add_parsed(ikey, parsed, value)
+    }
+
+    /// [`add`](Self::add) for a caller that has already checked that
+    /// `ikey` is a well-formed internal key greater than every key added
+    /// before (`SstWriter`, whose keys are checked as user keys, all at
+    /// sequence number 0): the order is not compared again.
+    pub(crate) fn add_ordered(&mut self, ikey: &[u8], value: &[u8]) -> Result<()> {
+        let Some(parsed) = parse_internal_key(ikey) else {
+            return Err(Error::InvalidArgument(
+                "TableBuilder::add: not an internal key".into(),
+            ));
+        };
+        self.note_kind(parsed.kind);
+        self.add_parsed(ikey, parsed, value)
+    }
+
+    fn add_parsed(
+        &mut self,
+        ikey: &[u8],
+        parsed: crate::key::ParsedKey<'_>,
+        value: &[u8],
+    ) -> Result<()> {
+        let first = self.props.num_entries == 0;
         if ikey.len() > u32::MAX as usize / 2 || value.len() > u32::MAX as usize / 2 {
             return Err(Error::InvalidArgument(
                 "TableBuilder::add: key or value too large".into(),
@@ -245,6 +262,18 @@ impl TableBuilder {
             self.flush_data_block()?;
         }
         Ok(())
+    }
+
+    /// Raises the table's format version to what an entry of `kind` needs.
+    fn note_kind(&mut self, kind: ValueKind) {
+        match kind {
+            ValueKind::BlobIndex if self.format_version == PLAIN_FORMAT_VERSION => {
+                self.format_version = BLOB_FORMAT_VERSION;
+            }
+            ValueKind::Merge => self.format_version = self.format_version.max(MERGE_FORMAT_VERSION),
+            ValueKind::TimedValue => self.format_version = TTL_FORMAT_VERSION,
+            _ => {}
+        }
     }
 
     /// Widens the key and sequence ranges of the properties to the range
