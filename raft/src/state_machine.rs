@@ -23,6 +23,10 @@ const SNAPSHOT_SEQ: &[u8] = b"snapshot_seq";
 const CURRENT_META: &str = "current.json";
 /// The current snapshot's SST (absent when the map was empty).
 const CURRENT_SST: &str = "current.sst";
+/// A snapshot being installed: its metadata (present from the intent
+/// until the install is done) and its SST (absent for an empty map).
+const INSTALL_META: &str = "install.json";
+const INSTALL_SST: &str = "install.sst";
 
 /// The state machine of one node. Clones share the database (the
 /// snapshot builder is a clone).
@@ -76,12 +80,17 @@ impl StateMachineStore {
             path: dir.clone(),
             source: e.into(),
         })?;
-        Ok(StateMachineStore {
+        let sm = StateMachineStore {
             data: db.keyspace("sm_data")?,
             meta: db.keyspace("sm_meta")?,
             db,
             dir,
-        })
+        };
+        // A snapshot install a crash interrupted is finished first.
+        sm.finish_install().map_err(|e| {
+            lightning_db::Error::Internal(format!("finishing a snapshot install: {e}"))
+        })?;
+        Ok(sm)
     }
 
     /// The value of `key` in the replicated map, as applied on this node.
@@ -128,6 +137,53 @@ impl StateMachineStore {
         }))
     }
 
+    /// Carries out a snapshot install whose intent (`install.json`, and
+    /// `install.sst` unless the map is empty) is on disk: the map becomes
+    /// the snapshot's (cleared, the file ingested), the last-applied id
+    /// and membership its, the snapshot the current one; then the intent
+    /// goes, the metadata last. Each step may be done again: an install a
+    /// crash interrupted is finished by running this at the next open.
+    fn finish_install(&self) -> Result<(), StorageError<NodeId>> {
+        let meta_path = self.dir.join(INSTALL_META);
+        let meta: CurrentMeta = match std::fs::read(&meta_path) {
+            Ok(b) => from_json(&b).map_err(|e| snap_err(None, false, e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(snap_err(None, false, e)),
+        };
+        let meta = meta.meta;
+        let err = |e| snap_err(Some(&meta), true, e);
+        let sst = self.dir.join(INSTALL_SST);
+        let data = match std::fs::read(&sst) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(err(e)),
+        };
+        let db_err = |e: lightning_db::Error| snap_err(Some(&meta), true, e);
+        self.data.delete_range::<&[u8]>(..).map_err(db_err)?;
+        if !data.is_empty() {
+            self.data
+                .ingest(&[&sst], &IngestOptions::default())
+                .map_err(db_err)?;
+        }
+        let mut b = WriteBatch::new();
+        b.put_in(
+            &self.meta,
+            LAST_APPLIED,
+            to_json(&meta.last_log_id).map_err(sm_write)?,
+        );
+        b.put_in(
+            &self.meta,
+            LAST_MEMBERSHIP,
+            to_json(&meta.last_membership).map_err(sm_write)?,
+        );
+        self.db
+            .write_opt(b, &WriteOptions::synced())
+            .map_err(sm_write)?;
+        self.keep_current(&meta, &data)?;
+        remove_if_present(&sst).map_err(err)?;
+        remove_if_present(&meta_path).map_err(err)
+    }
+
     /// Makes `data` (an SST, or empty) with `meta` the current snapshot:
     /// the file first, then the metadata, each written whole and renamed
     /// into place.
@@ -139,17 +195,21 @@ impl StateMachineStore {
         let err = |e| snap_err(Some(meta), true, e);
         let sst = self.dir.join(CURRENT_SST);
         if data.is_empty() {
-            match std::fs::remove_file(&sst) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(err(e)),
-            }
+            remove_if_present(&sst).map_err(err)?;
         } else {
             write_file(&sst, data).map_err(err)?;
         }
         let m = to_json(&CurrentMeta { meta: meta.clone() })
             .map_err(|e| snap_err(Some(meta), true, e))?;
         write_file(&self.dir.join(CURRENT_META), &m).map_err(err)
+    }
+}
+
+/// Removes `path`; a file already gone is fine.
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -299,31 +359,20 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     ) -> Result<(), StorageError<NodeId>> {
         let data = snapshot.into_inner();
         let err = |e| snap_err(Some(meta), true, e);
-        // The map becomes the snapshot's: cleared, then the file ingested.
-        self.data.delete_range::<&[u8]>(..).map_err(err)?;
-        if !data.is_empty() {
-            let path = self.dir.join("install.sst");
-            write_file(&path, &data).map_err(|e| snap_err(Some(meta), true, e))?;
-            self.data
-                .ingest(&[&path], &IngestOptions::default())
-                .map_err(err)?;
-            let _ = std::fs::remove_file(&path);
+        // First the intent, durably: the snapshot's file and metadata. A
+        // crash from here on is finished at the next open, so the map is
+        // never left cleared (or half ingested) under an old last-applied
+        // id, which would have openraft apply the wrong entries to it.
+        let sst = self.dir.join(INSTALL_SST);
+        if data.is_empty() {
+            remove_if_present(&sst).map_err(err)?;
+        } else {
+            write_file(&sst, &data).map_err(err)?;
         }
-        let mut b = WriteBatch::new();
-        b.put_in(
-            &self.meta,
-            LAST_APPLIED,
-            to_json(&meta.last_log_id).map_err(sm_write)?,
-        );
-        b.put_in(
-            &self.meta,
-            LAST_MEMBERSHIP,
-            to_json(&meta.last_membership).map_err(sm_write)?,
-        );
-        self.db
-            .write_opt(b, &WriteOptions::synced())
-            .map_err(sm_write)?;
-        self.keep_current(meta, &data)
+        let m = to_json(&CurrentMeta { meta: meta.clone() })
+            .map_err(|e| snap_err(Some(meta), true, e))?;
+        write_file(&self.dir.join(INSTALL_META), &m).map_err(err)?;
+        self.finish_install()
     }
 
     async fn get_current_snapshot(
