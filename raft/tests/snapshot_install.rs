@@ -24,7 +24,12 @@ async fn an_interrupted_install_is_finished_at_open() {
     a.apply((1..=50).map(|i| set(i, &format!("k{i:02}"), &format!("a{i}"))))
         .await
         .unwrap();
-    let snap = a.get_snapshot_builder().await.build_snapshot().await.unwrap();
+    let snap = a
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .unwrap();
     let data = snap.snapshot.into_inner();
     assert!(!data.is_empty());
     // A follower with other keys crashes right after recording the
