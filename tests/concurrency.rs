@@ -53,7 +53,10 @@ fn writers_and_readers_see_atomic_batches_and_stable_snapshots() {
         readers.push(std::thread::spawn(move || {
             let mut last_seen = vec![0u64; WRITERS as usize];
             let mut checks = 0u64;
-            while !stop.load(Ordering::Relaxed) {
+            // At least one check even when the writers finish before this
+            // thread first runs (a loaded machine).
+            loop {
+                let done = stop.load(Ordering::Relaxed);
                 let snap = db.snapshot();
                 for w in 0..WRITERS {
                     // Every key of one batch holds the same round.
@@ -89,6 +92,9 @@ fn writers_and_readers_see_atomic_batches_and_stable_snapshots() {
                     assert_eq!(rev.len(), scanned.len());
                 }
                 checks += 1;
+                if done {
+                    break;
+                }
             }
             checks
         }));

@@ -41,7 +41,10 @@ fn fifo_keeps_the_newest_files_within_the_size_limit_while_readers_read() {
         let (db, stop) = (Arc::clone(&db), Arc::clone(&stop));
         std::thread::spawn(move || {
             let mut scans = 0u32;
-            while !stop.load(Ordering::Relaxed) {
+            // At least one scan even when the writes finish before this
+            // thread first runs (a loaded machine).
+            loop {
+                let done = stop.load(Ordering::Relaxed);
                 let mut last: Option<Vec<u8>> = None;
                 for r in db.iter() {
                     let (k, v) = r.unwrap();
@@ -50,6 +53,9 @@ fn fifo_keeps_the_newest_files_within_the_size_limit_while_readers_read() {
                     last = Some(k.to_vec());
                 }
                 scans += 1;
+                if done {
+                    break;
+                }
             }
             scans
         })
