@@ -3,7 +3,8 @@
 //! (db_bench's `fillseq`, then a flush and settled compactions), in
 //! interleaved rounds (issue 21's target: ingest ≥ 3× fillseq).
 //!
-//! `cargo bench --bench bulk_load -- [num] [rounds]` (default 10M, 3).
+//! `cargo bench --bench bulk_load -- [num] [rounds] [ingest-only]`
+//! (default 10M, 3; `ingest-only` skips the `put` side, for profiles).
 
 use std::time::Instant;
 
@@ -61,6 +62,15 @@ fn main() {
     let nums: Vec<u64> = std::env::args().filter_map(|a| a.parse().ok()).collect();
     let num = nums.first().copied().unwrap_or(10_000_000);
     let rounds = nums.get(1).copied().unwrap_or(3);
+    if std::env::args().any(|a| a == "ingest-only") {
+        // For profiling the SstWriter + ingest path alone.
+        for _ in 0..rounds {
+            let b = tempfile::tempdir().unwrap();
+            let s = by_ingest(b.path(), num);
+            println!("SstWriter+ingest {:.0} ops/s ({s:.2} s)", num as f64 / s);
+        }
+        return;
+    }
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         let a = tempfile::tempdir().unwrap();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::error::{escape_key, Error, Result};
-use crate::key::{append_internal_key, ValueKind};
+use crate::key::{append_internal_key, compare_user_keys, ValueKind};
 use crate::options::{Options, MAX_KEY_SIZE, MAX_VALUE_SIZE};
 use crate::sst::TableBuilder;
 
@@ -110,7 +110,7 @@ impl SstWriter {
                 escape_key(key)
             )));
         }
-        if self.first.is_some() && key <= self.last.as_slice() {
+        if self.first.is_some() && compare_user_keys(key, &self.last).is_le() {
             return Err(Error::InvalidArgument(format!(
                 "SstWriter: key {} does not come after the previous key {}: keys must be added in \
                  strictly increasing order",

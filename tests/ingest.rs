@@ -187,6 +187,15 @@ fn bad_input_is_refused_and_leaves_nothing_behind() {
     let good = write_sst(&dir.path().join("good.sst"), 3000..3010, "g");
     assert!(db.ingest(&[&good, &c], &IngestOptions::default()).is_err());
     assert_eq!(get(&db, &key(3000)), None);
+    // A bad file before good ones (taken in on parallel threads), moved:
+    // the error is the bad file's, and the good files stay where they were.
+    let g2 = write_sst(&dir.path().join("g2.sst"), 4000..4010, "g");
+    let g3 = write_sst(&dir.path().join("g3.sst"), 5000..5010, "g");
+    let e = db
+        .ingest(&[&c, &g2, &g3], &IngestOptions::default().move_files(true))
+        .unwrap_err();
+    assert!(e.is_corruption(), "{e}");
+    assert!(g2.exists() && g3.exists(), "a refused ingest moved its files");
     assert_eq!(ssts(), before, "refused ingests left files behind");
     assert_eq!(db.iter().count(), 1);
 }

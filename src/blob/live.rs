@@ -40,9 +40,7 @@ use crate::filename::blob_file_name;
 use crate::fs::{FileSystem, RandomAccessFile};
 use crate::options::Compression;
 
-/// Bytes appended between two requests to start writeback (RocksDB's
-/// `bytes_per_sync` default is 0 = off, but its docs suggest 1 MiB).
-const WRITEBACK_BYTES: u64 = 1 << 20;
+use crate::fs::WRITEBACK_BYTES;
 
 /// A blob file being appended to by the write path (see the module
 /// documentation).

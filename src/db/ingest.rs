@@ -1,7 +1,8 @@
 //! Ingestion of SST files made by [`crate::SstWriter`] (`Db::ingest`,
 //! RocksDB's `IngestExternalFile`). Design: docs/ingest-design.md.
 //!
-//! 1. Each file is opened and verified (every block's checksum), must hold
+//! 1. Each file is opened and verified (every block's checksum; files on
+//!    parallel threads), must hold
 //!    only sequence number 0 (an `SstWriter` file) and no range
 //!    tombstone, and the files must not overlap one another. They are
 //!    linked (or copied) into the database under new file numbers.
@@ -82,9 +83,11 @@ impl DbInner {
         }
         let plan: Arc<parking_lot::Mutex<Vec<Prepared>>> = Arc::default();
         let result = (|| {
-            for path in files {
-                let p = self.take_in(path, opts)?;
-                plan.lock().push(p);
+            // Every file taken in goes into `plan` at once, so a failure
+            // of another removes it again (below).
+            let first_error = self.take_in_all(files, opts, &plan);
+            if let Some(e) = first_error {
+                return Err(e);
             }
             {
                 let mut prepared = plan.lock();
@@ -136,6 +139,44 @@ impl DbInner {
         }
         self.after_version_change();
         Ok(())
+    }
+
+    /// [`take_in`](Self::take_in) for every file, on as many threads as
+    /// there are CPUs (verifying a file reads every block: 10M pairs in
+    /// 20 files took 0.53 s on one thread). Each file taken in is pushed
+    /// to `plan`; returns the first error in `files`' order, if any.
+    fn take_in_all(
+        &self,
+        files: &[PathBuf],
+        opts: &IngestOptions,
+        plan: &parking_lot::Mutex<Vec<Prepared>>,
+    ) -> Option<Error> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(files.len());
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let errors = parking_lot::Mutex::new(Vec::new());
+        let work = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(path) = files.get(i) else { break };
+            match self.take_in(path, opts) {
+                Ok(p) => plan.lock().push(p),
+                Err(e) => errors.lock().push((i, e)),
+            }
+        };
+        if threads <= 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 1..threads {
+                    s.spawn(work);
+                }
+                work();
+            });
+        }
+        let mut errors = errors.into_inner();
+        errors.sort_by_key(|(i, _)| *i);
+        errors.into_iter().next().map(|(_, e)| e)
     }
 
     /// Checks `path` and links (or copies) it into the database.

@@ -23,6 +23,11 @@ use crate::error::Result;
 
 pub use posix::PosixFs;
 
+/// Bytes a writer of a large file (a blob file, an SST) appends between
+/// two [`WritableFile::start_writeback`] requests (RocksDB's
+/// `bytes_per_sync`: its default is 0 = off, but its docs suggest 1 MiB).
+pub(crate) const WRITEBACK_BYTES: u64 = 1 << 20;
+
 /// A file opened for appending. Data passes through three states:
 /// appended (may sit in a user-space buffer), flushed (the OS has it: it
 /// survives a crash of this process), synced (on stable storage: it

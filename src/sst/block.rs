@@ -113,12 +113,7 @@ impl BlockBuilder {
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
         let mut shared = 0;
         if self.counter < self.restart_interval {
-            shared = self
-                .last_key
-                .iter()
-                .zip(key)
-                .take_while(|(a, b)| a == b)
-                .count();
+            shared = crate::key::common_prefix_len(&self.last_key, key);
         } else {
             self.restarts.push(self.buf.len() as u32);
             self.counter = 0;

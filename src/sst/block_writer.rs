@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::fs::WritableFile;
+use crate::fs::{WritableFile, WRITEBACK_BYTES};
 use crate::options::Compression;
 
 use super::block::{block_trailer, maybe_compress, COMPRESSION_NONE};
@@ -21,6 +21,8 @@ pub(crate) struct BlockWriter {
     compression: Compression,
     compressor: Option<zstd::bulk::Compressor<'static>>,
     cbuf: Vec<u8>,
+    /// Writeback was last requested up to this offset.
+    writeback_at: u64,
 }
 
 impl BlockWriter {
@@ -39,6 +41,7 @@ impl BlockWriter {
             compression,
             compressor: None,
             cbuf: Vec::new(),
+            writeback_at: offset,
         }
     }
 
@@ -83,6 +86,14 @@ impl BlockWriter {
         self.file.append(contents)?;
         self.file.append(&trailer)?;
         self.offset += contents.len() as u64 + BLOCK_TRAILER_LEN as u64;
+        // Every WRITEBACK_BYTES, the OS starts writing the file back, so
+        // the sync that finishes it waits for the last MiB, not the whole
+        // file: SstWriter + ingest of 10M pairs spent a quarter of its
+        // time in that wait.
+        if self.offset - self.writeback_at >= WRITEBACK_BYTES {
+            self.file.start_writeback()?;
+            self.writeback_at = self.offset;
+        }
         Ok(handle)
     }
 }

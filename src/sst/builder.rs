@@ -225,7 +225,9 @@ impl TableBuilder {
             self.index.add(&mut self.w, &self.sep_buf, h)?;
         }
         if let Some(f) = &mut self.filter {
-            if first || crate::key::user_key(&self.last_key) != parsed.user_key {
+            if first
+                || !crate::key::same_user_key(crate::key::user_key(&self.last_key), parsed.user_key)
+            {
                 f.add(parsed.user_key);
                 if let Some(p) = self
                     .prefix_extractor
