@@ -195,7 +195,10 @@ fn bad_input_is_refused_and_leaves_nothing_behind() {
         .ingest(&[&c, &g2, &g3], &IngestOptions::default().move_files(true))
         .unwrap_err();
     assert!(e.is_corruption(), "{e}");
-    assert!(g2.exists() && g3.exists(), "a refused ingest moved its files");
+    assert!(
+        g2.exists() && g3.exists(),
+        "a refused ingest moved its files"
+    );
     assert_eq!(ssts(), before, "refused ingests left files behind");
     assert_eq!(db.iter().count(), 1);
 }

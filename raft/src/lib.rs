@@ -19,7 +19,10 @@
 //! Snapshots are SST files ([`lightning_db::SstWriter`]) of the data
 //! keyspace at one database snapshot, with the metadata beside them; a
 //! follower installs one by clearing its data keyspace and ingesting the
-//! file ([`lightning_db::Keyspace::ingest`]).
+//! file ([`lightning_db::Keyspace::ingest`]). Such a file is a checkpoint
+//! of the data keyspace alone: a checkpoint of the whole database
+//! ([`lightning_db::Db::checkpoint`]) would carry the leader's Raft log
+//! and vote too, which a follower must never take over.
 
 #![warn(missing_docs)]
 // openraft's traits return its `StorageError` (224 bytes); the helpers
@@ -73,15 +76,24 @@ pub struct Response {
 }
 
 /// Opens (creating if needed) the Raft storage of one node in the
-/// database directory `path`: its log store and its state machine.
+/// database directory `path`, with the default options: its log store and
+/// its state machine.
 pub fn open(
     path: impl AsRef<std::path::Path>,
 ) -> Result<(LogStore, StateMachineStore), lightning_db::Error> {
+    open_with_options(path, lightning_db::Options::default())
+}
+
+/// [`open`] with the database's `options` (memtable sizes, caches,
+/// compaction, the file system...). Whatever they say, the log's writes
+/// are synced: openraft requires a vote and an appended entry to be
+/// durable before it is told they are written.
+pub fn open_with_options(
+    path: impl AsRef<std::path::Path>,
+    options: lightning_db::Options,
+) -> Result<(LogStore, StateMachineStore), lightning_db::Error> {
     let path = path.as_ref();
-    let db = std::sync::Arc::new(lightning_db::Db::open(
-        path,
-        lightning_db::Options::default(),
-    )?);
+    let db = std::sync::Arc::new(lightning_db::Db::open(path, options)?);
     let log = LogStore::new(std::sync::Arc::clone(&db))?;
     let sm = StateMachineStore::new(db, path.join("snapshots"))?;
     Ok((log, sm))
