@@ -5,8 +5,8 @@ use bytes::Bytes;
 
 use super::{DbInner, Tree};
 use crate::error::Result;
-use crate::key::SeqNo;
 use crate::key::compare_user_keys;
+use crate::key::SeqNo;
 use crate::sst::filter_hash;
 
 impl DbInner {

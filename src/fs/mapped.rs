@@ -57,6 +57,7 @@ use memmap2::{MmapMut, MmapOptions};
 
 use super::WritableFile;
 use crate::error::{Error, Result};
+use crate::prefetch::WRITE_AHEAD;
 
 /// Bytes mapped at a time (a multiple of every page size in use).
 pub(crate) const WINDOW: u64 = 1 << 20;
@@ -174,6 +175,12 @@ impl MapBackend for PosixMap {
         {
             Some(dst) => {
                 dst.copy_from_slice(data);
+                // The lines as far ahead as were just written, for the
+                // next appends (see `prefetch_write_lines`).
+                if let Some(ahead) = window.get(at + WRITE_AHEAD..) {
+                    let n = ahead.len().min(data.len());
+                    crate::prefetch::prefetch_write_lines(ahead.as_ptr(), n);
+                }
                 Ok(())
             }
             None => Err(io::Error::other("append offset outside the mapped window")),
