@@ -199,6 +199,12 @@ fn bad_input_is_refused_and_leaves_nothing_behind() {
         g2.exists() && g3.exists(),
         "a refused ingest moved its files"
     );
+    // The same file named twice (both taken in at once): they overlap.
+    let e = db
+        .ingest(&[&g2, &g2], &IngestOptions::default().move_files(true))
+        .unwrap_err();
+    assert!(e.to_string().contains("overlap"), "{e}");
+    assert!(g2.exists(), "a refused ingest moved its file");
     assert_eq!(ssts(), before, "refused ingests left files behind");
     assert_eq!(db.iter().count(), 1);
 }
