@@ -105,6 +105,10 @@ fn values_are_written_once_and_read_from_the_live_blob_file() {
     db.flush().unwrap();
     assert_eq!(blob_files(dir.path()), live);
     assert_eq!(db.stats().blobs.files, 1);
+    // Every byte of the finished file is counted as written once: its
+    // records as they were appended, its header and footer at the flush.
+    let finished_len = std::fs::metadata(&live[0]).unwrap().len();
+    assert_eq!(db.stats().blobs.bytes_written, finished_len);
     for i in 0..40 {
         assert_eq!(snap.get(key(i)).unwrap().unwrap(), value(i, 0));
         assert_eq!(db.get(key(i)).unwrap().unwrap(), value(i, 1));

@@ -298,14 +298,20 @@ impl DbInner {
             if let Some(f) = &flushed {
                 edit.new_files.push((0, f.table.clone()));
                 edit.new_blob_files = f.blob_files.clone();
-                // The live blob file's bytes were counted as they were
-                // written (`super::separate`).
+                // The live blob file's records were counted as they were
+                // written (`super::separate`); its header and footer now.
                 let live = imm.live_blob().map(|b| b.number());
                 let blob_bytes: u64 = f
                     .blob_files
                     .iter()
-                    .filter(|b| Some(b.number) != live)
-                    .map(|b| b.file_size)
+                    .map(|b| {
+                        if Some(b.number) == live {
+                            (crate::blob::format::HEADER_LEN + crate::blob::format::FOOTER_LEN)
+                                as u64
+                        } else {
+                            b.file_size
+                        }
+                    })
                     .sum();
                 self.io
                     .blob_bytes_written
