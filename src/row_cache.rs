@@ -428,6 +428,43 @@ mod tests {
         assert!(lookup(&c, k, 4).is_none());
     }
 
+    /// Entries are one raw allocation (head, key, value): empty keys and
+    /// values, no value, and keys that are prefixes of each other in one
+    /// slot (the smallest cache: 64 slots) come back exactly.
+    #[test]
+    fn entry_layout_keeps_keys_and_values_apart() {
+        let c = RowCache::new(64 * BYTES_PER_SLOT);
+        assert_eq!(c.slots.len(), 64);
+        let cases: [(&[u8], Option<&[u8]>); 5] = [
+            (b"", Some(b"empty key")),
+            (b"k", Some(b"")),
+            (b"kk", None),
+            (b"kkk", Some(&[7u8; 300])),
+            (&[0u8; 100], Some(b"v")),
+        ];
+        // Every key in slot 5, one after another: each fill replaces the
+        // last entry, and a lookup with another key of the slot misses.
+        let mut prev: Option<&[u8]> = None;
+        for (k, v) in cases {
+            let h = 5 | (1 << 40);
+            let v = v.map(Bytes::copy_from_slice);
+            c.fill(k, h, 1, v.as_ref());
+            c.fill(k, h, 1, v.as_ref());
+            match c.get(k, h, 1) {
+                RowLookup::Hit(got) => assert_eq!(got, v, "key {k:?}"),
+                RowLookup::Miss => panic!("key {k:?} not cached"),
+            }
+            if let Some(p) = prev {
+                assert!(
+                    matches!(c.get(p, h, 1), RowLookup::Miss),
+                    "{p:?} after {k:?}"
+                );
+            }
+            prev = Some(k);
+        }
+        assert_eq!(c.len(), 1);
+    }
+
     #[test]
     fn bounded_by_its_capacity_and_large_values_are_not_cached() {
         let c = RowCache::new(64 << 10);
