@@ -672,7 +672,8 @@ impl<E: Engine> Bench<E> {
         self.run(name, self.flags.threads, reads, |t, st, pb| {
             // The same keys as readrandom's, in batches.
             let mut rng = Rng(seed ^ 0xBEEF ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9));
-            let mut keys: Vec<Vec<u8>> = vec![key_buffer(ks); batch];
+            // Not `vec![..; batch]`: its clones would drop the capacity.
+            let mut keys: Vec<Vec<u8>> = (0..batch).map(|_| key_buffer(ks)).collect();
             let mut done = 0u64;
             while done < reads {
                 let n = batch.min((reads - done) as usize);
