@@ -109,3 +109,62 @@ fn every_batch_of_every_thread_is_written_once_and_intact() {
     let db = Db::open(dir.path(), opts).unwrap();
     check(&db);
 }
+
+/// Wake-ups: a leader wakes only the writers it finds parked (made leader,
+/// answered, or published); one still waiting actively sees the change
+/// itself. A lost wake-up leaves a writer parked for ever, so this test
+/// runs the writers under a deadline and fails, instead of hanging, if
+/// they do not all finish. Sixteen threads on however few cores, tiny
+/// unsynced writes with some synced ones, and pauses of different lengths
+/// so that writers are caught both spinning and parked at every step.
+#[test]
+fn no_writer_waits_for_ever_when_only_parked_writers_are_woken() {
+    const THREADS: u64 = 16;
+    const WRITES: u64 = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let db =
+        Arc::new(Db::open(dir.path(), Options::default().write_buffer_size(512 * 1024)).unwrap());
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for t in 0..THREADS {
+        let db = Arc::clone(&db);
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            for i in 0..WRITES {
+                let wo = WriteOptions::default().sync(t == 0 && i % 50 == 0);
+                db.put_opt(key(t, i, 0), value(t, i, 0), &wo).unwrap();
+                match (t + i) % 97 {
+                    0 => std::thread::sleep(std::time::Duration::from_micros(200)),
+                    1..=3 => std::thread::yield_now(),
+                    _ => {}
+                }
+            }
+            done_tx.send(t).unwrap();
+        });
+    }
+    drop(done_tx);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut finished = 0;
+    while finished < THREADS {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match done_rx.recv_timeout(left) {
+            Ok(_) => finished += 1,
+            Err(e) => panic!(
+                "{} of {THREADS} writer threads still waiting after 120 s ({e}): a lost wake-up",
+                THREADS - finished
+            ),
+        }
+    }
+    for t in 0..THREADS {
+        for i in (0..WRITES).step_by(7) {
+            assert_eq!(
+                db.get(key(t, i, 0)).unwrap().as_deref(),
+                Some(value(t, i, 0).as_slice()),
+                "entry {t}/{i}"
+            );
+        }
+    }
+    assert_eq!(
+        db.property_u64("lightning.latest-sequence-number"),
+        Some(THREADS * WRITES)
+    );
+}

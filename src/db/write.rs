@@ -176,6 +176,15 @@ const INSERT: u8 = 3;
 /// inserts its batch for it, then answers `DONE`.
 const PARKED: u8 = 4;
 
+/// [`Writer::publication`]: its batch is queued for publication, not yet
+/// visible.
+const UNPUBLISHED: u8 = 0;
+/// [`Writer::publication`]: its batch is visible.
+const PUBLISHED: u8 = 1;
+/// [`Writer::publication`]: not yet visible, and its thread parks until it
+/// is: its publisher must wake it.
+const PUBLISH_PARKED: u8 = 2;
+
 /// An empty batch, reusing this thread's last write's buffer when there is
 /// one: `Db::put` and `Db::delete` allocate nothing in steady state.
 pub(crate) fn take_spare_batch() -> WriteBatch {
@@ -234,7 +243,7 @@ impl Writer {
             has_task: false,
             state: AtomicU8::new(WAITING),
             mem: UnsafeCell::new(None),
-            published: std::sync::atomic::AtomicBool::new(false),
+            publication: AtomicU8::new(UNPUBLISHED),
             result: Mutex::new(None),
             thread: std::thread::current(),
         })
@@ -301,9 +310,13 @@ pub(crate) struct Writer {
     /// With `INSERT`: the memtable this writer inserts its batch into.
     /// Same access protocol as `batch`.
     mem: UnsafeCell<Option<Arc<ActiveMems>>>,
-    /// Its batch is published (`DbInner::mark_inserted`); reset when the
-    /// batch is queued for publication.
-    published: std::sync::atomic::AtomicBool,
+    /// `UNPUBLISHED` when its batch is queued for publication, then
+    /// `PUBLISHED` (`DbInner::mark_inserted`), or `PUBLISH_PARKED` first if
+    /// its thread parks to wait (`wait_published_own`). As with `state`,
+    /// only a thread found parked is woken: a wake-up is two
+    /// read-modify-writes on the waiter's `Thread`, lines that another
+    /// core wrote last when writers alternate (issue 17).
+    publication: AtomicU8,
     result: Mutex<Option<Result<()>>>,
     /// The thread that queued this writer and parks until `state` moves.
     /// A writer is only reused by the thread that made it.
@@ -416,9 +429,10 @@ pub(crate) struct Pending {
 
 /// Returns once `w`'s batch (inserted) is published: spins for
 /// [`PAUSE_SPIN`] (the batches before it are being inserted and take
-/// about a microsecond), then parks until its publisher wakes it.
+/// about a microsecond), then says it parks (`PUBLISH_PARKED`) and parks
+/// until its publisher wakes it.
 fn wait_published_own(w: &Writer) {
-    if w.published.load(Ordering::Acquire) {
+    if w.publication.load(Ordering::Acquire) == PUBLISHED {
         return;
     }
     let start = std::time::Instant::now();
@@ -426,11 +440,25 @@ fn wait_published_own(w: &Writer) {
         for _ in 0..32 {
             std::hint::spin_loop();
         }
-        if w.published.load(Ordering::Acquire) {
+        if w.publication.load(Ordering::Acquire) == PUBLISHED {
             return;
         }
     }
-    while !w.published.load(Ordering::Acquire) {
+    // Fails only when the batch was published meanwhile.
+    if w.publication
+        .compare_exchange(
+            UNPUBLISHED,
+            PUBLISH_PARKED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        return;
+    }
+    // A publisher that saw `PUBLISH_PARKED` unparks this thread (an
+    // unpark before the park makes it return at once).
+    while w.publication.load(Ordering::Acquire) != PUBLISHED {
         std::thread::park();
     }
 }
@@ -543,11 +571,11 @@ impl DbInner {
         let logged = self.lead(ws, &mut q, &w);
         // The next leader first: its group is logged while this one's
         // batches are inserted (a pipelined write).
-        let next = q.writers.front().map(|n| {
-            n.state.store(LEAD, Ordering::Release);
-            n.thread.clone()
+        // Woken only if it parked (see `wait_turn`).
+        let next = q.writers.front().and_then(|n| {
+            (n.state.swap(LEAD, Ordering::AcqRel) == PARKED).then(|| n.thread.clone())
         });
-        if next.is_none() && self.closed.load(Ordering::Acquire) {
+        if q.writers.is_empty() && self.closed.load(Ordering::Acquire) {
             // `shutdown` waits for the queue to drain.
             ws.stall_cv.notify_all();
         }
@@ -614,16 +642,21 @@ impl DbInner {
             }
         }
         for p in done.drain(..) {
+            // Only a thread found parked is woken (see `Writer::publication`
+            // and `wait_turn`): one waiting actively sees the store itself.
+            let mut parked = false;
             if p.for_parked {
                 *p.writer.result.lock() = Some(Ok(()));
-                p.writer.state.store(DONE, Ordering::Release);
+                parked |= p.writer.state.swap(DONE, Ordering::AcqRel) == PARKED;
             }
-            p.writer.published.store(true, Ordering::Release);
-            let t = p.writer.thread.clone();
+            parked |= p.writer.publication.swap(PUBLISHED, Ordering::AcqRel) == PUBLISH_PARKED;
+            let t = parked.then(|| p.writer.thread.clone());
             // The reference goes before the wake-up, so the writer can be
             // reused by its thread (`Writer::keep`).
             drop(p);
-            t.unpark();
+            if let Some(t) = t {
+                t.unpark();
+            }
         }
         let _ = SPARE_DONE.try_with(|c| *c.borrow_mut() = done);
     }
@@ -779,7 +812,7 @@ impl DbInner {
                 // SAFETY: this thread leads the group holding `w`.
                 let b = unsafe { w.batch() };
                 if b.count() > 0 && !rejected.get(i).is_some_and(Option::is_some) {
-                    w.published.store(false, Ordering::Relaxed);
+                    w.publication.store(UNPUBLISHED, Ordering::Relaxed);
                     pq.push_back(Pending {
                         last: b.sequence() + u64::from(b.count()) - 1,
                         writer: Arc::clone(w),
@@ -850,8 +883,10 @@ impl DbInner {
                 }
                 Some(answer) => {
                     *w.result.lock() = Some(answer);
-                    wake.push(w.thread.clone());
-                    w.state.store(DONE, Ordering::Release);
+                    // Woken only if it parked (see `wait_turn`).
+                    if w.state.swap(DONE, Ordering::AcqRel) == PARKED {
+                        wake.push(w.thread.clone());
+                    }
                     false
                 }
                 None if i == 0 => true,
