@@ -284,6 +284,8 @@ fn run(ops: Vec<Op>, blobs: bool, ttl: bool) -> Result<(), TestCaseError> {
                 prop_assert_eq!(got, view(&model, &stamps).get(&k).cloned());
             }
             Op::MultiGet(keys) => {
+                // Both ways of reading a batch: in stages or key by key.
+                lightning_db::testing::set_multi_get_reads_ahead(Some(keys.len() % 2 == 0));
                 let got: Vec<Option<Vec<u8>>> = d
                     .multi_get(&keys)
                     .into_iter()

@@ -44,6 +44,20 @@ fn opts() -> lightning_db::Options {
 
 #[test]
 fn multi_get_equals_get_for_every_key_in_every_layer_and_handle() {
+    lightning_db::testing::set_multi_get_reads_ahead(Some(false));
+    multi_get_equals_get_everywhere();
+}
+
+/// The same, with every batch read in stages (each key's data block
+/// located and requested from the OS first, as when reads wait for the
+/// disk): the same answers.
+#[test]
+fn multi_get_in_stages_equals_get_for_every_key_in_every_layer_and_handle() {
+    lightning_db::testing::set_multi_get_reads_ahead(Some(true));
+    multi_get_equals_get_everywhere();
+}
+
+fn multi_get_equals_get_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), opts()).unwrap();
     layered(&db);

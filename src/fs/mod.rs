@@ -156,6 +156,13 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// system that are still alive: on memory that is not a read-only file
     /// mapping the hint could discard contents.
     unsafe fn release_read_pages(&self, _data: &[u8]) {}
+    /// Asks the OS to start reading the pages of `data` (inside a file
+    /// map from [`read_file`](Self::read_file)) into memory in the
+    /// background: a hint, which the default ignores.
+    ///
+    /// # Safety
+    /// `data` must lie inside a live mapping returned by `read_file`.
+    unsafe fn will_need(&self, _data: &[u8]) {}
     /// Atomically renames `from` to `to`, replacing `to`. Durable only after
     /// [`FileSystem::sync_dir`] on the parent.
     fn rename(&self, from: &Path, to: &Path) -> Result<()>;

@@ -293,6 +293,25 @@ impl FileSystem for PosixFs {
         }
     }
 
+    unsafe fn will_need(&self, data: &[u8]) {
+        // The pages holding `data`: the map starts on a page and its last
+        // page is whole, so the rounded range stays inside it.
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .unwrap_or(4096)
+            .max(1);
+        let start = data.as_ptr() as usize / page * page;
+        let end = (data.as_ptr() as usize + data.len()).next_multiple_of(page);
+        if end > start {
+            // SAFETY: the caller guarantees `data` is inside a live file
+            // mapping from `read_file`; MADV_WILLNEED only starts reading
+            // its pages in. The result is a hint: errors are ignored.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_WILLNEED);
+            }
+        }
+    }
+
     fn rename(&self, from: &Path, to: &Path) -> Result<()> {
         std::fs::rename(from, to).map_err(|e| Error::io(from, e))
     }

@@ -77,13 +77,36 @@ impl SuperVersion {
         expiry: Expiry,
         merge: MergeSource<'_>,
     ) -> Result<Option<Bytes>> {
-        let found = match self.mem.get_hashed(key, hash, seq) {
+        let found = match self.mem_get(key, hash, seq) {
             Some(l) => Some(l),
-            None => match self.imms.iter().find_map(|m| m.get_hashed(key, hash, seq)) {
-                Some(l) => Some(l),
-                None => self.version.get_hashed(key, hash, seq)?,
-            },
+            None => self.version.get_hashed(key, hash, seq)?,
         };
+        self.finish_get(key, found, seq, expiry, merge)
+    }
+
+    /// The newest version of `key` (whose `filter_hash` is `hash`) visible
+    /// at `seq` in the memtables, newest first; `None` when none has one
+    /// (the files are next).
+    #[inline]
+    pub(crate) fn mem_get(&self, key: &[u8], hash: u64, seq: SeqNo) -> Option<Lookup> {
+        match self.mem.get_hashed(key, hash, seq) {
+            Some(l) => Some(l),
+            None => self.imms.iter().find_map(|m| m.get_hashed(key, hash, seq)),
+        }
+    }
+
+    /// [`get_hashed`](Self::get_hashed)'s answer from `found`, the newest
+    /// version of `key` visible at `seq` in the memtables, else in the
+    /// files: range tombstones, blob values, expiry and merges applied.
+    #[inline]
+    pub(crate) fn finish_get(
+        &self,
+        key: &[u8],
+        found: Option<Lookup>,
+        seq: SeqNo,
+        expiry: Expiry,
+        merge: MergeSource<'_>,
+    ) -> Result<Option<Bytes>> {
         Ok(match found {
             Some(Lookup::Value(v, at)) if !self.range_deleted(key, at, seq) => Some(v),
             Some(Lookup::Blob(r, at)) if !self.range_deleted(key, at, seq) => {

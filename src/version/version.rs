@@ -184,6 +184,16 @@ impl std::fmt::Debug for TableFile {
     }
 }
 
+/// A key's data block in one file, found ahead of its lookup
+/// ([`Version::locate`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Located {
+    /// The file's number.
+    file: u64,
+    /// The data block the lookup reads in it.
+    block: crate::sst::BlockHandle,
+}
+
 /// The live files, by level, and the live blob files.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Version {
@@ -255,8 +265,54 @@ impl Version {
         // loading each one's filter line, so their cache misses overlap;
         // pass two probes them in order and stops at the first hit.
         self.prefetch_filters(key, hash, seq)?;
+        self.get_located(key, hash, seq, None)
+    }
+
+    /// The first half of a batched lookup whose blocks are not in memory
+    /// (`Db::multi_get`): the data block that [`get_hashed`](Self::get_hashed)
+    /// of `key` at `seq` reads in the first file whose filter lets the key
+    /// through, found by that file's index descent, with a request to the
+    /// OS to read it in ahead. `None` when no file's filter does (or that
+    /// file has no block for the key). An error here is left for the
+    /// lookup proper, which meets it again and reports it.
+    pub(crate) fn locate(&self, key: &[u8], hash: u64, seq: SeqNo) -> Option<Located> {
         self.for_each_candidate(key, seq, |f| {
-            let Some((seq, kind, v)) = f.table()?.get_hashed(key, hash, seq)? else {
+            let t = f.table()?;
+            if !t.may_contain_hash(hash) {
+                return Ok(None);
+            }
+            // The first file the lookup reads a block of: this one.
+            Ok(Some(t.locate_data_block(key, hash, seq)?.map(|block| {
+                Located {
+                    file: f.meta.number,
+                    block,
+                }
+            })))
+        })
+        .ok()
+        .flatten()
+        .flatten()
+    }
+
+    /// [`get_hashed`](Self::get_hashed) without its filter prefetch, and
+    /// with `located` (from [`locate`](Self::locate) for the same key and
+    /// sequence number, on this version): in its file the lookup starts at
+    /// the data block instead of descending the index again.
+    #[inline]
+    pub(crate) fn get_located(
+        &self,
+        key: &[u8],
+        hash: u64,
+        seq: SeqNo,
+        located: Option<Located>,
+    ) -> Result<Option<Lookup>> {
+        self.for_each_candidate(key, seq, |f| {
+            let t = f.table()?;
+            let got = match located {
+                Some(l) if l.file == f.meta.number => t.get_in_block(key, seq, l.block)?,
+                _ => t.get_hashed(key, hash, seq)?,
+            };
+            let Some((seq, kind, v)) = got else {
                 return Ok(None);
             };
             Ok(Some(match kind {

@@ -127,6 +127,14 @@ enum Probe {
     Found(Option<(SeqNo, ValueKind, Bytes)>),
 }
 
+/// Where a point lookup's descent ended ([`Table::get_inner`]).
+enum Descent {
+    /// The lookup's answer.
+    Found(Option<(SeqNo, ValueKind, Bytes)>),
+    /// The data block it reads next (asked to stop there).
+    DataBlock(BlockHandle),
+}
+
 /// An open, immutable SST file. `Send + Sync`; share it in an `Arc`.
 #[derive(Debug)]
 pub struct Table {
@@ -595,12 +603,77 @@ impl Table {
             note_filter(true, false);
             return Ok(None);
         }
+        self.get_from(user_key, seq, None)
+    }
+
+    /// The first half of a point lookup, for a batch whose blocks are not
+    /// in memory (`Db::multi_get`): the data block that
+    /// [`get`](Self::get) of `user_key` (whose [`filter_hash`] is `hash`)
+    /// at `seq` reads, found by the same index descent, and a request to
+    /// the OS to read it in ahead ([`FileSystem::will_need`]), so that
+    /// the batch's block reads overlap. `None` when the filter rules the
+    /// key out, when the root is the data block, or when the key is past
+    /// the file's last entry. Counts no filter outcome: the lookup proper
+    /// ([`get_in_block`](Self::get_in_block)) does.
+    pub(crate) fn locate_data_block(
+        &self,
+        user_key: &[u8],
+        hash: u64,
+        seq: SeqNo,
+    ) -> Result<Option<BlockHandle>> {
+        if !self.may_contain_hash(hash) || self.footer.index_depth == 0 {
+            return Ok(None);
+        }
+        let trailer = pack_trailer(seq.min(MAX_SEQUENCE), ValueKind::FOR_SEEK);
+        let found = GET_KEY_BUF.with(|cell| {
+            let mut buf = cell.take();
+            let r = self.get_inner::<true>(user_key, trailer, &mut buf, None);
+            cell.replace(buf);
+            r
+        })?;
+        Ok(match found {
+            Descent::DataBlock(h) => {
+                self.will_need(h);
+                Some(h)
+            }
+            Descent::Found(_) => None,
+        })
+    }
+
+    /// The second half of a batched point lookup: exactly
+    /// [`get_hashed`](Self::get_hashed)'s answer, given `block`, the data
+    /// block [`locate_data_block`](Self::locate_data_block) returned for
+    /// the same key and sequence number (the index descent is not
+    /// repeated).
+    pub(crate) fn get_in_block(
+        &self,
+        user_key: &[u8],
+        seq: SeqNo,
+        block: BlockHandle,
+    ) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
+        self.get_from(user_key, seq, Some(block))
+    }
+
+    /// A point lookup with this thread's key buffer, from the root or
+    /// from data block `from`, counting its filter outcome.
+    #[inline]
+    fn get_from(
+        &self,
+        user_key: &[u8],
+        seq: SeqNo,
+        from: Option<BlockHandle>,
+    ) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
         let trailer = pack_trailer(seq.min(MAX_SEQUENCE), ValueKind::FOR_SEEK);
         let r = GET_KEY_BUF.with(|cell| {
             let mut buf = cell.take();
-            let r = self.get_inner(user_key, trailer, &mut buf);
+            let r = self.get_inner::<false>(user_key, trailer, &mut buf, from);
             cell.replace(buf);
             r
+        });
+        let r = r.map(|d| match d {
+            Descent::Found(r) => r,
+            // Only a descent asked to stop at its data block stops there.
+            Descent::DataBlock(_) => None,
         });
         if self.filter.is_some() {
             note_filter(false, matches!(r, Ok(None)));
@@ -608,24 +681,51 @@ impl Table {
         r
     }
 
+    /// Asks the OS to read the block at `h` (and its trailer) into memory
+    /// in the background, when the table is a map of a file.
+    fn will_need(&self, h: BlockHandle) {
+        let (Some(fs), Some(whole)) = (&self.fs, self.data.whole()) else {
+            return;
+        };
+        let span = h.end_with_trailer().and_then(|end| {
+            let start = usize::try_from(h.offset).ok()?;
+            whole.get(start..usize::try_from(end).ok()?)
+        });
+        if let Some(bytes) = span {
+            // SAFETY: `data` is what `fs.read_file` returned for this file
+            // (`open_cached`), alive as long as `self`.
+            unsafe { fs.will_need(bytes) };
+        }
+    }
+
     /// The lookup proper: from the root index page down to a data block.
     /// Every block it can borrow from the table (the root, pinned index
     /// pages, uncompressed blocks of a mapped file) it reads as a
     /// [`BlockView`], touching no reference count: concurrent lookups then
     /// write no shared cache line until the value is returned.
-    fn get_inner(
+    ///
+    /// With `from`, the descent starts at that data block (found by an
+    /// earlier descent for the same key and sequence number); with
+    /// `STOP_AT_DATA`, it returns the data block it would read instead of
+    /// reading it.
+    #[inline]
+    fn get_inner<const STOP_AT_DATA: bool>(
         &self,
         uk: &[u8],
         trailer: u64,
         buf: &mut Vec<u8>,
-    ) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
+        from: Option<BlockHandle>,
+    ) -> Result<Descent> {
         let mut level = self.footer.index_depth;
         // A root that is the data block itself (a one-block file) is a
         // private copy: its values are slices of it, not of the map.
-        let mut block = if level == 0 {
-            PointBlock::Owned(self.root.clone())
-        } else {
-            PointBlock::View(self.root.view())
+        let mut block = match from {
+            Some(h) if level > 0 => {
+                level = 0;
+                self.read_block_point(h, 0)?
+            }
+            _ if level == 0 => PointBlock::Owned(self.root.clone()),
+            _ => PointBlock::View(self.root.view()),
         };
         loop {
             let step = match block {
@@ -637,11 +737,12 @@ impl Table {
                 }
             }?;
             match step {
+                Probe::Child(h) if STOP_AT_DATA && level == 1 => return Ok(Descent::DataBlock(h)),
                 Probe::Child(h) => {
                     level -= 1;
                     block = self.read_block_point(h, level)?;
                 }
-                Probe::Found(r) => return Ok(r),
+                Probe::Found(r) => return Ok(Descent::Found(r)),
             }
         }
     }
