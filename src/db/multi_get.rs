@@ -91,8 +91,8 @@ impl DbInner {
 
 /// [`DbInner::multi_get`]'s choice: stage the batch (ask the OS for every
 /// data block first) when this thread has taken major page faults (reads
-/// of mapped file pages that were not in memory) since its last batch.
-/// One `getrusage` per batch; Linux only (elsewhere never staged).
+/// of mapped file pages that were not in memory) since its last batch
+/// began. One `getrusage` per batch; Linux only (elsewhere never staged).
 fn reads_ahead() -> bool {
     match READS_AHEAD.with(std::cell::Cell::get) {
         ALWAYS => return true,

@@ -22,11 +22,11 @@ mod mem;
 pub use fault::{CrashMode, FaultFs, FaultRule, FaultStats, OpKind, OpRecord, PAGE_SIZE};
 pub use mem::MemFs;
 
-/// Chooses how `multi_get` reads the calling thread's batches: `Some(true)` in stages
-/// (every key's data block located and requested from the OS before any
-/// is read), `Some(false)` one key after another, `None` (the default)
-/// each batch by whether its thread has been waiting for the disk. Both
-/// return the same results; tests run each.
+/// Chooses how `multi_get` reads the calling thread's batches:
+/// `Some(true)` in stages (every key's data block located and requested
+/// from the OS before any is read), `Some(false)` one key after another,
+/// `None` (the default) each batch by whether its thread has been waiting
+/// for the disk. Both return the same results; tests run each.
 pub fn set_multi_get_reads_ahead(mode: Option<bool>) {
     crate::db::multi_get::set_multi_get_reads_ahead(mode);
 }

@@ -282,11 +282,9 @@ impl Version {
                 return Ok(None);
             }
             // The first file the lookup reads a block of: this one.
-            Ok(Some(t.locate_data_block(key, hash, seq)?.map(|block| {
-                Located {
-                    file: f.meta.number,
-                    block,
-                }
+            Ok(Some(t.locate_data_block(key, seq)?.map(|block| Located {
+                file: f.meta.number,
+                block,
             })))
         })
         .ok()

@@ -611,27 +611,20 @@ impl Table {
     /// [`get`](Self::get) of `user_key` (whose [`filter_hash`] is `hash`)
     /// at `seq` reads, found by the same index descent, and a request to
     /// the OS to read it in ahead ([`FileSystem::will_need`]), so that
-    /// the batch's block reads overlap. `None` when the filter rules the
-    /// key out, when the root is the data block, or when the key is past
-    /// the file's last entry. Counts no filter outcome: the lookup proper
+    /// the batch's block reads overlap. The caller has probed the filter
+    /// ([`may_contain_hash`](Self::may_contain_hash)). `None` when the
+    /// root is the data block, or when the key is past the file's last
+    /// entry. Counts no filter outcome: the lookup proper
     /// ([`get_in_block`](Self::get_in_block)) does.
     pub(crate) fn locate_data_block(
         &self,
         user_key: &[u8],
-        hash: u64,
         seq: SeqNo,
     ) -> Result<Option<BlockHandle>> {
-        if !self.may_contain_hash(hash) || self.footer.index_depth == 0 {
+        if self.footer.index_depth == 0 {
             return Ok(None);
         }
-        let trailer = pack_trailer(seq.min(MAX_SEQUENCE), ValueKind::FOR_SEEK);
-        let found = GET_KEY_BUF.with(|cell| {
-            let mut buf = cell.take();
-            let r = self.get_inner::<true>(user_key, trailer, &mut buf, None);
-            cell.replace(buf);
-            r
-        })?;
-        Ok(match found {
+        Ok(match self.descend::<true>(user_key, seq, None)? {
             Descent::DataBlock(h) => {
                 self.will_need(h);
                 Some(h)
@@ -663,14 +656,7 @@ impl Table {
         seq: SeqNo,
         from: Option<BlockHandle>,
     ) -> Result<Option<(SeqNo, ValueKind, Bytes)>> {
-        let trailer = pack_trailer(seq.min(MAX_SEQUENCE), ValueKind::FOR_SEEK);
-        let r = GET_KEY_BUF.with(|cell| {
-            let mut buf = cell.take();
-            let r = self.get_inner::<false>(user_key, trailer, &mut buf, from);
-            cell.replace(buf);
-            r
-        });
-        let r = r.map(|d| match d {
+        let r = self.descend::<false>(user_key, seq, from).map(|d| match d {
             Descent::Found(r) => r,
             // Only a descent asked to stop at its data block stops there.
             Descent::DataBlock(_) => None,
@@ -679,6 +665,24 @@ impl Table {
             note_filter(false, matches!(r, Ok(None)));
         }
         r
+    }
+
+    /// [`get_inner`](Self::get_inner) for `user_key` at `seq` with this
+    /// thread's key buffer.
+    #[inline]
+    fn descend<const STOP_AT_DATA: bool>(
+        &self,
+        user_key: &[u8],
+        seq: SeqNo,
+        from: Option<BlockHandle>,
+    ) -> Result<Descent> {
+        let trailer = pack_trailer(seq.min(MAX_SEQUENCE), ValueKind::FOR_SEEK);
+        GET_KEY_BUF.with(|cell| {
+            let mut buf = cell.take();
+            let r = self.get_inner::<STOP_AT_DATA>(user_key, trailer, &mut buf, from);
+            cell.replace(buf);
+            r
+        })
     }
 
     /// Asks the OS to read the block at `h` (and its trailer) into memory
