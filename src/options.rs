@@ -123,7 +123,9 @@ pub struct Options {
     /// Bytes of the row cache (RocksDB's `row_cache`): the newest values of
     /// keys read at least twice, served without a lock and without
     /// searching the memtables and SST files (default 0: off). Every write
-    /// then also marks its keys' cache slots (one atomic per key). See
+    /// then also marks its keys' cache slots (one atomic per key). A
+    /// quarter to half of the size is the cache's slot array, mapped at
+    /// open (its pages are allocated as slots fill). See
     /// `src/row_cache.rs` for why a hit is never stale.
     pub row_cache_size: usize,
     /// Replacement policy of the block cache (default ARC, which keeps a

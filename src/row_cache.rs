@@ -3,15 +3,29 @@
 //! costs a hash, one pointer load and a key comparison instead of a search
 //! of the memtables and the SST files.
 //!
-//! Layout: a power-of-two array of slots. A slot holds at most one entry
-//! (direct-mapped: a key lives in the slot its hash picks, and a new entry
-//! replaces the old one) behind an epoch-protected pointer
-//! (`crossbeam-epoch`: a reader pins the epoch, a thread-local operation,
-//! and no reader ever writes a shared cache line). Beside it, a smaller
-//! power-of-two table of *stamps*: the largest sequence number written to
-//! any key whose hash picks the stamp (at most 64 Ki stamps, 512 KiB, so
-//! that a write's stamp update stays in the CPU's caches; keys sharing a
-//! stamp only invalidate each other more often).
+//! Layout: a power-of-two array of buckets of two 256-byte slots (four
+//! cache lines each). A slot holds at most one entry; a key lives in one of
+//! the two slots of the bucket its hash picks, first looked for in its
+//! *home* slot (another bit of the hash), and a new entry replaces the
+//! same key's, else fills an empty slot, else evicts one of the two at
+//! random. (Direct-mapped slots missed twice as often in `readhot`: hot
+//! keys that share a slot evict each other on every read.) An entry whose key
+//! and value fit in [`INLINE_BYTES`] is stored in the slot itself, under a
+//! *seqlock* (the slot's version is odd while a fill rewrites it; a reader
+//! copies the entry out, then checks that the version did not change): a
+//! hit reads the slot's lines, all known from the hash, and writes
+//! nothing. A larger entry is a separate allocation behind the slot's
+//! epoch-protected pointer (`crossbeam-epoch`: a reader pins the epoch, a
+//! thread-local operation). Beside the slots, a smaller power-of-two table
+//! of *stamps*: the largest sequence number written to any key whose hash
+//! picks the stamp (at most 64 Ki stamps, 512 KiB, so that a write's stamp
+//! update stays in the CPU's caches; keys sharing a stamp only invalidate
+//! each other more often).
+//!
+//! Why inline: with every entry behind a pointer, a hot read paid two
+//! dependent cache misses (the slot, then the entry) and the epoch pin's
+//! locked instruction; they were three quarters of the lookup's time in
+//! `readhot`.
 //!
 //! Why a hit is never stale (a read never returns a value older than a
 //! write that returned before the read began):
@@ -33,14 +47,18 @@
 //!   entry is dead from then on, whatever order the fill and the write ran
 //!   in.
 //!
-//! Admission: a miss fills the slot only when the same key missed there
-//! last (the slot remembers the hash of its last miss), so a key must be
+//! Admission: a miss fills a slot only when the same key missed in its
+//! bucket last (the bucket remembers the hash of its last miss), so a key must be
 //! read twice before it displaces another: a uniform random read load
 //! mostly costs a hash and a load per read, not an allocation.
 //!
-//! Size: entries (key, value, bookkeeping) and the slot array are charged
-//! against `row_cache_size`; a fill that would exceed it is skipped, and an
-//! entry larger than 1/16 of it is never cached.
+//! Size: the slot array takes between a quarter and half of
+//! `row_cache_size`, all of it charged at once; it is an anonymous map
+//! (its pages are only allocated as slots fill) advised to use huge pages,
+//! since hot keys are spread over all of it and a page-table walk per
+//! read would cost as much as the read. Entries too large for a slot are charged as allocated,
+//! a fill that would exceed the size is skipped, and an entry larger than
+//! 1/16 of it is never cached.
 //!
 //! A range deletion raises one stamp shared by every key
 //! ([`RowCache::note_range_write`]), so it kills every entry filled before
@@ -54,18 +72,27 @@ use crossbeam_epoch as epoch;
 
 use crate::key::{same_user_key, SeqNo};
 
-/// Bytes of cache per slot: slots are sized for entries of about this much.
-const BYTES_PER_SLOT: usize = 256;
+/// Bytes of one slot: a header and [`INLINE_BYTES`] of key and value.
+const SLOT_BYTES: usize = 256;
+/// Slots per bucket.
+const WAYS: usize = 2;
+/// Bytes of row-cache size per bucket: the slot array is at most half of it.
+const BYTES_PER_BUCKET: usize = 2 * WAYS * SLOT_BYTES;
+/// Words of a slot's header (see [`Slot`]).
+const HEAD_WORDS: usize = 6;
+/// Words of a slot's inline entry.
+const INLINE_WORDS: usize = SLOT_BYTES / 8 - HEAD_WORDS;
+/// Bytes of key plus value stored in the slot itself.
+const INLINE_BYTES: usize = INLINE_WORDS * 8;
+/// Most buckets (4 GiB of slots).
+const MAX_BUCKETS: usize = 1 << 23;
 /// Most stamps (see the module documentation).
 const MAX_STAMPS: usize = 1 << 16;
 
-/// The head of one cached key's allocation, followed by the key's bytes
+/// The head of an entry too large for a slot, followed by the key's bytes
 /// and then the value's: one allocation, aligned to and padded to whole
-/// cache lines, so a hit reads one run of lines, and no other allocation
-/// (a value copied out for a reader, say, written on every hit) shares a
-/// line with it. With a separate `Entry`, key box and value buffer, two
-/// threads reading hot keys spent a quarter of their time in the key
-/// comparison, on lines that malloc had put beside such buffers.
+/// cache lines, so that no other allocation (a value copied out for a
+/// reader, say, written on every hit) shares a line with it.
 #[repr(C)]
 struct EntryHead {
     hash: u64,
@@ -78,7 +105,8 @@ struct EntryHead {
     size: usize,
 }
 
-/// [`EntryHead::value_len`] of a key with no value.
+/// [`EntryHead::value_len`] (and a slot's value length) of a key with no
+/// value.
 const NO_VALUE: u32 = u32::MAX;
 /// Bytes of [`EntryHead`]: the key starts there.
 const HEAD: usize = std::mem::size_of::<EntryHead>();
@@ -89,7 +117,6 @@ const ENTRY_ALIGN: usize = 64;
 fn entry_size(key_len: usize, value_len: usize) -> usize {
     (HEAD + key_len + value_len).next_multiple_of(ENTRY_ALIGN)
 }
-
 /// A new entry for `key` = `value` as of `filled_at`; `None` when it
 /// cannot be allocated (nothing is cached then).
 fn new_entry(
@@ -165,17 +192,56 @@ unsafe fn free_entry(e: *mut EntryHead) {
     }
 }
 
+/// One slot: a header and an inline entry, all atomics so that a reader
+/// racing a fill reads stale or mixed words, never undefined behaviour (the
+/// version check then throws them away).
+///
+/// Invariants, kept by [`RowCache::fill`] (the only writer, holding the
+/// slot's version odd): `lens == 0` means empty; otherwise `hash`,
+/// `filled_at` and `lens` describe the entry, which is inline when
+/// `outline` is null (key then value in `inline`, zero-padded) and the
+/// allocation at `outline` otherwise. All-zero is a valid empty slot.
+#[repr(C, align(64))]
 struct Slot {
-    /// Hash of the last key that missed here (admission).
+    /// Even: stable; odd: a fill is rewriting the slot.
+    version: AtomicU64,
+    hash: AtomicU64,
+    /// The entry's read sequence number (its value is the newest as of it).
+    filled_at: AtomicU64,
+    /// `(key_len + 1) << 32 | value_len` ([`NO_VALUE`]: no value); 0: empty.
+    lens: AtomicU64,
+    /// An entry too large for `inline`, made by [`new_entry`] and freed
+    /// through the epoch once unlinked (see [`RowCache::retire`]).
+    outline: AtomicPtr<EntryHead>,
+    /// In a bucket's first slot: the hash of the last key that missed in
+    /// the bucket (admission). Not under the version: a heuristic.
     last_miss: AtomicU64,
-    /// The entry, made by [`new_entry`]; freed through the epoch once
-    /// unlinked (see [`RowCache::retire`]).
-    entry: AtomicPtr<EntryHead>,
+    inline: [AtomicU64; INLINE_WORDS],
 }
+
+const _: () = assert!(std::mem::size_of::<Slot>() == SLOT_BYTES);
+
+/// Encodes a slot's `lens`.
+fn pack_lens(key_len: usize, value: Option<usize>) -> u64 {
+    ((key_len as u64 + 1) << 32) | u64::from(value.map_or(NO_VALUE, |v| v as u32))
+}
+
+/// Decodes a slot's non-zero `lens`: the key's length and the value's.
+fn unpack_lens(lens: u64) -> (usize, Option<usize>) {
+    let v = lens as u32;
+    (
+        ((lens >> 32) as usize).wrapping_sub(1),
+        (v != NO_VALUE).then_some(v as usize),
+    )
+}
+
+/// A bucket: the slots a key may live in.
+type Bucket = [Slot; WAYS];
 
 /// The row cache: see the module documentation.
 pub(crate) struct RowCache {
-    slots: Box<[Slot]>,
+    /// `mask + 1` buckets, zeroed at first (empty slots).
+    buckets: memmap2::MmapRaw,
     mask: usize,
     /// Largest sequence number written to a key whose hash picks the
     /// stamp (`hash >> 32`, masked).
@@ -198,23 +264,30 @@ pub(crate) enum RowLookup {
     Miss,
 }
 
+/// An anonymous map for `n` buckets: zero pages, allocated as they are
+/// first written, advised to be huge pages where the OS has them.
+fn map_buckets(n: usize) -> std::io::Result<memmap2::MmapRaw> {
+    let map = memmap2::MmapMut::map_anon(n * std::mem::size_of::<Bucket>())?;
+    // Best effort: without huge pages the cache works, only slower.
+    #[cfg(target_os = "linux")]
+    let _ = map.advise(memmap2::Advice::HugePage);
+    Ok(map.into())
+}
+
 impl RowCache {
-    /// A cache of about `capacity` bytes (slot array included).
-    pub(crate) fn new(capacity: usize) -> RowCache {
-        let n = (capacity / BYTES_PER_SLOT)
-            .next_power_of_two()
-            .clamp(64, 1 << 26);
-        let slots: Box<[Slot]> = (0..n)
-            .map(|_| Slot {
-                last_miss: AtomicU64::new(0),
-                entry: AtomicPtr::new(std::ptr::null_mut()),
-            })
-            .collect();
-        let ns = n.min(MAX_STAMPS);
+    /// A cache of about `capacity` bytes (slot array included); an error
+    /// when the slot array cannot be mapped.
+    pub(crate) fn new(capacity: usize) -> std::io::Result<RowCache> {
+        let per = (capacity / BYTES_PER_BUCKET).max(1);
+        // The largest power of two not above `per`: the array is between a
+        // quarter and half of the capacity.
+        let n = (1usize << (usize::BITS - 1 - per.leading_zeros())).clamp(32, MAX_BUCKETS);
+        let buckets = map_buckets(n)?;
+        let ns = (n * WAYS).min(MAX_STAMPS);
         let stamps: Box<[AtomicU64]> = (0..ns).map(|_| AtomicU64::new(0)).collect();
-        let array = n * std::mem::size_of::<Slot>() + ns * 8;
-        RowCache {
-            slots,
+        let array = n * std::mem::size_of::<Bucket>() + ns * 8;
+        Ok(RowCache {
+            buckets,
             mask: n - 1,
             stamps,
             stamp_mask: ns - 1,
@@ -222,13 +295,27 @@ impl RowCache {
             capacity,
             charged: AtomicUsize::new(array),
             entries: AtomicUsize::new(0),
-        }
+        })
     }
 
+    /// Every bucket.
     #[inline]
-    fn slot(&self, hash: u64) -> &Slot {
-        // Masked: always in range (`slots.len() == mask + 1`).
-        &self.slots[(hash as usize) & self.mask]
+    fn all_buckets(&self) -> &[Bucket] {
+        // SAFETY: the map holds `mask + 1` buckets, is page-aligned (more
+        // than a `Slot` needs), lives as long as `self`, starts zeroed (a
+        // valid empty `Slot`), and is only ever accessed through these
+        // atomics.
+        unsafe { std::slice::from_raw_parts(self.buckets.as_ptr().cast::<Bucket>(), self.mask + 1) }
+    }
+
+    /// The bucket of a key hashing to `hash`, and the key's home slot in it.
+    #[inline]
+    fn bucket(&self, hash: u64) -> (&Bucket, usize) {
+        // Masked: always in range.
+        (
+            &self.all_buckets()[(hash as usize) & self.mask],
+            (hash >> 63) as usize,
+        )
     }
 
     #[inline]
@@ -249,26 +336,78 @@ impl RowCache {
     /// at sequence number `seq`, if the cache holds a valid one.
     #[inline]
     pub(crate) fn get(&self, key: &[u8], hash: u64, seq: SeqNo) -> RowLookup {
-        let slot = self.slot(hash);
-        // An empty slot needs no pin (the pin is a full fence): the
-        // pointer is only compared with null, never followed.
-        if slot.entry.load(Ordering::Relaxed).is_null() {
-            return RowLookup::Miss;
+        let (bucket, home) = self.bucket(hash);
+        match self.get_in(&bucket[home], key, hash, seq) {
+            Some(found) => found,
+            None => self
+                .get_in(&bucket[home ^ 1], key, hash, seq)
+                .unwrap_or(RowLookup::Miss),
         }
+    }
+
+    /// [`Self::get`] in one slot: `None` when the slot holds another
+    /// key's hash (look in the other slot).
+    #[inline]
+    fn get_in(&self, slot: &Slot, key: &[u8], hash: u64, seq: SeqNo) -> Option<RowLookup> {
+        let version = slot.version.load(Ordering::Acquire);
+        if slot.hash.load(Ordering::Relaxed) != hash {
+            return None;
+        }
+        let lens = slot.lens.load(Ordering::Relaxed);
+        if version & 1 == 1 || lens == 0 {
+            return Some(RowLookup::Miss);
+        }
+        if !slot.outline.load(Ordering::Relaxed).is_null() {
+            return Some(self.get_outline(slot, key, hash, seq));
+        }
+        let filled_at = slot.filled_at.load(Ordering::Relaxed);
+        let (key_len, value_len) = unpack_lens(lens);
+        let total = key_len.wrapping_add(value_len.unwrap_or(0));
+        if key_len != key.len() || total > INLINE_BYTES {
+            // Another key, or words torn by a fill (checked below if not).
+            return Some(RowLookup::Miss);
+        }
+        let mut words = [0u64; INLINE_WORDS];
+        let n = total.div_ceil(8);
+        for (w, a) in words[..n].iter_mut().zip(&slot.inline) {
+            *w = a.load(Ordering::Relaxed);
+        }
+        // The seqlock's read side: the loads above happen before the
+        // version is read again; unchanged, no fill overlapped them.
+        std::sync::atomic::fence(Ordering::Acquire);
+        if slot.version.load(Ordering::Relaxed) != version {
+            return Some(RowLookup::Miss);
+        }
+        let bytes = words_as_bytes(&words);
+        if !same_user_key(&bytes[..key_len], key) {
+            return Some(RowLookup::Miss);
+        }
+        let stamp = self.written_at(hash);
+        if stamp <= seq && stamp <= filled_at {
+            // A copy: the slot is rewritten in place by later fills.
+            let value = value_len.map(|n| Bytes::copy_from_slice(&bytes[key_len..][..n]));
+            return Some(RowLookup::Hit(value));
+        }
+        Some(RowLookup::Miss)
+    }
+
+    /// [`Self::get`] for a slot whose entry is a separate allocation.
+    #[cold]
+    fn get_outline(&self, slot: &Slot, key: &[u8], hash: u64, seq: SeqNo) -> RowLookup {
         let _guard = epoch::pin();
-        let e = slot.entry.load(Ordering::Acquire);
+        let e = slot.outline.load(Ordering::Acquire);
         if e.is_null() {
             return RowLookup::Miss;
         }
         // SAFETY: entries are only freed through the epoch after being
-        // unlinked (`retire`), and this thread is pinned.
+        // unlinked (`retire`), and this thread is pinned; an entry is
+        // never written after it is linked.
         let (h, (k, v)) = unsafe { (&*e, entry_parts(e)) };
         if h.hash == hash && same_user_key(k, key) {
             let stamp = self.written_at(hash);
             if stamp <= seq && stamp <= h.filled_at {
                 // A copy: readers of one hot key would otherwise all
-                // bump one buffer's reference count (readhot, 2 threads:
-                // 18.3M ops/s copying, 17.7M sharing).
+                // bump one buffer's reference count.
                 return RowLookup::Hit(v.map(Bytes::copy_from_slice));
             }
         }
@@ -277,35 +416,88 @@ impl RowCache {
 
     /// Offers the result of a read of `key` at `seq` (its newest value as
     /// of `seq`, `None` for none) after a [`RowLookup::Miss`]; kept when
-    /// the same key missed in its slot last, it fits, and no write to the
-    /// slot came after `seq`.
+    /// the same key missed in its slot last, it fits, no write to the
+    /// slot came after `seq`, and no other fill is rewriting the slot.
     pub(crate) fn fill(&self, key: &[u8], hash: u64, seq: SeqNo, value: Option<&Bytes>) {
-        let slot = self.slot(hash);
+        let (bucket, home) = self.bucket(hash);
         // A plain load and store, no locked instruction: admission is a
         // heuristic, and a lost update only delays a fill.
-        if slot.last_miss.load(Ordering::Relaxed) != hash {
-            slot.last_miss.store(hash, Ordering::Relaxed);
+        let last_miss = &bucket[0].last_miss;
+        if last_miss.load(Ordering::Relaxed) != hash {
+            last_miss.store(hash, Ordering::Relaxed);
             return;
         }
         if self.written_at(hash) > seq {
             return;
         }
-        let charge = entry_size(key.len(), value.map_or(0, |v| v.len()));
-        if charge > self.capacity / 16
-            || self.charged.load(Ordering::Relaxed) + charge > self.capacity
-        {
+        let value_len = value.map(|v| v.len());
+        if value_len.is_some_and(|n| n >= NO_VALUE as usize) || key.len() >= u32::MAX as usize {
             return;
         }
-        // A private copy: a slice of a table's map would keep the file's
-        // pages (and a deleted file) alive.
-        let Some(entry) = new_entry(hash, key, value.map(|v| &v[..]), seq) else {
-            return;
+        let total = key.len() + value_len.unwrap_or(0);
+        let outline = if total <= INLINE_BYTES {
+            std::ptr::null_mut()
+        } else {
+            let charge = entry_size(key.len(), value_len.unwrap_or(0));
+            if charge > self.capacity / 16
+                || self.charged.load(Ordering::Relaxed) + charge > self.capacity
+            {
+                return;
+            }
+            // A private copy: a slice of a table's map would keep the
+            // file's pages (and a deleted file) alive.
+            let Some(entry) = new_entry(hash, key, value.map(|v| &v[..]), seq) else {
+                return;
+            };
+            self.charged.fetch_add(charge, Ordering::Relaxed);
+            entry
         };
-        self.charged.fetch_add(charge, Ordering::Relaxed);
-        self.entries.fetch_add(1, Ordering::Relaxed);
-        let guard = epoch::pin();
-        let old = slot.entry.swap(entry, Ordering::AcqRel);
-        self.retire(old, &guard);
+        let mut words = [0u64; INLINE_WORDS];
+        if outline.is_null() {
+            let bytes = words_as_bytes_mut(&mut words);
+            bytes[..key.len()].copy_from_slice(key);
+            if let Some(v) = value {
+                bytes[key.len()..total].copy_from_slice(v);
+            }
+        }
+        let slot = &bucket[fill_way(bucket, home, hash)];
+        // The seqlock's write side: take the slot by making its version
+        // odd (another fill holding it wins; this one is dropped).
+        let version = slot.version.load(Ordering::Relaxed);
+        if version & 1 == 1
+            || slot
+                .version
+                .compare_exchange(version, version + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            if !outline.is_null() {
+                // SAFETY: never linked: nobody else can reach it.
+                unsafe { self.uncharge_and_free(outline) };
+            }
+            return;
+        }
+        // Readers that see any store below also see the odd version.
+        std::sync::atomic::fence(Ordering::Release);
+        let was_empty = slot.lens.load(Ordering::Relaxed) == 0;
+        slot.hash.store(hash, Ordering::Relaxed);
+        slot.filled_at.store(seq, Ordering::Relaxed);
+        slot.lens
+            .store(pack_lens(key.len(), value_len), Ordering::Relaxed);
+        for (a, w) in slot
+            .inline
+            .iter()
+            .zip(&words[..total.min(INLINE_BYTES).div_ceil(8)])
+        {
+            a.store(*w, Ordering::Relaxed);
+        }
+        let old = slot.outline.swap(outline, Ordering::AcqRel);
+        slot.version.store(version + 2, Ordering::Release);
+        if was_empty {
+            self.entries.fetch_add(1, Ordering::Relaxed);
+        }
+        if !old.is_null() {
+            self.retire(old, &epoch::pin());
+        }
     }
 
     /// Records a write of a key hashing to `hash` at sequence number `seq`
@@ -326,29 +518,49 @@ impl RowCache {
         self.range_stamp.fetch_max(seq, Ordering::Release);
     }
 
-    /// Drops every entry (tests).
+    /// Drops every entry (tests; no fill may run at the same time).
     #[cfg(test)]
     pub(crate) fn clear(&self) {
         let guard = epoch::pin();
-        for slot in self.slots.iter() {
-            let old = slot.entry.swap(std::ptr::null_mut(), Ordering::AcqRel);
-            self.retire(old, &guard);
+        for slot in self.all_buckets().iter().flatten() {
+            let version = slot.version.load(Ordering::Relaxed);
+            assert_eq!(version & 1, 0, "clear during a fill");
+            slot.version.store(version + 1, Ordering::Relaxed);
+            std::sync::atomic::fence(Ordering::Release);
+            let was_full = slot.lens.swap(0, Ordering::Relaxed) != 0;
+            let old = slot.outline.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            slot.version.store(version + 2, Ordering::Release);
+            if was_full {
+                self.entries.fetch_sub(1, Ordering::Relaxed);
+            }
+            if !old.is_null() {
+                self.retire(old, &guard);
+            }
         }
     }
 
     /// Uncharges an unlinked entry and frees it once no reader can hold it.
     fn retire(&self, old: *mut EntryHead, guard: &epoch::Guard) {
-        if old.is_null() {
-            return;
-        }
         // SAFETY: `old` was just unlinked by a swap and is still allocated.
         let size = unsafe { (*old).size };
         self.charged.fetch_sub(size, Ordering::Relaxed);
-        self.entries.fetch_sub(1, Ordering::Relaxed);
         let addr = old as usize;
         // SAFETY: readers that loaded `old` are pinned; it is freed only
         // after they unpin, and nothing can reach it any more.
         unsafe { guard.defer_unchecked(move || free_entry(addr as *mut EntryHead)) };
+    }
+
+    /// Uncharges and frees at once an entry that was never linked.
+    ///
+    /// # Safety
+    ///
+    /// `e` was made by [`new_entry`], charged, and never published.
+    unsafe fn uncharge_and_free(&self, e: *mut EntryHead) {
+        // SAFETY: the caller's contract: allocated and private.
+        unsafe {
+            self.charged.fetch_sub((*e).size, Ordering::Relaxed);
+            free_entry(e);
+        }
     }
 
     /// Entries cached now.
@@ -362,11 +574,56 @@ impl RowCache {
     }
 }
 
+/// The slot of `bucket` a fill of the key hashing to `hash` (home slot
+/// `home`) takes: the key's own, else an empty one (home first), else one
+/// at random.
+fn fill_way(bucket: &Bucket, home: usize, hash: u64) -> usize {
+    let holds = |w: usize, h: u64| {
+        let s = &bucket[w];
+        s.lens.load(Ordering::Relaxed) != 0 && s.hash.load(Ordering::Relaxed) == h
+    };
+    let empty = |w: usize| bucket[w].lens.load(Ordering::Relaxed) == 0;
+    let other = home ^ 1;
+    if holds(home, hash) {
+        home
+    } else if holds(other, hash) {
+        other
+    } else if empty(home) {
+        home
+    } else if empty(other) {
+        other
+    } else {
+        thread_local!(static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(0x9e37_79b9_7f4a_7c15) });
+        // xorshift: a victim independent of the keys, so that three hot
+        // keys of one bucket do not evict the same one for ever.
+        NEXT.with(|n| {
+            let mut x = n.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            n.set(x);
+            (x & 1) as usize
+        })
+    }
+}
+
+/// The bytes of `words` (an inline entry as copied out of a slot).
+fn words_as_bytes(words: &[u64; INLINE_WORDS]) -> &[u8; INLINE_BYTES] {
+    // SAFETY: same size, `u8` has no alignment, every byte is initialized.
+    unsafe { &*(words as *const [u64; INLINE_WORDS]).cast::<[u8; INLINE_BYTES]>() }
+}
+
+/// The bytes of `words`, to build an inline entry in.
+fn words_as_bytes_mut(words: &mut [u64; INLINE_WORDS]) -> &mut [u8; INLINE_BYTES] {
+    // SAFETY: as in `words_as_bytes`; every byte pattern is a valid `u64`.
+    unsafe { &mut *(words as *mut [u64; INLINE_WORDS]).cast::<[u8; INLINE_BYTES]>() }
+}
+
 impl Drop for RowCache {
     fn drop(&mut self) {
         // No reader is left (`&mut self`): free the entries at once.
-        for slot in self.slots.iter() {
-            let e = slot.entry.swap(std::ptr::null_mut(), Ordering::Relaxed);
+        for slot in self.all_buckets().iter().flatten() {
+            let e = slot.outline.swap(std::ptr::null_mut(), Ordering::Relaxed);
             if !e.is_null() {
                 // SAFETY: unlinked and unreachable by anyone else.
                 unsafe { free_entry(e) };
@@ -389,7 +646,7 @@ mod tests {
 
     #[test]
     fn second_miss_fills_and_a_write_kills_the_entry() {
-        let c = RowCache::new(1 << 20);
+        let c = RowCache::new(1 << 20).unwrap();
         let (k, h) = (b"key".as_slice(), filter_hash(b"key"));
         let v = Bytes::from_static(b"value");
         assert!(lookup(&c, k, 10).is_none());
@@ -416,7 +673,7 @@ mod tests {
 
     #[test]
     fn an_entry_filled_later_serves_an_older_read_only_without_writes_between() {
-        let c = RowCache::new(1 << 20);
+        let c = RowCache::new(1 << 20).unwrap();
         let (k, h) = (b"k".as_slice(), filter_hash(b"k"));
         let v = Bytes::from_static(b"v");
         c.note_write(h, 5);
@@ -430,11 +687,11 @@ mod tests {
 
     /// Entries are one raw allocation (head, key, value): empty keys and
     /// values, no value, and keys that are prefixes of each other in one
-    /// slot (the smallest cache: 64 slots) come back exactly.
+    /// slot (the smallest cache: 32 buckets) come back exactly.
     #[test]
     fn entry_layout_keeps_keys_and_values_apart() {
-        let c = RowCache::new(64 * BYTES_PER_SLOT);
-        assert_eq!(c.slots.len(), 64);
+        let c = RowCache::new(32 * BYTES_PER_BUCKET).unwrap();
+        assert_eq!(c.all_buckets().len(), 32);
         let cases: [(&[u8], Option<&[u8]>); 5] = [
             (b"", Some(b"empty key")),
             (b"k", Some(b"")),
@@ -465,9 +722,110 @@ mod tests {
         assert_eq!(c.len(), 1);
     }
 
+    /// Fills racing reads in one bucket: a reader gets a key's own value
+    /// or a miss, never bytes of another entry (the seqlock), whatever the
+    /// mix of inline and separately allocated entries in the slots.
+    #[test]
+    fn readers_racing_fills_never_see_a_torn_entry() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        let c = Arc::new(RowCache::new(1 << 20).unwrap());
+        // Keys of different lengths, all in bucket 3, homes 0 and 1;
+        // values a function of the key, some inline, some not.
+        let keys: Vec<(Vec<u8>, u64)> = (0..6u8)
+            .map(|i| {
+                (
+                    vec![b'a' + i; 1 + 7 * i as usize],
+                    3 | (u64::from(i & 1) << 63) | (u64::from(i) << 40),
+                )
+            })
+            .collect();
+        let value_of = |k: &[u8]| -> Bytes {
+            let n = [0, 5, 100, 190, 300, 40][(k[0] - b'a') as usize];
+            Bytes::from(
+                (0..n)
+                    .map(|j| k[0].wrapping_add(j as u8))
+                    .collect::<Vec<u8>>(),
+            )
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (c, keys, stop) = (Arc::clone(&c), keys.clone(), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let (mut hits, mut i) = (0u64, 0usize);
+                    while !stop.load(Ordering::Relaxed) {
+                        let (k, h) = &keys[i % keys.len()];
+                        i += 1;
+                        if let RowLookup::Hit(v) = c.get(k, *h, 10) {
+                            assert_eq!(v, Some(value_of(k)), "key {:?}", k[0] as char);
+                            hits += 1;
+                        }
+                    }
+                    hits
+                })
+            })
+            .collect();
+        let fillers: Vec<_> = (0..2)
+            .map(|t| {
+                let (c, keys) = (Arc::clone(&c), keys.clone());
+                std::thread::spawn(move || {
+                    for n in 0..200_000usize {
+                        let (k, h) = &keys[(n * 5 + t) % keys.len()];
+                        let v = value_of(k);
+                        c.fill(k, *h, 10, Some(&v));
+                        c.fill(k, *h, 10, Some(&v));
+                    }
+                })
+            })
+            .collect();
+        for f in fillers {
+            f.join().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+        let hits: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        assert!(hits > 0, "the race was never exercised");
+        assert!(c.len() <= WAYS);
+        // Every separately allocated entry still linked is charged; the
+        // rest were uncharged when replaced.
+        let linked: usize = c.all_buckets()[3]
+            .iter()
+            .map(|s| s.outline.load(Ordering::Relaxed))
+            .filter(|p| !p.is_null())
+            .map(|p| unsafe { (*p).size })
+            .sum();
+        let array = std::mem::size_of_val(c.all_buckets()) + c.stamps.len() * 8;
+        assert_eq!(c.charged(), array + linked);
+    }
+
+    /// Two keys whose homes differ share a bucket without evicting each
+    /// other; a third evicts one of them; the same key refills its slot.
+    #[test]
+    fn a_bucket_holds_two_keys() {
+        let c = RowCache::new(1 << 20).unwrap();
+        let v = Bytes::from_static(b"v");
+        let (a, b, x) = (7, 7 | (1 << 63), 7 | (1 << 40));
+        for (k, h) in [(b"a", a), (b"b", b), (b"a", a), (b"b", b)] {
+            c.fill(k, h, 1, Some(&v));
+            c.fill(k, h, 1, Some(&v));
+        }
+        assert_eq!(c.len(), 2);
+        assert!(matches!(c.get(b"a", a, 1), RowLookup::Hit(_)));
+        assert!(matches!(c.get(b"b", b, 1), RowLookup::Hit(_)));
+        c.fill(b"x", x, 1, Some(&v));
+        c.fill(b"x", x, 1, Some(&v));
+        assert!(matches!(c.get(b"x", x, 1), RowLookup::Hit(_)));
+        let left = [(b"a", a), (b"b", b)]
+            .iter()
+            .filter(|(k, h)| matches!(c.get(*k, *h, 1), RowLookup::Hit(_)))
+            .count();
+        assert_eq!(left, 1, "one of the two was evicted");
+        assert_eq!(c.len(), 2);
+    }
+
     #[test]
     fn bounded_by_its_capacity_and_large_values_are_not_cached() {
-        let c = RowCache::new(64 << 10);
+        let c = RowCache::new(64 << 10).unwrap();
         let big = Bytes::from(vec![1u8; 8 << 10]);
         c.fill(b"big", filter_hash(b"big"), 1, Some(&big));
         c.fill(b"big", filter_hash(b"big"), 1, Some(&big));

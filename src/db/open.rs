@@ -49,6 +49,7 @@ use crate::memtable::MemTable;
 use crate::metrics::event_log::rfc3339_utc;
 use crate::metrics::{db_event, Metrics};
 use crate::options::{Options, WalRecoveryMode};
+use crate::row_cache::RowCache;
 use crate::version::set::{recover_manifest, RecoveredManifest, VersionSet};
 use crate::version::superversion::SuperVersion;
 use crate::version::table_cache::{capacity_for, TableCache, TableOpener};
@@ -95,6 +96,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
     let lock = fs.lock(&lock_file_name(dir))?;
     let names = fs.list_dir(dir)?;
     let cache = opts.make_block_cache();
+    let row_cache = make_row_cache(dir, &opts)?;
     let exists = has_current(&names);
 
     let recovered = if exists {
@@ -244,7 +246,7 @@ pub(super) fn open(dir: &Path, opts: Options) -> Result<Db> {
         next_file,
         Some((wal, log_number, pool)),
         versions,
-        cache,
+        (cache, row_cache),
         metrics,
     ));
     #[cfg(feature = "prometheus")]
@@ -313,6 +315,7 @@ fn read_only(dir: &Path, opts: Options, lock: bool) -> Result<Db> {
     };
     let names = fs.list_dir(dir)?;
     let cache = opts.make_block_cache();
+    let row_cache = make_row_cache(dir, &opts)?;
     if !names
         .iter()
         .any(|n| parse_file_name(n) == Some(FileKind::Current))
@@ -384,7 +387,16 @@ fn read_only(dir: &Path, opts: Options, lock: bool) -> Result<Db> {
     );
     let next_file = recovered.next_file_number;
     let inner = Arc::new(new_inner(
-        dir, fs, opts, live, last_seq, next_file, None, versions, cache, metrics,
+        dir,
+        fs,
+        opts,
+        live,
+        last_seq,
+        next_file,
+        None,
+        versions,
+        (cache, row_cache),
+        metrics,
     ));
     #[cfg(feature = "prometheus")]
     let registry = observe::register(&inner, &inner.opts)?;
@@ -585,6 +597,26 @@ fn table_opener(
     }
 }
 
+/// The row cache `opts` asks for, if any (its slot array is mapped now,
+/// before anything is written: a failure loses nothing).
+fn make_row_cache(dir: &Path, opts: &Options) -> Result<Option<RowCache>> {
+    if opts.row_cache_size == 0 {
+        return Ok(None);
+    }
+    RowCache::new(opts.row_cache_size).map(Some).map_err(|e| {
+        Error::io(
+            dir,
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot map a row cache of {} bytes: {e}",
+                    opts.row_cache_size
+                ),
+            ),
+        )
+    })
+}
+
 /// The shared state of a freshly opened database: writable when `write`
 /// (the WAL and the compaction threads) is given, read-only without.
 #[allow(clippy::too_many_arguments)]
@@ -597,7 +629,7 @@ fn new_inner(
     next_file: u64,
     write: Option<(LogWriter, u64, rayon::ThreadPool)>,
     versions: VersionSet,
-    block_cache: Option<Arc<BlockCache>>,
+    (block_cache, row_cache): (Option<Arc<BlockCache>>, Option<RowCache>),
     metrics: Arc<Metrics>,
 ) -> DbInner {
     let default = Arc::clone(&trees[0]);
@@ -632,8 +664,7 @@ fn new_inner(
         io: IoCounters::default(),
         closed: AtomicBool::new(false),
         block_cache,
-        row_cache: (opts.row_cache_size > 0)
-            .then(|| crate::row_cache::RowCache::new(opts.row_cache_size)),
+        row_cache,
         metrics,
         opts,
     }
