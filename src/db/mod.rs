@@ -1211,12 +1211,9 @@ impl DbInner {
             let timer = self.metrics.op_timer();
             let seq = self.visible_seq.load(Ordering::Acquire);
             if let RowLookup::Hit(v) = rc.get(key, crate::sst::filter_hash(key), seq) {
-                self.metrics.add(Counter::RowCacheHits, 1);
-                self.metrics.record_get(
-                    v.as_ref().map(|v| v.len()),
-                    crate::sst::take_filter_counts(),
-                    timer,
-                );
+                // A hit probes no filter: no filter counts to take.
+                self.metrics
+                    .record_row_cache_hit(v.as_ref().map(|v| v.len()), timer);
                 return Ok(v);
             }
             cache_missed = true;

@@ -262,10 +262,33 @@ impl Metrics {
         filter: crate::sst::FilterCounts,
         timer: Option<Instant>,
     ) {
+        self.record_get_with(found, filter, timer, None);
+    }
+
+    /// Counts a point read the row cache answered (a hit, and a read as
+    /// [`Self::record_get`] counts it), with one visit of the thread's slot.
+    #[inline]
+    pub(crate) fn record_row_cache_hit(&self, found: Option<usize>, timer: Option<Instant>) {
+        let no_probes = crate::sst::FilterCounts::default();
+        self.record_get_with(found, no_probes, timer, Some(Counter::RowCacheHits));
+    }
+
+    /// [`Self::record_get`], also adding one to `also`.
+    #[inline]
+    fn record_get_with(
+        &self,
+        found: Option<usize>,
+        filter: crate::sst::FilterCounts,
+        timer: Option<Instant>,
+        also: Option<Counter>,
+    ) {
         if !self.counting() {
             return;
         }
         let s = self.local.slot();
+        if let Some(c) = also {
+            s.add(c, 1);
+        }
         s.add(Counter::Gets, 1);
         if let Some(len) = found {
             s.add(Counter::GetsFound, 1);
