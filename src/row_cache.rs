@@ -1,7 +1,7 @@
 //! The row cache (`Options::row_cache_size`, RocksDB's `row_cache`): the
 //! newest value of recently read keys, read without a lock, so a hot key
-//! costs a hash, one pointer load and a key comparison instead of a search
-//! of the memtables and the SST files.
+//! costs a hash, a load of its slot's lines and a key comparison instead
+//! of a search of the memtables and the SST files.
 //!
 //! Layout: a power-of-two array of buckets of two 256-byte slots (four
 //! cache lines each). A slot holds at most one entry; a key lives in one of
@@ -9,8 +9,8 @@
 //! *home* slot (another bit of the hash), and a new entry replaces the
 //! same key's, else fills an empty slot, else evicts one of the two at
 //! random. (Direct-mapped slots missed twice as often in `readhot`: hot
-//! keys that share a slot evict each other on every read.) An entry whose key
-//! and value fit in [`INLINE_BYTES`] is stored in the slot itself, under a
+//! keys that share a slot evict each other on every read.) An entry whose
+//! key and value fit in [`INLINE_BYTES`] is stored in the slot itself, under a
 //! *seqlock* (the slot's version is odd while a fill rewrites it; a reader
 //! copies the entry out, then checks that the version did not change): a
 //! hit reads the slot's lines, all known from the hash, and writes
@@ -48,17 +48,17 @@
 //!   in.
 //!
 //! Admission: a miss fills a slot only when the same key missed in its
-//! bucket last (the bucket remembers the hash of its last miss), so a key must be
-//! read twice before it displaces another: a uniform random read load
-//! mostly costs a hash and a load per read, not an allocation.
+//! bucket last (the bucket remembers the hash of its last miss), so a key
+//! must be read twice before it displaces another: a uniform random read
+//! load mostly costs a hash and a load per read, not a fill.
 //!
 //! Size: the slot array takes between a quarter and half of
 //! `row_cache_size`, all of it charged at once; it is an anonymous map
 //! (its pages are only allocated as slots fill) advised to use huge pages,
 //! since hot keys are spread over all of it and a page-table walk per
-//! read would cost as much as the read. Entries too large for a slot are charged as allocated,
-//! a fill that would exceed the size is skipped, and an entry larger than
-//! 1/16 of it is never cached.
+//! read would cost as much as the read. Entries too large for a slot are
+//! charged as allocated, a fill that would exceed the size is skipped, and
+//! an entry larger than 1/16 of it is never cached.
 //!
 //! A range deletion raises one stamp shared by every key
 //! ([`RowCache::note_range_write`]), so it kills every entry filled before
