@@ -106,3 +106,32 @@ fn every_writer_of_a_group_whose_wal_append_fails_gets_the_same_io_error() {
         assert!(db.get(format!("key{i}")).unwrap().is_none(), "key{i}");
     }
 }
+
+/// An unsynced write with no other writer about goes direct (it logs its
+/// own batch with the write queue locked): its failed WAL append is
+/// recorded as the background error there, without a deadlock on the
+/// queue, it is not visible, and every later write gets the same error.
+#[test]
+fn a_direct_write_whose_wal_append_fails_stops_the_database() {
+    let fault = Arc::new(FaultFs::new());
+    let db =
+        Arc::new(Db::open("/db", Options::default().fs(fault.clone()).wal_mmap(false)).unwrap());
+    db.put("before", "v").unwrap();
+    fault.inject(FaultRule::new(OpKind::Append, 0, ErrorKind::StorageFull).on(".log"));
+    let (tx, rx) = mpsc::channel();
+    let d = Arc::clone(&db);
+    std::thread::spawn(move || tx.send(d.put("failed", "v")).unwrap());
+    let r = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the direct writer did not return (deadlock?)");
+    let recorded = background_io(&r.unwrap_err(), ErrorKind::StorageFull);
+    assert_eq!(fault.stats().injected(OpKind::Append), 1);
+    let later = db.put("later", "v").unwrap_err();
+    assert!(Arc::ptr_eq(
+        &background_io(&later, ErrorKind::StorageFull),
+        &recorded
+    ));
+    assert_eq!(db.get("before").unwrap().as_deref(), Some(&b"v"[..]));
+    assert!(db.get("failed").unwrap().is_none());
+    assert!(db.get("later").unwrap().is_none());
+}
