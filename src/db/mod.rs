@@ -239,10 +239,12 @@ pub(crate) struct BgError {
 #[derive(Default)]
 pub(crate) struct IoCounters {
     /// Key and value bytes written by users (for write amplification).
+    /// Written only with the WAL locked (`append_group`), read anywhere.
     user_bytes: AtomicU64,
-    /// Bytes of WAL records written.
+    /// Bytes of WAL records written. Written only with the WAL locked.
     wal_bytes: AtomicU64,
-    /// Bytes appended to the current WAL since its last sync.
+    /// Bytes appended to the current WAL since its last sync. Written
+    /// only with the WAL locked.
     wal_unsynced: AtomicU64,
     /// Bytes of blob files written (flushes and compactions).
     blob_bytes_written: AtomicU64,

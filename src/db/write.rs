@@ -1130,7 +1130,24 @@ impl DbInner {
                 unsafe { w.batch() }.with_wal_payload(|p| wal.add_record(p))?;
             }
             let added = wal.len() - start;
-            self.io.wal_bytes.fetch_add(added, Ordering::Relaxed);
+            // Written only with the WAL locked (appends, syncs, switches),
+            // so a load and a store, no locked instruction: on the write
+            // path of every thread, a read-modify-write of this line cost
+            // as much as the rest of the logging.
+            let user_bytes: u64 = members
+                .clone()
+                // SAFETY: this thread leads the group holding `w`.
+                .map(|w| unsafe { w.batch() }.user_bytes())
+                .sum();
+            let io = &self.io;
+            io.wal_bytes.store(
+                io.wal_bytes.load(Ordering::Relaxed) + added,
+                Ordering::Relaxed,
+            );
+            io.user_bytes.store(
+                io.user_bytes.load(Ordering::Relaxed) + user_bytes,
+                Ordering::Relaxed,
+            );
             let unsynced = self.io.wal_unsynced.load(Ordering::Relaxed) + added;
             let per_bytes = self.opts.wal_bytes_per_sync;
             if sync || (per_bytes > 0 && unsynced >= per_bytes) {
@@ -1146,16 +1163,14 @@ impl DbInner {
         // (`set_bg_error` takes the queue; lock order: queue, then WAL).
         drop(wal);
         res?;
-        let (mut user_bytes, mut ops, mut deletes, mut writers) = (0u64, 0u64, 0u64, 0u64);
+        let (mut ops, mut deletes, mut writers) = (0u64, 0u64, 0u64);
         for w in members {
             // SAFETY: this thread leads the group holding `w`.
             let b = unsafe { w.batch() };
-            user_bytes += b.user_bytes();
             ops += u64::from(b.count());
             deletes += b.deletes();
             writers += 1;
         }
-        self.io.user_bytes.fetch_add(user_bytes, Ordering::Relaxed);
         self.metrics.record_writes(writers, ops, deletes);
         Ok(())
     }
