@@ -113,3 +113,62 @@ fn transactions_and_direct_writes_share_one_numbering() {
     let db = Db::open(dir.path(), opts).unwrap();
     check(&db);
 }
+
+/// A keyspace dropped while threads write to it without queueing: each
+/// write either lands (before the drop) or gets `KeyspaceDropped`, none
+/// lands after one was refused, nothing deadlocks, and the writes to the
+/// default keyspace beside them all land.
+#[test]
+fn a_keyspace_dropped_under_direct_writers() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const AFTER: u64 = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::open(dir.path(), Options::default()).unwrap());
+    let ks = db.keyspace("doomed").unwrap();
+    let progress = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (db, ks, progress) = (Arc::clone(&db), ks.clone(), Arc::clone(&progress));
+            std::thread::spawn(move || {
+                let (mut landed, mut refused) = (0u64, 0u64);
+                let mut i = 0u64;
+                // Until the drop is seen, then some more: all refused.
+                while refused < AFTER {
+                    assert!(i < 10_000_000, "the keyspace was never dropped");
+                    db.put(plain_key(t, i), "d").unwrap();
+                    match ks.put(plain_key(t, i), "k") {
+                        Ok(()) => {
+                            assert_eq!(refused, 0, "write {t}/{i} landed after a refusal");
+                            landed += 1;
+                            progress.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(lightning_db::Error::KeyspaceDropped(_)) => refused += 1,
+                        Err(e) => panic!("write {t}/{i}: {e}"),
+                    }
+                    i += 1;
+                }
+                (landed, i)
+            })
+        })
+        .collect();
+    while progress.load(Ordering::Relaxed) < 2_000 {
+        std::thread::yield_now();
+    }
+    db.drop_keyspace("doomed").unwrap();
+    for (t, w) in writers.into_iter().enumerate() {
+        let (landed, written) = w.join().unwrap();
+        assert!(landed + AFTER <= written);
+        for i in 0..written {
+            assert_eq!(
+                db.get(plain_key(t as u64, i)).unwrap().as_deref(),
+                Some(&b"d"[..]),
+                "default keyspace {t}/{i}"
+            );
+        }
+    }
+    let again = db.keyspace("doomed").unwrap();
+    assert!(
+        again.get(plain_key(0, 0)).unwrap().is_none(),
+        "a new keyspace is empty"
+    );
+}
