@@ -639,8 +639,8 @@ impl DbInner {
     /// Why: with every write its own group (unsynced writes rarely wait
     /// for one another), queueing, leading and handing leadership on cost
     /// more than the logging itself. `fillrandom`, interleaved with the
-    /// queued path: 1 thread +4-14 %, 2 threads +12-14 %, 8 threads
-    /// +27-31 %.
+    /// queued path (docs/benchmarks.md): 1 thread +5-13 %, 2 threads
+    /// +10-18 %, 8 threads +17-37 %.
     ///
     /// Ordering: the queue is empty, so no leader is numbering or logging
     /// with the queue unlocked (a leader stays queued until its group is
@@ -1131,9 +1131,9 @@ impl DbInner {
             }
             let added = wal.len() - start;
             // Written only with the WAL locked (appends, syncs, switches),
-            // so a load and a store, no locked instruction: on the write
-            // path of every thread, a read-modify-write of this line cost
-            // as much as the rest of the logging.
+            // so a load and a store, no locked instruction: the locked add
+            // was the direct writer's largest sample while logging (two
+            // threads: about +2 % without it).
             let user_bytes: u64 = members
                 .clone()
                 // SAFETY: this thread leads the group holding `w`.
