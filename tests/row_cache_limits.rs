@@ -1,0 +1,71 @@
+//! The row cache at the sizes `validate()` accepts (1 byte to
+//! `usize::MAX`) and with entries at its edges: the longest key, an empty
+//! value, key plus value exactly filling a slot (208 bytes) and one byte
+//! more (a separate allocation), and values too large to cache. Each key
+//! is read until the cache serves it, then overwritten, deleted and read
+//! again: a hit is always the newest value, whatever the entry's shape.
+
+mod common;
+
+use common::fast_opts;
+use lightning_db::{Db, Error, MAX_KEY_SIZE};
+
+/// Bytes of key plus value stored inside a slot (`src/row_cache.rs`).
+const INLINE_BYTES: usize = 208;
+
+fn cases() -> Vec<(Vec<u8>, Vec<u8>)> {
+    vec![
+        (vec![0xab; MAX_KEY_SIZE], b"v".to_vec()),
+        (b"empty value".to_vec(), Vec::new()),
+        (vec![1u8; 16], vec![2u8; INLINE_BYTES - 16]),
+        (vec![3u8; 16], vec![4u8; INLINE_BYTES - 15]),
+        (b"large".to_vec(), vec![5u8; 256 << 10]),
+    ]
+}
+
+#[test]
+fn every_size_and_entry_shape_reads_the_newest_value() {
+    for size in [1usize, 64 << 10, 64 << 20, usize::MAX] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = match Db::open(dir.path(), fast_opts().row_cache_size(size)) {
+            Ok(db) => db,
+            // The slot array (4 GiB at most) may not be mappable here:
+            // a clear I/O error at open, never a panic.
+            Err(Error::Io { .. }) if size == usize::MAX => continue,
+            Err(e) => panic!("row_cache_size {size}: {e}"),
+        };
+        for (k, v) in cases() {
+            db.put(&k, &v).unwrap();
+            // Twice to be admitted, then served from the cache.
+            for _ in 0..4 {
+                assert_eq!(db.get(&k).unwrap().as_deref(), Some(&v[..]), "size {size}");
+            }
+            let mut newer = v.clone();
+            newer.push(9);
+            db.put(&k, &newer).unwrap();
+            for _ in 0..4 {
+                assert_eq!(
+                    db.get(&k).unwrap().as_deref(),
+                    Some(&newer[..]),
+                    "size {size}"
+                );
+            }
+            db.delete(&k).unwrap();
+            for _ in 0..4 {
+                assert_eq!(db.get(&k).unwrap(), None, "size {size}");
+            }
+        }
+        let stats = db.stats();
+        if size >= 64 << 20 {
+            assert!(
+                stats.row_cache.hits > 0,
+                "size {size}: the cache never served a read"
+            );
+        }
+        assert!(
+            stats.row_cache.usage_bytes <= size.max(64 << 10) as u64,
+            "size {size}: {} bytes charged",
+            stats.row_cache.usage_bytes
+        );
+    }
+}
