@@ -12,6 +12,8 @@
 //! order. Each shows below as a lost increment, a sequence count that does
 //! not match the writes, or a difference after replaying the WAL.
 
+mod common;
+
 use std::sync::Arc;
 
 use lightning_db::{Db, Options, WriteOptions};
@@ -107,11 +109,7 @@ fn transactions_and_direct_writes_share_one_numbering() {
         let distinct = 1 + increments + PLAIN_THREADS * PLAIN_WRITES;
         assert_eq!(db.iter().count() as u64, distinct, "no extra entries");
     };
-    check(&db);
-    let db = Arc::into_inner(db).unwrap();
-    db.close().unwrap();
-    let db = Db::open(dir.path(), opts).unwrap();
-    check(&db);
+    common::check_then_reopen(db, dir.path(), opts, check);
 }
 
 /// A keyspace dropped while threads write to it without queueing: each

@@ -9,6 +9,8 @@
 //! written twice, skipped) shows here as a missing, wrong or extra entry,
 //! or as a sequence number count that does not match the writes.
 
+mod common;
+
 use std::sync::Arc;
 
 use lightning_db::{Db, Options, WriteBatch, WriteOptions};
@@ -101,13 +103,7 @@ fn every_batch_of_every_thread_is_written_once_and_intact() {
         }
         assert_eq!(db.iter().count() as u64, count, "no extra entries");
     };
-    check(&db);
-
-    // The WAL and the flushed tables hold the same: reopen and check again.
-    let db = Arc::into_inner(db).unwrap();
-    db.close().unwrap();
-    let db = Db::open(dir.path(), opts).unwrap();
-    check(&db);
+    common::check_then_reopen(db, dir.path(), opts, check);
 }
 
 /// Wake-ups: a leader wakes only the writers it finds parked (made leader,

@@ -398,3 +398,13 @@ pub fn within<T: Send + 'static>(
     rx.recv_timeout(Duration::from_secs(secs))
         .unwrap_or_else(|_| panic!("{what}: no answer within {secs} s (deadlock?)"))
 }
+
+/// Runs `check` on `db`, then closes it (every other handle must be gone),
+/// reopens `dir` with `opts` and runs `check` again: what the WAL and the
+/// tables hold reads back the same.
+pub fn check_then_reopen(db: Arc<Db>, dir: &Path, opts: Options, check: impl Fn(&Db)) {
+    check(&db);
+    let db = Arc::into_inner(db).expect("no other handle to the database");
+    db.close().unwrap();
+    check(&Db::open(dir, opts).unwrap());
+}
