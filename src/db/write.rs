@@ -624,11 +624,7 @@ impl DbInner {
             condition,
             WriteStall::Slowdown { .. } | WriteStall::Stop { .. }
         ) && self.bg_error().is_none()
-            && !q
-                .active
-                .entries()
-                .iter()
-                .any(|(t, m)| m.approximate_size() >= t.write_buffer_size())
+            && !q.active.entries().iter().any(|(t, m)| memtable_full(t, m))
     }
 
     /// An unsynced write that found the queue empty: numbered and logged
@@ -1227,9 +1223,7 @@ impl DbInner {
             }
             // The keyspaces whose memtable is full (or, forced, holds
             // anything); usually none, checked with two atomic loads each.
-            let due = |t: &Tree, m: &MemTable| {
-                m.approximate_size() >= t.write_buffer_size() || (force && !m.is_empty())
-            };
+            let due = |t: &Tree, m: &MemTable| memtable_full(t, m) || (force && !m.is_empty());
             if !q.active.entries().iter().any(|(t, m)| due(t, m)) {
                 break Ok(());
             }
@@ -1413,6 +1407,13 @@ impl DbInner {
         }
         out
     }
+}
+
+/// Whether `m`, the active memtable of `t`, is full and must be switched
+/// before the next write (`make_room`; a direct write leaves that to a
+/// leader).
+fn memtable_full(t: &Tree, m: &MemTable) -> bool {
+    m.approximate_size() >= t.write_buffer_size()
 }
 
 /// Freezes `mem`, the active memtable of `tree`, and installs a new one
