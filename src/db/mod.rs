@@ -47,6 +47,8 @@ mod tree;
 mod verify;
 mod wal;
 mod write;
+#[cfg(test)]
+mod write_race_tests;
 
 pub use observe::PROPERTY_NAMES;
 pub(crate) use tree::Tree;
@@ -1445,6 +1447,16 @@ pub(crate) mod tests_hooks {
     /// Called by a latest read between loading its superversion and its
     /// sequence number.
     pub(crate) fn between_superversion_and_sequence() {
+        run_hook();
+    }
+
+    /// Called by a write after its caller's checks (a keyspace handle's
+    /// "not dropped"), before it takes the write queue.
+    pub(crate) fn before_write_queue() {
+        run_hook();
+    }
+
+    fn run_hook() {
         if let Some(f) = HOOK.with(|h| h.borrow_mut().take()) {
             RAN.with(|r| r.set(true));
             f();

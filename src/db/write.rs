@@ -531,6 +531,8 @@ impl DbInner {
                 None => return Err(Error::Internal("a new writer is shared".into())),
             }
         }
+        #[cfg(test)]
+        super::tests_hooks::before_write_queue();
         let mut q = ws.queue.lock();
         // Checked again under the queue lock: `shutdown` sets `closed`
         // before it locks the queue to wait for it to drain, so a writer
