@@ -125,8 +125,10 @@ pub struct Options {
     /// searching the memtables and SST files (default 0: off). Every write
     /// then also marks its keys' cache slots (one atomic per key). A
     /// quarter to half of the size is the cache's slot array, mapped at
-    /// open (its pages are allocated as slots fill). See
-    /// `src/row_cache.rs` for why a hit is never stale.
+    /// open (its pages are allocated as slots fill). A compaction that
+    /// changes what keys read without a write (a compaction filter that
+    /// removes or changes an entry, FIFO deleting files) empties the
+    /// cache. See `src/row_cache.rs` for why a hit is never stale.
     pub row_cache_size: usize,
     /// Replacement policy of the block cache (default ARC, which keeps a
     /// re-read working set through scans; LRU for comparison).

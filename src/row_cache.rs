@@ -62,8 +62,25 @@
 //!
 //! A range deletion raises one stamp shared by every key
 //! ([`RowCache::note_range_write`]), so it kills every entry filled before
-//! it. Ingested files or anything else that changes what a key reads
-//! without a write of that key must do the same.
+//! it; ingested files do the same at their sequence number.
+//!
+//! Changes with no sequence number of their own (a compaction filter
+//! removing or rewriting values, FIFO compaction deleting whole files)
+//! land inside [`RowCache::begin_change`]: it counts the change and
+//! raises the cache's *generation*, and the end raises it again, then
+//! uncounts. Each entry's stored hash is mixed with the generation its
+//! read began in (loaded before the superversion it read), a lookup looks
+//! for the current generation's, and a fill is kept only when no change is
+//! counted and the generation is still the read's. So:
+//! - an entry filled before a change began dies with its first raise;
+//! - a read begun during a change (it may have seen the old files or the
+//!   new) fills nothing, or an entry of a generation the end has left;
+//! - while a change lands no entry of the current generation exists, so
+//!   every read goes to the files, and no reader can see the change and
+//!   another reader after it the old value.
+//!
+//! A sequence number cannot serve here: the old and the new files answer
+//! differently at the same one.
 
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
@@ -254,6 +271,37 @@ pub(crate) struct RowCache {
     charged: AtomicUsize,
     /// Entries cached now.
     entries: AtomicUsize,
+    /// Raised at both ends of a [`RowCache::begin_change`]: an entry holds the
+    /// generation its read began in (mixed into its stored hash, see
+    /// [`tag`]), and only entries of the current one are served.
+    generation: crossbeam_utils::CachePadded<AtomicU64>,
+    /// Changes landing now ([`RowCache::begin_change`]): no fill is kept
+    /// while any is.
+    changing: AtomicUsize,
+}
+
+/// A change of what keys read, landing while this lives
+/// ([`RowCache::begin_change`]).
+pub(crate) struct CacheChange<'a>(&'a RowCache);
+
+impl Drop for CacheChange<'_> {
+    fn drop(&mut self) {
+        // Raised first: a fill that no longer sees this change counted
+        // sees the generation raised past every read begun during it.
+        self.0.generation.fetch_add(1, Ordering::SeqCst);
+        self.0.changing.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The hash stored with an entry of the key hashing to `hash` filled in
+/// generation `generation`: the hash itself in generation 0, and for the
+/// same key a different value in every generation (the multiplier is odd,
+/// so `generation -> generation * K` is a bijection), so a lookup in
+/// another generation never matches the entry. Different keys whose tags
+/// collide are still told apart by their key bytes.
+#[inline]
+fn tag(hash: u64, generation: u64) -> u64 {
+    hash ^ generation.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// What a lookup found.
@@ -295,6 +343,8 @@ impl RowCache {
             capacity,
             charged: AtomicUsize::new(array),
             entries: AtomicUsize::new(0),
+            generation: crossbeam_utils::CachePadded::new(AtomicU64::new(0)),
+            changing: AtomicUsize::new(0),
         })
     }
 
@@ -337,20 +387,29 @@ impl RowCache {
     #[inline]
     pub(crate) fn get(&self, key: &[u8], hash: u64, seq: SeqNo) -> RowLookup {
         let (bucket, home) = self.bucket(hash);
-        match self.get_in(&bucket[home], key, hash, seq) {
+        let tag = tag(hash, self.generation());
+        match self.get_in(&bucket[home], key, hash, tag, seq) {
             Some(found) => found,
             None => self
-                .get_in(&bucket[home ^ 1], key, hash, seq)
+                .get_in(&bucket[home ^ 1], key, hash, tag, seq)
                 .unwrap_or(RowLookup::Miss),
         }
     }
 
-    /// [`Self::get`] in one slot: `None` when the slot holds another
-    /// key's hash (look in the other slot).
+    /// [`Self::get`] in one slot, for the entry tagged `tag` (the key's
+    /// hash in this generation): `None` when the slot holds another tag
+    /// (look in the other slot).
     #[inline]
-    fn get_in(&self, slot: &Slot, key: &[u8], hash: u64, seq: SeqNo) -> Option<RowLookup> {
+    fn get_in(
+        &self,
+        slot: &Slot,
+        key: &[u8],
+        hash: u64,
+        tag: u64,
+        seq: SeqNo,
+    ) -> Option<RowLookup> {
         let version = slot.version.load(Ordering::Acquire);
-        if slot.hash.load(Ordering::Relaxed) != hash {
+        if slot.hash.load(Ordering::Relaxed) != tag {
             return None;
         }
         let lens = slot.lens.load(Ordering::Relaxed);
@@ -358,7 +417,7 @@ impl RowCache {
             return Some(RowLookup::Miss);
         }
         if !slot.outline.load(Ordering::Relaxed).is_null() {
-            return Some(self.get_outline(slot, key, hash, seq));
+            return Some(self.get_outline(slot, key, hash, tag, seq));
         }
         let filled_at = slot.filled_at.load(Ordering::Relaxed);
         let (key_len, value_len) = unpack_lens(lens);
@@ -393,7 +452,7 @@ impl RowCache {
 
     /// [`Self::get`] for a slot whose entry is a separate allocation.
     #[cold]
-    fn get_outline(&self, slot: &Slot, key: &[u8], hash: u64, seq: SeqNo) -> RowLookup {
+    fn get_outline(&self, slot: &Slot, key: &[u8], hash: u64, tag: u64, seq: SeqNo) -> RowLookup {
         let _guard = epoch::pin();
         let e = slot.outline.load(Ordering::Acquire);
         if e.is_null() {
@@ -403,7 +462,7 @@ impl RowCache {
         // unlinked (`retire`), and this thread is pinned; an entry is
         // never written after it is linked.
         let (h, (k, v)) = unsafe { (&*e, entry_parts(e)) };
-        if h.hash == hash && same_user_key(k, key) {
+        if h.hash == tag && same_user_key(k, key) {
             let stamp = self.written_at(hash);
             if stamp <= seq && stamp <= h.filled_at {
                 // A copy: readers of one hot key would otherwise all
@@ -417,8 +476,24 @@ impl RowCache {
     /// Offers the result of a read of `key` at `seq` (its newest value as
     /// of `seq`, `None` for none) after a [`RowLookup::Miss`]; kept when
     /// the same key missed in its slot last, it fits, no write to the
-    /// slot came after `seq`, and no other fill is rewriting the slot.
-    pub(crate) fn fill(&self, key: &[u8], hash: u64, seq: SeqNo, value: Option<&Bytes>) {
+    /// slot came after `seq`, no other fill is rewriting the slot, and the
+    /// cache is still in `generation`, the [`Self::generation`] the
+    /// caller loaded before the superversion it read.
+    pub(crate) fn fill(
+        &self,
+        key: &[u8],
+        hash: u64,
+        seq: SeqNo,
+        value: Option<&Bytes>,
+        generation: u64,
+    ) {
+        // While a change lands, or once one has landed since `generation`
+        // was loaded, the read may have seen either side of it: kept, the
+        // entry could be served after the change (or, tagged with the
+        // generation of a change still landing, while it lands).
+        if self.changing.load(Ordering::SeqCst) != 0 || self.generation() != generation {
+            return;
+        }
         let (bucket, home) = self.bucket(hash);
         // A plain load and store, no locked instruction: admission is a
         // heuristic, and a lost update only delays a fill.
@@ -446,7 +521,8 @@ impl RowCache {
             }
             // A private copy: a slice of a table's map would keep the
             // file's pages (and a deleted file) alive.
-            let Some(entry) = new_entry(hash, key, value.map(|v| &v[..]), seq) else {
+            let Some(entry) = new_entry(tag(hash, generation), key, value.map(|v| &v[..]), seq)
+            else {
                 return;
             };
             self.charged.fetch_add(charge, Ordering::Relaxed);
@@ -460,7 +536,8 @@ impl RowCache {
                 bytes[key.len()..total].copy_from_slice(v);
             }
         }
-        let slot = &bucket[fill_way(bucket, home, hash)];
+        let tag = tag(hash, generation);
+        let slot = &bucket[fill_way(bucket, home, tag)];
         // The seqlock's write side: take the slot by making its version
         // odd (another fill holding it wins; this one is dropped).
         let version = slot.version.load(Ordering::Relaxed);
@@ -479,7 +556,7 @@ impl RowCache {
         // Readers that see any store below also see the odd version.
         std::sync::atomic::fence(Ordering::Release);
         let was_empty = slot.lens.load(Ordering::Relaxed) == 0;
-        slot.hash.store(hash, Ordering::Relaxed);
+        slot.hash.store(tag, Ordering::Relaxed);
         slot.filled_at.store(seq, Ordering::Relaxed);
         slot.lens
             .store(pack_lens(key.len(), value_len), Ordering::Relaxed);
@@ -509,6 +586,27 @@ impl RowCache {
         if stamp.load(Ordering::Relaxed) < seq {
             stamp.fetch_max(seq, Ordering::Release);
         }
+    }
+
+    /// The current generation: load it before the superversion whose
+    /// answer is offered to [`Self::fill`].
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Starts a change of what keys read that is not a write with a
+    /// sequence number (a compaction filter's decisions, files deleted
+    /// whole by FIFO compaction), to be published while the returned
+    /// guard lives. Every entry dies at once, no fill is kept until the
+    /// guard is dropped, and entries from reads begun before the drop are
+    /// never served (see the module documentation).
+    pub(crate) fn begin_change(&self) -> CacheChange<'_> {
+        // Counted first: a fill that sees the new generation also sees the
+        // count (both sequentially consistent).
+        self.changing.fetch_add(1, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        CacheChange(self)
     }
 
     /// Records a range deletion at sequence number `seq` (before it is
@@ -574,19 +672,19 @@ impl RowCache {
     }
 }
 
-/// The slot of `bucket` a fill of the key hashing to `hash` (home slot
-/// `home`) takes: the key's own, else an empty one (home first), else one
-/// at random.
-fn fill_way(bucket: &Bucket, home: usize, hash: u64) -> usize {
+/// The slot of `bucket` a fill of the key tagged `tag` (its hash in this
+/// generation, see [`tag`]; home slot `home`) takes: the key's own, else
+/// an empty one (home first), else one at random.
+fn fill_way(bucket: &Bucket, home: usize, tag: u64) -> usize {
     let holds = |w: usize, h: u64| {
         let s = &bucket[w];
         s.lens.load(Ordering::Relaxed) != 0 && s.hash.load(Ordering::Relaxed) == h
     };
     let empty = |w: usize| bucket[w].lens.load(Ordering::Relaxed) == 0;
     let other = home ^ 1;
-    if holds(home, hash) {
+    if holds(home, tag) {
         home
-    } else if holds(other, hash) {
+    } else if holds(other, tag) {
         other
     } else if empty(home) {
         home
@@ -650,10 +748,10 @@ mod tests {
         let (k, h) = (b"key".as_slice(), filter_hash(b"key"));
         let v = Bytes::from_static(b"value");
         assert!(lookup(&c, k, 10).is_none());
-        c.fill(k, h, 10, Some(&v));
+        c.fill(k, h, 10, Some(&v), c.generation());
         // First miss: not admitted yet.
         assert!(lookup(&c, k, 10).is_none());
-        c.fill(k, h, 10, Some(&v));
+        c.fill(k, h, 10, Some(&v), c.generation());
         assert_eq!(lookup(&c, k, 10), Some(Some(v.clone())));
         // A later read (no write since) hits too.
         assert_eq!(lookup(&c, k, 50), Some(Some(v.clone())));
@@ -663,10 +761,10 @@ mod tests {
         assert!(lookup(&c, k, 55).is_none());
         assert!(lookup(&c, k, 60).is_none());
         // A fill from a read older than the write is refused.
-        c.fill(k, h, 55, Some(&v));
+        c.fill(k, h, 55, Some(&v), c.generation());
         assert!(lookup(&c, k, 70).is_none());
         // A fill from a read after the write serves later reads.
-        c.fill(k, h, 60, None);
+        c.fill(k, h, 60, None, c.generation());
         assert_eq!(lookup(&c, k, 70), Some(None));
         assert_eq!(c.len(), 1);
     }
@@ -677,8 +775,8 @@ mod tests {
         let (k, h) = (b"k".as_slice(), filter_hash(b"k"));
         let v = Bytes::from_static(b"v");
         c.note_write(h, 5);
-        c.fill(k, h, 20, Some(&v));
-        c.fill(k, h, 20, Some(&v));
+        c.fill(k, h, 20, Some(&v), c.generation());
+        c.fill(k, h, 20, Some(&v), c.generation());
         // Read at 10: the last write (5) is at or before 10: same value.
         assert_eq!(lookup(&c, k, 10), Some(Some(v.clone())));
         // Read at 4: a write at 5 came after it: not served.
@@ -705,8 +803,8 @@ mod tests {
         for (k, v) in cases {
             let h = 5 | (1 << 40);
             let v = v.map(Bytes::copy_from_slice);
-            c.fill(k, h, 1, v.as_ref());
-            c.fill(k, h, 1, v.as_ref());
+            c.fill(k, h, 1, v.as_ref(), c.generation());
+            c.fill(k, h, 1, v.as_ref(), c.generation());
             match c.get(k, h, 1) {
                 RowLookup::Hit(got) => assert_eq!(got, v, "key {k:?}"),
                 RowLookup::Miss => panic!("key {k:?} not cached"),
@@ -773,8 +871,8 @@ mod tests {
                     for n in 0..200_000usize {
                         let (k, h) = &keys[(n * 5 + t) % keys.len()];
                         let v = value_of(k);
-                        c.fill(k, *h, 10, Some(&v));
-                        c.fill(k, *h, 10, Some(&v));
+                        c.fill(k, *h, 10, Some(&v), c.generation());
+                        c.fill(k, *h, 10, Some(&v), c.generation());
                     }
                 })
             })
@@ -806,14 +904,14 @@ mod tests {
         let v = Bytes::from_static(b"v");
         let (a, b, x) = (7, 7 | (1 << 63), 7 | (1 << 40));
         for (k, h) in [(b"a", a), (b"b", b), (b"a", a), (b"b", b)] {
-            c.fill(k, h, 1, Some(&v));
-            c.fill(k, h, 1, Some(&v));
+            c.fill(k, h, 1, Some(&v), c.generation());
+            c.fill(k, h, 1, Some(&v), c.generation());
         }
         assert_eq!(c.len(), 2);
         assert!(matches!(c.get(b"a", a, 1), RowLookup::Hit(_)));
         assert!(matches!(c.get(b"b", b, 1), RowLookup::Hit(_)));
-        c.fill(b"x", x, 1, Some(&v));
-        c.fill(b"x", x, 1, Some(&v));
+        c.fill(b"x", x, 1, Some(&v), c.generation());
+        c.fill(b"x", x, 1, Some(&v), c.generation());
         assert!(matches!(c.get(b"x", x, 1), RowLookup::Hit(_)));
         let left = [(b"a", a), (b"b", b)]
             .iter()
@@ -827,14 +925,20 @@ mod tests {
     fn bounded_by_its_capacity_and_large_values_are_not_cached() {
         let c = RowCache::new(64 << 10).unwrap();
         let big = Bytes::from(vec![1u8; 8 << 10]);
-        c.fill(b"big", filter_hash(b"big"), 1, Some(&big));
-        c.fill(b"big", filter_hash(b"big"), 1, Some(&big));
+        c.fill(b"big", filter_hash(b"big"), 1, Some(&big), c.generation());
+        c.fill(b"big", filter_hash(b"big"), 1, Some(&big), c.generation());
         assert!(lookup(&c, b"big", 1).is_none(), "over 1/16 of the capacity");
         let v = Bytes::from(vec![2u8; 1000]);
         for i in 0..10_000u32 {
             let k = format!("key{i}");
             for _ in 0..2 {
-                c.fill(k.as_bytes(), filter_hash(k.as_bytes()), 1, Some(&v));
+                c.fill(
+                    k.as_bytes(),
+                    filter_hash(k.as_bytes()),
+                    1,
+                    Some(&v),
+                    c.generation(),
+                );
             }
         }
         assert!(c.charged() <= 64 << 10, "charged {}", c.charged());

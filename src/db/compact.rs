@@ -457,7 +457,26 @@ impl DbInner {
                 ),
             )
         };
-        self.install_edit(tree, edit)?;
+        // A filter's decisions and FIFO's whole-file deletions change what
+        // keys read with no write, so with no sequence number the row
+        // cache could compare its entries to: the new version lands as a
+        // change of the cache (`RowCache::begin_change`), which forgets
+        // every entry.
+        let change = self
+            .row_cache_for(tree)
+            .filter(|_| job.deletes_only() || dropped.2 > 0)
+            .map(crate::row_cache::RowCache::begin_change);
+        #[cfg(test)]
+        if change.is_some() {
+            super::tests_hooks::reached(super::tests_hooks::Point::RowCacheChangeBegun);
+        }
+        let installed = self.install_edit(tree, edit);
+        #[cfg(test)]
+        if change.is_some() {
+            super::tests_hooks::reached(super::tests_hooks::Point::RowCacheChangeInstalled);
+        }
+        drop(change);
+        installed?;
         let elapsed = start.elapsed();
         let micros = elapsed.as_micros() as u64;
         self.metrics.bg.compaction_duration.record(elapsed);

@@ -1204,9 +1204,11 @@ impl DbInner {
     /// of the loads), counted as a point read.
     ///
     /// A row-cache hit needs no superversion: it is answered from the
-    /// visible sequence number alone (an entry is valid for a read at `S`
-    /// when no write to its stamp came after its fill nor after `S`, what
-    /// ever the files are), so the hit path loads no superversion and
+    /// visible sequence number and the cache's generation alone (an entry
+    /// is valid for a read at `S` when no write to its stamp came after
+    /// its fill nor after `S`, and no change without a sequence number,
+    /// such as a compaction filter's, came after its read began: see
+    /// `row_cache`), so the hit path loads no superversion and
     /// writes no shared line (readhot, 2 threads: the superversion load
     /// was 15 % of the profile).
     pub(crate) fn get_latest(&self, tree: &Tree, key: &[u8]) -> Result<Option<Bytes>> {
@@ -1222,12 +1224,25 @@ impl DbInner {
             }
             cache_missed = true;
         }
-        let complete = self.visible_seq.load(Ordering::Acquire);
+        let start = self.read_start();
         let sv = tree.sv.load();
         #[cfg(test)]
         tests_hooks::between_superversion_and_sequence();
         let seq = self.latest_seq_after_sv();
-        self.get_in(tree, &sv, key, seq, complete, cache_missed)
+        self.get_in(tree, &sv, key, seq, start, cache_missed)
+    }
+
+    /// What a point read loads before its superversion (see
+    /// [`ReadStart`]).
+    #[inline]
+    fn read_start(&self) -> ReadStart {
+        ReadStart {
+            generation: self
+                .row_cache
+                .as_ref()
+                .map_or(0, crate::row_cache::RowCache::generation),
+            complete: self.visible_seq.load(Ordering::Acquire),
+        }
     }
 
     /// The row cache, when there is one and it serves `tree`: the default
@@ -1243,21 +1258,17 @@ impl DbInner {
     /// The value of `key` at `seq` (a registered snapshot's), counted as a
     /// point read.
     pub(crate) fn get_at(&self, tree: &Tree, key: &[u8], seq: SeqNo) -> Result<Option<Bytes>> {
-        let complete = self.visible_seq.load(Ordering::Acquire);
-        self.get_in(tree, &tree.sv.load(), key, seq, complete, false)
+        let start = self.read_start();
+        self.get_in(tree, &tree.sv.load(), key, seq, start, false)
     }
 
     /// The value of `key` at `seq` in `sv` (of `tree`), through the row
     /// cache when there is one (it caches the default keyspace only),
     /// counted as a point read.
     ///
-    /// `complete` is the visible sequence number loaded *before* `sv`:
-    /// every write at or below it was published before `sv` was loaded,
-    /// so its memtable is in `sv`. A write above it may have gone to a
-    /// memtable installed after `sv` (a switch between the loads), so the
-    /// result is the key's newest version as of `min(seq, complete)`
-    /// only, and that is what a row-cache fill may claim
-    /// (`a_delayed_read_does_not_fill_the_row_cache_with_a_value_it_could_not_see_past`).
+    /// `start` was loaded *before* `sv` ([`ReadStart`]): the result is
+    /// the key's newest version as of `min(seq, start.complete)` only, and
+    /// that is what a row-cache fill may claim, in `start.generation`.
     /// `cache_missed`: the caller looked `key` up in the row cache
     /// already, and missed.
     fn get_in(
@@ -1266,7 +1277,7 @@ impl DbInner {
         sv: &SuperVersion,
         key: &[u8],
         seq: SeqNo,
-        complete: SeqNo,
+        start: ReadStart,
         cache_missed: bool,
     ) -> Result<Option<Bytes>> {
         let timer = self.metrics.op_timer();
@@ -1288,7 +1299,13 @@ impl DbInner {
                         let r =
                             sv.get_hashed(key, hash, seq, Expiry::NEVER, &|| tree.merge_operator());
                         if let Ok(v) = &r {
-                            rc.fill(key, hash, seq.min(complete), v.as_ref());
+                            rc.fill(
+                                key,
+                                hash,
+                                seq.min(start.complete),
+                                v.as_ref(),
+                                start.generation,
+                            );
                         }
                         r
                     }
@@ -1419,6 +1436,23 @@ impl DbInner {
     }
 }
 
+/// What a point read loads before its superversion, for a row-cache fill
+/// of its answer.
+#[derive(Debug, Clone, Copy)]
+struct ReadStart {
+    /// The visible sequence number: every write at or below it was
+    /// published before the superversion was loaded, so its memtable is
+    /// in it. A write above it may have gone to a memtable installed after
+    /// (a switch between the loads), so the read's answer is only known
+    /// to be the newest as of this
+    /// (`a_delayed_read_does_not_fill_the_row_cache_with_a_value_it_could_not_see_past`).
+    complete: SeqNo,
+    /// The row cache's generation (0 without one): a change without a
+    /// sequence number published after it may be missing from the
+    /// superversion ([`crate::row_cache::RowCache::begin_change`]).
+    generation: u64,
+}
+
 /// Queue entries of the write group.
 pub(crate) type WriterQueue = VecDeque<Arc<write::Writer>>;
 
@@ -1427,16 +1461,41 @@ pub(crate) type WriterQueue = VecDeque<Arc<write::Writer>>;
 pub(crate) mod tests_hooks {
     use std::cell::{Cell, RefCell};
 
+    /// Where a hook runs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Point {
+        /// A latest read, between loading its superversion and its
+        /// sequence number.
+        BetweenSuperversionAndSequence,
+        /// A write, after its caller's checks (a keyspace handle's "not
+        /// dropped"), before it takes the write queue.
+        BeforeWriteQueue,
+        /// A compaction that changes what keys read with no write (a
+        /// filter's decisions), once its row-cache change has begun and
+        /// before it installs its version.
+        RowCacheChangeBegun,
+        /// The same compaction, its version installed, before its
+        /// row-cache change ends.
+        RowCacheChangeInstalled,
+    }
+
+    type Hook = (Point, Box<dyn FnOnce()>);
+
     thread_local! {
-        static HOOK: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+        static HOOKS: RefCell<Vec<Hook>> = const { RefCell::new(Vec::new()) };
         static RAN: Cell<bool> = const { Cell::new(false) };
     }
 
     /// Runs `f` once, on this thread, at the next
-    /// [`between_superversion_and_sequence`].
+    /// [`Point::BetweenSuperversionAndSequence`].
     pub(crate) fn set_once(f: impl FnOnce() + 'static) {
+        set_once_at(Point::BetweenSuperversionAndSequence, f);
+    }
+
+    /// Runs `f` once, on this thread, the next time it reaches `point`.
+    pub(crate) fn set_once_at(point: Point, f: impl FnOnce() + 'static) {
         RAN.with(|r| r.set(false));
-        HOOK.with(|h| *h.borrow_mut() = Some(Box::new(f)));
+        HOOKS.with(|h| h.borrow_mut().push((point, Box::new(f))));
     }
 
     /// Whether the hook set last has run.
@@ -1444,22 +1503,21 @@ pub(crate) mod tests_hooks {
         RAN.with(Cell::get)
     }
 
-    /// Called by a latest read between loading its superversion and its
-    /// sequence number.
-    pub(crate) fn between_superversion_and_sequence() {
-        run_hook();
-    }
-
-    /// Called by a write after its caller's checks (a keyspace handle's
-    /// "not dropped"), before it takes the write queue.
-    pub(crate) fn before_write_queue() {
-        run_hook();
-    }
-
-    fn run_hook() {
-        if let Some(f) = HOOK.with(|h| h.borrow_mut().take()) {
+    /// Runs this thread's hook for `point`, if one is set.
+    pub(crate) fn reached(point: Point) {
+        let hook = HOOKS.with(|h| {
+            let mut h = h.borrow_mut();
+            let i = h.iter().position(|(p, _)| *p == point)?;
+            Some(h.remove(i).1)
+        });
+        if let Some(f) = hook {
             RAN.with(|r| r.set(true));
             f();
         }
+    }
+
+    /// [`reached`] for [`Point::BetweenSuperversionAndSequence`].
+    pub(crate) fn between_superversion_and_sequence() {
+        reached(Point::BetweenSuperversionAndSequence);
     }
 }

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use super::tests_hooks;
+use super::tests_hooks::{self, Point};
 use crate::{Db, Options};
 
 #[test]
@@ -86,5 +86,145 @@ fn a_delayed_read_does_not_fill_the_row_cache_with_a_value_it_could_not_see_past
     // The write returned before these reads began.
     for _ in 0..3 {
         assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v2"[..]));
+    }
+}
+
+/// Removes every key: a change of what keys read that comes with no
+/// sequence number.
+struct RemoveAll;
+
+impl crate::CompactionFilter for RemoveAll {
+    fn name(&self) -> &str {
+        "remove-all"
+    }
+    fn filter(&self, _level: usize, _key: &[u8], _value: &[u8]) -> crate::Decision {
+        crate::Decision::Remove
+    }
+}
+
+/// Nor with what it found in files a compaction filter has since changed:
+/// the read loaded its superversion before the filtered version was
+/// installed, and fills after the whole compaction returned. The cache's
+/// generation, loaded before the superversion, is older than the one the
+/// compaction left, so the entry is never served (without the raise after
+/// the install, it was: the reads below returned the removed value).
+#[test]
+fn a_delayed_read_does_not_fill_the_row_cache_with_a_value_a_compaction_filter_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options::default()
+        .row_cache_size(1 << 20)
+        .compaction_filter(Some(Arc::new(RemoveAll) as Arc<dyn crate::CompactionFilter>));
+    let db = Arc::new(Db::open(dir.path(), opts).unwrap());
+    db.put("k", "v1").unwrap();
+    db.flush().unwrap();
+    // First miss: the slot remembers the key, so the next miss fills.
+    assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v1"[..]));
+    let other = Arc::clone(&db);
+    tests_hooks::set_once(move || {
+        other.compact_range::<&[u8], _>(..).unwrap();
+    });
+    let got = db.get("k").unwrap();
+    assert!(tests_hooks::ran(), "the hook did not run");
+    assert!(
+        got.is_none() || got.as_deref() == Some(&b"v1"[..]),
+        "read {got:?}"
+    );
+    // The compaction returned before these reads began.
+    for _ in 0..3 {
+        assert_eq!(db.get("k").unwrap(), None);
+    }
+}
+
+/// The filter compaction of the tests below, on a database holding "k" =
+/// "v1" in a file, whose row cache has seen one miss of "k" (the next
+/// miss fills).
+fn remove_all_db(dir: &std::path::Path) -> Arc<Db> {
+    let opts = Options::default()
+        .row_cache_size(1 << 20)
+        .compaction_filter(Some(Arc::new(RemoveAll) as Arc<dyn crate::CompactionFilter>));
+    let db = Arc::new(Db::open(dir, opts).unwrap());
+    db.put("k", "v1").unwrap();
+    db.flush().unwrap();
+    assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v1"[..]));
+    db
+}
+
+/// Reads that run while the change lands, before the install (they find
+/// the old value, and may try to fill) and after it: none may serve the
+/// old value once the new version is installed, not even before the
+/// compaction returns (with fills kept during a change, or an entry
+/// cached before it still served, the read after the install was served
+/// the removed value from the cache).
+#[test]
+fn no_read_is_served_the_old_value_once_a_compaction_filter_is_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = remove_all_db(dir.path());
+    // Cached before the change: it must die when the change begins.
+    for _ in 0..2 {
+        assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v1"[..]));
+    }
+    assert_eq!(db.stats().row_cache.hits, 1, "not cached: nothing tested");
+    let other = Arc::clone(&db);
+    tests_hooks::set_once_at(Point::RowCacheChangeBegun, move || {
+        // Before the install: the old version, read twice (a fill).
+        for _ in 0..2 {
+            assert_eq!(other.get("k").unwrap().as_deref(), Some(&b"v1"[..]));
+        }
+        let again = Arc::clone(&other);
+        tests_hooks::set_once_at(Point::RowCacheChangeInstalled, move || {
+            // Installed, the change not ended yet.
+            assert_eq!(again.get("k").unwrap(), None);
+        });
+    });
+    db.compact_range::<&[u8], _>(..).unwrap();
+    assert!(tests_hooks::ran(), "the second hook did not run");
+    for _ in 0..3 {
+        assert_eq!(db.get("k").unwrap(), None);
+    }
+}
+
+/// A read that loads its superversion while the change lands (the old
+/// one) and fills only after the compaction returned: the entry must not
+/// be served (without the raise at the change's end, the reads after
+/// returned the removed value).
+#[test]
+fn a_read_begun_while_a_compaction_filter_lands_and_filling_after_is_not_served() {
+    use std::sync::mpsc::channel;
+    let dir = tempfile::tempdir().unwrap();
+    let db = remove_all_db(dir.path());
+    let (start_tx, start_rx) = channel::<()>();
+    let (loaded_tx, loaded_rx) = channel::<()>();
+    let (done_tx, done_rx) = channel::<()>();
+    let reader = {
+        let db = Arc::clone(&db);
+        std::thread::spawn(move || {
+            start_rx.recv().unwrap();
+            tests_hooks::set_once(move || {
+                // Generation and superversion loaded: hold the read until
+                // the compaction has returned.
+                loaded_tx.send(()).unwrap();
+                done_rx.recv().unwrap();
+            });
+            let got = db.get("k").unwrap();
+            assert!(tests_hooks::ran(), "the reader's hook did not run");
+            got
+        })
+    };
+    tests_hooks::set_once_at(Point::RowCacheChangeBegun, move || {
+        // The change has begun, nothing is installed: the reader loads
+        // the old superversion now.
+        start_tx.send(()).unwrap();
+        loaded_rx.recv().unwrap();
+    });
+    db.compact_range::<&[u8], _>(..).unwrap();
+    done_tx.send(()).unwrap();
+    let got = reader.join().unwrap();
+    // It began before the compaction returned: either answer.
+    assert!(
+        got.is_none() || got.as_deref() == Some(&b"v1"[..]),
+        "{got:?}"
+    );
+    for _ in 0..3 {
+        assert_eq!(db.get("k").unwrap(), None);
     }
 }

@@ -532,7 +532,7 @@ impl DbInner {
             }
         }
         #[cfg(test)]
-        super::tests_hooks::before_write_queue();
+        super::tests_hooks::reached(super::tests_hooks::Point::BeforeWriteQueue);
         let mut q = ws.queue.lock();
         // Checked again under the queue lock: `shutdown` sets `closed`
         // before it locks the queue to wait for it to drain, so a writer

@@ -56,7 +56,7 @@ fn dropped_under(shape: Shape) {
         let ks = db.keyspace("ks").expect("create ks");
         ks.put("before", "v").expect("a write before the drop");
         let inner: Arc<DbInner> = Arc::clone(db.inner());
-        tests_hooks::set_once(move || {
+        tests_hooks::set_once_at(tests_hooks::Point::BeforeWriteQueue, move || {
             inner.drop_keyspace("ks").expect("drop inside the window");
         });
         let got = write(&db, &ks, shape, key);
