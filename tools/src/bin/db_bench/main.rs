@@ -570,8 +570,11 @@ impl<E: Engine> Bench<E> {
         println!("{line}");
         if self.flags.histogram && total.hist.count() > 0 {
             let h = &total.hist;
+            // Sub-microsecond operations (row-cache hits) get a third
+            // decimal: at two, 0.055 and 0.064 both print as 0.06.
+            let d = if h.percentile(50.0) < 1.0 { 3 } else { 2 };
             println!(
-                "Microseconds per op: P50: {:.2} P95: {:.2} P99: {:.2} P99.9: {:.2} Max: {:.2} ({} ops)",
+                "Microseconds per op: P50: {:.d$} P95: {:.d$} P99: {:.d$} P99.9: {:.d$} Max: {:.2} ({} ops)",
                 h.percentile(50.0),
                 h.percentile(95.0),
                 h.percentile(99.0),
