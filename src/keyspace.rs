@@ -263,6 +263,23 @@ impl Keyspace {
         self.db.get_latest(tree, key.as_ref())
     }
 
+    /// [`get`](Self::get) into `value` (see [`Db::get_into`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// let ks = db.keyspace("users")?;
+    /// ks.put("k", "v")?;
+    /// let mut value = Vec::new();
+    /// assert!(ks.get_into("k", &mut value)?);
+    /// assert_eq!(value, b"v");
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn get_into(&self, key: impl AsRef<[u8]>, value: &mut Vec<u8>) -> Result<bool> {
+        let tree = self.live()?;
+        self.db.get_latest_into(tree, key.as_ref(), value)
+    }
+
     /// The pairs of this keyspace whose keys lie in `range`, in key order
     /// (`.rev()` for reverse), as of this call (see [`Db::range`]).
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {

@@ -304,10 +304,21 @@ fn tag(hash: u64, generation: u64) -> u64 {
     hash ^ generation.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
-/// What a lookup found.
-pub(crate) enum RowLookup {
+/// A lookup of `key` (hashing to `hash`, tagged `tag` in the current
+/// generation) for a read at `seq`.
+#[derive(Clone, Copy)]
+struct Probe<'k> {
+    key: &'k [u8],
+    hash: u64,
+    tag: u64,
+    seq: SeqNo,
+}
+
+/// What a lookup found; `T` is the value as the lookup hands it out (a
+/// new [`Bytes`], or `()` once copied into the caller's buffer).
+pub(crate) enum RowLookup<T = Bytes> {
     /// A valid entry: the key's value (`None`: no value) as of the read.
-    Hit(Option<Bytes>),
+    Hit(Option<T>),
     /// Nothing usable: read the tables, then [`RowCache::fill`].
     Miss,
 }
@@ -386,12 +397,46 @@ impl RowCache {
     /// at sequence number `seq`, if the cache holds a valid one.
     #[inline]
     pub(crate) fn get(&self, key: &[u8], hash: u64, seq: SeqNo) -> RowLookup {
+        self.lookup(key, hash, seq, &mut Bytes::copy_from_slice)
+    }
+
+    /// [`Self::get`] with a hit's value copied into `buf` (cleared first,
+    /// its allocation reused) instead of a new buffer: `Hit(Some(()))`
+    /// when the key has a value, `Hit(None)` (and `buf` empty) when it has
+    /// none.
+    #[inline]
+    pub(crate) fn get_into(
+        &self,
+        key: &[u8],
+        hash: u64,
+        seq: SeqNo,
+        buf: &mut Vec<u8>,
+    ) -> RowLookup<()> {
+        buf.clear();
+        self.lookup(key, hash, seq, &mut |v: &[u8]| buf.extend_from_slice(v))
+    }
+
+    /// The lookup of [`Self::get`], a hit's value handed to `copy` (the
+    /// slot may be rewritten by a fill once the lookup returns).
+    #[inline]
+    fn lookup<T>(
+        &self,
+        key: &[u8],
+        hash: u64,
+        seq: SeqNo,
+        copy: &mut impl FnMut(&[u8]) -> T,
+    ) -> RowLookup<T> {
         let (bucket, home) = self.bucket(hash);
-        let tag = tag(hash, self.generation());
-        match self.get_in(&bucket[home], key, hash, tag, seq) {
+        let p = Probe {
+            key,
+            hash,
+            tag: tag(hash, self.generation()),
+            seq,
+        };
+        match self.get_in(&bucket[home], &p, copy) {
             Some(found) => found,
             None => self
-                .get_in(&bucket[home ^ 1], key, hash, tag, seq)
+                .get_in(&bucket[home ^ 1], &p, copy)
                 .unwrap_or(RowLookup::Miss),
         }
     }
@@ -400,16 +445,14 @@ impl RowCache {
     /// hash in this generation): `None` when the slot holds another tag
     /// (look in the other slot).
     #[inline]
-    fn get_in(
+    fn get_in<T>(
         &self,
         slot: &Slot,
-        key: &[u8],
-        hash: u64,
-        tag: u64,
-        seq: SeqNo,
-    ) -> Option<RowLookup> {
+        p: &Probe<'_>,
+        copy: &mut impl FnMut(&[u8]) -> T,
+    ) -> Option<RowLookup<T>> {
         let version = slot.version.load(Ordering::Acquire);
-        if slot.hash.load(Ordering::Relaxed) != tag {
+        if slot.hash.load(Ordering::Relaxed) != p.tag {
             return None;
         }
         let lens = slot.lens.load(Ordering::Relaxed);
@@ -417,12 +460,12 @@ impl RowCache {
             return Some(RowLookup::Miss);
         }
         if !slot.outline.load(Ordering::Relaxed).is_null() {
-            return Some(self.get_outline(slot, key, hash, tag, seq));
+            return Some(self.get_outline(slot, p, copy));
         }
         let filled_at = slot.filled_at.load(Ordering::Relaxed);
         let (key_len, value_len) = unpack_lens(lens);
         let total = key_len.wrapping_add(value_len.unwrap_or(0));
-        if key_len != key.len() || total > INLINE_BYTES {
+        if key_len != p.key.len() || total > INLINE_BYTES {
             // Another key, or words torn by a fill (checked below if not).
             return Some(RowLookup::Miss);
         }
@@ -438,13 +481,12 @@ impl RowCache {
             return Some(RowLookup::Miss);
         }
         let bytes = words_as_bytes(&words);
-        if !same_user_key(&bytes[..key_len], key) {
+        if !same_user_key(&bytes[..key_len], p.key) {
             return Some(RowLookup::Miss);
         }
-        let stamp = self.written_at(hash);
-        if stamp <= seq && stamp <= filled_at {
+        if self.fresh(p, filled_at) {
             // A copy: the slot is rewritten in place by later fills.
-            let value = value_len.map(|n| Bytes::copy_from_slice(&bytes[key_len..][..n]));
+            let value = value_len.map(|n| copy(&bytes[key_len..][..n]));
             return Some(RowLookup::Hit(value));
         }
         Some(RowLookup::Miss)
@@ -452,7 +494,12 @@ impl RowCache {
 
     /// [`Self::get`] for a slot whose entry is a separate allocation.
     #[cold]
-    fn get_outline(&self, slot: &Slot, key: &[u8], hash: u64, tag: u64, seq: SeqNo) -> RowLookup {
+    fn get_outline<T>(
+        &self,
+        slot: &Slot,
+        p: &Probe<'_>,
+        copy: &mut impl FnMut(&[u8]) -> T,
+    ) -> RowLookup<T> {
         let _guard = epoch::pin();
         let e = slot.outline.load(Ordering::Acquire);
         if e.is_null() {
@@ -462,15 +509,21 @@ impl RowCache {
         // unlinked (`retire`), and this thread is pinned; an entry is
         // never written after it is linked.
         let (h, (k, v)) = unsafe { (&*e, entry_parts(e)) };
-        if h.hash == tag && same_user_key(k, key) {
-            let stamp = self.written_at(hash);
-            if stamp <= seq && stamp <= h.filled_at {
-                // A copy: readers of one hot key would otherwise all
-                // bump one buffer's reference count.
-                return RowLookup::Hit(v.map(Bytes::copy_from_slice));
-            }
+        if h.hash == p.tag && same_user_key(k, p.key) && self.fresh(p, h.filled_at) {
+            // A copy: readers of one hot key would otherwise all bump one
+            // buffer's reference count.
+            return RowLookup::Hit(v.map(copy));
         }
         RowLookup::Miss
+    }
+
+    /// Whether an entry of `p`'s key filled at `filled_at` holds its
+    /// newest value for a read at `p.seq`: no key sharing its stamp was
+    /// written after the fill nor after `p.seq` (module documentation).
+    #[inline]
+    fn fresh(&self, p: &Probe<'_>, filled_at: SeqNo) -> bool {
+        let stamp = self.written_at(p.hash);
+        stamp <= p.seq && stamp <= filled_at
     }
 
     /// Offers the result of a read of `key` at `seq` (its newest value as

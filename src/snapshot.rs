@@ -52,6 +52,23 @@ impl Snapshot {
             .get_at(self.inner.default_tree(), key.as_ref(), self.seq)
     }
 
+    /// [`get`](Self::get) into `value` (see [`Db::get_into`]).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// db.put("k", "1")?;
+    /// let snap = db.snapshot();
+    /// db.delete("k")?;
+    /// let mut value = Vec::new();
+    /// assert!(snap.get_into("k", &mut value)?);
+    /// assert_eq!(value, b"1");
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn get_into(&self, key: impl AsRef<[u8]>, value: &mut Vec<u8>) -> Result<bool> {
+        Ok(crate::db::copy_value_into(self.get(key)?, value))
+    }
+
     /// The pairs in `range` as of the snapshot, in key order (`.rev()` for
     /// reverse).
     ///

@@ -217,6 +217,9 @@ fn run(ops: Vec<Op>, blobs: bool, ttl: bool) -> Result<(), TestCaseError> {
     // Write times, kept for the keys of `model` (TTL runs).
     let mut stamps = Stamps::new();
     let mut snaps: Vec<(lightning_db::Snapshot, Model, Stamps)> = Vec::new();
+    // One buffer for every `get_into`: what a read leaves in it must not
+    // leak into the next.
+    let mut buf: Vec<u8> = b"left over".to_vec();
     for op in ops {
         let d = db.as_ref().unwrap();
         let now = lightning_db::Clock::now_millis(&*clock);
@@ -280,8 +283,15 @@ fn run(ops: Vec<Op>, blobs: bool, ttl: bool) -> Result<(), TestCaseError> {
                 model.retain(|k, _| !k.starts_with(&p));
             }
             Op::Get(k) => {
+                let want = view(&model, &stamps).get(&k).cloned();
                 let got = d.get(&k).unwrap().map(|v| v.to_vec());
-                prop_assert_eq!(got, view(&model, &stamps).get(&k).cloned());
+                prop_assert_eq!(&got, &want);
+                // `get_into` twice: the second may be a row-cache hit.
+                for _ in 0..2 {
+                    let found = d.get_into(&k, &mut buf).unwrap();
+                    prop_assert_eq!(found.then(|| buf.clone()), want.clone());
+                    prop_assert!(found || buf.is_empty());
+                }
             }
             Op::MultiGet(keys) => {
                 // Both ways of reading a batch: in stages or key by key.
@@ -337,7 +347,10 @@ fn run(ops: Vec<Op>, blobs: bool, ttl: bool) -> Result<(), TestCaseError> {
                 if !snaps.is_empty() {
                     let (s, m, st) = &snaps[i % snaps.len()];
                     let got = s.get(&k).unwrap().map(|v| v.to_vec());
-                    prop_assert_eq!(got, view(m, st).get(&k).cloned());
+                    let want = view(m, st).get(&k).cloned();
+                    prop_assert_eq!(got, want.clone());
+                    let found = s.get_into(&k, &mut buf).unwrap();
+                    prop_assert_eq!(found.then(|| buf.clone()), want);
                 }
             }
             Op::SnapshotScan(i, rev) => {

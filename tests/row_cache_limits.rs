@@ -23,6 +23,17 @@ fn cases() -> Vec<(Vec<u8>, Vec<u8>)> {
     ]
 }
 
+/// `key`'s value by `get`, checked against `get_into` (into a buffer
+/// holding leftovers), which a hit serves straight from its slot.
+fn read(db: &Db, key: &[u8]) -> Option<Vec<u8>> {
+    let got = db.get(key).unwrap().map(|v| v.to_vec());
+    let mut buf = b"leftover bytes".to_vec();
+    let found = db.get_into(key, &mut buf).unwrap();
+    assert_eq!(found.then_some(&buf), got.as_ref(), "get_into disagrees");
+    assert!(found || buf.is_empty(), "get_into left bytes behind");
+    got
+}
+
 #[test]
 fn every_size_and_entry_shape_reads_the_newest_value() {
     for size in [1usize, 64 << 10, 64 << 20, usize::MAX] {
@@ -38,21 +49,17 @@ fn every_size_and_entry_shape_reads_the_newest_value() {
             db.put(&k, &v).unwrap();
             // Twice to be admitted, then served from the cache.
             for _ in 0..4 {
-                assert_eq!(db.get(&k).unwrap().as_deref(), Some(&v[..]), "size {size}");
+                assert_eq!(read(&db, &k).as_deref(), Some(&v[..]), "size {size}");
             }
             let mut newer = v.clone();
             newer.push(9);
             db.put(&k, &newer).unwrap();
             for _ in 0..4 {
-                assert_eq!(
-                    db.get(&k).unwrap().as_deref(),
-                    Some(&newer[..]),
-                    "size {size}"
-                );
+                assert_eq!(read(&db, &k).as_deref(), Some(&newer[..]), "size {size}");
             }
             db.delete(&k).unwrap();
             for _ in 0..4 {
-                assert_eq!(db.get(&k).unwrap(), None, "size {size}");
+                assert_eq!(read(&db, &k), None, "size {size}");
             }
         }
         let stats = db.stats();

@@ -364,6 +364,23 @@ impl Transaction {
         self.get_part(self.inner.default_tree(), key.as_ref())
     }
 
+    /// [`get`](Self::get) into `value` (see [`Db::get_into`](crate::Db::get_into));
+    /// the read joins the read set as `get`'s does.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let db = lightning_db::Db::open(dir.path(), lightning_db::Options::default())?;
+    /// let mut tx = db.transaction();
+    /// tx.put("k", "mine");
+    /// let mut value = Vec::new();
+    /// assert!(tx.get_into("k", &mut value)?);
+    /// assert_eq!(value, b"mine");
+    /// # Ok::<(), lightning_db::Error>(())
+    /// ```
+    pub fn get_into(&self, key: impl AsRef<[u8]>, value: &mut Vec<u8>) -> Result<bool> {
+        Ok(crate::db::copy_value_into(self.get(key)?, value))
+    }
+
     /// [`get`](Self::get) in keyspace `ks`. A transaction reads every
     /// keyspace at its one snapshot.
     ///
