@@ -65,8 +65,9 @@
 //! it; ingested files do the same at their sequence number.
 //!
 //! Changes with no sequence number of their own (a compaction filter
-//! removing or rewriting values, FIFO compaction deleting whole files)
-//! land inside [`RowCache::begin_change`]: it counts the change and
+//! removing or rewriting values, FIFO compaction deleting whole files, a
+//! TTL's expiry, new keyspace options with another merge operator, filter
+//! or TTL) land inside [`RowCache::begin_change`]: it counts the change and
 //! raises the cache's *generation*, and the end raises it again, then
 //! uncounts. Each entry's stored hash is mixed with the generation its
 //! read began in (loaded before the superversion it read), a lookup looks

@@ -463,7 +463,7 @@ impl DbInner {
         // change of the cache (`RowCache::begin_change`), which forgets
         // every entry.
         let change = self
-            .row_cache_for(tree)
+            .row_cache_of(tree)
             .filter(|_| job.deletes_only() || dropped.2 > 0)
             .map(crate::row_cache::RowCache::begin_change);
         #[cfg(test)]

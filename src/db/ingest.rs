@@ -286,6 +286,12 @@ impl DbInner {
                 }
             }
             self.fs.sync_dir(&self.dir)?;
+            // The row cache first: a file that goes in untouched is read
+            // (at sequence number 0) from the install on, before `seq` is
+            // published, and a hit must not serve an older value then.
+            if let Some(rc) = &self.row_cache {
+                rc.note_range_write(seq);
+            }
             // A failed manifest write leaves the file set unknown: fail
             // stop, as after a compaction's.
             self.install_edit_at(tree, edit, seq)
@@ -304,9 +310,8 @@ impl DbInner {
             }
         }
         files.clear();
-        if let Some(rc) = &self.row_cache {
-            rc.note_range_write(seq);
-        }
+        #[cfg(test)]
+        super::tests_hooks::reached(super::tests_hooks::Point::IngestInstalled);
         self.visible_seq.store(seq, Ordering::Release);
         drop(snapshots);
         tracing::info!(

@@ -54,6 +54,21 @@ impl DbInner {
     /// tree options of an existing keyspace, and give a new one its own;
     /// without, a new keyspace takes `Options::keyspaces[name]` or the
     /// database's defaults.
+    /// Gives open keyspace `t` the options `ko`. Its merge operator,
+    /// compaction filter or TTL may change what its keys read with no
+    /// write, so for the default keyspace the change lands as a change of
+    /// the row cache (`RowCache::begin_change`: every entry dies).
+    fn reconfigure(&self, t: &Tree, ko: &KeyspaceOptions) -> Result<()> {
+        let change = self
+            .row_cache_of(t)
+            .map(crate::row_cache::RowCache::begin_change);
+        let set = t.set_options(self.opts.with_keyspace(ko));
+        drop(change);
+        set?;
+        self.note_ttl(t);
+        Ok(())
+    }
+
     pub(crate) fn open_keyspace(
         &self,
         name: &str,
@@ -66,8 +81,7 @@ impl DbInner {
         }
         if let Some(t) = self.find_tree(name) {
             if let Some(ko) = options {
-                t.set_options(self.opts.with_keyspace(ko))?;
-                self.note_ttl(&t);
+                self.reconfigure(&t, ko)?;
             }
             return Ok(t);
         }
@@ -81,8 +95,7 @@ impl DbInner {
         if let Some(t) = self.find_tree(name) {
             drop(q);
             if let Some(ko) = options {
-                t.set_options(self.opts.with_keyspace(ko))?;
-                self.note_ttl(&t);
+                self.reconfigure(&t, ko)?;
             }
             return Ok(t);
         }

@@ -1310,9 +1310,19 @@ impl DbInner {
     /// expiry).
     #[inline]
     fn row_cache_for(&self, tree: &Tree) -> Option<&crate::row_cache::RowCache> {
+        self.row_cache_of(tree).filter(|_| !tree.has_ttl())
+    }
+
+    /// The row cache that may hold entries of `tree` (the default
+    /// keyspace's), served or not: what a change of what its keys read
+    /// must invalidate. With a TTL the cache is not served, but its
+    /// entries from before the TTL stay, and are served again once the
+    /// TTL is switched off.
+    #[inline]
+    fn row_cache_of(&self, tree: &Tree) -> Option<&crate::row_cache::RowCache> {
         self.row_cache
             .as_ref()
-            .filter(|_| tree.id == tree::DEFAULT_KEYSPACE && !tree.has_ttl())
+            .filter(|_| tree.id == tree::DEFAULT_KEYSPACE)
     }
 
     /// The value of `key` at `seq` (a registered snapshot's), counted as a
@@ -1549,6 +1559,9 @@ pub(crate) mod tests_hooks {
         /// The same compaction, its version installed, before its
         /// row-cache change ends.
         RowCacheChangeInstalled,
+        /// An ingestion's leader, its files installed, before it
+        /// publishes their sequence number.
+        IngestInstalled,
     }
 
     type Hook = (Point, Box<dyn FnOnce()>);

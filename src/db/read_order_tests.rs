@@ -228,3 +228,51 @@ fn a_read_begun_while_a_compaction_filter_lands_and_filling_after_is_not_served(
         assert_eq!(db.get("k").unwrap(), None);
     }
 }
+
+/// An ingested file that goes in untouched (no overlap, no snapshot) is
+/// read from the moment it is installed, at sequence number 0, before the
+/// ingestion's sequence number is published. A row-cache entry of the
+/// same key (here its absence) must not be served from then on: a read
+/// that misses the cache already sees the file, and a later cached read
+/// must not go back (with the row cache told only after the install,
+/// `get` returned the cached absence while `multi_get`, which does not
+/// use the cache, returned the ingested value).
+#[test]
+fn a_cached_value_is_not_served_once_an_ingested_file_is_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::open(dir.path(), Options::default().row_cache_size(1 << 20)).unwrap());
+    db.put("a", "elsewhere").unwrap();
+    db.flush().unwrap();
+    for _ in 0..3 {
+        assert_eq!(db.get("k").unwrap(), None);
+    }
+    assert!(
+        db.stats().row_cache.hits > 0,
+        "absence not cached: nothing tested"
+    );
+    let path = dir.path().join("ingest.sst");
+    let mut w = crate::SstWriter::create(&path, &Options::default()).unwrap();
+    w.put("k", "v2").unwrap();
+    w.finish().unwrap();
+    let other = Arc::clone(&db);
+    // Checked once the ingestion returned: a panic inside it would leave
+    // its write-queue leadership held.
+    let seen = Arc::new(parking_lot::Mutex::new(None));
+    let record = Arc::clone(&seen);
+    tests_hooks::set_once_at(Point::IngestInstalled, move || {
+        let uncached = other.multi_get(["k"]).pop().unwrap().unwrap();
+        *record.lock() = Some((other.get("k").unwrap(), uncached));
+    });
+    db.ingest(&[&path], &crate::IngestOptions::default())
+        .unwrap();
+    assert!(
+        tests_hooks::ran(),
+        "the hook did not run on the ingesting thread"
+    );
+    let (cached, uncached) = seen.lock().take().unwrap();
+    assert_eq!(
+        cached, uncached,
+        "the cache and the files disagreed while the file landed"
+    );
+    assert_eq!(db.get("k").unwrap().as_deref(), Some(&b"v2"[..]));
+}
