@@ -263,7 +263,7 @@ impl Keyspace {
         self.db.get_latest(tree, key.as_ref())
     }
 
-    /// [`get`](Self::get) into `value` (see [`Db::get_into`]).
+    /// [`get`](Self::get) into `value` (see [`Db::get_into`](crate::Db::get_into)).
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();

@@ -52,7 +52,7 @@ impl Snapshot {
             .get_at(self.inner.default_tree(), key.as_ref(), self.seq)
     }
 
-    /// [`get`](Self::get) into `value` (see [`Db::get_into`]).
+    /// [`get`](Self::get) into `value` (see [`Db::get_into`](crate::Db::get_into)).
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
