@@ -113,7 +113,11 @@ const MAX_STAMPS: usize = 1 << 16;
 /// reader, say, written on every hit) shares a line with it.
 #[repr(C)]
 struct EntryHead {
+    /// The key's hash tagged with `generation` ([`tag`]).
     hash: u64,
+    /// The generation its read began in: an entry of another one is dead
+    /// ([`RowCache::sweep_dead_entries`] frees it).
+    generation: u64,
     /// The read's sequence number: the value is the newest as of it.
     filled_at: SeqNo,
     key_len: u32,
@@ -139,6 +143,7 @@ fn entry_size(key_len: usize, value_len: usize) -> usize {
 /// cannot be allocated (nothing is cached then).
 fn new_entry(
     hash: u64,
+    generation: u64,
     key: &[u8],
     value: Option<&[u8]>,
     filled_at: SeqNo,
@@ -161,6 +166,7 @@ fn new_entry(
     unsafe {
         p.cast::<EntryHead>().write(EntryHead {
             hash,
+            generation,
             filled_at,
             key_len,
             value_len,
@@ -239,6 +245,22 @@ struct Slot {
 
 const _: () = assert!(std::mem::size_of::<Slot>() == SLOT_BYTES);
 
+impl Slot {
+    /// Takes the seqlock's write side: makes the version odd and returns
+    /// the even version it had (release it by storing that plus 2, or
+    /// itself when nothing changed); `None` when another writer holds it.
+    #[inline]
+    fn lock(&self) -> Option<u64> {
+        let version = self.version.load(Ordering::Relaxed);
+        (version & 1 == 0
+            && self
+                .version
+                .compare_exchange(version, version + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok())
+        .then_some(version)
+    }
+}
+
 /// Encodes a slot's `lens`.
 fn pack_lens(key_len: usize, value: Option<usize>) -> u64 {
     ((key_len as u64 + 1) << 32) | u64::from(value.map_or(NO_VALUE, |v| v as u32))
@@ -279,6 +301,8 @@ pub(crate) struct RowCache {
     /// Changes landing now ([`RowCache::begin_change`]): no fill is kept
     /// while any is.
     changing: AtomicUsize,
+    /// Separate entries linked now (entries too large for their slot).
+    separate: AtomicUsize,
 }
 
 /// A change of what keys read, landing while this lives
@@ -291,6 +315,9 @@ impl Drop for CacheChange<'_> {
         // sees the generation raised past every read begun during it.
         self.0.generation.fetch_add(1, Ordering::SeqCst);
         self.0.changing.fetch_sub(1, Ordering::SeqCst);
+        if self.0.separate.load(Ordering::Relaxed) > 0 {
+            self.0.sweep_dead_entries();
+        }
     }
 }
 
@@ -357,6 +384,7 @@ impl RowCache {
             entries: AtomicUsize::new(0),
             generation: crossbeam_utils::CachePadded::new(AtomicU64::new(0)),
             changing: AtomicUsize::new(0),
+            separate: AtomicUsize::new(0),
         })
     }
 
@@ -564,22 +592,19 @@ impl RowCache {
             return;
         }
         let total = key.len() + value_len.unwrap_or(0);
+        let tag = tag(hash, generation);
         let outline = if total <= INLINE_BYTES {
             std::ptr::null_mut()
         } else {
-            let charge = entry_size(key.len(), value_len.unwrap_or(0));
-            if charge > self.capacity / 16
-                || self.charged.load(Ordering::Relaxed) + charge > self.capacity
-            {
+            if entry_size(key.len(), value_len.unwrap_or(0)) > self.capacity / 16 {
                 return;
             }
             // A private copy: a slice of a table's map would keep the
-            // file's pages (and a deleted file) alive.
-            let Some(entry) = new_entry(tag(hash, generation), key, value.map(|v| &v[..]), seq)
-            else {
+            // file's pages (and a deleted file) alive. Charged once the
+            // slot it replaces is known (below).
+            let Some(entry) = new_entry(tag, generation, key, value.map(|v| &v[..]), seq) else {
                 return;
             };
-            self.charged.fetch_add(charge, Ordering::Relaxed);
             entry
         };
         let mut words = [0u64; INLINE_WORDS];
@@ -590,21 +615,21 @@ impl RowCache {
                 bytes[key.len()..total].copy_from_slice(v);
             }
         }
-        let tag = tag(hash, generation);
         let slot = &bucket[fill_way(bucket, home, tag)];
-        // The seqlock's write side: take the slot by making its version
-        // odd (another fill holding it wins; this one is dropped).
-        let version = slot.version.load(Ordering::Relaxed);
-        if version & 1 == 1
-            || slot
-                .version
-                .compare_exchange(version, version + 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-        {
+        // Another fill holding the slot wins; this one is dropped.
+        let Some(version) = slot.lock() else {
             if !outline.is_null() {
-                // SAFETY: never linked: nobody else can reach it.
-                unsafe { self.uncharge_and_free(outline) };
+                // SAFETY: never linked nor charged: nobody else can reach it.
+                unsafe { free_entry(outline) };
             }
+            return;
+        };
+        if !outline.is_null() && !self.charge_replacing(slot, outline) {
+            // Over the size even with the slot's entry gone: the slot
+            // stays as it was (the same even version again).
+            slot.version.store(version, Ordering::Release);
+            // SAFETY: never linked nor charged: nobody else can reach it.
+            unsafe { free_entry(outline) };
             return;
         }
         // Readers that see any store below also see the odd version.
@@ -626,8 +651,47 @@ impl RowCache {
         if was_empty {
             self.entries.fetch_add(1, Ordering::Relaxed);
         }
+        if !outline.is_null() {
+            self.separate.fetch_add(1, Ordering::Relaxed);
+        }
         if !old.is_null() {
             self.retire(old, &epoch::pin());
+        }
+    }
+
+    /// Unlinks and retires every separate entry of a generation before
+    /// the current one. Such an entry is never served again, but its bytes
+    /// stay charged until a fill takes its slot, and after a change every
+    /// key's entry is of an old generation, so no fill recognizes its own
+    /// slot: a full cache of them would refuse every new separate entry.
+    /// Slots a fill holds are skipped (that fill replaces the entry).
+    /// Reads every slot: run once a change has ended, when there are
+    /// separate entries at all.
+    fn sweep_dead_entries(&self) {
+        let current = self.generation();
+        let guard = epoch::pin();
+        for slot in self.all_buckets().iter().flatten() {
+            if slot.outline.load(Ordering::Relaxed).is_null() {
+                continue;
+            }
+            let Some(version) = slot.lock() else {
+                continue;
+            };
+            let e = slot.outline.load(Ordering::Acquire);
+            // SAFETY: only a fill of this slot retires its entry, and this
+            // thread holds the slot's write side.
+            if e.is_null() || unsafe { (*e).generation } == current {
+                // Unchanged: the same even version again.
+                slot.version.store(version, Ordering::Release);
+                continue;
+            }
+            std::sync::atomic::fence(Ordering::Release);
+            slot.lens.store(0, Ordering::Relaxed);
+            slot.hash.store(0, Ordering::Relaxed);
+            let old = slot.outline.swap(std::ptr::null_mut(), Ordering::AcqRel);
+            slot.version.store(version + 2, Ordering::Release);
+            self.entries.fetch_sub(1, Ordering::Relaxed);
+            self.retire(old, &guard);
         }
     }
 
@@ -696,23 +760,30 @@ impl RowCache {
         // SAFETY: `old` was just unlinked by a swap and is still allocated.
         let size = unsafe { (*old).size };
         self.charged.fetch_sub(size, Ordering::Relaxed);
+        self.separate.fetch_sub(1, Ordering::Relaxed);
         let addr = old as usize;
         // SAFETY: readers that loaded `old` are pinned; it is freed only
         // after they unpin, and nothing can reach it any more.
         unsafe { guard.defer_unchecked(move || free_entry(addr as *mut EntryHead)) };
     }
 
-    /// Uncharges and frees at once an entry that was never linked.
-    ///
-    /// # Safety
-    ///
-    /// `e` was made by [`new_entry`], charged, and never published.
-    unsafe fn uncharge_and_free(&self, e: *mut EntryHead) {
-        // SAFETY: the caller's contract: allocated and private.
-        unsafe {
-            self.charged.fetch_sub((*e).size, Ordering::Relaxed);
-            free_entry(e);
+    /// Charges `entry` (made by [`new_entry`], not linked) for `slot`,
+    /// whose write side the caller holds: `false`, charging nothing, when
+    /// the cache would exceed its size even once the slot's own separate
+    /// entry (which the fill is about to retire, uncharging it) is gone.
+    /// Counting that entry lets a full cache replace its entries, dead
+    /// ones included (a key written since, a change of the cache).
+    fn charge_replacing(&self, slot: &Slot, entry: *mut EntryHead) -> bool {
+        let old = slot.outline.load(Ordering::Acquire);
+        // SAFETY: `entry` is private to the caller; `old`, if any, is only
+        // retired by a fill of this slot, whose write side the caller
+        // holds, so it is still allocated.
+        let (charge, freed) = unsafe { ((*entry).size, old.as_ref().map_or(0, |o| o.size)) };
+        if self.charged.load(Ordering::Relaxed) + charge > self.capacity + freed {
+            return false;
         }
+        self.charged.fetch_add(charge, Ordering::Relaxed);
+        true
     }
 
     /// Entries cached now.

@@ -7,8 +7,11 @@
 
 mod common;
 
-use common::fast_opts;
-use lightning_db::{Db, Error, MAX_KEY_SIZE};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::{fast_opts, no_compaction};
+use lightning_db::{CompactionFilter, Db, Decision, Error, MAX_KEY_SIZE};
 
 /// Bytes of key plus value stored inside a slot (`src/row_cache.rs`).
 const INLINE_BYTES: usize = 208;
@@ -74,5 +77,73 @@ fn every_size_and_entry_shape_reads_the_newest_value() {
             "size {size}: {} bytes charged",
             stats.row_cache.usage_bytes
         );
+    }
+}
+
+/// Entries too large for a slot, with the cache full of them: once every
+/// key is overwritten (each entry dead), reads must be cached again, the
+/// new entries replacing the dead ones, and after a change that kills
+/// every entry (a compaction filter's) too. A full cache used to refuse
+/// every such fill, the dead entries' bytes still counted.
+#[test]
+fn a_cache_full_of_dead_large_entries_takes_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let armed = Arc::new(AtomicBool::new(false));
+    let filter = Arc::new(RewriteWhenArmed(Arc::clone(&armed)));
+    let opts = no_compaction(fast_opts())
+        .row_cache_size(256 << 10)
+        .compaction_filter(Some(filter as Arc<dyn CompactionFilter>));
+    let db = Db::open(dir.path(), opts).unwrap();
+    let keys: Vec<String> = (0..64).map(|i| format!("big{i:03}")).collect();
+    let hits_over = |db: &Db, value: &[u8]| {
+        let before = db.stats().row_cache.hits;
+        for _ in 0..4 {
+            for k in &keys {
+                assert_eq!(read(db, k.as_bytes()).as_deref(), Some(value));
+            }
+        }
+        db.stats().row_cache.hits - before
+    };
+    let first = vec![1u8; 4096];
+    for k in &keys {
+        db.put(k, &first).unwrap();
+    }
+    let served = hits_over(&db, &first);
+    assert!(served > 0, "nothing cached: nothing tested");
+    let full = db.stats().row_cache.usage_bytes;
+    let second = vec![2u8; 4096];
+    for k in &keys {
+        db.put(k, &second).unwrap();
+    }
+    let again = hits_over(&db, &second);
+    assert!(
+        again * 2 >= served,
+        "after every key was rewritten the cache served {again} reads, against {served} \
+         before ({full} bytes charged when full)"
+    );
+    // A compaction filter rewrites every value: every entry dies at once.
+    db.flush().unwrap();
+    armed.store(true, Ordering::Relaxed);
+    db.compact_range::<&[u8], _>(..).unwrap();
+    let third = hits_over(&db, &[3u8; 4096]);
+    assert!(
+        third * 2 >= served,
+        "after a compaction filter's change the cache served {third} reads, against {served}"
+    );
+}
+
+/// Rewrites every value to 4 KiB of 3s once armed.
+struct RewriteWhenArmed(Arc<AtomicBool>);
+
+impl CompactionFilter for RewriteWhenArmed {
+    fn name(&self) -> &str {
+        "rewrite-when-armed"
+    }
+    fn filter(&self, _level: usize, _key: &[u8], _value: &[u8]) -> Decision {
+        if self.0.load(Ordering::Relaxed) {
+            Decision::ChangeValue(vec![3u8; 4096])
+        } else {
+            Decision::Keep
+        }
     }
 }
