@@ -1,14 +1,14 @@
 //! Adversarial tests of the row cache (`Options::row_cache_size`): every
-//! way a key's value can change, with the cache on, against a model (a
-//! `BTreeMap`) or the same operations on a database with the cache off.
+//! way a key's value can change, with the cache on, against the same
+//! operations on a database with the cache off (or the value expected).
 //! Each key is read several times in a row (a key is admitted on its
 //! second miss), and each test asserts that the cache did serve reads.
 //!
-//! Two tests fail on purpose (bugs found, see their comments): the row
-//! cache is not invalidated when `Db::keyspace_with("default", ..)`
-//! changes the default keyspace's options at run time (a TTL switched on
-//! hides a compaction filter's removals from the cache; a new merge
-//! operator is not applied to cached merge results).
+//! Two of them found bugs, fixed since: the row cache was not invalidated
+//! when `Db::keyspace_with("default", ..)` changed the default keyspace's
+//! options at run time (a TTL switched on hid a compaction filter's
+//! removals from the cache; a new merge operator was not applied to cached
+//! merge results).
 
 mod common;
 
@@ -55,6 +55,17 @@ fn warm(db: &Db, k: &[u8], want: Option<&[u8]>) {
     );
 }
 
+/// Runs `run` (a scenario's reads, given a row cache size) without a row
+/// cache and with one: the reads must be the same.
+fn same_with_and_without_cache(run: impl Fn(usize) -> Vec<Option<Vec<u8>>>) {
+    let without = run(0);
+    let with = run(1 << 20);
+    assert_eq!(
+        with, without,
+        "reads with the row cache differ from reads without it"
+    );
+}
+
 /// A filter removing every key starting with `x`, once armed.
 struct RemoveX(Arc<AtomicBool>);
 
@@ -71,21 +82,16 @@ impl CompactionFilter for RemoveX {
     }
 }
 
-/// BUG (expected to fail until fixed): a value cached while the default
-/// keyspace had no TTL, removed by a compaction filter while it had one,
-/// comes back from the cache once the TTL is switched off again.
+/// A value cached while the default keyspace had no TTL, removed by a
+/// compaction filter while it had one, must not come back from the cache
+/// once the TTL is switched off again: every read of `x` returns `None`
+/// (as with the cache off), whatever the TTL setting.
 ///
-/// Expected: after the compaction removed `x`, every read of `x` returns
-/// `None` (as with the cache off), whatever the TTL setting.
-///
-/// Why: `DbInner::row_cache_for` excludes a tree with a TTL, and the
-/// compaction in `src/db/compact.rs` only begins a row-cache change
-/// (`RowCache::begin_change`, which kills every entry) when
-/// `row_cache_for(tree)` is `Some`. While the TTL is on, a filter's
-/// removals (and FIFO's deletions, and the TTL's own drops) therefore
-/// leave the cache's entries alive; `Db::keyspace_with("default", ..)` can
-/// turn the TTL off again at run time (`Tree::set_options`), and from
-/// then on the dead entries are served.
+/// It did come back: the cache is not served for a tree with a TTL, and
+/// such a tree's compactions did not invalidate it, so the entries from
+/// before the TTL outlived the filter's removal. Now both the option
+/// change and the compaction invalidate it (`DbInner::reconfigure`,
+/// `DbInner::row_cache_of`).
 #[test]
 fn a_filter_removal_while_a_ttl_is_on_is_not_undone_when_the_ttl_goes() {
     let dir = tempfile::tempdir().unwrap();
@@ -154,25 +160,15 @@ fn a_ttl_drop_is_read_after_the_ttl_is_switched_off() {
         }
         out
     };
-    let without = run(0);
-    let with = run(1 << 20);
-    assert_eq!(
-        with, without,
-        "reads with the row cache differ from reads without it"
-    );
+    same_with_and_without_cache(run);
 }
 
-/// BUG (expected to fail until fixed): sums, then a different operator: a
-/// read after `keyspace_with` replaced
+/// Sums, then a different operator: a read after `keyspace_with` replaced
 /// the merge operator of the default keyspace folds the operands with the
 /// new one (`Tree::merge_operator` is read at every read), with the cache
 /// off. With the cache on, a result folded with the old operator must not
-/// be served, but it is: `Tree::set_options` changes the merge operator
-/// without invalidating the row cache (no write, no `begin_change`), and
-/// the entry filled under the old operator stays valid by its stamp.
-///
-/// Expected: the same reads as a database without the row cache (the
-/// operands folded by the new operator after the switch).
+/// be served (it was, until option changes invalidated the cache:
+/// `DbInner::reconfigure`).
 #[test]
 fn a_merge_operator_replaced_at_run_time_is_applied_as_with_the_cache_off() {
     let run = |row_cache: usize| -> Vec<Option<Vec<u8>>> {
@@ -200,17 +196,12 @@ fn a_merge_operator_replaced_at_run_time_is_applied_as_with_the_cache_off() {
         }
         out
     };
-    let without = run(0);
-    let with = run(1 << 20);
-    assert_eq!(
-        with, without,
-        "reads with the row cache differ from reads without it"
-    );
+    same_with_and_without_cache(run);
 }
 
 // ---------------------------------------------------------------------
 // A model-based test: random mixes of every kind of change, with the
-// cache on, against a `BTreeMap`.
+// cache on, against the same steps on a database with the cache off.
 // ---------------------------------------------------------------------
 
 /// Keys: `f*` are put, deleted and filtered (never merged: a filter does
